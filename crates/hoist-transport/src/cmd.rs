@@ -1,0 +1,163 @@
+use std::path::Path;
+
+/// A command to run on a host: a program and its arguments, a working directory, extra
+/// environment variables and optional standard input. Never a shell string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cmd {
+    pub program: String,
+    pub args: Vec<String>,
+    pub cwd: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub stdin: Option<Vec<u8>>,
+}
+
+impl Cmd {
+    pub fn new(program: impl Into<String>) -> Self {
+        Cmd {
+            program: program.into(),
+            ..Cmd::default()
+        }
+    }
+
+    /// A `bash -c <script>` command, for user-written hook and restart commands. The script
+    /// is one quoted argument; hoist never splices values into it (they go in `env`).
+    pub fn shell(script: impl Into<String>) -> Self {
+        Cmd::new("bash").arg("-c").arg(script)
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn path_arg(self, path: &Path) -> Self {
+        self.arg(path.to_string_lossy().into_owned())
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn cwd(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_string_lossy().into_owned());
+        self
+    }
+
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn stdin(mut self, bytes: Vec<u8>) -> Self {
+        self.stdin = Some(bytes);
+        self
+    }
+
+    /// The command as one line of POSIX shell, every value quoted: `cd <cwd> && env K=V ...
+    /// program args...`. This is the only place hoist turns values into shell text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Some(cwd) = &self.cwd {
+            out.push_str("cd ");
+            out.push_str(&shell_quote(cwd));
+            out.push_str(" && ");
+        }
+        if !self.env.is_empty() {
+            out.push_str("env");
+            for (k, v) in &self.env {
+                out.push(' ');
+                out.push_str(&shell_quote(&format!("{k}={v}")));
+            }
+            out.push(' ');
+        }
+        out.push_str(&shell_quote(&self.program));
+        for a in &self.args {
+            out.push(' ');
+            out.push_str(&shell_quote(a));
+        }
+        out
+    }
+}
+
+/// Quotes one value for a POSIX shell: safe characters pass as they are, everything else is
+/// wrapped in single quotes with embedded single quotes written as `'\''`.
+pub fn shell_quote(value: &str) -> String {
+    let safe = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b));
+    if safe {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+/// What a finished command left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// The exit status; `-1` when killed by a signal.
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    /// The last `n` lines of stderr and stdout, for error messages.
+    pub fn tail(&self, n: usize) -> String {
+        let text = format!("{}{}", self.stdout_text(), self.stderr_text());
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_values_stay_one_argument() {
+        let cmd = Cmd::new("ls")
+            .arg("a b")
+            .arg("$(touch /tmp/x)")
+            .arg("it's; rm -rf /");
+        assert_eq!(
+            cmd.render(),
+            r"ls 'a b' '$(touch /tmp/x)' 'it'\''s; rm -rf /'"
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(
+                Cmd::new("printf")
+                    .arg("%s\\n")
+                    .arg("$(id)")
+                    .arg("a;b")
+                    .render(),
+            )
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "$(id)\na;b\n");
+    }
+
+    #[test]
+    fn empty_value_is_quoted() {
+        assert_eq!(shell_quote(""), "''");
+    }
+}

@@ -1,0 +1,107 @@
+//! How hoist reaches a host.
+//!
+//! Every command that runs on a host is a [`Cmd`]: a program and its arguments, never a shell
+//! string. [`Cmd::render`] is the one function that turns it into shell text (for SSH), quoting
+//! every argument, so that a path or release id with spaces, quotes, `$()` or `;` stays one
+//! argument. The [`Transport`] trait is what engines use; [`Local`] is the same machine.
+
+mod cmd;
+mod error;
+mod local;
+
+pub use cmd::{shell_quote, Cmd, Output};
+pub use error::TransportError;
+pub use local::Local;
+
+use std::path::{Path, PathBuf};
+
+/// Statistics of one [`Transport::upload_tree`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct UploadStats {
+    /// Files copied byte for byte.
+    pub copied: u64,
+    /// Files hard-linked to the same file of the `link_dest` tree.
+    pub linked: u64,
+    /// Bytes copied.
+    pub bytes: u64,
+}
+
+/// A host that hoist can act on. All paths are absolute paths on that host.
+pub trait Transport: Send + Sync {
+    /// The host's name as the user wrote it (`local` for the local machine).
+    fn host(&self) -> &str;
+
+    /// Runs a command and waits for it. A non-zero exit is not an error here: callers read
+    /// [`Output::status`]. An error means the command could not be run at all.
+    fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError>;
+
+    /// Reads a file; `Ok(None)` when it does not exist.
+    fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError>;
+
+    /// Writes a file through a temporary file in the same directory and `rename(2)`, so
+    /// readers see the old or the new contents, never a torn file.
+    fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError>;
+
+    /// Appends one line (a `\n` is added) to a file, creating it, and syncs it to disk.
+    fn append_line(&self, path: &Path, line: &str) -> Result<(), TransportError>;
+
+    /// `mkdir -p`.
+    fn create_dir_all(&self, path: &Path) -> Result<(), TransportError>;
+
+    /// `mkdir` of one directory, failing with [`TransportError::AlreadyExists`] when it exists.
+    fn create_dir(&self, path: &Path) -> Result<(), TransportError>;
+
+    /// `rename(2)`; fails when `to` is a non-empty directory.
+    fn rename(&self, from: &Path, to: &Path) -> Result<(), TransportError>;
+
+    /// `rm -rf`; succeeds when the path does not exist.
+    fn remove_all(&self, path: &Path) -> Result<(), TransportError>;
+
+    /// What kind of thing is at `path`, without following a final symlink.
+    fn kind(&self, path: &Path) -> Result<FileKind, TransportError>;
+
+    /// `readlink`: the symlink's target as stored; `Ok(None)` when `path` does not exist.
+    fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, TransportError>;
+
+    /// Names of the entries of a directory, sorted; empty when it does not exist.
+    fn list_dir(&self, path: &Path) -> Result<Vec<String>, TransportError>;
+
+    /// Makes `link` a symlink to `target` atomically: `symlink(tmp)` + `rename(2)` in the same
+    /// directory, then `readlink` to check. Refuses when `link` is a real directory.
+    fn switch_symlink(&self, link: &Path, target: &Path) -> Result<(), TransportError>;
+
+    /// Makes `link` a symlink to `target` unless it already is one (used for `shared/` links
+    /// and `.venv` inside a release being built).
+    fn symlink(&self, target: &Path, link: &Path) -> Result<(), TransportError>;
+
+    /// Copies `files` (paths relative to `src`, on the controller) into `dest` on the host.
+    /// A file whose size and modification time equal those of the same path under
+    /// `link_dest` is hard-linked to it instead of copied. Modification times and permission
+    /// bits are preserved; symlinks are recreated as symlinks.
+    fn upload_tree(
+        &self,
+        src: &Path,
+        files: &[PathBuf],
+        dest: &Path,
+        link_dest: Option<&Path>,
+    ) -> Result<UploadStats, TransportError>;
+
+    /// Free bytes on the file system that holds `path`.
+    fn free_bytes(&self, path: &Path) -> Result<u64, TransportError>;
+}
+
+/// What [`Transport::kind`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Missing,
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+impl FileKind {
+    pub fn exists(self) -> bool {
+        self != FileKind::Missing
+    }
+}

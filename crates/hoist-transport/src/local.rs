@@ -1,0 +1,373 @@
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::{Cmd, FileKind, Output, Transport, TransportError, UploadStats};
+
+/// The machine hoist runs on. Commands run directly (no shell in between); file operations
+/// are system calls.
+#[derive(Debug, Clone)]
+pub struct Local {
+    name: String,
+}
+
+impl Default for Local {
+    fn default() -> Self {
+        Local {
+            name: "local".into(),
+        }
+    }
+}
+
+impl Local {
+    pub fn new(name: impl Into<String>) -> Self {
+        Local { name: name.into() }
+    }
+
+    fn io(&self, action: &'static str, path: &Path, source: std::io::Error) -> TransportError {
+        TransportError::Io {
+            host: self.name.clone(),
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl Transport for Local {
+    fn host(&self) -> &str {
+        &self.name
+    }
+
+    fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
+        let mut command = Command::new(&cmd.program);
+        command.args(&cmd.args);
+        if let Some(cwd) = &cmd.cwd {
+            command.current_dir(cwd);
+        }
+        for (k, v) in &cmd.env {
+            command.env(k, v);
+        }
+        command
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let spawn_err = |source| TransportError::Spawn {
+            host: self.name.clone(),
+            command: cmd.render(),
+            source,
+        };
+        let mut child = command.spawn().map_err(spawn_err)?;
+        if let Some(bytes) = &cmd.stdin {
+            let mut stdin = child.stdin.take().expect("stdin is piped");
+            let bytes = bytes.clone();
+            // A writer thread, so a child that fills its stdout pipe before reading all of
+            // stdin cannot deadlock us.
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&bytes);
+            });
+        }
+        let out = child.wait_with_output().map_err(spawn_err)?;
+        Ok(Output {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
+        match fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io("read", path, e)),
+        }
+    }
+
+    fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
+        let tmp = sibling_tmp(path);
+        let write = || -> std::io::Result<()> {
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(contents)?;
+            f.sync_all()?;
+            fs::rename(&tmp, path)
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            self.io("write", path, e)
+        })
+    }
+
+    fn append_line(&self, path: &Path, line: &str) -> Result<(), TransportError> {
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| self.io("open", path, e))?;
+        // One write call per line so concurrent appenders never interleave within a line.
+        let mut buf = line.as_bytes().to_vec();
+        buf.push(b'\n');
+        f.write_all(&buf)
+            .and_then(|()| f.sync_data())
+            .map_err(|e| self.io("append to", path, e))
+    }
+
+    fn create_dir_all(&self, path: &Path) -> Result<(), TransportError> {
+        fs::create_dir_all(path).map_err(|e| self.io("create", path, e))
+    }
+
+    fn create_dir(&self, path: &Path) -> Result<(), TransportError> {
+        match fs::create_dir(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(TransportError::AlreadyExists {
+                host: self.name.clone(),
+                path: path.to_path_buf(),
+            }),
+            Err(e) => Err(self.io("create", path, e)),
+        }
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> Result<(), TransportError> {
+        match fs::rename(from, to) {
+            Ok(()) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
+                ) =>
+            {
+                Err(TransportError::AlreadyExists {
+                    host: self.name.clone(),
+                    path: to.to_path_buf(),
+                })
+            }
+            Err(e) => Err(self.io("rename", from, e)),
+        }
+    }
+
+    fn remove_all(&self, path: &Path) -> Result<(), TransportError> {
+        match fs::symlink_metadata(path) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io("inspect", path, e)),
+            Ok(meta) if meta.is_dir() => {
+                fs::remove_dir_all(path).map_err(|e| self.io("remove", path, e))
+            }
+            Ok(_) => fs::remove_file(path).map_err(|e| self.io("remove", path, e)),
+        }
+    }
+
+    fn kind(&self, path: &Path) -> Result<FileKind, TransportError> {
+        match fs::symlink_metadata(path) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(FileKind::Missing),
+            Err(e) => Err(self.io("inspect", path, e)),
+            Ok(m) if m.file_type().is_symlink() => Ok(FileKind::Symlink),
+            Ok(m) if m.is_dir() => Ok(FileKind::Dir),
+            Ok(m) if m.is_file() => Ok(FileKind::File),
+            Ok(_) => Ok(FileKind::Other),
+        }
+    }
+
+    fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, TransportError> {
+        match fs::read_link(path) {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io("readlink", path, e)),
+        }
+    }
+
+    fn list_dir(&self, path: &Path) -> Result<Vec<String>, TransportError> {
+        let entries = match fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io("list", path, e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.io("list", path, e))?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn switch_symlink(&self, link: &Path, target: &Path) -> Result<(), TransportError> {
+        if self.kind(link)? == FileKind::Dir {
+            return Err(TransportError::NotASymlink {
+                host: self.name.clone(),
+                path: link.to_path_buf(),
+            });
+        }
+        let tmp = sibling_tmp(link);
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(target, &tmp).map_err(|e| self.io("symlink", &tmp, e))?;
+        fs::rename(&tmp, link).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            self.io("rename", link, e)
+        })?;
+        if let Some(parent) = link.parent() {
+            // Make the rename durable before we report the switch.
+            if let Ok(dir) = fs::File::open(parent) {
+                let _ = dir.sync_all();
+            }
+        }
+        let found = self.read_link(link)?;
+        if found.as_deref() != Some(target) {
+            return Err(TransportError::SwitchCheckFailed {
+                host: self.name.clone(),
+                link: link.to_path_buf(),
+                expected: target.to_path_buf(),
+                found: found.map_or("nothing".into(), |p| p.display().to_string()),
+            });
+        }
+        Ok(())
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<(), TransportError> {
+        if self.read_link(link)?.as_deref() == Some(target) {
+            return Ok(());
+        }
+        self.remove_all(link)?;
+        std::os::unix::fs::symlink(target, link).map_err(|e| self.io("symlink", link, e))
+    }
+
+    fn upload_tree(
+        &self,
+        src: &Path,
+        files: &[PathBuf],
+        dest: &Path,
+        link_dest: Option<&Path>,
+    ) -> Result<UploadStats, TransportError> {
+        let mut stats = UploadStats::default();
+        fs::create_dir_all(dest).map_err(|e| self.io("create", dest, e))?;
+        let mut made_dirs = std::collections::HashSet::new();
+        for rel in files {
+            let from = src.join(rel);
+            let to = dest.join(rel);
+            if let Some(parent) = to.parent() {
+                if made_dirs.insert(parent.to_path_buf()) {
+                    fs::create_dir_all(parent).map_err(|e| self.io("create", parent, e))?;
+                }
+            }
+            let meta = fs::symlink_metadata(&from).map_err(|e| self.io("read", &from, e))?;
+            if meta.file_type().is_symlink() {
+                let target = fs::read_link(&from).map_err(|e| self.io("readlink", &from, e))?;
+                std::os::unix::fs::symlink(&target, &to).map_err(|e| self.io("symlink", &to, e))?;
+                stats.copied += 1;
+                continue;
+            }
+            if meta.is_dir() {
+                fs::create_dir_all(&to).map_err(|e| self.io("create", &to, e))?;
+                continue;
+            }
+            if let Some(prev) = link_dest.map(|d| d.join(rel)) {
+                if let Ok(pm) = fs::symlink_metadata(&prev) {
+                    let same = pm.is_file()
+                        && pm.len() == meta.len()
+                        && pm.mtime() == meta.mtime()
+                        && pm.mode() == meta.mode();
+                    if same && fs::hard_link(&prev, &to).is_ok() {
+                        stats.linked += 1;
+                        continue;
+                    }
+                }
+            }
+            fs::copy(&from, &to).map_err(|e| self.io("copy", &from, e))?;
+            let f = fs::File::options()
+                .write(true)
+                .open(&to)
+                .map_err(|e| self.io("open", &to, e))?;
+            f.set_modified(meta.modified().map_err(|e| self.io("stat", &from, e))?)
+                .map_err(|e| self.io("set mtime of", &to, e))?;
+            fs::set_permissions(&to, fs::Permissions::from_mode(meta.mode()))
+                .map_err(|e| self.io("chmod", &to, e))?;
+            stats.copied += 1;
+            stats.bytes += meta.len();
+        }
+        Ok(stats)
+    }
+
+    fn free_bytes(&self, path: &Path) -> Result<u64, TransportError> {
+        let out = self.exec(&Cmd::new("df").args(["-Pk"]).path_arg(path))?;
+        parse_df(&out.stdout_text()).ok_or_else(|| TransportError::Other {
+            host: self.name.clone(),
+            message: format!(
+                "could not read free space of {}: {}",
+                path.display(),
+                out.tail(3)
+            ),
+        })
+    }
+}
+
+/// Reads the available kilobytes from `df -Pk` output.
+pub(crate) fn parse_df(text: &str) -> Option<u64> {
+    let line = text.lines().nth(1)?;
+    let kb: u64 = line.split_whitespace().nth(3)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn sibling_tmp(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.hoist-tmp-{}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn switch_replaces_a_symlink_and_refuses_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = Local::default();
+        let link = dir.path().join("current");
+        local
+            .switch_symlink(&link, Path::new("releases/a"))
+            .unwrap();
+        local
+            .switch_symlink(&link, Path::new("releases/b"))
+            .unwrap();
+        assert_eq!(fs::read_link(&link).unwrap(), Path::new("releases/b"));
+        let real = dir.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let err = local.switch_symlink(&real, Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("is a real directory"), "{err}");
+    }
+
+    #[test]
+    fn unchanged_files_are_hard_linked() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        fs::create_dir_all(src.join("pkg")).unwrap();
+        fs::write(src.join("a.py"), "a").unwrap();
+        fs::write(src.join("pkg/b.py"), "b").unwrap();
+        let files = vec![PathBuf::from("a.py"), PathBuf::from("pkg/b.py")];
+        let local = Local::default();
+        let one = dir.path().join("one");
+        let s1 = local.upload_tree(&src, &files, &one, None).unwrap();
+        assert_eq!((s1.copied, s1.linked), (2, 0));
+        fs::write(src.join("a.py"), "changed").unwrap();
+        let two = dir.path().join("two");
+        let s2 = local.upload_tree(&src, &files, &two, Some(&one)).unwrap();
+        assert_eq!((s2.copied, s2.linked), (1, 1));
+        let ino = |p: &Path| fs::metadata(p).unwrap().ino();
+        assert_eq!(ino(&one.join("pkg/b.py")), ino(&two.join("pkg/b.py")));
+        assert_ne!(ino(&one.join("a.py")), ino(&two.join("a.py")));
+        assert_eq!(fs::read_to_string(two.join("a.py")).unwrap(), "changed");
+    }
+
+    #[test]
+    fn df_output_is_parsed() {
+        let text =
+            "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 100 50 42 50% /\n";
+        assert_eq!(parse_df(text), Some(42 * 1024));
+    }
+}
