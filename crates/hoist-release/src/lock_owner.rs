@@ -1,0 +1,141 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ReleaseId;
+
+/// `<root>/.hoist/lock/owner.json`: who holds the deploy lock, so that a waiting or refused
+/// command can say who to ask, and a stale lock can be recognised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockOwner {
+    /// Process id of the holder on `host`.
+    pub pid: u32,
+    /// Host the holder runs on (the controller, not the server).
+    pub host: String,
+    /// User running the holder.
+    pub user: String,
+    /// When the lock was taken.
+    pub started: DateTime<Utc>,
+    /// The command holding it, e.g. `hoist deploy`.
+    pub command: String,
+    /// The release being deployed or rolled back to, when there is one.
+    #[serde(default)]
+    pub release: Option<ReleaseId>,
+    /// A note from the holder, e.g. `--message` of the deploy.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl LockOwner {
+    /// One line for people: "held by alice@web1 (pid 4242) since 3m 12s ago for `hoist deploy`
+    /// of 20261126T161845Z: hotfix".
+    pub fn describe(&self, now: DateTime<Utc>) -> String {
+        let mut text = format!(
+            "held by {}@{} (pid {}) since {} for `{}`",
+            self.user,
+            self.host,
+            self.pid,
+            age(self.started, now),
+            self.command
+        );
+        if let Some(release) = &self.release {
+            text.push_str(&format!(" of {release}"));
+        }
+        if let Some(message) = &self.message {
+            text.push_str(&format!(": {message}"));
+        }
+        text
+    }
+}
+
+/// "3m 12s ago", in the two largest units; a start ahead of `now` means the clocks disagree.
+fn age(started: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (now - started).num_seconds();
+    if seconds < 0 {
+        return format!(
+            "{} (ahead of this machine's clock)",
+            started.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+    }
+    let (days, hours, minutes, secs) = (
+        seconds / 86_400,
+        seconds / 3_600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    let span = if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {minutes}m")
+    } else if minutes > 0 {
+        format!("{minutes}m {secs}s")
+    } else {
+        format!("{secs}s")
+    };
+    format!("{span} ago")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn owner() -> LockOwner {
+        LockOwner {
+            pid: 4242,
+            host: "web1".into(),
+            user: "alice".into(),
+            started: Utc.with_ymd_and_hms(2026, 11, 26, 16, 18, 45).unwrap(),
+            command: "hoist deploy".into(),
+            release: Some(ReleaseId::parse("20261126T161845Z").unwrap()),
+            message: Some("hotfix for checkout".into()),
+        }
+    }
+
+    #[test]
+    fn describes_who_where_since_when_and_what() {
+        let owner = owner();
+        assert_eq!(
+            owner.describe(owner.started + Duration::seconds(192)),
+            "held by alice@web1 (pid 4242) since 3m 12s ago for `hoist deploy` of \
+             20261126T161845Z: hotfix for checkout"
+        );
+    }
+
+    #[test]
+    fn leaves_out_what_is_not_known() {
+        let owner = LockOwner {
+            release: None,
+            message: None,
+            command: "hoist rollback".into(),
+            ..owner()
+        };
+        assert_eq!(
+            owner.describe(owner.started + Duration::seconds(7)),
+            "held by alice@web1 (pid 4242) since 7s ago for `hoist rollback`"
+        );
+    }
+
+    #[test]
+    fn ages_use_the_two_largest_units() {
+        let start = owner().started;
+        let at = |s: i64| age(start, start + Duration::seconds(s));
+        assert_eq!(at(0), "0s ago");
+        assert_eq!(at(59), "59s ago");
+        assert_eq!(at(60), "1m 0s ago");
+        assert_eq!(at(3_600 + 120 + 5), "1h 2m ago");
+        assert_eq!(at(2 * 86_400 + 3 * 3_600 + 59), "2d 3h ago");
+        assert_eq!(
+            at(-5),
+            "2026-11-26 16:18:45 UTC (ahead of this machine's clock)"
+        );
+    }
+
+    #[test]
+    fn round_trips_through_json_and_validates_the_release() {
+        let owner = owner();
+        let json = serde_json::to_string(&owner).unwrap();
+        assert_eq!(serde_json::from_str::<LockOwner>(&json).unwrap(), owner);
+        let tampered = json.replace("20261126T161845Z", "a/b");
+        assert!(serde_json::from_str::<LockOwner>(&tampered).is_err());
+    }
+}
