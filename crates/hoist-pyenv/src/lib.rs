@@ -1,1 +1,33 @@
-//! (to be written)
+//! A release's Python environment.
+//!
+//! The flow the deploy engine follows, per host:
+//!
+//! 1. [`requirement_files`] on the controller: the roots and every `-r`/`-c` include.
+//! 2. [`probe_interpreter`] and [`probe_installer`] on the host.
+//! 3. [`dep_key`]: the hash of all of that; the environment's name under `<root>/envs/`.
+//! 4. [`ensure_env`] after the release is uploaded: reuse `<root>/envs/<key>` when it is marked
+//!    complete, else build it at that final path (uv, or venv + pip through the wheel cache
+//!    `<root>/wheels/`), check it, and mark it complete last.
+//! 5. [`check_entry_imports`] before the switch.
+//! 6. [`unused_envs`] / [`unused_wheel_dirs`] when pruning.
+//!
+//! Everything on the host goes through [`hoist_transport::Transport`]; only the project's own
+//! requirements files are read from the controller's disk.
+
+mod dep_key;
+mod entry_check;
+mod environment;
+mod error;
+mod installer;
+mod interpreter;
+mod prune;
+mod requirements;
+
+pub use dep_key::{dep_key, DepKey};
+pub use entry_check::check_entry_imports;
+pub use environment::{ensure_env, read_env_mark, EnvMark, EnvOutcome, COMPLETE_MARK};
+pub use error::{IncludedFrom, PyenvError};
+pub use installer::{probe_installer, Installer, InstallerChoice};
+pub use interpreter::{probe_interpreter, Interpreter};
+pub use prune::{unused_envs, unused_wheel_dirs};
+pub use requirements::requirement_files;

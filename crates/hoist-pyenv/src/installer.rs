@@ -1,0 +1,128 @@
+//! Which tool installs the requirements: uv when the host has it, else venv + pip.
+
+use std::fmt;
+use std::str::FromStr;
+
+use hoist_transport::{Cmd, Transport};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PyenvError;
+use crate::interpreter::Interpreter;
+
+/// The installer that builds environments, with the version that goes into the dep-key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase")]
+pub enum Installer {
+    /// `uv venv` + `uv pip install`, the `uv` on the host's `PATH`.
+    Uv { version: String },
+    /// `python -m venv` + the pip that venv bundles (`ensurepip`), whose version this is.
+    Pip { version: String },
+}
+
+impl Installer {
+    /// `uv` or `pip`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Installer::Uv { .. } => "uv",
+            Installer::Pip { .. } => "pip",
+        }
+    }
+
+    /// The installer's version, e.g. `0.4.30` or `23.2.1`.
+    pub fn version(&self) -> &str {
+        match self {
+            Installer::Uv { version } | Installer::Pip { version } => version,
+        }
+    }
+}
+
+impl fmt::Display for Installer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name(), self.version())
+    }
+}
+
+/// What the configuration asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallerChoice {
+    /// uv when `uv --version` works on the host, pip otherwise.
+    #[default]
+    Auto,
+    Uv,
+    Pip,
+}
+
+impl FromStr for InstallerChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(InstallerChoice::Auto),
+            "uv" => Ok(InstallerChoice::Uv),
+            "pip" => Ok(InstallerChoice::Pip),
+            other => Err(format!(
+                "unknown installer {other:?}; expected one of auto, uv, pip"
+            )),
+        }
+    }
+}
+
+/// Finds the installer on the host: for uv, `uv --version`; for pip, the pip that `python -m
+/// venv` will put into a new environment (`ensurepip.version()`), since that pip is the one
+/// that installs.
+pub fn probe_installer(
+    t: &dyn Transport,
+    interp: &Interpreter,
+    choice: InstallerChoice,
+) -> Result<Installer, PyenvError> {
+    match choice {
+        InstallerChoice::Uv => probe_uv(t),
+        InstallerChoice::Pip => probe_pip(t, interp),
+        InstallerChoice::Auto => match probe_uv(t) {
+            Ok(uv) => Ok(uv),
+            Err(PyenvError::UvNotFound { .. }) => probe_pip(t, interp),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+fn probe_uv(t: &dyn Transport) -> Result<Installer, PyenvError> {
+    let not_found = |output: String| PyenvError::UvNotFound {
+        host: t.host().to_string(),
+        output,
+    };
+    // A transport that cannot start `uv` at all (not on PATH) is the same answer as a
+    // failing `uv --version`: this host has no usable uv.
+    let out = t
+        .exec(&Cmd::new("uv").arg("--version"))
+        .map_err(|_| not_found(String::new()))?;
+    if !out.success() {
+        return Err(not_found(out.tail(3)));
+    }
+    // `uv 0.4.30 (61ed2a236 2024-11-04)`
+    let text = out.stdout_text();
+    match text.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["uv", version, ..] => Ok(Installer::Uv {
+            version: (*version).to_string(),
+        }),
+        _ => Err(not_found(out.tail(3))),
+    }
+}
+
+fn probe_pip(t: &dyn Transport, interp: &Interpreter) -> Result<Installer, PyenvError> {
+    let out = t.exec(
+        &Cmd::new(&interp.executable)
+            .arg("-c")
+            .arg("import ensurepip, venv; print(ensurepip.version())"),
+    )?;
+    let version = out.stdout_text().trim().to_string();
+    if !out.success() || version.is_empty() {
+        return Err(PyenvError::PipUnavailable {
+            host: t.host().to_string(),
+            python: interp.executable.clone(),
+            output: out.tail(5),
+        });
+    }
+    Ok(Installer::Pip { version })
+}

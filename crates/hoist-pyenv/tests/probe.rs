@@ -1,0 +1,82 @@
+//! Probing the host's interpreter and installer, for real.
+
+mod common;
+
+use std::process::Command;
+
+use common::HostWithoutUv;
+use hoist_pyenv::{probe_installer, probe_interpreter, Installer, InstallerChoice};
+use hoist_transport::Local;
+
+fn stdout(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn the_interpreter_is_described_by_itself() {
+    let interp = probe_interpreter(&Local::default(), "python3").unwrap();
+    assert_eq!(interp.command, "python3");
+    assert_eq!(
+        format!("Python {}", interp.version),
+        stdout("python3", &["--version"])
+    );
+    assert!(interp.executable.starts_with('/'), "{}", interp.executable);
+    assert!(std::path::Path::new(&interp.executable).exists());
+    let machine = stdout("uname", &["-m"]);
+    assert_eq!(interp.platform, format!("cpython-linux-{machine}"));
+}
+
+#[test]
+fn a_missing_interpreter_says_what_to_do() {
+    let err = probe_interpreter(&Local::default(), "python-hoist-missing").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "local: Python interpreter `python-hoist-missing` not found; install it on the host or \
+         set `python` in hoist.toml to an interpreter that exists there"
+    );
+}
+
+#[test]
+fn a_program_that_is_not_python_is_refused() {
+    let err = probe_interpreter(&Local::default(), "true").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("local: `true` did not answer as a Python 3 interpreter"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pip_is_the_version_that_venv_will_bundle() {
+    let interp = common::python();
+    let installer = probe_installer(&Local::default(), &interp, InstallerChoice::Pip).unwrap();
+    let bundled = stdout(
+        &interp.executable,
+        &["-c", "import ensurepip; print(ensurepip.version())"],
+    );
+    assert_eq!(installer, Installer::Pip { version: bundled });
+}
+
+#[test]
+fn auto_prefers_uv_and_falls_back_to_pip_on_a_host_without_it() {
+    let interp = common::python();
+    let uv = common::uv(&interp);
+    let reported = stdout("uv", &["--version"]);
+    assert!(reported.starts_with(&format!("uv {} ", uv.version())), "{reported}");
+    assert_eq!(
+        probe_installer(&Local::default(), &interp, InstallerChoice::Auto).unwrap(),
+        uv
+    );
+
+    let host = HostWithoutUv(Local::default());
+    let auto = probe_installer(&host, &interp, InstallerChoice::Auto).unwrap();
+    assert_eq!(auto.name(), "pip");
+    let err = probe_installer(&host, &interp, InstallerChoice::Uv).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "local: uv not found (`uv --version` failed); install it on the host (`pip install uv`) \
+         or set `installer = \"pip\"` in hoist.toml"
+    );
+}
