@@ -9,7 +9,7 @@ use crate::ReleaseId;
 pub struct LockOwner {
     /// Process id of the holder on `host`.
     pub pid: u32,
-    /// Host the holder runs on (the controller, not the server).
+    /// Host the holder runs on.
     pub host: String,
     /// User running the holder.
     pub user: String,
