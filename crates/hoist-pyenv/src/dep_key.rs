@@ -39,7 +39,9 @@ impl FromStr for DepKey {
     type Err = PyenvError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hex = s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex = s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if hex && (KEY_LEN..=64).contains(&s.len()) {
             Ok(DepKey(s.to_string()))
         } else {
@@ -126,7 +128,13 @@ mod tests {
     fn keys_parse_back_and_reject_path_tricks() {
         let key: DepKey = "0123456789abcdef01234567".parse().unwrap();
         assert_eq!(key.to_string(), "0123456789abcdef01234567");
-        for bad in ["", "../../etc", "0123456789ABCDEF01234567", "abc", "0123456789abcdef0123456/"] {
+        for bad in [
+            "",
+            "../../etc",
+            "0123456789ABCDEF01234567",
+            "abc",
+            "0123456789abcdef0123456/",
+        ] {
             assert!(bad.parse::<DepKey>().is_err(), "{bad:?} accepted");
         }
         let json = serde_json::to_string(&key).unwrap();

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use hoist_transport::{Cmd, Transport};
 
-use crate::error::PyenvError;
+use crate::error::{EntryImportFailure, PyenvError};
 
 /// Imports `sys.argv[1]` and reads attribute `sys.argv[2]`; any exception exits non-zero with
 /// its traceback on stderr. Values travel as arguments, never spliced into the code.
@@ -43,12 +43,14 @@ pub fn check_entry_imports(
     if out.success() {
         return Ok(());
     }
-    Err(PyenvError::EntryImportFailed {
-        host: t.host().to_string(),
-        release_dir: release_dir.to_path_buf(),
-        python,
-        module: module.to_string(),
-        attribute: attribute.to_string(),
-        traceback: out.tail(TRACEBACK_LINES),
-    })
+    Err(PyenvError::EntryImportFailed(Box::new(
+        EntryImportFailure {
+            host: t.host().to_string(),
+            release_dir: release_dir.to_path_buf(),
+            python,
+            module: module.to_string(),
+            attribute: attribute.to_string(),
+            traceback: out.tail(TRACEBACK_LINES),
+        },
+    )))
 }

@@ -7,7 +7,7 @@ use hoist_transport::{Cmd, FileKind, Output, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::dep_key::{key_of, DepKey};
-use crate::error::{IncludedFrom, PyenvError};
+use crate::error::{BuildFailure, IncludedFrom, PyenvError};
 use crate::installer::Installer;
 use crate::interpreter::Interpreter;
 use crate::requirements::{parse_includes, resolve_include};
@@ -258,14 +258,14 @@ impl Build<'_> {
         if out.success() {
             Ok(out)
         } else {
-            Err(PyenvError::BuildFailed {
+            Err(PyenvError::BuildFailed(Box::new(BuildFailure {
                 host: self.t.host().to_string(),
                 step,
                 env: self.env.clone(),
                 requirements: self.requirements_list(),
                 output: out.tail(TAIL_LINES),
                 hint,
-            })
+            })))
         }
     }
 
@@ -298,8 +298,7 @@ impl Build<'_> {
         log(&format!("creating virtualenv {}", self.env.display()));
         self.step(
             "creating the virtualenv (uv venv)",
-            uv(&["venv", "--python", &self.interp.executable])
-                .path_arg(&self.env),
+            uv(&["venv", "--python", &self.interp.executable]).path_arg(&self.env),
             format!(
                 "check that {} runs on {} and that uv can write to {}",
                 self.interp.executable,

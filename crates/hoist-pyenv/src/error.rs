@@ -122,18 +122,8 @@ pub enum PyenvError {
     },
 
     /// One step of building an environment failed; the half-built environment was removed.
-    #[error(
-        "{host}: {step} failed for {} (requirements: {requirements}):\n{output}\nhint: {hint}",
-        env.display()
-    )]
-    BuildFailed {
-        host: String,
-        step: &'static str,
-        env: PathBuf,
-        requirements: String,
-        output: String,
-        hint: String,
-    },
+    #[error("{0}")]
+    BuildFailed(Box<BuildFailure>),
 
     /// `check_entry_imports` was given an environment without `bin/python`.
     #[error(
@@ -143,20 +133,8 @@ pub enum PyenvError {
     EnvMissing { host: String, env: PathBuf },
 
     /// The new release cannot import its entry point with its environment's interpreter.
-    #[error(
-        "{host}: the release at {} cannot import {module}:{attribute} with {}:\n{traceback}\n\
-         hint: fix the error above in the application, or the entry point in hoist.toml",
-        release_dir.display(),
-        python.display()
-    )]
-    EntryImportFailed {
-        host: String,
-        release_dir: PathBuf,
-        python: PathBuf,
-        module: String,
-        attribute: String,
-        traceback: String,
-    },
+    #[error("{0}")]
+    EntryImportFailed(Box<EntryImportFailure>),
 
     /// A path given to this crate must be absolute on the host.
     #[error("{what} must be an absolute path on the host, got {}; this is a bug in the caller", path.display())]
@@ -169,4 +147,42 @@ pub enum PyenvError {
     /// The host could not be acted on at all (the message names the host and the path).
     #[error(transparent)]
     Transport(#[from] TransportError),
+}
+
+/// The details of [`PyenvError::BuildFailed`] (boxed: errors travel in every `Result`).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{host}: {step} failed for {} (requirements: {requirements}):\n{output}\nhint: {hint}",
+    env.display()
+)]
+pub struct BuildFailure {
+    pub host: String,
+    /// What was being done, e.g. `building wheels (pip wheel)`.
+    pub step: &'static str,
+    /// The environment being built (removed again).
+    pub env: PathBuf,
+    /// The requirements files handed to the installer, relative to the release.
+    pub requirements: String,
+    /// The last lines the installer printed.
+    pub output: String,
+    pub hint: String,
+}
+
+/// The details of [`PyenvError::EntryImportFailed`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{host}: the release at {} cannot import {module}:{attribute} with {}:\n{traceback}\n\
+     hint: fix the error above in the application, or the entry point in hoist.toml",
+    release_dir.display(),
+    python.display()
+)]
+pub struct EntryImportFailure {
+    pub host: String,
+    pub release_dir: PathBuf,
+    /// The environment's interpreter that tried the import.
+    pub python: PathBuf,
+    pub module: String,
+    pub attribute: String,
+    /// The last lines of the traceback.
+    pub traceback: String,
 }

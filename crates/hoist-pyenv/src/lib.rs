@@ -26,7 +26,7 @@ mod requirements;
 pub use dep_key::{dep_key, DepKey};
 pub use entry_check::check_entry_imports;
 pub use environment::{ensure_env, read_env_mark, EnvMark, EnvOutcome, COMPLETE_MARK};
-pub use error::{IncludedFrom, PyenvError};
+pub use error::{BuildFailure, EntryImportFailure, IncludedFrom, PyenvError};
 pub use installer::{probe_installer, Installer, InstallerChoice};
 pub use interpreter::{probe_interpreter, Interpreter};
 pub use prune::{unused_envs, unused_wheel_dirs};

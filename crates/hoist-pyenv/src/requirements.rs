@@ -85,7 +85,9 @@ fn include_of(line: &str) -> Option<(IncludeKind, String)> {
         };
         let long = option.starts_with("--");
         // `--requirementsfoo` is not our option; `-rfoo` is (optparse allows it).
-        if long && !(rest.is_empty() || rest.starts_with('=') || rest.starts_with(char::is_whitespace)) {
+        if long
+            && !(rest.is_empty() || rest.starts_with('=') || rest.starts_with(char::is_whitespace))
+        {
             continue;
         }
         let value = rest.strip_prefix('=').unwrap_or(rest).trim();
@@ -213,10 +215,7 @@ pub(crate) fn resolve_include(
     let joined = if written.is_absolute() {
         written.to_path_buf()
     } else {
-        including
-            .parent()
-            .unwrap_or(Path::new(""))
-            .join(written)
+        including.parent().unwrap_or(Path::new("")).join(written)
     };
     relative_inside(source_dir, &joined).ok_or_else(|| {
         bad(

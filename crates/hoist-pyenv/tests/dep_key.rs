@@ -56,13 +56,21 @@ fn changing_any_input_changes_the_key() {
     let p = project();
     let base = key_of(&p, &interp("3.11.7"), &pip("23.2.1"));
 
-    assert_ne!(base, key_of(&p, &interp("3.11.8"), &pip("23.2.1")), "interpreter version");
+    assert_ne!(
+        base,
+        key_of(&p, &interp("3.11.8"), &pip("23.2.1")),
+        "interpreter version"
+    );
     let arm = Interpreter {
         platform: "cpython-linux-aarch64".into(),
         ..interp("3.11.7")
     };
     assert_ne!(base, key_of(&p, &arm, &pip("23.2.1")), "platform");
-    assert_ne!(base, key_of(&p, &interp("3.11.7"), &pip("24.0")), "installer version");
+    assert_ne!(
+        base,
+        key_of(&p, &interp("3.11.7"), &pip("24.0")),
+        "installer version"
+    );
     let uv = Installer::Uv {
         version: "23.2.1".into(),
     };
@@ -73,12 +81,20 @@ fn changing_any_input_changes_the_key() {
     let changed = key_of(&p, &interp("3.11.7"), &pip("23.2.1"));
     assert_ne!(base, changed, "included file bytes");
     p.write("base.txt", "idna==3.7\n");
-    assert_eq!(base, key_of(&p, &interp("3.11.7"), &pip("23.2.1")), "restored");
+    assert_eq!(
+        base,
+        key_of(&p, &interp("3.11.7"), &pip("23.2.1")),
+        "restored"
+    );
 
     // The same bytes under another name are another set of files.
     p.write("requirements.txt", "-r common.txt\nsix==1.16.0\n");
     p.write("common.txt", "idna==3.7\n");
-    assert_ne!(base, key_of(&p, &interp("3.11.7"), &pip("23.2.1")), "file name");
+    assert_ne!(
+        base,
+        key_of(&p, &interp("3.11.7"), &pip("23.2.1")),
+        "file name"
+    );
 }
 
 #[test]
@@ -92,8 +108,10 @@ fn a_file_that_vanished_is_an_error_naming_it() {
     )
     .unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with(&format!("requirements file {} not found", p.source.join("gone.txt").display())),
+        err.to_string().starts_with(&format!(
+            "requirements file {} not found",
+            p.source.join("gone.txt").display()
+        )),
         "{err}"
     );
 }

@@ -64,7 +64,10 @@ fn auto_prefers_uv_and_falls_back_to_pip_on_a_host_without_it() {
     let interp = common::python();
     let uv = common::uv(&interp);
     let reported = stdout("uv", &["--version"]);
-    assert!(reported.starts_with(&format!("uv {} ", uv.version())), "{reported}");
+    assert!(
+        reported.starts_with(&format!("uv {} ", uv.version())),
+        "{reported}"
+    );
     assert_eq!(
         probe_installer(&Local::default(), &interp, InstallerChoice::Auto).unwrap(),
         uv

@@ -20,7 +20,10 @@ fn nested_requirement_and_constraint_includes_are_followed_once_in_order() {
         ),
         // Relative to the including file, not to the project.
         ("requirements/base.txt", "--requirement=common.txt\nsix\n"),
-        ("requirements/common.txt", "-c ../constraints.txt  # pins\nidna\n-r base.txt\n"),
+        (
+            "requirements/common.txt",
+            "-c ../constraints.txt  # pins\nidna\n-r base.txt\n",
+        ),
         ("constraints.txt", "idna==3.7\n"),
         ("unrelated.txt", "requests\n"),
     ]);
@@ -94,7 +97,10 @@ fn includes_that_cannot_be_hashed_or_uploaded_are_refused() {
          requirements file inside the project so it is uploaded with the release"
     );
 
-    p.write("requirements.txt", "-c https://example.org/constraints.txt\n");
+    p.write(
+        "requirements.txt",
+        "-c https://example.org/constraints.txt\n",
+    );
     let err = requirement_files(&p.source, &paths(&["requirements.txt"])).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -104,7 +110,8 @@ fn includes_that_cannot_be_hashed_or_uploaded_are_refused() {
 
     let err = requirement_files(&p.source, &paths(&["/etc/hostname"])).unwrap_err();
     assert!(
-        err.to_string().starts_with("requirements file /etc/hostname is outside the project"),
+        err.to_string()
+            .starts_with("requirements file /etc/hostname is outside the project"),
         "{err}"
     );
 }

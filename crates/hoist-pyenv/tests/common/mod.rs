@@ -8,8 +8,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use hoist_pyenv::{
-    dep_key, ensure_env, probe_installer, probe_interpreter, requirement_files, DepKey,
-    EnvOutcome, Installer, InstallerChoice, Interpreter, PyenvError,
+    dep_key, ensure_env, probe_installer, probe_interpreter, requirement_files, DepKey, EnvOutcome,
+    Installer, InstallerChoice, Interpreter, PyenvError,
 };
 use hoist_transport::{Cmd, FileKind, Local, Output, Transport, TransportError, UploadStats};
 
@@ -108,7 +108,8 @@ fn collect(base: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
 
 /// The machine's `python3`, probed for real.
 pub fn python() -> Interpreter {
-    probe_interpreter(&Local::default(), "python3").expect("python3 must be installed to run these tests")
+    probe_interpreter(&Local::default(), "python3")
+        .expect("python3 must be installed to run these tests")
 }
 
 pub fn pip(interp: &Interpreter) -> Installer {
@@ -121,7 +122,9 @@ pub fn uv(interp: &Interpreter) -> Installer {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
         if !uv_runs() {
-            let _ = Command::new("python3").args(["-m", "pip", "install", "--quiet", "uv"]).status();
+            let _ = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "uv"])
+                .status();
             // pyenv only exposes a new command after a rehash.
             let _ = Command::new("pyenv").arg("rehash").status();
         }
