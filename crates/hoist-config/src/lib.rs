@@ -1,1 +1,30 @@
-//! (to be written)
+//! hoist.toml: its schema, parsing with line-precise errors, validation, and `hoist init`.
+//!
+//! The file is deserialized into raw structs that keep every value's span, then validated into
+//! [`Config`], whose fields are all checked (ripgrep's way: the rest of hoist never sees an
+//! invalid value). Every problem is a [`ConfigError`] that names the file, line and column, what
+//! is wrong and, in a hint, how to fix it. [`init_plan`] writes a commented hoist.toml for a
+//! project by looking at its files. docs/config.md documents every key.
+
+mod app;
+mod check;
+mod config;
+mod duration;
+mod error;
+mod health;
+mod hook;
+mod init;
+mod process;
+mod raw;
+mod release;
+mod suggest;
+
+pub use app::{App, Entry, InstallerChoice};
+pub use config::{find, load, parse, Config, FILE_NAME};
+pub use duration::parse_duration;
+pub use error::ConfigError;
+pub use health::{Health, HealthProbe};
+pub use hook::Hook;
+pub use init::{init_plan, InitError, InitPlan};
+pub use process::{Process, Restart};
+pub use release::{Release, SharedPath};

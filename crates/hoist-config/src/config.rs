@@ -1,0 +1,145 @@
+//! [`Config`]: the whole hoist.toml, and the functions that read, parse and find it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use crate::check::{normalize, Checker};
+use crate::raw::RawConfig;
+use crate::{app, health, hook, process, release};
+use crate::{App, ConfigError, Health, Hook, Process, Release};
+
+/// The name hoist looks for.
+pub const FILE_NAME: &str = "hoist.toml";
+
+/// A valid hoist.toml. Every value has been checked: the rest of hoist never sees an invalid one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file, as the caller named it.
+    pub path: PathBuf,
+    /// The absolute directory that holds the file; relative paths in it start here.
+    pub dir: PathBuf,
+    /// `[app]`.
+    pub app: App,
+    /// `[release]`.
+    pub release: Release,
+    /// `[[hook]]`s, in file order.
+    pub hooks: Vec<Hook>,
+    /// `[[process]]`es, in file order.
+    pub processes: Vec<Process>,
+    /// `[health]`, when present.
+    pub health: Option<Health>,
+    /// `[pipeline]`, unchecked here: the pipeline crate owns its schema.
+    pub pipeline: Option<toml::Value>,
+}
+
+/// Reads, parses and validates the config file at `path`.
+///
+/// # Errors
+///
+/// When the file cannot be read, or for anything [`parse`] refuses.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        let error = ConfigError::new(path, format!("cannot read the config file: {err}"));
+        if err.kind() == std::io::ErrorKind::NotFound {
+            error.with_hint("run `hoist init` in the project directory to write one")
+        } else {
+            error
+        }
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and validates `text`, the contents of the config file at `path`.
+///
+/// Relative paths in the file are resolved against `path`'s directory, and files it names
+/// (`source`, `requirements`) must exist there.
+///
+/// # Errors
+///
+/// The first problem found, with its line and column.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let raw: RawConfig =
+        toml::from_str(text).map_err(|err| ConfigError::from_toml(path, text, err))?;
+    let check = Checker { path, text };
+    let dir = config_dir(path);
+
+    let app = app::validate(&check, &dir, raw.app.get_ref())?;
+    let release = release::validate(&check, raw.release.get_ref())?;
+
+    unique_names(&check, "hook", raw.hook.iter().map(|h| &h.get_ref().name))?;
+    let hooks = raw
+        .hook
+        .iter()
+        .map(|h| hook::validate(&check, h.get_ref()))
+        .collect::<Result<_, _>>()?;
+
+    unique_names(&check, "process", raw.process.iter().map(|p| &p.get_ref().name))?;
+    let processes = raw
+        .process
+        .iter()
+        .map(|p| process::validate(&check, p.get_ref()))
+        .collect::<Result<_, _>>()?;
+
+    let health = raw
+        .health
+        .as_ref()
+        .map(|h| health::validate(&check, h.span(), h.get_ref()))
+        .transpose()?;
+
+    Ok(Config {
+        path: path.to_path_buf(),
+        dir,
+        app,
+        release,
+        hooks,
+        processes,
+        health,
+        pipeline: raw.pipeline,
+    })
+}
+
+/// The hoist.toml in `start` or the nearest of its ancestors, as an absolute path.
+#[must_use]
+pub fn find(start: &Path) -> Option<PathBuf> {
+    let start = std::path::absolute(start).ok()?;
+    start
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|candidate| candidate.is_file())
+}
+
+fn config_dir(path: &Path) -> PathBuf {
+    let parent = path.parent().unwrap_or_else(|| Path::new(""));
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    normalize(&std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf()))
+}
+
+fn unique_names<'a>(
+    check: &Checker<'_>,
+    kind: &str,
+    names: impl Iterator<Item = &'a Spanned<String>>,
+) -> Result<(), ConfigError> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for name in names {
+        if let Some(first) = seen.get(name.get_ref().as_str()) {
+            let (first_line, _) = crate::error::line_and_column(check.text, *first);
+            return Err(check
+                .error(
+                    name.span(),
+                    format!(
+                        "duplicate {kind} name {:?}; {kind} names must be unique (first used on line {first_line})",
+                        name.get_ref()
+                    ),
+                )
+                .with_hint(format!("rename one of the two {kind}s")));
+        }
+        seen.insert(name.get_ref(), name.span().start);
+    }
+    Ok(())
+}

@@ -1,0 +1,418 @@
+//! What `hoist init` learns from a project's files, without asking anything.
+
+use std::path::{Path, PathBuf};
+
+use super::procfile::{analyze, parse_procfile, ProcfileLine, Server};
+use super::InitError;
+use crate::app::sanitize_app_name;
+use crate::Entry;
+
+/// Everything found in the project, and where it came from.
+#[derive(Debug)]
+pub(crate) struct Findings {
+    pub name: String,
+    pub entry: Option<(Entry, String)>,
+    pub python: Option<(String, String)>,
+    pub requirements: Requirements,
+    pub processes: Vec<ProcessFinding>,
+    pub release_hook: Option<String>,
+    pub port: Option<u16>,
+    pub django: bool,
+    pub has_pyproject: bool,
+}
+
+/// Requirements files: the ones to install on servers and the ones left for development.
+#[derive(Debug, Default)]
+pub(crate) struct Requirements {
+    pub install: Vec<String>,
+    pub left_out: Vec<String>,
+}
+
+/// A process to restart after the switch, from a Procfile line or a guess.
+#[derive(Debug)]
+pub(crate) struct ProcessFinding {
+    pub name: String,
+    /// The command that runs it, when a Procfile says.
+    pub command: Option<String>,
+    pub restart: RestartFinding,
+}
+
+#[derive(Debug)]
+pub(crate) enum RestartFinding {
+    GunicornHup(String),
+    UwsgiChain(String),
+    /// No graceful strategy could be read: a systemd unit whose name is a guess.
+    GuessedSystemd(String),
+}
+
+pub(crate) fn detect(project: &Path) -> Result<Findings, InitError> {
+    let dir_name = project
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = sanitize_app_name(&dir_name);
+
+    let procfile = read_text(&project.join("Procfile"))?
+        .map(|text| parse_procfile(&text))
+        .unwrap_or_default();
+    let web = procfile.iter().find(|line| line.kind == "web");
+    let web_server = web.and_then(|line| analyze(&line.command, project));
+
+    let mut entry = web_server
+        .as_ref()
+        .and_then(|server| server.entry.clone())
+        .map(|entry| (entry, "Procfile".to_owned()));
+    let django = django_entry(project)?;
+    if entry.is_none() {
+        entry = top_level_entry(project)?;
+    }
+    if entry.is_none() {
+        entry.clone_from(&django);
+    }
+    if entry.is_none() {
+        entry = package_entry(project)?;
+    }
+
+    let processes = processes(project, &name, &procfile, web.is_some());
+    let release_hook = procfile
+        .iter()
+        .find(|line| line.kind == "release")
+        .map(|line| line.command.clone());
+
+    Ok(Findings {
+        name,
+        entry,
+        python: python_version(project)?,
+        requirements: requirements(project)?,
+        processes,
+        release_hook,
+        port: web_server.and_then(|server| server.port),
+        django: django.is_some(),
+        has_pyproject: project.join("pyproject.toml").is_file(),
+    })
+}
+
+/// A file's text, `None` when it does not exist; undecodable bytes are replaced, not fatal.
+fn read_text(path: &Path) -> Result<Option<String>, InitError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) if err.kind() == std::io::ErrorKind::IsADirectory => Ok(None),
+        Err(source) => Err(InitError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// `app`/`application` (or a `create_app` factory) in wsgi.py, asgi.py, app.py or main.py.
+fn top_level_entry(project: &Path) -> Result<Option<(Entry, String)>, InitError> {
+    for (file, names) in [
+        ("wsgi.py", ["application", "app"]),
+        ("asgi.py", ["application", "app"]),
+        ("app.py", ["app", "application"]),
+        ("main.py", ["app", "application"]),
+    ] {
+        if let Some(text) = read_text(&project.join(file))? {
+            let module = file.trim_end_matches(".py");
+            if let Some(entry) = entry_in(module, &text, &names) {
+                return Ok(Some((entry, file.to_owned())));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `<pkg>.wsgi:application` for a Django project: the package named by manage.py's
+/// DJANGO_SETTINGS_MODULE, else any folder with both wsgi.py and settings.py.
+fn django_entry(project: &Path) -> Result<Option<(Entry, String)>, InitError> {
+    let from_manage = read_text(&project.join("manage.py"))?.and_then(|text| {
+        let at = text.find("DJANGO_SETTINGS_MODULE")?;
+        let rest = &text[at..];
+        let quoted = rest.split(['"', '\'']).nth(2)?;
+        quoted.split('.').next().map(str::to_owned)
+    });
+    let mut candidates: Vec<String> = from_manage.into_iter().collect();
+    candidates.extend(
+        subdirectories(project)?
+            .into_iter()
+            .filter(|dir| dir.join("settings.py").is_file() || dir.join("settings").is_dir())
+            .filter_map(|dir| dir.file_name().map(|n| n.to_string_lossy().into_owned())),
+    );
+    for package in candidates {
+        for (file, module) in [("wsgi.py", "wsgi"), ("asgi.py", "asgi")] {
+            if project.join(&package).join(file).is_file() {
+                if let Ok(entry) = Entry::parse(&format!("{package}.{module}:application")) {
+                    return Ok(Some((entry, format!("{package}/{file}, a Django project"))));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `app`/`application` or a `create_app` factory in a top-level package's `__init__.py`.
+fn package_entry(project: &Path) -> Result<Option<(Entry, String)>, InitError> {
+    for dir in subdirectories(project)? {
+        let Some(package) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        if let Some(text) = read_text(&dir.join("__init__.py"))? {
+            if let Some(entry) = entry_in(&package, &text, &["app", "application"]) {
+                return Ok(Some((entry, format!("{package}/__init__.py"))));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The project's folders in name order, leaving out hidden ones, virtualenvs and tests.
+fn subdirectories(project: &Path) -> Result<Vec<PathBuf>, InitError> {
+    let entries = std::fs::read_dir(project).map_err(|source| InitError::Read {
+        path: project.to_path_buf(),
+        source,
+    })?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .filter(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            !name.starts_with('.')
+                && !["venv", "env", "node_modules", "tests", "test", "__pycache__"]
+                    .contains(&name.as_ref())
+        })
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// The entry point `module` defines: the first of `names` bound at module level, else a
+/// `create_app` factory.
+fn entry_in(module: &str, text: &str, names: &[&str]) -> Option<Entry> {
+    let attribute = names
+        .iter()
+        .find(|name| binds(text, name))
+        .map(|name| (*name).to_owned())
+        .or_else(|| defines_function(text, "create_app").then(|| "create_app()".to_owned()))?;
+    Entry::parse(&format!("{module}:{attribute}")).ok()
+}
+
+/// True when `name` is bound at module level: `name = …`, `name: T = …` or an import `as name`.
+fn binds(text: &str, name: &str) -> bool {
+    text.lines().any(|line| {
+        if let Some(rest) = line.strip_prefix(name) {
+            let rest_trimmed = rest.trim_start();
+            let next_is_word = rest.starts_with(|c: char| c.is_alphanumeric() || c == '_');
+            if !next_is_word
+                && ((rest_trimmed.starts_with('=') && !rest_trimmed.starts_with("=="))
+                    || (rest_trimmed.starts_with(':') && rest_trimmed.contains('=')))
+            {
+                return true;
+            }
+        }
+        imports(line).iter().any(|bound| bound == name)
+    })
+}
+
+/// Names bound by a module-level `from x import a, b as c` line.
+fn imports(line: &str) -> Vec<String> {
+    let Some(rest) = line.strip_prefix("from ") else {
+        return Vec::new();
+    };
+    let Some((_, names)) = rest.split_once(" import ") else {
+        return Vec::new();
+    };
+    names
+        .trim_matches(|c: char| c == '(' || c == ')' || c.is_whitespace())
+        .split(',')
+        .filter_map(|item| item.split_whitespace().last())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn defines_function(text: &str, name: &str) -> bool {
+    text.lines().any(|line| {
+        line.strip_prefix("def ")
+            .and_then(|rest| rest.strip_prefix(name))
+            .is_some_and(|rest| rest.trim_start().starts_with('('))
+    })
+}
+
+/// `python3.X` from `.python-version` (pyenv, uv) or `runtime.txt` (Heroku's `python-3.X.Y`).
+fn python_version(project: &Path) -> Result<Option<(String, String)>, InitError> {
+    for (file, prefix) in [(".python-version", ""), ("runtime.txt", "python-")] {
+        let Some(text) = read_text(&project.join(file))? else {
+            continue;
+        };
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty() && !line.starts_with('#'));
+        let Some(version) = line.and_then(|line| line.strip_prefix(prefix)) else {
+            continue;
+        };
+        let mut parts = version.split('.');
+        let (Some("3"), Some(minor)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        if !minor.is_empty() && minor.chars().all(|c| c.is_ascii_digit()) {
+            return Ok(Some((format!("python3.{minor}"), file.to_owned())));
+        }
+    }
+    Ok(None)
+}
+
+/// How a requirements file's name reads: for servers, for development, or unclear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Production,
+    Base,
+    Development,
+    Unclear,
+}
+
+fn role_of(stem: &str) -> Role {
+    let words: Vec<&str> = stem.split(['-', '_', '.']).collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    if has(&["dev", "develop", "development", "test", "tests", "testing", "local", "ci", "lint", "docs", "doc", "tox", "typing"]) {
+        Role::Development
+    } else if has(&["prod", "production", "deploy", "release", "live", "server"]) {
+        Role::Production
+    } else if has(&["base", "common", "main", "core", "requirements"]) {
+        Role::Base
+    } else {
+        Role::Unclear
+    }
+}
+
+/// requirements.txt when present; else requirements/*.txt (or requirements-*.txt) production
+/// files, else base ones. Development and test files are never installed, only listed.
+fn requirements(project: &Path) -> Result<Requirements, InitError> {
+    let mut files: Vec<String> = Vec::new();
+    let names = |dir: &Path| -> Result<Vec<String>, InitError> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(Vec::new());
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.to_ascii_lowercase().ends_with(".txt"))
+            .collect();
+        names.sort();
+        Ok(names)
+    };
+    files.extend(
+        names(project)?
+            .into_iter()
+            .filter(|n| n.to_ascii_lowercase().contains("requirements")),
+    );
+    files.extend(
+        names(&project.join("requirements"))?
+            .into_iter()
+            .map(|n| format!("requirements/{n}")),
+    );
+
+    let role = |file: &str| {
+        let stem = file.rsplit('/').next().unwrap_or(file).trim_end_matches(".txt");
+        if file == "requirements.txt" {
+            Role::Base
+        } else {
+            role_of(&stem.to_ascii_lowercase())
+        }
+    };
+    let install: Vec<String> = if files.iter().any(|f| f == "requirements.txt") {
+        vec!["requirements.txt".to_owned()]
+    } else {
+        let production: Vec<String> =
+            files.iter().filter(|f| role(f) == Role::Production).cloned().collect();
+        if production.is_empty() {
+            files.iter().filter(|f| role(f) == Role::Base).cloned().collect()
+        } else {
+            production
+        }
+    };
+    let left_out = files.into_iter().filter(|f| !install.contains(f)).collect();
+    Ok(Requirements { install, left_out })
+}
+
+/// One process per Procfile line other than `release`, `web` first. Without a `web` line, a
+/// `web` process whose systemd unit is a guess comes first all the same: the app must restart.
+fn processes(
+    project: &Path,
+    app: &str,
+    procfile: &[ProcfileLine],
+    has_web: bool,
+) -> Vec<ProcessFinding> {
+    let mut found = Vec::new();
+    if !has_web {
+        found.push(ProcessFinding {
+            name: "web".to_owned(),
+            command: None,
+            restart: RestartFinding::GuessedSystemd(format!("{app}.service")),
+        });
+    }
+    let mut lines: Vec<&ProcfileLine> = procfile.iter().filter(|l| l.kind != "release").collect();
+    lines.sort_by_key(|line| line.kind != "web");
+    for line in lines {
+        if found.iter().any(|p: &ProcessFinding| p.name == line.kind) {
+            continue;
+        }
+        let unit = if line.kind == "web" {
+            format!("{app}.service")
+        } else {
+            format!("{app}-{}.service", sanitize_app_name(&line.kind))
+        };
+        let restart = match analyze(&line.command, project) {
+            Some(s) if s.server == Server::Gunicorn => s
+                .pidfile
+                .filter(|p| p.starts_with('/'))
+                .map_or(RestartFinding::GuessedSystemd(unit), RestartFinding::GunicornHup),
+            Some(s) if s.server == Server::Uwsgi => s
+                .fifo
+                .filter(|f| f.starts_with('/'))
+                .map_or(RestartFinding::GuessedSystemd(unit), RestartFinding::UwsgiChain),
+            _ => RestartFinding::GuessedSystemd(unit),
+        };
+        found.push(ProcessFinding {
+            name: line.kind.clone(),
+            command: Some(line.command.clone()),
+            restart,
+        });
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_sees_assignments_and_imports_at_module_level() {
+        assert!(binds("from flask import Flask\napp = Flask(__name__)\n", "app"));
+        assert!(binds("app: FastAPI = FastAPI()\n", "app"));
+        assert!(binds("from myapp import create_app as app\n", "app"));
+        assert!(binds("from .main import (app, other)\n", "app"));
+        assert!(!binds("    app = Flask(__name__)\n", "app"));
+        assert!(!binds("apple = 1\napp == 2\n", "app"));
+        assert!(!binds("application = 1\n", "app"));
+    }
+
+    #[test]
+    fn factories_are_called() {
+        let entry = entry_in("app", "def create_app():\n    return Flask(__name__)\n", &["app"]);
+        assert_eq!(entry.unwrap().to_string(), "app:create_app()");
+    }
+
+    #[test]
+    fn requirement_roles_follow_the_file_name() {
+        assert_eq!(role_of("prod"), Role::Production);
+        assert_eq!(role_of("requirements-production"), Role::Production);
+        assert_eq!(role_of("base"), Role::Base);
+        assert_eq!(role_of("dev"), Role::Development);
+        assert_eq!(role_of("requirements-dev"), Role::Development);
+        assert_eq!(role_of("test"), Role::Development);
+        assert_eq!(role_of("extras"), Role::Unclear);
+    }
+}

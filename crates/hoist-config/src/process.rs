@@ -1,0 +1,169 @@
+//! `[[process]]`: what is restarted after the switch, and how.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::check::Checker;
+use crate::raw::RawProcess;
+use crate::suggest::closest;
+use crate::ConfigError;
+
+/// One `[[process]]`, validated. Processes restart in file order after the switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// Unique among processes.
+    pub name: String,
+    /// How the process picks up the new release.
+    pub restart: Restart,
+    /// How long the restart may take before it counts as failed.
+    pub timeout: Duration,
+}
+
+/// A restart strategy and the one setting it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restart {
+    /// `supervisorctl restart <program>`.
+    Supervisor {
+        /// The supervisor program name.
+        program: String,
+    },
+    /// `systemctl restart <unit>`.
+    Systemd {
+        /// The systemd unit, e.g. `example.service`.
+        unit: String,
+    },
+    /// uWSGI chain reload: `c` written to the master FIFO, workers replaced one by one.
+    UwsgiChain {
+        /// Absolute path of the uWSGI master FIFO.
+        fifo: PathBuf,
+    },
+    /// gunicorn graceful reload: `SIGHUP` to the master whose pid is in `pidfile`.
+    GunicornHup {
+        /// Absolute path of gunicorn's pid file.
+        pidfile: PathBuf,
+    },
+    /// Any command, run with `bash -c` in the new release.
+    Command {
+        /// The command line.
+        command: String,
+    },
+}
+
+impl Restart {
+    /// The strategy's name as written in hoist.toml, e.g. `uwsgi-chain`.
+    #[must_use]
+    pub fn strategy(&self) -> &'static str {
+        match self {
+            Self::Supervisor { .. } => "supervisor",
+            Self::Systemd { .. } => "systemd",
+            Self::UwsgiChain { .. } => "uwsgi-chain",
+            Self::GunicornHup { .. } => "gunicorn-hup",
+            Self::Command { .. } => "command",
+        }
+    }
+}
+
+/// Each strategy, the one key it needs, and what that key means.
+const STRATEGIES: &[(&str, &str, &str)] = &[
+    ("supervisor", "program", "the supervisorctl program name, e.g. program = \"example\""),
+    ("systemd", "unit", "the systemd unit, e.g. unit = \"example.service\""),
+    ("uwsgi-chain", "fifo", "the uWSGI master FIFO, e.g. fifo = \"/run/example/uwsgi.fifo\""),
+    ("gunicorn-hup", "pidfile", "gunicorn's pid file, e.g. pidfile = \"/run/example/gunicorn.pid\""),
+    ("command", "command", "the restart command, e.g. command = \"bin/restart-web\""),
+];
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(crate) fn validate(check: &Checker<'_>, raw: &RawProcess) -> Result<Process, ConfigError> {
+    let name = check.non_empty(&raw.name, "name")?;
+    let strategy = raw.restart.get_ref().as_str();
+    let Some(&(strategy, own_key, own_key_meaning)) =
+        STRATEGIES.iter().find(|(known, _, _)| *known == strategy)
+    else {
+        let names: Vec<&str> = STRATEGIES.iter().map(|(known, _, _)| *known).collect();
+        let mut error = check.error(
+            raw.restart.span(),
+            format!(
+                "unknown restart strategy {strategy:?}; expected one of {}",
+                names.join(", ")
+            ),
+        );
+        if let Some(suggestion) = closest(strategy, &names) {
+            error = error.with_hint(format!("did you mean \"{suggestion}\"?"));
+        }
+        return Err(error);
+    };
+
+    let strategy_keys: [(&str, Option<&Spanned<String>>); 5] = [
+        ("program", raw.program.as_ref()),
+        ("unit", raw.unit.as_ref()),
+        ("fifo", raw.fifo.as_ref()),
+        ("pidfile", raw.pidfile.as_ref()),
+        ("command", raw.command.as_ref()),
+    ];
+    for (key, value) in strategy_keys {
+        let Some(value) = value else { continue };
+        if key == own_key {
+            continue;
+        }
+        let belongs_to = STRATEGIES
+            .iter()
+            .find(|(_, k, _)| *k == key)
+            .map_or("another strategy", |(s, _, _)| *s);
+        return Err(check
+            .error(
+                value.span(),
+                format!(
+                    "key `{key}` does not belong to restart strategy \"{strategy}\", which takes `{own_key}` (and name, restart, timeout)"
+                ),
+            )
+            .with_hint(format!(
+                "`{key}` is for restart = \"{belongs_to}\"; remove it or change the strategy"
+            )));
+    }
+
+    let Some(value) = strategy_keys
+        .iter()
+        .find(|(key, _)| *key == own_key)
+        .and_then(|(_, value)| *value)
+    else {
+        return Err(check
+            .error(
+                raw.restart.span(),
+                format!("restart strategy \"{strategy}\" needs `{own_key}`"),
+            )
+            .with_hint(format!("add {own_key_meaning}")));
+    };
+    let setting = check.non_empty(value, own_key)?;
+    let absolute = |path: String| -> Result<PathBuf, ConfigError> {
+        if path.starts_with('/') {
+            Ok(PathBuf::from(path))
+        } else {
+            Err(check
+                .error(
+                    value.span(),
+                    format!("`{own_key}` {path:?} must be an absolute path on the host"),
+                )
+                .with_hint(format!("add {own_key_meaning}")))
+        }
+    };
+    let restart = match strategy {
+        "supervisor" => Restart::Supervisor { program: setting },
+        "systemd" => Restart::Systemd { unit: setting },
+        "uwsgi-chain" => Restart::UwsgiChain {
+            fifo: absolute(setting)?,
+        },
+        "gunicorn-hup" => Restart::GunicornHup {
+            pidfile: absolute(setting)?,
+        },
+        _ => Restart::Command { command: setting },
+    };
+
+    Ok(Process {
+        name,
+        restart,
+        timeout: check.positive_duration(raw.timeout.as_ref(), "timeout", DEFAULT_TIMEOUT)?,
+    })
+}
