@@ -1,0 +1,20 @@
+//! hoist's CI engine: the pipeline a push runs before it deploys.
+//!
+//! [`definition`] reads the `[pipeline]` table; [`engine::run`] runs it — jobs in parallel
+//! (bounded) after the jobs they require, each in a clean workspace with native services
+//! ([`services`]), cached paths ([`cache_store`]), masked and time-stamped logs, artifacts and
+//! JUnit reports ([`junit`]) — and returns a [`record::RunRecord`]. It never prints: it emits
+//! [`event::Event`]s to a callback. [`import`] converts a CircleCI config.
+
+pub mod cache_key;
+pub mod cache_store;
+pub mod definition;
+pub mod engine;
+pub mod event;
+pub mod filter;
+pub mod junit;
+pub mod mask;
+pub mod process;
+pub mod record;
+pub mod secrets;
+pub mod services;
