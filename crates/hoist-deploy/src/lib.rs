@@ -1,1 +1,50 @@
-//! (to be written)
+//! The deploy engine. It turns a validated [`hoist_config::Config`] into actions on a host
+//! through a [`hoist_transport::Transport`], in the order DESIGN.md's invariants demand:
+//! prepare everything, switch atomically, restart, verify by health check, record, prune.
+//! It reports what it does as [`Event`]s and never prints.
+
+mod cancel;
+mod check;
+mod deploy;
+mod error;
+mod event;
+mod fault;
+mod layout;
+mod lock;
+mod prune;
+mod record;
+mod rollback;
+mod source;
+mod state;
+
+pub use cancel::request as request_cancel;
+pub use check::{check, CheckItem, CheckStatus};
+pub use deploy::{deploy, plan_deploy, DeployOptions, DeployPlan, DeployReport};
+pub use error::{DeployError, FailureKind};
+pub use event::{Event, EventSink, Step, StepStatus};
+pub use fault::POINTS as FAILURE_POINTS;
+pub use layout::Layout;
+pub use lock::{acquire_manual_lock, lock_status, release_lock, LockStatus};
+pub use rollback::{rollback, RollbackReport};
+pub use source::{SourceTree, DEFAULT_EXCLUDES};
+pub use state::{releases, status, HostState, ReleaseRow, Status};
+
+/// Who is acting, as recorded in the journal and the lock: `HOIST_WHO`, else `user@host`.
+pub fn who() -> String {
+    if let Ok(who) = std::env::var("HOIST_WHO") {
+        if !who.is_empty() {
+            return who;
+        }
+    }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{}", hostname())
+}
+
+/// This machine's host name.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}

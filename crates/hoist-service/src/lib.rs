@@ -1,1 +1,44 @@
-//! (to be written)
+//! Restarting the app's processes and judging the result by the health check (invariant 8):
+//! a restart command that exits 0 proves nothing until the app answers.
+
+mod health;
+mod restart;
+
+pub use health::{http_get, wait_healthy, HealthReport, HttpAnswer};
+pub use restart::{restart, RestartContext};
+
+use std::time::Duration;
+
+/// Why a restart or a health check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{host}: restarting {process} failed (exit {status}): {output}")]
+    RestartFailed {
+        host: String,
+        process: String,
+        status: i32,
+        output: String,
+    },
+    #[error("{host}: restarting {process} took longer than {timeout:?}")]
+    RestartTimedOut {
+        host: String,
+        process: String,
+        timeout: Duration,
+    },
+    #[error(
+        "{host}: restart strategy `{strategy}` is not available yet; use `restart = \"command\"`"
+    )]
+    StrategyUnavailable {
+        host: String,
+        strategy: &'static str,
+    },
+    #[error("{host}: health check failed after {attempts} attempts in {waited:?}: {last}")]
+    Unhealthy {
+        host: String,
+        attempts: u32,
+        waited: Duration,
+        last: String,
+    },
+    #[error(transparent)]
+    Transport(#[from] hoist_transport::TransportError),
+}

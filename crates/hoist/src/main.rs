@@ -1,1 +1,17 @@
-fn main() {}
+//! The `hoist` command line. Clap definitions live in `cli.rs`, one file per command under
+//! `commands/`, all terminal output in `printer.rs`, and exit codes in `exit.rs`.
+
+mod cli;
+mod commands;
+mod exit;
+mod printer;
+
+use clap::Parser;
+
+fn main() {
+    // Ctrl-C (and SIGTERM): let the engine stop at a safe point and release the lock.
+    let _ = ctrlc::set_handler(hoist_deploy::request_cancel);
+    let cli = cli::Cli::parse();
+    let code = commands::dispatch(cli);
+    std::process::exit(code);
+}

@@ -1,0 +1,72 @@
+use std::path::{Path, PathBuf};
+
+use hoist_config::Release;
+use hoist_release::ReleaseId;
+
+/// Where everything lives under a deploy root (DESIGN.md, "the release layout"). Every path
+/// hoist touches on a host comes from here, so all of them stay under `root` (invariant 10).
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: PathBuf,
+    releases_dir: String,
+    current_link: String,
+}
+
+impl Layout {
+    pub fn new(release: &Release) -> Self {
+        Layout {
+            root: release.root.clone(),
+            releases_dir: release.releases_dir.clone(),
+            current_link: release.current_link.clone(),
+        }
+    }
+
+    pub fn releases(&self) -> PathBuf {
+        self.root.join(&self.releases_dir)
+    }
+
+    /// `<root>/releases/<id>`; a [`ReleaseId`] cannot contain `/` or `..`, so this stays inside.
+    pub fn release(&self, id: &ReleaseId) -> PathBuf {
+        self.releases().join(id.as_str())
+    }
+
+    /// What `current` should point to for `id`: relative, so the root can be moved.
+    pub fn current_target(&self, id: &ReleaseId) -> PathBuf {
+        Path::new(&self.releases_dir).join(id.as_str())
+    }
+
+    pub fn current(&self) -> PathBuf {
+        self.root.join(&self.current_link)
+    }
+
+    pub fn shared(&self) -> PathBuf {
+        self.root.join("shared")
+    }
+
+    pub fn envs(&self) -> PathBuf {
+        self.root.join("envs")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(".hoist")
+    }
+
+    pub fn journal(&self) -> PathBuf {
+        self.state_dir().join("journal.jsonl")
+    }
+
+    pub fn lock(&self) -> PathBuf {
+        self.state_dir().join("lock")
+    }
+
+    /// Reads which release a `readlink current` value names, if it is one of ours.
+    pub fn release_of_link(&self, target: &Path) -> Option<ReleaseId> {
+        let name = target.file_name()?.to_str()?;
+        let parent = target.parent()?;
+        let ours = parent == Path::new(&self.releases_dir) || parent == self.releases();
+        if !ours {
+            return None;
+        }
+        ReleaseId::parse(name).ok()
+    }
+}

@@ -1,0 +1,75 @@
+//! Invariant 4: keep `keep_releases` good releases, never the live one, the rollback target or
+//! one being built. A release is first renamed out of the way (atomic), then recorded as
+//! pruned, then deleted, so a half-deleted directory is never taken for a release.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use hoist_config::Config;
+use hoist_release::{prune_plan, JournalEvent, ReleaseId};
+use hoist_transport::Transport;
+
+use crate::deploy::Stepper;
+use crate::event::Step;
+use crate::record::Recorder;
+use crate::state::HostState;
+use crate::{fault, DeployError, Layout};
+
+/// Prefix of a release directory being deleted.
+const PRUNING: &str = ".pruning-";
+
+pub(crate) fn prune(
+    config: &Config,
+    t: &dyn Transport,
+    layout: &Layout,
+    rec: &Recorder<'_>,
+    step: &Stepper<'_>,
+) -> Result<Vec<ReleaseId>, DeployError> {
+    step.start(Step::Prune);
+    let since = Instant::now();
+    let state = HostState::read(t, layout)?;
+    let plan = prune_plan(
+        &state.history,
+        state.current.as_ref(),
+        &state.existing,
+        config.release.keep_releases,
+        None,
+    );
+    for id in &plan.remove {
+        let aside = layout.releases().join(format!("{PRUNING}{id}"));
+        t.rename(&layout.release(id), &aside)?;
+        rec.journal(JournalEvent::Pruned {
+            release: id.clone(),
+        })?;
+        fault::point("deploy:pruning");
+        t.remove_all(&aside)?;
+    }
+    // Leftovers of a prune that was interrupted.
+    for stray in &state.strays {
+        if stray.starts_with(PRUNING) {
+            t.remove_all(&layout.releases().join(stray))?;
+        }
+    }
+    fault::point("deploy:pruned");
+
+    // Environments no remaining release links to.
+    let mut in_use = BTreeSet::new();
+    for id in state.existing.iter().filter(|id| !plan.remove.contains(id)) {
+        if let Some(target) = t.read_link(&layout.release(id).join(".venv"))? {
+            if let Some(name) = target.file_name() {
+                in_use.insert(name.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let unused = hoist_pyenv::unused_envs(t, &layout.root, &in_use)
+        .map_err(|e| DeployError::internal(e.to_string()))?;
+    for env in &unused {
+        t.remove_all(env)?;
+    }
+    let mut detail = format!("{} removed, {} kept", plan.remove.len(), plan.keep.len());
+    if !unused.is_empty() {
+        detail.push_str(&format!(", {} unused environments removed", unused.len()));
+    }
+    step.timed(Step::Prune, since, detail);
+    Ok(plan.remove)
+}

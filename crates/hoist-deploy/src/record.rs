@@ -1,0 +1,127 @@
+//! Writing down what happened: the journal (append-only, one JSON line per event) and each
+//! release's RELEASE.json.
+
+use chrono::Utc;
+use hoist_release::{JournalEntry, JournalEvent, ReleaseId, ReleaseRecord, ReleaseState};
+use hoist_transport::Transport;
+
+use crate::deploy::{DeployPlan, Stepper};
+use crate::state::HostState;
+use crate::{DeployError, Layout};
+
+pub(crate) struct Recorder<'a> {
+    t: &'a dyn Transport,
+    layout: &'a Layout,
+    who: &'a str,
+    app: &'a str,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(t: &'a dyn Transport, layout: &'a Layout, who: &'a str, app: &'a str) -> Self {
+        Recorder {
+            t,
+            layout,
+            who,
+            app,
+        }
+    }
+
+    /// Appends one event to the journal.
+    pub fn journal(&self, event: JournalEvent) -> Result<(), DeployError> {
+        let entry = JournalEntry {
+            ts: Utc::now(),
+            who: self.who.to_string(),
+            event,
+        };
+        self.t.create_dir_all(&self.layout.state_dir())?;
+        self.t
+            .append_line(&self.layout.journal(), &entry.to_line())
+            .map_err(|e| DeployError::internal(format!("writing the journal: {e}")))
+    }
+
+    /// Records a failed deploy. Best effort: the failure being reported matters more than a
+    /// second failure while writing it down, which becomes part of the message instead.
+    pub fn failed(
+        &self,
+        id: &ReleaseId,
+        plan: &DeployPlan,
+        stage: &str,
+        reason: &str,
+        rolled_back_to: Option<&ReleaseId>,
+    ) {
+        let _ = self.journal(JournalEvent::DeployFailed {
+            release: id.clone(),
+            stage: stage.to_string(),
+            reason: reason.to_string(),
+            rolled_back_to: rolled_back_to.cloned(),
+        });
+        if self
+            .t
+            .kind(&self.layout.release(id))
+            .is_ok_and(|k| k.exists())
+        {
+            self.write_release_json(id, plan, ReleaseState::Failed);
+        }
+    }
+
+    /// Writes `<release>/RELEASE.json` atomically (a new inode, so a file hard-linked from an
+    /// older release is never modified in place).
+    pub fn write_release_json(&self, id: &ReleaseId, plan: &DeployPlan, state: ReleaseState) {
+        let record = ReleaseRecord {
+            id: id.clone(),
+            commit: plan.source.commit.clone(),
+            branch: plan.source.branch.clone(),
+            who: self.who.to_string(),
+            created: Utc::now(),
+            dep_key: Some(plan.dep_key.to_string()),
+            python: Some(plan.interpreter.version.clone()),
+            state,
+            app: self.app.to_string(),
+        };
+        let json = serde_json::to_vec_pretty(&record).expect("release record serialises");
+        let _ = self
+            .t
+            .write_file_atomic(&self.layout.release(id).join("RELEASE.json"), &json);
+    }
+
+    /// Sets the state in an existing RELEASE.json (rollback marks releases good or bad).
+    pub fn set_release_state(&self, id: &ReleaseId, state: ReleaseState) {
+        let path = self.layout.release(id).join("RELEASE.json");
+        let Ok(Some(bytes)) = self.t.read_file(&path) else {
+            return;
+        };
+        let Ok(mut record) = serde_json::from_slice::<ReleaseRecord>(&bytes) else {
+            return;
+        };
+        record.state = state;
+        let json = serde_json::to_vec_pretty(&record).expect("release record serialises");
+        let _ = self.t.write_file_atomic(&path, &json);
+    }
+
+    /// A deploy that was killed left its release unfinished: say so in the journal, so it is
+    /// never mistaken for a good one. Called with the lock held, so no deploy is running.
+    pub fn close_interrupted(
+        &self,
+        state: &HostState,
+        step: &Stepper<'_>,
+    ) -> Result<(), DeployError> {
+        for summary in state.history.releases() {
+            if matches!(
+                summary.state,
+                ReleaseState::Building | ReleaseState::Prepared
+            ) {
+                step.warn(format!(
+                    "release {} was left unfinished by an interrupted deploy; marking it failed",
+                    summary.id
+                ));
+                self.journal(JournalEvent::DeployFailed {
+                    release: summary.id.clone(),
+                    stage: "interrupted".into(),
+                    reason: "the deploy that was building it stopped before finishing".into(),
+                    rolled_back_to: None,
+                })?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use hoist_config::Config;
+use hoist_release::{
+    parse_journal, rollback_target, History, JournalEntry, LockOwner, ReleaseId, ReleaseState,
+};
+use hoist_transport::{FileKind, Transport};
+
+use crate::lock::{lock_status, LockStatus};
+use crate::{DeployError, Layout};
+
+/// What a host's root says right now: the journal, `readlink current`, the release dirs.
+#[derive(Debug)]
+pub struct HostState {
+    pub entries: Vec<JournalEntry>,
+    pub history: History,
+    /// The release `current` points to, `None` before the first deploy.
+    pub current: Option<ReleaseId>,
+    /// Release directories present (names that are valid release ids).
+    pub existing: BTreeSet<ReleaseId>,
+    /// Names in the releases folder that are not release ids (left alone, reported).
+    pub strays: Vec<String>,
+}
+
+impl HostState {
+    /// Reads the state. A tampered journal (an invalid release id, a broken line in the
+    /// middle) is an error that names the line; `current` being a real directory is refused.
+    pub fn read(t: &dyn Transport, layout: &Layout) -> Result<HostState, DeployError> {
+        let journal_path = layout.journal();
+        let entries = match t.read_file(&journal_path)? {
+            None => Vec::new(),
+            Some(bytes) => parse_journal(&String::from_utf8_lossy(&bytes)).map_err(|e| {
+                DeployError::internal(format!("{}: {}: {e}", t.host(), journal_path.display()))
+                    .hint("the journal is append-only; restore it from a backup or remove the bad line by hand")
+            })?,
+        };
+        let history = History::from_entries(&entries);
+        let current_path = layout.current();
+        let current = match t.kind(&current_path)? {
+            FileKind::Missing => None,
+            FileKind::Symlink => {
+                let target = t.read_link(&current_path)?.unwrap_or_default();
+                let id = layout.release_of_link(&target);
+                if id.is_none() {
+                    return Err(DeployError::internal(format!(
+                        "{}: {} points to {}, which is not a release under {}",
+                        t.host(),
+                        current_path.display(),
+                        target.display(),
+                        layout.releases().display()
+                    ))
+                    .hint("point it at a release by hand, or move it away and deploy"));
+                }
+                id
+            }
+            _ => {
+                return Err(DeployError::config(format!(
+                    "{}: {} is a real directory or file, not a symlink",
+                    t.host(),
+                    current_path.display()
+                ))
+                .hint("hoist switches releases by replacing a symlink; move the directory into releases/ and point a symlink at it"))
+            }
+        };
+        let mut existing = BTreeSet::new();
+        let mut strays = Vec::new();
+        for name in t.list_dir(&layout.releases())? {
+            match ReleaseId::parse(&name) {
+                Ok(id) => {
+                    existing.insert(id);
+                }
+                Err(_) => strays.push(name),
+            }
+        }
+        Ok(HostState {
+            entries,
+            history,
+            current,
+            existing,
+            strays,
+        })
+    }
+
+    pub fn rollback_target(&self) -> Option<ReleaseId> {
+        rollback_target(&self.history, self.current.as_ref(), &self.existing).ok()
+    }
+}
+
+/// One row of `hoist releases`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReleaseRow {
+    pub id: String,
+    pub commit: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub who: Option<String>,
+    pub state: String,
+    pub current: bool,
+    pub rollback_target: bool,
+    pub on_disk: bool,
+}
+
+/// Every release the journal knows or the releases folder holds, oldest first.
+pub fn releases(config: &Config, t: &dyn Transport) -> Result<Vec<ReleaseRow>, DeployError> {
+    let layout = Layout::new(&config.release);
+    let state = HostState::read(t, &layout)?;
+    let target = state.rollback_target();
+    let mut rows: Vec<ReleaseRow> = Vec::new();
+    for summary in state.history.releases() {
+        let on_disk = state.existing.contains(&summary.id);
+        if !on_disk && summary.state == ReleaseState::Pruned {
+            continue;
+        }
+        rows.push(ReleaseRow {
+            id: summary.id.to_string(),
+            commit: summary.commit.clone(),
+            created: Some(summary.started),
+            who: Some(summary.who.clone()),
+            state: state_name(summary.state).into(),
+            current: state.current.as_ref() == Some(&summary.id),
+            rollback_target: target.as_ref() == Some(&summary.id),
+            on_disk,
+        });
+    }
+    for id in &state.existing {
+        if !state.history.contains(id) {
+            rows.push(ReleaseRow {
+                id: id.to_string(),
+                commit: None,
+                created: None,
+                who: None,
+                state: "unknown".into(),
+                current: state.current.as_ref() == Some(id),
+                rollback_target: false,
+                on_disk: true,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The word `hoist releases` shows for a state.
+pub fn state_name(state: ReleaseState) -> &'static str {
+    match state {
+        ReleaseState::Building => "unfinished",
+        ReleaseState::Prepared => "prepared",
+        ReleaseState::Good => "good",
+        ReleaseState::Failed => "failed",
+        ReleaseState::Bad => "bad",
+        ReleaseState::Pruned => "pruned",
+    }
+}
+
+/// What `hoist status` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub host: String,
+    pub root: String,
+    pub current: Option<ReleaseRow>,
+    pub rollback_target: Option<String>,
+    pub lock: Option<LockOwner>,
+    pub lock_stale: bool,
+}
+
+/// The live release, the rollback target and the lock.
+pub fn status(config: &Config, t: &dyn Transport) -> Result<Status, DeployError> {
+    let layout = Layout::new(&config.release);
+    let rows = releases(config, t)?;
+    let state = HostState::read(t, &layout)?;
+    let (lock, lock_stale) = match lock_status(t, &layout)? {
+        LockStatus::Free => (None, false),
+        LockStatus::Held(owner) => (Some(owner), false),
+        LockStatus::Stale(owner) => (Some(owner), true),
+    };
+    Ok(Status {
+        host: t.host().to_string(),
+        root: layout.root.display().to_string(),
+        current: rows.into_iter().find(|r| r.current),
+        rollback_target: state.rollback_target().map(|id| id.to_string()),
+        lock,
+        lock_stale,
+    })
+}

@@ -1,0 +1,236 @@
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use hoist_config::{Health, HealthProbe};
+use hoist_transport::{Cmd, Transport};
+
+use crate::ServiceError;
+
+/// How a passing health check went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReport {
+    pub attempts: u32,
+    pub waited: Duration,
+}
+
+/// An HTTP answer: status and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// Polls the health probe until it passes or `health.timeout` is spent (invariant 8).
+/// HTTP probes are made from this machine; command probes run on the host.
+pub fn wait_healthy(
+    t: &dyn Transport,
+    health: &Health,
+    env: &[(String, String)],
+) -> Result<HealthReport, ServiceError> {
+    let start = Instant::now();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let remaining = health.timeout.saturating_sub(start.elapsed());
+        let verdict = probe_once(
+            t,
+            &health.probe,
+            env,
+            remaining.max(Duration::from_millis(100)),
+        );
+        match verdict {
+            Ok(()) => {
+                return Ok(HealthReport {
+                    attempts,
+                    waited: start.elapsed(),
+                })
+            }
+            Err(last) => {
+                if start.elapsed() + health.interval >= health.timeout {
+                    return Err(ServiceError::Unhealthy {
+                        host: t.host().to_string(),
+                        attempts,
+                        waited: start.elapsed(),
+                        last,
+                    });
+                }
+                std::thread::sleep(health.interval);
+            }
+        }
+    }
+}
+
+fn probe_once(
+    t: &dyn Transport,
+    probe: &HealthProbe,
+    env: &[(String, String)],
+    budget: Duration,
+) -> Result<(), String> {
+    match probe {
+        HealthProbe::Http { url, status, body } => {
+            let answer = http_get(url, budget.min(Duration::from_secs(5)))?;
+            if answer.status != *status {
+                return Err(format!(
+                    "{url} answered {} (expected {status})",
+                    answer.status
+                ));
+            }
+            if let Some(want) = body {
+                if !answer.body.contains(want.as_str()) {
+                    return Err(format!("{url} answered without {want:?} in its body"));
+                }
+            }
+            Ok(())
+        }
+        HealthProbe::Command { command } => {
+            let secs = budget.as_secs().clamp(1, 30);
+            let mut cmd = Cmd::new("timeout")
+                .arg(format!("{secs}s"))
+                .args(["bash", "-eo", "pipefail", "-c"])
+                .arg(command.clone());
+            for (k, v) in env {
+                cmd = cmd.env(k.clone(), v.clone());
+            }
+            let out = t.exec(&cmd).map_err(|e| e.to_string())?;
+            if out.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{command}` exited {}: {}",
+                    out.status,
+                    out.tail(3)
+                ))
+            }
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET of an `http://` URL, for health checks against loopback services.
+pub fn http_get(url: &str, timeout: Duration) -> Result<HttpAnswer, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url}: only http:// URLs can be checked"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let with_port = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let addr = with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("{url}: cannot resolve {authority}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{url}: {authority} has no address"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("{url}: connection failed: {e}"))?;
+    stream.set_read_timeout(Some(timeout)).ok();
+    stream.set_write_timeout(Some(timeout)).ok();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: hoist\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("{url}: sending the request failed: {e}"))?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("{url}: reading the answer failed: {e}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .lines()
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("{url}: not an HTTP answer"))?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok(HttpAnswer { status, body })
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn serve_once(answer: &'static str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            s.write_all(answer.as_bytes()).unwrap();
+        });
+        format!("http://127.0.0.1:{port}/health")
+    }
+
+    #[test]
+    fn reads_status_and_body() {
+        let url = serve_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        let a = http_get(&url, Duration::from_secs(2)).unwrap();
+        assert_eq!(
+            a,
+            HttpAnswer {
+                status: 200,
+                body: "ok".into()
+            }
+        );
+    }
+
+    #[test]
+    fn reads_chunked_body() {
+        let url = serve_once(
+            "HTTP/1.1 503 Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndown\r\n0\r\n\r\n",
+        );
+        let a = http_get(&url, Duration::from_secs(2)).unwrap();
+        assert_eq!(
+            a,
+            HttpAnswer {
+                status: 503,
+                body: "down".into()
+            }
+        );
+    }
+
+    #[test]
+    fn refused_connection_is_an_error_naming_the_url() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/health");
+        let err = http_get(&url, Duration::from_secs(1)).unwrap_err();
+        assert!(
+            err.starts_with(&format!("{url}: connection failed")),
+            "{err}"
+        );
+    }
+}

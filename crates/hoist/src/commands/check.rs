@@ -1,0 +1,42 @@
+//! `hoist check`.
+
+use std::path::Path;
+
+use anstream::println;
+use hoist_deploy::CheckStatus;
+use owo_colors::OwoColorize;
+
+use crate::cli::OutputArgs;
+use crate::commands::{load_config, transport};
+use crate::{exit, printer};
+
+pub fn run(args: &OutputArgs, config: Option<&Path>) -> i32 {
+    let config = match load_config(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let t = transport(&config);
+    let items = hoist_deploy::check(&config, &t);
+    let failed = items.iter().any(|i| i.status == CheckStatus::Failed);
+    if args.json {
+        printer::json_line(&items);
+    } else {
+        println!("config    {} is valid", config.path.display());
+        for item in &items {
+            let mark = match item.status {
+                CheckStatus::Ok => "ok".green().to_string(),
+                CheckStatus::Warning => "warning".yellow().to_string(),
+                CheckStatus::Failed => "FAILED".red().bold().to_string(),
+            };
+            println!("{}  {mark} {}: {}", item.host, item.what, item.detail);
+            if let Some(hint) = &item.hint {
+                println!("{}  hint: {hint}", item.host);
+            }
+        }
+    }
+    if failed {
+        exit::BEFORE_SWITCH
+    } else {
+        exit::OK
+    }
+}

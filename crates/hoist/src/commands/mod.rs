@@ -1,0 +1,90 @@
+//! One file per command. Each returns the process's exit code.
+
+pub mod cache;
+pub mod check;
+pub mod ci;
+pub mod deploy;
+pub mod import;
+pub mod init;
+pub mod lock;
+pub mod releases;
+pub mod rollback;
+pub mod status;
+
+use std::path::{Path, PathBuf};
+
+use hoist_config::Config;
+use hoist_transport::Local;
+
+use crate::cli::{Cli, Command};
+use crate::{exit, printer};
+
+pub fn dispatch(cli: Cli) -> i32 {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Init(args) => init::run(&args, config),
+        Command::Check(args) => check::run(&args, config),
+        Command::Deploy(args) => deploy::run(&args, config),
+        Command::Rollback(args) => rollback::run(&args, config),
+        Command::Releases(args) => releases::run(&args, config),
+        Command::Status(args) => status::run(&args, config),
+        Command::Lock(cmd) => lock::run(cmd, config),
+        Command::Ci(cmd) => ci::run(cmd, config),
+        Command::Cache(cmd) => cache::run(cmd, config),
+        Command::Import(cmd) => import::run(cmd, config),
+    }
+}
+
+/// Finds and loads hoist.toml, printing the error (file:line, hint) when it is wrong.
+pub fn load_config(explicit: Option<&Path>) -> Result<Config, i32> {
+    let path: PathBuf = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let cwd = std::env::current_dir().map_err(|e| {
+                printer::error(&format!("cannot read the current directory: {e}"), &[]);
+                exit::INTERNAL
+            })?;
+            match hoist_config::find(&cwd) {
+                Some(p) => p,
+                None => {
+                    printer::error(
+                        &format!("no hoist.toml in {} or any parent directory", cwd.display()),
+                        &["run `hoist init` to write one, or pass --config <path>".into()],
+                    );
+                    return Err(exit::CONFIG);
+                }
+            }
+        }
+    };
+    hoist_config::load(&path).map_err(|e| {
+        let hints: Vec<String> = e.hint.iter().cloned().collect();
+        printer::error(&e.to_string(), &hints);
+        exit::CONFIG
+    })
+}
+
+/// The target host. Until fleets arrive, the local machine.
+pub fn transport(_config: &Config) -> Local {
+    Local::default()
+}
+
+/// Parses a `--lock-wait` value, falling back to the config's default.
+pub fn lock_wait(flag: Option<&str>, config: &Config) -> Result<std::time::Duration, i32> {
+    match flag {
+        None => Ok(config.release.lock_wait),
+        Some(text) => hoist_config::parse_duration(text).map_err(|e| {
+            printer::error(&format!("--lock-wait {text:?}: {e}"), &[]);
+            exit::CONFIG
+        }),
+    }
+}
+
+/// The command line as typed, for the lock's owner record.
+pub fn command_line() -> String {
+    let mut args = std::env::args();
+    let _ = args.next();
+    std::iter::once("hoist".to_string())
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,116 @@
+//! The one printer: progress and messages on stderr, data on stdout, `--json` as one object
+//! per line. Readable without colour; colour only on a terminal and never with NO_COLOR.
+
+use std::io::Write;
+
+use anstream::{eprintln, println};
+use hoist_deploy::{DeployError, Event, StepStatus};
+use owo_colors::OwoColorize;
+
+/// Prints `error: ...` and its `hint:` lines.
+pub fn error(message: &str, hints: &[String]) {
+    let mut lines = message.lines();
+    eprintln!("{}: {}", "error".red().bold(), lines.next().unwrap_or(""));
+    for line in lines {
+        eprintln!("  {line}");
+    }
+    for hint in hints {
+        eprintln!("{}: {hint}", "hint".cyan().bold());
+    }
+}
+
+pub fn deploy_error(e: &DeployError) {
+    error(&e.message, &e.hints);
+}
+
+pub fn warning(message: &str) {
+    eprintln!("{}: {message}", "warning".yellow().bold());
+}
+
+/// Prints one value as a JSON line on stdout.
+pub fn json_line<T: serde::Serialize>(value: &T) {
+    let line = serde_json::to_string(value).expect("serialisable");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Renders engine events: JSON lines on stdout, or progress lines on stderr.
+pub fn events(json: bool) -> impl Fn(Event) + Sync {
+    move |event| {
+        if json {
+            json_line(&event);
+            return;
+        }
+        match event {
+            Event::Step {
+                host,
+                step,
+                status,
+                detail,
+                ms,
+            } => {
+                let took = ms.map_or(String::new(), |ms| format!(" ({})", format_ms(ms)));
+                let detail = detail.map_or(String::new(), |d| format!(": {d}"));
+                match status {
+                    StepStatus::Started => {}
+                    StepStatus::Done => {
+                        eprintln!("{host}  {} {}{detail}{took}", "ok".green(), step.name())
+                    }
+                    StepStatus::Failed => {
+                        eprintln!("{host}  {} {}{detail}", "FAILED".red().bold(), step.name())
+                    }
+                }
+            }
+            Event::Output { host, step, line } => {
+                eprintln!("{host}  {}  | {line}", step.name().dimmed())
+            }
+            Event::Warning { host, message } => warning(&format!("{host}: {message}")),
+            Event::Plan { host, step, action } => println!("{host}  {:<12} {action}", step.name()),
+        }
+    }
+}
+
+pub fn format_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.2}s", ms as f64 / 1000.0)
+    }
+}
+
+/// "3m ago", "2h ago", "4d ago".
+pub fn age(then: chrono::DateTime<chrono::Utc>) -> String {
+    let secs = (chrono::Utc::now() - then).num_seconds().max(0);
+    match secs {
+        0..=59 => format!("{secs}s ago"),
+        60..=3599 => format!("{}m ago", secs / 60),
+        3600..=86399 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86400),
+    }
+}
+
+/// A plain text table with a header row; columns padded to the widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let render = |cells: Vec<String>| {
+        let mut line = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        line.trim_end().to_string()
+    };
+    println!("{}", render(header.iter().map(|h| h.to_string()).collect()));
+    for row in rows {
+        println!("{}", render(row.clone()));
+    }
+}
