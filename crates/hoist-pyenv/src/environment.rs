@@ -31,8 +31,11 @@ pub struct EnvOutcome {
 /// The contents of `<env>/.hoist-complete`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvMark {
+    /// The environment's own key; a mark naming another key is not trusted.
     pub key: DepKey,
+    /// The interpreter the venv was made from.
     pub interpreter: Interpreter,
+    /// The installer that filled it.
     pub installer: Installer,
     /// When the environment was completed (RFC 3339, UTC).
     pub created: String,

@@ -49,7 +49,9 @@ pub enum InstallerChoice {
     /// uv when `uv --version` works on the host, pip otherwise.
     #[default]
     Auto,
+    /// uv, and an error when the host has none.
     Uv,
+    /// `python -m venv` + pip, even when uv is there.
     Pip,
 }
 

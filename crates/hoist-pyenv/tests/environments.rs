@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use common::{run_in_env, Project};
+use common::{run_in_env, HostWithEnv, Project};
 use hoist_pyenv::{
     check_entry_imports, ensure_env, read_env_mark, unused_envs, unused_wheel_dirs, Installer,
     Interpreter, COMPLETE_MARK,
@@ -198,6 +198,55 @@ fn a_wiped_or_half_written_wheel_dir_is_rebuilt() {
 }
 
 /// `step` is where the installer meets the index: pip while building wheels, uv at install.
+#[test]
+fn wheels_cached_for_another_environment_are_not_fetched_again() {
+    let interp = common::python();
+    let pip = common::pip(&interp);
+    let p = project();
+    let (first, _) = p.ensure("1", &interp, &pip);
+    first.unwrap_or_else(|e| panic!("{e}"));
+
+    // New requirements bytes, so a new key and a new wheel directory, but the same packages:
+    // with the index down, they can only come from the first environment's wheels.
+    p.write("requirements/base.txt", "six==1.16.0  # still six\n");
+    let (files, key) = p.key(&interp, &pip);
+    let release = p.upload("2");
+    let host = HostWithEnv::index_down();
+    let outcome = ensure_env(
+        &host,
+        &p.root,
+        &key,
+        &release,
+        &files,
+        &interp,
+        &pip,
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!outcome.reused);
+    assert_eq!(run_in_env(&outcome.path, VERSIONS), "1.16.0 3.7 False");
+    assert!(wheel_names(&p.wheels(&key))
+        .iter()
+        .any(|w| w.starts_with("six-1.16.0-")));
+
+    // And the index really is down for that host: a package no wheel directory has fails.
+    p.write("requirements/base.txt", "six==1.15.0\n");
+    let (files, key) = p.key(&interp, &pip);
+    let release = p.upload("3");
+    let err = ensure_env(
+        &host,
+        &p.root,
+        &key,
+        &release,
+        &files,
+        &interp,
+        &pip,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("six==1.15.0"), "{err}");
+}
+
 fn assert_uninstallable_fails_cleanly(installer_of: fn(&Interpreter) -> Installer, step: &str) {
     let interp = common::python();
     let installer = installer_of(&interp);

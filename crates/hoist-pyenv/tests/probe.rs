@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::HostWithoutUv;
+use common::HostWithEnv;
 use hoist_pyenv::{probe_installer, probe_interpreter, Installer, InstallerChoice};
 use hoist_transport::Local;
 
@@ -73,7 +73,7 @@ fn auto_prefers_uv_and_falls_back_to_pip_on_a_host_without_it() {
         uv
     );
 
-    let host = HostWithoutUv(Local::default());
+    let host = HostWithEnv::without_uv();
     let auto = probe_installer(&host, &interp, InstallerChoice::Auto).unwrap();
     assert_eq!(auto.name(), "pip");
     let err = probe_installer(&host, &interp, InstallerChoice::Uv).unwrap_err();

@@ -158,16 +158,39 @@ pub fn run_in_env(env: &Path, code: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The local machine seen as a host whose `PATH` is only `/usr/bin:/bin`, as on a server
-/// where uv was never installed. Every call is the real local one.
-pub struct HostWithoutUv(pub Local);
+/// The local machine with extra environment variables for every command, standing in for a
+/// host set up differently. Every call is the real local one.
+pub struct HostWithEnv(pub Local, pub Vec<(&'static str, &'static str)>);
 
-impl Transport for HostWithoutUv {
+impl HostWithEnv {
+    /// A host whose `PATH` is only `/usr/bin:/bin`, like a server where uv was never installed.
+    pub fn without_uv() -> HostWithEnv {
+        HostWithEnv(Local::default(), vec![("PATH", "/usr/bin:/bin")])
+    }
+
+    /// A host whose package index refuses connections (nothing listens on 127.0.0.1:9).
+    pub fn index_down() -> HostWithEnv {
+        HostWithEnv(
+            Local::default(),
+            vec![
+                ("PIP_INDEX_URL", "http://127.0.0.1:9/simple"),
+                ("PIP_RETRIES", "0"),
+                ("UV_INDEX_URL", "http://127.0.0.1:9/simple"),
+            ],
+        )
+    }
+}
+
+impl Transport for HostWithEnv {
     fn host(&self) -> &str {
         self.0.host()
     }
     fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
-        self.0.exec(&cmd.clone().env("PATH", "/usr/bin:/bin"))
+        let mut cmd = cmd.clone();
+        for (k, v) in &self.1 {
+            cmd = cmd.env(*k, *v);
+        }
+        self.0.exec(&cmd)
     }
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
         self.0.read_file(path)
