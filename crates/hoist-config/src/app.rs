@@ -235,7 +235,9 @@ fn requirements(
                     at.clone(),
                     format!("requirements file {file:?} must be a relative path inside source"),
                 )
-                .with_hint("only the source directory is uploaded, so requirements must live in it"));
+                .with_hint(
+                    "only the source directory is uploaded, so requirements must live in it",
+                ));
         }
         if !source.join(file).is_file() {
             return Err(check
@@ -265,7 +267,10 @@ mod tests {
         assert_eq!(entry.module, "mysite.wsgi");
         assert_eq!(entry.attribute, "application");
         assert_eq!(entry.to_string(), "mysite.wsgi:application");
-        assert_eq!(Entry::parse("app:create_app()").unwrap().attribute, "create_app()");
+        assert_eq!(
+            Entry::parse("app:create_app()").unwrap().attribute,
+            "create_app()"
+        );
     }
 
     #[test]

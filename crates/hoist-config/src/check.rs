@@ -62,10 +62,9 @@ impl Checker<'_> {
     ) -> Result<Duration, ConfigError> {
         let duration = self.duration(value, key, default)?;
         match value {
-            Some(value) if duration.is_zero() => Err(self.error(
-                value.span(),
-                format!("`{key}` must be longer than 0s"),
-            )),
+            Some(value) if duration.is_zero() => {
+                Err(self.error(value.span(), format!("`{key}` must be longer than 0s")))
+            }
             _ => Ok(duration),
         }
     }

@@ -75,7 +75,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         .map(|h| hook::validate(&check, h.get_ref()))
         .collect::<Result<_, _>>()?;
 
-    unique_names(&check, "process", raw.process.iter().map(|p| &p.get_ref().name))?;
+    unique_names(
+        &check,
+        "process",
+        raw.process.iter().map(|p| &p.get_ref().name),
+    )?;
     let processes = raw
         .process
         .iter()

@@ -61,12 +61,17 @@ mod tests {
     #[test]
     fn adds_up_compound_durations() {
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1h1m1s1ms"), Ok(Duration::from_millis(3_661_001)));
+        assert_eq!(
+            parse_duration("1h1m1s1ms"),
+            Ok(Duration::from_millis(3_661_001))
+        );
     }
 
     #[test]
     fn refuses_what_it_would_have_to_guess() {
-        for bad in ["", "30", "s", "5 m", "5min", "1.5s", "-1s", "30S", " 30s", "1d", "m5"] {
+        for bad in [
+            "", "30", "s", "5 m", "5min", "1.5s", "-1s", "30S", " 30s", "1d", "m5",
+        ] {
             assert_eq!(
                 parse_duration(bad),
                 Err(format!(

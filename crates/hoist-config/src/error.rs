@@ -53,7 +53,12 @@ impl ConfigError {
 
     /// An error located at the start of `span`, a byte range of `text` (as given by
     /// `toml::Spanned::span` or `toml::de::Error::span`).
-    pub fn at_span(path: &Path, text: &str, span: Range<usize>, message: impl Into<String>) -> Self {
+    pub fn at_span(
+        path: &Path,
+        text: &str,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         let (line, column) = line_and_column(text, span.start);
         Self {
             line: Some(line),
@@ -106,9 +111,14 @@ pub(crate) fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 /// Serde and syntax messages that need no rewording beyond one line and a prefix.
 fn describe_plain(raw: &str) -> String {
     let one_line = raw.trim().replace('\n', "; ");
-    let from_serde = ["invalid value", "invalid length", "duplicate field", "unknown variant"]
-        .iter()
-        .any(|prefix| one_line.starts_with(prefix));
+    let from_serde = [
+        "invalid value",
+        "invalid length",
+        "duplicate field",
+        "unknown variant",
+    ]
+    .iter()
+    .any(|prefix| one_line.starts_with(prefix));
     if from_serde {
         one_line
     } else {

@@ -48,7 +48,9 @@ pub(crate) fn validate(
                     command.span(),
                     "[health] sets both `url` and `command`; set exactly one",
                 )
-                .with_hint("keep `url` for an HTTP check, or `command` for a command that must exit 0"));
+                .with_hint(
+                    "keep `url` for an HTTP check, or `command` for a command that must exit 0",
+                ));
         }
         (None, None) => {
             return Err(check
@@ -71,7 +73,10 @@ pub(crate) fn validate(
                     .ok_or_else(|| {
                         check.error(
                             status.span(),
-                            format!("status {} is not an HTTP status code (100-599)", status.get_ref()),
+                            format!(
+                                "status {} is not an HTTP status code (100-599)",
+                                status.get_ref()
+                            ),
                         )
                     })?,
             };
@@ -93,7 +98,9 @@ pub(crate) fn validate(
                         span,
                         format!("`{key}` applies to an HTTP check (`url`), not to `command`"),
                     )
-                    .with_hint(format!("remove `{key}`; the command passes when it exits 0")));
+                    .with_hint(format!(
+                        "remove `{key}`; the command passes when it exits 0"
+                    )));
             }
             HealthProbe::Command {
                 command: check.non_empty(command, "command")?,
@@ -102,7 +109,11 @@ pub(crate) fn validate(
     };
     Ok(Health {
         probe,
-        timeout: check.positive_duration(raw.timeout.as_ref(), "timeout", Duration::from_secs(30))?,
+        timeout: check.positive_duration(
+            raw.timeout.as_ref(),
+            "timeout",
+            Duration::from_secs(30),
+        )?,
         interval: check.positive_duration(
             raw.interval.as_ref(),
             "interval",

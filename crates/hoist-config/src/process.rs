@@ -67,11 +67,31 @@ impl Restart {
 
 /// Each strategy, the one key it needs, and what that key means.
 const STRATEGIES: &[(&str, &str, &str)] = &[
-    ("supervisor", "program", "the supervisorctl program name, e.g. program = \"example\""),
-    ("systemd", "unit", "the systemd unit, e.g. unit = \"example.service\""),
-    ("uwsgi-chain", "fifo", "the uWSGI master FIFO, e.g. fifo = \"/run/example/uwsgi.fifo\""),
-    ("gunicorn-hup", "pidfile", "gunicorn's pid file, e.g. pidfile = \"/run/example/gunicorn.pid\""),
-    ("command", "command", "the restart command, e.g. command = \"bin/restart-web\""),
+    (
+        "supervisor",
+        "program",
+        "the supervisorctl program name, e.g. program = \"example\"",
+    ),
+    (
+        "systemd",
+        "unit",
+        "the systemd unit, e.g. unit = \"example.service\"",
+    ),
+    (
+        "uwsgi-chain",
+        "fifo",
+        "the uWSGI master FIFO, e.g. fifo = \"/run/example/uwsgi.fifo\"",
+    ),
+    (
+        "gunicorn-hup",
+        "pidfile",
+        "gunicorn's pid file, e.g. pidfile = \"/run/example/gunicorn.pid\"",
+    ),
+    (
+        "command",
+        "command",
+        "the restart command, e.g. command = \"bin/restart-web\"",
+    ),
 ];
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);

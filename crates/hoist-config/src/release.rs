@@ -58,9 +58,8 @@ pub(crate) fn validate(check: &Checker<'_>, raw: &RawRelease) -> Result<Release,
                     )
                     .with_hint("keep_releases counts `current` too; 2 keeps one rollback target"));
             }
-            usize::try_from(n).map_err(|_| {
-                check.error(keep.span(), format!("keep_releases {n} is too large"))
-            })?
+            usize::try_from(n)
+                .map_err(|_| check.error(keep.span(), format!("keep_releases {n} is too large")))?
         }
     };
 
@@ -157,7 +156,10 @@ fn shared(check: &Checker<'_>, raw: &[Spanned<String>]) -> Result<Vec<SharedPath
             ));
         }
         if shared.iter().any(|other| other.path == path) {
-            return Err(check.error(entry.span(), format!("shared path {text:?} is listed twice")));
+            return Err(check.error(
+                entry.span(),
+                format!("shared path {text:?} is listed twice"),
+            ));
         }
         shared.push(SharedPath { path, is_dir });
     }

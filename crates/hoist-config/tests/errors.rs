@@ -9,12 +9,19 @@ fn an_unknown_key_names_its_table_suggests_the_closest_and_lists_the_valid_ones(
     let project = Project::new();
     let error = project.error(&minimal_with("keep_release = 3\n"));
     assert_eq!(
-        error.to_string().replacen(&project.config_path().display().to_string(), "hoist.toml", 1),
+        error.to_string().replacen(
+            &project.config_path().display().to_string(),
+            "hoist.toml",
+            1
+        ),
         "hoist.toml:7:1: unknown key `keep_release` in [release]; did you mean `keep_releases`? \
          valid keys are root, keep_releases, shared, releases_dir, current_link, lock_wait"
     );
     assert_eq!((error.line, error.column), (Some(7), Some(1)));
-    assert_eq!(error.hint.as_deref(), Some("rename `keep_release` to `keep_releases`"));
+    assert_eq!(
+        error.hint.as_deref(),
+        Some("rename `keep_release` to `keep_releases`")
+    );
 }
 
 #[test]
@@ -73,12 +80,16 @@ fn malformed_toml_is_reported_where_the_parser_stopped() {
         "hoist.toml:2:16: malformed TOML: invalid basic string"
     );
     let message = project.message("[app\nname = \"example\"\n");
-    assert!(message.starts_with("hoist.toml:1:5: malformed TOML: "), "{message}");
+    assert!(
+        message.starts_with("hoist.toml:1:5: malformed TOML: "),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_missing_required_key_names_the_key_and_its_table() {
-    let error = Project::new().error("[app]\nname = \"example\"\n\n[release]\nroot = \"/srv/example\"\n");
+    let error =
+        Project::new().error("[app]\nname = \"example\"\n\n[release]\nroot = \"/srv/example\"\n");
     assert_eq!(error.line, Some(1));
     assert_eq!(error.message, "missing required key `entry` in [app]");
     assert_eq!(
@@ -86,7 +97,10 @@ fn a_missing_required_key_names_the_key_and_its_table() {
         Some("add `entry = \"module:attribute\"`, the WSGI/ASGI app, e.g. entry = \"app:app\"")
     );
     let message = Project::new().message(&minimal_with("\n[[hook]]\nname = \"migrate\"\n"));
-    assert_eq!(message, "hoist.toml:8:1: missing required key `run` in [[hook]]");
+    assert_eq!(
+        message,
+        "hoist.toml:8:1: missing required key `run` in [[hook]]"
+    );
 }
 
 #[test]
@@ -97,7 +111,8 @@ fn a_missing_table_has_no_line_to_point_at() {
 
 #[test]
 fn the_root_must_not_be_the_file_system_root() {
-    let error = Project::new().error("[app]\nname = \"example\"\nentry = \"app:app\"\n\n[release]\nroot = \"/\"\n");
+    let error = Project::new()
+        .error("[app]\nname = \"example\"\nentry = \"app:app\"\n\n[release]\nroot = \"/\"\n");
     assert_eq!((error.line, error.column), (Some(6), Some(8)));
     assert_eq!(
         error.message,
@@ -111,8 +126,13 @@ fn the_root_must_not_be_the_file_system_root() {
 
 #[test]
 fn the_root_must_be_absolute() {
-    let message = Project::new().message("[app]\nname = \"example\"\nentry = \"app:app\"\n\n[release]\nroot = \"srv/example\"\n");
-    assert_eq!(message, "hoist.toml:6:8: release root \"srv/example\" must be an absolute path");
+    let message = Project::new().message(
+        "[app]\nname = \"example\"\nentry = \"app:app\"\n\n[release]\nroot = \"srv/example\"\n",
+    );
+    assert_eq!(
+        message,
+        "hoist.toml:6:8: release root \"srv/example\" must be an absolute path"
+    );
 }
 
 #[test]
@@ -172,7 +192,10 @@ fn a_strategy_without_its_key_says_which_key() {
         "\n[[process]]\nname = \"web\"\nrestart = \"uwsgi-chain\"\n",
     ));
     assert_eq!(error.line, Some(10));
-    assert_eq!(error.message, "restart strategy \"uwsgi-chain\" needs `fifo`");
+    assert_eq!(
+        error.message,
+        "restart strategy \"uwsgi-chain\" needs `fifo`"
+    );
     assert_eq!(
         error.hint.as_deref(),
         Some("add the uWSGI master FIFO, e.g. fifo = \"/run/example/uwsgi.fifo\"")
@@ -245,7 +268,10 @@ fn a_zero_timeout_is_refused() {
     let message = Project::new().message(&minimal_with(
         "\n[[hook]]\nname = \"migrate\"\nrun = \"true\"\ntimeout = \"0s\"\n",
     ));
-    assert_eq!(message, "hoist.toml:11:11: `timeout` must be longer than 0s");
+    assert_eq!(
+        message,
+        "hoist.toml:11:11: `timeout` must be longer than 0s"
+    );
 }
 
 #[test]
@@ -263,12 +289,17 @@ fn health_with_both_url_and_command_is_refused_at_the_second() {
 fn health_with_neither_url_nor_command_points_at_the_table() {
     let error = Project::new().error(&minimal_with("\n[health]\ntimeout = \"30s\"\n"));
     assert_eq!((error.line, error.column), (Some(8), Some(1)));
-    assert_eq!(error.message, "[health] needs exactly one of `url` or `command`");
+    assert_eq!(
+        error.message,
+        "[health] needs exactly one of `url` or `command`"
+    );
 }
 
 #[test]
 fn health_urls_are_plain_http() {
-    let message = Project::new().message(&minimal_with("\n[health]\nurl = \"https://example.com/health\"\n"));
+    let message = Project::new().message(&minimal_with(
+        "\n[health]\nurl = \"https://example.com/health\"\n",
+    ));
     assert_eq!(
         message,
         "hoist.toml:9:7: health url \"https://example.com/health\" must start with http:// and name a host"
@@ -338,7 +369,9 @@ fn a_missing_source_directory_is_refused() {
 
 #[test]
 fn an_entry_without_a_colon_is_refused() {
-    let error = Project::new().error("[app]\nname = \"example\"\nentry = \"app\"\n\n[release]\nroot = \"/srv/example\"\n");
+    let error = Project::new().error(
+        "[app]\nname = \"example\"\nentry = \"app\"\n\n[release]\nroot = \"/srv/example\"\n",
+    );
     assert_eq!((error.line, error.column), (Some(3), Some(9)));
     assert_eq!(
         error.message,
@@ -348,7 +381,9 @@ fn an_entry_without_a_colon_is_refused() {
 
 #[test]
 fn an_entry_module_must_be_importable() {
-    let message = Project::new().message("[app]\nname = \"example\"\nentry = \"my-app:app\"\n\n[release]\nroot = \"/srv/example\"\n");
+    let message = Project::new().message(
+        "[app]\nname = \"example\"\nentry = \"my-app:app\"\n\n[release]\nroot = \"/srv/example\"\n",
+    );
     assert_eq!(
         message,
         "hoist.toml:3:9: entry \"my-app:app\": \"my-app\" is not a Python module path such as \"app\" or \"mysite.wsgi\""
@@ -357,7 +392,9 @@ fn an_entry_module_must_be_importable() {
 
 #[test]
 fn an_invalid_app_name_suggests_a_valid_one() {
-    let error = Project::new().error("[app]\nname = \"My App\"\nentry = \"app:app\"\n\n[release]\nroot = \"/srv/example\"\n");
+    let error = Project::new().error(
+        "[app]\nname = \"My App\"\nentry = \"app:app\"\n\n[release]\nroot = \"/srv/example\"\n",
+    );
     assert_eq!(error.line, Some(2));
     assert_eq!(
         error.message,
@@ -370,7 +407,10 @@ fn an_invalid_app_name_suggests_a_valid_one() {
 fn an_unknown_installer_is_refused() {
     let error = Project::new().error("[app]\nname = \"example\"\nentry = \"app:app\"\ninstaller = \"pipx\"\n\n[release]\nroot = \"/srv/example\"\n");
     assert_eq!(error.line, Some(4));
-    assert_eq!(error.message, "unknown installer \"pipx\"; expected one of auto, uv, pip");
+    assert_eq!(
+        error.message,
+        "unknown installer \"pipx\"; expected one of auto, uv, pip"
+    );
     assert_eq!(error.hint.as_deref(), Some("did you mean \"pip\"?"));
 }
 
@@ -410,8 +450,13 @@ fn folder_names_under_root_are_single_and_distinct() {
 
 #[test]
 fn a_wrong_type_names_the_key() {
-    let message = Project::new().message("[app]\nname = \"example\"\nentry = \"app:app\"\n\n[release]\nroot = [\"/srv/example\"]\n");
-    assert_eq!(message, "hoist.toml:6:8: `root` must be a string, not an array");
+    let message = Project::new().message(
+        "[app]\nname = \"example\"\nentry = \"app:app\"\n\n[release]\nroot = [\"/srv/example\"]\n",
+    );
+    assert_eq!(
+        message,
+        "hoist.toml:6:8: `root` must be a string, not an array"
+    );
 }
 
 #[test]
@@ -432,7 +477,8 @@ fn a_missing_file_says_how_to_make_one() {
 
 #[test]
 fn the_path_is_shown_as_given() {
-    let error = hoist_config::parse(std::path::Path::new("conf/hoist.toml"), "[app]\n").unwrap_err();
+    let error =
+        hoist_config::parse(std::path::Path::new("conf/hoist.toml"), "[app]\n").unwrap_err();
     assert_eq!(
         error.to_string(),
         "conf/hoist.toml:1:1: missing required key `name` in [app]"

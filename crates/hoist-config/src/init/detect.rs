@@ -179,8 +179,15 @@ fn subdirectories(project: &Path) -> Result<Vec<PathBuf>, InitError> {
         .filter(|path| {
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             !name.starts_with('.')
-                && !["venv", "env", "node_modules", "tests", "test", "__pycache__"]
-                    .contains(&name.as_ref())
+                && ![
+                    "venv",
+                    "env",
+                    "node_modules",
+                    "tests",
+                    "test",
+                    "__pycache__",
+                ]
+                .contains(&name.as_ref())
         })
         .collect();
     dirs.sort();
@@ -275,7 +282,21 @@ enum Role {
 fn role_of(stem: &str) -> Role {
     let words: Vec<&str> = stem.split(['-', '_', '.']).collect();
     let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
-    if has(&["dev", "develop", "development", "test", "tests", "testing", "local", "ci", "lint", "docs", "doc", "tox", "typing"]) {
+    if has(&[
+        "dev",
+        "develop",
+        "development",
+        "test",
+        "tests",
+        "testing",
+        "local",
+        "ci",
+        "lint",
+        "docs",
+        "doc",
+        "tox",
+        "typing",
+    ]) {
         Role::Development
     } else if has(&["prod", "production", "deploy", "release", "live", "server"]) {
         Role::Production
@@ -315,7 +336,11 @@ fn requirements(project: &Path) -> Result<Requirements, InitError> {
     );
 
     let role = |file: &str| {
-        let stem = file.rsplit('/').next().unwrap_or(file).trim_end_matches(".txt");
+        let stem = file
+            .rsplit('/')
+            .next()
+            .unwrap_or(file)
+            .trim_end_matches(".txt");
         if file == "requirements.txt" {
             Role::Base
         } else {
@@ -325,10 +350,17 @@ fn requirements(project: &Path) -> Result<Requirements, InitError> {
     let install: Vec<String> = if files.iter().any(|f| f == "requirements.txt") {
         vec!["requirements.txt".to_owned()]
     } else {
-        let production: Vec<String> =
-            files.iter().filter(|f| role(f) == Role::Production).cloned().collect();
+        let production: Vec<String> = files
+            .iter()
+            .filter(|f| role(f) == Role::Production)
+            .cloned()
+            .collect();
         if production.is_empty() {
-            files.iter().filter(|f| role(f) == Role::Base).cloned().collect()
+            files
+                .iter()
+                .filter(|f| role(f) == Role::Base)
+                .cloned()
+                .collect()
         } else {
             production
         }
@@ -365,14 +397,16 @@ fn processes(
             format!("{app}-{}.service", sanitize_app_name(&line.kind))
         };
         let restart = match analyze(&line.command, project) {
-            Some(s) if s.server == Server::Gunicorn => s
-                .pidfile
-                .filter(|p| p.starts_with('/'))
-                .map_or(RestartFinding::GuessedSystemd(unit), RestartFinding::GunicornHup),
-            Some(s) if s.server == Server::Uwsgi => s
-                .fifo
-                .filter(|f| f.starts_with('/'))
-                .map_or(RestartFinding::GuessedSystemd(unit), RestartFinding::UwsgiChain),
+            Some(s) if s.server == Server::Gunicorn => {
+                s.pidfile.filter(|p| p.starts_with('/')).map_or(
+                    RestartFinding::GuessedSystemd(unit),
+                    RestartFinding::GunicornHup,
+                )
+            }
+            Some(s) if s.server == Server::Uwsgi => s.fifo.filter(|f| f.starts_with('/')).map_or(
+                RestartFinding::GuessedSystemd(unit),
+                RestartFinding::UwsgiChain,
+            ),
             _ => RestartFinding::GuessedSystemd(unit),
         };
         found.push(ProcessFinding {
@@ -390,7 +424,10 @@ mod tests {
 
     #[test]
     fn binds_sees_assignments_and_imports_at_module_level() {
-        assert!(binds("from flask import Flask\napp = Flask(__name__)\n", "app"));
+        assert!(binds(
+            "from flask import Flask\napp = Flask(__name__)\n",
+            "app"
+        ));
         assert!(binds("app: FastAPI = FastAPI()\n", "app"));
         assert!(binds("from myapp import create_app as app\n", "app"));
         assert!(binds("from .main import (app, other)\n", "app"));
@@ -401,7 +438,11 @@ mod tests {
 
     #[test]
     fn factories_are_called() {
-        let entry = entry_in("app", "def create_app():\n    return Flask(__name__)\n", &["app"]);
+        let entry = entry_in(
+            "app",
+            "def create_app():\n    return Flask(__name__)\n",
+            &["app"],
+        );
         assert_eq!(entry.unwrap().to_string(), "app:create_app()");
     }
 

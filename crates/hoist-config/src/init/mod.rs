@@ -123,7 +123,9 @@ impl<'a> Writer<'a> {
     fn write(mut self, root: &str, root_from: &str) -> InitPlan {
         let f = self.findings;
         self.line("# hoist.toml: how hoist deploys this app. docs/config.md describes every key.");
-        self.line("# Written by `hoist init`. Comments starting with PLACEHOLDER mark guesses to check.");
+        self.line(
+            "# Written by `hoist init`. Comments starting with PLACEHOLDER mark guesses to check.",
+        );
         self.line("");
         self.app();
         self.line("");
@@ -187,7 +189,8 @@ impl<'a> Writer<'a> {
                     "python",
                     &literal(python.as_str()),
                 );
-                self.detected.push(format!("python: {python} (from {from})"));
+                self.detected
+                    .push(format!("python: {python} (from {from})"));
             }
             None => {
                 self.key(
@@ -215,10 +218,10 @@ impl<'a> Writer<'a> {
         if !f.requirements.left_out.is_empty() {
             let left_out = f.requirements.left_out.join(", ");
             self.line(&format!(
-                "# Not installed on the servers (development, test or unclear): {left_out}"
+                "# Also found, not listed (development/test, or included by the above with -r): {left_out}"
             ));
             self.detected
-                .push(format!("requirements not installed on servers: {left_out}"));
+                .push(format!("requirements also found, not listed: {left_out}"));
         }
         self.key(
             "Extra gitignore-style patterns left out of the upload, e.g. [\"tests/\", \"*.sqlite\"].",
@@ -290,7 +293,11 @@ impl<'a> Writer<'a> {
     }
 
     fn hook_keys(&mut self, name: &str, run: &str, once: bool, from: &str) {
-        self.key("A name for this hook, unique among hooks.", "name", &literal(name));
+        self.key(
+            "A name for this hook, unique among hooks.",
+            "name",
+            &literal(name),
+        );
         self.key(
             &format!("The command, run with bash in the new release with its .venv on PATH (from {from})."),
             "run",
@@ -325,7 +332,9 @@ impl<'a> Writer<'a> {
         let source = process
             .command
             .as_ref()
-            .map_or_else(String::new, |command| format!(" runs `{command}` (Procfile {name}:)"));
+            .map_or_else(String::new, |command| {
+                format!(" runs `{command}` (Procfile {name}:)")
+            });
         self.key(
             &format!("A name for this process, unique among processes; it{source}."),
             "name",
@@ -338,7 +347,11 @@ impl<'a> Writer<'a> {
                     "restart",
                     &literal("gunicorn-hup"),
                 );
-                self.key("gunicorn's pid file (from --pid).", "pidfile", &literal(pidfile.as_str()));
+                self.key(
+                    "gunicorn's pid file (from --pid).",
+                    "pidfile",
+                    &literal(pidfile.as_str()),
+                );
                 self.detected.push(format!(
                     "process {name}: gunicorn-hup with pidfile {pidfile} (from Procfile {name}:)"
                 ));
@@ -349,7 +362,11 @@ impl<'a> Writer<'a> {
                     "restart",
                     &literal("uwsgi-chain"),
                 );
-                self.key("uWSGI's master FIFO (from --master-fifo).", "fifo", &literal(fifo.as_str()));
+                self.key(
+                    "uWSGI's master FIFO (from --master-fifo).",
+                    "fifo",
+                    &literal(fifo.as_str()),
+                );
                 self.detected.push(format!(
                     "process {name}: uwsgi-chain with fifo {fifo} (from Procfile {name}:)"
                 ));
@@ -385,7 +402,9 @@ impl<'a> Writer<'a> {
     fn health(&mut self) {
         let port = self.findings.port.unwrap_or(8000);
         self.line("");
-        self.line("# Health check after each restart: uncomment and point it at a URL the app serves.");
+        self.line(
+            "# Health check after each restart: uncomment and point it at a URL the app serves.",
+        );
         self.line("# [health]");
         self.line("# # An http:// URL on the server that must answer `status` (exactly one of url or command).");
         self.line(&format!("# url = \"http://127.0.0.1:{port}/\""));

@@ -20,7 +20,9 @@ pub(crate) fn parse_procfile(text: &str) -> Vec<ProcfileLine> {
             kind: kind.trim().to_owned(),
             command: command.trim().to_owned(),
         })
-        .filter(|line| !line.kind.is_empty() && !line.kind.contains(' ') && !line.command.is_empty())
+        .filter(|line| {
+            !line.kind.is_empty() && !line.kind.contains(' ') && !line.command.is_empty()
+        })
         .collect()
 }
 
@@ -91,9 +93,13 @@ pub(crate) fn analyze(command: &str, project: &Path) -> Option<ServerCommand> {
         }
         Server::Uwsgi => {
             let mut settings = UwsgiSettings::from_options(&options);
-            let ini = options
-                .value(&["--ini"])
-                .or_else(|| options.positional.iter().find(|p| p.ends_with(".ini")).cloned());
+            let ini = options.value(&["--ini"]).or_else(|| {
+                options
+                    .positional
+                    .iter()
+                    .find(|p| p.ends_with(".ini"))
+                    .cloned()
+            });
             if let Some(ini) = ini {
                 if let Ok(text) = std::fs::read_to_string(project.join(ini)) {
                     settings.fill_from_ini(&text);
@@ -138,12 +144,17 @@ impl Options {
         while i < tokens.len() {
             let token = &tokens[i];
             if token.starts_with('-') && token.len() > 1 {
-                if let Some((key, value)) = token.split_once('=').filter(|_| token.starts_with("--")) {
+                if let Some((key, value)) =
+                    token.split_once('=').filter(|_| token.starts_with("--"))
+                {
                     pairs.push((key.to_owned(), Some(value.to_owned())));
                 } else if FLAGS.contains(&token.as_str()) {
                     pairs.push((token.clone(), None));
                 } else {
-                    let value = tokens.get(i + 1).filter(|next| !next.starts_with('-')).cloned();
+                    let value = tokens
+                        .get(i + 1)
+                        .filter(|next| !next.starts_with('-'))
+                        .cloned();
                     if value.is_some() {
                         i += 1;
                     }
@@ -169,7 +180,10 @@ impl Options {
     }
 
     fn positional_entry(&self) -> Option<Entry> {
-        self.positional.iter().rev().find_map(|p| Entry::parse(p).ok())
+        self.positional
+            .iter()
+            .rev()
+            .find_map(|p| Entry::parse(p).ok())
     }
 }
 
@@ -228,7 +242,10 @@ impl UwsgiSettings {
             (Some(module), _) if module.contains(':') => module.clone(),
             (Some(module), _) => format!("{module}:{callable}"),
             (None, Some(file)) => {
-                let module = file.trim_start_matches("./").trim_end_matches(".py").replace('/', ".");
+                let module = file
+                    .trim_start_matches("./")
+                    .trim_end_matches(".py")
+                    .replace('/', ".");
                 format!("{module}:{callable}")
             }
             (None, None) => return None,
@@ -239,7 +256,8 @@ impl UwsgiSettings {
 
 /// The port of `host:port` or `:port`, when it is a number (not `$PORT` or a socket path).
 fn port_of(bind: &str) -> Option<u16> {
-    bind.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
+    bind.rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
 }
 
 /// Splits a command line into words, honouring single and double quotes.
@@ -284,7 +302,8 @@ mod tests {
 
     #[test]
     fn procfile_lines_are_kind_and_command() {
-        let lines = parse_procfile("# comment\nweb: gunicorn app:app\n\nworker:  celery -A app worker\n");
+        let lines =
+            parse_procfile("# comment\nweb: gunicorn app:app\n\nworker:  celery -A app worker\n");
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].kind, "web");
         assert_eq!(lines[1].command, "celery -A app worker");
@@ -292,7 +311,8 @@ mod tests {
 
     #[test]
     fn gunicorn_entry_pidfile_and_port() {
-        let cmd = read("gunicorn --bind 0.0.0.0:8000 --pid /run/x/gunicorn.pid -w 3 'app:create_app()'");
+        let cmd =
+            read("gunicorn --bind 0.0.0.0:8000 --pid /run/x/gunicorn.pid -w 3 'app:create_app()'");
         assert_eq!(cmd.server, Server::Gunicorn);
         assert_eq!(cmd.entry.unwrap().to_string(), "app:create_app()");
         assert_eq!(cmd.pidfile.as_deref(), Some("/run/x/gunicorn.pid"));

@@ -57,7 +57,10 @@ impl Project {
     pub fn message(&self, toml: &str) -> String {
         let shown = self.error(toml).to_string();
         let full = self.config_path().display().to_string();
-        assert!(shown.starts_with(&full), "{shown:?} should start with {full:?}");
+        assert!(
+            shown.starts_with(&full),
+            "{shown:?} should start with {full:?}"
+        );
         shown.replacen(&full, "hoist.toml", 1)
     }
 }
