@@ -64,7 +64,7 @@ fn an_unknown_table_is_called_a_table() {
 #[test]
 fn a_single_bracket_hook_explains_the_double_brackets() {
     let error = Project::new().error(&minimal_with("\n[hook]\nname = \"x\"\nrun = \"true\"\n"));
-    assert_eq!(error.line, Some(8));
+    assert_eq!((error.line, error.column), (Some(8), Some(1)));
     assert_eq!(error.message, "`hook` must be an array, not a table");
     assert_eq!(
         error.hint.as_deref(),
@@ -255,7 +255,7 @@ fn a_bad_duration_shows_the_expected_form() {
 #[test]
 fn a_duration_written_as_a_number_is_a_type_error_with_a_hint() {
     let error = Project::new().error(&minimal_with("lock_wait = 5\n"));
-    assert_eq!(error.line, Some(7));
+    assert_eq!((error.line, error.column), (Some(7), Some(13)));
     assert_eq!(error.message, "`lock_wait` must be a string, not integer 5");
     assert_eq!(
         error.hint.as_deref(),
