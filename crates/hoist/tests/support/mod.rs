@@ -1,0 +1,351 @@
+//! A test site: a copy of the example app in a temporary directory, its own deploy root, its
+//! own loopback port, and helpers that read what a user would look at: `current`, the
+//! journal, RELEASE.json, and the app's HTTP answers. Real gunicorn, real virtualenvs.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_CONFIG: i32 = 2;
+pub const EXIT_BEFORE_SWITCH: i32 = 3;
+pub const EXIT_ROLLED_BACK: i32 = 4;
+pub const EXIT_LOCK_HELD: i32 = 5;
+
+pub fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/flask-app")
+}
+
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub project: PathBuf,
+    pub root: PathBuf,
+    pub port: u16,
+    pub config: PathBuf,
+}
+
+/// What the test changes in the example's hoist.toml.
+pub struct SiteOptions {
+    pub installer: &'static str,
+    pub keep_releases: usize,
+    pub extra_hooks: &'static str,
+    pub health_timeout: &'static str,
+}
+
+impl Default for SiteOptions {
+    fn default() -> Self {
+        SiteOptions {
+            installer: "uv",
+            keep_releases: 5,
+            extra_hooks: "",
+            health_timeout: "20s",
+        }
+    }
+}
+
+impl Site {
+    pub fn new() -> Site {
+        Site::with(SiteOptions::default())
+    }
+
+    pub fn with(opts: SiteOptions) -> Site {
+        let dir = tempfile::Builder::new().prefix("hoist-test-").tempdir().unwrap();
+        let project = dir.path().join("project");
+        copy_tree(&example_dir(), &project);
+        let root = dir.path().join("root");
+        let port = free_port();
+        let site = Site {
+            config: project.join("hoist.toml"),
+            dir,
+            project,
+            root,
+            port,
+        };
+        site.write_config(&opts);
+        site.git(&["init", "-q", "-b", "main"]);
+        site.commit("initial");
+        site
+    }
+
+    pub fn write_config(&self, opts: &SiteOptions) {
+        let text = format!(
+            r#"[app]
+name = "example"
+entry = "app:app"
+requirements = ["requirements.txt"]
+exclude = ["tests/", "requirements-dev.txt", "instance/settings.toml", "instance/*.sqlite3"]
+installer = "{installer}"
+
+[release]
+root = "{root}"
+keep_releases = {keep}
+shared = ["instance/settings.toml", "logs/", "run/"]
+
+[[hook]]
+name = "migrate"
+run = ".venv/bin/python bin/migrate"
+once = true
+timeout = "2m"
+{extra_hooks}
+[[process]]
+name = "web"
+restart = "command"
+command = "HOIST_PORT={port} bin/restart-web"
+timeout = "60s"
+
+[health]
+url = "http://127.0.0.1:{port}/health"
+status = 200
+body = "ok"
+timeout = "{health_timeout}"
+interval = "100ms"
+"#,
+            installer = opts.installer,
+            root = self.root.display(),
+            keep = opts.keep_releases,
+            extra_hooks = opts.extra_hooks,
+            port = self.port,
+            health_timeout = opts.health_timeout,
+        );
+        fs::write(&self.config, text).unwrap();
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&self.project)
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.invalid"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// Runs `hoist --config <site> <args>` and returns its output.
+    pub fn hoist(&self, args: &[&str]) -> Output {
+        self.hoist_env(args, &[])
+    }
+
+    pub fn hoist_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("HOIST_WHO", "tester@ci")
+            .env("NO_COLOR", "1")
+            .env_remove("HOIST_FAIL_AT")
+            .current_dir(&self.project);
+        cmd
+    }
+
+    /// Deploys and insists it worked; returns the new release id.
+    pub fn deploy_ok(&self) -> String {
+        let out = self.hoist(&["deploy"]);
+        assert_exit(&out, EXIT_OK);
+        self.current().expect("current exists after a deploy")
+    }
+
+    /// Makes a code-only change (the greeting default) and commits it.
+    pub fn change_code(&self, marker: &str) {
+        let path = self.project.join("app.py");
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str(&format!("\n# change {marker}\n"));
+        fs::write(&path, text).unwrap();
+        self.commit(&format!("code change {marker}"));
+    }
+
+    /// Adds a requirement, so the dependency key changes.
+    pub fn add_requirement(&self, line: &str) {
+        let path = self.project.join("requirements.txt");
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str(line);
+        text.push('\n');
+        fs::write(&path, text).unwrap();
+        self.commit(&format!("add {line}"));
+    }
+
+    /// The release id `current` points to.
+    pub fn current(&self) -> Option<String> {
+        let target = fs::read_link(self.root.join("current")).ok()?;
+        Some(target.file_name()?.to_string_lossy().into_owned())
+    }
+
+    pub fn release_dir(&self, id: &str) -> PathBuf {
+        self.root.join("releases").join(id)
+    }
+
+    pub fn release_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = fs::read_dir(self.root.join("releases"))
+            .map(|rd| {
+                rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    pub fn envs(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.root.join("envs"))
+            .map(|rd| rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    pub fn journal(&self) -> Vec<Value> {
+        fs::read_to_string(self.root.join(".hoist/journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The events of the journal naming `id`, as "event" strings.
+    pub fn journal_events_of(&self, id: &str) -> Vec<String> {
+        self.journal()
+            .into_iter()
+            .filter(|e| {
+                ["release", "from", "to"]
+                    .iter()
+                    .any(|k| e.get(*k).and_then(Value::as_str) == Some(id))
+            })
+            .map(|e| e["event"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn release_json(&self, id: &str) -> Value {
+        let text = fs::read_to_string(self.release_dir(id).join("RELEASE.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The release the running app says it serves (`GET /version`).
+    pub fn serving(&self) -> Option<String> {
+        let body = http_get(self.port, "/version")?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        v["release"].as_str().map(str::to_string)
+    }
+
+    /// Asserts that `current`, RELEASE.json and the app's answer all say `id` is live.
+    pub fn assert_live(&self, id: &str) {
+        assert_eq!(self.current().as_deref(), Some(id), "current");
+        assert_eq!(self.release_json(id)["id"], id);
+        assert_eq!(self.serving().as_deref(), Some(id), "the app's /version");
+    }
+
+    pub fn lock_exists(&self) -> bool {
+        self.root.join(".hoist/lock").exists()
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = Command::new(example_dir().join("bin/stop-web"))
+            .env("HOIST_ROOT", &self.root)
+            .env("HOIST_STOP_TIMEOUT", "10")
+            .output();
+    }
+}
+
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A plain HTTP GET on loopback; `None` when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (_, body) = raw.split_once("\r\n\r\n")?;
+    Some(body.to_string())
+}
+
+/// Copies a directory tree, skipping what a developer's checkout may hold but a test must not.
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if matches!(name.as_ref(), ".venv" | "__pycache__" | ".pytest_cache" | ".git") {
+            continue;
+        }
+        let ty = entry.file_type().unwrap();
+        let dest = to.join(entry.file_name());
+        if ty.is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else if ty.is_file() {
+            fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// Every path under `dir` with its kind and size, for "nothing changed on disk" assertions.
+pub fn snapshot(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for entry in rd {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let rel = path.strip_prefix(base).unwrap().display().to_string();
+            if meta.file_type().is_symlink() {
+                out.push(format!("{rel} -> {}", fs::read_link(&path).unwrap().display()));
+            } else if meta.is_dir() {
+                out.push(format!("{rel}/"));
+                // Environments are large and immutable; their presence is enough.
+                if !path.ends_with("envs") {
+                    walk(&path, base, out);
+                }
+            } else {
+                out.push(format!("{rel} {}", meta.len()));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
