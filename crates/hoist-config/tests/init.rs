@@ -301,6 +301,10 @@ fn a_given_root_is_used_and_checked() {
         err.to_string(),
         "release root \"/\" is the file system root; hoist needs a directory of its own"
     );
+    assert_eq!(
+        err.hint(),
+        Some("hoist creates and prunes folders under the root; e.g. root = \"/srv/example\"")
+    );
 }
 
 #[test]

@@ -48,6 +48,17 @@ pub enum InitError {
     },
 }
 
+impl InitError {
+    /// How to fix it, for the CLI's `hint:` line.
+    #[must_use]
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Self::InvalidRoot { hint, .. } => Some(hint),
+            Self::NotADirectory { .. } | Self::Read { .. } => None,
+        }
+    }
+}
+
 /// Proposes a hoist.toml for the project in `project_dir`, asking nothing.
 ///
 /// Detects the app name (the directory's, sanitised), requirements files (production ones;
