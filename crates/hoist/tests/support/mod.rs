@@ -33,7 +33,7 @@ pub struct Site {
 pub struct SiteOptions {
     pub installer: &'static str,
     pub keep_releases: usize,
-    pub extra_hooks: &'static str,
+    pub extra_hooks: String,
     pub health_timeout: &'static str,
 }
 
@@ -42,7 +42,7 @@ impl Default for SiteOptions {
         SiteOptions {
             installer: "uv",
             keep_releases: 5,
-            extra_hooks: "",
+            extra_hooks: String::new(),
             health_timeout: "20s",
         }
     }
