@@ -12,6 +12,7 @@ pub mod definition;
 pub mod engine;
 pub mod event;
 pub mod filter;
+pub mod import;
 pub mod junit;
 pub mod mask;
 pub mod process;

@@ -1,0 +1,164 @@
+//! The [pipeline] schema: what parses, and the errors (with their lines) for what does not.
+
+use hoist_pipeline::definition::{parse, StepKind, When};
+use hoist_pipeline::filter::{BranchFilter, BranchPattern};
+use proptest::prelude::*;
+use std::path::Path;
+
+fn err(text: &str) -> (String, Option<String>) {
+    let e = parse(text, "hoist.toml", Path::new("/p")).unwrap_err();
+    (e.to_string(), e.hint().map(str::to_string))
+}
+
+#[test]
+fn a_full_pipeline_parses_in_definition_order() {
+    let text = r#"
+[app]
+name = "other tables are not ours"
+
+[pipeline]
+max_parallel = 3
+environment = { TZ = "UTC", N = 1 }
+secrets = ["TOKEN"]
+
+[pipeline.jobs.test]
+only = ["master", "/release-.*/"]
+timeout = "30m"
+services.postgres = { environment = { POSTGRES_USER = "app", POSTGRES_PASSWORD = "pw" } }
+steps = [
+  "checkout",
+  { restore_cache = ["deps-{{ .Branch }}", "deps-"] },
+  { run = "pytest", name = "tests", no_output_timeout = "2m", environment = { A = "b" } },
+  { save_cache = "deps-{{ .Branch }}", paths = ["env"] },
+  { artifacts = "reports", destination = "out" },
+  { test_results = "reports" },
+  { run = "echo bye", when = "always" },
+]
+
+[pipeline.jobs.deploy]
+requires = ["test"]
+
+[[pipeline.jobs.deploy.steps]]
+deploy = "production"
+"#;
+    let p = parse(text, "hoist.toml", Path::new("/p")).unwrap().unwrap();
+    assert_eq!(p.max_parallel, 3);
+    assert_eq!(p.environment, vec![("TZ".into(), "UTC".into()), ("N".into(), "1".into())]);
+    assert_eq!(p.jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(), ["test", "deploy"]);
+    let test = &p.jobs[0];
+    assert_eq!(test.timeout, Some(std::time::Duration::from_secs(1800)));
+    assert_eq!(test.steps.len(), 7);
+    assert!(matches!(&test.steps[2].kind, StepKind::Run(r) if r.no_output_timeout.as_secs() == 120 && r.shell == ["bash", "-eo", "pipefail"]));
+    assert_eq!(test.steps[2].name, "tests");
+    assert_eq!(test.steps[4].when, When::Always, "artifacts run after a failure by default");
+    assert_eq!(test.steps[5].when, When::Always, "test results run after a failure by default");
+    assert_eq!(test.steps[6].when, When::Always);
+    assert_eq!(test.steps[2].line, 17);
+    assert!(matches!(&p.jobs[1].steps[0].kind, StepKind::Deploy { environment: Some(e) } if e == "production"));
+    assert_eq!(p.jobs[1].requires, ["test"]);
+}
+
+#[test]
+fn no_pipeline_table_is_none() {
+    assert!(parse("[app]\nname = 'x'\n", "hoist.toml", Path::new("/p")).unwrap().is_none());
+}
+
+#[test]
+fn errors_name_the_file_the_line_and_a_fix() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("[pipeline]\nmax_paralel = 2\n", "hoist.toml:2: unknown field `max_paralel`", "docs/pipeline.md"),
+        (
+            "[pipeline.jobs.t]\nsteps = [\n  \"checkout\",\n  { run = \"x\", nope = 1 },\n]\n",
+            "hoist.toml:4: job \"t\", step 2: unknown key \"nope\" in a run step",
+            "a run step takes: name, when, shell",
+        ),
+        ("[pipeline.jobs.t]\nsteps = [{ run = \"x\", when = \"sometimes\" }]\n", "hoist.toml:2: job \"t\", step 1: unknown when = \"sometimes\"", "on_success, always or on_fail"),
+        ("[pipeline.jobs.t]\nsteps = [{ pytest = true }]\n", "hoist.toml:2: job \"t\", step 1: the step has no kind", "checkout, run, restore_cache"),
+        ("[pipeline.jobs.t]\nrequires = [\"build\"]\nsteps = [\"checkout\"]\n", "hoist.toml:1: job \"t\" requires \"build\", which is not a job", "jobs are: t"),
+        (
+            "[pipeline.jobs.a]\nrequires = [\"b\"]\nsteps = [\"checkout\"]\n[pipeline.jobs.b]\nrequires = [\"a\"]\nsteps = [\"checkout\"]\n",
+            "hoist.toml:1: jobs require each other in a cycle: a -> b -> a",
+            "remove one",
+        ),
+        ("[pipeline.jobs.t]\nonly = \"/[/\"\nsteps = [\"checkout\"]\n", "hoist.toml:2: branch pattern \"/[/\" is not a valid regular expression", "whole branch name"),
+        ("[pipeline.jobs.t]\nservices.mysql = {}\nsteps = [\"checkout\"]\n", "hoist.toml:2: unknown service \"mysql\"", "postgres, redis"),
+        ("[pipeline.jobs.t]\ntimeout = \"soon\"\nsteps = [\"checkout\"]\n", "hoist.toml:2: \"soon\" is not a duration", "\"10m\""),
+        ("[pipeline.jobs.t]\nsteps = [{ save_cache = \"k\" }]\n", "hoist.toml:2: job \"t\", step 1: save_cache has no paths", "paths = [\"env\"]"),
+        ("[pipeline.jobs.t]\nsteps = []\n", "hoist.toml:1: job \"t\" has no steps", "steps = ["),
+    ];
+    for (text, message, hint) in cases {
+        let (got, got_hint) = err(text);
+        assert!(got.starts_with(message), "for {text:?}\n got: {got}\nwant: {message}");
+        assert!(got_hint.as_deref().unwrap_or_default().contains(hint), "for {text:?}: hint {got_hint:?} lacks {hint:?}");
+    }
+}
+
+#[test]
+fn a_pipeline_in_its_own_file_is_followed_and_its_errors_name_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hoist.toml"), "[pipeline]\nfile = \"ci.toml\"\n").unwrap();
+    std::fs::write(dir.path().join("ci.toml"), "[pipeline.jobs.t]\nsteps = [\"checkout\"]\n").unwrap();
+    let p = hoist_pipeline::definition::load(&dir.path().join("hoist.toml")).unwrap();
+    assert_eq!(p.jobs[0].name, "t");
+    std::fs::write(dir.path().join("ci.toml"), "[pipeline.jobs.t]\n\nsteps = [3]\n").unwrap();
+    let e = hoist_pipeline::definition::load(&dir.path().join("hoist.toml")).unwrap_err();
+    assert!(e.to_string().starts_with("ci.toml:3: job \"t\", step 1: a step is \"checkout\" or a table, not integer"), "{e}");
+}
+
+fn filter(only: &[&str], ignore: &[&str]) -> BranchFilter {
+    BranchFilter {
+        only: only.iter().map(|p| BranchPattern::parse(p).unwrap()).collect(),
+        ignore: ignore.iter().map(|p| BranchPattern::parse(p).unwrap()).collect(),
+    }
+}
+
+#[test]
+fn branch_filters_match_literals_and_whole_regexes() {
+    let table: &[(&[&str], &[&str], &str, bool)] = &[
+        (&[], &[], "anything", true),
+        (&["master"], &[], "master", true),
+        (&["master"], &[], "master2", false),
+        (&["master"], &[], "old-master", false),
+        (&["/feature-.*/"], &[], "feature-login", true),
+        (&["/feature-.*/"], &[], "my-feature-login", false),
+        (&["/feature/"], &[], "feature-x", false),
+        (&["/release-\\d+/"], &[], "release-12", true),
+        (&["/release-\\d+/"], &[], "release-12b", false),
+        (&["/a|b/"], &[], "b", true),
+        (&["/a|b/"], &[], "ab", false),
+        (&[], &["/wip-.*/"], "wip-x", false),
+        (&[], &["/wip-.*/"], "x-wip-x", true),
+        (&["/.*/"], &["master"], "master", false),
+        (&["/.*/"], &["master"], "dev", true),
+        (&["master", "/hotfix\\/.*/"], &[], "hotfix/1", true),
+    ];
+    for (only, ignore, branch, allowed) in table {
+        assert_eq!(filter(only, ignore).allows(branch), *allowed, "only {only:?} ignore {ignore:?} on {branch:?}");
+    }
+    assert_eq!(filter(&["master"], &[]).refusal("dev").unwrap(), "branch \"dev\" is not in only [master]");
+    assert_eq!(filter(&[], &["/wip-.*/"]).refusal("wip-1").unwrap(), "branch \"wip-1\" matches ignore /wip-.*/");
+}
+
+proptest! {
+    #[test]
+    fn a_literal_matches_only_itself(name in "[a-z0-9/_.-]{1,20}", other in "[a-z0-9/_.-]{1,20}") {
+        let f = filter(&[&name], &[]);
+        prop_assert!(f.allows(&name));
+        prop_assert_eq!(f.allows(&other), other == name);
+    }
+
+    #[test]
+    fn a_regex_must_match_the_whole_name(prefix in "[a-z]{1,8}", rest in "[a-z0-9-]{0,8}", junk in "[a-z]{1,4}") {
+        let f = filter(&[&format!("/{prefix}-.*/")], &[]);
+        let branch = format!("{prefix}-{rest}");
+        let junked = format!("{junk}{branch}");
+        prop_assert!(f.allows(&branch));
+        prop_assert!(!f.allows(&junked));
+        prop_assert!(!f.allows(&prefix));
+    }
+
+    #[test]
+    fn ignore_always_wins(name in "[a-z]{1,10}") {
+        prop_assert!(!filter(&[&name], &[&name]).allows(&name));
+    }
+}
