@@ -1,0 +1,150 @@
+//! Kill hoist (SIGKILL, via the test-only HOIST_FAIL_AT failure points) at every step of a
+//! deploy and of a rollback. Afterwards invariants 1, 3, 4 and 7 hold, and the next deploy
+//! succeeds without any manual repair.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+use support::*;
+
+const DEPLOY_POINTS: &[&str] = &[
+    "deploy:locked",
+    "deploy:started",
+    "deploy:uploaded",
+    "deploy:env",
+    "deploy:hooks",
+    "deploy:prepared",
+    "deploy:switched",
+    "deploy:restarted",
+    "deploy:healthy",
+    "deploy:recorded",
+    "deploy:pruning",
+    "deploy:pruned",
+];
+
+const ROLLBACK_POINTS: &[&str] = &[
+    "rollback:locked",
+    "rollback:switched",
+    "rollback:restarted",
+    "rollback:recorded",
+];
+
+fn releases_json(site: &Site) -> Vec<Value> {
+    let out = site.hoist(&["releases", "--json"]);
+    assert_exit(&out, EXIT_OK);
+    serde_json::from_str::<Value>(&stdout(&out))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Invariants 1, 3 and 4 after a kill; returns the live release.
+fn assert_invariants(site: &Site, point: &str, good_before: &BTreeSet<String>) -> String {
+    // 1: current resolves to a complete, verified release.
+    let current = site.current().unwrap_or_else(|| panic!("{point}: current is gone"));
+    let dir = site.release_dir(&current);
+    assert!(dir.join("RELEASE.json").exists(), "{point}: current {current} has no RELEASE.json");
+    assert!(
+        dir.join(".venv/.hoist-complete").exists(),
+        "{point}: current {current} has no complete environment"
+    );
+    assert!(dir.join("app.py").exists(), "{point}: current {current} is not a whole release");
+
+    // 3: the rollback target is never current, and is a good release on disk.
+    let rows = releases_json(site);
+    for row in &rows {
+        if row["rollback_target"] == true {
+            assert_ne!(row["id"], current.as_str(), "{point}: target is current");
+            assert_eq!(row["state"], "good", "{point}: target {row}");
+            assert!(site.release_dir(row["id"].as_str().unwrap()).exists());
+        }
+    }
+    // 4: no release that was good before the kill has lost its directory unless it was
+    // legitimately pruned (the newest good ones are always kept with keep_releases = 5).
+    for id in good_before {
+        assert!(
+            site.release_dir(id).exists()
+                || site.journal_events_of(id).contains(&"pruned".to_string()),
+            "{point}: good release {id} vanished"
+        );
+    }
+    current
+}
+
+fn good_releases(site: &Site) -> BTreeSet<String> {
+    releases_json(site)
+        .iter()
+        .filter(|r| r["state"] == "good")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn killed(out: &std::process::Output) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    out.status.signal() == Some(9)
+}
+
+#[test]
+fn killing_a_deploy_at_any_step_breaks_nothing_and_the_next_deploy_just_works() {
+    let site = Site::new();
+    site.deploy_ok();
+    for (i, point) in DEPLOY_POINTS.iter().enumerate() {
+        site.change_code(&format!("before {point}"));
+        let good = good_releases(&site);
+        let out = site.hoist_env(&["deploy"], &[("HOIST_FAIL_AT", point)]);
+        assert!(killed(&out), "{point}: hoist was not killed: {}", stderr(&out));
+        assert_invariants(&site, point, &good);
+
+        // 7: the lock is left behind by the dead process, reported as stale, and reclaimed.
+        if *point != "deploy:pruned" || site.lock_exists() {
+            let status = site.hoist(&["status"]);
+            assert!(stdout(&status).contains("[stale: that process is gone"), "{point}: {}", stdout(&status));
+        }
+        site.change_code(&format!("after {point}"));
+        let out = site.hoist(&["deploy"]);
+        assert_exit(&out, EXIT_OK);
+        assert!(stderr(&out).contains("reclaiming a stale lock"), "{point}: {}", stderr(&out));
+        let live = site.current().unwrap();
+        site.assert_live(&live);
+        assert!(!site.lock_exists(), "{point}: lock left after a good deploy");
+        // No release is left "unfinished" after the next deploy has run.
+        assert!(
+            releases_json(&site).iter().all(|r| r["state"] != "unfinished" && r["state"] != "prepared"),
+            "{point} (#{i}): {:?}",
+            releases_json(&site)
+        );
+        assert!(
+            !Path::new(&site.root.join("releases")).read_dir().unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".pruning-")),
+            "{point}: a half-pruned release was left behind"
+        );
+    }
+}
+
+#[test]
+fn killing_a_rollback_at_any_step_breaks_nothing() {
+    let site = Site::new();
+    site.deploy_ok();
+    for point in ROLLBACK_POINTS {
+        site.change_code(&format!("for {point}"));
+        site.deploy_ok();
+        let good = good_releases(&site);
+        let out = site.hoist_env(&["rollback"], &[("HOIST_FAIL_AT", point)]);
+        assert!(killed(&out), "{point}: hoist was not killed: {}", stderr(&out));
+        assert_invariants(&site, point, &good);
+
+        let out = site.hoist(&["rollback"]);
+        assert_exit(&out, EXIT_OK);
+        site.assert_live(&site.current().unwrap());
+        site.change_code(&format!("after {point}"));
+        site.deploy_ok();
+        site.assert_live(&site.current().unwrap());
+    }
+}
