@@ -1,8 +1,9 @@
 //! Native services for jobs, started without a container engine.
 //!
 //! PostgreSQL: a throwaway cluster copied from a template cluster (made once per PostgreSQL
-//! installation with `initdb`), started with `pg_ctl` on a free loopback port and waited for
-//! with `pg_isready`; run as the `postgres` user when hoist runs as root. Redis: `redis-server`
+//! installation with `initdb`), its postmaster started as our child on a free loopback port
+//! (rather than daemonized by `pg_ctl`, so that a failed start is seen at once and the process
+//! is reaped) and waited for with `pg_isready`; run as the `postgres` user when hoist runs as root. Redis: `redis-server`
 //! on a free loopback port, waited for with a TCP connect. Both are stopped and their files
 //! removed when the [`RunningService`] is dropped, whatever happened to the job.
 
@@ -45,14 +46,16 @@ pub struct RunningService {
 
 #[derive(Debug)]
 enum Stop {
-    Postgres { pid_file: PathBuf },
+    /// The postmaster: immediate shutdown (SIGQUIT), SIGKILL if it lingers.
+    Postgres(Child),
+    /// Anything else: SIGKILL.
     Child(Child),
 }
 
 impl Drop for RunningService {
     fn drop(&mut self) {
         match &mut self.stop {
-            Stop::Postgres { pid_file } => stop_postmaster(pid_file),
+            Stop::Postgres(child) => stop_postmaster(child),
             Stop::Child(child) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -63,20 +66,19 @@ impl Drop for RunningService {
 }
 
 /// Immediate shutdown (SIGQUIT), then SIGKILL if the postmaster is still there after 10 s.
-fn stop_postmaster(pid_file: &Path) {
-    let Some(pid) = fs::read_to_string(pid_file).ok().and_then(|t| t.lines().next()?.trim().parse::<i32>().ok()) else {
-        return;
-    };
-    let Some(pid) = rustix::process::Pid::from_raw(pid) else { return };
-    let _ = rustix::process::kill_process(pid, rustix::process::Signal::QUIT);
+fn stop_postmaster(child: &mut Child) {
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::QUIT);
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
-    // The postmaster removes its pid file as it exits; it is not our child, so we cannot wait().
-    while pid_file.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
-    if pid_file.exists() {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Starts one service. `scratch` is a directory the service user may enter.
@@ -280,35 +282,33 @@ fn start_postgres(user: &str, db: &str, password: Option<&str>, settings: &BTree
         cleanup(&dir);
         return Err(fail(format!("cannot configure the cluster in {}: {e}", dir.display()), String::new()));
     }
-    let started = service_command(bindir.join("pg_ctl"), id)
-        .current_dir(&dir)
-        .args(["start", "-W", "-s", "-D"])
-        .arg(&data)
-        .arg("-l")
-        .arg(&log)
-        .stdin(Stdio::null())
-        .output();
-    let mut running = RunningService {
-        kind: "postgres",
-        port,
-        env: Vec::new(),
-        startup: Duration::ZERO,
-        dir: dir.clone(),
-        stop: Stop::Postgres { pid_file: data.join("postmaster.pid") },
-    };
-    match started {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => {
-            let message = format!("pg_ctl start failed: {}", String::from_utf8_lossy(&out.stderr).trim());
-            let text = read_log(&log);
-            drop(running);
-            return Err(fail(message, text));
-        }
+    // The postmaster runs as our child (not daemonized by pg_ctl) so that its exit during
+    // startup is seen at once and it is reaped when stopped.
+    let log_file = match fs::OpenOptions::new().append(true).open(&log) {
+        Ok(f) => f,
         Err(e) => {
-            drop(running);
-            return Err(fail(format!("cannot run pg_ctl: {e}"), String::new()));
+            cleanup(&dir);
+            return Err(fail(format!("cannot open {}: {e}", log.display()), String::new()));
         }
-    }
+    };
+    let log_err = log_file.try_clone().map_err(|e| fail(format!("cannot open {}: {e}", log.display()), String::new()))?;
+    let child = service_command(bindir.join("postgres"), id)
+        .current_dir(&dir)
+        .arg("-D")
+        .arg(&data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log_file))
+        .stderr(Stdio::from(log_err))
+        .process_group(0)
+        .spawn();
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            cleanup(&dir);
+            return Err(fail(format!("cannot run {}: {e}", bindir.join("postgres").display()), String::new()));
+        }
+    };
+    let mut running = RunningService { kind: "postgres", port, env: Vec::new(), startup: Duration::ZERO, dir: dir.clone(), stop: Stop::Postgres(child) };
     let isready = which("pg_isready").filter(|_| !bindir.join("pg_isready").is_file()).unwrap_or_else(|| bindir.join("pg_isready"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -321,7 +321,9 @@ fn start_postgres(user: &str, db: &str, password: Option<&str>, settings: &BTree
             break;
         }
         // The postmaster is gone (bad setting, port taken): no point waiting.
-        let exited = !data.join("postmaster.pid").exists() && began.elapsed() > Duration::from_millis(200);
+        let exited = match &mut running.stop {
+            Stop::Postgres(c) | Stop::Child(c) => c.try_wait().ok().flatten().is_some(),
+        };
         if exited || Instant::now() > deadline {
             let text = read_log(&log);
             drop(running);
