@@ -413,6 +413,7 @@ fn deploy_locked(
 ) -> Result<DeployReport, DeployError> {
     let state = HostState::read(t, layout)?;
     let rec = Recorder::new(t, layout, &opts.who, &config.app.name);
+    rec.repair_torn(&state, step)?;
     rec.close_interrupted(&state, step)?;
     let plan = make_plan(config, t, opts, layout, &state)?;
     let id = plan.release.clone();

@@ -98,6 +98,16 @@ impl<'a> Recorder<'a> {
         let _ = self.t.write_file_atomic(&path, &json);
     }
 
+    /// Cuts a journal line torn by a killed process, so the next append starts on a line of
+    /// its own. Called with the lock held.
+    pub fn repair_torn(&self, state: &HostState, step: &Stepper<'_>) -> Result<(), DeployError> {
+        if let Some((torn, kept)) = &state.torn {
+            step.warn(format!("{torn}; removing it"));
+            self.t.write_file_atomic(&self.layout.journal(), kept)?;
+        }
+        Ok(())
+    }
+
     /// A deploy that was killed left its release unfinished: say so in the journal, so it is
     /// never mistaken for a good one. Called with the lock held, so no deploy is running.
     pub fn close_interrupted(

@@ -104,6 +104,7 @@ fn rollback_locked(
         })?,
     };
     let rec = Recorder::new(t, layout, who, &config.app.name);
+    rec.repair_torn(&state, step)?;
 
     step.start(Step::Switch);
     let since = Instant::now();

@@ -3,7 +3,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use hoist_config::Config;
 use hoist_release::{
-    parse_journal, rollback_target, History, JournalEntry, LockOwner, ReleaseId, ReleaseState,
+    rollback_target, History, Journal, JournalEntry, LockOwner, ReleaseId, ReleaseState,
+    TornLastLine,
 };
 use hoist_transport::{FileKind, Transport};
 
@@ -21,6 +22,8 @@ pub struct HostState {
     pub existing: BTreeSet<ReleaseId>,
     /// Names in the releases folder that are not release ids (left alone, reported).
     pub strays: Vec<String>,
+    /// A last journal line torn by a killed process, and the journal's text without it.
+    pub torn: Option<(TornLastLine, Vec<u8>)>,
 }
 
 impl HostState {
@@ -28,12 +31,19 @@ impl HostState {
     /// middle) is an error that names the line; `current` being a real directory is refused.
     pub fn read(t: &dyn Transport, layout: &Layout) -> Result<HostState, DeployError> {
         let journal_path = layout.journal();
-        let entries = match t.read_file(&journal_path)? {
-            None => Vec::new(),
-            Some(bytes) => parse_journal(&String::from_utf8_lossy(&bytes)).map_err(|e| {
-                DeployError::internal(format!("{}: {}: {e}", t.host(), journal_path.display()))
-                    .hint("the journal is append-only; restore it from a backup or remove the bad line by hand")
-            })?,
+        let (entries, torn) = match t.read_file(&journal_path)? {
+            None => (Vec::new(), None),
+            Some(bytes) => {
+                let journal = Journal::parse(&String::from_utf8_lossy(&bytes)).map_err(|e| {
+                    DeployError::internal(format!("{}: {}: {e}", t.host(), journal_path.display()))
+                        .hint("the journal is append-only; restore it from a backup or remove the bad line by hand")
+                })?;
+                let torn = journal.torn_last_line.map(|line| {
+                    let kept = bytes[..line.offset.min(bytes.len())].to_vec();
+                    (line, kept)
+                });
+                (journal.entries, torn)
+            }
         };
         let history = History::from_entries(&entries);
         let current_path = layout.current();
@@ -79,6 +89,7 @@ impl HostState {
             current,
             existing,
             strays,
+            torn,
         })
     }
 

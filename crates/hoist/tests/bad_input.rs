@@ -66,9 +66,16 @@ fn broken_configs_name_the_line_and_the_fix_and_touch_nothing() {
     );
 
     fs::write(&site.config, &original).unwrap();
-    edit_config(&site, "requirements = [\"requirements.txt\"]", "requirements = [\"requirements-prod.txt\"]");
+    edit_config(
+        &site,
+        "requirements = [\"requirements.txt\"]",
+        "requirements = [\"requirements-prod.txt\"]",
+    );
     let err = refused(&site, &["deploy"], EXIT_CONFIG);
-    assert!(err.contains("requirements file \"requirements-prod.txt\" does not exist"), "{err}");
+    assert!(
+        err.contains("requirements file \"requirements-prod.txt\" does not exist"),
+        "{err}"
+    );
 
     fs::write(&site.config, &original).unwrap();
     site.assert_live(&a);
@@ -106,15 +113,28 @@ fn a_tampered_journal_is_refused_with_its_line() {
     );
     fs::write(&journal, text).unwrap();
     site.change_code("tampered");
-    for args in [&["deploy"][..], &["rollback"][..], &["rollback", "--to", "../../etc"][..]] {
+    for args in [
+        &["deploy"][..],
+        &["rollback"][..],
+        &["rollback", "--to", "../../etc"][..],
+    ] {
         let before = snapshot(&site.root);
         let out = site.hoist(args);
         assert_ne!(out.status.code(), Some(0), "{args:?}");
         let err = stderr(&out);
         if args.len() == 3 {
-            assert!(err.contains("--to: invalid release id \"../../etc\""), "{err}");
+            assert!(
+                err.contains("--to: invalid release id \"../../etc\""),
+                "{err}"
+            );
         } else {
-            assert!(err.contains(&format!("journal line {}: invalid release id \"../../etc\"", lines + 1)), "{err}");
+            assert!(
+                err.contains(&format!(
+                    "journal line {}: invalid release id \"../../etc\"",
+                    lines + 1
+                )),
+                "{err}"
+            );
         }
         assert_eq!(snapshot(&site.root), before);
     }
@@ -129,8 +149,14 @@ fn a_current_that_is_a_real_directory_is_refused_with_a_hint() {
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_CONFIG);
     let err = stderr(&out);
-    assert!(err.contains("is a real directory or file, not a symlink"), "{err}");
-    assert!(err.contains("hint: hoist switches releases by replacing a symlink"), "{err}");
+    assert!(
+        err.contains("is a real directory or file, not a symlink"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: hoist switches releases by replacing a symlink"),
+        "{err}"
+    );
     assert_eq!(snapshot(&site.root), before);
 }
 
@@ -143,8 +169,15 @@ fn five_failed_deploys_do_not_push_out_the_last_good_release() {
     });
     let flag = site.dir.path().join("fail-hooks");
     let text = fs::read_to_string(&site.config).unwrap();
-    let hook = format!("[[hook]]\nname = \"gate\"\nrun = \"test ! -e {}\"\n", flag.display());
-    fs::write(&site.config, text.replace("[[process]]", &format!("{hook}\n[[process]]"))).unwrap();
+    let hook = format!(
+        "[[hook]]\nname = \"gate\"\nrun = \"test ! -e {}\"\n",
+        flag.display()
+    );
+    fs::write(
+        &site.config,
+        text.replace("[[process]]", &format!("{hook}\n[[process]]")),
+    )
+    .unwrap();
 
     let a = site.deploy_ok();
     site.change_code("b");
@@ -163,7 +196,12 @@ fn five_failed_deploys_do_not_push_out_the_last_good_release() {
     assert_eq!(site.release_ids(), expected);
     let out = site.hoist(&["releases"]);
     let table = stdout(&out);
-    assert!(table.lines().any(|l| l.starts_with(&b) && l.ends_with("rollback target")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&b) && l.ends_with("rollback target")),
+        "{table}"
+    );
 
     // One more good deploy: now the oldest good one goes.
     site.change_code("d");

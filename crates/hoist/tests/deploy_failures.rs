@@ -37,7 +37,10 @@ fn an_uninstallable_requirement_fails_before_the_switch() {
     assert_exit(&out, EXIT_BEFORE_SWITCH);
     let err = stderr(&out);
     assert!(err.contains("this-package-does-not-exist-hoist"), "{err}");
-    assert!(err.contains(&format!("nothing was switched: local still serves {a}")), "{err}");
+    assert!(
+        err.contains(&format!("nothing was switched: local still serves {a}")),
+        "{err}"
+    );
     site.assert_live(&a);
     assert_failed(&site, &before, "environment");
     assert_eq!(site.envs().len(), 1, "the half-built environment is gone");
@@ -49,13 +52,20 @@ fn an_entry_point_that_fails_to_import_fails_before_the_switch() {
     let a = site.deploy_ok();
     let app = site.project.join("app.py");
     let text = fs::read_to_string(&app).unwrap();
-    fs::write(&app, format!("{text}\nraise RuntimeError('boom at import')\n")).unwrap();
+    fs::write(
+        &app,
+        format!("{text}\nraise RuntimeError('boom at import')\n"),
+    )
+    .unwrap();
     site.commit("break the import");
     let before = site.release_ids();
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_BEFORE_SWITCH);
     let err = stderr(&out);
-    assert!(err.contains("the new release cannot import its entry point app:app"), "{err}");
+    assert!(
+        err.contains("the new release cannot import its entry point app:app"),
+        "{err}"
+    );
     assert!(err.contains("boom at import"), "{err}");
     site.assert_live(&a);
     assert_failed(&site, &before, "import check");
@@ -64,16 +74,24 @@ fn an_entry_point_that_fails_to_import_fails_before_the_switch() {
 #[test]
 fn a_failing_pre_switch_hook_fails_before_the_switch() {
     let site = Site::with(SiteOptions {
-        extra_hooks: "[[hook]]\nname = \"check-db\"\nrun = \"echo checking; echo no database >&2; exit 7\"\n".into(),
+        extra_hooks:
+            "[[hook]]\nname = \"check-db\"\nrun = \"echo checking; echo no database >&2; exit 7\"\n"
+                .into(),
         ..SiteOptions::default()
     });
     // The first deploy fails too (nothing was live): nothing is switched, no `current`.
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_BEFORE_SWITCH);
     let err = stderr(&out);
-    assert!(err.contains("pre-switch hook \"check-db\" exited 7"), "{err}");
+    assert!(
+        err.contains("pre-switch hook \"check-db\" exited 7"),
+        "{err}"
+    );
     assert!(err.contains("no database"), "{err}");
-    assert!(err.contains("nothing was switched: local still serves nothing (first deploy)"), "{err}");
+    assert!(
+        err.contains("nothing was switched: local still serves nothing (first deploy)"),
+        "{err}"
+    );
     assert_eq!(site.current(), None);
     assert_failed(&site, &[], "hook");
 }
@@ -97,10 +115,15 @@ fn a_health_check_that_never_passes_is_switched_back() {
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_ROLLED_BACK);
     let err = stderr(&out);
-    assert!(err.contains("health failed on local after the switch"), "{err}");
+    assert!(
+        err.contains("health failed on local after the switch"),
+        "{err}"
+    );
     assert!(err.contains("answered 500 (expected 200)"), "{err}");
     assert!(
-        err.contains(&format!("switched back: local serves {a} again (health check passed)")),
+        err.contains(&format!(
+            "switched back: local serves {a} again (health check passed)"
+        )),
         "{err}"
     );
     site.assert_live(&a);
@@ -114,7 +137,12 @@ fn a_health_check_that_never_passes_is_switched_back() {
     // The failed release is never a rollback target.
     let out = site.hoist(&["releases", "--json"]);
     let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let row = rows.as_array().unwrap().iter().find(|r| r["id"] == b.as_str()).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == b.as_str())
+        .unwrap();
     assert_eq!(row["state"], "failed");
     assert_eq!(row["rollback_target"], false);
 }
@@ -126,12 +154,26 @@ fn a_first_deploy_that_never_gets_healthy_leaves_no_current() {
         ..SiteOptions::default()
     });
     let config = fs::read_to_string(&site.config).unwrap();
-    fs::write(&site.config, config.replace("body = \"ok\"", "body = \"never in the body\"")).unwrap();
+    fs::write(
+        &site.config,
+        config.replace("body = \"ok\"", "body = \"never in the body\""),
+    )
+    .unwrap();
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_ROLLED_BACK);
     let err = stderr(&out);
-    assert!(err.contains("answered without \"never in the body\" in its body"), "{err}");
-    assert!(err.contains("this was the first deploy, so there is no earlier release to return to"), "{err}");
-    assert_eq!(site.current(), None, "current never points at a failed release");
+    assert!(
+        err.contains("answered without \"never in the body\" in its body"),
+        "{err}"
+    );
+    assert!(
+        err.contains("this was the first deploy, so there is no earlier release to return to"),
+        "{err}"
+    );
+    assert_eq!(
+        site.current(),
+        None,
+        "current never points at a failed release"
+    );
     assert_failed(&site, &[], "health");
 }

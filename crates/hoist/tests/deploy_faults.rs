@@ -45,14 +45,22 @@ fn releases_json(site: &Site) -> Vec<Value> {
 /// Invariants 1, 3 and 4 after a kill; returns the live release.
 fn assert_invariants(site: &Site, point: &str, good_before: &BTreeSet<String>) -> String {
     // 1: current resolves to a complete, verified release.
-    let current = site.current().unwrap_or_else(|| panic!("{point}: current is gone"));
+    let current = site
+        .current()
+        .unwrap_or_else(|| panic!("{point}: current is gone"));
     let dir = site.release_dir(&current);
-    assert!(dir.join("RELEASE.json").exists(), "{point}: current {current} has no RELEASE.json");
+    assert!(
+        dir.join("RELEASE.json").exists(),
+        "{point}: current {current} has no RELEASE.json"
+    );
     assert!(
         dir.join(".venv/.hoist-complete").exists(),
         "{point}: current {current} has no complete environment"
     );
-    assert!(dir.join("app.py").exists(), "{point}: current {current} is not a whole release");
+    assert!(
+        dir.join("app.py").exists(),
+        "{point}: current {current} is not a whole release"
+    );
 
     // 3: the rollback target is never current, and is a good release on disk.
     let rows = releases_json(site);
@@ -96,33 +104,53 @@ fn killing_a_deploy_at_any_step_breaks_nothing_and_the_next_deploy_just_works() 
         site.change_code(&format!("before {point}"));
         let good = good_releases(&site);
         let out = site.hoist_env(&["deploy"], &[("HOIST_FAIL_AT", point)]);
-        assert!(killed(&out), "{point}: hoist was not killed: {}", stderr(&out));
+        assert!(
+            killed(&out),
+            "{point}: hoist was not killed: {}",
+            stderr(&out)
+        );
         assert_invariants(&site, point, &good);
 
         // 7: the lock is left behind by the dead process, reported as stale, and reclaimed.
         if *point != "deploy:pruned" || site.lock_exists() {
             let status = site.hoist(&["status"]);
-            assert!(stdout(&status).contains("[stale: that process is gone"), "{point}: {}", stdout(&status));
+            assert!(
+                stdout(&status).contains("[stale: that process is gone"),
+                "{point}: {}",
+                stdout(&status)
+            );
         }
         site.change_code(&format!("after {point}"));
         let out = site.hoist(&["deploy"]);
         assert_exit(&out, EXIT_OK);
-        assert!(stderr(&out).contains("reclaiming a stale lock"), "{point}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("reclaiming a stale lock"),
+            "{point}: {}",
+            stderr(&out)
+        );
         let live = site.current().unwrap();
         site.assert_live(&live);
-        assert!(!site.lock_exists(), "{point}: lock left after a good deploy");
+        assert!(
+            !site.lock_exists(),
+            "{point}: lock left after a good deploy"
+        );
         // No release is left "unfinished" after the next deploy has run.
         assert!(
-            releases_json(&site).iter().all(|r| r["state"] != "unfinished" && r["state"] != "prepared"),
+            releases_json(&site)
+                .iter()
+                .all(|r| r["state"] != "unfinished" && r["state"] != "prepared"),
             "{point} (#{i}): {:?}",
             releases_json(&site)
         );
         assert!(
-            !Path::new(&site.root.join("releases")).read_dir().unwrap().any(|e| e
+            !Path::new(&site.root.join("releases"))
+                .read_dir()
                 .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with(".pruning-")),
+                .any(|e| e
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".pruning-")),
             "{point}: a half-pruned release was left behind"
         );
     }
@@ -137,7 +165,11 @@ fn killing_a_rollback_at_any_step_breaks_nothing() {
         site.deploy_ok();
         let good = good_releases(&site);
         let out = site.hoist_env(&["rollback"], &[("HOIST_FAIL_AT", point)]);
-        assert!(killed(&out), "{point}: hoist was not killed: {}", stderr(&out));
+        assert!(
+            killed(&out),
+            "{point}: hoist was not killed: {}",
+            stderr(&out)
+        );
         assert_invariants(&site, point, &good);
 
         let out = site.hoist(&["rollback"]);

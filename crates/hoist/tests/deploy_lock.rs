@@ -24,7 +24,10 @@ fn start_holding(site: &Site) -> std::process::Child {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !site.lock_exists() {
-        assert!(Instant::now() < deadline, "the first deploy never took the lock");
+        assert!(
+            Instant::now() < deadline,
+            "the first deploy never took the lock"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child
@@ -40,19 +43,31 @@ fn a_second_deploy_fails_on_the_lock_naming_the_holder_or_waits_with_lock_wait()
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_LOCK_HELD);
     let err = stderr(&out);
-    assert!(err.contains("error: local: another deploy holds the lock: held by tester@"), "{err}");
+    assert!(
+        err.contains("error: local: another deploy holds the lock: held by tester@"),
+        "{err}"
+    );
     assert!(err.contains(&format!("(pid {})", first.id())), "{err}");
     assert!(err.contains("for `hoist --config"), "{err}");
-    assert!(err.contains("hint: wait for it, or pass --lock-wait 5m to queue behind it"), "{err}");
+    assert!(
+        err.contains("hint: wait for it, or pass --lock-wait 5m to queue behind it"),
+        "{err}"
+    );
 
     // The same, queued behind it: succeeds once the first one is done.
-    let waiter = site.command(&["deploy", "--lock-wait", "2m"]).output().unwrap();
+    let waiter = site
+        .command(&["deploy", "--lock-wait", "2m"])
+        .output()
+        .unwrap();
     assert!(first.wait().unwrap().success());
     assert_exit(&waiter, EXIT_OK);
     assert!(stderr(&waiter).contains("waiting for the lock: held by tester@"));
     site.assert_live(&site.current().unwrap());
     assert_eq!(
-        site.journal().iter().filter(|e| e["event"] == "deploy_succeeded").count(),
+        site.journal()
+            .iter()
+            .filter(|e| e["event"] == "deploy_succeeded")
+            .count(),
         3
     );
 }
@@ -68,13 +83,21 @@ fn a_hand_made_lock_stops_deploys_until_released() {
     site.change_code("during maintenance");
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_LOCK_HELD);
-    assert!(stderr(&out).contains("for `hoist lock acquire`: database maintenance"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("for `hoist lock acquire`: database maintenance"),
+        "{}",
+        stderr(&out)
+    );
     let out = site.hoist(&["rollback"]);
     assert_exit(&out, EXIT_LOCK_HELD);
     site.assert_live(&a);
 
     let status = site.hoist(&["status"]);
-    assert!(stdout(&status).contains("lock:     held by tester@"), "{}", stdout(&status));
+    assert!(
+        stdout(&status).contains("lock:     held by tester@"),
+        "{}",
+        stdout(&status)
+    );
 
     let out = site.hoist(&["lock", "release"]);
     assert_exit(&out, EXIT_OK);
@@ -90,7 +113,11 @@ fn lock_release_refuses_a_running_deploy_unless_forced() {
     let mut first = start_holding(&site);
     let out = site.hoist(&["lock", "release"]);
     assert_exit(&out, EXIT_LOCK_HELD);
-    assert!(stderr(&out).contains("the lock belongs to a running deploy"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the lock belongs to a running deploy"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("hint: if you are sure it is dead: hoist lock release --force"));
     assert!(site.lock_exists());
     let out = site.hoist(&["lock", "release", "--force"]);

@@ -19,7 +19,15 @@ fn deploy_redeploy_rollback_and_rollback_to_agree_everywhere() {
     assert_eq!(site.release_json(&a)["state"], "good");
     let commit_a = site.git(&["rev-parse", "HEAD"]);
     assert_eq!(site.release_json(&a)["commit"], commit_a.as_str());
-    assert_eq!(site.journal_events_of(&a), ["deploy_started", "release_prepared", "switched", "deploy_succeeded"]);
+    assert_eq!(
+        site.journal_events_of(&a),
+        [
+            "deploy_started",
+            "release_prepared",
+            "switched",
+            "deploy_succeeded"
+        ]
+    );
     assert_eq!(site.envs().len(), 1);
     let env_a = fs::read_link(site.release_dir(&a).join(".venv")).unwrap();
 
@@ -35,11 +43,21 @@ fn deploy_redeploy_rollback_and_rollback_to_agree_everywhere() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .find(|e| e["event"] == "deployed")
         .unwrap();
-    assert_eq!(done["env_reused"], true, "a code-only deploy reuses the environment");
+    assert_eq!(
+        done["env_reused"], true,
+        "a code-only deploy reuses the environment"
+    );
     assert_eq!(site.envs().len(), 1);
-    assert_eq!(fs::read_link(site.release_dir(&b).join(".venv")).unwrap(), env_a);
+    assert_eq!(
+        fs::read_link(site.release_dir(&b).join(".venv")).unwrap(),
+        env_a
+    );
     let ino = |id: &str, f: &str| fs::metadata(site.release_dir(id).join(f)).unwrap().ino();
-    assert_eq!(ino(&a, "settings.py"), ino(&b, "settings.py"), "unchanged file hard-linked");
+    assert_eq!(
+        ino(&a, "settings.py"),
+        ino(&b, "settings.py"),
+        "unchanged file hard-linked"
+    );
     assert_ne!(ino(&a, "app.py"), ino(&b, "app.py"), "changed file copied");
 
     // A changed requirement: a new environment.
@@ -47,14 +65,26 @@ fn deploy_redeploy_rollback_and_rollback_to_agree_everywhere() {
     let c = site.deploy_ok();
     site.assert_live(&c);
     assert_eq!(site.envs().len(), 2);
-    assert_ne!(fs::read_link(site.release_dir(&c).join(".venv")).unwrap(), env_a);
-    assert!(site.release_dir(&c).join(".venv/lib/python3.11/site-packages/six.py").exists());
+    assert_ne!(
+        fs::read_link(site.release_dir(&c).join(".venv")).unwrap(),
+        env_a
+    );
+    assert!(site
+        .release_dir(&c)
+        .join(".venv/lib/python3.11/site-packages/six.py")
+        .exists());
 
     // Rollback: back to b, c is bad.
     let out = site.hoist(&["rollback"]);
     assert_exit(&out, EXIT_OK);
     assert_eq!(
-        stdout(&out).lines().next().unwrap().split(" in ").next().unwrap(),
+        stdout(&out)
+            .lines()
+            .next()
+            .unwrap()
+            .split(" in ")
+            .next()
+            .unwrap(),
         format!("rolled back local from {c} to {b}")
     );
     site.assert_live(&b);
@@ -76,7 +106,13 @@ fn deploy_redeploy_rollback_and_rollback_to_agree_everywhere() {
     let out = site.hoist(&["releases"]);
     assert_exit(&out, EXIT_OK);
     let table = stdout(&out);
-    let row = |id: &str| table.lines().find(|l| l.starts_with(id)).unwrap().to_string();
+    let row = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_string()
+    };
     assert!(row(&c).ends_with("good   current"), "{table}");
     assert!(row(&b).contains(" bad"), "{table}");
     // Rolling away from a (to c) marked it bad too: nothing is left to roll back to
@@ -85,7 +121,13 @@ fn deploy_redeploy_rollback_and_rollback_to_agree_everywhere() {
     assert!(!table.contains("rollback target"), "{table}");
     let out = site.hoist(&["rollback"]);
     assert_exit(&out, EXIT_CONFIG);
-    assert!(stderr(&out).contains("hint: `hoist releases` lists the releases; `hoist rollback --to <id>` picks one"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "hint: `hoist releases` lists the releases; `hoist rollback --to <id>` picks one"
+        ),
+        "{}",
+        stderr(&out)
+    );
     site.assert_live(&c);
 
     // The rollback did no Python work and copied nothing: no new environment, no new release.
@@ -122,12 +164,35 @@ fn plan_prints_every_action_and_changes_nothing() {
     let before = snapshot(&site.root);
     let out = site.hoist(&["deploy", "--plan"]);
     assert_exit(&out, EXIT_OK);
-    assert_eq!(snapshot(&site.root), before, "--plan must not touch the root");
+    assert_eq!(
+        snapshot(&site.root),
+        before,
+        "--plan must not touch the root"
+    );
     let text = stdout(&out);
-    for step in ["lock", "upload", "shared", "environment", "import check", "hook", "switch", "restart", "health", "prune", "unlock"] {
-        assert!(text.lines().any(|l| l.starts_with(&format!("local  {step}"))), "no {step} line in\n{text}");
+    for step in [
+        "lock",
+        "upload",
+        "shared",
+        "environment",
+        "import check",
+        "hook",
+        "switch",
+        "restart",
+        "health",
+        "prune",
+        "unlock",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("local  {step}"))),
+            "no {step} line in\n{text}"
+        );
     }
-    assert!(text.contains("reuse"), "code-only plan reuses the env:\n{text}");
+    assert!(
+        text.contains("reuse"),
+        "code-only plan reuses the env:\n{text}"
+    );
     assert!(text.contains(&format!("(was {a})")), "{text}");
     site.assert_live(&a);
 }
@@ -149,7 +214,19 @@ fn json_events_are_one_object_per_line_with_the_host() {
         .collect();
     assert_eq!(
         steps,
-        ["lock", "upload", "shared", "environment", "import_check", "hook", "switch", "restart", "health", "prune", "unlock"]
+        [
+            "lock",
+            "upload",
+            "shared",
+            "environment",
+            "import_check",
+            "hook",
+            "switch",
+            "restart",
+            "health",
+            "prune",
+            "unlock"
+        ]
     );
 }
 
@@ -168,7 +245,11 @@ fn deploy_ref_ships_the_commit_not_the_dirty_working_tree() {
 
     let out = site.hoist(&["deploy", "--ref", "no-such-branch"]);
     assert_exit(&out, EXIT_CONFIG);
-    assert!(stderr(&out).contains("\"no-such-branch\" is not a commit"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"no-such-branch\" is not a commit"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -181,7 +262,9 @@ fn shared_paths_persist_across_releases() {
     )
     .unwrap();
     let a = site.deploy_ok();
-    assert!(http_get(site.port, "/").unwrap().contains("Hello from shared"));
+    assert!(http_get(site.port, "/")
+        .unwrap()
+        .contains("Hello from shared"));
     let link = fs::read_link(site.release_dir(&a).join("instance/settings.toml")).unwrap();
     assert_eq!(link, site.root.join("shared/instance/settings.toml"));
     site.change_code("shared");

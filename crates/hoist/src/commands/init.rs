@@ -26,7 +26,8 @@ pub fn run(args: &InitArgs, config: Option<&Path>) -> i32 {
     let plan = match hoist_config::init_plan(&dir, args.root.as_deref()) {
         Ok(plan) => plan,
         Err(e) => {
-            printer::error(&e.to_string(), &[]);
+            let hints: Vec<String> = e.hint().into_iter().map(Into::into).collect();
+            printer::error(&e.to_string(), &hints);
             return exit::CONFIG;
         }
     };

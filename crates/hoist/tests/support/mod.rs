@@ -54,7 +54,10 @@ impl Site {
     }
 
     pub fn with(opts: SiteOptions) -> Site {
-        let dir = tempfile::Builder::new().prefix("hoist-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("hoist-test-")
+            .tempdir()
+            .unwrap();
         let project = dir.path().join("project");
         copy_tree(&example_dir(), &project);
         let root = dir.path().join("root");
@@ -119,11 +122,20 @@ interval = "100ms"
         let out = Command::new("git")
             .arg("-C")
             .arg(&self.project)
-            .args(["-c", "user.name=Test", "-c", "user.email=test@example.invalid"])
+            .args([
+                "-c",
+                "user.name=Test",
+                "-c",
+                "user.email=test@example.invalid",
+            ])
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -208,7 +220,10 @@ interval = "100ms"
 
     pub fn envs(&self) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(self.root.join("envs"))
-            .map(|rd| rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names
@@ -287,15 +302,24 @@ pub fn stdout(out: &Output) -> String {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A plain HTTP GET on loopback; `None` when nothing answers.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).ok()?;
     let (_, body) = raw.split_once("\r\n\r\n")?;
@@ -309,7 +333,10 @@ pub fn copy_tree(from: &Path, to: &Path) {
         let entry = entry.unwrap();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if matches!(name.as_ref(), ".venv" | "__pycache__" | ".pytest_cache" | ".git") {
+        if matches!(
+            name.as_ref(),
+            ".venv" | "__pycache__" | ".pytest_cache" | ".git"
+        ) {
             continue;
         }
         let ty = entry.file_type().unwrap();
@@ -333,7 +360,10 @@ pub fn snapshot(dir: &Path) -> Vec<String> {
             let meta = fs::symlink_metadata(&path).unwrap();
             let rel = path.strip_prefix(base).unwrap().display().to_string();
             if meta.file_type().is_symlink() {
-                out.push(format!("{rel} -> {}", fs::read_link(&path).unwrap().display()));
+                out.push(format!(
+                    "{rel} -> {}",
+                    fs::read_link(&path).unwrap().display()
+                ));
             } else if meta.is_dir() {
                 out.push(format!("{rel}/"));
                 // Environments are large and immutable; their presence is enough.

@@ -1,0 +1,138 @@
+//! `hoist check`, `hoist init`, `hoist status`, and a journal torn by a killed writer.
+
+mod support;
+
+use std::fs;
+use std::process::Command;
+
+use support::*;
+
+#[test]
+fn check_passes_on_the_example_and_names_what_is_missing() {
+    let site = Site::new();
+    let out = site.hoist(&["check"]);
+    assert_exit(&out, EXIT_OK);
+    let text = stdout(&out);
+    for line in [
+        "is valid",
+        "local  ok root:",
+        "local  ok releases: nothing deployed yet",
+        "local  ok python: python3 is Python 3.",
+        "local  ok restart web: bin/restart-web found",
+    ] {
+        assert!(text.contains(line), "{line:?} not in\n{text}");
+    }
+    assert!(!site.root.exists(), "check creates nothing");
+
+    let text = fs::read_to_string(&site.config).unwrap();
+    fs::write(
+        &site.config,
+        text.replace(
+            "entry = \"app:app\"",
+            "entry = \"app:app\"\npython = \"python3.99\"",
+        ),
+    )
+    .unwrap();
+    let out = site.hoist(&["check"]);
+    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    assert!(
+        stdout(&out).contains("local  FAILED python:"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("python3.99"), "{}", stdout(&out));
+}
+
+#[test]
+fn init_writes_a_config_that_check_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("shop");
+    copy_tree(&example_dir(), &project);
+    fs::remove_file(project.join("hoist.toml")).unwrap();
+    let root = dir.path().join("srv");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .args(args)
+            .current_dir(&project)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["init", "--root", root.to_str().unwrap()]);
+    assert_exit(&out, EXIT_OK);
+    assert!(stderr(&out).contains("detected"), "{}", stderr(&out));
+    let written = fs::read_to_string(project.join("hoist.toml")).unwrap();
+    assert!(written.contains("name = \"shop\""), "{written}");
+    assert!(written.contains("entry = \"app:app\""), "{written}");
+    assert!(
+        written.contains(&format!("root = \"{}\"", root.display())),
+        "{written}"
+    );
+    let out = run(&["check"]);
+    assert_exit(&out, EXIT_OK);
+
+    let out = run(&["init"]);
+    assert_exit(&out, EXIT_CONFIG);
+    assert!(stderr(&out).contains("already exists"));
+    assert!(stderr(&out).contains("hint: pass --force to overwrite it"));
+}
+
+#[test]
+fn no_config_anywhere_says_how_to_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("status")
+        .current_dir(dir.path())
+        .env_remove("HOIST_CONFIG")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_exit(&out, EXIT_CONFIG);
+    assert!(
+        stderr(&out).contains("no hoist.toml in"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("hint: run `hoist init` to write one, or pass --config <path>"));
+}
+
+#[test]
+fn a_torn_last_journal_line_is_cut_and_the_deploy_goes_on() {
+    let site = Site::new();
+    let a = site.deploy_ok();
+    let journal = site.root.join(".hoist/journal.jsonl");
+    let mut text = fs::read_to_string(&journal).unwrap();
+    text.push_str("{\"ts\":\"2026-11-26T00:00:00Z\",\"who\":\"x\",\"event\":\"depl");
+    fs::write(&journal, text).unwrap();
+    site.change_code("torn");
+    let out = site.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_OK);
+    assert!(
+        stderr(&out).contains("ignored an incomplete last line"),
+        "{}",
+        stderr(&out)
+    );
+    let b = site.current().unwrap();
+    assert_ne!(a, b);
+    site.assert_live(&b);
+    // Every line parses again.
+    assert!(site.journal().iter().all(|e| e["event"].is_string()));
+}
+
+#[test]
+fn status_shows_the_live_release_the_target_and_the_lock() {
+    let site = Site::new();
+    let out = site.hoist(&["status"]);
+    assert_exit(&out, EXIT_OK);
+    assert!(stdout(&out).contains("live:     nothing deployed yet"));
+    let a = site.deploy_ok();
+    site.change_code("b");
+    let b = site.deploy_ok();
+    let text = stdout(&site.hoist(&["status"]));
+    assert!(
+        text.contains(&format!("live:     {b} (good, commit ")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("rollback: {a}")), "{text}");
+    assert!(text.contains("lock:     free"), "{text}");
+}
