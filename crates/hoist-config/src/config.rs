@@ -8,7 +8,7 @@ use toml::Spanned;
 use crate::check::{normalize, Checker};
 use crate::raw::RawConfig;
 use crate::{app, health, hook, process, release};
-use crate::{App, ConfigError, Health, Hook, Process, Release};
+use crate::{App, ConfigError, Health, Hook, Process, Release, Setup};
 
 /// The name hoist looks for.
 pub const FILE_NAME: &str = "hoist.toml";
@@ -30,6 +30,8 @@ pub struct Config {
     pub processes: Vec<Process>,
     /// `[health]`, when present.
     pub health: Option<Health>,
+    /// `[setup]`: what `hoist setup` writes; defaults when the table is absent.
+    pub setup: Setup,
     /// `[pipeline]`, unchecked here: the pipeline crate owns its schema.
     pub pipeline: Option<toml::Value>,
 }
@@ -92,6 +94,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         .map(|h| health::validate(&check, h.span(), h.get_ref()))
         .transpose()?;
 
+    let setup = crate::setup::validate(&check, &dir, raw.setup.as_ref())?;
+
     Ok(Config {
         path: path.to_path_buf(),
         dir,
@@ -100,6 +104,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         hooks,
         processes,
         health,
+        setup,
         pipeline: raw.pipeline,
     })
 }

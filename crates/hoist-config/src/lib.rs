@@ -17,6 +17,7 @@ mod init;
 mod process;
 mod raw;
 mod release;
+mod setup;
 mod suggest;
 
 pub use app::{App, Entry, InstallerChoice};
@@ -28,3 +29,4 @@ pub use hook::Hook;
 pub use init::{init_plan, InitError, InitPlan};
 pub use process::{Process, Restart};
 pub use release::{Release, SharedPath};
+pub use setup::{AppServer, Setup, Supervision};

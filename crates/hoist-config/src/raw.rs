@@ -19,6 +19,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub process: Vec<Spanned<RawProcess>>,
     pub health: Option<Spanned<RawHealth>>,
+    pub setup: Option<crate::setup::RawSetup>,
     pub pipeline: Option<toml::Value>,
 }
 

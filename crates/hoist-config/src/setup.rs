@@ -1,0 +1,193 @@
+//! `[setup]`: what `hoist setup` writes for a server (the app server's config, its supervisor
+//! program or systemd unit, an nginx server block), and where `supervisorctl` finds its daemon.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::check::Checker;
+use crate::raw::Text;
+use crate::ConfigError;
+
+/// `[setup]` exactly as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSetup {
+    pub server: Option<Text>,
+    pub supervisor: Option<Text>,
+    pub port: Option<Spanned<i64>>,
+    pub workers: Option<Spanned<i64>>,
+    pub static_dir: Option<Text>,
+    pub nginx_port: Option<Spanned<i64>>,
+    pub server_name: Option<Text>,
+    pub templates: Option<Text>,
+    pub config_dir: Option<Text>,
+    pub supervisor_conf: Option<Text>,
+}
+
+/// The app server that serves the WSGI entry point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppServer {
+    /// gunicorn, reloaded with `SIGHUP` (restart = "gunicorn-hup").
+    Gunicorn,
+    /// uWSGI with lazy-apps, chain-reloaded through its master FIFO (restart = "uwsgi-chain").
+    Uwsgi,
+}
+
+/// What keeps the app server running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Supervision {
+    /// A supervisord `[program:…]`.
+    Supervisor,
+    /// A systemd service unit.
+    Systemd,
+}
+
+/// The `[setup]` table, validated; every key has a default, so a file without it still has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setup {
+    /// The app server (`server = "gunicorn" | "uwsgi"`, default gunicorn).
+    pub server: AppServer,
+    /// The supervisor (`supervisor = "supervisor" | "systemd"`, default supervisor).
+    pub supervision: Supervision,
+    /// The loopback port the app server listens on (default 8000).
+    pub port: u16,
+    /// Worker processes (default 2).
+    pub workers: u32,
+    /// Directory inside a release that nginx serves at `/static/` (default `static`).
+    pub static_dir: String,
+    /// The port nginx listens on (default 80).
+    pub nginx_port: u16,
+    /// nginx `server_name` (default `_`, any name).
+    pub server_name: String,
+    /// A directory of templates that replace the embedded ones, absolute (relative values are
+    /// taken from hoist.toml's directory). `None`: `deploy/templates/` there, when it exists.
+    pub templates: Option<PathBuf>,
+    /// Where on the host the generated files go (default `<root>/shared/setup`).
+    pub config_dir: Option<PathBuf>,
+    /// The supervisord.conf that `supervisorctl -c` uses; `None`: supervisorctl's own search.
+    pub supervisor_conf: Option<PathBuf>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            server: AppServer::Gunicorn,
+            supervision: Supervision::Supervisor,
+            port: 8000,
+            workers: 2,
+            static_dir: "static".into(),
+            nginx_port: 80,
+            server_name: "_".into(),
+            templates: None,
+            config_dir: None,
+            supervisor_conf: None,
+        }
+    }
+}
+
+pub(crate) fn validate(
+    check: &Checker<'_>,
+    dir: &std::path::Path,
+    raw: Option<&RawSetup>,
+) -> Result<Setup, ConfigError> {
+    let mut setup = Setup::default();
+    let Some(raw) = raw else { return Ok(setup) };
+    if let Some(server) = &raw.server {
+        setup.server = match server.get_ref().as_str() {
+            "gunicorn" => AppServer::Gunicorn,
+            "uwsgi" => AppServer::Uwsgi,
+            other => {
+                return Err(check
+                    .error(
+                        server.span(),
+                        format!("unknown server {other:?}; expected one of gunicorn, uwsgi"),
+                    )
+                    .with_hint("server = \"gunicorn\" or server = \"uwsgi\""))
+            }
+        };
+    }
+    if let Some(supervisor) = &raw.supervisor {
+        setup.supervision = match supervisor.get_ref().as_str() {
+            "supervisor" => Supervision::Supervisor,
+            "systemd" => Supervision::Systemd,
+            other => {
+                return Err(check
+                    .error(
+                        supervisor.span(),
+                        format!(
+                            "unknown supervisor {other:?}; expected one of supervisor, systemd"
+                        ),
+                    )
+                    .with_hint("supervisor = \"supervisor\" or supervisor = \"systemd\""))
+            }
+        };
+    }
+    let port = |value: &Spanned<i64>, key: &str| -> Result<u16, ConfigError> {
+        u16::try_from(*value.get_ref())
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                check.error(
+                    value.span(),
+                    format!("`{key}` {} is not a TCP port (1-65535)", value.get_ref()),
+                )
+            })
+    };
+    if let Some(value) = &raw.port {
+        setup.port = port(value, "port")?;
+    }
+    if let Some(value) = &raw.nginx_port {
+        setup.nginx_port = port(value, "nginx_port")?;
+    }
+    if let Some(value) = &raw.workers {
+        setup.workers = u32::try_from(*value.get_ref())
+            .ok()
+            .filter(|w| (1..=512).contains(w))
+            .ok_or_else(|| {
+                check.error(
+                    value.span(),
+                    format!("`workers` {} must be between 1 and 512", value.get_ref()),
+                )
+            })?;
+    }
+    if let Some(value) = &raw.static_dir {
+        let text = check.non_empty(value, "static_dir")?;
+        if text.starts_with('/') || crate::check::has_parent_component(&text) {
+            return Err(check
+                .error(
+                    value.span(),
+                    format!("`static_dir` {text:?} must be a path inside the release"),
+                )
+                .with_hint("e.g. static_dir = \"static\""));
+        }
+        setup.static_dir = text.trim_end_matches('/').to_string();
+    }
+    if let Some(value) = &raw.server_name {
+        setup.server_name = check.non_empty(value, "server_name")?;
+    }
+    if let Some(value) = &raw.templates {
+        setup.templates = Some(dir.join(check.non_empty(value, "templates")?));
+    }
+    let absolute = |value: &Text, key: &str| -> Result<PathBuf, ConfigError> {
+        let text = check.non_empty(value, key)?;
+        if text.starts_with('/') {
+            Ok(PathBuf::from(text))
+        } else {
+            Err(check
+                .error(
+                    value.span(),
+                    format!("`{key}` {text:?} must be an absolute path on the host"),
+                )
+                .with_hint(format!("e.g. {key} = \"/etc/supervisor/supervisord.conf\"")))
+        }
+    };
+    if let Some(value) = &raw.config_dir {
+        setup.config_dir = Some(absolute(value, "config_dir")?);
+    }
+    if let Some(value) = &raw.supervisor_conf {
+        setup.supervisor_conf = Some(absolute(value, "supervisor_conf")?);
+    }
+    Ok(setup)
+}
