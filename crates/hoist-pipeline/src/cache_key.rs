@@ -71,7 +71,10 @@ pub fn render(template: &str, ctx: &KeyContext<'_>) -> Result<String, KeyError> 
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else {
-            return Err(KeyError::Unknown { template: template.into(), expr: after.trim().into() });
+            return Err(KeyError::Unknown {
+                template: template.into(),
+                expr: after.trim().into(),
+            });
         };
         out.push_str(&expand(after[..end].trim(), template, ctx)?);
         rest = &after[end + 2..];
@@ -81,7 +84,10 @@ pub fn render(template: &str, ctx: &KeyContext<'_>) -> Result<String, KeyError> 
 }
 
 fn expand(expr: &str, template: &str, ctx: &KeyContext<'_>) -> Result<String, KeyError> {
-    let unknown = || KeyError::Unknown { template: template.into(), expr: expr.into() };
+    let unknown = || KeyError::Unknown {
+        template: template.into(),
+        expr: expr.into(),
+    };
     match expr {
         ".Branch" => return Ok(ctx.branch.to_string()),
         ".Revision" => return Ok(ctx.revision.to_string()),

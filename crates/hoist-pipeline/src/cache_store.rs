@@ -43,7 +43,10 @@ pub enum CacheError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
-    move |source| CacheError::Io { path: path.to_path_buf(), source }
+    move |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// One cached key.
@@ -104,13 +107,17 @@ fn resolve(path: &str, workspace: &Path) -> (String, PathBuf) {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn unique() -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     format!("{}-{}-{}", std::process::id(), nanos, n)
 }
 
@@ -145,7 +152,9 @@ impl CacheStore {
         for sub in ["blobs", "index", "tmp"] {
             fs::create_dir_all(dir.join(sub)).map_err(io_err(dir))?;
         }
-        Ok(Self { dir: dir.to_path_buf() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The default location: `$HOIST_CACHE_DIR`, else `~/.cache/hoist/ci`.
@@ -167,7 +176,9 @@ impl CacheStore {
     }
 
     fn entry_path(&self, key: &str) -> PathBuf {
-        self.dir.join("index").join(format!("{}.json", hex_digest(key.as_bytes())))
+        self.dir
+            .join("index")
+            .join(format!("{}.json", hex_digest(key.as_bytes())))
     }
 
     fn blob_path(&self, blob: &str) -> PathBuf {
@@ -189,11 +200,18 @@ impl CacheStore {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(CacheError::Io { path, source: e }),
             };
-            let entry: CacheEntry = serde_json::from_str(&text)
-                .map_err(|e| CacheError::Damaged { path: path.clone(), reason: e.to_string() })?;
+            let entry: CacheEntry =
+                serde_json::from_str(&text).map_err(|e| CacheError::Damaged {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
             entries.push(entry);
         }
-        entries.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then_with(|| a.key.cmp(&b.key)));
+        entries.sort_by(|a, b| {
+            b.created_ms
+                .cmp(&a.created_ms)
+                .then_with(|| a.key.cmp(&b.key))
+        });
         Ok(entries)
     }
 
@@ -203,7 +221,10 @@ impl CacheStore {
         match fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text)
                 .map(Some)
-                .map_err(|e| CacheError::Damaged { path, reason: e.to_string() }),
+                .map_err(|e| CacheError::Damaged {
+                    path,
+                    reason: e.to_string(),
+                }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(CacheError::Io { path, source: e }),
         }
@@ -216,7 +237,12 @@ impl CacheStore {
 
     /// Saves `paths` (relative to `workspace`, absolute, or `~/...`) under `key`, unless the key
     /// exists. Paths that do not exist are left out; none existing is an error.
-    pub fn save(&self, key: &str, paths: &[String], workspace: &Path) -> Result<SaveOutcome, CacheError> {
+    pub fn save(
+        &self,
+        key: &str,
+        paths: &[String],
+        workspace: &Path,
+    ) -> Result<SaveOutcome, CacheError> {
         if let Some(existing) = self.get(key)? {
             return Ok(SaveOutcome::Exists(existing));
         }
@@ -260,16 +286,30 @@ impl CacheStore {
             Ok(()) => Ok(SaveOutcome::Saved(entry)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 // Another job published the key while we were archiving: theirs stands.
-                let theirs = self.get(key)?.ok_or_else(|| CacheError::Io { path: final_entry.clone(), source: e })?;
+                let theirs = self.get(key)?.ok_or_else(|| CacheError::Io {
+                    path: final_entry.clone(),
+                    source: e,
+                })?;
                 Ok(SaveOutcome::Exists(theirs))
             }
-            Err(e) => Err(CacheError::Io { path: final_entry, source: e }),
+            Err(e) => Err(CacheError::Io {
+                path: final_entry,
+                source: e,
+            }),
         }
     }
 
-    fn write_archive(&self, target: &Path, present: &[(String, PathBuf, &String)]) -> Result<(String, u64), CacheError> {
+    fn write_archive(
+        &self,
+        target: &Path,
+        present: &[(String, PathBuf, &String)],
+    ) -> Result<(String, u64), CacheError> {
         let file = fs::File::create(target).map_err(io_err(target))?;
-        let hashing = HashingWriter { inner: BufWriter::new(file), hasher: Sha256::new(), bytes: 0 };
+        let hashing = HashingWriter {
+            inner: BufWriter::new(file),
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
         let gz = flate2::write::GzEncoder::new(hashing, Compression::fast());
         let mut tar = tar::Builder::new(gz);
         tar.follow_symlinks(false);
@@ -278,25 +318,37 @@ impl CacheStore {
             if meta.is_dir() {
                 tar.append_dir_all(name, path).map_err(io_err(path))?;
             } else {
-                tar.append_path_with_name(path, name).map_err(io_err(path))?;
+                tar.append_path_with_name(path, name)
+                    .map_err(io_err(path))?;
             }
         }
         let gz = tar.into_inner().map_err(io_err(target))?;
         let mut hashing = gz.finish().map_err(io_err(target))?;
         hashing.flush().map_err(io_err(target))?;
-        let file = hashing.inner.into_inner().map_err(|e| CacheError::Io { path: target.to_path_buf(), source: e.into_error() })?;
+        let file = hashing.inner.into_inner().map_err(|e| CacheError::Io {
+            path: target.to_path_buf(),
+            source: e.into_error(),
+        })?;
         file.sync_all().map_err(io_err(target))?;
         Ok((hex::encode(hashing.hasher.finalize()), hashing.bytes))
     }
 
     /// Tries each prefix in order; the newest entry matching the first prefix that matches any
     /// is extracted into `workspace` (relative paths) or its absolute place. `None`: no match.
-    pub fn restore(&self, prefixes: &[String], workspace: &Path) -> Result<Option<Restored>, CacheError> {
+    pub fn restore(
+        &self,
+        prefixes: &[String],
+        workspace: &Path,
+    ) -> Result<Option<Restored>, CacheError> {
         let entries = self.list()?;
         for prefix in prefixes {
             if let Some(entry) = entries.iter().find(|e| e.key.starts_with(prefix.as_str())) {
                 let files = self.extract(entry, workspace)?;
-                return Ok(Some(Restored { prefix: prefix.clone(), entry: entry.clone(), files }));
+                return Ok(Some(Restored {
+                    prefix: prefix.clone(),
+                    entry: entry.clone(),
+                    files,
+                }));
             }
         }
         Ok(None)
@@ -315,14 +367,29 @@ impl CacheStore {
             let mut item = item.map_err(io_err(&blob))?;
             let name = item.path().map_err(io_err(&blob))?.into_owned();
             let mut parts = name.components();
-            let root = match parts.next().map(|c| c.as_os_str().to_string_lossy().into_owned()).as_deref() {
+            let root = match parts
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .as_deref()
+            {
                 Some("rel") => workspace.to_path_buf(),
                 Some("abs") => PathBuf::from("/"),
-                _ => return Err(CacheError::Damaged { path: blob.clone(), reason: format!("unexpected entry {}", name.display()) }),
+                _ => {
+                    return Err(CacheError::Damaged {
+                        path: blob.clone(),
+                        reason: format!("unexpected entry {}", name.display()),
+                    })
+                }
             };
             let rest = parts.as_path();
-            if rest.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-                return Err(CacheError::Damaged { path: blob.clone(), reason: format!("entry {} leaves its directory", name.display()) });
+            if rest
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(CacheError::Damaged {
+                    path: blob.clone(),
+                    reason: format!("entry {} leaves its directory", name.display()),
+                });
             }
             let dest = root.join(rest);
             if let Some(parent) = dest.parent() {
@@ -336,7 +403,11 @@ impl CacheStore {
 
     /// Removes the entries whose key starts with `prefix` (every entry for `""`).
     pub fn remove(&self, prefix: &str) -> Result<Vec<CacheEntry>, CacheError> {
-        let doomed: Vec<CacheEntry> = self.list()?.into_iter().filter(|e| e.key.starts_with(prefix)).collect();
+        let doomed: Vec<CacheEntry> = self
+            .list()?
+            .into_iter()
+            .filter(|e| e.key.starts_with(prefix))
+            .collect();
         for entry in &doomed {
             let path = self.entry_path(&entry.key);
             match fs::remove_file(&path) {
@@ -373,21 +444,32 @@ impl CacheStore {
 
     /// Deletes archives no entry refers to, and stale temporary files.
     fn collect_garbage(&self) -> Result<(), CacheError> {
-        let referenced: std::collections::HashSet<String> = self.list()?.into_iter().map(|e| e.blob).collect();
+        let referenced: std::collections::HashSet<String> =
+            self.list()?.into_iter().map(|e| e.blob).collect();
         let blobs = self.dir.join("blobs");
         // A save in progress renames its blob before it links its entry: leave young blobs.
         let grace = Duration::from_secs(600);
         for item in fs::read_dir(&blobs).map_err(io_err(&blobs))?.flatten() {
             let name = item.file_name().to_string_lossy().into_owned();
             let blob = name.trim_end_matches(".tar.gz");
-            let young = item.metadata().ok().and_then(|m| m.modified().ok()).and_then(|m| m.elapsed().ok()).is_none_or(|age| age < grace);
+            let young = item
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|m| m.elapsed().ok())
+                .is_none_or(|age| age < grace);
             if !referenced.contains(blob) && !young {
                 let _ = fs::remove_file(item.path());
             }
         }
         let tmp = self.dir.join("tmp");
         for item in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {
-            let old = item.metadata().ok().and_then(|m| m.modified().ok()).and_then(|m| m.elapsed().ok()).is_some_and(|age| age > Duration::from_secs(24 * 3600));
+            let old = item
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(24 * 3600));
             if old {
                 let _ = fs::remove_file(item.path());
             }

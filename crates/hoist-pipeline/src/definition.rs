@@ -191,7 +191,10 @@ pub struct CacheLimits {
 
 impl Default for CacheLimits {
     fn default() -> Self {
-        Self { max_bytes: 5 << 30, max_age: Duration::from_secs(15 * 24 * 3600) }
+        Self {
+            max_bytes: 5 << 30,
+            max_age: Duration::from_secs(15 * 24 * 3600),
+        }
     }
 }
 
@@ -346,7 +349,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 /// Parses `500MB`, `5GB`, `1024` (bytes).
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().ok()?;
     let factor: u64 = match unit.trim().to_ascii_uppercase().as_str() {
@@ -370,7 +375,12 @@ impl Source<'_> {
         self.text[..offset].bytes().filter(|b| *b == b'\n').count() + 1
     }
 
-    fn error(&self, offset: usize, message: impl Into<String>, hint: Option<&str>) -> DefinitionError {
+    fn error(
+        &self,
+        offset: usize,
+        message: impl Into<String>,
+        hint: Option<&str>,
+    ) -> DefinitionError {
         DefinitionError::Invalid {
             file: self.label.clone(),
             line: self.line(offset),
@@ -386,43 +396,92 @@ const DEFAULT_NO_OUTPUT_TIMEOUT: Duration = Duration::from_secs(600);
 ///
 /// `label` is how errors name the file (e.g. `hoist.toml`).
 pub fn load(config: &Path) -> Result<Pipeline, DefinitionError> {
-    let text = std::fs::read_to_string(config)
-        .map_err(|source| DefinitionError::Read { path: config.to_path_buf(), source })?;
-    let label = config.file_name().map_or_else(|| config.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let text = std::fs::read_to_string(config).map_err(|source| DefinitionError::Read {
+        path: config.to_path_buf(),
+        source,
+    })?;
+    let label = config.file_name().map_or_else(
+        || config.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let base = config.parent().unwrap_or(Path::new("."));
     let raw = parse_raw(&text, &label)?;
     let Some(raw) = raw else {
         return Err(DefinitionError::Missing { file: label });
     };
     if let Some(file) = &raw.file {
-        let src = Source { label: label.clone(), text: &text };
+        let src = Source {
+            label: label.clone(),
+            text: &text,
+        };
         if raw.jobs.len() + raw.environment.len() + raw.secrets.len() > 0 {
-            return Err(src.error(file.span().start, "[pipeline] names a file and also defines the pipeline here", Some("keep either `file = ...` or the pipeline's tables, not both")));
+            return Err(src.error(
+                file.span().start,
+                "[pipeline] names a file and also defines the pipeline here",
+                Some("keep either `file = ...` or the pipeline's tables, not both"),
+            ));
         }
         let path = base.join(file.get_ref());
         let other = std::fs::read_to_string(&path).map_err(|e| {
-            src.error(file.span().start, format!("cannot read the pipeline file {}: {e}", path.display()), Some("create it, or remove `file` and define [pipeline.jobs.<name>] here"))
+            src.error(
+                file.span().start,
+                format!("cannot read the pipeline file {}: {e}", path.display()),
+                Some("create it, or remove `file` and define [pipeline.jobs.<name>] here"),
+            )
         })?;
         let other_label = file.get_ref().clone();
-        let raw = parse_raw(&other, &other_label)?.ok_or(DefinitionError::Missing { file: other_label.clone() })?;
-        return build(raw, &Source { label: other_label, text: &other }, base, path);
+        let raw = parse_raw(&other, &other_label)?.ok_or(DefinitionError::Missing {
+            file: other_label.clone(),
+        })?;
+        return build(
+            raw,
+            &Source {
+                label: other_label,
+                text: &other,
+            },
+            base,
+            path,
+        );
     }
-    build(raw, &Source { label, text: &text }, base, config.to_path_buf())
+    build(
+        raw,
+        &Source { label, text: &text },
+        base,
+        config.to_path_buf(),
+    )
 }
 
 /// Parses a pipeline from a file's text; `Ok(None)` when it has no `[pipeline]` table.
 ///
 /// `base` is the project directory (relative `secrets_file` is resolved against it).
 pub fn parse(text: &str, label: &str, base: &Path) -> Result<Option<Pipeline>, DefinitionError> {
-    let Some(raw) = parse_raw(text, label)? else { return Ok(None) };
-    build(raw, &Source { label: label.into(), text }, base, base.join(label)).map(Some)
+    let Some(raw) = parse_raw(text, label)? else {
+        return Ok(None);
+    };
+    build(
+        raw,
+        &Source {
+            label: label.into(),
+            text,
+        },
+        base,
+        base.join(label),
+    )
+    .map(Some)
 }
 
 fn parse_raw(text: &str, label: &str) -> Result<Option<RawPipeline>, DefinitionError> {
-    let src = Source { label: label.into(), text };
+    let src = Source {
+        label: label.into(),
+        text,
+    };
     let doc: FileDoc = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
-        src.error(offset, e.message().trim().to_string(), Some("see docs/pipeline.md for the [pipeline] schema"))
+        src.error(
+            offset,
+            e.message().trim().to_string(),
+            Some("see docs/pipeline.md for the [pipeline] schema"),
+        )
     })?;
     Ok(doc.pipeline)
 }
@@ -431,12 +490,21 @@ fn env_pairs(map: IndexMap<String, Scalar>) -> Vec<(String, String)> {
     map.into_iter().map(|(k, v)| (k, v.into_string())).collect()
 }
 
-fn build(raw: RawPipeline, src: &Source<'_>, base: &Path, source: PathBuf) -> Result<Pipeline, DefinitionError> {
+fn build(
+    raw: RawPipeline,
+    src: &Source<'_>,
+    base: &Path,
+    source: PathBuf,
+) -> Result<Pipeline, DefinitionError> {
     let mut cache = CacheLimits::default();
     if let Some(c) = raw.cache {
         if let Some(size) = c.max_size {
             cache.max_bytes = parse_size(size.get_ref()).ok_or_else(|| {
-                src.error(size.span().start, format!("cache max_size {:?} is not a size", size.get_ref()), Some("write e.g. \"500MB\" or \"5GB\""))
+                src.error(
+                    size.span().start,
+                    format!("cache max_size {:?} is not a size", size.get_ref()),
+                    Some("write e.g. \"500MB\" or \"5GB\""),
+                )
             })?;
         }
         if let Some(age) = c.max_age {
@@ -445,7 +513,11 @@ fn build(raw: RawPipeline, src: &Source<'_>, base: &Path, source: PathBuf) -> Re
     }
     let max_parallel = match raw.max_parallel {
         Some(n) if *n.get_ref() == 0 => {
-            return Err(src.error(n.span().start, "max_parallel = 0 would run no job", Some("use 1 or more")));
+            return Err(src.error(
+                n.span().start,
+                "max_parallel = 0 would run no job",
+                Some("use 1 or more"),
+            ));
         }
         Some(n) => *n.get_ref(),
         None => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
@@ -472,13 +544,22 @@ fn duration(value: &Spanned<DurationValue>, src: &Source<'_>) -> Result<Duration
     match value.get_ref() {
         DurationValue::Seconds(s) => Ok(Duration::from_secs(*s)),
         DurationValue::Text(t) => parse_duration(t).ok_or_else(|| {
-            src.error(value.span().start, format!("{t:?} is not a duration"), Some("write seconds (90) or a string like \"90s\", \"10m\", \"1h30m\""))
+            src.error(
+                value.span().start,
+                format!("{t:?} is not a duration"),
+                Some("write seconds (90) or a string like \"90s\", \"10m\", \"1h30m\""),
+            )
         }),
     }
 }
 
-fn patterns(value: Option<Spanned<OneOrMany>>, src: &Source<'_>) -> Result<Vec<BranchPattern>, DefinitionError> {
-    let Some(value) = value else { return Ok(Vec::new()) };
+fn patterns(
+    value: Option<Spanned<OneOrMany>>,
+    src: &Source<'_>,
+) -> Result<Vec<BranchPattern>, DefinitionError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
     let offset = value.span().start;
     value
         .into_inner()
@@ -492,20 +573,45 @@ fn patterns(value: Option<Spanned<OneOrMany>>, src: &Source<'_>) -> Result<Vec<B
         .collect()
 }
 
-fn build_job(name: String, raw: RawJob, offset: usize, names: &[String], src: &Source<'_>) -> Result<Job, DefinitionError> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(src.error(offset, format!("job name {name:?} may only hold letters, digits, '-', '_' and '.'"), Some("rename the job")));
+fn build_job(
+    name: String,
+    raw: RawJob,
+    offset: usize,
+    names: &[String],
+    src: &Source<'_>,
+) -> Result<Job, DefinitionError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(src.error(
+            offset,
+            format!("job name {name:?} may only hold letters, digits, '-', '_' and '.'"),
+            Some("rename the job"),
+        ));
     }
     let requires = raw.requires.map(OneOrMany::into_vec).unwrap_or_default();
     for r in &requires {
         if !names.contains(r) {
-            return Err(src.error(offset, format!("job {name:?} requires {r:?}, which is not a job of this pipeline"), Some(&format!("jobs are: {}", names.join(", ")))));
+            return Err(src.error(
+                offset,
+                format!("job {name:?} requires {r:?}, which is not a job of this pipeline"),
+                Some(&format!("jobs are: {}", names.join(", "))),
+            ));
         }
         if r == &name {
-            return Err(src.error(offset, format!("job {name:?} requires itself"), Some("remove it from requires")));
+            return Err(src.error(
+                offset,
+                format!("job {name:?} requires itself"),
+                Some("remove it from requires"),
+            ));
         }
     }
-    let filter = BranchFilter { only: patterns(raw.only, src)?, ignore: patterns(raw.ignore, src)? };
+    let filter = BranchFilter {
+        only: patterns(raw.only, src)?,
+        ignore: patterns(raw.ignore, src)?,
+    };
     let mut services = Vec::new();
     for (kind, spec) in raw.services {
         let at = spec.span().start;
@@ -536,47 +642,104 @@ fn build_job(name: String, raw: RawJob, offset: usize, names: &[String], src: &S
         steps.push(build_step(&name, i + 1, step.into_inner(), at, src)?);
     }
     if steps.is_empty() {
-        return Err(src.error(offset, format!("job {name:?} has no steps"), Some("add steps = [\"checkout\", { run = \"pytest\" }]")));
+        return Err(src.error(
+            offset,
+            format!("job {name:?} has no steps"),
+            Some("add steps = [\"checkout\", { run = \"pytest\" }]"),
+        ));
     }
     let timeout = raw.timeout.as_ref().map(|t| duration(t, src)).transpose()?;
-    Ok(Job { name, requires, filter, environment: env_pairs(raw.environment), services, steps, timeout })
+    Ok(Job {
+        name,
+        requires,
+        filter,
+        environment: env_pairs(raw.environment),
+        services,
+        steps,
+        timeout,
+    })
 }
 
 const KINDS: &str = "checkout, run, restore_cache, save_cache, artifacts, test_results, deploy";
 
-fn build_step(job: &str, number: usize, value: toml::Value, at: usize, src: &Source<'_>) -> Result<Step, DefinitionError> {
+fn build_step(
+    job: &str,
+    number: usize,
+    value: toml::Value,
+    at: usize,
+    src: &Source<'_>,
+) -> Result<Step, DefinitionError> {
     let line = src.line(at);
-    let fail = |message: String, hint: &str| src.error(at, format!("job {job:?}, step {number}: {message}"), Some(hint));
+    let fail = |message: String, hint: &str| {
+        src.error(
+            at,
+            format!("job {job:?}, step {number}: {message}"),
+            Some(hint),
+        )
+    };
     let mut table = match value {
         toml::Value::String(s) if s == "checkout" => {
-            return Ok(Step { name: "checkout".into(), when: When::OnSuccess, kind: StepKind::Checkout, line });
+            return Ok(Step {
+                name: "checkout".into(),
+                when: When::OnSuccess,
+                kind: StepKind::Checkout,
+                line,
+            });
         }
         toml::Value::Table(t) => t,
         other => {
-            return Err(fail(format!("a step is \"checkout\" or a table, not {}", other.type_str()), "write e.g. { run = \"pytest\" }"));
+            return Err(fail(
+                format!(
+                    "a step is \"checkout\" or a table, not {}",
+                    other.type_str()
+                ),
+                "write e.g. { run = \"pytest\" }",
+            ));
         }
     };
-    let kinds: Vec<&str> = KINDS.split(", ").filter(|k| table.contains_key(*k)).collect();
+    let kinds: Vec<&str> = KINDS
+        .split(", ")
+        .filter(|k| table.contains_key(*k))
+        .collect();
     let kind = match kinds.as_slice() {
         [one] => (*one).to_string(),
-        [] => return Err(fail("the step has no kind".into(), &format!("give it one of: {KINDS}"))),
-        many => return Err(fail(format!("the step has several kinds ({})", many.join(", ")), "split it into one step per kind")),
-    };
-    let main = table.remove(&kind).unwrap_or(toml::Value::Boolean(true));
-    let take_str = |table: &mut toml::Table, key: &str| -> Result<Option<String>, DefinitionError> {
-        match table.remove(key) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(fail(format!("{key} must be a string, not {}", other.type_str()), "quote it")),
+        [] => {
+            return Err(fail(
+                "the step has no kind".into(),
+                &format!("give it one of: {KINDS}"),
+            ))
+        }
+        many => {
+            return Err(fail(
+                format!("the step has several kinds ({})", many.join(", ")),
+                "split it into one step per kind",
+            ))
         }
     };
+    let main = table.remove(&kind).unwrap_or(toml::Value::Boolean(true));
+    let take_str =
+        |table: &mut toml::Table, key: &str| -> Result<Option<String>, DefinitionError> {
+            match table.remove(key) {
+                None => Ok(None),
+                Some(toml::Value::String(s)) => Ok(Some(s)),
+                Some(other) => Err(fail(
+                    format!("{key} must be a string, not {}", other.type_str()),
+                    "quote it",
+                )),
+            }
+        };
     let name = take_str(&mut table, "name")?;
     let when = match take_str(&mut table, "when")?.as_deref() {
         None => None,
         Some("on_success") => Some(When::OnSuccess),
         Some("always") => Some(When::Always),
         Some("on_fail") => Some(When::OnFail),
-        Some(other) => return Err(fail(format!("unknown when = {other:?}"), "use on_success, always or on_fail")),
+        Some(other) => {
+            return Err(fail(
+                format!("unknown when = {other:?}"),
+                "use on_success, always or on_fail",
+            ))
+        }
     };
     let strings = |value: toml::Value, what: &str| -> Result<Vec<String>, DefinitionError> {
         match value {
@@ -585,17 +748,29 @@ fn build_step(job: &str, number: usize, value: toml::Value, at: usize, src: &Sou
                 .into_iter()
                 .map(|i| match i {
                     toml::Value::String(s) => Ok(s),
-                    other => Err(fail(format!("{what} must be strings, not {}", other.type_str()), "quote each one")),
+                    other => Err(fail(
+                        format!("{what} must be strings, not {}", other.type_str()),
+                        "quote each one",
+                    )),
                 })
                 .collect(),
-            other => Err(fail(format!("{what} must be a string or a list of strings, not {}", other.type_str()), "quote it")),
+            other => Err(fail(
+                format!(
+                    "{what} must be a string or a list of strings, not {}",
+                    other.type_str()
+                ),
+                "quote it",
+            )),
         }
     };
-    let (kind, default_name, default_when, allowed): (StepKind, String, When, &[&str]) = match kind.as_str() {
-        "checkout" => (StepKind::Checkout, "checkout".into(), When::OnSuccess, &[]),
+    let (kind, default_name, default_when): (StepKind, String, When) = match kind.as_str() {
+        "checkout" => (StepKind::Checkout, "checkout".into(), When::OnSuccess),
         "run" => {
             let toml::Value::String(command) = main else {
-                return Err(fail("run must be the script, a string".into(), "write run = \"pytest\" (use ''' for several lines)"));
+                return Err(fail(
+                    "run must be the script, a string".into(),
+                    "write run = \"pytest\" (use ''' for several lines)",
+                ));
             };
             let shell = match take_str(&mut table, "shell")? {
                 Some(s) => s.split_whitespace().map(str::to_string).collect(),
@@ -607,30 +782,66 @@ fn build_step(job: &str, number: usize, value: toml::Value, at: usize, src: &Sou
                     .into_iter()
                     .map(|(k, v)| match v {
                         toml::Value::String(s) => Ok((k, s)),
-                        toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => Ok((k, v.to_string())),
-                        other => Err(fail(format!("environment {k} must be a string, not {}", other.type_str()), "quote it")),
+                        toml::Value::Integer(_)
+                        | toml::Value::Float(_)
+                        | toml::Value::Boolean(_) => Ok((k, v.to_string())),
+                        other => Err(fail(
+                            format!("environment {k} must be a string, not {}", other.type_str()),
+                            "quote it",
+                        )),
                     })
                     .collect::<Result<_, _>>()?,
-                Some(other) => return Err(fail(format!("environment must be a table, not {}", other.type_str()), "write environment = { NAME = \"value\" }")),
+                Some(other) => {
+                    return Err(fail(
+                        format!("environment must be a table, not {}", other.type_str()),
+                        "write environment = { NAME = \"value\" }",
+                    ))
+                }
             };
             let no_output_timeout = match table.remove("no_output_timeout") {
                 None => DEFAULT_NO_OUTPUT_TIMEOUT,
                 Some(toml::Value::Integer(s)) if s > 0 => Duration::from_secs(s.unsigned_abs()),
-                Some(toml::Value::String(s)) => parse_duration(&s).ok_or_else(|| fail(format!("no_output_timeout {s:?} is not a duration"), "write \"90s\", \"10m\" or a number of seconds"))?,
-                Some(other) => return Err(fail(format!("no_output_timeout must be a duration, not {other}"), "write \"90s\", \"10m\" or a number of seconds")),
+                Some(toml::Value::String(s)) => parse_duration(&s).ok_or_else(|| {
+                    fail(
+                        format!("no_output_timeout {s:?} is not a duration"),
+                        "write \"90s\", \"10m\" or a number of seconds",
+                    )
+                })?,
+                Some(other) => {
+                    return Err(fail(
+                        format!("no_output_timeout must be a duration, not {other}"),
+                        "write \"90s\", \"10m\" or a number of seconds",
+                    ))
+                }
             };
             let unless_cache_hit = match table.remove("unless_cache_hit") {
                 None => false,
                 Some(toml::Value::Boolean(b)) => b,
-                Some(other) => return Err(fail(format!("unless_cache_hit must be true or false, not {other}"), "write unless_cache_hit = true")),
+                Some(other) => {
+                    return Err(fail(
+                        format!("unless_cache_hit must be true or false, not {other}"),
+                        "write unless_cache_hit = true",
+                    ))
+                }
             };
             let working_directory = take_str(&mut table, "working_directory")?;
-            let first = command.lines().find(|l| !l.trim().is_empty()).unwrap_or("run").trim().to_string();
+            let first = command
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("run")
+                .trim()
+                .to_string();
             (
-                StepKind::Run(RunStep { command, shell, environment, working_directory, no_output_timeout, unless_cache_hit }),
+                StepKind::Run(RunStep {
+                    command,
+                    shell,
+                    environment,
+                    working_directory,
+                    no_output_timeout,
+                    unless_cache_hit,
+                }),
                 first,
                 When::OnSuccess,
-                &[],
             )
         }
         "restore_cache" => {
@@ -638,42 +849,78 @@ fn build_step(job: &str, number: usize, value: toml::Value, at: usize, src: &Sou
             if keys.is_empty() {
                 return Err(fail("restore_cache has no keys".into(), "write restore_cache = [\"deps-{{ checksum \\\"requirements.txt\\\" }}\", \"deps-\"]"));
             }
-            (StepKind::RestoreCache { keys }, "restore cache".into(), When::OnSuccess, &[])
+            (
+                StepKind::RestoreCache { keys },
+                "restore cache".into(),
+                When::OnSuccess,
+            )
         }
         "save_cache" => {
             let toml::Value::String(key) = main else {
                 return Err(fail("save_cache must be the key template, a string".into(), "write save_cache = \"deps-{{ checksum \\\"requirements.txt\\\" }}\", paths = [\"env\"]"));
             };
-            let paths = strings(table.remove("paths").unwrap_or(toml::Value::Array(Vec::new())), "save_cache paths")?;
+            let paths = strings(
+                table
+                    .remove("paths")
+                    .unwrap_or(toml::Value::Array(Vec::new())),
+                "save_cache paths",
+            )?;
             if paths.is_empty() {
-                return Err(fail("save_cache has no paths".into(), "add paths = [\"env\"]"));
+                return Err(fail(
+                    "save_cache has no paths".into(),
+                    "add paths = [\"env\"]",
+                ));
             }
-            (StepKind::SaveCache { key, paths }, "save cache".into(), When::OnSuccess, &[])
+            (
+                StepKind::SaveCache { key, paths },
+                "save cache".into(),
+                When::OnSuccess,
+            )
         }
         "artifacts" => {
             let toml::Value::String(path) = main else {
-                return Err(fail("artifacts must be a path, a string".into(), "write artifacts = \"test-reports\""));
+                return Err(fail(
+                    "artifacts must be a path, a string".into(),
+                    "write artifacts = \"test-reports\"",
+                ));
             };
             let destination = take_str(&mut table, "destination")?.unwrap_or_else(|| path.clone());
-            (StepKind::Artifacts { path, destination }, "store artifacts".into(), When::Always, &[])
+            (
+                StepKind::Artifacts { path, destination },
+                "store artifacts".into(),
+                When::Always,
+            )
         }
         "test_results" => {
             let toml::Value::String(path) = main else {
-                return Err(fail("test_results must be a path, a string".into(), "write test_results = \"test-reports\""));
+                return Err(fail(
+                    "test_results must be a path, a string".into(),
+                    "write test_results = \"test-reports\"",
+                ));
             };
-            (StepKind::TestResults { path }, "store test results".into(), When::Always, &[])
+            (
+                StepKind::TestResults { path },
+                "store test results".into(),
+                When::Always,
+            )
         }
         _ => {
             let environment = match main {
                 toml::Value::Boolean(true) => None,
                 toml::Value::String(s) => Some(s),
-                other => return Err(fail(format!("deploy must be true or an environment's name, not {other}"), "write deploy = true or deploy = \"production\"")),
+                other => {
+                    return Err(fail(
+                        format!("deploy must be true or an environment's name, not {other}"),
+                        "write deploy = true or deploy = \"production\"",
+                    ))
+                }
             };
-            let name = environment.as_ref().map_or_else(|| "deploy".into(), |e| format!("deploy to {e}"));
-            (StepKind::Deploy { environment }, name, When::OnSuccess, &[])
+            let name = environment
+                .as_ref()
+                .map_or_else(|| "deploy".into(), |e| format!("deploy to {e}"));
+            (StepKind::Deploy { environment }, name, When::OnSuccess)
         }
     };
-    debug_assert!(allowed.is_empty());
     if let Some(extra) = table.keys().next() {
         let known = match &kind {
             StepKind::Run(_) => "name, when, shell, environment, working_directory, no_output_timeout, unless_cache_hit",
@@ -681,9 +928,17 @@ fn build_step(job: &str, number: usize, value: toml::Value, at: usize, src: &Sou
             StepKind::Artifacts { .. } => "name, when, destination",
             _ => "name, when",
         };
-        return Err(fail(format!("unknown key {extra:?} in a {} step", kind_name(&kind)), &format!("a {} step takes: {known}", kind_name(&kind))));
+        return Err(fail(
+            format!("unknown key {extra:?} in a {} step", kind_name(&kind)),
+            &format!("a {} step takes: {known}", kind_name(&kind)),
+        ));
     }
-    Ok(Step { name: name.unwrap_or(default_name), when: when.unwrap_or(default_when), kind, line })
+    Ok(Step {
+        name: name.unwrap_or(default_name),
+        when: when.unwrap_or(default_when),
+        kind,
+        line,
+    })
 }
 
 /// The step kind's name as written in the definition.
@@ -701,7 +956,12 @@ pub fn kind_name(kind: &StepKind) -> &'static str {
 
 fn check_cycles(jobs: &[Job], src: &Source<'_>) -> Result<(), DefinitionError> {
     // Depth-first search; a job seen again on the current path closes a cycle.
-    fn visit<'a>(job: &'a Job, jobs: &'a [Job], path: &mut Vec<&'a str>, done: &mut Vec<&'a str>) -> Option<Vec<String>> {
+    fn visit<'a>(
+        job: &'a Job,
+        jobs: &'a [Job],
+        path: &mut Vec<&'a str>,
+        done: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
         if done.contains(&job.name.as_str()) {
             return None;
         }
@@ -726,7 +986,11 @@ fn check_cycles(jobs: &[Job], src: &Source<'_>) -> Result<(), DefinitionError> {
     for job in jobs {
         if let Some(cycle) = visit(job, jobs, &mut Vec::new(), &mut done) {
             let at = src.text.find(&format!("jobs.{}", cycle[0])).unwrap_or(0);
-            return Err(src.error(at, format!("jobs require each other in a cycle: {}", cycle.join(" -> ")), Some("remove one of these requires")));
+            return Err(src.error(
+                at,
+                format!("jobs require each other in a cycle: {}", cycle.join(" -> ")),
+                Some("remove one of these requires"),
+            ));
         }
     }
     Ok(())

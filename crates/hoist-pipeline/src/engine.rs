@@ -8,7 +8,10 @@ use crate::event::{Event, Stream};
 use crate::junit::TestReport;
 use crate::mask::SecretMasker;
 use crate::process::{supervise, Limits, ProcessEnd};
-use crate::record::{ArtifactRecord, CacheRecord, JobRecord, JobStatus, RunRecord, ServiceRecord, StepRecord, StepStatus};
+use crate::record::{
+    ArtifactRecord, CacheRecord, JobRecord, JobStatus, RunRecord, ServiceRecord, StepRecord,
+    StepStatus,
+};
 use crate::services::{self, RunningService};
 use std::collections::HashMap;
 use std::fs;
@@ -18,6 +21,18 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+static CANCEL_ALL: AtomicBool = AtomicBool::new(false);
+
+/// Cancels every run in this process (for a Ctrl-C handler): running steps are killed,
+/// services stopped, nothing more starts.
+pub fn request_cancel() {
+    CANCEL_ALL.store(true, Ordering::SeqCst);
+}
+
+fn cancelled(opts: &RunOptions) -> bool {
+    opts.cancel.load(Ordering::Relaxed) || CANCEL_ALL.load(Ordering::Relaxed)
+}
 
 /// How to run a pipeline.
 #[derive(Debug, Clone)]
@@ -49,9 +64,14 @@ pub struct RunOptions {
 impl RunOptions {
     /// Options for the project of `config_path` with the default directories.
     pub fn new(config_path: &Path) -> Self {
-        let config_path = std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf());
-        let project_dir = config_path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        let ci_dir = std::env::var_os("HOIST_CI_DIR").filter(|d| !d.is_empty()).map_or_else(|| project_dir.join(".hoist-ci"), PathBuf::from);
+        let config_path =
+            std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf());
+        let project_dir = config_path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let ci_dir = std::env::var_os("HOIST_CI_DIR")
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| project_dir.join(".hoist-ci"), PathBuf::from);
         Self {
             ci_dir,
             cache_dir: CacheStore::default_dir(),
@@ -107,9 +127,19 @@ impl RunError {
 }
 
 fn git(project: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git").arg("-C").arg(project).args(args).output().map_err(|e| format!("cannot run git: {e}"))?;
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(project)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
     if !out.status.success() {
-        return Err(format!("git {} failed in {}: {}", args.join(" "), project.display(), String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "git {} failed in {}: {}",
+            args.join(" "),
+            project.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -142,7 +172,9 @@ impl RunCtx<'_> {
         if !self.masker.is_empty() {
             match &mut event {
                 Event::Output { line, .. } => *line = self.masker.mask(line),
-                Event::StepNote { message, .. } | Event::Warning { message, .. } => *message = self.masker.mask(message),
+                Event::StepNote { message, .. } | Event::Warning { message, .. } => {
+                    *message = self.masker.mask(message)
+                }
                 Event::ServiceFailed { message, log, .. } => {
                     *message = self.masker.mask(message);
                     *log = self.masker.mask(log);
@@ -157,7 +189,11 @@ impl RunCtx<'_> {
 /// Runs the pipeline and returns its record (also written to `<run dir>/record.json`).
 ///
 /// `Err` only when the run cannot start; failing jobs are in the record.
-pub fn run(pipeline: &Pipeline, opts: &RunOptions, emit: &(dyn Fn(Event) + Sync)) -> Result<RunRecord, RunError> {
+pub fn run(
+    pipeline: &Pipeline,
+    opts: &RunOptions,
+    emit: &(dyn Fn(Event) + Sync),
+) -> Result<RunRecord, RunError> {
     let started = Instant::now();
     let started_at = now_rfc3339();
     for name in &opts.jobs {
@@ -166,13 +202,29 @@ pub fn run(pipeline: &Pipeline, opts: &RunOptions, emit: &(dyn Fn(Event) + Sync)
         }
     }
     let revision = opts.revision.as_deref().unwrap_or("HEAD");
-    let commit = git(&opts.project_dir, &["rev-parse", "--verify", "--quiet", &format!("{revision}^{{commit}}")])
-        .map_err(|e| RunError::Git(format!("cannot resolve revision {revision:?}: {e}")))?;
+    let commit = git(
+        &opts.project_dir,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{revision}^{{commit}}"),
+        ],
+    )
+    .map_err(|e| RunError::Git(format!("cannot resolve revision {revision:?}: {e}")))?;
     let branch = match &opts.branch {
         Some(b) => b.clone(),
-        None => git(&opts.project_dir, &["symbolic-ref", "--short", "-q", "HEAD"]).unwrap_or_default(),
+        None => git(
+            &opts.project_dir,
+            &["symbolic-ref", "--short", "-q", "HEAD"],
+        )
+        .unwrap_or_default(),
     };
-    let secrets = crate::secrets::load(&pipeline.secrets, pipeline.secrets_file.as_deref(), &opts.project_dir)?;
+    let secrets = crate::secrets::load(
+        &pipeline.secrets,
+        pipeline.secrets_file.as_deref(),
+        &opts.project_dir,
+    )?;
     let masker = SecretMasker::new(secrets.iter().map(|(_, v)| v));
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -185,25 +237,81 @@ pub fn run(pipeline: &Pipeline, opts: &RunOptions, emit: &(dyn Fn(Event) + Sync)
         fs::write(&ignore, "*\n").map_err(io(&ignore))?;
     }
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-    let run_id = format!("{stamp}-{}-{}", &commit[..commit.len().min(8)], std::process::id());
+    let run_id = format!(
+        "{stamp}-{}-{}",
+        &commit[..commit.len().min(8)],
+        std::process::id()
+    );
     let run_dir = opts.ci_dir.join("runs").join(&run_id);
     fs::create_dir_all(&run_dir).map_err(io(&run_dir))?;
     let store = CacheStore::open(&opts.cache_dir)?;
-    let selected: Vec<&Job> = pipeline.jobs.iter().filter(|j| opts.jobs.is_empty() || opts.jobs.contains(&j.name)).collect();
-    let ctx = RunCtx { pipeline, opts, commit: commit.clone(), branch: branch.clone(), run_id: run_id.clone(), run_dir: run_dir.clone(), store, masker, secrets, emit };
-    ctx.send(Event::RunStarted { run_id: run_id.clone(), commit: commit.clone(), branch: branch.clone(), jobs: selected.iter().map(|j| j.name.clone()).collect(), dir: run_dir.clone() });
+    let selected: Vec<&Job> = pipeline
+        .jobs
+        .iter()
+        .filter(|j| opts.jobs.is_empty() || opts.jobs.contains(&j.name))
+        .collect();
+    let ctx = RunCtx {
+        pipeline,
+        opts,
+        commit: commit.clone(),
+        branch: branch.clone(),
+        run_id: run_id.clone(),
+        run_dir: run_dir.clone(),
+        store,
+        masker,
+        secrets,
+        emit,
+    };
+    ctx.send(Event::RunStarted {
+        run_id: run_id.clone(),
+        commit: commit.clone(),
+        branch: branch.clone(),
+        jobs: selected.iter().map(|j| j.name.clone()).collect(),
+        dir: run_dir.clone(),
+    });
     if branch.is_empty() {
-        ctx.send(Event::Warning { job: None, message: "HEAD is detached and no --branch was given: jobs with `only` filters will not run".into() });
+        ctx.send(Event::Warning {
+            job: None,
+            message:
+                "HEAD is detached and no --branch was given: jobs with `only` filters will not run"
+                    .into(),
+        });
     }
-    if git(&opts.project_dir, &["status", "--porcelain", "--untracked-files=no"]).is_ok_and(|s| !s.is_empty()) {
-        ctx.send(Event::Warning { job: None, message: format!("the working tree has uncommitted changes; the run uses commit {} as committed", &commit[..commit.len().min(12)]) });
+    if git(
+        &opts.project_dir,
+        &["status", "--porcelain", "--untracked-files=no"],
+    )
+    .is_ok_and(|s| !s.is_empty())
+    {
+        ctx.send(Event::Warning {
+            job: None,
+            message: format!(
+                "the working tree has uncommitted changes; the run uses commit {} as committed",
+                &commit[..commit.len().min(12)]
+            ),
+        });
     }
     let jobs = schedule(&ctx, &selected);
     let passed = !jobs.iter().any(|j| j.status.is_failure());
-    let record = RunRecord { id: run_id, commit, branch, started_at, millis: millis(started), passed, dir: run_dir.clone(), jobs };
+    let record = RunRecord {
+        id: run_id,
+        commit,
+        branch,
+        started_at,
+        millis: millis(started),
+        passed,
+        dir: run_dir.clone(),
+        jobs,
+    };
     let path = run_dir.join("record.json");
-    fs::write(&path, serde_json::to_vec_pretty(&record).unwrap_or_default()).map_err(io(&path))?;
-    ctx.send(Event::RunFinished { record: Box::new(record.clone()) });
+    fs::write(
+        &path,
+        serde_json::to_vec_pretty(&record).unwrap_or_default(),
+    )
+    .map_err(io(&path))?;
+    ctx.send(Event::RunFinished {
+        record: Box::new(record.clone()),
+    });
     Ok(record)
 }
 
@@ -228,15 +336,28 @@ fn skipped(job: &Job, reason: String) -> JobRecord {
 
 /// Starts each job once its required jobs are done, at most `max_parallel` at a time.
 fn schedule(ctx: &RunCtx<'_>, jobs: &[&Job]) -> Vec<JobRecord> {
-    let max = ctx.opts.max_parallel.unwrap_or(ctx.pipeline.max_parallel).max(1);
-    let mut state: HashMap<&str, State> = jobs.iter().map(|j| (j.name.as_str(), State::Pending)).collect();
+    let max = ctx
+        .opts
+        .max_parallel
+        .unwrap_or(ctx.pipeline.max_parallel)
+        .max(1);
+    let mut state: HashMap<&str, State> = jobs
+        .iter()
+        .map(|j| (j.name.as_str(), State::Pending))
+        .collect();
     let records: Mutex<HashMap<String, JobRecord>> = Mutex::new(HashMap::new());
     let finish = |job: &Job, record: JobRecord| {
-        records.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(job.name.clone(), record);
+        records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(job.name.clone(), record);
     };
     for job in jobs {
         if let Some(reason) = job.filter.refusal(&ctx.branch) {
-            ctx.send(Event::JobSkipped { job: job.name.clone(), reason: reason.clone() });
+            ctx.send(Event::JobSkipped {
+                job: job.name.clone(),
+                reason: reason.clone(),
+            });
             finish(job, skipped(job, reason));
             state.insert(&job.name, State::Done(JobStatus::Skipped));
         }
@@ -250,28 +371,56 @@ fn schedule(ctx: &RunCtx<'_>, jobs: &[&Job]) -> Vec<JobRecord> {
                     continue;
                 }
                 // Requires on jobs outside the selection (--job) are taken as met.
-                let required: Vec<(&String, State)> = job.requires.iter().filter_map(|r| state.get(r.as_str()).map(|s| (r, *s))).collect();
-                if let Some((r, State::Done(status))) = required.iter().find(|(_, s)| matches!(s, State::Done(st) if *st != JobStatus::Passed)) {
-                    let reason = format!("required job {r:?} {}", match status {
-                        JobStatus::Skipped => "was skipped",
-                        JobStatus::Failed => "failed",
-                        JobStatus::TimedOut => "timed out",
-                        JobStatus::Cancelled => "was cancelled",
-                        JobStatus::Passed => "passed",
+                let required: Vec<(&String, State)> = job
+                    .requires
+                    .iter()
+                    .filter_map(|r| state.get(r.as_str()).map(|s| (r, *s)))
+                    .collect();
+                if let Some((r, State::Done(status))) = required
+                    .iter()
+                    .find(|(_, s)| matches!(s, State::Done(st) if *st != JobStatus::Passed))
+                {
+                    let reason = format!(
+                        "required job {r:?} {}",
+                        match status {
+                            JobStatus::Skipped => "was skipped",
+                            JobStatus::Failed => "failed",
+                            JobStatus::TimedOut => "timed out",
+                            JobStatus::Cancelled => "was cancelled",
+                            JobStatus::Passed => "passed",
+                        }
+                    );
+                    ctx.send(Event::JobSkipped {
+                        job: job.name.clone(),
+                        reason: reason.clone(),
                     });
-                    ctx.send(Event::JobSkipped { job: job.name.clone(), reason: reason.clone() });
                     finish(job, skipped(job, reason));
                     state.insert(&job.name, State::Done(JobStatus::Skipped));
                     continue;
                 }
-                if ctx.opts.cancel.load(Ordering::Relaxed) {
+                if cancelled(ctx.opts) {
                     let reason = "the run was cancelled before the job started".to_string();
-                    ctx.send(Event::JobFinished { job: job.name.clone(), status: JobStatus::Cancelled, reason: Some(reason.clone()), millis: 0 });
-                    finish(job, JobRecord { status: JobStatus::Cancelled, ..skipped(job, reason) });
+                    ctx.send(Event::JobFinished {
+                        job: job.name.clone(),
+                        status: JobStatus::Cancelled,
+                        reason: Some(reason.clone()),
+                        millis: 0,
+                    });
+                    finish(
+                        job,
+                        JobRecord {
+                            status: JobStatus::Cancelled,
+                            ..skipped(job, reason)
+                        },
+                    );
                     state.insert(&job.name, State::Done(JobStatus::Cancelled));
                     continue;
                 }
-                if running < max && required.iter().all(|(_, s)| *s == State::Done(JobStatus::Passed)) {
+                if running < max
+                    && required
+                        .iter()
+                        .all(|(_, s)| *s == State::Done(JobStatus::Passed))
+                {
                     state.insert(&job.name, State::Running);
                     running += 1;
                     let tx = tx.clone();
@@ -294,8 +443,12 @@ fn schedule(ctx: &RunCtx<'_>, jobs: &[&Job]) -> Vec<JobRecord> {
             }
         }
     });
-    let mut records = records.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-    jobs.iter().filter_map(|j| records.remove(&j.name)).collect()
+    let mut records = records
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    jobs.iter()
+        .filter_map(|j| records.remove(&j.name))
+        .collect()
 }
 
 /// A job's workspace, held exclusively for the job's duration.
@@ -318,18 +471,28 @@ fn take_workspace(ci_dir: &Path, job: &str) -> Result<Workspace, String> {
     let dir = work.join(job);
     let lock = work.join(format!("{job}.lock"));
     for _ in 0..2 {
-        match fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
             Ok(mut f) => {
                 let _ = write!(f, "{}", std::process::id());
                 if dir.exists() {
-                    fs::remove_dir_all(&dir).map_err(|e| format!("cannot empty the workspace {}: {e}", dir.display()))?;
+                    fs::remove_dir_all(&dir).map_err(|e| {
+                        format!("cannot empty the workspace {}: {e}", dir.display())
+                    })?;
                 }
-                fs::create_dir_all(&dir).map_err(|e| format!("cannot create the workspace {}: {e}", dir.display()))?;
+                fs::create_dir_all(&dir)
+                    .map_err(|e| format!("cannot create the workspace {}: {e}", dir.display()))?;
                 return Ok(Workspace { dir, lock });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let owner = fs::read_to_string(&lock).unwrap_or_default();
-                let alive = owner.trim().parse::<u32>().is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                let alive = owner
+                    .trim()
+                    .parse::<u32>()
+                    .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
                 if alive {
                     return Err(format!("the workspace {} is in use by another run (pid {}); wait for it, or use another HOIST_CI_DIR", dir.display(), owner.trim()));
                 }
@@ -355,11 +518,26 @@ struct JobRun<'a, 'b> {
 
 fn run_job(ctx: &RunCtx<'_>, job: &Job) -> JobRecord {
     let started = Instant::now();
-    ctx.send(Event::JobStarted { job: job.name.clone() });
-    let mut record = JobRecord { name: job.name.clone(), status: JobStatus::Passed, reason: None, millis: 0, services: Vec::new(), steps: Vec::new(), tests: None };
+    ctx.send(Event::JobStarted {
+        job: job.name.clone(),
+    });
+    let mut record = JobRecord {
+        name: job.name.clone(),
+        status: JobStatus::Passed,
+        reason: None,
+        millis: 0,
+        services: Vec::new(),
+        steps: Vec::new(),
+        tests: None,
+    };
     let end = |ctx: &RunCtx<'_>, mut record: JobRecord| {
         record.millis = millis(started);
-        ctx.send(Event::JobFinished { job: record.name.clone(), status: record.status, reason: record.reason.clone(), millis: record.millis });
+        ctx.send(Event::JobFinished {
+            job: record.name.clone(),
+            status: record.status,
+            reason: record.reason.clone(),
+            millis: record.millis,
+        });
         record
     };
     let workspace = match take_workspace(&ctx.opts.ci_dir, &job.name) {
@@ -376,17 +554,47 @@ fn run_job(ctx: &RunCtx<'_>, job: &Job) -> JobRecord {
     for spec in &job.services {
         match services::start(spec, &scratch) {
             Ok(service) => {
-                ctx.send(Event::ServiceStarted { job: job.name.clone(), service: service.kind.into(), port: service.port, millis: service.startup.as_millis() as u64 });
-                record.services.push(ServiceRecord { kind: service.kind.into(), port: Some(service.port), millis: service.startup.as_millis() as u64, error: None, log: None });
+                ctx.send(Event::ServiceStarted {
+                    job: job.name.clone(),
+                    service: service.kind.into(),
+                    port: service.port,
+                    millis: service.startup.as_millis() as u64,
+                });
+                record.services.push(ServiceRecord {
+                    kind: service.kind.into(),
+                    port: Some(service.port),
+                    millis: service.startup.as_millis() as u64,
+                    error: None,
+                    log: None,
+                });
                 running.push(service);
             }
             Err(e) => {
                 let log = ctx.masker.mask(&e.log);
-                ctx.send(Event::ServiceFailed { job: job.name.clone(), service: e.service.clone(), message: e.message.clone(), log: log.clone() });
-                record.services.push(ServiceRecord { kind: e.service.clone(), port: None, millis: 0, error: Some(ctx.masker.mask(&e.message)), log: Some(log) });
+                ctx.send(Event::ServiceFailed {
+                    job: job.name.clone(),
+                    service: e.service.clone(),
+                    message: e.message.clone(),
+                    log: log.clone(),
+                });
+                record.services.push(ServiceRecord {
+                    kind: e.service.clone(),
+                    port: None,
+                    millis: 0,
+                    error: Some(ctx.masker.mask(&e.message)),
+                    log: Some(log),
+                });
                 record.status = JobStatus::Failed;
-                record.reason = Some(format!("service {} did not start: {}", e.service, ctx.masker.mask(&e.message)));
-                record.steps = job.steps.iter().map(|s| not_run(s, "a service did not start")).collect();
+                record.reason = Some(format!(
+                    "service {} did not start: {}",
+                    e.service,
+                    ctx.masker.mask(&e.message)
+                ));
+                record.steps = job
+                    .steps
+                    .iter()
+                    .map(|s| not_run(s, "a service did not start"))
+                    .collect();
                 drop(running);
                 drop(workspace);
                 return end(ctx, record);
@@ -400,19 +608,30 @@ fn run_job(ctx: &RunCtx<'_>, job: &Job) -> JobRecord {
         ("HOIST_JOB".into(), job.name.clone()),
         ("HOIST_BRANCH".into(), ctx.branch.clone()),
         ("HOIST_REVISION".into(), ctx.commit.clone()),
-        ("HOIST_WORKSPACE".into(), workspace.dir.display().to_string()),
+        (
+            "HOIST_WORKSPACE".into(),
+            workspace.dir.display().to_string(),
+        ),
     ];
     env.extend(running.iter().flat_map(|s| s.env.iter().cloned()));
     env.extend(ctx.pipeline.environment.iter().cloned());
     env.extend(job.environment.iter().cloned());
     env.extend(ctx.secrets.iter().cloned());
-    let mut jr = JobRun { ctx, job, workspace: workspace.dir.clone(), env, deadline: job.timeout.map(|t| started + t), exact_hit: false, tests: None };
+    let mut jr = JobRun {
+        ctx,
+        job,
+        workspace: workspace.dir.clone(),
+        env,
+        deadline: job.timeout.map(|t| started + t),
+        exact_hit: false,
+        tests: None,
+    };
     let mut failing = false;
     let mut stopped: Option<(JobStatus, String)> = None;
     for (i, step) in job.steps.iter().enumerate() {
         let number = i + 1;
         if stopped.is_none() {
-            if ctx.opts.cancel.load(Ordering::Relaxed) {
+            if cancelled(ctx.opts) {
                 stopped = Some((JobStatus::Cancelled, "the run was cancelled".into()));
             } else if jr.deadline.is_some_and(|d| Instant::now() >= d) {
                 stopped = Some((JobStatus::TimedOut, timeout_reason(job)));
@@ -421,7 +640,14 @@ fn run_job(ctx: &RunCtx<'_>, job: &Job) -> JobRecord {
         if let Some((_, reason)) = &stopped {
             // A cancelled or timed-out job runs nothing more, not even `always` steps.
             let rec = not_run(step, reason);
-            ctx.send(Event::StepFinished { job: job.name.clone(), step: number, name: step.name.clone(), status: StepStatus::Skipped, exit_code: None, millis: 0 });
+            ctx.send(Event::StepFinished {
+                job: job.name.clone(),
+                step: number,
+                name: step.name.clone(),
+                status: StepStatus::Skipped,
+                exit_code: None,
+                millis: 0,
+            });
             record.steps.push(rec);
             continue;
         }
@@ -431,17 +657,32 @@ fn run_job(ctx: &RunCtx<'_>, job: &Job) -> JobRecord {
             When::OnFail => failing,
         };
         if !runs {
-            let reason = if failing { "an earlier step failed" } else { "no earlier step failed (when = on_fail)" };
-            ctx.send(Event::StepFinished { job: job.name.clone(), step: number, name: step.name.clone(), status: StepStatus::Skipped, exit_code: None, millis: 0 });
+            let reason = if failing {
+                "an earlier step failed"
+            } else {
+                "no earlier step failed (when = on_fail)"
+            };
+            ctx.send(Event::StepFinished {
+                job: job.name.clone(),
+                step: number,
+                name: step.name.clone(),
+                status: StepStatus::Skipped,
+                exit_code: None,
+                millis: 0,
+            });
             record.steps.push(not_run(step, reason));
             continue;
         }
         let rec = jr.run_step(number, step);
         match rec.status {
             StepStatus::Failed => failing = true,
-            StepStatus::TimedOut if jr.deadline.is_some_and(|d| Instant::now() >= d) => stopped = Some((JobStatus::TimedOut, timeout_reason(job))),
+            StepStatus::TimedOut if jr.deadline.is_some_and(|d| Instant::now() >= d) => {
+                stopped = Some((JobStatus::TimedOut, timeout_reason(job)))
+            }
             StepStatus::TimedOut => failing = true,
-            StepStatus::Cancelled => stopped = Some((JobStatus::Cancelled, "the run was cancelled".into())),
+            StepStatus::Cancelled => {
+                stopped = Some((JobStatus::Cancelled, "the run was cancelled".into()))
+            }
             StepStatus::Passed | StepStatus::Skipped => {}
         }
         if failing && record.reason.is_none() {
@@ -462,7 +703,10 @@ fn run_job(ctx: &RunCtx<'_>, job: &Job) -> JobRecord {
 }
 
 fn timeout_reason(job: &Job) -> String {
-    format!("the job ran past its timeout of {}s", job.timeout.map_or(0, |t| t.as_secs()))
+    format!(
+        "the job ran past its timeout of {}s",
+        job.timeout.map_or(0, |t| t.as_secs())
+    )
 }
 
 fn not_run(step: &Step, reason: &str) -> StepRecord {
@@ -487,7 +731,11 @@ struct StepLog {
 impl JobRun<'_, '_> {
     fn note(&self, number: usize, rec: &mut StepRecord, message: String) {
         let message = self.ctx.masker.mask(&message);
-        self.ctx.send(Event::StepNote { job: self.job.name.clone(), step: number, message: message.clone() });
+        self.ctx.send(Event::StepNote {
+            job: self.job.name.clone(),
+            step: number,
+            message: message.clone(),
+        });
         rec.notes.push(message);
     }
 
@@ -506,14 +754,29 @@ impl JobRun<'_, '_> {
 
     fn render(&self, template: &str) -> Result<String, cache_key::KeyError> {
         let lookup = self.env_lookup(&[]);
-        let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        cache_key::render(template, &KeyContext { branch: &self.ctx.branch, revision: &self.ctx.commit, epoch, base_dir: &self.workspace, env: &lookup })
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        cache_key::render(
+            template,
+            &KeyContext {
+                branch: &self.ctx.branch,
+                revision: &self.ctx.commit,
+                epoch,
+                base_dir: &self.workspace,
+                env: &lookup,
+            },
+        )
     }
 
     fn run_step(&mut self, number: usize, step: &Step) -> StepRecord {
         let started = Instant::now();
         let job = self.job.name.clone();
-        self.ctx.send(Event::StepStarted { job: job.clone(), step: number, name: step.name.clone() });
+        self.ctx.send(Event::StepStarted {
+            job: job.clone(),
+            step: number,
+            name: step.name.clone(),
+        });
         let mut rec = StepRecord {
             name: step.name.clone(),
             kind: kind_name(&step.kind),
@@ -527,22 +790,35 @@ impl JobRun<'_, '_> {
         };
         match &step.kind {
             StepKind::Checkout => self.checkout(number, &mut rec),
-            StepKind::Run(run) => self.run_script(number, step, run, &mut rec),
+            StepKind::Run(run) => self.run_script(number, run, &mut rec),
             StepKind::RestoreCache { keys } => self.restore_cache(number, keys, &mut rec),
             StepKind::SaveCache { key, paths } => self.save_cache(number, key, paths, &mut rec),
-            StepKind::Artifacts { path, destination } => self.artifacts(number, path, destination, &mut rec),
+            StepKind::Artifacts { path, destination } => {
+                self.artifacts(number, path, destination, &mut rec)
+            }
             StepKind::TestResults { path } => self.test_results(number, path, &mut rec),
-            StepKind::Deploy { environment } => self.deploy(number, environment.as_deref(), &mut rec),
+            StepKind::Deploy { environment } => {
+                self.deploy(number, environment.as_deref(), &mut rec)
+            }
         }
         rec.millis = millis(started);
-        self.ctx.send(Event::StepFinished { job, step: number, name: rec.name.clone(), status: rec.status, exit_code: rec.exit_code, millis: rec.millis });
+        self.ctx.send(Event::StepFinished {
+            job,
+            step: number,
+            name: rec.name.clone(),
+            status: rec.status,
+            exit_code: rec.exit_code,
+            millis: rec.millis,
+        });
         rec
     }
 
     fn open_log(&self, number: usize, rec: &mut StepRecord) -> StepLog {
         let dir = self.ctx.run_dir.join("logs").join(&self.job.name);
         let path = dir.join(format!("{number:02}.log"));
-        let file = fs::create_dir_all(&dir).and_then(|()| fs::File::create(&path)).ok();
+        let file = fs::create_dir_all(&dir)
+            .and_then(|()| fs::File::create(&path))
+            .ok();
         if file.is_some() {
             rec.log = Some(path);
         }
@@ -550,10 +826,22 @@ impl JobRun<'_, '_> {
     }
 
     /// Runs a process as a step's body, logging and emitting each line.
-    fn process(&self, number: usize, cmd: Command, no_output: Option<std::time::Duration>, rec: &mut StepRecord) -> Option<ProcessEnd> {
+    fn process(
+        &self,
+        number: usize,
+        cmd: Command,
+        no_output: Option<std::time::Duration>,
+        rec: &mut StepRecord,
+    ) -> Option<ProcessEnd> {
         let mut log = self.open_log(number, rec);
         let mut writer = log.file.as_mut().map(std::io::BufWriter::new);
-        let limits = Limits { no_output, deadline: self.deadline, cancel: &self.ctx.opts.cancel };
+        let opts = self.ctx.opts;
+        let is_cancelled = move || cancelled(opts);
+        let limits = Limits {
+            no_output,
+            deadline: self.deadline,
+            cancelled: &is_cancelled,
+        };
         let mut on_line = |stream: Stream, line: String| {
             let line = self.ctx.masker.mask(&line);
             let time = now_rfc3339();
@@ -561,7 +849,13 @@ impl JobRun<'_, '_> {
                 let tag = if stream == Stream::Out { "out" } else { "err" };
                 let _ = writeln!(w, "{time} {tag} {line}");
             }
-            self.ctx.send(Event::Output { job: self.job.name.clone(), step: number, time, stream, line });
+            self.ctx.send(Event::Output {
+                job: self.job.name.clone(),
+                step: number,
+                time,
+                stream,
+                line,
+            });
         };
         let result = supervise(cmd, &limits, &mut on_line);
         if let Some(w) = writer.as_mut() {
@@ -577,7 +871,13 @@ impl JobRun<'_, '_> {
         }
     }
 
-    fn finish_process(&self, number: usize, end: Option<ProcessEnd>, no_output: Option<std::time::Duration>, rec: &mut StepRecord) {
+    fn finish_process(
+        &self,
+        number: usize,
+        end: Option<ProcessEnd>,
+        no_output: Option<std::time::Duration>,
+        rec: &mut StepRecord,
+    ) {
         match end {
             None => {}
             Some(ProcessEnd::Exited(0)) => rec.exit_code = Some(0),
@@ -588,7 +888,14 @@ impl JobRun<'_, '_> {
             }
             Some(ProcessEnd::NoOutput) => {
                 rec.status = StepStatus::TimedOut;
-                self.note(number, rec, format!("killed after {}s without output (no_output_timeout)", no_output.map_or(0, |d| d.as_secs())));
+                self.note(
+                    number,
+                    rec,
+                    format!(
+                        "killed after {}s without output (no_output_timeout)",
+                        no_output.map_or(0, |d| d.as_secs())
+                    ),
+                );
             }
             Some(ProcessEnd::Deadline) => {
                 rec.status = StepStatus::TimedOut;
@@ -601,7 +908,12 @@ impl JobRun<'_, '_> {
         }
     }
 
-    fn command(&self, program: impl AsRef<std::ffi::OsStr>, cwd: &Path, extra: &[(String, String)]) -> Command {
+    fn command(
+        &self,
+        program: impl AsRef<std::ffi::OsStr>,
+        cwd: &Path,
+        extra: &[(String, String)],
+    ) -> Command {
         let mut cmd = Command::new(program);
         cmd.current_dir(cwd);
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -615,30 +927,48 @@ impl JobRun<'_, '_> {
         if let Ok(entries) = fs::read_dir(ws) {
             for entry in entries.flatten() {
                 let path = entry.path();
-                let _ = if path.is_dir() && !path.is_symlink() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+                let _ = if path.is_dir() && !path.is_symlink() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
             }
         }
         let script = "git clone --quiet --shared --no-checkout \"$1\" . && git -c advice.detachedHead=false checkout --quiet --detach \"$2\" && git log -1 --format='checked out %H (%s)'";
         let mut cmd = self.command("sh", ws, &[]);
-        cmd.args(["-ec", script, "checkout"]).arg(&self.ctx.opts.project_dir).arg(&self.ctx.commit);
+        cmd.args(["-ec", script, "checkout"])
+            .arg(&self.ctx.opts.project_dir)
+            .arg(&self.ctx.commit);
         let end = self.process(number, cmd, None, rec);
         self.finish_process(number, end, None, rec);
     }
 
-    fn run_script(&mut self, number: usize, step: &Step, run: &RunStep, rec: &mut StepRecord) {
+    fn run_script(&mut self, number: usize, run: &RunStep, rec: &mut StepRecord) {
         if run.unless_cache_hit && self.exact_hit {
             rec.status = StepStatus::Skipped;
-            self.note(number, rec, "skipped: the cache was restored from its exact key (unless_cache_hit)".into());
+            self.note(
+                number,
+                rec,
+                "skipped: the cache was restored from its exact key (unless_cache_hit)".into(),
+            );
             return;
         }
         let scripts = self.ctx.run_dir.join("scripts");
         let script = scripts.join(format!("{}-{number:02}.sh", self.job.name));
-        if let Err(e) = fs::create_dir_all(&scripts).and_then(|()| fs::write(&script, &run.command)) {
+        if let Err(e) = fs::create_dir_all(&scripts).and_then(|()| fs::write(&script, &run.command))
+        {
             rec.status = StepStatus::Failed;
-            self.note(number, rec, format!("cannot write the step's script {}: {e}", script.display()));
+            self.note(
+                number,
+                rec,
+                format!("cannot write the step's script {}: {e}", script.display()),
+            );
             return;
         }
-        let cwd = run.working_directory.as_ref().map_or_else(|| self.workspace.clone(), |d| self.workspace.join(d));
+        let cwd = run
+            .working_directory
+            .as_ref()
+            .map_or_else(|| self.workspace.clone(), |d| self.workspace.join(d));
         let Some((program, args)) = run.shell.split_first() else {
             rec.status = StepStatus::Failed;
             self.note(number, rec, "the step's shell is empty".into());
@@ -646,7 +976,6 @@ impl JobRun<'_, '_> {
         };
         let mut cmd = self.command(program, &cwd, &run.environment);
         cmd.args(args).arg(&script);
-        let _ = step;
         let end = self.process(number, cmd, Some(run.no_output_timeout), rec);
         self.finish_process(number, end, Some(run.no_output_timeout), rec);
     }
@@ -667,12 +996,35 @@ impl JobRun<'_, '_> {
         match self.ctx.store.restore(&keys, &self.workspace) {
             Ok(Some(restored)) => {
                 self.exact_hit = restored.entry.key == keys[0];
-                self.note(number, rec, format!("restored cache {} ({} bytes, {} entries) for key {}", restored.entry.key, restored.entry.bytes, restored.files, restored.prefix));
-                rec.cache = Some(CacheRecord { keys, matched: Some(restored.entry.key), exact: self.exact_hit, saved: false, bytes: restored.entry.bytes });
+                self.note(
+                    number,
+                    rec,
+                    format!(
+                        "restored cache {} ({} bytes, {} entries) for key {}",
+                        restored.entry.key, restored.entry.bytes, restored.files, restored.prefix
+                    ),
+                );
+                rec.cache = Some(CacheRecord {
+                    keys,
+                    matched: Some(restored.entry.key),
+                    exact: self.exact_hit,
+                    saved: false,
+                    bytes: restored.entry.bytes,
+                });
             }
             Ok(None) => {
-                self.note(number, rec, format!("warning: no cache found for keys: {}", keys.join(", ")));
-                rec.cache = Some(CacheRecord { keys, matched: None, exact: false, saved: false, bytes: 0 });
+                self.note(
+                    number,
+                    rec,
+                    format!("warning: no cache found for keys: {}", keys.join(", ")),
+                );
+                rec.cache = Some(CacheRecord {
+                    keys,
+                    matched: None,
+                    exact: false,
+                    saved: false,
+                    bytes: 0,
+                });
             }
             Err(e) => {
                 rec.status = StepStatus::Failed;
@@ -692,17 +1044,45 @@ impl JobRun<'_, '_> {
         };
         match self.ctx.store.save(&key, paths, &self.workspace) {
             Ok(SaveOutcome::Saved(entry)) => {
-                self.note(number, rec, format!("saved cache {key} ({} bytes: {})", entry.bytes, entry.paths.join(", ")));
-                rec.cache = Some(CacheRecord { keys: vec![key], matched: None, exact: false, saved: true, bytes: entry.bytes });
+                self.note(
+                    number,
+                    rec,
+                    format!(
+                        "saved cache {key} ({} bytes: {})",
+                        entry.bytes,
+                        entry.paths.join(", ")
+                    ),
+                );
+                rec.cache = Some(CacheRecord {
+                    keys: vec![key],
+                    matched: None,
+                    exact: false,
+                    saved: true,
+                    bytes: entry.bytes,
+                });
                 // Keep the store within its bounds; a failure here must not fail the job.
                 let limits = self.ctx.pipeline.cache;
                 if let Err(e) = self.ctx.store.prune(limits.max_bytes, limits.max_age) {
-                    self.note(number, rec, format!("warning: pruning the cache store failed: {e}"));
+                    self.note(
+                        number,
+                        rec,
+                        format!("warning: pruning the cache store failed: {e}"),
+                    );
                 }
             }
             Ok(SaveOutcome::Exists(entry)) => {
-                self.note(number, rec, format!("cache {key} already exists, not saved (a key is never overwritten)"));
-                rec.cache = Some(CacheRecord { keys: vec![key.clone()], matched: Some(key), exact: true, saved: false, bytes: entry.bytes });
+                self.note(
+                    number,
+                    rec,
+                    format!("cache {key} already exists, not saved (a key is never overwritten)"),
+                );
+                rec.cache = Some(CacheRecord {
+                    keys: vec![key.clone()],
+                    matched: Some(key),
+                    exact: true,
+                    saved: false,
+                    bytes: entry.bytes,
+                });
             }
             Err(e) => {
                 rec.status = StepStatus::Failed;
@@ -714,23 +1094,58 @@ impl JobRun<'_, '_> {
     fn artifacts(&self, number: usize, path: &str, destination: &str, rec: &mut StepRecord) {
         let source = self.workspace.join(path);
         if !source.exists() {
-            self.note(number, rec, format!("warning: no artifacts: {path} does not exist in the workspace"));
+            self.note(
+                number,
+                rec,
+                format!("warning: no artifacts: {path} does not exist in the workspace"),
+            );
             return;
         }
-        let stored = Path::new("artifacts").join(&self.job.name).join(destination.trim_start_matches('/'));
+        let stored = Path::new("artifacts")
+            .join(&self.job.name)
+            .join(destination.trim_start_matches('/'));
         let target = self.ctx.run_dir.join(&stored);
-        let copied = target.parent().map_or(Ok(()), fs::create_dir_all).and_then(|()| {
-            let out = Command::new("cp").arg("-a").arg(&source).arg(&target).output()?;
-            if out.status.success() { Ok(()) } else { Err(std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string())) }
-        });
+        let copied = target
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| {
+                let out = Command::new("cp")
+                    .arg("-a")
+                    .arg(&source)
+                    .arg(&target)
+                    .output()?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other(
+                        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                    ))
+                }
+            });
         if let Err(e) = copied {
             rec.status = StepStatus::Failed;
-            self.note(number, rec, format!("cannot copy {path} to {}: {e}", target.display()));
+            self.note(
+                number,
+                rec,
+                format!("cannot copy {path} to {}: {e}", target.display()),
+            );
             return;
         }
         let (files, bytes) = count_files(&target);
-        self.note(number, rec, format!("stored {files} file(s), {bytes} bytes from {path} as {}", stored.display()));
-        rec.artifacts.push(ArtifactRecord { source: path.into(), stored: stored.display().to_string(), files, bytes });
+        self.note(
+            number,
+            rec,
+            format!(
+                "stored {files} file(s), {bytes} bytes from {path} as {}",
+                stored.display()
+            ),
+        );
+        rec.artifacts.push(ArtifactRecord {
+            source: path.into(),
+            stored: stored.display().to_string(),
+            files,
+            bytes,
+        });
     }
 
     fn test_results(&mut self, number: usize, path: &str, rec: &mut StepRecord) {
@@ -739,26 +1154,43 @@ impl JobRun<'_, '_> {
         collect_xml(&source, &mut files);
         files.sort();
         if files.is_empty() {
-            self.note(number, rec, format!("warning: no JUnit XML found at {path}"));
+            self.note(
+                number,
+                rec,
+                format!("warning: no JUnit XML found at {path}"),
+            );
             return;
         }
         let report = self.tests.get_or_insert_with(TestReport::default);
         let mut errors = Vec::new();
         let dest = self.ctx.run_dir.join("tests").join(&self.job.name);
         for file in &files {
-            let shown = file.strip_prefix(&self.workspace).unwrap_or(file).to_path_buf();
+            let shown = file
+                .strip_prefix(&self.workspace)
+                .unwrap_or(file)
+                .to_path_buf();
             match fs::read_to_string(file) {
                 Ok(xml) => {
                     if let Err(e) = report.add_xml(&xml, &shown) {
                         errors.push(e.to_string());
                     }
                     let target = dest.join(&shown);
-                    let _ = target.parent().map_or(Ok(()), fs::create_dir_all).and_then(|()| fs::write(&target, &xml));
+                    let _ = target
+                        .parent()
+                        .map_or(Ok(()), fs::create_dir_all)
+                        .and_then(|()| fs::write(&target, &xml));
                 }
                 Err(e) => errors.push(format!("{}: {e}", shown.display())),
             }
         }
-        let summary = format!("{} test(s) from {} file(s): {} failed, {} errors, {} skipped", report.cases.len(), files.len(), report.count(&crate::junit::Outcome::Failed), report.count(&crate::junit::Outcome::Error), report.count(&crate::junit::Outcome::Skipped));
+        let summary = format!(
+            "{} test(s) from {} file(s): {} failed, {} errors, {} skipped",
+            report.cases.len(),
+            files.len(),
+            report.count(&crate::junit::Outcome::Failed),
+            report.count(&crate::junit::Outcome::Error),
+            report.count(&crate::junit::Outcome::Skipped)
+        );
         self.note(number, rec, summary);
         for e in errors {
             self.note(number, rec, format!("warning: {e}"));
@@ -768,11 +1200,17 @@ impl JobRun<'_, '_> {
     fn deploy(&self, number: usize, environment: Option<&str>, rec: &mut StepRecord) {
         if !self.ctx.opts.deploy {
             rec.status = StepStatus::Skipped;
-            self.note(number, rec, "skipped: deploy steps are off for this run (--no-deploy)".into());
+            self.note(
+                number,
+                rec,
+                "skipped: deploy steps are off for this run (--no-deploy)".into(),
+            );
             return;
         }
         let mut cmd = self.command(&self.ctx.opts.hoist_exe, &self.ctx.opts.project_dir, &[]);
-        cmd.arg("--config").arg(&self.ctx.opts.config_path).arg("deploy");
+        cmd.arg("--config")
+            .arg(&self.ctx.opts.config_path)
+            .arg("deploy");
         if let Some(env) = environment {
             cmd.arg(env);
         }
@@ -810,7 +1248,9 @@ fn collect_xml(path: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn count_files(path: &Path) -> (u64, u64) {
-    let Ok(meta) = path.symlink_metadata() else { return (0, 0) };
+    let Ok(meta) = path.symlink_metadata() else {
+        return (0, 0);
+    };
     if meta.is_file() {
         return (1, meta.len());
     }

@@ -25,7 +25,10 @@ impl BranchPattern {
         if text.len() >= 2 && text.starts_with('/') && text.ends_with('/') {
             let source = &text[1..text.len() - 1];
             let regex = Regex::new(&format!("^(?:{source})$"))?;
-            Ok(Self::Regex { source: source.to_string(), regex })
+            Ok(Self::Regex {
+                source: source.to_string(),
+                regex,
+            })
         } else {
             Ok(Self::Literal(text.to_string()))
         }
@@ -72,7 +75,10 @@ impl BranchFilter {
         }
         if !self.only.is_empty() && !self.only.iter().any(|p| p.matches(branch)) {
             let list: Vec<String> = self.only.iter().map(ToString::to_string).collect();
-            return Some(format!("branch {branch:?} is not in only [{}]", list.join(", ")));
+            return Some(format!(
+                "branch {branch:?} is not in only [{}]",
+                list.join(", ")
+            ));
         }
         None
     }

@@ -102,7 +102,10 @@ impl Yaml {
     /// `{A: 1}` or `[{A: 1}, {B: 2}]` (CircleCI accepts both for `environment`).
     fn env(&self) -> Vec<(String, String)> {
         match self {
-            Self::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.scalar().unwrap_or_default())).collect(),
+            Self::Map(m) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), v.scalar().unwrap_or_default()))
+                .collect(),
             Self::List(items) => items.iter().flat_map(Yaml::env).collect(),
             _ => Vec::new(),
         }
@@ -134,49 +137,104 @@ struct OutJob {
 
 /// Converts the text of a CircleCI config. `project_dir` (where the app's requirements files
 /// are) lets the importer check that the tests' runner gets installed.
-pub fn circleci(yaml: &str, file: &str, project_dir: Option<&Path>) -> Result<Conversion, ImportError> {
+pub fn circleci(
+    yaml: &str,
+    file: &str,
+    project_dir: Option<&Path>,
+) -> Result<Conversion, ImportError> {
     let doc: Yaml = serde_saphyr::from_str(yaml).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         let shown = e.to_string();
         let first = shown.lines().next().unwrap_or_default();
-        let message = first.rsplit_once(&format!("column {column}: ")).map_or(first, |(_, m)| m).to_string();
-        ImportError::Yaml { file: file.into(), line, column, message }
+        let message = first
+            .rsplit_once(&format!("column {column}: "))
+            .map_or(first, |(_, m)| m)
+            .to_string();
+        ImportError::Yaml {
+            file: file.into(),
+            line,
+            column,
+            message,
+        }
     })?;
-    let unsupported = |message: String, hint: &str| ImportError::Unsupported { file: file.into(), message, hint: hint.into() };
-    let Yaml::Map(top) = &doc else {
-        return Err(unsupported("the file is not a CircleCI config (its top level is not a mapping)".into(), "import .circleci/config.yml"));
+    let unsupported = |message: String, hint: &str| ImportError::Unsupported {
+        file: file.into(),
+        message,
+        hint: hint.into(),
     };
-    let version = top.get("version").and_then(Yaml::scalar).unwrap_or_default();
+    let Yaml::Map(top) = &doc else {
+        return Err(unsupported(
+            "the file is not a CircleCI config (its top level is not a mapping)".into(),
+            "import .circleci/config.yml",
+        ));
+    };
+    let version = top
+        .get("version")
+        .and_then(Yaml::scalar)
+        .unwrap_or_default();
     if !["2", "2.0", "2.1"].contains(&version.as_str()) {
-        return Err(unsupported(format!("version {version:?} is not supported"), "hoist imports CircleCI configs of version 2, 2.0 and 2.1"));
+        return Err(unsupported(
+            format!("version {version:?} is not supported"),
+            "hoist imports CircleCI configs of version 2, 2.0 and 2.1",
+        ));
     }
     if let Some(orbs) = top.get("orbs") {
         let names: Vec<String> = match orbs {
             Yaml::Map(m) => m.keys().cloned().collect(),
             _ => Vec::new(),
         };
-        return Err(unsupported(format!("the config uses orbs ({}), which hoist cannot convert", names.join(", ")), "replace each orb's jobs and commands with plain run steps, then import again"));
+        return Err(unsupported(
+            format!(
+                "the config uses orbs ({}), which hoist cannot convert",
+                names.join(", ")
+            ),
+            "replace each orb's jobs and commands with plain run steps, then import again",
+        ));
     }
     let Some(Yaml::Map(jobs)) = top.get("jobs") else {
-        return Err(unsupported("the config has no jobs".into(), "a CircleCI config lists its jobs under `jobs:`"));
+        return Err(unsupported(
+            "the config has no jobs".into(),
+            "a CircleCI config lists its jobs under `jobs:`",
+        ));
     };
     let mut notes = Vec::new();
     let mut unconverted = Vec::new();
     for key in top.keys() {
         if !["version", "jobs", "workflows"].contains(&key.as_str()) {
-            unconverted.push(format!("top-level `{key}` (2.1 commands, executors and parameters are not expanded)"));
+            unconverted.push(format!(
+                "top-level `{key}` (2.1 commands, executors and parameters are not expanded)"
+            ));
         }
     }
     let mut out: Vec<OutJob> = Vec::new();
     for (name, job) in jobs {
-        out.push(convert_job(name, job, project_dir, &mut notes, &mut unconverted));
+        out.push(convert_job(
+            name,
+            job,
+            project_dir,
+            &mut notes,
+            &mut unconverted,
+        ));
     }
     convert_workflows(top.get("workflows"), &mut out, &mut notes, &mut unconverted);
-    Ok(Conversion { toml: render(&out, file), notes, unconverted })
+    Ok(Conversion {
+        toml: render(&out, file),
+        notes,
+        unconverted,
+    })
 }
 
-fn convert_job(name: &str, job: &Yaml, project_dir: Option<&Path>, notes: &mut Vec<String>, unconverted: &mut Vec<String>) -> OutJob {
-    let mut out = OutJob { name: name.into(), ..OutJob::default() };
+fn convert_job(
+    name: &str,
+    job: &Yaml,
+    project_dir: Option<&Path>,
+    notes: &mut Vec<String>,
+    unconverted: &mut Vec<String>,
+) -> OutJob {
+    let mut out = OutJob {
+        name: name.into(),
+        ..OutJob::default()
+    };
     let Yaml::Map(fields) = job else {
         unconverted.push(format!("job {name}: not a mapping"));
         return out;
@@ -207,10 +265,20 @@ fn convert_job(name: &str, job: &Yaml, project_dir: Option<&Path>, notes: &mut V
     out
 }
 
-fn convert_images(job: &str, value: &Yaml, out: &mut OutJob, notes: &mut Vec<String>, unconverted: &mut Vec<String>) {
+fn convert_images(
+    job: &str,
+    value: &Yaml,
+    out: &mut OutJob,
+    notes: &mut Vec<String>,
+    unconverted: &mut Vec<String>,
+) {
     let Yaml::List(images) = value else { return };
     for (i, image) in images.iter().enumerate() {
-        let name = image.get("image").and_then(Yaml::str).unwrap_or_default().to_string();
+        let name = image
+            .get("image")
+            .and_then(Yaml::str)
+            .unwrap_or_default()
+            .to_string();
         let env = image.get("environment").map(Yaml::env).unwrap_or_default();
         if i == 0 {
             notes.push(format!("job {job}: primary image {name} becomes this machine's own toolchain (python3, pip, git on PATH); install what it provided on the host"));
@@ -222,24 +290,41 @@ fn convert_images(job: &str, value: &Yaml, out: &mut OutJob, notes: &mut Vec<Str
         } else if base.starts_with("redis") {
             "redis"
         } else {
-            unconverted.push(format!("job {job}: service image {name} (hoist starts only postgres and redis natively)"));
+            unconverted.push(format!(
+                "job {job}: service image {name} (hoist starts only postgres and redis natively)"
+            ));
             continue;
         };
         if kind == "postgres" {
-            let (known, other): (Vec<_>, Vec<_>) = env.into_iter().partition(|(k, _)| ["POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD", "PGPASSWORD"].contains(&k.as_str()));
+            let (known, other): (Vec<_>, Vec<_>) = env.into_iter().partition(|(k, _)| {
+                [
+                    "POSTGRES_USER",
+                    "POSTGRES_DB",
+                    "POSTGRES_PASSWORD",
+                    "PGPASSWORD",
+                ]
+                .contains(&k.as_str())
+            });
             for (k, _) in other {
                 unconverted.push(format!("job {job}: {name} environment {k} (the native service reads POSTGRES_USER, POSTGRES_DB, POSTGRES_PASSWORD)"));
             }
             notes.push(format!("job {job}: image {name} becomes a native PostgreSQL service (this machine's version); the job gets DATABASE_URL and PGHOST, PGPORT, PGUSER, PGDATABASE{}", if known.iter().any(|(k, _)| k.contains("PASSWORD")) { ", PGPASSWORD" } else { "" }));
             out.services.push((kind.into(), known));
         } else {
-            notes.push(format!("job {job}: image {name} becomes a native Redis service; the job gets REDIS_URL"));
+            notes.push(format!(
+                "job {job}: image {name} becomes a native Redis service; the job gets REDIS_URL"
+            ));
             out.services.push((kind.into(), Vec::new()));
         }
     }
 }
 
-fn convert_step(job: &str, number: usize, step: &Yaml, unconverted: &mut Vec<String>) -> Option<OutStep> {
+fn convert_step(
+    job: &str,
+    number: usize,
+    step: &Yaml,
+    unconverted: &mut Vec<String>,
+) -> Option<OutStep> {
     let (kind, body) = match step {
         Yaml::Str(s) => (s.as_str(), Yaml::Null),
         Yaml::Map(m) if m.len() == 1 => {
@@ -253,14 +338,21 @@ fn convert_step(job: &str, number: usize, step: &Yaml, unconverted: &mut Vec<Str
     };
     let name = body.get("name").and_then(Yaml::scalar);
     let when = body.get("when").and_then(Yaml::scalar);
-    let mut out = OutStep { name: name.clone(), when, ..OutStep::default() };
+    let mut out = OutStep {
+        name: name.clone(),
+        when,
+        ..OutStep::default()
+    };
     match kind {
         "checkout" => out.kind = "checkout",
         "run" => {
             out.kind = "run";
             out.main = match &body {
                 Yaml::Str(s) => s.clone(),
-                _ => body.get("command").and_then(Yaml::scalar).unwrap_or_default(),
+                _ => body
+                    .get("command")
+                    .and_then(Yaml::scalar)
+                    .unwrap_or_default(),
             };
             if let Some(t) = body.get("no_output_timeout").and_then(Yaml::scalar) {
                 out.extra.push(("no_output_timeout".into(), t));
@@ -272,14 +364,18 @@ fn convert_step(job: &str, number: usize, step: &Yaml, unconverted: &mut Vec<Str
                 out.extra.push(("shell".into(), s));
             }
             out.environment = body.get("environment").map(Yaml::env).unwrap_or_default();
-            if body.get("background").is_some_and(|b| matches!(b, Yaml::Bool(true))) {
+            if body
+                .get("background")
+                .is_some_and(|b| matches!(b, Yaml::Bool(true)))
+            {
                 unconverted.push(format!("job {job}, step {number}: background = true (run it with `&` and stop it in a later step)"));
             }
         }
         "restore_cache" => {
             out.kind = "restore_cache";
             out.main_list = body.get("keys").map(Yaml::strings).unwrap_or_default();
-            out.main_list.extend(body.get("key").map(Yaml::strings).unwrap_or_default());
+            out.main_list
+                .extend(body.get("key").map(Yaml::strings).unwrap_or_default());
         }
         "save_cache" => {
             out.kind = "save_cache";
@@ -299,7 +395,9 @@ fn convert_step(job: &str, number: usize, step: &Yaml, unconverted: &mut Vec<Str
         }
         other => {
             let label = name.map_or_else(String::new, |n| format!(" ({n})"));
-            unconverted.push(format!("job {job}, step {number}{label}: `{other}` has no hoist equivalent"));
+            unconverted.push(format!(
+                "job {job}, step {number}{label}: `{other}` has no hoist equivalent"
+            ));
             return None;
         }
     }
@@ -308,7 +406,10 @@ fn convert_step(job: &str, number: usize, step: &Yaml, unconverted: &mut Vec<Str
 
 fn is_pytest(line: &str) -> bool {
     let words: Vec<&str> = line.split_whitespace().collect();
-    words.first().is_some_and(|w| *w == "pytest" || w.ends_with("/pytest")) || line.contains("-m pytest")
+    words
+        .first()
+        .is_some_and(|w| *w == "pytest" || w.ends_with("/pytest"))
+        || line.contains("-m pytest")
 }
 
 /// The requirements files a script installs with `pip install -r FILE`.
@@ -337,18 +438,36 @@ fn lists_pytest(project: &Path, file: &str) -> bool {
 /// The changes that make a hosted-CI job run on a bare host with hoist.
 fn adapt_for_hoist(job: &mut OutJob, project: Option<&Path>, notes: &mut Vec<String>) {
     let name = job.name.clone();
-    let label = |s: &OutStep, i: usize| format!("job {name}, step {} ({})", i + 1, s.name.clone().unwrap_or_else(|| s.kind.into()));
+    let label = |s: &OutStep, i: usize| {
+        format!(
+            "job {name}, step {} ({})",
+            i + 1,
+            s.name.clone().unwrap_or_else(|| s.kind.into())
+        )
+    };
     // 1. An Ansible deploy becomes hoist's deploy step.
     let mut deploys = false;
     for (i, step) in job.steps.iter_mut().enumerate() {
-        if step.kind == "run" && step.main.lines().any(|l| l.trim_start().starts_with("ansible-playbook")) {
+        if step.kind == "run"
+            && step
+                .main
+                .lines()
+                .any(|l| l.trim_start().starts_with("ansible-playbook"))
+        {
             notes.push(format!("{}: `{}` becomes hoist's deploy step (hoist deploy --ref <the pipeline's commit>); import the inventory with hoist import ansible", label(step, i), step.main.lines().find(|l| l.contains("ansible-playbook")).unwrap_or_default().trim()));
-            *step = OutStep { kind: "deploy", name: step.name.clone(), when: step.when.clone(), ..OutStep::default() };
+            *step = OutStep {
+                kind: "deploy",
+                name: step.name.clone(),
+                when: step.when.clone(),
+                ..OutStep::default()
+            };
             deploys = true;
         }
     }
     if deploys {
-        let (ansible, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut job.environment).into_iter().partition(|(k, _)| k.starts_with("ANSIBLE_"));
+        let (ansible, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut job.environment)
+            .into_iter()
+            .partition(|(k, _)| k.starts_with("ANSIBLE_"));
         job.environment = rest;
         if !ansible.is_empty() {
             let names: Vec<String> = ansible.into_iter().map(|(k, _)| k).collect();
@@ -364,14 +483,41 @@ fn adapt_for_hoist(job: &mut OutJob, project: Option<&Path>, notes: &mut Vec<Str
         for line in step.main.lines() {
             let t = line.trim();
             let words: Vec<&str> = t.split_whitespace().collect();
-            let pip_ansible = deploys && words.len() >= 3 && words[0].ends_with("pip") && words[1] == "install" && words[2..].iter().all(|w| w.starts_with("ansible"));
-            let apt = matches!(words.as_slice(), ["sudo", "apt" | "apt-get", ..] | ["apt" | "apt-get", ..]);
+            let pip_ansible = deploys
+                && words.len() >= 3
+                && words[0].ends_with("pip")
+                && words[1] == "install"
+                && words[2..].iter().all(|w| w.starts_with("ansible"));
+            let apt = matches!(
+                words.as_slice(),
+                ["sudo", "apt" | "apt-get", ..] | ["apt" | "apt-get", ..]
+            );
             if pip_ansible {
-                notes.push(format!("{}: removed `{t}`: only the Ansible deploy needed it", label(step, i)));
+                notes.push(format!(
+                    "{}: removed `{t}`: only the Ansible deploy needed it",
+                    label(step, i)
+                ));
             } else if apt {
-                let pkgs: Vec<&str> = words.iter().skip_while(|w| **w != "install").skip(1).filter(|w| !w.starts_with('-')).copied().collect();
-                let advice = if pkgs.is_empty() { String::new() } else { format!("; install {} on this machine once (apt-get install {})", pkgs.join(" "), pkgs.join(" ")) };
-                notes.push(format!("{}: removed `{t}`: jobs run on the host, not in a disposable image{advice}", label(step, i)));
+                let pkgs: Vec<&str> = words
+                    .iter()
+                    .skip_while(|w| **w != "install")
+                    .skip(1)
+                    .filter(|w| !w.starts_with('-'))
+                    .copied()
+                    .collect();
+                let advice = if pkgs.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; install {} on this machine once (apt-get install {})",
+                        pkgs.join(" "),
+                        pkgs.join(" ")
+                    )
+                };
+                notes.push(format!(
+                    "{}: removed `{t}`: jobs run on the host, not in a disposable image{advice}",
+                    label(step, i)
+                ));
             } else {
                 kept.push(line);
             }
@@ -380,7 +526,14 @@ fn adapt_for_hoist(job: &mut OutJob, project: Option<&Path>, notes: &mut Vec<Str
         step.main = format!("{}{trailing}", kept.join("\n"));
     }
     // 3. pytest writes JUnit XML, and the job keeps it as test results.
-    let report_dir = job.steps.iter().find(|s| s.kind == "test_results" || s.kind == "artifacts").map_or_else(|| "test-reports".to_string(), |s| s.main.trim_end_matches('/').to_string());
+    let report_dir = job
+        .steps
+        .iter()
+        .find(|s| s.kind == "test_results" || s.kind == "artifacts")
+        .map_or_else(
+            || "test-reports".to_string(),
+            |s| s.main.trim_end_matches('/').to_string(),
+        );
     let has_results = job.steps.iter().any(|s| s.kind == "test_results");
     let mut insert_results_after = None;
     for (i, step) in job.steps.iter_mut().enumerate() {
@@ -402,41 +555,95 @@ fn adapt_for_hoist(job: &mut OutJob, project: Option<&Path>, notes: &mut Vec<Str
             .collect();
         if changed {
             step.main = format!("{}\n", lines.join("\n"));
-            notes.push(format!("{}: pytest writes JUnit XML to {report_dir}/junit.xml (added --junitxml)", label(step, i)));
+            notes.push(format!(
+                "{}: pytest writes JUnit XML to {report_dir}/junit.xml (added --junitxml)",
+                label(step, i)
+            ));
             if !has_results && insert_results_after.is_none() {
                 insert_results_after = Some(i);
             }
         }
     }
     if let Some(i) = insert_results_after {
-        job.steps.insert(i + 1, OutStep { kind: "test_results", main: report_dir.clone(), ..OutStep::default() });
+        job.steps.insert(
+            i + 1,
+            OutStep {
+                kind: "test_results",
+                main: report_dir.clone(),
+                ..OutStep::default()
+            },
+        );
         notes.push(format!("job {name}: added a test_results step for {report_dir} (failures, counts and slowest tests in the run's summary)"));
     }
     // 4. Whatever runs pytest must have it installed.
-    let runs_pytest = job.steps.iter().any(|s| s.kind == "run" && s.main.lines().any(is_pytest));
-    let installs: Vec<usize> = job.steps.iter().enumerate().filter(|(_, s)| s.kind == "run" && s.main.contains("pip install")).map(|(i, _)| i).collect();
+    let runs_pytest = job
+        .steps
+        .iter()
+        .any(|s| s.kind == "run" && s.main.lines().any(is_pytest));
+    let installs: Vec<usize> = job
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == "run" && s.main.contains("pip install"))
+        .map(|(i, _)| i)
+        .collect();
     if let (true, Some(&at), Some(project)) = (runs_pytest, installs.last(), project) {
         let script = &job.steps[at].main;
         let files = requirement_files(script);
-        let installed = script.lines().any(|l| l.contains("pip install") && l.split_whitespace().any(|w| w == "pytest" || w.starts_with("pytest="))) || files.iter().any(|f| lists_pytest(project, f));
+        let installed = script.lines().any(|l| {
+            l.contains("pip install")
+                && l.split_whitespace()
+                    .any(|w| w == "pytest" || w.starts_with("pytest="))
+        }) || files.iter().any(|f| lists_pytest(project, f));
         if !installed {
-            let dev = ["requirements-dev.txt", "requirements-test.txt", "dev-requirements.txt", "test-requirements.txt", "requirements/dev.txt", "requirements/test.txt"]
-                .into_iter()
-                .find(|f| lists_pytest(project, f));
+            let dev = [
+                "requirements-dev.txt",
+                "requirements-test.txt",
+                "dev-requirements.txt",
+                "test-requirements.txt",
+                "requirements/dev.txt",
+                "requirements/test.txt",
+            ]
+            .into_iter()
+            .find(|f| lists_pytest(project, f));
             let step = &mut job.steps[at];
             let (line, why) = match dev {
                 Some(dev) => (format!("pip install -r {dev}"), format!("{dev} lists it")),
-                None => ("pip install pytest".to_string(), "no requirements file lists it".to_string()),
+                None => (
+                    "pip install pytest".to_string(),
+                    "no requirements file lists it".to_string(),
+                ),
             };
             let mut lines: Vec<String> = step.main.lines().map(str::to_string).collect();
-            let pos = lines.iter().rposition(|l| l.contains("pip install")).map_or(lines.len(), |p| p + 1);
+            let pos = lines
+                .iter()
+                .rposition(|l| l.contains("pip install"))
+                .map_or(lines.len(), |p| p + 1);
             lines.insert(pos, line.clone());
             step.main = format!("{}\n", lines.join("\n"));
-            notes.push(format!("{}: added `{line}`: a later step runs pytest, which {} does not install ({why})", label(step, at), if files.is_empty() { "this step".to_string() } else { files.join(", ") }));
+            notes.push(format!(
+                "{}: added `{line}`: a later step runs pytest, which {} does not install ({why})",
+                label(step, at),
+                if files.is_empty() {
+                    "this step".to_string()
+                } else {
+                    files.join(", ")
+                }
+            ));
             if let Some(dev) = dev {
                 // The cached environment now depends on the dev requirements too.
-                for s in job.steps.iter_mut().filter(|s| s.kind == "restore_cache" || s.kind == "save_cache") {
-                    let add = |k: &str| if k.contains("checksum") { format!("{k}-{{{{ checksum \"{dev}\" }}}}") } else { k.to_string() };
+                for s in job
+                    .steps
+                    .iter_mut()
+                    .filter(|s| s.kind == "restore_cache" || s.kind == "save_cache")
+                {
+                    let add = |k: &str| {
+                        if k.contains("checksum") {
+                            format!("{k}-{{{{ checksum \"{dev}\" }}}}")
+                        } else {
+                            k.to_string()
+                        }
+                    };
                     if s.kind == "save_cache" {
                         s.main = add(&s.main);
                     } else if let Some(first) = s.main_list.first_mut() {
@@ -453,8 +660,14 @@ fn adapt_for_hoist(job: &mut OutJob, project: Option<&Path>, notes: &mut Vec<Str
         if job.steps[r].kind != "restore_cache" {
             continue;
         }
-        let Some(first) = job.steps[r].main_list.first().cloned() else { continue };
-        let Some(s) = (r + 1..job.steps.len()).find(|&s| job.steps[s].kind == "save_cache" && job.steps[s].main == first) else { continue };
+        let Some(first) = job.steps[r].main_list.first().cloned() else {
+            continue;
+        };
+        let Some(s) = (r + 1..job.steps.len())
+            .find(|&s| job.steps[s].kind == "save_cache" && job.steps[s].main == first)
+        else {
+            continue;
+        };
         let runs: Vec<usize> = (r + 1..s).filter(|&i| job.steps[i].kind == "run").collect();
         if let [only] = runs.as_slice() {
             job.steps[*only].unless_cache_hit = true;
@@ -463,28 +676,44 @@ fn adapt_for_hoist(job: &mut OutJob, project: Option<&Path>, notes: &mut Vec<Str
     }
 }
 
-fn convert_workflows(workflows: Option<&Yaml>, jobs: &mut [OutJob], notes: &mut Vec<String>, unconverted: &mut Vec<String>) {
-    let Some(Yaml::Map(workflows)) = workflows else { return };
+fn convert_workflows(
+    workflows: Option<&Yaml>,
+    jobs: &mut [OutJob],
+    notes: &mut Vec<String>,
+    unconverted: &mut Vec<String>,
+) {
+    let Some(Yaml::Map(workflows)) = workflows else {
+        return;
+    };
     let mut seen: Vec<String> = Vec::new();
     for (wf, body) in workflows {
         if wf == "version" {
             continue;
         }
         if body.get("triggers").is_some() {
-            unconverted.push(format!("workflow {wf}: triggers (schedules): run hoist ci run from cron instead"));
+            unconverted.push(format!(
+                "workflow {wf}: triggers (schedules): run hoist ci run from cron instead"
+            ));
         }
-        let Some(Yaml::List(entries)) = body.get("jobs") else { continue };
+        let Some(Yaml::List(entries)) = body.get("jobs") else {
+            continue;
+        };
         for entry in entries {
             let (name, spec) = match entry {
                 Yaml::Str(s) => (s.clone(), Yaml::Null),
                 Yaml::Map(m) if m.len() == 1 => {
-                    let (k, v) = m.iter().next().map_or((String::new(), Yaml::Null), |(k, v)| (k.clone(), v.clone()));
+                    let (k, v) = m
+                        .iter()
+                        .next()
+                        .map_or((String::new(), Yaml::Null), |(k, v)| (k.clone(), v.clone()));
                     (k, v)
                 }
                 _ => continue,
             };
             let Some(job) = jobs.iter_mut().find(|j| j.name == name) else {
-                unconverted.push(format!("workflow {wf}: job {name} is not defined under jobs"));
+                unconverted.push(format!(
+                    "workflow {wf}: job {name} is not defined under jobs"
+                ));
                 continue;
             };
             if seen.contains(&name) {
@@ -495,12 +724,24 @@ fn convert_workflows(workflows: Option<&Yaml>, jobs: &mut [OutJob], notes: &mut 
             job.requires = spec.get("requires").map(Yaml::strings).unwrap_or_default();
             if let Some(branches) = spec.get("filters").and_then(|f| f.get("branches")) {
                 job.only = branches.get("only").map(Yaml::strings).unwrap_or_default();
-                job.ignore = branches.get("ignore").map(Yaml::strings).unwrap_or_default();
+                job.ignore = branches
+                    .get("ignore")
+                    .map(Yaml::strings)
+                    .unwrap_or_default();
             }
             if spec.get("filters").and_then(|f| f.get("tags")).is_some() {
-                unconverted.push(format!("workflow {wf}, job {name}: tag filters (hoist ci runs branches)"));
+                unconverted.push(format!(
+                    "workflow {wf}, job {name}: tag filters (hoist ci runs branches)"
+                ));
             }
-            for key in ["context", "type", "name", "matrix", "pre-steps", "post-steps"] {
+            for key in [
+                "context",
+                "type",
+                "name",
+                "matrix",
+                "pre-steps",
+                "post-steps",
+            ] {
                 if spec.get(key).is_some() {
                     unconverted.push(format!("workflow {wf}, job {name}: `{key}`"));
                 }
@@ -515,7 +756,11 @@ fn convert_workflows(workflows: Option<&Yaml>, jobs: &mut [OutJob], notes: &mut 
 }
 
 fn key(name: &str) -> String {
-    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         name.to_string()
     } else {
         toml::Value::String(name.to_string()).to_string()
@@ -528,7 +773,12 @@ fn string(value: &str) -> String {
 
 /// Multi-line scripts as `'''` literal strings, which keep them readable.
 fn script(value: &str) -> String {
-    let literal_ok = value.contains('\n') && !value.contains("'''") && !value.ends_with('\'') && value.chars().all(|c| c == '\n' || c == '\t' || !c.is_control());
+    let literal_ok = value.contains('\n')
+        && !value.contains("'''")
+        && !value.ends_with('\'')
+        && value
+            .chars()
+            .all(|c| c == '\n' || c == '\t' || !c.is_control());
     if literal_ok {
         format!("'''\n{value}'''")
     } else {
@@ -537,16 +787,32 @@ fn script(value: &str) -> String {
 }
 
 fn list(items: &[String]) -> String {
-    format!("[{}]", items.iter().map(|i| string(i)).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        items
+            .iter()
+            .map(|i| string(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 fn inline_env(env: &[(String, String)]) -> String {
-    format!("{{ {} }}", env.iter().map(|(k, v)| format!("{} = {}", key(k), string(v))).collect::<Vec<_>>().join(", "))
+    format!(
+        "{{ {} }}",
+        env.iter()
+            .map(|(k, v)| format!("{} = {}", key(k), string(v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 fn render(jobs: &[OutJob], file: &str) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "# Imported from {file} by `hoist import circleci`; see docs/pipeline.md.");
+    let _ = writeln!(
+        t,
+        "# Imported from {file} by `hoist import circleci`; see docs/pipeline.md."
+    );
     let _ = writeln!(t, "[pipeline]");
     for job in jobs {
         let j = key(&job.name);
@@ -588,7 +854,12 @@ fn render(jobs: &[OutJob], file: &str) -> String {
                     let _ = writeln!(t, "restore_cache = {}", list(&step.main_list));
                 }
                 "save_cache" => {
-                    let _ = writeln!(t, "save_cache = {}\npaths = {}", string(&step.main), list(&step.main_list));
+                    let _ = writeln!(
+                        t,
+                        "save_cache = {}\npaths = {}",
+                        string(&step.main),
+                        list(&step.main_list)
+                    );
                 }
                 kind => {
                     let _ = writeln!(t, "{kind} = {}", string(&step.main));

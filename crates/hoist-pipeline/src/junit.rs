@@ -67,13 +67,23 @@ pub struct JunitError {
 impl TestReport {
     /// Parses one report, `<testsuites>` or a bare `<testsuite>`, and adds its cases.
     pub fn add_xml(&mut self, xml: &str, file: &Path) -> Result<(), JunitError> {
-        let err = |reason: String| JunitError { file: file.display().to_string(), reason };
+        let err = |reason: String| JunitError {
+            file: file.display().to_string(),
+            reason,
+        };
         let doc = roxmltree::Document::parse(xml).map_err(|e| err(e.to_string()))?;
         let root = doc.root_element();
         let suites: Vec<roxmltree::Node<'_, '_>> = match root.tag_name().name() {
             "testsuite" => vec![root],
-            "testsuites" => root.children().filter(|n| n.has_tag_name("testsuite")).collect(),
-            other => return Err(err(format!("root element is <{other}>, expected <testsuites> or <testsuite>"))),
+            "testsuites" => root
+                .children()
+                .filter(|n| n.has_tag_name("testsuite"))
+                .collect(),
+            other => {
+                return Err(err(format!(
+                    "root element is <{other}>, expected <testsuites> or <testsuite>"
+                )))
+            }
         };
         for suite in suites {
             self.seconds += seconds(suite.attribute("time"));
@@ -107,7 +117,9 @@ impl TestReport {
 }
 
 fn seconds(attr: Option<&str>) -> f64 {
-    attr.and_then(|t| t.trim().parse::<f64>().ok()).filter(|t| t.is_finite()).unwrap_or(0.0)
+    attr.and_then(|t| t.trim().parse::<f64>().ok())
+        .filter(|t| t.is_finite())
+        .unwrap_or(0.0)
 }
 
 fn parse_case(case: roxmltree::Node<'_, '_>) -> TestCase {

@@ -19,3 +19,5 @@ pub mod process;
 pub mod record;
 pub mod secrets;
 pub mod services;
+
+pub use engine::{request_cancel, run, RunOptions};

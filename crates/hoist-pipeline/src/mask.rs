@@ -30,7 +30,7 @@ impl SecretMasker {
             }
         }
         // Longest first, so that a value containing another is masked whole.
-        needles.sort_by(|a, b| b.len().cmp(&a.len()));
+        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         Self { needles }
     }
 

@@ -5,7 +5,6 @@ use crate::event::Stream;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -28,8 +27,8 @@ pub struct Limits<'a> {
     pub no_output: Option<Duration>,
     /// Killed at this instant.
     pub deadline: Option<Instant>,
-    /// Killed when this becomes true.
-    pub cancel: &'a AtomicBool,
+    /// Killed once this returns true.
+    pub cancelled: &'a (dyn Fn() -> bool + Sync),
 }
 
 enum Msg {
@@ -49,7 +48,13 @@ fn reader(stream: Stream, pipe: impl Read + Send + 'static, tx: mpsc::Sender<Msg
                     while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                         buf.pop();
                     }
-                    if tx.send(Msg::Line(stream, String::from_utf8_lossy(&buf).into_owned())).is_err() {
+                    if tx
+                        .send(Msg::Line(
+                            stream,
+                            String::from_utf8_lossy(&buf).into_owned(),
+                        ))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -69,8 +74,15 @@ fn kill_group(pid: u32) {
 ///
 /// When the process exits, whatever it left running in its group is killed (so that a
 /// forgotten background process cannot hold the step open).
-pub fn supervise(mut cmd: Command, limits: &Limits<'_>, on_line: &mut dyn FnMut(Stream, String)) -> std::io::Result<ProcessEnd> {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+pub fn supervise(
+    mut cmd: Command,
+    limits: &Limits<'_>,
+    on_line: &mut dyn FnMut(Stream, String),
+) -> std::io::Result<ProcessEnd> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
     let mut child = cmd.spawn()?;
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
@@ -115,7 +127,7 @@ pub fn supervise(mut cmd: Command, limits: &Limits<'_>, on_line: &mut dyn FnMut(
                 continue;
             }
         }
-        let reason = if limits.cancel.load(Ordering::Relaxed) {
+        let reason = if (limits.cancelled)() {
             Some(ProcessEnd::Cancelled)
         } else if limits.deadline.is_some_and(|d| Instant::now() >= d) {
             Some(ProcessEnd::Deadline)
@@ -134,5 +146,11 @@ pub fn supervise(mut cmd: Command, limits: &Limits<'_>, on_line: &mut dyn FnMut(
         None => child.wait()?,
     };
     kill_group(pid);
-    Ok(stopped.unwrap_or_else(|| ProcessEnd::Exited(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))))
+    Ok(stopped.unwrap_or_else(|| {
+        ProcessEnd::Exited(
+            status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+        )
+    }))
 }

@@ -55,21 +55,33 @@ pub fn parse_file(text: &str, label: &str) -> Result<Vec<(String, String)>, Secr
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((key, value)) = line.split_once('=') else {
-            return Err(SecretError::File { file: label.into(), line: n + 1, message: "expected KEY=value".into() });
+            return Err(SecretError::File {
+                file: label.into(),
+                line: n + 1,
+                message: "expected KEY=value".into(),
+            });
         };
         let key = key.trim().to_string();
         if let Some(rest) = value.strip_prefix('"') {
             let mut raw = rest.to_string();
             while !closes(&raw) {
                 let Some((_, next)) = lines.next() else {
-                    return Err(SecretError::File { file: label.into(), line: n + 1, message: format!("the value of {key} has no closing double quote") });
+                    return Err(SecretError::File {
+                        file: label.into(),
+                        line: n + 1,
+                        message: format!("the value of {key} has no closing double quote"),
+                    });
                 };
                 raw.push('\n');
                 raw.push_str(next);
             }
             out.push((key, unescape(&raw[..raw.trim_end().len() - 1])));
         } else if let Some(rest) = value.strip_prefix('\'') {
-            let end = rest.rfind('\'').ok_or_else(|| SecretError::File { file: label.into(), line: n + 1, message: format!("the value of {key} has no closing single quote") })?;
+            let end = rest.rfind('\'').ok_or_else(|| SecretError::File {
+                file: label.into(),
+                line: n + 1,
+                message: format!("the value of {key} has no closing single quote"),
+            })?;
             out.push((key, rest[..end].to_string()));
         } else {
             out.push((key, value.trim().to_string()));
@@ -84,7 +96,11 @@ fn closes(raw: &str) -> bool {
     if !trimmed.ends_with('"') {
         return false;
     }
-    let backslashes = trimmed[..trimmed.len() - 1].chars().rev().take_while(|c| *c == '\\').count();
+    let backslashes = trimmed[..trimmed.len() - 1]
+        .chars()
+        .rev()
+        .take_while(|c| *c == '\\')
+        .count();
     backslashes % 2 == 0
 }
 
@@ -106,10 +122,18 @@ fn unescape(raw: &str) -> String {
 }
 
 /// Reads the named secrets: the environment first, then the secrets file.
-pub fn load(names: &[String], file: Option<&Path>, project_dir: &Path) -> Result<Vec<(String, String)>, SecretError> {
+pub fn load(
+    names: &[String],
+    file: Option<&Path>,
+    project_dir: &Path,
+) -> Result<Vec<(String, String)>, SecretError> {
     let mut from_file = Vec::new();
     if let Some(file) = file {
-        let label = file.strip_prefix(project_dir).unwrap_or(file).display().to_string();
+        let label = file
+            .strip_prefix(project_dir)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         if file.exists() {
             let tracked = Command::new("git")
                 .arg("-C")
@@ -121,21 +145,38 @@ pub fn load(names: &[String], file: Option<&Path>, project_dir: &Path) -> Result
             if tracked {
                 return Err(SecretError::Committed { file: label });
             }
-            let text = std::fs::read_to_string(file).map_err(|e| SecretError::File { file: label.clone(), line: 0, message: e.to_string() })?;
+            let text = std::fs::read_to_string(file).map_err(|e| SecretError::File {
+                file: label.clone(),
+                line: 0,
+                message: e.to_string(),
+            })?;
             from_file = parse_file(&text, &label)?;
         }
     }
     names
         .iter()
         .map(|name| {
-            let value = std::env::var(name).ok().or_else(|| from_file.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
-            value.map(|v| (name.clone(), v)).ok_or_else(|| SecretError::Missing {
-                name: name.clone(),
-                hint: match file {
-                    Some(f) => format!("export {name}=..., or add {name}=... to {} (never commit that file)", f.display()),
-                    None => format!("export {name}=..., or set [pipeline] secrets_file and put it there"),
-                },
-            })
+            let value = std::env::var(name).ok().or_else(|| {
+                from_file
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            });
+            value
+                .map(|v| (name.clone(), v))
+                .ok_or_else(|| SecretError::Missing {
+                    name: name.clone(),
+                    hint: match file {
+                        Some(f) => format!(
+                            "export {name}=..., or add {name}=... to {} (never commit that file)",
+                            f.display()
+                        ),
+                        None => format!(
+                            "export {name}=..., or set [pipeline] secrets_file and put it there"
+                        ),
+                    },
+                })
         })
         .collect()
 }

@@ -84,7 +84,12 @@ fn stop_postmaster(child: &mut Child) {
 /// Starts one service. `scratch` is a directory the service user may enter.
 pub fn start(spec: &ServiceSpec, scratch: &Path) -> Result<RunningService, ServiceError> {
     match spec {
-        ServiceSpec::Postgres { user, db, password, settings } => start_postgres(user, db, password.as_deref(), settings, scratch),
+        ServiceSpec::Postgres {
+            user,
+            db,
+            password,
+            settings,
+        } => start_postgres(user, db, password.as_deref(), settings, scratch),
         ServiceSpec::Redis => start_redis(scratch),
     }
 }
@@ -104,8 +109,13 @@ fn unique_dir(root: &Path, prefix: &str) -> std::io::Result<PathBuf> {
     fs::create_dir_all(root)?;
     fs::set_permissions(root, fs::Permissions::from_mode(0o755))?;
     for attempt in 0..100u32 {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let dir = root.join(format!("{prefix}-{}-{nanos:x}{attempt}", std::process::id()));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = root.join(format!(
+            "{prefix}-{}-{nanos:x}{attempt}",
+            std::process::id()
+        ));
         match fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -116,7 +126,9 @@ fn unique_dir(root: &Path, prefix: &str) -> std::io::Result<PathBuf> {
 }
 
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// The directory holding `initdb`, `pg_ctl` and `postgres`: found through `PATH`, else the
@@ -151,20 +163,33 @@ fn postgres_identity() -> Result<Option<(u32, u32)>, String> {
         let passwd = fs::read_to_string("/etc/passwd").ok()?;
         passwd.lines().find_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
-            (f.len() > 3 && f[0] == "postgres").then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
+            (f.len() > 3 && f[0] == "postgres")
+                .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
         })
     };
     if let Some(id) = lookup() {
         return Ok(Some(id));
     }
     let out = Command::new("useradd")
-        .args(["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"])
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "postgres",
+        ])
         .output()
         .map_err(|e| format!("cannot run useradd to create the postgres user: {e}"))?;
     if !out.status.success() {
-        return Err(format!("useradd postgres failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "useradd postgres failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
-    lookup().map(Some).ok_or_else(|| "the postgres user was created but is not in /etc/passwd".into())
+    lookup()
+        .map(Some)
+        .ok_or_else(|| "the postgres user was created but is not in /etc/passwd".into())
 }
 
 /// `program`, to be run as the service user (std drops root's supplementary groups with it).
@@ -182,7 +207,10 @@ fn chown_tree(dir: &Path, id: Option<(u32, u32)>) -> std::io::Result<()> {
 }
 
 fn run_quiet(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("cannot run {what}: {e}"))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
     if out.status.success() {
         return Ok(());
     }
@@ -195,19 +223,38 @@ fn run_quiet(cmd: &mut Command, what: &str) -> Result<(), String> {
 }
 
 /// Makes the template cluster for this PostgreSQL installation once; later starts copy it.
-fn postgres_template(bindir: &Path, scratch: &Path, id: Option<(u32, u32)>) -> Result<PathBuf, String> {
-    let key = crate::cache_key::checksum_of(bindir.to_string_lossy().as_bytes()).replace(['/', '+', '='], "");
+fn postgres_template(
+    bindir: &Path,
+    scratch: &Path,
+    id: Option<(u32, u32)>,
+) -> Result<PathBuf, String> {
+    let key = crate::cache_key::checksum_of(bindir.to_string_lossy().as_bytes())
+        .replace(['/', '+', '='], "");
     let template = scratch.join(format!("pg-template-{}", &key[..12]));
     if template.join("PG_VERSION").is_file() {
         return Ok(template);
     }
-    let building = unique_dir(scratch, "pg-template-building").map_err(|e| format!("cannot create a directory under {}: {e}", scratch.display()))?;
-    chown_tree(&building, id).map_err(|e| format!("cannot give {} to the postgres user: {e}", building.display()))?;
+    let building = unique_dir(scratch, "pg-template-building")
+        .map_err(|e| format!("cannot create a directory under {}: {e}", scratch.display()))?;
+    chown_tree(&building, id).map_err(|e| {
+        format!(
+            "cannot give {} to the postgres user: {e}",
+            building.display()
+        )
+    })?;
     let data = building.join("data");
     let result = run_quiet(
         service_command(bindir.join("initdb"), id)
             .current_dir(&building)
-            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions", "-D"])
+            .args([
+                "--auth=trust",
+                "--username=postgres",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+                "-D",
+            ])
             .arg(&data),
         "initdb",
     );
@@ -218,7 +265,10 @@ fn postgres_template(bindir: &Path, scratch: &Path, id: Option<(u32, u32)>) -> R
     // Two jobs may build the template at once: the first rename wins, the other is discarded.
     if fs::rename(&data, &template).is_err() && !template.join("PG_VERSION").is_file() {
         let _ = fs::remove_dir_all(&building);
-        return Err(format!("cannot move the template cluster to {}", template.display()));
+        return Err(format!(
+            "cannot move the template cluster to {}",
+            template.display()
+        ));
     }
     let _ = fs::remove_dir_all(&building);
     Ok(template)
@@ -235,7 +285,13 @@ fn quote_literal(value: &str) -> String {
 /// Percent-encodes a URL component (userinfo, path).
 fn url_part(text: &str) -> String {
     text.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -243,26 +299,49 @@ fn read_log(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_default()
 }
 
-fn start_postgres(user: &str, db: &str, password: Option<&str>, settings: &BTreeMap<String, String>, scratch: &Path) -> Result<RunningService, ServiceError> {
+fn start_postgres(
+    user: &str,
+    db: &str,
+    password: Option<&str>,
+    settings: &BTreeMap<String, String>,
+    scratch: &Path,
+) -> Result<RunningService, ServiceError> {
     let began = Instant::now();
-    let fail = |message: String, log: String| ServiceError { service: "postgres".into(), message, log };
+    let fail = |message: String, log: String| ServiceError {
+        service: "postgres".into(),
+        message,
+        log,
+    };
     let bindir = postgres_bindir().ok_or_else(|| {
         fail("PostgreSQL is not installed (no initdb on PATH or in /usr/lib/postgresql/*/bin); install it: apt-get install postgresql".into(), String::new())
     })?;
     let id = postgres_identity().map_err(|m| fail(m, String::new()))?;
     let template = postgres_template(&bindir, scratch, id).map_err(|m| fail(m, String::new()))?;
-    let dir = unique_dir(scratch, "pg").map_err(|e| fail(format!("cannot create a directory under {}: {e}", scratch.display()), String::new()))?;
+    let dir = unique_dir(scratch, "pg").map_err(|e| {
+        fail(
+            format!("cannot create a directory under {}: {e}", scratch.display()),
+            String::new(),
+        )
+    })?;
     let data = dir.join("data");
     let log = dir.join("postgres.log");
     let cleanup = |dir: &Path| {
         let _ = fs::remove_dir_all(dir);
     };
-    if let Err(m) = run_quiet(Command::new("cp").arg("-a").arg(&template).arg(&data), "cp -a of the template cluster") {
+    if let Err(m) = run_quiet(
+        Command::new("cp").arg("-a").arg(&template).arg(&data),
+        "cp -a of the template cluster",
+    ) {
         cleanup(&dir);
         return Err(fail(m, String::new()));
     }
-    let port = free_port().map_err(|e| fail(format!("no free loopback port: {e}"), String::new()))?;
-    let host_auth = if password.is_some() { "scram-sha-256" } else { "trust" };
+    let port =
+        free_port().map_err(|e| fail(format!("no free loopback port: {e}"), String::new()))?;
+    let host_auth = if password.is_some() {
+        "scram-sha-256"
+    } else {
+        "trust"
+    };
     let hba = format!("local all all trust\nhost all all 127.0.0.1/32 {host_auth}\n");
     let mut conf = format!(
         "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = {}\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n",
@@ -280,7 +359,10 @@ fn start_postgres(user: &str, db: &str, password: Option<&str>, settings: &BTree
         .and_then(|()| chown_tree(&data.join("postgresql.auto.conf"), id));
     if let Err(e) = written {
         cleanup(&dir);
-        return Err(fail(format!("cannot configure the cluster in {}: {e}", dir.display()), String::new()));
+        return Err(fail(
+            format!("cannot configure the cluster in {}: {e}", dir.display()),
+            String::new(),
+        ));
     }
     // The postmaster runs as our child (not daemonized by pg_ctl) so that its exit during
     // startup is seen at once and it is reaped when stopped.
@@ -288,10 +370,15 @@ fn start_postgres(user: &str, db: &str, password: Option<&str>, settings: &BTree
         Ok(f) => f,
         Err(e) => {
             cleanup(&dir);
-            return Err(fail(format!("cannot open {}: {e}", log.display()), String::new()));
+            return Err(fail(
+                format!("cannot open {}: {e}", log.display()),
+                String::new(),
+            ));
         }
     };
-    let log_err = log_file.try_clone().map_err(|e| fail(format!("cannot open {}: {e}", log.display()), String::new()))?;
+    let log_err = log_file
+        .try_clone()
+        .map_err(|e| fail(format!("cannot open {}: {e}", log.display()), String::new()))?;
     let child = service_command(bindir.join("postgres"), id)
         .current_dir(&dir)
         .arg("-D")
@@ -305,15 +392,37 @@ fn start_postgres(user: &str, db: &str, password: Option<&str>, settings: &BTree
         Ok(c) => c,
         Err(e) => {
             cleanup(&dir);
-            return Err(fail(format!("cannot run {}: {e}", bindir.join("postgres").display()), String::new()));
+            return Err(fail(
+                format!("cannot run {}: {e}", bindir.join("postgres").display()),
+                String::new(),
+            ));
         }
     };
-    let mut running = RunningService { kind: "postgres", port, env: Vec::new(), startup: Duration::ZERO, dir: dir.clone(), stop: Stop::Postgres(child) };
-    let isready = which("pg_isready").filter(|_| !bindir.join("pg_isready").is_file()).unwrap_or_else(|| bindir.join("pg_isready"));
+    let mut running = RunningService {
+        kind: "postgres",
+        port,
+        env: Vec::new(),
+        startup: Duration::ZERO,
+        dir: dir.clone(),
+        stop: Stop::Postgres(child),
+    };
+    let isready = which("pg_isready")
+        .filter(|_| !bindir.join("pg_isready").is_file())
+        .unwrap_or_else(|| bindir.join("pg_isready"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let ready = Command::new(&isready)
-            .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-d", "postgres"])
+            .args([
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
             .stdin(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
@@ -327,8 +436,15 @@ fn start_postgres(user: &str, db: &str, password: Option<&str>, settings: &BTree
         if exited || Instant::now() > deadline {
             let text = read_log(&log);
             drop(running);
-            let why = if exited { "exited during startup" } else { "was not ready within 30 s" };
-            return Err(fail(format!("PostgreSQL {why} (port {port}); its log follows"), text));
+            let why = if exited {
+                "exited during startup"
+            } else {
+                "was not ready within 30 s"
+            };
+            return Err(fail(
+                format!("PostgreSQL {why} (port {port}); its log follows"),
+                text,
+            ));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -342,10 +458,12 @@ fn start_postgres(user: &str, db: &str, password: Option<&str>, settings: &BTree
     if user == "postgres" {
         psql.arg("-c").arg(format!("ALTER ROLE {role}{pw}"));
     } else {
-        psql.arg("-c").arg(format!("CREATE ROLE {role} SUPERUSER LOGIN{pw}"));
+        psql.arg("-c")
+            .arg(format!("CREATE ROLE {role} SUPERUSER LOGIN{pw}"));
     }
     if db != "postgres" {
-        psql.arg("-c").arg(format!("CREATE DATABASE {} OWNER {role}", quote_ident(db)));
+        psql.arg("-c")
+            .arg(format!("CREATE DATABASE {} OWNER {role}", quote_ident(db)));
     }
     if let Err(m) = run_quiet(&mut psql, "psql (creating the role and database)") {
         let text = read_log(&log);
@@ -357,7 +475,10 @@ fn start_postgres(user: &str, db: &str, password: Option<&str>, settings: &BTree
         None => url_part(user),
     };
     let mut env = vec![
-        ("DATABASE_URL".to_string(), format!("postgresql://{auth}@127.0.0.1:{port}/{}", url_part(db))),
+        (
+            "DATABASE_URL".to_string(),
+            format!("postgresql://{auth}@127.0.0.1:{port}/{}", url_part(db)),
+        ),
         ("PGHOST".into(), "127.0.0.1".into()),
         ("PGPORT".into(), port.to_string()),
         ("PGUSER".into(), user.into()),
@@ -373,14 +494,41 @@ fn start_postgres(user: &str, db: &str, password: Option<&str>, settings: &BTree
 
 fn start_redis(scratch: &Path) -> Result<RunningService, ServiceError> {
     let began = Instant::now();
-    let fail = |message: String, log: String| ServiceError { service: "redis".into(), message, log };
-    let server = which("redis-server").ok_or_else(|| fail("redis-server is not installed; install it: apt-get install redis-server".into(), String::new()))?;
-    let dir = unique_dir(scratch, "redis").map_err(|e| fail(format!("cannot create a directory under {}: {e}", scratch.display()), String::new()))?;
-    let port = free_port().map_err(|e| fail(format!("no free loopback port: {e}"), String::new()))?;
+    let fail = |message: String, log: String| ServiceError {
+        service: "redis".into(),
+        message,
+        log,
+    };
+    let server = which("redis-server").ok_or_else(|| {
+        fail(
+            "redis-server is not installed; install it: apt-get install redis-server".into(),
+            String::new(),
+        )
+    })?;
+    let dir = unique_dir(scratch, "redis").map_err(|e| {
+        fail(
+            format!("cannot create a directory under {}: {e}", scratch.display()),
+            String::new(),
+        )
+    })?;
+    let port =
+        free_port().map_err(|e| fail(format!("no free loopback port: {e}"), String::new()))?;
     let log = dir.join("redis.log");
     let child = Command::new(server)
         .current_dir(&dir)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+        ])
         .arg(&log)
         .arg("--dir")
         .arg(&dir)
@@ -396,7 +544,14 @@ fn start_redis(scratch: &Path) -> Result<RunningService, ServiceError> {
             return Err(fail(format!("cannot run redis-server: {e}"), String::new()));
         }
     };
-    let mut running = RunningService { kind: "redis", port, env: Vec::new(), startup: Duration::ZERO, dir, stop: Stop::Child(child) };
+    let mut running = RunningService {
+        kind: "redis",
+        port,
+        env: Vec::new(),
+        startup: Duration::ZERO,
+        dir,
+        stop: Stop::Child(child),
+    };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
@@ -407,7 +562,17 @@ fn start_redis(scratch: &Path) -> Result<RunningService, ServiceError> {
         if exited || Instant::now() > deadline {
             let text = read_log(&log);
             drop(running);
-            return Err(fail(format!("redis-server {} (port {port}); its log follows", if exited { "exited during startup" } else { "was not ready within 10 s" }), text));
+            return Err(fail(
+                format!(
+                    "redis-server {} (port {port}); its log follows",
+                    if exited {
+                        "exited during startup"
+                    } else {
+                        "was not ready within 10 s"
+                    }
+                ),
+                text,
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -24,7 +24,11 @@ fn restored_marker(store: &CacheStore, keys: &[&str]) -> Option<(String, String)
     let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
     let hit = store.restore(&keys, ws.path()).unwrap()?;
     let marker = fs::read_to_string(ws.path().join("env/lib/marker.txt")).unwrap();
-    assert_eq!(fs::read_link(ws.path().join("env/python")).unwrap(), Path::new("lib/marker.txt"), "symlinks are restored as symlinks");
+    assert_eq!(
+        fs::read_link(ws.path().join("env/python")).unwrap(),
+        Path::new("lib/marker.txt"),
+        "symlinks are restored as symlinks"
+    );
     Some((hit.entry.key, marker))
 }
 
@@ -36,7 +40,10 @@ fn restore_takes_the_newest_prefix_match_even_over_an_exact_match() {
     save(&store, "deps-abc", &ws, "exact");
     std::thread::sleep(Duration::from_millis(5));
     save(&store, "deps-abcd", &ws, "newer");
-    assert_eq!(restored_marker(&store, &["deps-abc"]), Some(("deps-abcd".into(), "newer".into())));
+    assert_eq!(
+        restored_marker(&store, &["deps-abc"]),
+        Some(("deps-abcd".into(), "newer".into()))
+    );
 }
 
 #[test]
@@ -47,7 +54,10 @@ fn restore_tries_keys_in_order_and_a_miss_is_none() {
     save(&store, "deps-master-1", &ws, "master");
     std::thread::sleep(Duration::from_millis(5));
     save(&store, "other-1", &ws, "other");
-    assert_eq!(restored_marker(&store, &["deps-feature-", "deps-"]), Some(("deps-master-1".into(), "master".into())));
+    assert_eq!(
+        restored_marker(&store, &["deps-feature-", "deps-"]),
+        Some(("deps-master-1".into(), "master".into()))
+    );
     assert_eq!(restored_marker(&store, &["nothing-", "neither-"]), None);
 }
 
@@ -56,9 +66,15 @@ fn save_never_overwrites_a_key() {
     let tmp = tempfile::tempdir().unwrap();
     let store = CacheStore::open(&tmp.path().join("store")).unwrap();
     let ws = tmp.path().join("ws");
-    assert!(matches!(save(&store, "k", &ws, "first"), SaveOutcome::Saved(_)));
+    assert!(matches!(
+        save(&store, "k", &ws, "first"),
+        SaveOutcome::Saved(_)
+    ));
     assert!(matches!(save(&store, "k", &ws, "second"), SaveOutcome::Exists(e) if e.key == "k"));
-    assert_eq!(restored_marker(&store, &["k"]), Some(("k".into(), "first".into())));
+    assert_eq!(
+        restored_marker(&store, &["k"]),
+        Some(("k".into(), "first".into()))
+    );
     assert_eq!(store.list().unwrap().len(), 1);
 }
 
@@ -76,23 +92,44 @@ fn concurrent_saves_of_one_key_leave_one_whole_cache() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let saved = outcomes.iter().filter(|o| matches!(o, SaveOutcome::Saved(_))).count();
-    assert_eq!(saved, 1, "exactly one writer publishes the key: {outcomes:?}");
+    let saved = outcomes
+        .iter()
+        .filter(|o| matches!(o, SaveOutcome::Saved(_)))
+        .count();
+    assert_eq!(
+        saved, 1,
+        "exactly one writer publishes the key: {outcomes:?}"
+    );
     let entries = store.list().unwrap();
     assert_eq!(entries.len(), 1);
-    assert!(verify_blob(&store, &entries[0]).unwrap(), "the archive is whole: its hash is its name");
+    assert!(
+        verify_blob(&store, &entries[0]).unwrap(),
+        "the archive is whole: its hash is its name"
+    );
     let (_, marker) = restored_marker(&store, &["same-key"]).unwrap();
     let ws = tempfile::tempdir().unwrap();
     store.restore(&["same-key".into()], ws.path()).unwrap();
-    assert_eq!(fs::read_to_string(ws.path().join("env/big.bin")).unwrap(), marker.repeat(2000), "files come from one writer only");
-    assert!(fs::read_dir(tmp.path().join("store/tmp")).unwrap().next().is_none(), "no temporary files are left");
+    assert_eq!(
+        fs::read_to_string(ws.path().join("env/big.bin")).unwrap(),
+        marker.repeat(2000),
+        "files come from one writer only"
+    );
+    assert!(
+        fs::read_dir(tmp.path().join("store/tmp"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no temporary files are left"
+    );
 }
 
 #[test]
 fn saving_paths_that_do_not_exist_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let store = CacheStore::open(&tmp.path().join("store")).unwrap();
-    let e = store.save("k", &["env".into(), "node_modules".into()], tmp.path()).unwrap_err();
+    let e = store
+        .save("k", &["env".into(), "node_modules".into()], tmp.path())
+        .unwrap_err();
     assert_eq!(e.to_string(), "none of the paths to cache exist: env, node_modules; make sure an earlier step creates them");
 }
 
@@ -104,10 +141,17 @@ fn identical_content_is_stored_once() {
     workspace_with(&ws, "same");
     let a = store.save("a", &["env/lib".into()], &ws).unwrap();
     let b = store.save("b", &["env/lib".into()], &ws).unwrap();
-    let (SaveOutcome::Saved(a), SaveOutcome::Saved(b)) = (a, b) else { panic!("both are new keys") };
+    let (SaveOutcome::Saved(a), SaveOutcome::Saved(b)) = (a, b) else {
+        panic!("both are new keys")
+    };
     // tar stores mtimes, which are equal here: same bytes, same blob.
     assert_eq!(a.blob, b.blob);
-    assert_eq!(fs::read_dir(tmp.path().join("store/blobs")).unwrap().count(), 1);
+    assert_eq!(
+        fs::read_dir(tmp.path().join("store/blobs"))
+            .unwrap()
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -121,13 +165,32 @@ fn rm_and_prune_keep_the_store_within_its_bounds() {
     }
     let newest = store.list().unwrap()[0].bytes;
     let report = store.prune(newest, Duration::from_secs(3600)).unwrap();
-    assert_eq!(report.removed, ["mid-1", "old-1"], "the oldest go first when over the size bound");
-    assert_eq!(store.list().unwrap().iter().map(|e| e.key.clone()).collect::<Vec<_>>(), ["new-1"]);
+    assert_eq!(
+        report.removed,
+        ["mid-1", "old-1"],
+        "the oldest go first when over the size bound"
+    );
+    assert_eq!(
+        store
+            .list()
+            .unwrap()
+            .iter()
+            .map(|e| e.key.clone())
+            .collect::<Vec<_>>(),
+        ["new-1"]
+    );
     let report = store.prune(u64::MAX, Duration::ZERO).unwrap();
-    assert_eq!(report.removed, ["new-1"], "everything older than the age bound goes");
+    assert_eq!(
+        report.removed,
+        ["new-1"],
+        "everything older than the age bound goes"
+    );
     save(&store, "x-1", &ws, "x");
     save(&store, "y-1", &ws, "y");
     let removed = store.remove("x-").unwrap();
-    assert_eq!(removed.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["x-1"]);
+    assert_eq!(
+        removed.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+        ["x-1"]
+    );
     assert_eq!(store.list().unwrap().len(), 1);
 }

@@ -43,24 +43,44 @@ deploy = "production"
 "#;
     let p = parse(text, "hoist.toml", Path::new("/p")).unwrap().unwrap();
     assert_eq!(p.max_parallel, 3);
-    assert_eq!(p.environment, vec![("TZ".into(), "UTC".into()), ("N".into(), "1".into())]);
-    assert_eq!(p.jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(), ["test", "deploy"]);
+    assert_eq!(
+        p.environment,
+        vec![("TZ".into(), "UTC".into()), ("N".into(), "1".into())]
+    );
+    assert_eq!(
+        p.jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
+        ["test", "deploy"]
+    );
     let test = &p.jobs[0];
     assert_eq!(test.timeout, Some(std::time::Duration::from_secs(1800)));
     assert_eq!(test.steps.len(), 7);
-    assert!(matches!(&test.steps[2].kind, StepKind::Run(r) if r.no_output_timeout.as_secs() == 120 && r.shell == ["bash", "-eo", "pipefail"]));
+    assert!(
+        matches!(&test.steps[2].kind, StepKind::Run(r) if r.no_output_timeout.as_secs() == 120 && r.shell == ["bash", "-eo", "pipefail"])
+    );
     assert_eq!(test.steps[2].name, "tests");
-    assert_eq!(test.steps[4].when, When::Always, "artifacts run after a failure by default");
-    assert_eq!(test.steps[5].when, When::Always, "test results run after a failure by default");
+    assert_eq!(
+        test.steps[4].when,
+        When::Always,
+        "artifacts run after a failure by default"
+    );
+    assert_eq!(
+        test.steps[5].when,
+        When::Always,
+        "test results run after a failure by default"
+    );
     assert_eq!(test.steps[6].when, When::Always);
     assert_eq!(test.steps[2].line, 17);
-    assert!(matches!(&p.jobs[1].steps[0].kind, StepKind::Deploy { environment: Some(e) } if e == "production"));
+    assert!(
+        matches!(&p.jobs[1].steps[0].kind, StepKind::Deploy { environment: Some(e) } if e == "production")
+    );
     assert_eq!(p.jobs[1].requires, ["test"]);
 }
 
 #[test]
 fn no_pipeline_table_is_none() {
-    assert!(parse("[app]\nname = 'x'\n", "hoist.toml", Path::new("/p")).unwrap().is_none());
+    assert!(parse("[app]\nname = 'x'\n", "hoist.toml", Path::new("/p"))
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -88,27 +108,56 @@ fn errors_name_the_file_the_line_and_a_fix() {
     ];
     for (text, message, hint) in cases {
         let (got, got_hint) = err(text);
-        assert!(got.starts_with(message), "for {text:?}\n got: {got}\nwant: {message}");
-        assert!(got_hint.as_deref().unwrap_or_default().contains(hint), "for {text:?}: hint {got_hint:?} lacks {hint:?}");
+        assert!(
+            got.starts_with(message),
+            "for {text:?}\n got: {got}\nwant: {message}"
+        );
+        assert!(
+            got_hint.as_deref().unwrap_or_default().contains(hint),
+            "for {text:?}: hint {got_hint:?} lacks {hint:?}"
+        );
     }
 }
 
 #[test]
 fn a_pipeline_in_its_own_file_is_followed_and_its_errors_name_it() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hoist.toml"), "[pipeline]\nfile = \"ci.toml\"\n").unwrap();
-    std::fs::write(dir.path().join("ci.toml"), "[pipeline.jobs.t]\nsteps = [\"checkout\"]\n").unwrap();
+    std::fs::write(
+        dir.path().join("hoist.toml"),
+        "[pipeline]\nfile = \"ci.toml\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("ci.toml"),
+        "[pipeline.jobs.t]\nsteps = [\"checkout\"]\n",
+    )
+    .unwrap();
     let p = hoist_pipeline::definition::load(&dir.path().join("hoist.toml")).unwrap();
     assert_eq!(p.jobs[0].name, "t");
-    std::fs::write(dir.path().join("ci.toml"), "[pipeline.jobs.t]\n\nsteps = [3]\n").unwrap();
+    std::fs::write(
+        dir.path().join("ci.toml"),
+        "[pipeline.jobs.t]\n\nsteps = [3]\n",
+    )
+    .unwrap();
     let e = hoist_pipeline::definition::load(&dir.path().join("hoist.toml")).unwrap_err();
-    assert!(e.to_string().starts_with("ci.toml:3: job \"t\", step 1: a step is \"checkout\" or a table, not integer"), "{e}");
+    assert!(
+        e.to_string().starts_with(
+            "ci.toml:3: job \"t\", step 1: a step is \"checkout\" or a table, not integer"
+        ),
+        "{e}"
+    );
 }
 
 fn filter(only: &[&str], ignore: &[&str]) -> BranchFilter {
     BranchFilter {
-        only: only.iter().map(|p| BranchPattern::parse(p).unwrap()).collect(),
-        ignore: ignore.iter().map(|p| BranchPattern::parse(p).unwrap()).collect(),
+        only: only
+            .iter()
+            .map(|p| BranchPattern::parse(p).unwrap())
+            .collect(),
+        ignore: ignore
+            .iter()
+            .map(|p| BranchPattern::parse(p).unwrap())
+            .collect(),
     }
 }
 
@@ -133,10 +182,20 @@ fn branch_filters_match_literals_and_whole_regexes() {
         (&["master", "/hotfix\\/.*/"], &[], "hotfix/1", true),
     ];
     for (only, ignore, branch, allowed) in table {
-        assert_eq!(filter(only, ignore).allows(branch), *allowed, "only {only:?} ignore {ignore:?} on {branch:?}");
+        assert_eq!(
+            filter(only, ignore).allows(branch),
+            *allowed,
+            "only {only:?} ignore {ignore:?} on {branch:?}"
+        );
     }
-    assert_eq!(filter(&["master"], &[]).refusal("dev").unwrap(), "branch \"dev\" is not in only [master]");
-    assert_eq!(filter(&[], &["/wip-.*/"]).refusal("wip-1").unwrap(), "branch \"wip-1\" matches ignore /wip-.*/");
+    assert_eq!(
+        filter(&["master"], &[]).refusal("dev").unwrap(),
+        "branch \"dev\" is not in only [master]"
+    );
+    assert_eq!(
+        filter(&[], &["/wip-.*/"]).refusal("wip-1").unwrap(),
+        "branch \"wip-1\" matches ignore /wip-.*/"
+    );
 }
 
 proptest! {

@@ -6,7 +6,10 @@ use hoist_pipeline::event::Event;
 use std::sync::atomic::Ordering;
 
 fn statuses(run: &common::Run, job: &str) -> Vec<String> {
-    run.steps(job).into_iter().map(|(n, s)| format!("{n}: {s}")).collect()
+    run.steps(job)
+        .into_iter()
+        .map(|(n, s)| format!("{n}: {s}"))
+        .collect()
 }
 
 #[test]
@@ -27,7 +30,10 @@ steps = [
   { test_results = "reports" },
 ]
 "#,
-        &[("junit.xml", r#"<testsuite time="0.1"><testcase classname="t" name="a" time="0.1"/></testsuite>"#)],
+        &[(
+            "junit.xml",
+            r#"<testsuite time="0.1"><testcase classname="t" name="a" time="0.1"/></testsuite>"#,
+        )],
     );
     let run = p.run();
     assert_eq!(
@@ -49,10 +55,19 @@ steps = [
     let job = run.job("test");
     assert_eq!(job.reason.as_deref(), Some("step 3 (fails) failed"));
     assert_eq!(job.steps[2].exit_code, Some(7));
-    assert_eq!(run.output("test")[1..], ["made", "failing", "cleanup", "diagnosing"]);
-    assert!(run.record.dir.join("artifacts/test/out/junit.xml").is_file());
+    assert_eq!(
+        run.output("test")[1..],
+        ["made", "failing", "cleanup", "diagnosing"]
+    );
+    assert!(run
+        .record
+        .dir
+        .join("artifacts/test/out/junit.xml")
+        .is_file());
     assert_eq!(job.tests.as_ref().unwrap().cases.len(), 1);
-    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(run.record.dir.join("record.json")).unwrap()).unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.record.dir.join("record.json")).unwrap())
+            .unwrap();
     assert_eq!(record["jobs"][0]["steps"][2]["exit_code"], 7);
 }
 
@@ -87,12 +102,18 @@ steps = [
 
 #[test]
 fn each_output_line_is_logged_with_a_timestamp_and_its_stream() {
-    let p = Project::new("[pipeline.jobs.t]\nsteps = [{ run = \"echo out; echo err >&2\" }]\n", &[]);
+    let p = Project::new(
+        "[pipeline.jobs.t]\nsteps = [{ run = \"echo out; echo err >&2\" }]\n",
+        &[],
+    );
     let run = p.run();
     let log = std::fs::read_to_string(run.job("t").steps[0].log.as_ref().unwrap()).unwrap();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 2);
-    let mut seen: Vec<String> = lines.iter().map(|l| l.split_once(' ').unwrap().1.to_string()).collect();
+    let mut seen: Vec<String> = lines
+        .iter()
+        .map(|l| l.split_once(' ').unwrap().1.to_string())
+        .collect();
     seen.sort();
     assert_eq!(seen, ["err err", "out out"]);
     for line in lines {
@@ -109,7 +130,10 @@ fn a_step_without_output_for_its_timeout_is_killed_and_always_steps_still_run() 
     );
     let run = p.run();
     assert_eq!(statuses(&run, "t"), ["hangs: timed_out", "after: passed"]);
-    assert_eq!(run.notes("t", 1), ["killed after 1s without output (no_output_timeout)"]);
+    assert_eq!(
+        run.notes("t", 1),
+        ["killed after 1s without output (no_output_timeout)"]
+    );
     assert_eq!(serde_json::to_value(run.job("t").status).unwrap(), "failed");
 }
 
@@ -120,10 +144,21 @@ fn a_timed_out_job_runs_nothing_more() {
         &[],
     );
     let run = p.run();
-    assert_eq!(statuses(&run, "t"), ["slow: timed_out", "always: skipped", "store artifacts: skipped", "store test results: skipped"]);
+    assert_eq!(
+        statuses(&run, "t"),
+        [
+            "slow: timed_out",
+            "always: skipped",
+            "store artifacts: skipped",
+            "store test results: skipped"
+        ]
+    );
     let job = run.job("t");
     assert_eq!(serde_json::to_value(job.status).unwrap(), "timed_out");
-    assert_eq!(job.reason.as_deref(), Some("the job ran past its timeout of 1s"));
+    assert_eq!(
+        job.reason.as_deref(),
+        Some("the job ran past its timeout of 1s")
+    );
     assert!(run.output("t").is_empty());
 }
 
@@ -144,8 +179,18 @@ fn a_cancelled_job_runs_nothing_more() {
     });
     let run = p.run_with(opts);
     watcher.join().unwrap();
-    assert_eq!(statuses(&run, "t"), ["slow: cancelled", "always: skipped", "store artifacts: skipped"]);
-    assert_eq!(serde_json::to_value(run.job("t").status).unwrap(), "cancelled");
+    assert_eq!(
+        statuses(&run, "t"),
+        [
+            "slow: cancelled",
+            "always: skipped",
+            "store artifacts: skipped"
+        ]
+    );
+    assert_eq!(
+        serde_json::to_value(run.job("t").status).unwrap(),
+        "cancelled"
+    );
 }
 
 #[test]
@@ -154,11 +199,22 @@ fn checkout_is_a_clean_worktree_of_the_exact_commit() {
     let first = git_head(&p);
     sh(&p.dir, "echo changed > a.txt && echo new > untracked.txt");
     let run = p.run();
-    assert_eq!(run.output("t")[1..], [first.as_str(), "a.txt", "hoist.toml"]);
-    assert!(run.events.iter().any(|e| matches!(e, Event::Warning { message, .. } if message.contains("uncommitted changes"))));
-    assert_eq!(std::fs::read_to_string(p.ci.join("work/t/a.txt")).unwrap(), "committed");
+    assert_eq!(
+        run.output("t")[1..],
+        [first.as_str(), "a.txt", "hoist.toml"]
+    );
+    assert!(run.events.iter().any(
+        |e| matches!(e, Event::Warning { message, .. } if message.contains("uncommitted changes"))
+    ));
+    assert_eq!(
+        std::fs::read_to_string(p.ci.join("work/t/a.txt")).unwrap(),
+        "committed"
+    );
     // A later commit is what the next run gets; leftovers of the last run are gone.
-    sh(&p.dir, "git -c user.name=t -c user.email=t@t commit -qam second");
+    sh(
+        &p.dir,
+        "git -c user.name=t -c user.email=t@t commit -qam second",
+    );
     std::fs::write(p.ci.join("work/t/leftover"), "x").unwrap();
     let run = p.run();
     assert_eq!(run.output("t")[1], git_head(&p));
@@ -166,7 +222,12 @@ fn checkout_is_a_clean_worktree_of_the_exact_commit() {
 }
 
 fn git_head(p: &Project) -> String {
-    let out = std::process::Command::new("git").arg("-C").arg(&p.dir).args(["rev-parse", "HEAD"]).output().unwrap();
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&p.dir)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -190,7 +251,10 @@ steps = [
     let sum = hoist_pipeline::cache_key::checksum_of(b"flask\n");
     assert_eq!(sum.len(), 44);
     let arch = hoist_pipeline::cache_key::arch();
-    assert_eq!(key, &format!("deps-{sum}-master-{}-blue-{arch}", git_head(&p)));
+    assert_eq!(
+        key,
+        &format!("deps-{sum}-master-{}-blue-{arch}", git_head(&p))
+    );
 }
 
 #[test]
@@ -218,14 +282,24 @@ steps = [
     let p = Project::new(toml, &[]);
     let first = p.run();
     assert!(first.record.passed);
-    assert_eq!(first.notes("t", 2), ["warning: no cache found for keys: deps-v1-master, deps-v1-"]);
+    assert_eq!(
+        first.notes("t", 2),
+        ["warning: no cache found for keys: deps-v1-master, deps-v1-"]
+    );
     assert_eq!(first.output("t")[1], "built");
     assert!(first.notes("t", 4)[0].starts_with("saved cache deps-v1-master ("));
     let second = p.run();
     assert!(second.record.passed);
     assert!(second.notes("t", 2)[0].starts_with("restored cache deps-v1-master ("));
-    assert_eq!(statuses(&second, "t")[2], "install: skipped", "an exact hit skips unless_cache_hit steps");
-    assert_eq!(second.notes("t", 4), ["cache deps-v1-master already exists, not saved (a key is never overwritten)"]);
+    assert_eq!(
+        statuses(&second, "t")[2],
+        "install: skipped",
+        "an exact hit skips unless_cache_hit steps"
+    );
+    assert_eq!(
+        second.notes("t", 4),
+        ["cache deps-v1-master already exists, not saved (a key is never overwritten)"]
+    );
     assert_eq!(statuses(&second, "t")[3], "save cache: passed");
     // Another branch restores master's cache through the fallback prefix: not exact, so it installs.
     let mut opts = p.options();
@@ -246,10 +320,25 @@ fn secrets_are_masked_everywhere_including_each_line_of_a_multi_line_secret() {
     let run = p.run();
     std::env::remove_var("TOKEN");
     let out = run.output("t");
-    assert_eq!(out, ["token=****", "****", "****", "****", "****", "pin=123", "****"], "values under 4 characters are not masked");
+    assert_eq!(
+        out,
+        [
+            "token=****",
+            "****",
+            "****",
+            "****",
+            "****",
+            "pin=123",
+            "****"
+        ],
+        "values under 4 characters are not masked"
+    );
     let log = std::fs::read_to_string(run.job("t").steps[0].log.as_ref().unwrap()).unwrap();
     for secret in ["s3cr3t-t0ken", "c2VjcmV0LWxpbmUtMQ==", "BEGIN KEY"] {
-        assert!(!log.contains(secret), "{secret} leaked into the log:\n{log}");
+        assert!(
+            !log.contains(secret),
+            "{secret} leaked into the log:\n{log}"
+        );
     }
 }
 
@@ -257,8 +346,14 @@ fn secrets_are_masked_everywhere_including_each_line_of_a_multi_line_secret() {
 fn a_committed_secrets_file_is_refused() {
     let p = Project::new("[pipeline]\nsecrets = [\"K\"]\nsecrets_file = \"secrets.env\"\n[pipeline.jobs.t]\nsteps = [\"checkout\"]\n", &[("secrets.env", "K=value\n")]);
     let e = hoist_pipeline::engine::run(&p.pipeline(), &p.options(), &|_| {}).unwrap_err();
-    assert_eq!(e.to_string(), "the secrets file secrets.env is committed to git");
-    assert!(e.hint().unwrap().starts_with("remove it from git (git rm --cached secrets.env)"));
+    assert_eq!(
+        e.to_string(),
+        "the secrets file secrets.env is committed to git"
+    );
+    assert!(e
+        .hint()
+        .unwrap()
+        .starts_with("remove it from git (git rm --cached secrets.env)"));
 }
 
 #[test]
@@ -289,12 +384,21 @@ steps = [{ run = "echo never" }]
     let run = p.run();
     assert_eq!(run.output("deploy"), ["lint", "test"]);
     assert_eq!(run.output("after"), ["after"]);
-    assert_eq!(run.job("downstream").reason.as_deref(), Some("required job \"broken\" failed"));
+    assert_eq!(
+        run.job("downstream").reason.as_deref(),
+        Some("required job \"broken\" failed")
+    );
     let mut opts = p.options();
     opts.branch = Some("feature-x".into());
     let run = p.run_with(opts);
-    assert_eq!(run.job("deploy").reason.as_deref(), Some("branch \"feature-x\" is not in only [master, /release-.*/]"));
-    assert_eq!(run.job("after").reason.as_deref(), Some("required job \"deploy\" was skipped"));
+    assert_eq!(
+        run.job("deploy").reason.as_deref(),
+        Some("branch \"feature-x\" is not in only [master, /release-.*/]")
+    );
+    assert_eq!(
+        run.job("after").reason.as_deref(),
+        Some("required job \"deploy\" was skipped")
+    );
     let mut opts = p.options();
     opts.branch = Some("release-2".into());
     assert_eq!(p.run_with(opts).output("deploy"), ["lint", "test"]);
@@ -311,10 +415,25 @@ fn the_deploy_step_runs_hoist_deploy_with_the_pipelines_commit() {
     opts.hoist_exe = fake;
     let run = p.run_with(opts);
     let config = p.config().display().to_string();
-    assert_eq!(run.output("t"), [format!("args: --config {config} deploy production --ref {}", git_head(&p))]);
-    assert_eq!(run.notes("t", 1), ["the deploy failed after the switch and was rolled back (exit code 4)", "exited with code 4"]);
+    assert_eq!(
+        run.output("t"),
+        [format!(
+            "args: --config {config} deploy production --ref {}",
+            git_head(&p)
+        )]
+    );
+    assert_eq!(
+        run.notes("t", 1),
+        [
+            "the deploy failed after the switch and was rolled back (exit code 4)",
+            "exited with code 4"
+        ]
+    );
     let mut opts = p.options();
     opts.deploy = false;
     let run = p.run_with(opts);
-    assert_eq!(run.notes("t", 1), ["skipped: deploy steps are off for this run (--no-deploy)"]);
+    assert_eq!(
+        run.notes("t", 1),
+        ["skipped: deploy steps are off for this run (--no-deploy)"]
+    );
 }

@@ -26,17 +26,43 @@ fn the_published_config_is_refused_naming_line_17() {
 fn the_corrected_config_converts_and_says_what_changed() {
     let yaml = std::fs::read_to_string(fixtures().join("corrected.yml")).unwrap();
     let c = circleci(&yaml, ".circleci/config.yml", Some(&example_app())).unwrap();
-    let p = hoist_pipeline::definition::parse(&c.toml, "hoist.toml", Path::new("/p")).unwrap().unwrap();
+    let p = hoist_pipeline::definition::parse(&c.toml, "hoist.toml", Path::new("/p"))
+        .unwrap()
+        .unwrap();
     let job = &p.jobs[0];
     assert_eq!(job.name, "build");
     assert!(job.filter.allows("master") && !job.filter.allows("dev"));
     assert_eq!(
         job.services,
-        [hoist_pipeline::definition::ServiceSpec::Postgres { user: "<user>".into(), db: "<db>".into(), password: Some("<pw>".into()), settings: Default::default() }]
+        [hoist_pipeline::definition::ServiceSpec::Postgres {
+            user: "<user>".into(),
+            db: "<db>".into(),
+            password: Some("<pw>".into()),
+            settings: Default::default()
+        }]
     );
-    let kinds: Vec<&str> = job.steps.iter().map(|s| hoist_pipeline::definition::kind_name(&s.kind)).collect();
-    assert_eq!(kinds, ["checkout", "restore_cache", "run", "save_cache", "run", "test_results", "artifacts", "deploy"]);
-    assert!(job.environment.is_empty(), "the Ansible variables are dropped (and listed)");
+    let kinds: Vec<&str> = job
+        .steps
+        .iter()
+        .map(|s| hoist_pipeline::definition::kind_name(&s.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "checkout",
+            "restore_cache",
+            "run",
+            "save_cache",
+            "run",
+            "test_results",
+            "artifacts",
+            "deploy"
+        ]
+    );
+    assert!(
+        job.environment.is_empty(),
+        "the Ansible variables are dropped (and listed)"
+    );
     let install = match &job.steps[2].kind {
         hoist_pipeline::definition::StepKind::Run(r) => r.clone(),
         other => panic!("{other:?}"),
@@ -97,10 +123,20 @@ workflows:
     let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert_eq!(got, want);
-    let p = hoist_pipeline::definition::parse(&c.toml, "hoist.toml", Path::new("/p")).unwrap().unwrap();
+    let p = hoist_pipeline::definition::parse(&c.toml, "hoist.toml", Path::new("/p"))
+        .unwrap()
+        .unwrap();
     assert!(!p.jobs[0].filter.allows("wip-1") && p.jobs[0].filter.allows("main"));
-    let e = circleci("version: 2.1\norbs:\n  python: circleci/python@2\njobs: {}\n", "config.yml", None).unwrap_err();
-    assert_eq!(e.to_string(), "config.yml: the config uses orbs (python), which hoist cannot convert");
+    let e = circleci(
+        "version: 2.1\norbs:\n  python: circleci/python@2\njobs: {}\n",
+        "config.yml",
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config.yml: the config uses orbs (python), which hoist cannot convert"
+    );
 }
 
 #[test]
@@ -112,21 +148,52 @@ fn the_imported_seed_pipeline_runs_green_against_the_example_app_with_postgresql
     sh(&p.dir, &format!("cp -r {}/. . && rm -rf .venv instance/*.sqlite3 && find . -name __pycache__ -prune -exec rm -rf {{}} +", example.display()));
     let app_config = std::fs::read_to_string(example.join("hoist.toml")).unwrap();
     std::fs::write(p.config(), format!("{app_config}\n{}", c.toml)).unwrap();
-    sh(&p.dir, "git add -A && git -c user.name=t -c user.email=t@t commit -qm app");
+    sh(
+        &p.dir,
+        "git add -A && git -c user.name=t -c user.email=t@t commit -qm app",
+    );
     let mut opts = p.options();
     opts.deploy = false;
     let run = p.run_with(opts.clone());
     let job = run.job("build");
-    assert!(run.record.passed, "{:#?}\n{}", job, run.output("build").join("\n"));
+    assert!(
+        run.record.passed,
+        "{:#?}\n{}",
+        job,
+        run.output("build").join("\n")
+    );
     let tests = job.tests.as_ref().expect("pytest wrote JUnit XML");
-    let pg = tests.cases.iter().find(|c| c.name == "test_notes_are_stored_in_postgresql").expect("the PostgreSQL test ran");
-    assert_eq!(pg.outcome, hoist_pipeline::junit::Outcome::Passed, "it talked to the service");
+    let pg = tests
+        .cases
+        .iter()
+        .find(|c| c.name == "test_notes_are_stored_in_postgresql")
+        .expect("the PostgreSQL test ran");
+    assert_eq!(
+        pg.outcome,
+        hoist_pipeline::junit::Outcome::Passed,
+        "it talked to the service"
+    );
     assert!(tests.failures().is_empty());
-    assert!(run.record.dir.join("artifacts/build/test-reports/junit.xml").is_file());
+    assert!(run
+        .record
+        .dir
+        .join("artifacts/build/test-reports/junit.xml")
+        .is_file());
     // Warm: the environment comes from the cache and the install step is skipped.
     let warm = p.run_with(opts);
     assert!(warm.record.passed);
-    let steps: Vec<String> = warm.steps("build").into_iter().map(|(n, s)| format!("{n}: {s}")).collect();
-    assert_eq!(steps[1..4], ["restore cache: passed", "Install Dependencies: skipped", "save cache: passed"]);
+    let steps: Vec<String> = warm
+        .steps("build")
+        .into_iter()
+        .map(|(n, s)| format!("{n}: {s}"))
+        .collect();
+    assert_eq!(
+        steps[1..4],
+        [
+            "restore cache: passed",
+            "Install Dependencies: skipped",
+            "save cache: passed"
+        ]
+    );
     assert_eq!(steps[7], "Deploy to production: skipped");
 }

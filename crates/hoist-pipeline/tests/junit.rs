@@ -21,7 +21,9 @@ const BARE: &str = r#"<testsuite name="pytest" tests="2" time="0.5"><testcase cl
 #[test]
 fn testsuites_are_parsed_with_failures_errors_skips_and_times() {
     let mut report = TestReport::default();
-    report.add_xml(SUITES, Path::new("test-reports/junit.xml")).unwrap();
+    report
+        .add_xml(SUITES, Path::new("test-reports/junit.xml"))
+        .unwrap();
     assert_eq!(report.cases.len(), 5);
     assert!((report.seconds - 1.25).abs() < 1e-9);
     assert_eq!(report.count(&Outcome::Passed), 2);
@@ -29,10 +31,22 @@ fn testsuites_are_parsed_with_failures_errors_skips_and_times() {
     assert_eq!(report.count(&Outcome::Error), 1);
     assert_eq!(report.count(&Outcome::Skipped), 1);
     let failures = report.failures();
-    assert_eq!(failures.iter().map(|c| c.id()).collect::<Vec<_>>(), ["tests.test_app::test_bad", "tests.test_db::test_conn"]);
+    assert_eq!(
+        failures.iter().map(|c| c.id()).collect::<Vec<_>>(),
+        ["tests.test_app::test_bad", "tests.test_db::test_conn"]
+    );
     assert_eq!(failures[0].message, "assert 1 == 2");
-    assert!(failures[0].details.contains(">       assert 1 == 2\nE       assert 1 == 2"), "{}", failures[0].details);
-    assert_eq!(failures[1].message, "failed on setup with \"OperationalError\"");
+    assert!(
+        failures[0]
+            .details
+            .contains(">       assert 1 == 2\nE       assert 1 == 2"),
+        "{}",
+        failures[0].details
+    );
+    assert_eq!(
+        failures[1].message,
+        "failed on setup with \"OperationalError\""
+    );
     let slowest: Vec<String> = report.slowest(2).iter().map(|c| c.name.clone()).collect();
     assert_eq!(slowest, ["test_slow", "test_conn"]);
 }
@@ -51,8 +65,16 @@ fn a_bare_testsuite_is_parsed_and_reports_add_up() {
 #[test]
 fn other_xml_is_refused_with_the_file_named() {
     let mut report = TestReport::default();
-    let e = report.add_xml("<html/>", Path::new("r/index.xml")).unwrap_err();
+    let e = report
+        .add_xml("<html/>", Path::new("r/index.xml"))
+        .unwrap_err();
     assert_eq!(e.to_string(), "r/index.xml: not a JUnit XML report: root element is <html>, expected <testsuites> or <testsuite>");
-    let e = report.add_xml("<testsuite", Path::new("r/cut.xml")).unwrap_err();
-    assert!(e.to_string().starts_with("r/cut.xml: not a JUnit XML report: "), "{e}");
+    let e = report
+        .add_xml("<testsuite", Path::new("r/cut.xml"))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("r/cut.xml: not a JUnit XML report: "),
+        "{e}"
+    );
 }

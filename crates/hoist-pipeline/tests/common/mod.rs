@@ -17,8 +17,17 @@ pub struct Project {
 }
 
 pub fn sh(dir: &Path, script: &str) {
-    let out = Command::new("sh").arg("-ec").arg(script).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Project {
@@ -36,7 +45,12 @@ impl Project {
         sh(&dir, "git init -q -b master . && git add -A && git -c user.name=t -c user.email=t@t commit -qm init");
         let cache = tmp.path().join("cache");
         let ci = tmp.path().join("ci");
-        Self { tmp, dir, cache, ci }
+        Self {
+            tmp,
+            dir,
+            cache,
+            ci,
+        }
     }
 
     pub fn config(&self) -> PathBuf {
@@ -60,8 +74,12 @@ impl Project {
 
     pub fn run_with(&self, opts: RunOptions) -> Run {
         let events = Mutex::new(Vec::new());
-        let record = engine::run(&self.pipeline(), &opts, &|e| events.lock().unwrap().push(e)).unwrap();
-        Run { record, events: events.into_inner().unwrap() }
+        let record =
+            engine::run(&self.pipeline(), &opts, &|e| events.lock().unwrap().push(e)).unwrap();
+        Run {
+            record,
+            events: events.into_inner().unwrap(),
+        }
     }
 }
 
@@ -91,7 +109,16 @@ impl Run {
         self.job(job)
             .steps
             .iter()
-            .map(|s| (s.name.clone(), serde_json::to_value(s.status).unwrap().as_str().unwrap().to_string()))
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    serde_json::to_value(s.status)
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
             .collect()
     }
 
