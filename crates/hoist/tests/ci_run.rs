@@ -19,7 +19,11 @@ fn project(toml: &str) -> tempfile::TempDir {
 
 fn hoist(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("hoist").unwrap();
-    cmd.current_dir(dir).env("HOIST_CACHE_DIR", dir.join(".cache")).env("NO_COLOR", "1").env_remove("HOIST_CI_DIR").env_remove("HOIST_CONFIG");
+    cmd.current_dir(dir)
+        .env("HOIST_CACHE_DIR", dir.join(".cache"))
+        .env("NO_COLOR", "1")
+        .env_remove("HOIST_CI_DIR")
+        .env_remove("HOIST_CONFIG");
     cmd
 }
 
@@ -39,7 +43,10 @@ steps = [{ deploy = true }]
 #[test]
 fn a_run_prints_its_steps_then_failures_counts_and_jobs_and_exits_zero() {
     let dir = project(PIPELINE);
-    let out = hoist(dir.path()).args(["ci", "run", "--no-deploy"]).output().unwrap();
+    let out = hoist(dir.path())
+        .args(["ci", "run", "--no-deploy"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     for line in [
@@ -52,42 +59,95 @@ fn a_run_prints_its_steps_then_failures_counts_and_jobs_and_exits_zero() {
         "  0.40s t::bad",
         "deploy  · skipped: deploy steps are off for this run (--no-deploy)",
     ] {
-        assert!(stderr.lines().any(|l| l == line), "no line {line:?} in:\n{stderr}");
+        assert!(
+            stderr.lines().any(|l| l == line),
+            "no line {line:?} in:\n{stderr}"
+        );
     }
-    assert!(stderr.lines().last().unwrap().starts_with("pipeline passed in "), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("pipeline passed in "),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty(), "data only on stdout");
-    assert!(dir.path().join(".hoist-ci/.gitignore").is_file(), "the CI directory ignores itself");
+    assert!(
+        dir.path().join(".hoist-ci/.gitignore").is_file(),
+        "the CI directory ignores itself"
+    );
 }
 
 #[test]
 fn a_failing_job_exits_one_and_json_prints_one_event_per_line() {
-    let dir = project("[pipeline.jobs.t]\nsteps = [{ run = \"echo x; exit 3\", name = \"boom\" }]\n");
-    let out = hoist(dir.path()).args(["ci", "run", "--json"]).output().unwrap();
+    let dir =
+        project("[pipeline.jobs.t]\nsteps = [{ run = \"echo x; exit 3\", name = \"boom\" }]\n");
+    let out = hoist(dir.path())
+        .args(["ci", "run", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let events: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["run_started", "job_started", "step_started", "output", "step_note", "step_finished", "job_finished", "run_finished"]);
+    let events: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "run_started",
+            "job_started",
+            "step_started",
+            "output",
+            "step_note",
+            "step_finished",
+            "job_finished",
+            "run_finished"
+        ]
+    );
     assert_eq!(events[3]["line"], "x");
     assert_eq!(events[5]["exit_code"], 3);
     assert_eq!(events[7]["record"]["passed"], false);
-    assert_eq!(events[7]["record"]["jobs"][0]["steps"][0]["status"], "failed");
+    assert_eq!(
+        events[7]["record"]["jobs"][0]["steps"][0]["status"],
+        "failed"
+    );
 }
 
 #[test]
 fn branch_filters_follow_the_branch_given() {
     let dir = project(PIPELINE);
-    let out = hoist(dir.path()).args(["ci", "run", "--branch", "feature-x", "--json"]).output().unwrap();
+    let out = hoist(dir.path())
+        .args(["ci", "run", "--branch", "feature-x", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let skipped: serde_json::Value = stdout.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|e| e["event"] == "job_skipped").unwrap();
+    let skipped: serde_json::Value = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "job_skipped")
+        .unwrap();
     assert_eq!(skipped["job"], "deploy");
-    assert_eq!(skipped["reason"], "branch \"feature-x\" is not in only [master]");
+    assert_eq!(
+        skipped["reason"],
+        "branch \"feature-x\" is not in only [master]"
+    );
 }
 
 #[test]
 fn jobs_are_listed() {
     let dir = project(PIPELINE);
-    hoist(dir.path()).args(["ci", "jobs"]).assert().success().stdout("test  3 step(s)\ndeploy  1 step(s); requires test; only master\n");
+    hoist(dir.path())
+        .args(["ci", "jobs"])
+        .assert()
+        .success()
+        .stdout("test  3 step(s)\ndeploy  1 step(s); requires test; only master\n");
 }
 
 #[test]
@@ -101,7 +161,10 @@ fn a_bad_pipeline_is_a_configuration_error_with_its_line() {
 #[test]
 fn an_unknown_job_is_refused() {
     let dir = project(PIPELINE);
-    let out = hoist(dir.path()).args(["ci", "run", "--job", "lint"]).output().unwrap();
+    let out = hoist(dir.path())
+        .args(["ci", "run", "--job", "lint"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8(out.stderr).unwrap(), "error: no job named \"lint\" in the pipeline\nhint: hoist ci jobs lists the pipeline's jobs\n");
 }

@@ -55,27 +55,38 @@ pub fn run(cmd: CacheCommand, config: Option<&Path>) -> i32 {
     let store = match CacheStore::open(&dir) {
         Ok(s) => s,
         Err(e) => {
-            printer::error(&e.to_string(), &["set HOIST_CACHE_DIR to a writable directory".into()]);
+            printer::error(
+                &e.to_string(),
+                &["set HOIST_CACHE_DIR to a writable directory".into()],
+            );
             return crate::exit::INTERNAL;
         }
     };
     let result = match cmd {
         CacheCommand::Ls(args) => ls(&store, args.json),
-        CacheCommand::Rm(args) => store.remove(args.prefix.as_deref().unwrap_or_default()).map(|removed| {
-            for entry in &removed {
-                println!("removed {} ({})", entry.key, size(entry.bytes));
-            }
-            if removed.is_empty() {
-                printer::warning("no cache matches");
-            }
-        }),
+        CacheCommand::Rm(args) => store
+            .remove(args.prefix.as_deref().unwrap_or_default())
+            .map(|removed| {
+                for entry in &removed {
+                    println!("removed {} ({})", entry.key, size(entry.bytes));
+                }
+                if removed.is_empty() {
+                    printer::warning("no cache matches");
+                }
+            }),
         CacheCommand::Prune(args) => {
-            let Some(limits) = limits(&args, config) else { return crate::exit::CONFIG };
+            let Some(limits) = limits(&args, config) else {
+                return crate::exit::CONFIG;
+            };
             store.prune(limits.max_bytes, limits.max_age).map(|report| {
                 for key in &report.removed {
                     println!("removed {key}");
                 }
-                println!("pruned {} cache(s), freed {}", report.removed.len(), size(report.freed_bytes));
+                println!(
+                    "pruned {} cache(s), freed {}",
+                    report.removed.len(),
+                    size(report.freed_bytes)
+                );
             })
         }
     };
@@ -97,14 +108,20 @@ fn limits(args: &PruneArgs, config: Option<&Path>) -> Option<CacheLimits> {
         .map_or_else(CacheLimits::default, |p| p.cache);
     if let Some(text) = &args.max_size {
         let Some(bytes) = parse_size(text) else {
-            printer::error(&format!("--max-size {text:?} is not a size"), &["write e.g. 500MB or 5GB".into()]);
+            printer::error(
+                &format!("--max-size {text:?} is not a size"),
+                &["write e.g. 500MB or 5GB".into()],
+            );
             return None;
         };
         limits.max_bytes = bytes;
     }
     if let Some(text) = &args.max_age {
         let Some(age) = parse_duration(text) else {
-            printer::error(&format!("--max-age {text:?} is not a duration"), &["write e.g. 12h or 7d".into()]);
+            printer::error(
+                &format!("--max-age {text:?} is not a duration"),
+                &["write e.g. 12h or 7d".into()],
+            );
             return None;
         };
         limits.max_age = age;
@@ -113,13 +130,21 @@ fn limits(args: &PruneArgs, config: Option<&Path>) -> Option<CacheLimits> {
 }
 
 fn ls(store: &CacheStore, json: bool) -> Result<(), hoist_pipeline::cache_store::CacheError> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     for entry in store.list()? {
         if json {
             printer::json_line(&entry);
         } else {
             let age = Duration::from_millis(now.saturating_sub(entry.created_ms));
-            println!("{}  {}  {} ago  {}", entry.key, size(entry.bytes), ago(age), entry.paths.join(", "));
+            println!(
+                "{}  {}  {} ago  {}",
+                entry.key,
+                size(entry.bytes),
+                ago(age),
+                entry.paths.join(", ")
+            );
         }
     }
     Ok(())

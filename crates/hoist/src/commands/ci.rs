@@ -170,9 +170,21 @@ fn job_word(status: JobStatus) -> String {
 
 fn render_event(event: &Event) {
     match event {
-        Event::RunStarted { run_id, commit, branch, .. } => {
-            let branch = if branch.is_empty() { "(no branch)" } else { branch };
-            eprintln!("run {run_id}: commit {} on {branch}", &commit[..commit.len().min(12)]);
+        Event::RunStarted {
+            run_id,
+            commit,
+            branch,
+            ..
+        } => {
+            let branch = if branch.is_empty() {
+                "(no branch)"
+            } else {
+                branch
+            };
+            eprintln!(
+                "run {run_id}: commit {} on {branch}",
+                &commit[..commit.len().min(12)]
+            );
         }
         Event::Warning { job, message } => match job {
             Some(job) => printer::warning(&format!("{job}: {message}")),
@@ -180,11 +192,27 @@ fn render_event(event: &Event) {
         },
         Event::JobSkipped { job, reason } => eprintln!("{job}  {}: {reason}", "skipped".dimmed()),
         Event::JobStarted { job } => eprintln!("{job}  {}", "started".bold()),
-        Event::ServiceStarted { job, service, port, millis } => {
-            eprintln!("{job}  service {service} ready on 127.0.0.1:{port} ({})", format_ms(*millis));
+        Event::ServiceStarted {
+            job,
+            service,
+            port,
+            millis,
+        } => {
+            eprintln!(
+                "{job}  service {service} ready on 127.0.0.1:{port} ({})",
+                format_ms(*millis)
+            );
         }
-        Event::ServiceFailed { job, service, message, log } => {
-            eprintln!("{job}  service {service} {}: {message}", "FAILED".red().bold());
+        Event::ServiceFailed {
+            job,
+            service,
+            message,
+            log,
+        } => {
+            eprintln!(
+                "{job}  service {service} {}: {message}",
+                "FAILED".red().bold()
+            );
             for line in log.lines() {
                 eprintln!("{job}  {service} | {line}");
             }
@@ -198,11 +226,27 @@ fn render_event(event: &Event) {
                 eprintln!("{job}  {} {message}", "·".dimmed());
             }
         }
-        Event::StepFinished { job, step, name, status, millis, .. } => {
-            let took = if *status == StepStatus::Skipped { String::new() } else { format!(" ({})", format_ms(*millis)) };
+        Event::StepFinished {
+            job,
+            step,
+            name,
+            status,
+            millis,
+            ..
+        } => {
+            let took = if *status == StepStatus::Skipped {
+                String::new()
+            } else {
+                format!(" ({})", format_ms(*millis))
+            };
             eprintln!("{job}  [{step}] {} {name}{took}", step_word(*status));
         }
-        Event::JobFinished { job, status, reason, millis } => {
+        Event::JobFinished {
+            job,
+            status,
+            reason,
+            millis,
+        } => {
             let why = reason.as_ref().map_or(String::new(), |r| format!(": {r}"));
             eprintln!("{job}  {}{why} ({})", job_word(*status), format_ms(*millis));
         }
@@ -236,7 +280,12 @@ fn summary(record: &RunRecord) {
             report.count(&Outcome::Skipped),
             report.seconds
         );
-        let slowest: Vec<String> = report.slowest(5).iter().filter(|c| c.seconds > 0.0).map(|c| format!("{:.2}s {}", c.seconds, c.id())).collect();
+        let slowest: Vec<String> = report
+            .slowest(5)
+            .iter()
+            .filter(|c| c.seconds > 0.0)
+            .map(|c| format!("{:.2}s {}", c.seconds, c.id()))
+            .collect();
         if !slowest.is_empty() {
             eprintln!("slowest:");
             for line in slowest {
@@ -256,9 +305,26 @@ fn summary(record: &RunRecord) {
                 (None, false) => format!("miss {}", c.keys.join(", ")),
             })
             .collect();
-        let cache = if cached.is_empty() { String::new() } else { format!("  cache: {}", cached.join("; ")) };
-        eprintln!("{}  {} ({}){cache}", job.name, job_word(job.status), format_ms(job.millis));
+        let cache = if cached.is_empty() {
+            String::new()
+        } else {
+            format!("  cache: {}", cached.join("; "))
+        };
+        eprintln!(
+            "{}  {} ({}){cache}",
+            job.name,
+            job_word(job.status),
+            format_ms(job.millis)
+        );
     }
-    let verdict = if record.passed { "passed".green().bold().to_string() } else { "FAILED".red().bold().to_string() };
-    eprintln!("pipeline {verdict} in {}; logs and record: {}", format_ms(record.millis), record.dir.display());
+    let verdict = if record.passed {
+        "passed".green().bold().to_string()
+    } else {
+        "FAILED".red().bold().to_string()
+    };
+    eprintln!(
+        "pipeline {verdict} in {}; logs and record: {}",
+        format_ms(record.millis),
+        record.dir.display()
+    );
 }

@@ -35,14 +35,26 @@ fn circleci(args: &CircleciArgs, config: Option<&Path>) -> i32 {
     let yaml = match std::fs::read_to_string(&args.path) {
         Ok(t) => t,
         Err(e) => {
-            printer::error(&format!("cannot read {}: {e}", args.path.display()), &["pass the config's path: hoist import circleci .circleci/config.yml".into()]);
+            printer::error(
+                &format!("cannot read {}: {e}", args.path.display()),
+                &["pass the config's path: hoist import circleci .circleci/config.yml".into()],
+            );
             return crate::exit::CONFIG;
         }
     };
-    let target = config.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("hoist.toml"));
+    let target = config
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("hoist.toml"));
     // The app's requirements files sit beside hoist.toml (or in the current directory).
-    let project = target.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let conversion = match hoist_pipeline::import::circleci(&yaml, &args.path.display().to_string(), Some(&project)) {
+    let project = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let conversion = match hoist_pipeline::import::circleci(
+        &yaml,
+        &args.path.display().to_string(),
+        Some(&project),
+    ) {
         Ok(c) => c,
         Err(e) => {
             printer::error(&e.to_string(), &[e.hint()]);
@@ -60,15 +72,33 @@ fn circleci(args: &CircleciArgs, config: Option<&Path>) -> i32 {
         return crate::exit::OK;
     }
     let existing = std::fs::read_to_string(&target).unwrap_or_default();
-    if hoist_pipeline::definition::parse(&existing, "hoist.toml", &project).is_ok_and(|p| p.is_some()) || existing.lines().any(|l| l.trim_start().starts_with("[pipeline")) {
-        printer::error(&format!("{} already has a [pipeline]", target.display()), &["remove it first, or run without --write and merge the printed pipeline by hand".into()]);
+    if hoist_pipeline::definition::parse(&existing, "hoist.toml", &project)
+        .is_ok_and(|p| p.is_some())
+        || existing
+            .lines()
+            .any(|l| l.trim_start().starts_with("[pipeline"))
+    {
+        printer::error(
+            &format!("{} already has a [pipeline]", target.display()),
+            &[
+                "remove it first, or run without --write and merge the printed pipeline by hand"
+                    .into(),
+            ],
+        );
         return crate::exit::CONFIG;
     }
-    let text = if existing.is_empty() { conversion.toml.clone() } else { format!("{}\n{}", existing.trim_end(), conversion.toml) };
+    let text = if existing.is_empty() {
+        conversion.toml.clone()
+    } else {
+        format!("{}\n\n{}", existing.trim_end(), conversion.toml)
+    };
     if let Err(e) = std::fs::write(&target, text) {
         printer::error(&format!("cannot write {}: {e}", target.display()), &[]);
         return crate::exit::INTERNAL;
     }
-    eprintln!("wrote the pipeline to {}; run it with: hoist ci run", target.display());
+    eprintln!(
+        "wrote the pipeline to {}; run it with: hoist ci run",
+        target.display()
+    );
     crate::exit::OK
 }
