@@ -7,6 +7,7 @@ use toml::Spanned;
 
 use crate::check::{normalize, Checker};
 use crate::raw::RawConfig;
+use crate::inventory::{self, Inventory, RawInventory};
 use crate::{app, health, hook, process, release};
 use crate::{App, ConfigError, Health, Hook, Process, Release, Setup};
 
@@ -34,6 +35,8 @@ pub struct Config {
     pub setup: Setup,
     /// `[pipeline]`, unchecked here: the pipeline crate owns its schema.
     pub pipeline: Option<toml::Value>,
+    /// `[ssh]`, `[hosts.*]`, `[groups.*]`, `[environments.*]`; see [`Config::environment`].
+    pub inventory: Inventory,
 }
 
 /// Reads, parses and validates the config file at `path`.
@@ -96,6 +99,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 
     let setup = crate::setup::validate(&check, &dir, raw.setup.as_ref())?;
 
+    let inventory = inventory::validate(
+        &check,
+        &dir,
+        &RawInventory {
+            ssh: raw.ssh.as_ref(),
+            hosts: &raw.hosts,
+            groups: &raw.groups,
+            environments: &raw.environments,
+        },
+    )?;
+
     Ok(Config {
         path: path.to_path_buf(),
         dir,
@@ -106,6 +120,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         health,
         setup,
         pipeline: raw.pipeline,
+        inventory,
     })
 }
 

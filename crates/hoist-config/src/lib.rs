@@ -13,7 +13,9 @@ mod duration;
 mod error;
 mod health;
 mod hook;
+mod import_ansible;
 mod init;
+mod inventory;
 mod process;
 mod raw;
 mod release;
@@ -26,7 +28,12 @@ pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use health::{Health, HealthProbe};
 pub use hook::Hook;
+pub use import_ansible::{import_ansible, AnsibleImport, AnsibleImportError};
 pub use init::{init_plan, InitError, InitPlan};
+pub use inventory::{
+    Activation, Batch, Environment, HostSettings, HostSpec, Inventory, InventoryEnvironment,
+    InventoryHost, SelectError, SshDefaults, ALL_HOSTS, LOCAL,
+};
 pub use process::{Process, Restart};
 pub use release::{Release, SharedPath};
 pub use setup::{AppServer, Setup, Supervision};

@@ -4,8 +4,12 @@
 //! when a default exists, so that validation decides the default and can point at the line of a
 //! value that is present.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::inventory::{RawEnvironment, RawGroup, RawHost, RawSsh};
 
 /// The whole file. A new top-level table (`[hosts.*]`, `[groups]`, `[environments.*]`) is one
 /// more field here and one more validation step in `config.rs`.
@@ -21,6 +25,13 @@ pub(crate) struct RawConfig {
     pub health: Option<Spanned<RawHealth>>,
     pub setup: Option<crate::setup::RawSetup>,
     pub pipeline: Option<toml::Value>,
+    pub ssh: Option<RawSsh>,
+    #[serde(default)]
+    pub hosts: BTreeMap<Spanned<String>, RawHost>,
+    #[serde(default)]
+    pub groups: BTreeMap<Spanned<String>, RawGroup>,
+    #[serde(default)]
+    pub environments: BTreeMap<Spanned<String>, RawEnvironment>,
 }
 
 pub(crate) type Text = Spanned<String>;

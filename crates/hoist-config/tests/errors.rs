@@ -52,12 +52,14 @@ fn an_unknown_table_is_called_a_table() {
     assert_eq!(
         project.message(&minimal_with("\n[pipline]\n")),
         "hoist.toml:8:2: unknown table [pipline]; did you mean [pipeline]? \
-         valid tables are [app], [release], [[hook]], [[process]], [health], [pipeline]"
+         valid tables are [app], [release], [[hook]], [[process]], [health], [setup], [pipeline], \
+         [ssh], [hosts], [groups], [environments]"
     );
     assert_eq!(
         project.message(&minimal_with("\n[[hooks]]\nname = \"x\"\nrun = \"true\"\n")),
         "hoist.toml:8:3: unknown table [[hooks]]; did you mean [[hook]]? \
-         valid tables are [app], [release], [[hook]], [[process]], [health], [pipeline]"
+         valid tables are [app], [release], [[hook]], [[process]], [health], [setup], [pipeline], \
+         [ssh], [hosts], [groups], [environments]"
     );
 }
 
