@@ -77,7 +77,7 @@ impl SshServer {
                 .spawn()
                 .expect("start /usr/sbin/sshd: install openssh-server (scripts/install-deps)");
             if wait_for_banner(port, &mut child) {
-                let mut server = SshServer {
+                let server = SshServer {
                     port,
                     client_config: d.join("ssh_config"),
                     known_hosts: d.join("known_hosts"),

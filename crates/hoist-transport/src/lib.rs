@@ -3,15 +3,21 @@
 //! Every command that runs on a host is a [`Cmd`]: a program and its arguments, never a shell
 //! string. [`Cmd::render`] is the one function that turns it into shell text (for SSH), quoting
 //! every argument, so that a path or release id with spaces, quotes, `$()` or `;` stays one
-//! argument. The [`Transport`] trait is what engines use; [`Local`] is the same machine.
+//! argument. The [`Transport`] trait is what engines use; [`Local`] is the same machine, [`Ssh`]
+//! a host reached with the system `ssh` (multiplexed) and `rsync`. [`connect`] picks one for
+//! an inventory host.
 
 mod cmd;
+mod connect;
 mod error;
 mod local;
+mod ssh;
 
 pub use cmd::{shell_quote, Cmd, Output};
+pub use connect::{connect, is_local_address};
 pub use error::TransportError;
 pub use local::Local;
+pub use ssh::{HostKeyPolicy, Ssh, SshTarget};
 
 use std::path::{Path, PathBuf};
 

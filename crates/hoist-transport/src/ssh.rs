@@ -1,0 +1,806 @@
+//! [`Ssh`]: a host reached with the system `ssh`, one multiplexed master connection per host.
+//!
+//! The master is started through the `openssh` crate, so `~/.ssh/config`, ssh-agent, ProxyJump
+//! and per-host users, ports and identity files work as they do for plain `ssh` and Ansible.
+//! Every trait method is ONE remote command: a [`Cmd`] rendered by [`Cmd::render`]. Methods that
+//! need several steps run a fixed `sh -c` script that receives every value as a positional
+//! parameter (`"$1"`), so no value is ever spliced into shell text. Files travel with the
+//! system `rsync` over the same control socket.
+
+use std::ffi::OsStr;
+use std::io::Write as _;
+use std::num::NonZeroUsize;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::local::parse_df;
+use crate::{shell_quote, Cmd, FileKind, Output, Transport, TransportError, UploadStats};
+
+/// How an SSH host's key is checked against known_hosts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HostKeyPolicy {
+    /// The key must already be in known_hosts (`StrictHostKeyChecking=yes`).
+    #[default]
+    Strict,
+    /// Trust on first use: an unknown key is added (`StrictHostKeyChecking=accept-new`). A key
+    /// that differs from the recorded one is still refused.
+    AcceptNew,
+}
+
+/// Everything needed to reach one host over SSH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    /// The inventory name, shown in every message.
+    pub name: String,
+    /// Host name, IP address or `~/.ssh/config` alias.
+    pub address: String,
+    /// Login user; `None` leaves it to ssh (its config, else the local user).
+    pub user: Option<String>,
+    /// Port; `None` leaves it to ssh.
+    pub port: Option<u16>,
+    /// The only key to offer (`ssh -i`, with `IdentitiesOnly=yes`).
+    pub identity_file: Option<PathBuf>,
+    /// An ssh_config to use instead of `~/.ssh/config` (`ssh -F`).
+    pub config_file: Option<PathBuf>,
+    /// How the host key is checked.
+    pub known_hosts: HostKeyPolicy,
+    /// How long connecting (TCP and the SSH banner) may take; whole seconds, at least 1.
+    pub connect_timeout: Duration,
+}
+
+impl SshTarget {
+    /// A target named `name` at `address` with ssh's defaults, strict host keys and a 10 s
+    /// connect timeout.
+    pub fn new(name: impl Into<String>, address: impl Into<String>) -> Self {
+        SshTarget {
+            name: name.into(),
+            address: address.into(),
+            user: None,
+            port: None,
+            identity_file: None,
+            config_file: None,
+            known_hosts: HostKeyPolicy::Strict,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The address as ssh and `ssh-keygen -R` write it: `[host]:port` for a port, else `host`.
+    #[must_use]
+    pub fn display_address(&self) -> String {
+        match self.port {
+            Some(port) => format!("[{}]:{port}", self.address),
+            None => self.address.clone(),
+        }
+    }
+}
+
+/// How long the master connection stays up with no command running.
+const CONTROL_PERSIST_SECS: usize = 60;
+
+/// After this much idle time the master may be about to exit: check it before the next command.
+const RECHECK_AFTER: Duration = Duration::from_secs(45);
+
+/// Exit statuses the fixed scripts below use to say "missing", "exists", "is a directory".
+const MISSING: i32 = 44;
+const EXISTS: i32 = 45;
+const IS_DIR: i32 = 46;
+
+/// A host reached over SSH through one multiplexed master connection.
+///
+/// `Ssh` owns a small single-threaded tokio runtime for the async `openssh` crate; the
+/// [`Transport`] methods block on it. The master exits after a minute without commands; the
+/// next command starts a new one.
+pub struct Ssh {
+    target: SshTarget,
+    runtime: tokio::runtime::Runtime,
+    session: RwLock<Arc<Session>>,
+    last_used: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for Ssh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ssh").field("target", &self.target).finish()
+    }
+}
+
+impl Ssh {
+    /// Connects to the host: starts the master connection, checking the host key.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::Unreachable`] (refused, timed out, unknown name),
+    /// [`TransportError::HostKeyChanged`], [`TransportError::HostKeyUnknown`],
+    /// [`TransportError::AuthFailed`], each naming the host.
+    pub fn connect(target: &SshTarget) -> Result<Ssh, TransportError> {
+        // ssh reads a destination that starts with "-" as an option (`-oProxyCommand=...`).
+        let address = &target.address;
+        if address.is_empty()
+            || address.starts_with('-')
+            || address.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(TransportError::Unreachable {
+                host: target.name.clone(),
+                address: address.clone(),
+                detail: "not a host name, IP address or ssh_config alias".into(),
+            });
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| TransportError::Spawn {
+                host: target.name.clone(),
+                command: "a tokio runtime for ssh".into(),
+                source,
+            })?;
+        let session = launch(&runtime, target)?;
+        Ok(Ssh {
+            target: target.clone(),
+            runtime,
+            session: RwLock::new(Arc::new(session)),
+            last_used: Mutex::new(Some(Instant::now())),
+        })
+    }
+
+    /// The control socket of the master connection (for `ssh -S` and rsync).
+    #[must_use]
+    pub fn control_socket(&self) -> PathBuf {
+        self.current_session().control_socket().to_path_buf()
+    }
+
+    /// What this transport connects to.
+    #[must_use]
+    pub fn target(&self) -> &SshTarget {
+        &self.target
+    }
+
+    fn current_session(&self) -> Arc<Session> {
+        Arc::clone(
+            &self
+                .session
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// The live session, starting a new master when the old one may have exited (idle for
+    /// longer than it persists, or lost).
+    fn session(&self) -> Result<Arc<Session>, TransportError> {
+        let session = self.current_session();
+        let stale = self
+            .last_used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none_or(|at| at.elapsed() >= RECHECK_AFTER);
+        // A master that exited removes its socket: no need to ask it.
+        let gone = !session.control_socket().exists();
+        if gone || (stale && self.runtime.block_on(session.check()).is_err()) {
+            let fresh = Arc::new(launch(&self.runtime, &self.target)?);
+            *self
+                .session
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&fresh);
+            return Ok(fresh);
+        }
+        Ok(session)
+    }
+
+    fn mark_used(&self, healthy: bool) {
+        *self
+            .last_used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = healthy.then(Instant::now);
+    }
+
+    fn host_name(&self) -> String {
+        self.target.name.clone()
+    }
+
+    /// Runs one rendered command over the master connection.
+    fn run(&self, cmd: &Cmd) -> Result<Output, TransportError> {
+        let session = self.session()?;
+        let rendered = cmd.render();
+        let result = self
+            .runtime
+            .block_on(run_remote(&session, &rendered, cmd.stdin.as_deref()));
+        match result {
+            Ok(output) => {
+                self.mark_used(true);
+                Ok(output)
+            }
+            Err(RunError::Lost(detail)) => {
+                // Exit 255 is also what a command that exits 255 by itself looks like: if the
+                // master is still up, the connection was fine and the command failed.
+                if self.runtime.block_on(session.check()).is_ok() {
+                    self.mark_used(true);
+                    return Ok(Output {
+                        status: 255,
+                        stdout: detail.stdout,
+                        stderr: detail.stderr,
+                    });
+                }
+                self.mark_used(false);
+                Err(TransportError::ConnectionLost {
+                    host: self.host_name(),
+                    detail: format!("while running `{rendered}`"),
+                })
+            }
+            Err(RunError::Spawn(source)) => {
+                self.mark_used(false);
+                Err(TransportError::Spawn {
+                    host: self.host_name(),
+                    command: rendered,
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Runs a fixed `sh -c` script with `args` as `$1`, `$2`, ...
+    fn script(
+        &self,
+        script: &str,
+        args: &[&Path],
+        stdin: Option<&[u8]>,
+    ) -> Result<Output, TransportError> {
+        let mut cmd = Cmd::new("sh").arg("-c").arg(script).arg("hoist");
+        for arg in args {
+            cmd = cmd.path_arg(arg);
+        }
+        if let Some(bytes) = stdin {
+            cmd = cmd.stdin(bytes.to_vec());
+        }
+        self.run(&cmd)
+    }
+
+    fn failed(&self, action: &'static str, path: &Path, out: &Output) -> TransportError {
+        let tail = out.tail(3);
+        TransportError::Remote {
+            host: self.host_name(),
+            action,
+            path: path.to_path_buf(),
+            detail: if tail.is_empty() {
+                format!("exit status {}", out.status)
+            } else {
+                tail
+            },
+        }
+    }
+
+    fn expect_success(
+        &self,
+        action: &'static str,
+        path: &Path,
+        out: &Output,
+    ) -> Result<(), TransportError> {
+        if out.success() {
+            Ok(())
+        } else {
+            Err(self.failed(action, path, out))
+        }
+    }
+}
+
+/// Starts the master connection for `target`, with a bound on the whole attempt.
+fn launch(
+    runtime: &tokio::runtime::Runtime,
+    target: &SshTarget,
+) -> Result<Session, TransportError> {
+    let mut builder = SessionBuilder::default();
+    let timeout = target.connect_timeout.max(Duration::from_secs(1));
+    builder
+        .known_hosts_check(match target.known_hosts {
+            HostKeyPolicy::Strict => KnownHosts::Strict,
+            HostKeyPolicy::AcceptNew => KnownHosts::Add,
+        })
+        // The socket path must fit in 108 bytes: the temp dir, not a deep project path.
+        .control_directory(std::env::temp_dir())
+        .control_persist(ControlPersist::IdleFor(
+            NonZeroUsize::new(CONTROL_PERSIST_SECS).expect("non-zero"),
+        ))
+        .connect_timeout(timeout)
+        .server_alive_interval(Duration::from_secs(15));
+    if let Some(user) = &target.user {
+        builder.user(user.clone());
+    }
+    if let Some(port) = target.port {
+        builder.port(port);
+    }
+    if let Some(key) = &target.identity_file {
+        builder.keyfile(key);
+    }
+    if let Some(config) = &target.config_file {
+        builder.config_file(config);
+    }
+    // ConnectTimeout bounds the TCP connect and the banner; this bounds what comes after (a
+    // server that stalls during key exchange or authentication).
+    let bound = timeout * 3 + Duration::from_secs(5);
+    let attempt = runtime
+        .block_on(async { tokio::time::timeout(bound, builder.connect(&target.address)).await });
+    match attempt {
+        Ok(Ok(session)) => Ok(session),
+        Ok(Err(err)) => Err(classify_connect_error(target, &err)),
+        Err(_) => Err(TransportError::Unreachable {
+            host: target.name.clone(),
+            address: target.display_address(),
+            detail: format!("no SSH session within {}s", bound.as_secs()),
+        }),
+    }
+}
+
+/// Turns what ssh said when the master failed into the error that names the cause.
+fn classify_connect_error(target: &SshTarget, err: &openssh::Error) -> TransportError {
+    let text = match err {
+        openssh::Error::Connect(io) | openssh::Error::Master(io) => io.to_string(),
+        other => other.to_string(),
+    };
+    classify_ssh_text(target, &text)
+}
+
+pub(crate) fn classify_ssh_text(target: &SshTarget, text: &str) -> TransportError {
+    let host = target.name.clone();
+    let address = target.display_address();
+    if text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        || text.contains("has changed and you have requested strict checking")
+    {
+        return TransportError::HostKeyChanged {
+            host,
+            address,
+            known_hosts_line: offending_line(text).unwrap_or_else(|| "known_hosts".into()),
+        };
+    }
+    if text.contains("Host key verification failed") {
+        return TransportError::HostKeyUnknown { host, address };
+    }
+    let detail = last_message(text);
+    if text.contains("Permission denied") || text.contains("Too many authentication failures") {
+        return TransportError::AuthFailed {
+            host,
+            address,
+            detail,
+        };
+    }
+    TransportError::Unreachable {
+        host,
+        address,
+        detail,
+    }
+}
+
+/// `path:line` from ssh's "Offending ED25519 key in /root/.ssh/known_hosts:3".
+fn offending_line(text: &str) -> Option<String> {
+    let line = text
+        .lines()
+        .find(|l| l.contains("Offending ") && l.contains(" key in "))?;
+    let (_, rest) = line.split_once(" key in ")?;
+    Some(rest.trim().to_owned())
+}
+
+/// ssh's last meaningful line, without its `ssh: ` prefix and noise.
+fn last_message(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"))
+        .map(|l| l.strip_prefix("ssh: ").unwrap_or(l).to_owned())
+        .unwrap_or_else(|| "ssh failed without a message".to_owned())
+}
+
+enum RunError {
+    /// The connection dropped (or the command exited 255): what it printed so far.
+    Lost(Output),
+    Spawn(std::io::Error),
+}
+
+async fn run_remote(
+    session: &Session,
+    rendered: &str,
+    stdin: Option<&[u8]>,
+) -> Result<Output, RunError> {
+    let mut command = session.raw_command(rendered);
+    command
+        .stdin(if stdin.is_some() {
+            openssh::Stdio::piped()
+        } else {
+            openssh::Stdio::null()
+        })
+        .stdout(openssh::Stdio::piped())
+        .stderr(openssh::Stdio::piped());
+    let mut child = command
+        .spawn()
+        .await
+        .map_err(|e| RunError::Spawn(std::io::Error::other(e)))?;
+    let writer = child.stdin().take();
+    let mut reader_out = child.stdout().take();
+    let mut reader_err = child.stderr().take();
+    let write = async move {
+        if let (Some(mut writer), Some(bytes)) = (writer, stdin) {
+            // A failed write shows as the command's own failure (it read a short input).
+            let _ = writer.write_all(bytes).await;
+            let _ = writer.shutdown().await;
+        }
+    };
+    let read_out = async move {
+        let mut buf = Vec::new();
+        if let Some(r) = reader_out.as_mut() {
+            let _ = r.read_to_end(&mut buf).await;
+        }
+        buf
+    };
+    let read_err = async move {
+        let mut buf = Vec::new();
+        if let Some(r) = reader_err.as_mut() {
+            let _ = r.read_to_end(&mut buf).await;
+        }
+        buf
+    };
+    let ((), stdout, stderr) = tokio::join!(write, read_out, read_err);
+    // The crate maps exit 127 and 255 to errors; we read the output first so that it is kept.
+    match child.wait().await {
+        Ok(status) => Ok(Output {
+            status: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+        }),
+        Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(Output {
+            status: 127,
+            stdout,
+            stderr,
+        }),
+        Err(openssh::Error::RemoteProcessTerminated | openssh::Error::Disconnected) => {
+            Err(RunError::Lost(Output {
+                status: 255,
+                stdout,
+                stderr,
+            }))
+        }
+        Err(e) => Err(RunError::Spawn(std::io::Error::other(e))),
+    }
+}
+
+/// `readlink` prints the target and one newline; a target may itself end in newlines.
+fn strip_one_newline(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    bytes
+}
+
+fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(&bytes))
+}
+
+// The scripts: constant text; values arrive as "$1", "$2" and are never part of the script.
+
+const READ_FILE: &str = r#"[ -e "$1" ] || exit 44; exec cat -- "$1""#;
+
+const WRITE_FILE_ATOMIC: &str = r#"d=${1%/*}; tmp="$d/.${1##*/}.hoist-tmp-$$"
+if cat > "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
+rm -f -- "$tmp"; exit 1"#;
+
+const APPEND_LINE: &str = r#"cat >> "$1" && sync -- "$1""#;
+
+const CREATE_DIR: &str = r#"mkdir -- "$1" && exit 0
+if [ -e "$1" ] || [ -L "$1" ]; then exit 45; fi; exit 1"#;
+
+const RENAME: &str = r#"mv -T -- "$1" "$2" && exit 0
+if { [ -e "$1" ] || [ -L "$1" ]; } && [ -d "$2" ] && [ ! -L "$2" ]; then exit 45; fi; exit 1"#;
+
+const KIND: &str = r#"if [ -L "$1" ]; then echo symlink; elif [ -d "$1" ]; then echo dir
+elif [ -f "$1" ]; then echo file; elif [ -e "$1" ]; then echo other; else echo missing; fi"#;
+
+const READ_LINK: &str = r#"[ -L "$1" ] && exec readlink -- "$1"
+if [ -e "$1" ]; then echo "not a symlink" >&2; exit 1; fi; exit 44"#;
+
+const LIST_DIR: &str = r#"[ -e "$1" ] || [ -L "$1" ] || exit 0
+cd -- "$1" && exec find . -mindepth 1 -maxdepth 1 -printf '%f\0'"#;
+
+/// symlink(tmp) + rename(2) in the same directory, fsync of the directory, then readlink.
+const SWITCH_SYMLINK: &str = r#"if [ -d "$1" ] && [ ! -L "$1" ]; then exit 46; fi
+d=${1%/*}; tmp="$d/.${1##*/}.hoist-tmp-$$"
+rm -f -- "$tmp"
+ln -s -- "$2" "$tmp" || exit 1
+mv -T -- "$tmp" "$1" || { rm -f -- "$tmp"; exit 1; }
+sync -- "${d:-/}" 2>/dev/null
+exec readlink -- "$1""#;
+
+const SYMLINK: &str = r#"if [ -L "$2" ]; then t=$(readlink -- "$2"; echo .); t=${t%.}; t=${t%?}
+[ "$t" = "$1" ] && exit 0; fi
+rm -rf -- "$2" && ln -s -- "$1" "$2""#;
+
+impl Transport for Ssh {
+    fn host(&self) -> &str {
+        &self.target.name
+    }
+
+    fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
+        self.run(cmd)
+    }
+
+    fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
+        let out = self.script(READ_FILE, &[path], None)?;
+        match out.status {
+            0 => Ok(Some(out.stdout)),
+            MISSING => Ok(None),
+            _ => Err(self.failed("read", path, &out)),
+        }
+    }
+
+    fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
+        let out = self.script(WRITE_FILE_ATOMIC, &[path], Some(contents))?;
+        self.expect_success("write", path, &out)
+    }
+
+    fn append_line(&self, path: &Path, line: &str) -> Result<(), TransportError> {
+        let mut bytes = line.as_bytes().to_vec();
+        bytes.push(b'\n');
+        let out = self.script(APPEND_LINE, &[path], Some(&bytes))?;
+        self.expect_success("append to", path, &out)
+    }
+
+    fn create_dir_all(&self, path: &Path) -> Result<(), TransportError> {
+        let out = self.run(&Cmd::new("mkdir").args(["-p", "--"]).path_arg(path))?;
+        self.expect_success("create", path, &out)
+    }
+
+    fn create_dir(&self, path: &Path) -> Result<(), TransportError> {
+        let out = self.script(CREATE_DIR, &[path], None)?;
+        match out.status {
+            0 => Ok(()),
+            EXISTS => Err(TransportError::AlreadyExists {
+                host: self.host_name(),
+                path: path.to_path_buf(),
+            }),
+            _ => Err(self.failed("create", path, &out)),
+        }
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> Result<(), TransportError> {
+        let out = self.script(RENAME, &[from, to], None)?;
+        match out.status {
+            0 => Ok(()),
+            EXISTS => Err(TransportError::AlreadyExists {
+                host: self.host_name(),
+                path: to.to_path_buf(),
+            }),
+            _ => Err(self.failed("rename", from, &out)),
+        }
+    }
+
+    fn remove_all(&self, path: &Path) -> Result<(), TransportError> {
+        let out = self.run(&Cmd::new("rm").args(["-rf", "--"]).path_arg(path))?;
+        self.expect_success("remove", path, &out)
+    }
+
+    fn kind(&self, path: &Path) -> Result<FileKind, TransportError> {
+        let out = self.script(KIND, &[path], None)?;
+        match (out.status, out.stdout_text().trim()) {
+            (0, "symlink") => Ok(FileKind::Symlink),
+            (0, "dir") => Ok(FileKind::Dir),
+            (0, "file") => Ok(FileKind::File),
+            (0, "other") => Ok(FileKind::Other),
+            (0, "missing") => Ok(FileKind::Missing),
+            _ => Err(self.failed("inspect", path, &out)),
+        }
+    }
+
+    fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, TransportError> {
+        let out = self.script(READ_LINK, &[path], None)?;
+        match out.status {
+            0 => Ok(Some(path_from_bytes(strip_one_newline(out.stdout)))),
+            MISSING => Ok(None),
+            _ => Err(self.failed("readlink", path, &out)),
+        }
+    }
+
+    fn list_dir(&self, path: &Path) -> Result<Vec<String>, TransportError> {
+        let out = self.script(LIST_DIR, &[path], None)?;
+        if !out.success() {
+            return Err(self.failed("list", path, &out));
+        }
+        let mut names: Vec<String> = out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|name| !name.is_empty())
+            .map(|name| String::from_utf8_lossy(name).into_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn switch_symlink(&self, link: &Path, target: &Path) -> Result<(), TransportError> {
+        let out = self.script(SWITCH_SYMLINK, &[link, target], None)?;
+        match out.status {
+            0 => {}
+            IS_DIR => {
+                return Err(TransportError::NotASymlink {
+                    host: self.host_name(),
+                    path: link.to_path_buf(),
+                })
+            }
+            _ => return Err(self.failed("switch", link, &out)),
+        }
+        let found = path_from_bytes(strip_one_newline(out.stdout));
+        if found != target {
+            return Err(TransportError::SwitchCheckFailed {
+                host: self.host_name(),
+                link: link.to_path_buf(),
+                expected: target.to_path_buf(),
+                found: found.display().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<(), TransportError> {
+        let out = self.script(SYMLINK, &[target, link], None)?;
+        self.expect_success("symlink", link, &out)
+    }
+
+    fn upload_tree(
+        &self,
+        src: &Path,
+        files: &[PathBuf],
+        dest: &Path,
+        link_dest: Option<&Path>,
+    ) -> Result<UploadStats, TransportError> {
+        let session = self.session()?;
+        let socket = session.control_socket().to_path_buf();
+        let src = std::path::absolute(src).unwrap_or_else(|_| src.to_path_buf());
+        let mut list = Vec::new();
+        for file in files {
+            list.extend_from_slice(file.as_os_str().as_bytes());
+            list.push(0);
+        }
+        // rsync splits `-e` itself, honouring quotes; ControlMaster=no and port 9 make sure it
+        // can only use our master, never open a second connection of its own.
+        let ssh = format!(
+            "ssh -S {} -o ControlMaster=no -o BatchMode=yes -p 9",
+            shell_quote(&socket.to_string_lossy())
+        );
+        // The remote side creates `dest` in the same round trip: this runs in its shell.
+        let rsync_path = format!(
+            "{} && rsync",
+            Cmd::new("mkdir").args(["-p", "--"]).path_arg(dest).render()
+        );
+        let mut command = Command::new("rsync");
+        command
+            .args(["-a", "-ii", "--protect-args", "--files-from=-", "--from0"])
+            .arg("--out-format=%i %l")
+            .arg(format!("--rsync-path={rsync_path}"))
+            .arg("-e")
+            .arg(ssh);
+        if let Some(prev) = link_dest {
+            let mut arg = std::ffi::OsString::from("--link-dest=");
+            arg.push(prev.as_os_str());
+            command.arg(arg);
+        }
+        let mut source = src.into_os_string();
+        source.push("/");
+        let mut destination = std::ffi::OsString::from("hoist:");
+        destination.push(dest.as_os_str());
+        destination.push("/");
+        command
+            .arg(source)
+            .arg(destination)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let spawn_err = |source| TransportError::Spawn {
+            host: self.host_name(),
+            command: "rsync (install rsync on this machine)".into(),
+            source,
+        };
+        let mut child = command.spawn().map_err(spawn_err)?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&list);
+        });
+        let out = child.wait_with_output().map_err(spawn_err)?;
+        let _ = writer.join();
+        let output = Output {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        };
+        if !output.success() {
+            self.mark_used(false);
+            return Err(self.failed("upload to", dest, &output));
+        }
+        self.mark_used(true);
+        Ok(parse_itemized(&output.stdout_text()))
+    }
+
+    fn free_bytes(&self, path: &Path) -> Result<u64, TransportError> {
+        let out = self.run(&Cmd::new("df").args(["-Pk", "--"]).path_arg(path))?;
+        parse_df(&out.stdout_text()).ok_or_else(|| self.failed("read free space of", path, &out))
+    }
+}
+
+/// Counts rsync's `%i %l` lines: `<f` (sent; `>f` locally) copied, `hf`/`hL` hard-linked to --link-dest, `cL`
+/// a symlink created.
+fn parse_itemized(text: &str) -> UploadStats {
+    let mut stats = UploadStats::default();
+    for line in text.lines() {
+        let Some((item, len)) = line.split_once(' ') else {
+            continue;
+        };
+        let bytes = item.as_bytes();
+        if bytes.len() < 2 {
+            continue;
+        }
+        match (bytes[0], bytes[1]) {
+            (b'<' | b'>', b'f') => {
+                stats.copied += 1;
+                stats.bytes += len.trim().parse::<u64>().unwrap_or(0);
+            }
+            (b'c', b'L') => stats.copied += 1,
+            (b'h', b'f' | b'L') => stats.linked += 1,
+            _ => {}
+        }
+    }
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> SshTarget {
+        let mut t = SshTarget::new("web2", "10.0.0.2");
+        t.port = Some(2222);
+        t
+    }
+
+    #[test]
+    fn a_changed_key_names_the_known_hosts_line() {
+        let text = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\r\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\r\n@@@@@\r\nIT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\r\nOffending ED25519 key in /tmp/kh/known_hosts:3\r\nHost key verification failed.";
+        let err = classify_ssh_text(&target(), text);
+        assert!(
+            matches!(&err, TransportError::HostKeyChanged { known_hosts_line, .. } if known_hosts_line == "/tmp/kh/known_hosts:3"),
+            "{err:?}"
+        );
+        assert!(err
+            .to_string()
+            .starts_with("web2: the host key of [10.0.0.2]:2222 has CHANGED"));
+    }
+
+    #[test]
+    fn other_failures_are_told_apart() {
+        let unknown = classify_ssh_text(&target(), "No ED25519 host key is known for [10.0.0.2]:2222 and you have requested strict checking.\r\nHost key verification failed.");
+        assert!(
+            matches!(unknown, TransportError::HostKeyUnknown { .. }),
+            "{unknown:?}"
+        );
+        let auth = classify_ssh_text(&target(), "deploy@10.0.0.2: Permission denied (publickey).");
+        assert!(
+            matches!(auth, TransportError::AuthFailed { .. }),
+            "{auth:?}"
+        );
+        let refused = classify_ssh_text(
+            &target(),
+            "ssh: connect to host 10.0.0.2 port 2222: Connection refused",
+        );
+        assert_eq!(
+            refused.to_string(),
+            "web2: cannot connect to [10.0.0.2]:2222: connect to host 10.0.0.2 port 2222: Connection refused; check the host's address and port in hoist.toml and that sshd runs there"
+        );
+    }
+
+    #[test]
+    fn itemized_output_is_counted() {
+        let text = "created directory two\n<f.s....... 8\nhL          4\ncd          4096\nhf          2\n>f+++++++++ 10\ncL+++++++++ 4\n";
+        assert_eq!(
+            parse_itemized(text),
+            UploadStats {
+                copied: 3,
+                linked: 2,
+                bytes: 18
+            }
+        );
+    }
+}

@@ -1,0 +1,561 @@
+//! The SSH transport against a real OpenSSH server on 127.0.0.1 (hoist-testkit's fixture).
+//!
+//! The "remote" root is a temporary directory on this machine, reached through sshd, so every
+//! assertion can look at the files directly.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hoist_config::HostSpec;
+use hoist_testkit::{generate_key, write_client_config, SshServer};
+use hoist_transport::{
+    connect, Cmd, FileKind, HostKeyPolicy, Ssh, SshTarget, Transport, TransportError,
+};
+
+fn target(server: &SshServer, alias: &str) -> SshTarget {
+    let mut target = SshTarget::new(alias, alias);
+    target.config_file = Some(server.client_config.clone());
+    target.connect_timeout = Duration::from_secs(5);
+    target
+}
+
+fn ssh(server: &SshServer) -> Ssh {
+    Ssh::connect(&target(server, "web1"))
+        .unwrap_or_else(|e| panic!("connect: {e}\nsshd log: {}", server.log()))
+}
+
+/// A file that exists only if a hostile value ran `touch`; its name has no `/` so that the
+/// values below are single path components.
+fn marker() -> (PathBuf, String) {
+    let name = format!(
+        "pwned-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    // `\057` is `/`: printf builds the absolute path without a slash in the value.
+    let command = format!("touch $(printf '\\057tmp\\057{name}')");
+    (PathBuf::from("/tmp").join(name), command)
+}
+
+#[test]
+fn every_file_operation_works_over_ssh() {
+    let server = SshServer::start();
+    let host = ssh(&server);
+    assert_eq!(host.host(), "web1");
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("app");
+
+    host.create_dir_all(&root.join("releases/a")).unwrap();
+    assert!(root.join("releases/a").is_dir());
+    host.create_dir(&root.join(".hoist")).unwrap();
+    let again = host.create_dir(&root.join(".hoist")).unwrap_err();
+    assert!(
+        matches!(&again, TransportError::AlreadyExists { host, .. } if host == "web1"),
+        "{again:?}"
+    );
+
+    let file = root.join("releases/a/RELEASE.json");
+    assert_eq!(host.read_file(&file).unwrap(), None);
+    host.write_file_atomic(&file, b"{\"id\": 1}\n").unwrap();
+    assert_eq!(fs::read(&file).unwrap(), b"{\"id\": 1}\n");
+    // Larger than any pipe buffer: stdin is written while output is read.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    host.write_file_atomic(&file, &big).unwrap();
+    assert_eq!(host.read_file(&file).unwrap().as_deref(), Some(&big[..]));
+    assert_eq!(
+        fs::read_dir(root.join("releases/a")).unwrap().count(),
+        1,
+        "no temporary file is left behind"
+    );
+
+    let journal = root.join(".hoist/journal.jsonl");
+    host.append_line(&journal, "{\"event\":\"one\"}").unwrap();
+    host.append_line(&journal, "{\"event\":\"two\"}").unwrap();
+    assert_eq!(
+        fs::read_to_string(&journal).unwrap(),
+        "{\"event\":\"one\"}\n{\"event\":\"two\"}\n"
+    );
+
+    host.symlink(Path::new("../../envs/k1"), &root.join("releases/a/.venv"))
+        .unwrap();
+    host.symlink(Path::new("../../envs/k1"), &root.join("releases/a/.venv"))
+        .unwrap();
+    assert_eq!(
+        fs::read_link(root.join("releases/a/.venv")).unwrap(),
+        Path::new("../../envs/k1")
+    );
+    host.symlink(Path::new("../../envs/k2"), &root.join("releases/a/.venv"))
+        .unwrap();
+    assert_eq!(
+        host.read_link(&root.join("releases/a/.venv")).unwrap(),
+        Some(PathBuf::from("../../envs/k2"))
+    );
+    assert_eq!(host.read_link(&root.join("nothing")).unwrap(), None);
+    assert!(
+        host.read_link(&file).is_err(),
+        "a regular file is not a link"
+    );
+
+    assert_eq!(host.kind(&file).unwrap(), FileKind::File);
+    assert_eq!(host.kind(&root.join("releases")).unwrap(), FileKind::Dir);
+    assert_eq!(
+        host.kind(&root.join("releases/a/.venv")).unwrap(),
+        FileKind::Symlink
+    );
+    assert_eq!(host.kind(&root.join("nothing")).unwrap(), FileKind::Missing);
+    assert_eq!(host.kind(Path::new("/dev/null")).unwrap(), FileKind::Other);
+
+    fs::write(root.join("releases/a/line\nbreak"), "").unwrap();
+    assert_eq!(
+        host.list_dir(&root.join("releases/a")).unwrap(),
+        [".venv", "RELEASE.json", "line\nbreak"]
+    );
+    assert!(host.list_dir(&root.join("nothing")).unwrap().is_empty());
+
+    host.rename(&root.join("releases/a"), &root.join("releases/b"))
+        .unwrap();
+    assert!(root.join("releases/b/RELEASE.json").is_file());
+    host.create_dir_all(&root.join("releases/c/full")).unwrap();
+    let onto_full = host
+        .rename(&root.join("releases/b"), &root.join("releases/c"))
+        .unwrap_err();
+    assert!(
+        matches!(onto_full, TransportError::AlreadyExists { .. }),
+        "{onto_full:?}"
+    );
+
+    host.remove_all(&root.join("releases/b")).unwrap();
+    assert!(!root.join("releases/b").exists());
+    host.remove_all(&root.join("releases/b")).unwrap();
+
+    assert!(host.free_bytes(&root).unwrap() > 0);
+}
+
+#[test]
+fn exec_keeps_status_output_stdin_cwd_and_env() {
+    let server = SshServer::start();
+    let host = ssh(&server);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = host
+        .exec(
+            &Cmd::shell("pwd; echo \"$GREETING\"; cat; echo oops >&2; exit 3")
+                .cwd(tmp.path())
+                .env("GREETING", "hello world")
+                .stdin(b"from stdin\n".to_vec()),
+        )
+        .unwrap();
+    assert_eq!(out.status, 3);
+    assert_eq!(
+        out.stdout_text(),
+        format!("{}\nhello world\nfrom stdin\n", tmp.path().display())
+    );
+    assert_eq!(out.stderr_text(), "oops\n");
+
+    // 127 and 255 are statuses like any other, with their output kept.
+    let missing = host.exec(&Cmd::new("no-such-command-hoist")).unwrap();
+    assert_eq!(missing.status, 127);
+    assert!(missing.stderr_text().contains("no-such-command-hoist"));
+    let two55 = host.exec(&Cmd::shell("echo before; exit 255")).unwrap();
+    assert_eq!(
+        (two55.status, two55.stdout_text().as_str()),
+        (255, "before\n")
+    );
+}
+
+#[test]
+fn unchanged_files_are_hard_linked_to_the_previous_release() {
+    let server = SshServer::start();
+    let host = ssh(&server);
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("pkg")).unwrap();
+    fs::write(src.join("app.py"), "v1").unwrap();
+    fs::write(src.join("pkg/lib.py"), "library").unwrap();
+    std::os::unix::fs::symlink("app.py", src.join("link.py")).unwrap();
+    let files: Vec<PathBuf> = ["app.py", "pkg/lib.py", "link.py"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    let releases = tmp.path().join("remote root/releases");
+    let one = releases.join("1");
+    let first = host.upload_tree(&src, &files, &one, None).unwrap();
+    assert_eq!((first.copied, first.linked, first.bytes), (3, 0, 9));
+    assert_eq!(
+        fs::read_link(one.join("link.py")).unwrap(),
+        Path::new("app.py")
+    );
+
+    fs::write(src.join("app.py"), "v2 changed").unwrap();
+    let two = releases.join("2");
+    let second = host.upload_tree(&src, &files, &two, Some(&one)).unwrap();
+    assert_eq!(second.copied, 1, "{second:?}");
+    assert_eq!(second.linked, 2, "{second:?}");
+    let ino = |p: &Path| fs::symlink_metadata(p).unwrap().ino();
+    assert_eq!(ino(&one.join("pkg/lib.py")), ino(&two.join("pkg/lib.py")));
+    assert_ne!(ino(&one.join("app.py")), ino(&two.join("app.py")));
+    assert_eq!(
+        fs::read_to_string(two.join("app.py")).unwrap(),
+        "v2 changed"
+    );
+    assert_eq!(fs::read_to_string(one.join("app.py")).unwrap(), "v1");
+    let mtime = |p: &Path| fs::metadata(p).unwrap().mtime();
+    assert_eq!(mtime(&src.join("app.py")), mtime(&two.join("app.py")));
+}
+
+#[test]
+fn switch_symlink_never_leaves_current_missing_and_refuses_a_directory() {
+    let server = SshServer::start();
+    let host = ssh(&server);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    fs::create_dir_all(root.join("releases/a")).unwrap();
+    fs::create_dir_all(root.join("releases/b")).unwrap();
+    let current = root.join("current");
+    host.switch_symlink(&current, Path::new("releases/a"))
+        .unwrap();
+
+    // A reader watching `current` the whole time never sees it missing (symlink + rename(2),
+    // never unlink-then-create).
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let stop = Arc::clone(&stop);
+        let current = current.clone();
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let target = fs::read_link(&current).expect("current exists at every instant");
+                assert!(target == Path::new("releases/a") || target == Path::new("releases/b"));
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for i in 0..20 {
+        let target = if i % 2 == 0 {
+            "releases/b"
+        } else {
+            "releases/a"
+        };
+        host.switch_symlink(&current, Path::new(target)).unwrap();
+        assert_eq!(fs::read_link(&current).unwrap(), Path::new(target));
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(watcher.join().unwrap() > 0);
+    let names: Vec<String> = fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary link left behind: {names:?}");
+
+    let real = root.join("real");
+    fs::create_dir(&real).unwrap();
+    fs::write(real.join("keep.txt"), "data").unwrap();
+    let err = host
+        .switch_symlink(&real, Path::new("releases/a"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "web1: {} is a real directory, not a symlink; hoist will not replace it",
+            real.display()
+        )
+    );
+    assert!(
+        real.join("keep.txt").is_file(),
+        "the directory is untouched"
+    );
+}
+
+/// Values that would run commands if any of them were spliced into shell text unquoted.
+fn hostile(touch: &str) -> Vec<String> {
+    vec![
+        format!("sp ace $({touch})"),
+        format!("quo'te\"s `{touch}`"),
+        format!("semi; {touch}; #"),
+        format!("new\nline && {touch}"),
+        format!("dollar $HOME ${{IFS}} | {touch} &"),
+    ]
+}
+
+#[test]
+fn hostile_paths_release_ids_and_file_names_run_nothing() {
+    let server = SshServer::start();
+    let host = ssh(&server);
+    let (marker, touch) = marker();
+    let tmp = tempfile::tempdir().unwrap();
+    let names = hostile(&touch);
+    assert!(names.iter().all(|n| !n.contains('/')));
+    let root = tmp.path().join(&names[0]);
+    for id in &names {
+        let release = root.join("releases").join(id);
+        host.create_dir_all(&release).unwrap();
+        host.create_dir(&release.join(id)).unwrap();
+        host.write_file_atomic(&release.join(format!("{id}.txt")), id.as_bytes())
+            .unwrap();
+        host.append_line(&release.join("journal"), id).unwrap();
+        host.symlink(&release.join(id), &release.join(format!("{id}.link")))
+            .unwrap();
+        host.switch_symlink(&root.join("current"), &Path::new("releases").join(id))
+            .unwrap();
+        assert_eq!(
+            host.read_link(&root.join("current")).unwrap(),
+            Some(Path::new("releases").join(id))
+        );
+        assert_eq!(
+            host.read_file(&release.join(format!("{id}.txt")))
+                .unwrap()
+                .as_deref(),
+            Some(id.as_bytes())
+        );
+        assert_eq!(host.kind(&release.join(id)).unwrap(), FileKind::Dir);
+        let out = host
+            .exec(&Cmd::new("printf").arg("%s").arg(id.as_str()).cwd(&release))
+            .unwrap();
+        assert_eq!(out.stdout_text(), *id);
+    }
+    // Upload files with the same names.
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let files: Vec<PathBuf> = names
+        .iter()
+        .map(|n| {
+            fs::write(src.join(n), n).unwrap();
+            PathBuf::from(n)
+        })
+        .collect();
+    let dest = root.join("releases").join(&names[1]).join("upload");
+    let stats = host.upload_tree(&src, &files, &dest, None).unwrap();
+    assert_eq!(stats.copied, names.len() as u64);
+
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(host.list_dir(&root.join("releases")).unwrap(), expected);
+    for name in &names {
+        assert_eq!(fs::read_to_string(dest.join(name)).unwrap(), *name);
+        let release = root.join("releases").join(name);
+        assert_eq!(
+            fs::read_to_string(release.join(format!("{name}.txt"))).unwrap(),
+            *name
+        );
+        assert_eq!(
+            fs::read_to_string(release.join("journal")).unwrap(),
+            format!("{name}\n")
+        );
+    }
+    host.rename(
+        &root.join("releases").join(&names[2]),
+        &root.join("releases").join("renamed"),
+    )
+    .unwrap();
+    host.remove_all(&root.join("releases").join(&names[3]))
+        .unwrap();
+    assert!(!root.join("releases").join(&names[3]).exists());
+    assert!(root.exists(), "removing one release removed nothing else");
+    assert!(!marker.exists(), "a hostile value ran a command");
+}
+
+#[test]
+fn a_hostile_address_is_refused_before_ssh_sees_it() {
+    let (marker, touch) = marker();
+    let mut t = SshTarget::new("evil", format!("-oProxyCommand={touch}"));
+    t.connect_timeout = Duration::from_secs(2);
+    let err = Ssh::connect(&t).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("evil: cannot connect to -oProxyCommand"),
+        "{err}"
+    );
+    assert!(!marker.exists());
+}
+
+#[test]
+fn a_changed_host_key_is_refused_naming_the_host_and_the_known_hosts_line() {
+    let server = SshServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let other = generate_key(&dir.path().join("other_host_key"));
+    let known_hosts = dir.path().join("known_hosts");
+    fs::write(
+        &known_hosts,
+        format!("# an old entry\n[127.0.0.1]:{} {other}\n", server.port),
+    )
+    .unwrap();
+    let config = dir.path().join("ssh_config");
+    write_client_config(&config, &[("web2", &server)], &known_hosts);
+    for policy in [HostKeyPolicy::Strict, HostKeyPolicy::AcceptNew] {
+        let mut t = SshTarget::new("web2", "web2");
+        t.config_file = Some(config.clone());
+        t.known_hosts = policy;
+        let err = Ssh::connect(&t).unwrap_err();
+        let line = format!("{}:2", known_hosts.display());
+        assert!(
+            matches!(&err, TransportError::HostKeyChanged { host, known_hosts_line, .. }
+                if host == "web2" && *known_hosts_line == line),
+            "{policy:?}: {err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("web2: the host key of web2 has CHANGED"),
+            "{err}"
+        );
+    }
+    assert!(
+        fs::read_to_string(&known_hosts).unwrap().contains(&other),
+        "left as it was"
+    );
+}
+
+#[test]
+fn an_unknown_key_is_refused_strictly_and_added_with_accept_new() {
+    let server = SshServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let known_hosts = dir.path().join("known_hosts");
+    fs::write(&known_hosts, "").unwrap();
+    let config = dir.path().join("ssh_config");
+    write_client_config(&config, &[("fresh", &server)], &known_hosts);
+    let mut t = SshTarget::new("fresh", "fresh");
+    t.config_file = Some(config);
+    let err = Ssh::connect(&t).unwrap_err();
+    assert!(
+        matches!(err, TransportError::HostKeyUnknown { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("--accept-new-host-keys"), "{err}");
+
+    t.known_hosts = HostKeyPolicy::AcceptNew;
+    let host = Ssh::connect(&t).unwrap();
+    assert_eq!(host.exec(&Cmd::new("true")).unwrap().status, 0);
+    let recorded = fs::read_to_string(&known_hosts).unwrap();
+    assert!(recorded.contains(&server.host_key), "{recorded}");
+}
+
+#[test]
+fn a_key_the_server_does_not_know_is_an_auth_failure() {
+    let server = SshServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = dir.path().join("stranger");
+    let _ = generate_key(&stranger);
+    let config = dir.path().join("ssh_config");
+    fs::write(
+        &config,
+        format!(
+            "Host web3\n  HostName 127.0.0.1\n  Port {}\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n",
+            server.port,
+            server.known_hosts.display()
+        ),
+    )
+    .unwrap();
+    let mut t = SshTarget::new("web3", "web3");
+    t.config_file = Some(config);
+    t.identity_file = Some(stranger);
+    t.user = Some(server.user.clone());
+    let err = Ssh::connect(&t).unwrap_err();
+    assert!(
+        matches!(&err, TransportError::AuthFailed { host, .. } if host == "web3"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn an_unreachable_host_fails_within_the_connect_timeout_naming_it() {
+    let server = SshServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on this port.
+    let closed = hoist_testkit::free_port();
+    // This one accepts connections (the kernel completes them) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    for (name, port, detail) in [
+        ("db1", closed, "Connection refused"),
+        ("db2", silent_port, "timed out"),
+    ] {
+        let mut t = SshTarget::new(name, "127.0.0.1");
+        t.port = Some(port);
+        t.identity_file = Some(server.identity_file.clone());
+        t.config_file = Some(dir.path().join("empty_config"));
+        fs::write(dir.path().join("empty_config"), "").unwrap();
+        t.connect_timeout = Duration::from_secs(1);
+        let err = Ssh::connect(&t).unwrap_err();
+        assert!(
+            matches!(&err, TransportError::Unreachable { host, .. } if host == name),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("{name}: cannot connect to [127.0.0.1]:{port}: ")),
+            "{text}"
+        );
+        assert!(text.contains(detail), "{text}");
+    }
+    drop(silent);
+}
+
+#[test]
+fn a_master_that_went_away_is_replaced_on_the_next_command() {
+    let server = SshServer::start();
+    let host = ssh(&server);
+    let socket = host.control_socket();
+    let exit = std::process::Command::new("ssh")
+        .arg("-S")
+        .arg(&socket)
+        .args(["-O", "exit", "none"])
+        .output()
+        .unwrap();
+    assert!(
+        exit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exit.stderr)
+    );
+    for _ in 0..50 {
+        if !socket.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = host.exec(&Cmd::new("echo").arg("back")).unwrap();
+    assert_eq!(out.stdout_text(), "back\n");
+    let fresh = host.control_socket();
+    assert_ne!(fresh, socket);
+    drop(host);
+    assert!(!fresh.exists(), "dropping the transport closes its master");
+}
+
+#[test]
+fn connect_picks_local_for_local_addresses_and_ssh_otherwise() {
+    let server = SshServer::start();
+    let spec = |name: &str, address: &str| HostSpec {
+        name: name.into(),
+        address: address.into(),
+        user: None,
+        port: None,
+        identity_file: None,
+        config_file: Some(server.client_config.clone()),
+        root: PathBuf::from("/srv/app"),
+        python: "python3".into(),
+        groups: vec![],
+        vars: Default::default(),
+        accept_new_host_keys: false,
+        connect_timeout: Duration::from_secs(5),
+    };
+    for address in ["local", "localhost"] {
+        let local = connect(&spec("box", address), HostKeyPolicy::Strict).unwrap();
+        assert_eq!(local.host(), "box");
+        // The local transport runs without a shell: `$0` is not expanded.
+        let out = local.exec(&Cmd::new("echo").arg("$0")).unwrap();
+        assert_eq!(out.stdout_text(), "$0\n");
+    }
+    let remote = connect(&spec("web2", "web2"), HostKeyPolicy::Strict).unwrap();
+    assert_eq!(remote.host(), "web2");
+    let out = remote.exec(&Cmd::shell("echo $SSH_CONNECTION")).unwrap();
+    assert!(
+        out.stdout_text().contains("127.0.0.1"),
+        "{}",
+        out.stdout_text()
+    );
+}
