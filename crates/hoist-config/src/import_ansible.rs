@@ -272,18 +272,19 @@ fn parse_inventory(
                 )
             })?;
             let (name, kind) = header.split_once(':').unwrap_or((header, ""));
-            section =
-                match kind {
-                    "" => Section::Hosts,
-                    "vars" => Section::Vars,
-                    "children" => Section::Children,
-                    other => return Err(error(
+            section = match kind {
+                "" => Section::Hosts,
+                "vars" => Section::Vars,
+                "children" => Section::Children,
+                other => {
+                    return Err(error(
                         number,
                         format!(
                             "unknown section kind \":{other}\"; Ansible knows :vars and :children"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             group = name.trim().to_owned();
             if !is_name(&group) {
                 return Err(error(number, format!("group name {group:?} has characters hoist does not allow in names (letters, digits, . _ -)")));
@@ -553,15 +554,20 @@ fn release_settings(
     }
     for (key, value) in vars {
         let value = value_text(value);
+        let jinja = if value.contains("{{") {
+            " uses Jinja and"
+        } else {
+            ""
+        };
         match key.as_str() {
             "project_root" | "builds_dir" | "current_release_dir" | "keep_releases" => {}
             "project_source" => notes.push(format!(
-                "group_vars/all: project_source = {value:?} is not converted: hoist deploys the directory that holds hoist.toml (set app.source to change it)"
+                "group_vars/all: project_source = {value:?}{jinja} is not converted: hoist deploys the directory that holds hoist.toml (set app.source to change it)"
             )),
             "excludes_file" => notes.push(format!(
-                "group_vars/all: excludes_file = {value:?} is not converted: copy its patterns into app.exclude (hoist already leaves out .git and what .gitignore ignores)"
+                "group_vars/all: excludes_file = {value:?}{jinja} is not converted: copy its patterns into app.exclude (hoist already leaves out .git and what .gitignore ignores)"
             )),
-            other => notes.push(format!("group_vars/all: {other} = {value:?} has no hoist.toml equivalent; not converted")),
+            other => notes.push(format!("group_vars/all: {other} = {value:?}{jinja} is not converted: hoist.toml has no equivalent")),
         }
     }
     out
