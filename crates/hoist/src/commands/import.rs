@@ -11,6 +11,8 @@ use crate::printer;
 pub enum ImportCommand {
     /// Convert a CircleCI 2.0/2.1 config (without orbs) into hoist's [pipeline].
     Circleci(CircleciArgs),
+    /// Convert an Ansible INI inventory and group_vars/all into a hoist.toml.
+    Ansible(super::import_ansible::AnsibleArgs),
 }
 
 /// `hoist import circleci`
@@ -28,6 +30,7 @@ pub struct CircleciArgs {
 pub fn run(cmd: ImportCommand, config: Option<&Path>) -> i32 {
     match cmd {
         ImportCommand::Circleci(args) => circleci(&args, config),
+        ImportCommand::Ansible(args) => super::import_ansible::run(&args, config),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod check;
 pub mod ci;
 pub mod deploy;
 pub mod import;
+pub mod import_ansible;
 pub mod init;
 pub mod lock;
 pub mod releases;

@@ -1,0 +1,139 @@
+//! `hoist import ansible <dir>`: an Ansible inventory and `group_vars/all` → hoist.toml.
+
+use std::path::{Path, PathBuf};
+
+use anstream::eprintln;
+
+use crate::{exit, printer};
+
+/// `hoist import ansible`
+#[derive(clap::Args, Debug)]
+pub struct AnsibleArgs {
+    /// The Ansible directory: it holds the inventory (`hosts`) and `group_vars/all`.
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The INI inventory, when it is not `<DIR>/hosts`.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Write hoist.toml (or --config) instead of printing it; refuses to replace one.
+    #[arg(long)]
+    pub write: bool,
+}
+
+/// Inventory file names tried in order when `--inventory` is not given.
+const INVENTORY_NAMES: &[&str] = &["hosts", "inventory", "hosts.ini", "inventory.ini"];
+
+/// `group_vars/all` in the spellings Ansible reads.
+const ALL_VARS_NAMES: &[&str] = &[
+    "group_vars/all",
+    "group_vars/all.yml",
+    "group_vars/all.yaml",
+];
+
+/// Runs `hoist import ansible`; returns the exit code.
+pub fn run(args: &AnsibleArgs, config: Option<&Path>) -> i32 {
+    let inventory_path = match &args.inventory {
+        Some(path) => path.clone(),
+        None => match INVENTORY_NAMES
+            .iter()
+            .map(|name| args.dir.join(name))
+            .find(|p| p.is_file())
+        {
+            Some(path) => path,
+            None => {
+                printer::error(
+                    &format!(
+                        "no Ansible inventory in {} (looked for {})",
+                        args.dir.display(),
+                        INVENTORY_NAMES.join(", ")
+                    ),
+                    &["pass it: hoist import ansible <dir> --inventory <file>".into()],
+                );
+                return exit::CONFIG;
+            }
+        },
+    };
+    let inventory = match std::fs::read_to_string(&inventory_path) {
+        Ok(text) => text,
+        Err(e) => {
+            printer::error(
+                &format!("cannot read {}: {e}", inventory_path.display()),
+                &[],
+            );
+            return exit::CONFIG;
+        }
+    };
+    let vars_path = ALL_VARS_NAMES
+        .iter()
+        .map(|name| args.dir.join(name))
+        .find(|p| p.is_file());
+    let vars = match &vars_path {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                printer::error(&format!("cannot read {}: {e}", path.display()), &[]);
+                return exit::CONFIG;
+            }
+        },
+    };
+    let shown = inventory_path.display().to_string();
+    let import = match hoist_config::import_ansible(&shown, &inventory, vars.as_deref()) {
+        Ok(import) => import,
+        Err(e) => {
+            printer::error(
+                &e.to_string(),
+                &["hoist reads Ansible's INI inventory format; fix the line or convert it by hand".into()],
+            );
+            return exit::CONFIG;
+        }
+    };
+    for note in &import.notes {
+        eprintln!("note: {note}");
+    }
+    for other in other_var_files(&args.dir, vars_path.as_deref()) {
+        printer::warning(&format!(
+            "not converted: {} (only group_vars/all and the inventory are read)",
+            other.display()
+        ));
+    }
+    if !args.write {
+        print!("{}", import.toml);
+        return exit::OK;
+    }
+    let target = config.map_or_else(|| PathBuf::from(hoist_config::FILE_NAME), Path::to_path_buf);
+    if target.exists() {
+        printer::error(
+            &format!("{} already exists", target.display()),
+            &["run without --write and merge the printed file by hand".into()],
+        );
+        return exit::CONFIG;
+    }
+    if let Err(e) = std::fs::write(&target, &import.toml) {
+        printer::error(&format!("cannot write {}: {e}", target.display()), &[]);
+        return exit::INTERNAL;
+    }
+    eprintln!(
+        "wrote {}; check [app] and the notes above, then: hoist check",
+        target.display()
+    );
+    exit::OK
+}
+
+/// Files under group_vars/ and host_vars/ other than the one that was read.
+fn other_var_files(dir: &Path, read: Option<&Path>) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for sub in ["group_vars", "host_vars"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if Some(path.as_path()) != read {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
