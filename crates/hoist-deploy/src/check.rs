@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use hoist_config::{Config, InstallerChoice, Restart};
 use hoist_transport::{Cmd, FileKind, Transport};
 
+use crate::host::Host;
 use crate::state::HostState;
-use crate::Layout;
 
 /// The verdict of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -33,9 +33,10 @@ const LOW_DISK: u64 = 1 << 30;
 
 /// Checks the target: root writable, `current` a symlink, the journal readable, the
 /// interpreter and installer present, disk space, the restart commands present.
-pub fn check(config: &Config, t: &dyn Transport) -> Vec<CheckItem> {
-    let layout = Layout::new(&config.release);
-    let host = t.host().to_string();
+pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
+    let t = target.t();
+    let layout = &target.layout;
+    let host = target.name.clone();
     let item = |what: &str, status, detail: String, hint: Option<String>| CheckItem {
         host: host.clone(),
         what: what.into(),
@@ -72,7 +73,7 @@ pub fn check(config: &Config, t: &dyn Transport) -> Vec<CheckItem> {
         )
     });
 
-    match HostState::read(t, &layout) {
+    match HostState::read(t, layout) {
         Ok(state) => items.push(item(
             "releases",
             CheckStatus::Ok,
@@ -90,7 +91,7 @@ pub fn check(config: &Config, t: &dyn Transport) -> Vec<CheckItem> {
         )),
     }
 
-    match hoist_pyenv::probe_interpreter(t, &config.app.python) {
+    match hoist_pyenv::probe_interpreter(t, &target.python) {
         Ok(interp) => {
             items.push(item(
                 "python",

@@ -1,25 +1,23 @@
-//! `hoist deploy` on one host: plan, then prepare (upload, shared links, environment, import
-//! check, hooks), switch, restart, verify, record, prune. Every failure before the switch
-//! leaves the live release alone; every failure after it switches back (invariants 1, 6, 8).
+//! `hoist deploy` across a fleet (one host or many): lock every host, plan once, prepare
+//! everywhere, and only when every host is ready switch — all at once, rolling or canary —
+//! restart and verify. A failure before the switch leaves every host on its live release; a
+//! failure after it switches back the hosts already switched (invariants 1, 5, 6, 8).
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use hoist_config::{Config, HealthProbe, InstallerChoice, Restart};
-use hoist_pyenv::{DepKey, Installer, Interpreter};
-use hoist_release::{
-    prune_plan, History, JournalEntry, JournalEvent, PrunePlan, ReleaseId, ReleaseState,
-};
-use hoist_service::RestartContext;
-use hoist_transport::{Cmd, Transport, UploadStats};
+use hoist_config::Config;
+use hoist_release::{JournalEvent, ReleaseId, ReleaseState};
+use hoist_transport::UploadStats;
 
-use crate::event::{Event, EventSink, Step, StepStatus};
-use crate::lock::{self, LockRequest};
+use crate::activate::{activate, switch_back};
+use crate::event::{EventSink, Step, Stepper};
+use crate::host::{Fleet, Host};
+use crate::lock::{self, HeldLock, LockRequest};
+use crate::outcome::{HostOutcome, HostResult};
+use crate::plan::{make_plan, read_states, DeployPlan};
+use crate::prepare::{prepare_host, run_hook, Prepared};
 use crate::record::Recorder;
-use crate::source::SourceTree;
-use crate::state::HostState;
-use crate::{fault, DeployError, FailureKind, Layout};
+use crate::{fault, DeployError, FailureKind};
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -32,815 +30,541 @@ pub struct DeployOptions {
     pub lock_wait: Duration,
     /// The command line, recorded in the lock.
     pub command: String,
-}
-
-/// Everything a deploy will do, decided before doing any of it. `--plan` prints it.
-#[derive(Debug)]
-pub struct DeployPlan {
-    pub host: String,
-    pub release: ReleaseId,
-    pub previous: Option<ReleaseId>,
-    pub source: SourceTree,
-    pub requirement_files: Vec<PathBuf>,
-    pub interpreter: Interpreter,
-    pub installer: Installer,
-    pub dep_key: DepKey,
-    pub env_ready: bool,
-    /// What pruning will remove once this release is live.
-    pub prune: PrunePlan,
-    /// The actions in order, as shown by `--plan`.
-    pub actions: Vec<(Step, String)>,
+    /// Switch back the hosts already switched when a later switch, restart or health check
+    /// fails (the default).
+    pub rollback_on_failure: bool,
 }
 
 /// What a successful deploy did.
 #[derive(Debug, Clone)]
 pub struct DeployReport {
-    pub host: String,
     pub release: ReleaseId,
-    pub previous: Option<ReleaseId>,
     pub commit: Option<String>,
-    pub upload: UploadStats,
-    pub env_reused: bool,
-    pub dep_key: String,
-    pub pruned: Vec<ReleaseId>,
+    pub hosts: Vec<HostOutcome>,
+    /// Per host, in fleet order.
+    pub uploads: Vec<UploadStats>,
+    pub env_reused: Vec<bool>,
+    pub dep_keys: Vec<String>,
+    pub pruned: Vec<Vec<ReleaseId>>,
     pub elapsed: Duration,
 }
 
-/// Works out the deploy without changing anything on the host (`hoist deploy --plan`).
-pub fn plan_deploy(
-    config: &Config,
-    t: &dyn Transport,
-    opts: &DeployOptions,
-) -> Result<DeployPlan, DeployError> {
-    let layout = Layout::new(&config.release);
-    let state = HostState::read(t, &layout)?;
-    make_plan(config, t, opts, &layout, &state)
-}
-
-fn make_plan(
-    config: &Config,
-    t: &dyn Transport,
-    opts: &DeployOptions,
-    layout: &Layout,
-    state: &HostState,
-) -> Result<DeployPlan, DeployError> {
-    let host = t.host().to_string();
-    let release = ReleaseId::generate(Utc::now(), |id| {
-        state.history.contains(id) || state.existing.contains(id)
+/// Takes the lock on every host, or none: on any failure the locks taken are released.
+pub(crate) fn lock_all(
+    fleet: &Fleet,
+    who: &str,
+    command: &str,
+    wait: Duration,
+    events: EventSink<'_>,
+) -> Result<Vec<HeldLock>, DeployError> {
+    let results = fleet.each(|_, host| {
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        step.start(Step::Lock);
+        let r = lock::acquire(
+            host.t(),
+            &host.layout,
+            &LockRequest {
+                who,
+                command,
+                release: None,
+                message: None,
+                wait,
+                pid: std::process::id(),
+            },
+            events,
+        );
+        match &r {
+            Ok(_) => step.done(Step::Lock, None),
+            Err(e) => step.fail(Step::Lock, e),
+        }
+        r
     });
-    let previous = state.current.clone();
-    let source = SourceTree::collect(
-        &config.app.source,
-        &config.app.exclude,
-        opts.git_ref.as_deref(),
-    )?;
-    let requirement_files = hoist_pyenv::requirement_files(&source.dir, &config.app.requirements)
-        .map_err(|e| DeployError::config(e.to_string()))?;
-    let interpreter = hoist_pyenv::probe_interpreter(t, &config.app.python)
-        .map_err(|e| DeployError::before_switch(e.to_string()))?;
-    let choice = match config.app.installer {
-        InstallerChoice::Auto => hoist_pyenv::InstallerChoice::Auto,
-        InstallerChoice::Uv => hoist_pyenv::InstallerChoice::Uv,
-        InstallerChoice::Pip => hoist_pyenv::InstallerChoice::Pip,
-    };
-    let installer = hoist_pyenv::probe_installer(t, &interpreter, choice)
-        .map_err(|e| DeployError::before_switch(e.to_string()))?;
-    let dep_key = hoist_pyenv::dep_key(&source.dir, &requirement_files, &interpreter, &installer)
-        .map_err(|e| DeployError::before_switch(e.to_string()))?;
-    let env_dir = layout.envs().join(dep_key.to_string());
-    let env_ready = t.kind(&env_dir.join(".hoist-complete"))?.exists();
-
-    // Pruning is planned as if the new release had gone live.
-    let mut entries = state.entries.clone();
-    for event in [
-        JournalEvent::DeployStarted {
-            release: release.clone(),
-            commit: None,
-            branch: None,
-            host: host.clone(),
-        },
-        JournalEvent::DeploySucceeded {
-            release: release.clone(),
-        },
-    ] {
-        entries.push(JournalEntry {
-            ts: Utc::now(),
-            who: opts.who.clone(),
-            event,
-        });
-    }
-    let mut existing = state.existing.clone();
-    existing.insert(release.clone());
-    let prune = prune_plan(
-        &History::from_entries(&entries),
-        Some(&release),
-        &existing,
-        config.release.keep_releases,
-        None,
-    );
-
-    let mut actions = vec![(
-        Step::Lock,
-        format!(
-            "take {} (wait up to {:?})",
-            layout.lock().display(),
-            opts.lock_wait
-        ),
-    )];
-    let link = match &previous {
-        Some(prev) => format!(", unchanged files hard-linked to {prev}"),
-        None => String::new(),
-    };
-    actions.push((
-        Step::Upload,
-        format!(
-            "copy {} files of {} into {}{link}",
-            source.files.len(),
-            source.commit.as_deref().unwrap_or("the working directory"),
-            layout.release(&release).display()
-        ),
-    ));
-    for shared in &config.release.shared {
-        actions.push((
-            Step::Shared,
-            format!(
-                "link {} -> {}",
-                shared.path.display(),
-                layout.shared().join(&shared.path).display()
-            ),
-        ));
-    }
-    let env_action = if env_ready {
-        format!("reuse {} (no Python work)", env_dir.display())
-    } else {
-        format!(
-            "build {} with {} for Python {} from {}",
-            env_dir.display(),
-            installer_name(&installer),
-            interpreter.version,
-            join_paths(&requirement_files)
-        )
-    };
-    actions.push((Step::Environment, env_action));
-    actions.push((
-        Step::ImportCheck,
-        format!("import {} with the release's interpreter", config.app.entry),
-    ));
-    for hook in &config.hooks {
-        let once = if hook.once { " (once per deploy)" } else { "" };
-        actions.push((Step::Hook, format!("{}: {}{once}", hook.name, hook.run)));
-    }
-    actions.push((
-        Step::Switch,
-        format!(
-            "{} -> {} (was {})",
-            layout.current().display(),
-            layout.current_target(&release).display(),
-            previous
-                .as_ref()
-                .map_or("nothing".into(), ToString::to_string)
-        ),
-    ));
-    for process in &config.processes {
-        actions.push((
-            Step::Restart,
-            format!("{}: {}", process.name, describe_restart(&process.restart)),
-        ));
-    }
-    match &config.health {
-        Some(health) => {
-            actions.push((Step::Health, describe_health(&health.probe, health.timeout)))
+    let mut held = Vec::new();
+    let mut first_error: Option<DeployError> = None;
+    for r in results {
+        match r {
+            Ok(l) => held.push(l),
+            Err(e) => {
+                if first_error
+                    .as_ref()
+                    .is_none_or(|f| f.kind != FailureKind::LockHeld)
+                {
+                    first_error = Some(e);
+                }
+            }
         }
-        None => actions.push((
-            Step::Health,
-            "no health check configured: a restart that exits 0 is trusted".into(),
-        )),
     }
-    let prune_action = if prune.remove.is_empty() {
-        format!(
-            "nothing to remove (keep {} good releases)",
-            config.release.keep_releases
-        )
-    } else {
-        format!(
-            "remove {} (keep {} good releases)",
-            prune
-                .remove
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            config.release.keep_releases
-        )
-    };
-    actions.push((Step::Prune, prune_action));
-    actions.push((Step::Unlock, format!("remove {}", layout.lock().display())));
-
-    Ok(DeployPlan {
-        host,
-        release,
-        previous,
-        source,
-        requirement_files,
-        interpreter,
-        installer,
-        dep_key,
-        env_ready,
-        prune,
-        actions,
-    })
-}
-
-fn installer_name(installer: &Installer) -> String {
-    match installer {
-        Installer::Uv { version } => format!("uv {version}"),
-        Installer::Pip { version } => format!("pip {version}"),
-    }
-}
-
-fn join_paths(paths: &[PathBuf]) -> String {
-    if paths.is_empty() {
-        return "no requirements files".into();
-    }
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn describe_restart(restart: &Restart) -> String {
-    match restart {
-        Restart::Command { command } => format!("run `{command}`"),
-        Restart::Supervisor { program } => format!("supervisorctl restart {program}"),
-        Restart::Systemd { unit } => format!("systemctl reload-or-restart {unit}"),
-        Restart::UwsgiChain { fifo } => format!("chain reload through {}", fifo.display()),
-        Restart::GunicornHup { pidfile } => format!("SIGHUP to the pid in {}", pidfile.display()),
-    }
-}
-
-fn describe_health(probe: &HealthProbe, timeout: Duration) -> String {
-    match probe {
-        HealthProbe::Http { url, status, body } => {
-            let body = body
-                .as_ref()
-                .map_or(String::new(), |b| format!(" containing {b:?}"));
-            format!("GET {url} until it answers {status}{body}, at most {timeout:?}")
-        }
-        HealthProbe::Command { command } => {
-            format!("run `{command}` until it exits 0, at most {timeout:?}")
+    match first_error {
+        None => Ok(held),
+        Some(e) => {
+            unlock_all(fleet, held, events);
+            Err(e)
         }
     }
 }
 
-/// Deploys to one host. On failure the error's kind says whether the old release still
-/// serves ([`FailureKind::BeforeSwitch`]) or was switched back to ([`FailureKind::RolledBack`]).
+pub(crate) fn unlock_all(fleet: &Fleet, held: Vec<HeldLock>, events: EventSink<'_>) {
+    for (host, lock) in fleet.hosts.iter().zip(held) {
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        step.start(Step::Unlock);
+        match lock.release(host.t()) {
+            Ok(()) => step.done(Step::Unlock, None),
+            Err(e) => step.warn(format!(
+                "could not remove the lock: {e}; `hoist lock release` removes it"
+            )),
+        }
+    }
+}
+
+/// Deploys to every host of `fleet`. On failure the error's kind says whether every host still
+/// serves its old release ([`FailureKind::BeforeSwitch`]), switched hosts were switched back
+/// ([`FailureKind::RolledBack`]) or were left as they were ([`FailureKind::LeftAsIs`]); its
+/// `hosts` say where each host stands.
 pub fn deploy(
     config: &Config,
-    t: &dyn Transport,
+    fleet: &Fleet,
     opts: &DeployOptions,
     events: EventSink<'_>,
 ) -> Result<DeployReport, DeployError> {
-    let layout = Layout::new(&config.release);
-    // Refuse a root that cannot be a deploy root before touching anything.
-    HostState::read(t, &layout)?;
+    // Refuse a root that cannot be a deploy root before touching anything anywhere.
+    read_states(fleet)?;
     let started = Instant::now();
-    let step = Stepper {
-        host: t.host(),
-        events,
-    };
-    step.start(Step::Lock);
-    let held = lock::acquire(
-        t,
-        &layout,
-        &LockRequest {
-            who: &opts.who,
-            command: &opts.command,
-            release: None,
-            message: None,
-            wait: opts.lock_wait,
-            pid: std::process::id(),
-        },
-        events,
-    )
-    .inspect_err(|e| step.fail(Step::Lock, e))?;
-    step.done(Step::Lock, None);
+    let held = lock_all(fleet, &opts.who, &opts.command, opts.lock_wait, events)?;
     fault::point("deploy:locked");
-    let result = deploy_locked(config, t, opts, &layout, &step, started);
-    step.start(Step::Unlock);
-    match held.release(t) {
-        Ok(()) => step.done(Step::Unlock, None),
-        Err(e) => events(Event::Warning {
-            host: t.host().into(),
-            message: format!("could not remove the lock: {e}; `hoist lock release` removes it"),
-        }),
-    }
+    let result = deploy_locked(config, fleet, opts, events, started);
+    unlock_all(fleet, held, events);
     result
-}
-
-/// Emits step events with timings.
-pub(crate) struct Stepper<'a> {
-    pub host: &'a str,
-    pub events: EventSink<'a>,
-}
-
-impl Stepper<'_> {
-    pub fn start(&self, step: Step) {
-        (self.events)(Event::Step {
-            host: self.host.into(),
-            step,
-            status: StepStatus::Started,
-            detail: None,
-            ms: None,
-        });
-    }
-
-    pub fn done(&self, step: Step, detail: Option<String>) {
-        (self.events)(Event::Step {
-            host: self.host.into(),
-            step,
-            status: StepStatus::Done,
-            detail,
-            ms: None,
-        });
-    }
-
-    pub fn timed(&self, step: Step, since: Instant, detail: impl Into<String>) {
-        (self.events)(Event::Step {
-            host: self.host.into(),
-            step,
-            status: StepStatus::Done,
-            detail: Some(detail.into()),
-            ms: Some(since.elapsed().as_millis() as u64),
-        });
-    }
-
-    pub fn fail(&self, step: Step, error: &dyn std::fmt::Display) {
-        (self.events)(Event::Step {
-            host: self.host.into(),
-            step,
-            status: StepStatus::Failed,
-            detail: Some(error.to_string()),
-            ms: None,
-        });
-    }
-
-    pub fn output(&self, step: Step, text: &str) {
-        for line in text.lines() {
-            (self.events)(Event::Output {
-                host: self.host.into(),
-                step,
-                line: line.to_string(),
-            });
-        }
-    }
-
-    pub fn warn(&self, message: String) {
-        (self.events)(Event::Warning {
-            host: self.host.into(),
-            message,
-        });
-    }
 }
 
 fn deploy_locked(
     config: &Config,
-    t: &dyn Transport,
+    fleet: &Fleet,
     opts: &DeployOptions,
-    layout: &Layout,
-    step: &Stepper<'_>,
+    events: EventSink<'_>,
     started: Instant,
 ) -> Result<DeployReport, DeployError> {
-    let state = HostState::read(t, layout)?;
-    let rec = Recorder::new(t, layout, &opts.who, &config.app.name);
-    rec.repair_torn(&state, step)?;
-    rec.close_interrupted(&state, step)?;
-    let plan = make_plan(config, t, opts, layout, &state)?;
+    let states = read_states(fleet)?;
+    for (host, state) in fleet.hosts.iter().zip(&states) {
+        let rec = Recorder::new(host, &opts.who, &config.app.name);
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        rec.repair_torn(state, &step)?;
+        rec.close_interrupted(state, &step)?;
+    }
+    let plan = make_plan(config, fleet, opts, &states)?;
     let id = plan.release.clone();
-    t.create_dir_all(&layout.releases())?;
-    rec.journal(JournalEvent::DeployStarted {
-        release: id.clone(),
-        commit: plan.source.commit.clone(),
-        branch: plan.source.branch.clone(),
-        host: t.host().into(),
-    })?;
+    for host in &fleet.hosts {
+        host.t().create_dir_all(&host.layout.releases())?;
+        Recorder::new(host, &opts.who, &config.app.name).journal(JournalEvent::DeployStarted {
+            release: id.clone(),
+            commit: plan.source.commit.clone(),
+            branch: plan.source.branch.clone(),
+            host: host.name.clone(),
+        })?;
+    }
     fault::point("deploy:started");
 
-    let prepared = prepare(config, t, layout, &plan, &rec, step);
-    let (upload, env_reused) = match prepared {
-        Ok(done) => done,
-        Err((stage, e)) => {
-            let e = e.hint(format!(
-                "nothing was switched: {} still serves {}",
-                t.host(),
-                plan.previous
-                    .as_ref()
-                    .map_or("nothing (first deploy)".into(), ToString::to_string)
-            ));
-            rec.failed(&id, &plan, stage.name(), &e.message, None);
-            return Err(e);
+    // Prepare everywhere; nothing switches anywhere until every host is ready.
+    let prepared = fleet.each(|i, host| {
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        prepare_host(config, host, &plan, &plan.hosts[i], &step)
+    });
+    let mut ready = Vec::new();
+    let mut failures = Vec::new();
+    for (i, r) in prepared.into_iter().enumerate() {
+        match r {
+            Ok(p) => ready.push(p),
+            Err((stage, e)) => failures.push((i, stage, e)),
         }
-    };
+    }
+    if !failures.is_empty() {
+        return Err(abort_before_switch(config, fleet, opts, &plan, failures));
+    }
+    // Hooks that run once per deploy (a migration): on the first host, before any switch.
+    for hook in config.hooks.iter().filter(|h| h.once) {
+        let host = &fleet.hosts[0];
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        if let Err(e) = run_hook(config, host, &id, hook, &step) {
+            return Err(abort_before_switch(
+                config,
+                fleet,
+                opts,
+                &plan,
+                vec![(0, Step::Hook, e)],
+            ));
+        }
+    }
+    for (host, hp) in fleet.hosts.iter().zip(&plan.hosts) {
+        let rec = Recorder::new(host, &opts.who, &config.app.name);
+        rec.write_release_json(&id, &plan, hp, ReleaseState::Prepared);
+        rec.journal(JournalEvent::ReleasePrepared {
+            release: id.clone(),
+            dep_key: Some(hp.dep_key.to_string()),
+        })?;
+    }
+    fault::point("deploy:prepared");
+    if crate::cancel::requested() {
+        let e = DeployError::before_switch("interrupted (Ctrl-C) before the switch");
+        return Err(abort_before_switch(
+            config,
+            fleet,
+            opts,
+            &plan,
+            vec![(0, Step::Switch, e)],
+        ));
+    }
 
+    activate_fleet(config, fleet, opts, &plan, events)?;
+    fault::point("deploy:healthy");
+
+    for (host, hp) in fleet.hosts.iter().zip(&plan.hosts) {
+        let rec = Recorder::new(host, &opts.who, &config.app.name);
+        rec.journal(JournalEvent::DeploySucceeded {
+            release: id.clone(),
+        })?;
+        rec.write_release_json(&id, &plan, hp, ReleaseState::Good);
+    }
+    fault::point("deploy:recorded");
+
+    let pruned = fleet.each(|_, host| {
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        let rec = Recorder::new(host, &opts.who, &config.app.name);
+        crate::prune::prune(config, host, &rec, &step).unwrap_or_else(|e| {
+            step.warn(format!("pruning failed (the deploy itself succeeded): {e}"));
+            Vec::new()
+        })
+    });
+    Ok(DeployReport {
+        release: id.clone(),
+        commit: plan.source.commit.clone(),
+        hosts: outcomes(fleet, &plan, |_| (HostResult::Live, None)),
+        uploads: ready.iter().map(|p: &Prepared| p.upload).collect(),
+        env_reused: ready.iter().map(|p| p.env_reused).collect(),
+        dep_keys: plan.hosts.iter().map(|h| h.dep_key.to_string()).collect(),
+        pruned,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn outcomes(
+    fleet: &Fleet,
+    plan: &DeployPlan,
+    result: impl Fn(usize) -> (HostResult, Option<String>),
+) -> Vec<HostOutcome> {
+    fleet
+        .hosts
+        .iter()
+        .zip(&plan.hosts)
+        .enumerate()
+        .map(|(i, (host, hp))| {
+            let (result, detail) = result(i);
+            HostOutcome {
+                host: host.name.clone(),
+                previous: hp.previous.as_ref().map(ToString::to_string),
+                release: plan.release.to_string(),
+                result,
+                detail,
+            }
+        })
+        .collect()
+}
+
+/// Some host could not be prepared: mark the release failed on every host (the others'
+/// prepared releases are left unswitched), and say where everything stands.
+fn abort_before_switch(
+    config: &Config,
+    fleet: &Fleet,
+    opts: &DeployOptions,
+    plan: &DeployPlan,
+    failures: Vec<(usize, Step, DeployError)>,
+) -> DeployError {
+    let failed_names: Vec<&str> = failures
+        .iter()
+        .map(|(i, ..)| fleet.hosts[*i].name.as_str())
+        .collect();
+    for (i, (host, hp)) in fleet.hosts.iter().zip(&plan.hosts).enumerate() {
+        let rec = Recorder::new(host, &opts.who, &config.app.name);
+        let (stage, reason) = match failures.iter().find(|(f, ..)| *f == i) {
+            Some((_, stage, e)) => (stage.name().to_string(), e.message.clone()),
+            None => (
+                "aborted".to_string(),
+                format!(
+                    "not switched: {} failed to prepare",
+                    failed_names.join(", ")
+                ),
+            ),
+        };
+        rec.failed(&plan.release, plan, hp, &stage, &reason, None);
+    }
+    let hosts = outcomes(fleet, plan, |i| {
+        match failures.iter().find(|(f, ..)| *f == i) {
+            Some((_, stage, _)) => (HostResult::Failed, Some(format!("{} failed", stage.name()))),
+            None => (HostResult::NotSwitched, None),
+        }
+    });
+    let (_, _, first) = failures.into_iter().next().expect("at least one failure");
+    let serving = if fleet.hosts.len() == 1 {
+        format!(
+            "nothing was switched: {} still serves {}",
+            fleet.hosts[0].name,
+            plan.hosts[0]
+                .previous
+                .as_ref()
+                .map_or("nothing (first deploy)".into(), ToString::to_string)
+        )
+    } else {
+        "nothing was switched: every host still serves the release it served before".to_string()
+    };
+    let mut e = DeployError::before_switch(first.message);
+    e.hints = first.hints;
+    e.hints.push(serving);
+    e.hosts = hosts;
+    e
+}
+
+/// Switches, restarts and checks the fleet batch by batch. On a failure, switches back every
+/// host already switched (unless told not to) and returns the error with the per-host table.
+fn activate_fleet(
+    config: &Config,
+    fleet: &Fleet,
+    opts: &DeployOptions,
+    plan: &DeployPlan,
+    events: EventSink<'_>,
+) -> Result<(), DeployError> {
+    let id = &plan.release;
+    let batches = fleet.activation.batches(fleet.hosts.len());
+    let mut switched: Vec<usize> = Vec::new();
+    let mut healthy: Vec<usize> = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        if b > 0 && !fleet.activation.pause().is_zero() {
+            std::thread::sleep(fleet.activation.pause());
+        }
+        let results = fleet.each_of(batch, |_, host| {
+            let step = Stepper {
+                host: &host.name,
+                events,
+            };
+            switch(config, host, opts, id, plan, &step).map_err(|e| (Step::Switch, e))?;
+            Ok::<(), (Step, String)>(())
+        });
+        let mut failure = None;
+        for (&i, r) in batch.iter().zip(results) {
+            match r {
+                Ok(()) => switched.push(i),
+                Err(f) => failure = failure.or(Some((i, f))),
+            }
+        }
+        if failure.is_none() {
+            fault::point("deploy:switched");
+            let results = fleet.each_of(batch, |_, host| {
+                let step = Stepper {
+                    host: &host.name,
+                    events,
+                };
+                activate(config, host, id, &step, "deploy:restarted")
+            });
+            for (&i, r) in batch.iter().zip(results) {
+                match r {
+                    Ok(()) => healthy.push(i),
+                    Err(f) => failure = failure.or(Some((i, f))),
+                }
+            }
+        }
+        if let Some((i, (failed_step, why))) = failure {
+            return Err(after_switch_failure(
+                config,
+                fleet,
+                opts,
+                plan,
+                events,
+                &switched,
+                &healthy,
+                i,
+                failed_step,
+                &why,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn switch(
+    config: &Config,
+    host: &Host,
+    opts: &DeployOptions,
+    id: &ReleaseId,
+    plan: &DeployPlan,
+    step: &Stepper<'_>,
+) -> Result<(), String> {
+    let layout = &host.layout;
     step.start(Step::Switch);
     let since = Instant::now();
-    t.switch_symlink(&layout.current(), &layout.current_target(&id))
-        .map_err(|e| {
-            let e = DeployError::before_switch(e.to_string());
-            rec.failed(&id, &plan, "switch", &e.message, None);
-            step.fail(Step::Switch, &e);
-            e
-        })?;
-    rec.journal(JournalEvent::Switched {
-        release: id.clone(),
-        from: plan.previous.clone(),
-    })?;
+    if let Err(e) = host
+        .t()
+        .switch_symlink(&layout.current(), &layout.current_target(id))
+    {
+        step.fail(Step::Switch, &e);
+        return Err(e.to_string());
+    }
+    let previous = plan
+        .hosts
+        .iter()
+        .find(|hp| hp.host == host.name)
+        .and_then(|hp| hp.previous.clone());
+    Recorder::new(host, &opts.who, &config.app.name)
+        .journal(JournalEvent::Switched {
+            release: id.clone(),
+            from: previous,
+        })
+        .map_err(|e| e.to_string())?;
     step.timed(
         Step::Switch,
         since,
         format!(
             "{} -> {}",
             layout.current().display(),
-            layout.current_target(&id).display()
+            layout.current_target(id).display()
         ),
     );
-    fault::point("deploy:switched");
-
-    if let Err(failure) = activate(config, t, layout, &id, step, "deploy:restarted") {
-        return Err(switch_back(config, t, layout, &plan, &rec, step, failure));
-    }
-    fault::point("deploy:healthy");
-
-    rec.journal(JournalEvent::DeploySucceeded {
-        release: id.clone(),
-    })?;
-    rec.write_release_json(&id, &plan, ReleaseState::Good);
-    fault::point("deploy:recorded");
-
-    let pruned = match crate::prune::prune(config, t, layout, &rec, step) {
-        Ok(pruned) => pruned,
-        Err(e) => {
-            step.warn(format!("pruning failed (the deploy itself succeeded): {e}"));
-            Vec::new()
-        }
-    };
-    Ok(DeployReport {
-        host: t.host().into(),
-        release: id,
-        previous: plan.previous.clone(),
-        commit: plan.source.commit.clone(),
-        upload,
-        env_reused,
-        dep_key: plan.dep_key.to_string(),
-        pruned,
-        elapsed: started.elapsed(),
-    })
-}
-
-/// Everything before the switch. Returns the upload statistics and whether the environment
-/// was reused.
-fn prepare(
-    config: &Config,
-    t: &dyn Transport,
-    layout: &Layout,
-    plan: &DeployPlan,
-    rec: &Recorder<'_>,
-    step: &Stepper<'_>,
-) -> Result<(UploadStats, bool), (Step, DeployError)> {
-    let id = &plan.release;
-    let release_dir = layout.release(id);
-    let fail = |s: Step, e: DeployError| {
-        step.fail(s, &e);
-        (s, e)
-    };
-    let cancelled = |s: Step| {
-        if crate::cancel::requested() {
-            Err(fail(
-                s,
-                DeployError::before_switch("interrupted (Ctrl-C) before the switch"),
-            ))
-        } else {
-            Ok(())
-        }
-    };
-
-    cancelled(Step::Upload)?;
-    step.start(Step::Upload);
-    let since = Instant::now();
-    let link_dest = plan.previous.as_ref().map(|p| layout.release(p));
-    let upload = t
-        .upload_tree(
-            &plan.source.dir,
-            &plan.source.files,
-            &release_dir,
-            link_dest.as_deref(),
-        )
-        .map_err(|e| fail(Step::Upload, DeployError::before_switch(e.to_string())))?;
-    step.timed(
-        Step::Upload,
-        since,
-        format!(
-            "{} files: {} copied ({} bytes), {} hard-linked",
-            upload.copied + upload.linked,
-            upload.copied,
-            upload.bytes,
-            upload.linked
-        ),
-    );
-    fault::point("deploy:uploaded");
-
-    if !config.release.shared.is_empty() {
-        step.start(Step::Shared);
-        let since = Instant::now();
-        link_shared(config, t, layout, &release_dir, step).map_err(|e| fail(Step::Shared, e))?;
-        step.timed(
-            Step::Shared,
-            since,
-            format!("{} paths linked", config.release.shared.len()),
-        );
-    }
-
-    cancelled(Step::Environment)?;
-    step.start(Step::Environment);
-    let since = Instant::now();
-    let mut log = |line: &str| step.output(Step::Environment, line);
-    let env = hoist_pyenv::ensure_env(
-        t,
-        &layout.root,
-        &plan.dep_key,
-        &release_dir,
-        &plan.requirement_files,
-        &plan.interpreter,
-        &plan.installer,
-        &mut log,
-    )
-    .map_err(|e| {
-        fail(
-            Step::Environment,
-            DeployError::before_switch(e.to_string())
-                .hint("fix the requirements and deploy again; the live release was not touched"),
-        )
-    })?;
-    let env_link = Path::new("../..")
-        .join("envs")
-        .join(plan.dep_key.to_string());
-    t.symlink(&env_link, &release_dir.join(".venv"))
-        .map_err(|e| fail(Step::Environment, e.into()))?;
-    step.timed(
-        Step::Environment,
-        since,
-        if env.reused {
-            format!("reused envs/{}", plan.dep_key)
-        } else {
-            format!(
-                "built envs/{} with {}",
-                plan.dep_key,
-                installer_name(&plan.installer)
-            )
-        },
-    );
-    fault::point("deploy:env");
-
-    cancelled(Step::ImportCheck)?;
-    step.start(Step::ImportCheck);
-    let since = Instant::now();
-    hoist_pyenv::check_entry_imports(
-        t,
-        &env.path,
-        &release_dir,
-        &config.app.entry.module,
-        &config.app.entry.attribute,
-    )
-    .map_err(|e| {
-        fail(
-            Step::ImportCheck,
-            DeployError::before_switch(format!(
-                "the new release cannot import its entry point {}: {e}",
-                config.app.entry
-            )),
-        )
-    })?;
-    step.timed(
-        Step::ImportCheck,
-        since,
-        format!("{} imports", config.app.entry),
-    );
-
-    let ctx_env = restart_context(config, layout, id).env();
-    for hook in &config.hooks {
-        cancelled(Step::Hook)?;
-        step.start(Step::Hook);
-        let since = Instant::now();
-        let script = format!("export PATH=\"$VIRTUAL_ENV/bin:$PATH\"\n{}", hook.run);
-        let mut cmd = Cmd::new("timeout")
-            .arg(format!("{}s", hook.timeout.as_secs().max(1)))
-            .args(["bash", "-eo", "pipefail", "-c"])
-            .arg(script)
-            .cwd(&release_dir)
-            .env(
-                "VIRTUAL_ENV",
-                release_dir.join(".venv").display().to_string(),
-            )
-            .env("HOIST_HOOK", hook.name.clone());
-        for (k, v) in &ctx_env {
-            cmd = cmd.env(k.clone(), v.clone());
-        }
-        let out = t.exec(&cmd).map_err(|e| fail(Step::Hook, e.into()))?;
-        step.output(Step::Hook, &out.stdout_text());
-        step.output(Step::Hook, &out.stderr_text());
-        if !out.success() {
-            let why = if out.status == 124 {
-                format!("timed out after {:?}", hook.timeout)
-            } else {
-                format!("exited {}", out.status)
-            };
-            return Err(fail(
-                Step::Hook,
-                DeployError::before_switch(format!(
-                    "pre-switch hook {:?} {why}: {}",
-                    hook.name,
-                    out.tail(5)
-                )),
-            ));
-        }
-        step.timed(Step::Hook, since, format!("{} passed", hook.name));
-    }
-    fault::point("deploy:hooks");
-
-    rec.write_release_json(id, plan, ReleaseState::Prepared);
-    rec.journal(JournalEvent::ReleasePrepared {
-        release: id.clone(),
-        dep_key: Some(plan.dep_key.to_string()),
-    })
-    .map_err(|e| fail(Step::Record, e))?;
-    fault::point("deploy:prepared");
-    cancelled(Step::Switch)?;
-    Ok((upload, env.reused))
-}
-
-/// Replaces each shared path in the release with a link into `<root>/shared`.
-fn link_shared(
-    config: &Config,
-    t: &dyn Transport,
-    layout: &Layout,
-    release_dir: &Path,
-    step: &Stepper<'_>,
-) -> Result<(), DeployError> {
-    for shared in &config.release.shared {
-        let target = layout.shared().join(&shared.path);
-        let link = release_dir.join(&shared.path);
-        if shared.is_dir {
-            t.create_dir_all(&target)?;
-        } else {
-            if let Some(parent) = target.parent() {
-                t.create_dir_all(parent)?;
-            }
-            if !t.kind(&target)?.exists() {
-                step.warn(format!(
-                    "shared file {} does not exist yet; the release links to it anyway — create it on the host",
-                    target.display()
-                ));
-            }
-        }
-        if let Some(parent) = link.parent() {
-            t.create_dir_all(parent)?;
-        }
-        t.remove_all(&link)?;
-        t.symlink(&target, &link)?;
-    }
     Ok(())
 }
 
-pub(crate) fn restart_context<'a>(
-    config: &'a Config,
-    layout: &'a Layout,
-    id: &'a ReleaseId,
-) -> OwnedContext<'a> {
-    OwnedContext {
-        app: &config.app.name,
-        root: &layout.root,
-        release_path: layout.release(id),
-        id: id.to_string(),
-    }
-}
-
-/// A [`RestartContext`] that owns its computed parts.
-pub(crate) struct OwnedContext<'a> {
-    app: &'a str,
-    root: &'a Path,
-    release_path: PathBuf,
-    id: String,
-}
-
-impl OwnedContext<'_> {
-    pub fn get(&self) -> RestartContext<'_> {
-        RestartContext {
-            app: self.app,
-            root: self.root,
-            release_path: &self.release_path,
-            release_id: &self.id,
-        }
-    }
-
-    pub fn env(&self) -> Vec<(String, String)> {
-        self.get().env()
-    }
-}
-
-/// Restarts every process for release `id` and waits for the health check.
-pub(crate) fn activate(
+#[allow(clippy::too_many_arguments)]
+fn after_switch_failure(
     config: &Config,
-    t: &dyn Transport,
-    layout: &Layout,
-    id: &ReleaseId,
-    step: &Stepper<'_>,
-    after_restart: &str,
-) -> Result<(), (Step, String)> {
-    let ctx = restart_context(config, layout, id);
-    for process in &config.processes {
-        step.start(Step::Restart);
-        let since = Instant::now();
-        if let Err(e) = hoist_service::restart(t, process, &ctx.get()) {
-            step.fail(Step::Restart, &e);
-            return Err((Step::Restart, e.to_string()));
-        }
-        step.timed(Step::Restart, since, format!("{} restarted", process.name));
-    }
-    fault::point(after_restart);
-    if let Some(health) = &config.health {
-        step.start(Step::Health);
-        let since = Instant::now();
-        match hoist_service::wait_healthy(t, health, &ctx.env()) {
-            Ok(report) => step.timed(
-                Step::Health,
-                since,
-                format!("healthy after {} attempt(s)", report.attempts),
-            ),
-            Err(e) => {
-                step.fail(Step::Health, &e);
-                return Err((Step::Health, e.to_string()));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// After a failed restart or health check: point `current` back at the previous release,
-/// restart it and check it, and build the error that says where things stand.
-fn switch_back(
-    config: &Config,
-    t: &dyn Transport,
-    layout: &Layout,
+    fleet: &Fleet,
+    opts: &DeployOptions,
     plan: &DeployPlan,
-    rec: &Recorder<'_>,
-    step: &Stepper<'_>,
-    (failed_step, why): (Step, String),
+    events: EventSink<'_>,
+    switched: &[usize],
+    healthy: &[usize],
+    failed_host: usize,
+    failed_step: Step,
+    why: &str,
 ) -> DeployError {
     let id = &plan.release;
-    let host = t.host();
-    let Some(prev) = &plan.previous else {
-        // First deploy: there is nothing to return to. Take `current` away rather than leave
-        // it on a release that failed (invariant 1).
-        let _ = t.remove_all(&layout.current());
-        rec.failed(id, plan, failed_step.name(), &why, None);
-        return DeployError::new(
-            FailureKind::RolledBack,
-            format!("{} failed on {host}: {why}", failed_step.name()),
-        )
-        .hint(format!(
-            "this was the first deploy, so there is no earlier release to return to; {} was removed and release {id} is marked failed",
-            layout.current().display()
-        ));
-    };
-    step.start(Step::SwitchBack);
-    let back = t
-        .switch_symlink(&layout.current(), &layout.current_target(prev))
-        .map_err(|e| e.to_string())
-        .and_then(|()| {
-            activate(config, t, layout, prev, step, "deploy:switched-back").map_err(|(_, e)| e)
+    let failed_name = fleet.hosts[failed_host].name.clone();
+    let headline = format!(
+        "{} failed on {failed_name} after the switch: {why}",
+        failed_step.name()
+    );
+    let mut results: Vec<(HostResult, Option<String>)> =
+        vec![(HostResult::NotSwitched, None); fleet.hosts.len()];
+    if opts.rollback_on_failure {
+        let back = fleet.each_of(switched, |i, host| {
+            let step = Stepper {
+                host: &host.name,
+                events,
+            };
+            let prev = plan.hosts[i].previous.as_ref();
+            (
+                prev.is_some(),
+                switch_back(config, host, prev, &step, "deploy:switched-back"),
+            )
         });
-    rec.failed(id, plan, failed_step.name(), &why, Some(prev));
-    match back {
-        Ok(()) => {
-            step.done(Step::SwitchBack, Some(format!("{prev} serves again")));
-            DeployError::new(
-                FailureKind::RolledBack,
-                format!(
-                    "{} failed on {host} after the switch: {why}\nswitched back: {host} serves {prev} again (health check passed); {id} is marked failed",
-                    failed_step.name()
-                ),
-            )
+        for (&i, (had_previous, r)) in switched.iter().zip(back) {
+            results[i] = match (had_previous, r) {
+                (true, Ok(())) => (HostResult::SwitchedBack, None),
+                (false, Ok(())) => (HostResult::CurrentRemoved, None),
+                (_, Err(e)) => (HostResult::SwitchedBackUnhealthy, Some(e)),
+            };
         }
-        Err(e) => {
-            step.fail(Step::SwitchBack, &e);
-            DeployError::new(
-                FailureKind::RolledBack,
-                format!(
-                    "{} failed on {host} after the switch: {why}\nswitched back to {prev}, but it is not healthy either: {e}",
-                    failed_step.name()
-                ),
-            )
-            .hint("look at the app's own logs; `hoist rollback --to <id>` picks another release")
+    } else {
+        for &i in switched {
+            results[i] = if healthy.contains(&i) {
+                (HostResult::LeftSwitched, Some("healthy".into()))
+            } else {
+                (HostResult::LeftSwitched, Some("unhealthy".into()))
+            };
         }
     }
+    if let Some(r) = results.get_mut(failed_host) {
+        if r.1.is_none() {
+            r.1 = Some(format!("{} failed", failed_step.name()));
+        }
+    }
+    for (i, (host, hp)) in fleet.hosts.iter().zip(&plan.hosts).enumerate() {
+        let rec = Recorder::new(host, &opts.who, &config.app.name);
+        let left = results[i].0 == HostResult::LeftSwitched && healthy.contains(&i);
+        if left {
+            // Left live and healthy, as asked: it is a good release on this host.
+            let _ = rec.journal(JournalEvent::DeploySucceeded {
+                release: id.clone(),
+            });
+            rec.write_release_json(id, plan, hp, ReleaseState::Good);
+            continue;
+        }
+        let rolled_back_to = match results[i].0 {
+            HostResult::SwitchedBack => hp.previous.as_ref(),
+            _ => None,
+        };
+        let stage = if i == failed_host {
+            failed_step.name()
+        } else {
+            "aborted"
+        };
+        rec.failed(id, plan, hp, stage, why, rolled_back_to);
+    }
+    let hosts = outcomes(fleet, plan, |i| results[i].clone());
+    let single = fleet.hosts.len() == 1;
+    let mut e = if !opts.rollback_on_failure {
+        DeployError::new(
+            FailureKind::LeftAsIs,
+            format!("{headline}\nhosts were left as they were (--no-rollback-on-failure): they may serve different releases"),
+        )
+    } else if single {
+        let host = &fleet.hosts[0];
+        match (&plan.hosts[0].previous, results[0].0) {
+            (Some(prev), HostResult::SwitchedBack) => DeployError::new(
+                FailureKind::RolledBack,
+                format!("{headline}\nswitched back: {} serves {prev} again (health check passed); {id} is marked failed", host.name),
+            ),
+            (Some(prev), _) => DeployError::new(
+                FailureKind::RolledBack,
+                format!(
+                    "{headline}\nswitched back to {prev}, but it is not healthy either: {}",
+                    results[0].1.clone().unwrap_or_default()
+                ),
+            )
+            .hint("look at the app's own logs; `hoist rollback --to <id>` picks another release"),
+            (None, _) => DeployError::new(FailureKind::RolledBack, headline).hint(format!(
+                "this was the first deploy, so there is no earlier release to return to; {} was removed and release {id} is marked failed",
+                host.layout.current().display()
+            )),
+        }
+    } else {
+        let all_back = results.iter().all(|(r, _)| {
+            matches!(
+                r,
+                HostResult::SwitchedBack | HostResult::NotSwitched | HostResult::CurrentRemoved
+            )
+        });
+        DeployError::new(
+            FailureKind::RolledBack,
+            if all_back {
+                format!("{headline}\nevery switched host was switched back and serves its previous release again; {id} is marked failed")
+            } else {
+                format!("{headline}\nnot every host could be switched back: see the table")
+            },
+        )
+    };
+    e.hosts = hosts;
+    e
 }

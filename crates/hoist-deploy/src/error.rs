@@ -11,16 +11,21 @@ pub enum FailureKind {
     RolledBack,
     /// Another deploy holds the lock.
     LockHeld,
+    /// Failed after the switch and, as asked (`--no-rollback-on-failure`), left as it was:
+    /// hosts may serve different releases.
+    LeftAsIs,
     /// Anything else (a bug, an unexpected I/O error).
     Internal,
 }
 
-/// A failure with a message that says what happened and where things stand, plus hints.
+/// A failure with a message that says what happened and where things stand, plus hints
+/// and, for a deploy or rollback, where every host stands.
 #[derive(Debug, Clone)]
 pub struct DeployError {
     pub kind: FailureKind,
     pub message: String,
     pub hints: Vec<String>,
+    pub hosts: Vec<crate::HostOutcome>,
 }
 
 impl DeployError {
@@ -29,6 +34,7 @@ impl DeployError {
             kind,
             message: message.into(),
             hints: Vec::new(),
+            hosts: Vec::new(),
         }
     }
 

@@ -80,3 +80,68 @@ pub enum Event {
 
 /// Where events go. Engines call it; front ends render.
 pub type EventSink<'a> = &'a (dyn Fn(Event) + Sync);
+
+/// Emits one host's step events, with timings.
+pub(crate) struct Stepper<'a> {
+    pub host: &'a str,
+    pub events: EventSink<'a>,
+}
+
+impl Stepper<'_> {
+    pub fn start(&self, step: Step) {
+        (self.events)(Event::Step {
+            host: self.host.into(),
+            step,
+            status: StepStatus::Started,
+            detail: None,
+            ms: None,
+        });
+    }
+
+    pub fn done(&self, step: Step, detail: Option<String>) {
+        (self.events)(Event::Step {
+            host: self.host.into(),
+            step,
+            status: StepStatus::Done,
+            detail,
+            ms: None,
+        });
+    }
+
+    pub fn timed(&self, step: Step, since: std::time::Instant, detail: impl Into<String>) {
+        (self.events)(Event::Step {
+            host: self.host.into(),
+            step,
+            status: StepStatus::Done,
+            detail: Some(detail.into()),
+            ms: Some(since.elapsed().as_millis() as u64),
+        });
+    }
+
+    pub fn fail(&self, step: Step, error: &dyn std::fmt::Display) {
+        (self.events)(Event::Step {
+            host: self.host.into(),
+            step,
+            status: StepStatus::Failed,
+            detail: Some(error.to_string()),
+            ms: None,
+        });
+    }
+
+    pub fn output(&self, step: Step, text: &str) {
+        for line in text.lines() {
+            (self.events)(Event::Output {
+                host: self.host.into(),
+                step,
+                line: line.to_string(),
+            });
+        }
+    }
+
+    pub fn warn(&self, message: String) {
+        (self.events)(Event::Warning {
+            host: self.host.into(),
+            message,
+        });
+    }
+}

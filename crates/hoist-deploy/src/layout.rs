@@ -14,8 +14,13 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(release: &Release) -> Self {
+        Layout::with_root(release, release.root.clone())
+    }
+
+    /// The layout of `release` under another root (a host's own `root`).
+    pub fn with_root(release: &Release, root: PathBuf) -> Self {
         Layout {
-            root: release.root.clone(),
+            root,
             releases_dir: release.releases_dir.clone(),
             current_link: release.current_link.clone(),
         }

@@ -3,14 +3,19 @@
 //! prepare everything, switch atomically, restart, verify by health check, record, prune.
 //! It reports what it does as [`Event`]s and never prints.
 
+mod activate;
 mod cancel;
 mod check;
 mod deploy;
 mod error;
 mod event;
 mod fault;
+mod host;
 mod layout;
 mod lock;
+mod outcome;
+mod plan;
+mod prepare;
 mod prune;
 mod record;
 mod rollback;
@@ -19,12 +24,15 @@ mod state;
 
 pub use cancel::request as request_cancel;
 pub use check::{check, CheckItem, CheckStatus};
-pub use deploy::{deploy, plan_deploy, DeployOptions, DeployPlan, DeployReport};
+pub use deploy::{deploy, DeployOptions, DeployReport};
 pub use error::{DeployError, FailureKind};
 pub use event::{Event, EventSink, Step, StepStatus};
 pub use fault::POINTS as FAILURE_POINTS;
+pub use host::{Activation, Fleet, Host};
 pub use layout::Layout;
 pub use lock::{acquire_manual_lock, lock_status, release_lock, LockStatus};
+pub use outcome::{HostOutcome, HostResult};
+pub use plan::{plan_deploy, DeployPlan, HostPlan};
 pub use rollback::{rollback, RollbackReport};
 pub use source::{SourceTree, DEFAULT_EXCLUDES};
 pub use state::{releases, status, HostState, ReleaseRow, Status};

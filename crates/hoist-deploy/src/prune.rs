@@ -5,26 +5,25 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use hoist_config::Config;
-use hoist_release::{prune_plan, JournalEvent, ReleaseId};
-use hoist_transport::Transport;
-
-use crate::deploy::Stepper;
-use crate::event::Step;
+use crate::event::{Step, Stepper};
+use crate::host::Host;
 use crate::record::Recorder;
 use crate::state::HostState;
-use crate::{fault, DeployError, Layout};
+use crate::{fault, DeployError};
+use hoist_config::Config;
+use hoist_release::{prune_plan, JournalEvent, ReleaseId};
 
 /// Prefix of a release directory being deleted.
 const PRUNING: &str = ".pruning-";
 
 pub(crate) fn prune(
     config: &Config,
-    t: &dyn Transport,
-    layout: &Layout,
+    host: &Host,
     rec: &Recorder<'_>,
     step: &Stepper<'_>,
 ) -> Result<Vec<ReleaseId>, DeployError> {
+    let t = host.t();
+    let layout = &host.layout;
     step.start(Step::Prune);
     let since = Instant::now();
     let state = HostState::read(t, layout)?;

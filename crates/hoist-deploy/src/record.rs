@@ -5,10 +5,13 @@ use chrono::Utc;
 use hoist_release::{JournalEntry, JournalEvent, ReleaseId, ReleaseRecord, ReleaseState};
 use hoist_transport::Transport;
 
-use crate::deploy::{DeployPlan, Stepper};
+use crate::event::Stepper;
+use crate::host::Host;
+use crate::plan::{DeployPlan, HostPlan};
 use crate::state::HostState;
 use crate::{DeployError, Layout};
 
+/// Writes one host's journal and RELEASE.json files.
 pub(crate) struct Recorder<'a> {
     t: &'a dyn Transport,
     layout: &'a Layout,
@@ -17,10 +20,10 @@ pub(crate) struct Recorder<'a> {
 }
 
 impl<'a> Recorder<'a> {
-    pub fn new(t: &'a dyn Transport, layout: &'a Layout, who: &'a str, app: &'a str) -> Self {
+    pub fn new(host: &'a Host, who: &'a str, app: &'a str) -> Self {
         Recorder {
-            t,
-            layout,
+            t: host.t(),
+            layout: &host.layout,
             who,
             app,
         }
@@ -45,6 +48,7 @@ impl<'a> Recorder<'a> {
         &self,
         id: &ReleaseId,
         plan: &DeployPlan,
+        hp: &HostPlan,
         stage: &str,
         reason: &str,
         rolled_back_to: Option<&ReleaseId>,
@@ -60,21 +64,27 @@ impl<'a> Recorder<'a> {
             .kind(&self.layout.release(id))
             .is_ok_and(|k| k.exists())
         {
-            self.write_release_json(id, plan, ReleaseState::Failed);
+            self.write_release_json(id, plan, hp, ReleaseState::Failed);
         }
     }
 
     /// Writes `<release>/RELEASE.json` atomically (a new inode, so a file hard-linked from an
     /// older release is never modified in place).
-    pub fn write_release_json(&self, id: &ReleaseId, plan: &DeployPlan, state: ReleaseState) {
+    pub fn write_release_json(
+        &self,
+        id: &ReleaseId,
+        plan: &DeployPlan,
+        hp: &HostPlan,
+        state: ReleaseState,
+    ) {
         let record = ReleaseRecord {
             id: id.clone(),
             commit: plan.source.commit.clone(),
             branch: plan.source.branch.clone(),
             who: self.who.to_string(),
             created: Utc::now(),
-            dep_key: Some(plan.dep_key.to_string()),
-            python: Some(plan.interpreter.version.clone()),
+            dep_key: Some(hp.dep_key.to_string()),
+            python: Some(hp.interpreter.version.clone()),
             state,
             app: self.app.to_string(),
         };

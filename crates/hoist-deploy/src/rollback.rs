@@ -1,6 +1,7 @@
-//! `hoist rollback`: back to the previous good release (or a named one), with no Python work
-//! and no file copy: a symlink switch, a restart and a health check. The release rolled away
-//! from is marked bad and never chosen again automatically (invariant 3).
+//! `hoist rollback` across a fleet: back to the previous good release (or a named one), with
+//! no Python work and no file copy — a symlink switch, a restart and a health check on each
+//! host. The target is computed on every host; if the hosts do not all have the same one,
+//! nothing is switched anywhere. The release rolled away from is marked bad (invariant 3).
 
 use std::time::{Duration, Instant};
 
@@ -8,166 +9,239 @@ use hoist_config::Config;
 use hoist_release::{
     check_explicit_target, rollback_target, JournalEvent, ReleaseId, ReleaseState,
 };
-use hoist_transport::Transport;
 
-use crate::deploy::{activate, Stepper};
-use crate::event::{EventSink, Step};
-use crate::lock::{self, LockRequest};
+use crate::activate::{activate, switch_back};
+use crate::deploy::{lock_all, unlock_all};
+use crate::event::{EventSink, Step, Stepper};
+use crate::host::Fleet;
+use crate::outcome::{HostOutcome, HostResult};
+use crate::plan::read_states;
 use crate::record::Recorder;
-use crate::state::HostState;
-use crate::{fault, DeployError, FailureKind, Layout};
+use crate::{fault, DeployError, FailureKind};
 
 /// What a rollback did.
 #[derive(Debug, Clone)]
 pub struct RollbackReport {
-    pub host: String,
-    pub from: ReleaseId,
     pub to: ReleaseId,
+    /// Per host: `previous` is the release rolled away from.
+    pub hosts: Vec<HostOutcome>,
     pub elapsed: Duration,
 }
 
-/// Rolls back to `to`, or to the computed rollback target.
+/// Rolls every host of `fleet` back to `to`, or to the computed rollback target.
 pub fn rollback(
     config: &Config,
-    t: &dyn Transport,
+    fleet: &Fleet,
     to: Option<&ReleaseId>,
     who: &str,
     command: &str,
     lock_wait: Duration,
     events: EventSink<'_>,
 ) -> Result<RollbackReport, DeployError> {
-    let layout = Layout::new(&config.release);
-    HostState::read(t, &layout)?;
+    read_states(fleet)?;
     let started = Instant::now();
-    let step = Stepper {
-        host: t.host(),
-        events,
-    };
-    step.start(Step::Lock);
-    let held = lock::acquire(
-        t,
-        &layout,
-        &LockRequest {
-            who,
-            command,
-            release: to,
-            message: None,
-            wait: lock_wait,
-            pid: std::process::id(),
-        },
-        events,
-    )
-    .inspect_err(|e| step.fail(Step::Lock, e))?;
-    step.done(Step::Lock, None);
+    let held = lock_all(fleet, who, command, lock_wait, events)?;
     fault::point("rollback:locked");
-    let result = rollback_locked(config, t, &layout, to, who, &step, started);
-    step.start(Step::Unlock);
-    match held.release(t) {
-        Ok(()) => step.done(Step::Unlock, None),
-        Err(e) => step.warn(format!(
-            "could not remove the lock: {e}; `hoist lock release` removes it"
-        )),
-    }
+    let result = rollback_locked(config, fleet, to, who, events, started);
+    unlock_all(fleet, held, events);
     result
 }
 
 fn rollback_locked(
     config: &Config,
-    t: &dyn Transport,
-    layout: &Layout,
+    fleet: &Fleet,
     to: Option<&ReleaseId>,
     who: &str,
-    step: &Stepper<'_>,
+    events: EventSink<'_>,
     started: Instant,
 ) -> Result<RollbackReport, DeployError> {
-    let state = HostState::read(t, layout)?;
-    let Some(from) = state.current.clone() else {
-        return Err(DeployError::config(format!(
-            "{}: nothing is deployed at {} yet, so there is nothing to roll back",
-            t.host(),
-            layout.root.display()
-        )));
-    };
-    let target = match to {
-        Some(id) => {
-            check_explicit_target(&state.history, Some(&from), &state.existing, id).map_err(
-                |e| {
-                    DeployError::config(format!("{}: cannot roll back to {id}: {e}", t.host()))
-                        .hint("`hoist releases` lists the releases and their states")
-                },
-            )?;
-            id.clone()
+    let states = read_states(fleet)?;
+    let mut froms = Vec::new();
+    let mut problems = Vec::new();
+    let mut targets = Vec::new();
+    for (host, state) in fleet.hosts.iter().zip(&states) {
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        Recorder::new(host, who, &config.app.name).repair_torn(state, &step)?;
+        let Some(from) = state.current.clone() else {
+            problems.push(format!(
+                "{}: nothing is deployed at {} yet, so there is nothing to roll back",
+                host.name,
+                host.layout.root.display()
+            ));
+            continue;
+        };
+        let target = match to {
+            Some(id) => check_explicit_target(&state.history, Some(&from), &state.existing, id)
+                .map(|()| id.clone())
+                .map_err(|e| format!("{}: cannot roll back to {id}: {e}", host.name)),
+            None => rollback_target(&state.history, Some(&from), &state.existing)
+                .map_err(|e| format!("{}: {e}", host.name)),
+        };
+        match target {
+            Ok(t) => targets.push((host.name.clone(), t)),
+            Err(p) => problems.push(p),
         }
-        None => rollback_target(&state.history, Some(&from), &state.existing).map_err(|e| {
-            DeployError::config(format!("{}: {e}", t.host()))
-                .hint("`hoist releases` lists the releases; `hoist rollback --to <id>` picks one")
-        })?,
-    };
-    let rec = Recorder::new(t, layout, who, &config.app.name);
-    rec.repair_torn(&state, step)?;
+        froms.push(from);
+    }
+    if !problems.is_empty() {
+        let mut e = DeployError::config(problems.join("\n"));
+        if fleet.hosts.len() > 1 {
+            e = e.hint("nothing was switched on any host");
+        }
+        return Err(
+            e.hint("`hoist releases` lists the releases; `hoist rollback --to <id>` picks one")
+        );
+    }
+    let target = targets[0].1.clone();
+    if targets.iter().any(|(_, t)| *t != target) {
+        let list = targets
+            .iter()
+            .map(|(h, t)| format!("{h} -> {t}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(DeployError::config(format!(
+            "the hosts do not agree on the rollback target ({list}); nothing was switched"
+        ))
+        .hint("pick one that every host has: hoist rollback --to <id>"));
+    }
 
-    step.start(Step::Switch);
-    let since = Instant::now();
-    t.switch_symlink(&layout.current(), &layout.current_target(&target))
-        .map_err(|e| DeployError::before_switch(e.to_string()))?;
-    step.timed(Step::Switch, since, format!("{from} -> {target}"));
+    let switched = fleet.each(|i, host| {
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        step.start(Step::Switch);
+        let since = Instant::now();
+        let layout = &host.layout;
+        match host
+            .t()
+            .switch_symlink(&layout.current(), &layout.current_target(&target))
+        {
+            Ok(()) => {
+                step.timed(Step::Switch, since, format!("{} -> {target}", froms[i]));
+                Ok(())
+            }
+            Err(e) => {
+                step.fail(Step::Switch, &e);
+                Err((Step::Switch, e.to_string()))
+            }
+        }
+    });
     fault::point("rollback:switched");
+    let activated = fleet.each(|i, host| {
+        switched[i].clone()?;
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        activate(config, host, &target, &step, "rollback:restarted")
+    });
 
-    if let Err((failed_step, why)) =
-        activate(config, t, layout, &target, step, "rollback:restarted")
-    {
-        // The target does not serve: return to where we were, and never pick it again.
-        step.start(Step::SwitchBack);
-        let back = t
-            .switch_symlink(&layout.current(), &layout.current_target(&from))
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                activate(config, t, layout, &from, step, "rollback:switched-back")
-                    .map_err(|(_, e)| e)
-            });
+    let failure = activated
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| r.as_ref().err().map(|e| (i, e.clone())));
+    if let Some((failed, (failed_step, why))) = failure {
+        // The target does not serve somewhere: return every switched host to where it was.
+        let indexes: Vec<usize> = (0..fleet.hosts.len())
+            .filter(|&i| switched[i].is_ok())
+            .collect();
+        let back = fleet.each_of(&indexes, |i, host| {
+            let step = Stepper {
+                host: &host.name,
+                events,
+            };
+            switch_back(
+                config,
+                host,
+                Some(&froms[i]),
+                &step,
+                "rollback:switched-back",
+            )
+        });
+        let mut results = vec![(HostResult::NotSwitched, None); fleet.hosts.len()];
+        for (&i, r) in indexes.iter().zip(back) {
+            results[i] = match r {
+                Ok(()) => (HostResult::SwitchedBack, None),
+                Err(e) => (HostResult::SwitchedBackUnhealthy, Some(e)),
+            };
+        }
+        let host = &fleet.hosts[failed];
+        let rec = Recorder::new(host, who, &config.app.name);
         let _ = rec.journal(JournalEvent::RollbackFailed {
-            from: from.clone(),
+            from: froms[failed].clone(),
             to: target.clone(),
             reason: why.clone(),
         });
         rec.set_release_state(&target, ReleaseState::Bad);
-        let where_now = match back {
-            Ok(()) => {
-                step.done(Step::SwitchBack, Some(format!("{from} serves again")));
-                format!(
-                    "switched back: {} serves {from} again; {target} is marked bad",
-                    t.host()
-                )
-            }
-            Err(e) => {
-                step.fail(Step::SwitchBack, &e);
-                format!("switched back to {from}, but it is not healthy either: {e}")
-            }
+        let where_now = match &results[failed] {
+            (HostResult::SwitchedBack, _) if fleet.hosts.len() == 1 => format!(
+                "switched back: {} serves {} again; {target} is marked bad",
+                host.name, froms[failed]
+            ),
+            (HostResult::SwitchedBack, _) => format!(
+                "every host was switched back to the release it served; {target} is marked bad on {}",
+                host.name
+            ),
+            (_, detail) => format!(
+                "switched back to {}, but it is not healthy either: {}",
+                froms[failed],
+                detail.clone().unwrap_or_default()
+            ),
         };
-        return Err(DeployError::new(
+        let mut e = DeployError::new(
             FailureKind::RolledBack,
             format!(
                 "rollback to {target} failed on {}: {} failed: {why}\n{where_now}",
-                t.host(),
+                host.name,
                 failed_step.name()
             ),
-        ));
+        );
+        e.hosts = fleet
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| HostOutcome {
+                host: h.name.clone(),
+                previous: Some(froms[i].to_string()),
+                release: target.to_string(),
+                result: results[i].0,
+                detail: results[i].1.clone(),
+            })
+            .collect();
+        return Err(e);
     }
 
-    rec.journal(JournalEvent::RolledBack {
-        from: from.clone(),
-        to: target.clone(),
-        reason: match to {
-            Some(_) => "rollback --to".into(),
-            None => "rollback".into(),
-        },
-    })?;
-    rec.set_release_state(&from, ReleaseState::Bad);
-    rec.set_release_state(&target, ReleaseState::Good);
+    for (i, host) in fleet.hosts.iter().enumerate() {
+        let rec = Recorder::new(host, who, &config.app.name);
+        rec.journal(JournalEvent::RolledBack {
+            from: froms[i].clone(),
+            to: target.clone(),
+            reason: match to {
+                Some(_) => "rollback --to".into(),
+                None => "rollback".into(),
+            },
+        })?;
+        rec.set_release_state(&froms[i], ReleaseState::Bad);
+        rec.set_release_state(&target, ReleaseState::Good);
+    }
     fault::point("rollback:recorded");
     Ok(RollbackReport {
-        host: t.host().into(),
-        from,
+        hosts: fleet
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| HostOutcome {
+                host: h.name.clone(),
+                previous: Some(froms[i].to_string()),
+                release: target.to_string(),
+                result: HostResult::Live,
+                detail: None,
+            })
+            .collect(),
         to: target,
         elapsed: started.elapsed(),
     })

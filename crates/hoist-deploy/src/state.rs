@@ -1,13 +1,13 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use hoist_config::Config;
 use hoist_release::{
     rollback_target, History, Journal, JournalEntry, LockOwner, ReleaseId, ReleaseState,
     TornLastLine,
 };
 use hoist_transport::{FileKind, Transport};
 
+use crate::host::Host;
 use crate::lock::{lock_status, LockStatus};
 use crate::{DeployError, Layout};
 
@@ -111,10 +111,9 @@ pub struct ReleaseRow {
     pub on_disk: bool,
 }
 
-/// Every release the journal knows or the releases folder holds, oldest first.
-pub fn releases(config: &Config, t: &dyn Transport) -> Result<Vec<ReleaseRow>, DeployError> {
-    let layout = Layout::new(&config.release);
-    let state = HostState::read(t, &layout)?;
+/// Every release the journal knows or the releases folder holds on `host`, oldest first.
+pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
+    let state = HostState::read(host.t(), &host.layout)?;
     let target = state.rollback_target();
     let mut rows: Vec<ReleaseRow> = Vec::new();
     for summary in state.history.releases() {
@@ -173,18 +172,19 @@ pub struct Status {
     pub lock_stale: bool,
 }
 
-/// The live release, the rollback target and the lock.
-pub fn status(config: &Config, t: &dyn Transport) -> Result<Status, DeployError> {
-    let layout = Layout::new(&config.release);
-    let rows = releases(config, t)?;
-    let state = HostState::read(t, &layout)?;
-    let (lock, lock_stale) = match lock_status(t, &layout)? {
+/// The live release, the rollback target and the lock on `host`.
+pub fn status(host: &Host) -> Result<Status, DeployError> {
+    let t = host.t();
+    let layout = &host.layout;
+    let rows = releases(host)?;
+    let state = HostState::read(t, layout)?;
+    let (lock, lock_stale) = match lock_status(t, layout)? {
         LockStatus::Free => (None, false),
         LockStatus::Held(owner) => (Some(owner), false),
         LockStatus::Stale(owner) => (Some(owner), true),
     };
     Ok(Status {
-        host: t.host().to_string(),
+        host: host.name.clone(),
         root: layout.root.display().to_string(),
         current: rows.into_iter().find(|r| r.current),
         rollback_target: state.rollback_target().map(|id| id.to_string()),

@@ -14,6 +14,9 @@ pub const BEFORE_SWITCH: i32 = 3;
 pub const ROLLED_BACK: i32 = 4;
 /// Another deploy holds the lock.
 pub const LOCK_HELD: i32 = 5;
+/// Failed after the switch and, with `--no-rollback-on-failure`, left as it was: hosts may
+/// serve different releases (the per-host table says which).
+pub const LEFT_AS_IS: i32 = 6;
 
 /// The exit code of a failure.
 pub fn code(kind: FailureKind) -> i32 {
@@ -22,6 +25,7 @@ pub fn code(kind: FailureKind) -> i32 {
         FailureKind::BeforeSwitch => BEFORE_SWITCH,
         FailureKind::RolledBack => ROLLED_BACK,
         FailureKind::LockHeld => LOCK_HELD,
+        FailureKind::LeftAsIs => LEFT_AS_IS,
         FailureKind::Internal => INTERNAL,
     }
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anstream::{eprintln, println};
-use hoist_deploy::{DeployError, Event, StepStatus};
+use hoist_deploy::{DeployError, Event, HostOutcome, StepStatus};
 use owo_colors::OwoColorize;
 
 /// Prints `error: ...` and its `hint:` lines.
@@ -19,8 +19,44 @@ pub fn error(message: &str, hints: &[String]) {
     }
 }
 
+/// The error, then (for a fleet) where every host stands.
 pub fn deploy_error(e: &DeployError) {
     error(&e.message, &e.hints);
+    if e.hosts.len() > 1 {
+        let mut out = std::io::stderr().lock();
+        let _ = writeln!(out);
+        drop(out);
+        host_table_to(&e.hosts, true);
+    }
+}
+
+/// The per-host table of a deploy or rollback: old release, new release, state.
+pub fn host_table(hosts: &[HostOutcome]) {
+    host_table_to(hosts, false);
+}
+
+fn host_table_to(hosts: &[HostOutcome], to_stderr: bool) {
+    let rows: Vec<Vec<String>> = hosts
+        .iter()
+        .map(|h| {
+            let mut state = h.result.describe().to_string();
+            if let Some(d) = &h.detail {
+                state.push_str(&format!(": {d}"));
+            }
+            vec![
+                h.host.clone(),
+                h.previous.clone().unwrap_or_else(|| "-".into()),
+                h.release.clone(),
+                state,
+            ]
+        })
+        .collect();
+    let text = render_table(&["HOST", "OLD", "NEW", "STATE"], &rows);
+    if to_stderr {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
 }
 
 pub fn warning(message: &str) {
@@ -90,8 +126,13 @@ pub fn age(then: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
-/// A plain text table with a header row; columns padded to the widest cell.
+/// A plain text table on stdout.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    println!("{}", render_table(header, rows));
+}
+
+/// A plain text table with a header row; columns padded to the widest cell.
+pub fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -109,8 +150,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
         }
         line.trim_end().to_string()
     };
-    println!("{}", render(header.iter().map(|h| h.to_string()).collect()));
-    for row in rows {
-        println!("{}", render(row.clone()));
-    }
+    let mut lines = vec![render(header.iter().map(|h| h.to_string()).collect())];
+    lines.extend(rows.iter().map(|row| render(row.clone())));
+    lines.join("\n")
 }

@@ -101,7 +101,9 @@ fn a_hand_made_lock_stops_deploys_until_released() {
 
     let out = site.hoist(&["lock", "release"]);
     assert_exit(&out, EXIT_OK);
-    assert!(stdout(&out).starts_with("released the lock of example: it was held by tester@"));
+    assert!(
+        stdout(&out).starts_with("released the lock of example on local: it was held by tester@")
+    );
     let b = site.deploy_ok();
     assert_ne!(a, b);
     assert!(stdout(&site.hoist(&["status"])).contains("lock:     free"));

@@ -44,7 +44,7 @@ fn deploy_redeploy_rollback_and_rollback_to_agree_everywhere() {
         .find(|e| e["event"] == "deployed")
         .unwrap();
     assert_eq!(
-        done["env_reused"], true,
+        done["env_reused"][0], true,
         "a code-only deploy reuses the environment"
     );
     assert_eq!(site.envs().len(), 1);
@@ -206,7 +206,14 @@ fn json_events_are_one_object_per_line_with_the_host() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
-    assert!(events.iter().all(|e| e["host"] == "local"));
+    let (last, progress) = events.split_last().unwrap();
+    assert!(
+        progress.iter().all(|e| e["host"] == "local"),
+        "{progress:?}"
+    );
+    assert_eq!(last["event"], "deployed");
+    assert_eq!(last["hosts"][0]["host"], "local");
+    assert_eq!(last["hosts"][0]["result"], "live");
     let steps: Vec<&str> = events
         .iter()
         .filter(|e| e["event"] == "step" && e["status"] == "done")

@@ -7,7 +7,7 @@ use hoist_deploy::CheckStatus;
 use owo_colors::OwoColorize;
 
 use crate::cli::OutputArgs;
-use crate::commands::{load_config, transport};
+use crate::commands::{fleet, load_config};
 use crate::{exit, printer};
 
 pub fn run(args: &OutputArgs, config: Option<&Path>) -> i32 {
@@ -15,8 +15,15 @@ pub fn run(args: &OutputArgs, config: Option<&Path>) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let t = transport(&config);
-    let items = hoist_deploy::check(&config, &t);
+    let fleet = match fleet(&config) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let items: Vec<_> = fleet
+        .each(|_, host| hoist_deploy::check(&config, host))
+        .into_iter()
+        .flatten()
+        .collect();
     let failed = items.iter().any(|i| i.status == CheckStatus::Failed);
     if args.json {
         printer::json_line(&items);

@@ -6,7 +6,7 @@ use anstream::println;
 use hoist_deploy::{DeployOptions, Event};
 
 use crate::cli::DeployArgs;
-use crate::commands::{command_line, load_config, lock_wait, transport};
+use crate::commands::{command_line, fleet, load_config, lock_wait};
 use crate::{exit, printer};
 
 pub fn run(args: &DeployArgs, config: Option<&Path>) -> i32 {
@@ -18,29 +18,38 @@ pub fn run(args: &DeployArgs, config: Option<&Path>) -> i32 {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let t = transport(&config);
+    let fleet = match fleet(&config) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let opts = DeployOptions {
         who: hoist_deploy::who(),
         git_ref: args.git_ref.clone(),
         lock_wait,
         command: command_line(),
+        rollback_on_failure: true,
     };
     let sink = printer::events(args.json);
     if args.plan {
-        return match hoist_deploy::plan_deploy(&config, &t, &opts) {
+        return match hoist_deploy::plan_deploy(&config, &fleet, &opts) {
             Ok(plan) => {
                 if !args.json {
+                    let hosts: Vec<&str> = plan.hosts.iter().map(|h| h.host.as_str()).collect();
                     println!(
                         "plan: deploy {} as release {} to {} (nothing below has been done)",
-                        config.app.name, plan.release, plan.host
+                        config.app.name,
+                        plan.release,
+                        hosts.join(", ")
                     );
                 }
-                for (step, action) in plan.actions {
-                    sink(Event::Plan {
-                        host: plan.host.clone(),
-                        step,
-                        action,
-                    });
+                for host in plan.hosts {
+                    for (step, action) in host.actions {
+                        sink(Event::Plan {
+                            host: host.host.clone(),
+                            step,
+                            action,
+                        });
+                    }
                 }
                 exit::OK
             }
@@ -50,28 +59,37 @@ pub fn run(args: &DeployArgs, config: Option<&Path>) -> i32 {
             }
         };
     }
-    match hoist_deploy::deploy(&config, &t, &opts, &sink) {
+    match hoist_deploy::deploy(&config, &fleet, &opts, &sink) {
         Ok(report) => {
             if args.json {
                 printer::json_line(&serde_json::json!({
                     "event": "deployed",
-                    "host": report.host,
                     "release": report.release.to_string(),
-                    "previous": report.previous.map(|p| p.to_string()),
                     "commit": report.commit,
+                    "hosts": report.hosts,
                     "env_reused": report.env_reused,
-                    "dep_key": report.dep_key,
-                    "pruned": report.pruned.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "dep_keys": report.dep_keys,
+                    "pruned": report.pruned.iter().map(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>()).collect::<Vec<_>>(),
                     "ms": report.elapsed.as_millis() as u64,
                 }));
             } else {
-                println!(
-                    "deployed {} to {} in {} (was {})",
-                    report.release,
-                    report.host,
-                    printer::format_ms(report.elapsed.as_millis() as u64),
-                    report.previous.map_or("nothing".into(), |p| p.to_string())
-                );
+                let took = printer::format_ms(report.elapsed.as_millis() as u64);
+                if let [only] = report.hosts.as_slice() {
+                    println!(
+                        "deployed {} to {} in {took} (was {})",
+                        report.release,
+                        only.host,
+                        only.previous.as_deref().unwrap_or("nothing")
+                    );
+                } else {
+                    println!(
+                        "deployed {} to {} hosts of {} in {took}",
+                        report.release,
+                        report.hosts.len(),
+                        fleet.name
+                    );
+                    printer::host_table(&report.hosts);
+                }
             }
             exit::OK
         }
@@ -82,6 +100,7 @@ pub fn run(args: &DeployArgs, config: Option<&Path>) -> i32 {
                     "kind": format!("{:?}", e.kind),
                     "message": e.message,
                     "hints": e.hints,
+                    "hosts": e.hosts,
                     "exit_code": exit::code(e.kind),
                 }));
             }

@@ -1,12 +1,11 @@
-//! `hoist lock acquire|release`.
+//! `hoist lock acquire|release`, on every host of the environment.
 
 use std::path::Path;
 
 use anstream::println;
-use hoist_deploy::Layout;
 
 use crate::cli::LockCommand;
-use crate::commands::{load_config, transport};
+use crate::commands::{fleet, load_config};
 use crate::{exit, printer};
 
 pub fn run(cmd: LockCommand, config: Option<&Path>) -> i32 {
@@ -14,49 +13,61 @@ pub fn run(cmd: LockCommand, config: Option<&Path>) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let t = transport(&config);
-    let layout = Layout::new(&config.release);
+    let fleet = match fleet(&config) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let sink = printer::events(false);
+    let who = hoist_deploy::who();
+    let mut code = exit::OK;
     match cmd {
         LockCommand::Acquire { message } => {
-            match hoist_deploy::acquire_manual_lock(
-                &t,
-                &layout,
-                &hoist_deploy::who(),
-                message.as_deref(),
-                &sink,
-            ) {
-                Ok(owner) => {
-                    println!(
-                        "locked {}: {}",
+            let results = fleet.each(|_, host| {
+                hoist_deploy::acquire_manual_lock(
+                    host.t(),
+                    &host.layout,
+                    &who,
+                    message.as_deref(),
+                    &sink,
+                )
+            });
+            for (host, r) in fleet.hosts.iter().zip(results) {
+                match r {
+                    Ok(owner) => println!(
+                        "locked {} on {}: {}",
                         config.app.name,
+                        host.name,
                         owner.describe(chrono::Utc::now())
-                    );
-                    exit::OK
-                }
-                Err(e) => {
-                    printer::deploy_error(&e);
-                    exit::code(e.kind)
+                    ),
+                    Err(e) => {
+                        printer::deploy_error(&e);
+                        code = exit::code(e.kind);
+                    }
                 }
             }
         }
-        LockCommand::Release { force } => match hoist_deploy::release_lock(&t, &layout, force) {
-            Ok(Some(owner)) => {
-                println!(
-                    "released the lock of {}: it was {}",
-                    config.app.name,
-                    owner.describe(chrono::Utc::now())
-                );
-                exit::OK
+        LockCommand::Release { force } => {
+            let results =
+                fleet.each(|_, host| hoist_deploy::release_lock(host.t(), &host.layout, force));
+            for (host, r) in fleet.hosts.iter().zip(results) {
+                match r {
+                    Ok(Some(owner)) => println!(
+                        "released the lock of {} on {}: it was {}",
+                        config.app.name,
+                        host.name,
+                        owner.describe(chrono::Utc::now())
+                    ),
+                    Ok(None) => println!(
+                        "the lock of {} on {} was not held",
+                        config.app.name, host.name
+                    ),
+                    Err(e) => {
+                        printer::deploy_error(&e);
+                        code = exit::code(e.kind);
+                    }
+                }
             }
-            Ok(None) => {
-                println!("the lock of {} was not held", config.app.name);
-                exit::OK
-            }
-            Err(e) => {
-                printer::deploy_error(&e);
-                exit::code(e.kind)
-            }
-        },
+        }
     }
+    code
 }

@@ -15,7 +15,7 @@ pub mod status;
 use std::path::{Path, PathBuf};
 
 use hoist_config::Config;
-use hoist_transport::Local;
+use hoist_deploy::Fleet;
 
 use crate::cli::{Cli, Command};
 use crate::{exit, printer};
@@ -64,9 +64,9 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Config, i32> {
     })
 }
 
-/// The target host. Until fleets arrive, the local machine.
-pub fn transport(_config: &Config) -> Local {
-    Local::default()
+/// The hosts to act on. Until the inventory arrives, this machine.
+pub fn fleet(config: &Config) -> Result<Fleet, i32> {
+    Ok(Fleet::local(config))
 }
 
 /// Parses a `--lock-wait` value, falling back to the config's default.

@@ -6,7 +6,7 @@ use anstream::println;
 use hoist_release::ReleaseId;
 
 use crate::cli::RollbackArgs;
-use crate::commands::{command_line, load_config, lock_wait, transport};
+use crate::commands::{command_line, fleet, load_config, lock_wait};
 use crate::{exit, printer};
 
 pub fn run(args: &RollbackArgs, config: Option<&Path>) -> i32 {
@@ -28,11 +28,14 @@ pub fn run(args: &RollbackArgs, config: Option<&Path>) -> i32 {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let t = transport(&config);
+    let fleet = match fleet(&config) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let sink = printer::events(args.json);
     match hoist_deploy::rollback(
         &config,
-        &t,
+        &fleet,
         to.as_ref(),
         &hoist_deploy::who(),
         &command_line(),
@@ -40,23 +43,28 @@ pub fn run(args: &RollbackArgs, config: Option<&Path>) -> i32 {
         &sink,
     ) {
         Ok(report) => {
+            let took = printer::format_ms(report.elapsed.as_millis() as u64);
             if args.json {
                 printer::json_line(&serde_json::json!({
                     "event": "rolled_back",
-                    "host": report.host,
-                    "from": report.from.to_string(),
                     "to": report.to.to_string(),
+                    "hosts": report.hosts,
                     "ms": report.elapsed.as_millis() as u64,
                 }));
+            } else if let [only] = report.hosts.as_slice() {
+                let from = only.previous.as_deref().unwrap_or("-");
+                println!(
+                    "rolled back {} from {from} to {} in {took}; {from} is marked bad",
+                    only.host, report.to
+                );
             } else {
                 println!(
-                    "rolled back {} from {} to {} in {}; {} is marked bad",
-                    report.host,
-                    report.from,
-                    report.to,
-                    printer::format_ms(report.elapsed.as_millis() as u64),
-                    report.from
+                    "rolled back {} hosts of {} to {} in {took}",
+                    report.hosts.len(),
+                    fleet.name,
+                    report.to
                 );
+                printer::host_table(&report.hosts);
             }
             exit::OK
         }

@@ -3,10 +3,12 @@
 use std::path::Path;
 
 use anstream::println;
+use hoist_config::Config;
+use hoist_deploy::Status;
 
 use crate::cli::OutputArgs;
 use crate::commands::releases::short_commit;
-use crate::commands::{load_config, transport};
+use crate::commands::{fleet, load_config};
 use crate::{exit, printer};
 
 pub fn run(args: &OutputArgs, config: Option<&Path>) -> i32 {
@@ -14,17 +16,28 @@ pub fn run(args: &OutputArgs, config: Option<&Path>) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let t = transport(&config);
-    let status = match hoist_deploy::status(&config, &t) {
-        Ok(s) => s,
-        Err(e) => {
-            printer::deploy_error(&e);
-            return exit::code(e.kind);
-        }
+    let fleet = match fleet(&config) {
+        Ok(f) => f,
+        Err(code) => return code,
     };
-    if args.json {
-        printer::json_line(&status);
-        return exit::OK;
+    let many = fleet.hosts.len() > 1;
+    let mut code = exit::OK;
+    for status in fleet.each(|_, h| hoist_deploy::status(h)) {
+        match status {
+            Ok(status) if args.json => printer::json_line(&status),
+            Ok(status) => show(&config, &status, many),
+            Err(e) => {
+                printer::deploy_error(&e);
+                code = exit::code(e.kind);
+            }
+        }
+    }
+    code
+}
+
+fn show(config: &Config, status: &Status, many: bool) {
+    if many {
+        println!("[{}]", status.host);
     }
     println!(
         "app:      {} at {} on {}",
@@ -56,5 +69,4 @@ pub fn run(args: &OutputArgs, config: Option<&Path>) -> i32 {
             println!("lock:     {}{stale}", owner.describe(chrono::Utc::now()));
         }
     }
-    exit::OK
 }

@@ -1,0 +1,123 @@
+//! Making a release serve on one host: restart every process for it and wait for the health
+//! check (invariant 8), and the switch back when that fails.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use hoist_config::Config;
+use hoist_release::ReleaseId;
+use hoist_service::RestartContext;
+
+use crate::event::{Step, Stepper};
+use crate::host::Host;
+use crate::{fault, Layout};
+
+pub(crate) fn restart_context<'a>(
+    config: &'a Config,
+    layout: &'a Layout,
+    id: &ReleaseId,
+) -> OwnedContext<'a> {
+    OwnedContext {
+        app: &config.app.name,
+        root: &layout.root,
+        release_path: layout.release(id),
+        id: id.to_string(),
+    }
+}
+
+/// A [`RestartContext`] that owns its computed parts.
+pub(crate) struct OwnedContext<'a> {
+    app: &'a str,
+    root: &'a Path,
+    release_path: PathBuf,
+    id: String,
+}
+
+impl OwnedContext<'_> {
+    pub fn get(&self) -> RestartContext<'_> {
+        RestartContext {
+            app: self.app,
+            root: self.root,
+            release_path: &self.release_path,
+            release_id: &self.id,
+        }
+    }
+
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.get().env()
+    }
+}
+
+/// Restarts every process for release `id` and waits for the health check. The error names
+/// the step that failed and why.
+pub(crate) fn activate(
+    config: &Config,
+    host: &Host,
+    id: &ReleaseId,
+    step: &Stepper<'_>,
+    after_restart: &str,
+) -> Result<(), (Step, String)> {
+    let t = host.t();
+    let ctx = restart_context(config, &host.layout, id);
+    for process in &config.processes {
+        step.start(Step::Restart);
+        let since = Instant::now();
+        if let Err(e) = hoist_service::restart(t, process, &ctx.get()) {
+            step.fail(Step::Restart, &e);
+            return Err((Step::Restart, e.to_string()));
+        }
+        step.timed(Step::Restart, since, format!("{} restarted", process.name));
+    }
+    fault::point(after_restart);
+    if let Some(health) = &config.health {
+        step.start(Step::Health);
+        let since = Instant::now();
+        match hoist_service::wait_healthy(t, health, &ctx.env()) {
+            Ok(report) => step.timed(
+                Step::Health,
+                since,
+                format!("healthy after {} attempt(s)", report.attempts),
+            ),
+            Err(e) => {
+                step.fail(Step::Health, &e);
+                return Err((Step::Health, e.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Points `current` back at `previous` and makes it serve again. With no previous release
+/// (a first deploy) `current` is removed rather than left on a failed release (invariant 1).
+/// `Ok(true)` when the previous release serves and is healthy.
+pub(crate) fn switch_back(
+    config: &Config,
+    host: &Host,
+    previous: Option<&ReleaseId>,
+    step: &Stepper<'_>,
+    after_restart: &str,
+) -> Result<(), String> {
+    let t = host.t();
+    let layout = &host.layout;
+    step.start(Step::SwitchBack);
+    let Some(prev) = previous else {
+        t.remove_all(&layout.current()).map_err(|e| e.to_string())?;
+        step.done(
+            Step::SwitchBack,
+            Some(format!(
+                "no earlier release; {} removed",
+                layout.current().display()
+            )),
+        );
+        return Ok(());
+    };
+    let back = t
+        .switch_symlink(&layout.current(), &layout.current_target(prev))
+        .map_err(|e| e.to_string())
+        .and_then(|()| activate(config, host, prev, step, after_restart).map_err(|(_, e)| e));
+    match &back {
+        Ok(()) => step.done(Step::SwitchBack, Some(format!("{prev} serves again"))),
+        Err(e) => step.fail(Step::SwitchBack, e),
+    }
+    back
+}

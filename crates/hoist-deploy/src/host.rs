@@ -1,0 +1,157 @@
+//! The hosts of one run: each with its transport, its layout (its own root) and its
+//! interpreter, and how a fleet is switched.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hoist_config::Config;
+use hoist_transport::{Local, Transport};
+
+use crate::Layout;
+
+/// One host of a run.
+pub struct Host {
+    /// The inventory name, shown in every message and event.
+    pub name: String,
+    pub transport: Box<dyn Transport>,
+    pub layout: Layout,
+    /// The interpreter command on this host.
+    pub python: String,
+}
+
+impl Host {
+    /// This machine, with the root and interpreter of `config`.
+    pub fn local(config: &Config) -> Host {
+        Host {
+            name: "local".into(),
+            transport: Box::new(Local::default()),
+            layout: Layout::new(&config.release),
+            python: config.app.python.clone(),
+        }
+    }
+
+    pub fn t(&self) -> &dyn Transport {
+        self.transport.as_ref()
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("name", &self.name)
+            .field("root", &self.layout.root)
+            .finish()
+    }
+}
+
+/// How the new release goes live across the fleet (invariant 6: only after every host is
+/// prepared).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activation {
+    /// Every host switches, then every host restarts and is checked.
+    All,
+    /// `batch` hosts at a time, each batch healthy before the next, `pause` in between.
+    Rolling { batch: usize, pause: Duration },
+    /// The first host must pass its health check before the others switch.
+    Canary,
+}
+
+impl Activation {
+    /// The batches of host indexes, in order.
+    pub fn batches(&self, hosts: usize) -> Vec<Vec<usize>> {
+        let all: Vec<usize> = (0..hosts).collect();
+        match self {
+            Activation::All => vec![all],
+            Activation::Rolling { batch, .. } => {
+                all.chunks((*batch).max(1)).map(<[usize]>::to_vec).collect()
+            }
+            Activation::Canary if hosts > 1 => vec![vec![0], all[1..].to_vec()],
+            Activation::Canary => vec![all],
+        }
+    }
+
+    pub fn pause(&self) -> Duration {
+        match self {
+            Activation::Rolling { pause, .. } => *pause,
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// The hosts of one run and how they are driven.
+#[derive(Debug)]
+pub struct Fleet {
+    /// The environment's name (`local` for the single-machine default).
+    pub name: String,
+    pub hosts: Vec<Host>,
+    pub activation: Activation,
+    /// Hosts worked on at once.
+    pub forks: usize,
+}
+
+impl Fleet {
+    /// This machine alone.
+    pub fn local(config: &Config) -> Fleet {
+        Fleet {
+            name: "local".into(),
+            hosts: vec![Host::local(config)],
+            activation: Activation::All,
+            forks: 1,
+        }
+    }
+
+    /// Runs `f(index, host)` on each host, at most `forks` at once; results in host order.
+    pub fn each<R: Send>(&self, f: impl Fn(usize, &Host) -> R + Sync) -> Vec<R> {
+        self.each_of(&(0..self.hosts.len()).collect::<Vec<_>>(), f)
+    }
+
+    /// Like [`Fleet::each`] over the hosts at `indexes`.
+    pub fn each_of<R: Send>(
+        &self,
+        indexes: &[usize],
+        f: impl Fn(usize, &Host) -> R + Sync,
+    ) -> Vec<R> {
+        if indexes.len() <= 1 || self.forks <= 1 {
+            return indexes.iter().map(|&i| f(i, &self.hosts[i])).collect();
+        }
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<R>>> = Mutex::new((0..indexes.len()).map(|_| None).collect());
+        std::thread::scope(|scope| {
+            for _ in 0..self.forks.min(indexes.len()) {
+                scope.spawn(|| loop {
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&i) = indexes.get(k) else { break };
+                    let r = f(i, &self.hosts[i]);
+                    results.lock().expect("no worker panics while holding it")[k] = Some(r);
+                });
+            }
+        });
+        results
+            .into_inner()
+            .expect("workers are done")
+            .into_iter()
+            .map(|r| r.expect("every index ran"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_follow_the_strategy() {
+        assert_eq!(Activation::All.batches(3), vec![vec![0, 1, 2]]);
+        assert_eq!(
+            Activation::Rolling {
+                batch: 2,
+                pause: Duration::ZERO
+            }
+            .batches(5),
+            vec![vec![0, 1], vec![2, 3], vec![4]]
+        );
+        assert_eq!(Activation::Canary.batches(3), vec![vec![0], vec![1, 2]]);
+        assert_eq!(Activation::Canary.batches(1), vec![vec![0]]);
+    }
+}

@@ -1,0 +1,342 @@
+//! Deciding a deploy before doing any of it: the release id (once, for every host), the files,
+//! and per host the previous release, the environment and what pruning will remove.
+//! `hoist deploy --plan` prints it; `hoist deploy` carries it out.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::Utc;
+use hoist_config::{Config, HealthProbe, InstallerChoice, Restart};
+use hoist_pyenv::{DepKey, Installer, Interpreter};
+use hoist_release::{prune_plan, History, JournalEntry, JournalEvent, PrunePlan, ReleaseId};
+
+use crate::event::Step;
+use crate::host::{Fleet, Host};
+use crate::source::SourceTree;
+use crate::state::HostState;
+use crate::{DeployError, DeployOptions};
+
+/// Everything a deploy will do, decided before doing any of it.
+#[derive(Debug)]
+pub struct DeployPlan {
+    /// The one release id of this deploy, the same on every host (invariant 5).
+    pub release: ReleaseId,
+    pub source: SourceTree,
+    /// Requirements files (relative to the source), includes followed.
+    pub requirement_files: Vec<PathBuf>,
+    /// One per host, in the fleet's order.
+    pub hosts: Vec<HostPlan>,
+}
+
+/// The plan for one host.
+#[derive(Debug)]
+pub struct HostPlan {
+    pub host: String,
+    pub previous: Option<ReleaseId>,
+    pub interpreter: Interpreter,
+    pub installer: Installer,
+    pub dep_key: DepKey,
+    pub env_ready: bool,
+    /// What pruning will remove once the new release is live.
+    pub prune: PrunePlan,
+    /// The actions in order, as shown by `--plan`.
+    pub actions: Vec<(Step, String)>,
+}
+
+/// Works out the deploy without changing anything on any host (`hoist deploy --plan`).
+pub fn plan_deploy(
+    config: &Config,
+    fleet: &Fleet,
+    opts: &DeployOptions,
+) -> Result<DeployPlan, DeployError> {
+    let states = read_states(fleet)?;
+    make_plan(config, fleet, opts, &states)
+}
+
+/// Reads every host's state; the first error wins (a broken host is refused before anything
+/// is touched anywhere).
+pub(crate) fn read_states(fleet: &Fleet) -> Result<Vec<HostState>, DeployError> {
+    fleet
+        .each(|_, h| HostState::read(h.t(), &h.layout))
+        .into_iter()
+        .collect()
+}
+
+pub(crate) fn make_plan(
+    config: &Config,
+    fleet: &Fleet,
+    opts: &DeployOptions,
+    states: &[HostState],
+) -> Result<DeployPlan, DeployError> {
+    let release = ReleaseId::generate(Utc::now(), |id| {
+        states
+            .iter()
+            .any(|s| s.history.contains(id) || s.existing.contains(id))
+    });
+    let source = SourceTree::collect(
+        &config.app.source,
+        &config.app.exclude,
+        opts.git_ref.as_deref(),
+    )?;
+    let requirement_files = hoist_pyenv::requirement_files(&source.dir, &config.app.requirements)
+        .map_err(|e| DeployError::config(e.to_string()))?;
+    let hosts = fleet
+        .each(|i, host| {
+            plan_host(
+                config,
+                host,
+                opts,
+                &states[i],
+                &release,
+                &source,
+                &requirement_files,
+            )
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(DeployPlan {
+        release,
+        source,
+        requirement_files,
+        hosts,
+    })
+}
+
+fn plan_host(
+    config: &Config,
+    host: &Host,
+    opts: &DeployOptions,
+    state: &HostState,
+    release: &ReleaseId,
+    source: &SourceTree,
+    requirement_files: &[PathBuf],
+) -> Result<HostPlan, DeployError> {
+    let t = host.t();
+    let layout = &host.layout;
+    let in_host = |e: &dyn std::fmt::Display| format!("{}: {e}", host.name);
+    let interpreter = hoist_pyenv::probe_interpreter(t, &host.python)
+        .map_err(|e| DeployError::before_switch(in_host(&e)))?;
+    let choice = match config.app.installer {
+        InstallerChoice::Auto => hoist_pyenv::InstallerChoice::Auto,
+        InstallerChoice::Uv => hoist_pyenv::InstallerChoice::Uv,
+        InstallerChoice::Pip => hoist_pyenv::InstallerChoice::Pip,
+    };
+    let installer = hoist_pyenv::probe_installer(t, &interpreter, choice)
+        .map_err(|e| DeployError::before_switch(in_host(&e)))?;
+    let dep_key = hoist_pyenv::dep_key(&source.dir, requirement_files, &interpreter, &installer)
+        .map_err(|e| DeployError::before_switch(in_host(&e)))?;
+    let env_dir = layout.envs().join(dep_key.to_string());
+    let env_ready = t.kind(&env_dir.join(".hoist-complete"))?.exists();
+    let previous = state.current.clone();
+
+    // Pruning is planned as if the new release had gone live.
+    let mut entries = state.entries.clone();
+    for event in [
+        JournalEvent::DeployStarted {
+            release: release.clone(),
+            commit: None,
+            branch: None,
+            host: host.name.clone(),
+        },
+        JournalEvent::DeploySucceeded {
+            release: release.clone(),
+        },
+    ] {
+        entries.push(JournalEntry {
+            ts: Utc::now(),
+            who: opts.who.clone(),
+            event,
+        });
+    }
+    let mut existing = state.existing.clone();
+    existing.insert(release.clone());
+    let prune = prune_plan(
+        &History::from_entries(&entries),
+        Some(release),
+        &existing,
+        config.release.keep_releases,
+        None,
+    );
+
+    let mut actions = vec![(
+        Step::Lock,
+        format!(
+            "take {} (wait up to {})",
+            layout.lock().display(),
+            human(opts.lock_wait)
+        ),
+    )];
+    let link = match &previous {
+        Some(prev) => format!(", unchanged files hard-linked to {prev}"),
+        None => String::new(),
+    };
+    actions.push((
+        Step::Upload,
+        format!(
+            "copy {} files of {} into {}{link}",
+            source.files.len(),
+            source.commit.as_deref().unwrap_or("the working directory"),
+            layout.release(release).display()
+        ),
+    ));
+    for shared in &config.release.shared {
+        actions.push((
+            Step::Shared,
+            format!(
+                "link {} -> {}",
+                shared.path.display(),
+                layout.shared().join(&shared.path).display()
+            ),
+        ));
+    }
+    actions.push((
+        Step::Environment,
+        if env_ready {
+            format!("reuse {} (no Python work)", env_dir.display())
+        } else {
+            format!(
+                "build {} with {} for Python {} from {}",
+                env_dir.display(),
+                installer_name(&installer),
+                interpreter.version,
+                join_paths(requirement_files)
+            )
+        },
+    ));
+    actions.push((
+        Step::ImportCheck,
+        format!("import {} with the release's interpreter", config.app.entry),
+    ));
+    for hook in &config.hooks {
+        let once = if hook.once {
+            " (once per deploy, on the first host, after every host is prepared)"
+        } else {
+            ""
+        };
+        actions.push((Step::Hook, format!("{}: {}{once}", hook.name, hook.run)));
+    }
+    actions.push((
+        Step::Switch,
+        format!(
+            "{} -> {} (was {})",
+            layout.current().display(),
+            layout.current_target(release).display(),
+            previous
+                .as_ref()
+                .map_or("nothing".into(), ToString::to_string)
+        ),
+    ));
+    for process in &config.processes {
+        actions.push((
+            Step::Restart,
+            format!("{}: {}", process.name, describe_restart(&process.restart)),
+        ));
+    }
+    actions.push((
+        Step::Health,
+        match &config.health {
+            Some(health) => describe_health(&health.probe, health.timeout),
+            None => "no health check configured: a restart that exits 0 is trusted".into(),
+        },
+    ));
+    actions.push((
+        Step::Prune,
+        if prune.remove.is_empty() {
+            format!(
+                "nothing to remove (keep {} good releases)",
+                config.release.keep_releases
+            )
+        } else {
+            format!(
+                "remove {} (keep {} good releases)",
+                prune
+                    .remove
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                config.release.keep_releases
+            )
+        },
+    ));
+    actions.push((Step::Unlock, format!("remove {}", layout.lock().display())));
+
+    Ok(HostPlan {
+        host: host.name.clone(),
+        previous,
+        interpreter,
+        installer,
+        dep_key,
+        env_ready,
+        prune,
+        actions,
+    })
+}
+
+pub(crate) fn installer_name(installer: &Installer) -> String {
+    match installer {
+        Installer::Uv { version } => format!("uv {version}"),
+        Installer::Pip { version } => format!("pip {version}"),
+    }
+}
+
+fn join_paths(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return "no requirements files".into();
+    }
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "30s", "5m", "250ms".
+fn human(d: Duration) -> String {
+    if d.is_zero() {
+        "0s".into()
+    } else if d.subsec_millis() != 0 || d.as_secs() == 0 {
+        format!("{}ms", d.as_millis())
+    } else if d.as_secs() % 60 == 0 {
+        format!("{}m", d.as_secs() / 60)
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
+fn describe_restart(restart: &Restart) -> String {
+    match restart {
+        Restart::Command { command } => format!("run `{command}`"),
+        Restart::Supervisor { program } => format!("supervisorctl restart {program}"),
+        Restart::Systemd { unit } => format!("systemctl reload-or-restart {unit}"),
+        Restart::UwsgiChain { fifo } => format!("chain reload through {}", fifo.display()),
+        Restart::GunicornHup { pidfile } => {
+            format!("SIGHUP to the pid in {}", pidfile.display())
+        }
+    }
+}
+
+fn describe_health(probe: &HealthProbe, timeout: Duration) -> String {
+    match probe {
+        HealthProbe::Http { url, status, body } => {
+            let body = body
+                .as_ref()
+                .map_or(String::new(), |b| format!(" containing {b:?}"));
+            format!(
+                "GET {url} until it answers {status}{body}, at most {}",
+                human(timeout)
+            )
+        }
+        HealthProbe::Command { command } => {
+            format!(
+                "run `{command}` until it exits 0, at most {}",
+                human(timeout)
+            )
+        }
+    }
+}
+
+/// The `.venv` link target of a release: relative, so the root can move.
+pub(crate) fn env_link(key: &DepKey) -> PathBuf {
+    Path::new("../..").join("envs").join(key.to_string())
+}
