@@ -3,6 +3,9 @@
 
 mod health;
 mod restart;
+pub mod supervisor;
+pub mod systemd;
+pub mod workers;
 
 pub use health::{http_get, wait_healthy, HealthReport, HttpAnswer};
 pub use restart::{restart, RestartContext};
@@ -25,12 +28,13 @@ pub enum ServiceError {
         process: String,
         timeout: Duration,
     },
-    #[error(
-        "{host}: restart strategy `{strategy}` is not available yet; use `restart = \"command\"`"
-    )]
-    StrategyUnavailable {
+    /// The server did not confirm the restart or reload: the named state, and the fix.
+    #[error("{host}: restarting {process} failed: {detail}\nhint: {hint}")]
+    ReloadFailed {
         host: String,
-        strategy: &'static str,
+        process: String,
+        detail: String,
+        hint: String,
     },
     #[error("{host}: health check failed after {attempts} attempts in {waited:?}: {last}")]
     Unhealthy {

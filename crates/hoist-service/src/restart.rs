@@ -1,9 +1,11 @@
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use hoist_config::{Process, Restart};
 use hoist_transport::{Cmd, Transport};
 
-use crate::ServiceError;
+use crate::workers::{list_workers, wait_for_new_workers};
+use crate::{supervisor, systemd, ServiceError};
 
 /// What a restart command is told about the release it must serve. Passed as environment
 /// variables (`HOIST_ROOT`, `HOIST_RELEASE_PATH`, `HOIST_RELEASE_ID`, `HOIST_APP`), never
@@ -49,29 +51,15 @@ pub fn restart(
             .arg("pipefail")
             .arg("-c")
             .arg(command.clone()),
-        Restart::Supervisor { .. } => {
-            return Err(ServiceError::StrategyUnavailable {
-                host,
-                strategy: "supervisor",
-            })
+        Restart::Supervisor { program } => {
+            return supervisor::restart(t, &process.name, program, process.timeout)
         }
-        Restart::Systemd { .. } => {
-            return Err(ServiceError::StrategyUnavailable {
-                host,
-                strategy: "systemd",
-            })
+        Restart::Systemd { unit } => {
+            return systemd::restart(t, &process.name, unit, process.timeout)
         }
-        Restart::UwsgiChain { .. } => {
-            return Err(ServiceError::StrategyUnavailable {
-                host,
-                strategy: "uwsgi-chain",
-            })
-        }
-        Restart::GunicornHup { .. } => {
-            return Err(ServiceError::StrategyUnavailable {
-                host,
-                strategy: "gunicorn-hup",
-            })
+        Restart::UwsgiChain { fifo } => return uwsgi_chain(t, process, fifo, ctx.release_path),
+        Restart::GunicornHup { pidfile } => {
+            return gunicorn_hup(t, process, pidfile, ctx.release_path)
         }
     };
     let mut cmd = cmd.cwd(ctx.release_path);
@@ -92,5 +80,154 @@ pub fn restart(
             status,
             output: out.tail(5),
         }),
+    }
+}
+
+/// SIGHUP to the gunicorn master: it re-reads its config and replaces every worker, and the
+/// listening socket stays open throughout. Done when every worker is new and runs `release`.
+fn gunicorn_hup(
+    t: &dyn Transport,
+    process: &Process,
+    pidfile: &Path,
+    release: &Path,
+) -> Result<(), ServiceError> {
+    let fail = |detail: String, hint: &str| ServiceError::ReloadFailed {
+        host: t.host().to_string(),
+        process: process.name.clone(),
+        detail,
+        hint: hint.to_string(),
+    };
+    let start_it = "start gunicorn under its supervisor with this pid file (`hoist setup` writes the program and gunicorn.conf.py)";
+    let text = t.read_file(pidfile)?.unwrap_or_default();
+    let Some(master) = parse_pid(&String::from_utf8_lossy(&text)) else {
+        return Err(fail(
+            format!("no gunicorn master pid in {}", pidfile.display()),
+            start_it,
+        ));
+    };
+    let before = list_workers(t, master, release)?;
+    if !before.master_alive {
+        return Err(fail(
+            format!(
+                "gunicorn master {master} from {} is not running",
+                pidfile.display()
+            ),
+            start_it,
+        ));
+    }
+    let sent = t.exec(&Cmd::new("kill").arg("-HUP").arg(master.to_string()))?;
+    if !sent.success() {
+        return Err(fail(
+            format!("kill -HUP {master} failed: {}", sent.tail(2)),
+            "run hoist as the user that runs gunicorn",
+        ));
+    }
+    let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
+    wait_for_new_workers(t, &process.name, master, release, &old, process.timeout)
+}
+
+/// A chain reload through the uWSGI master FIFO: workers are replaced one at a time, each new
+/// one accepting before the next old one stops. Done when every worker is new and runs
+/// `release` (uWSGI must run with lazy-apps, so that each worker loads the app itself).
+fn uwsgi_chain(
+    t: &dyn Transport,
+    process: &Process,
+    fifo: &Path,
+    release: &Path,
+) -> Result<(), ServiceError> {
+    let fail = |detail: String, hint: &str| ServiceError::ReloadFailed {
+        host: t.host().to_string(),
+        process: process.name.clone(),
+        detail,
+        hint: hint.to_string(),
+    };
+    let holders = t.exec(
+        &Cmd::new("sh")
+            .arg("-c")
+            .arg(FIFO_HOLDERS)
+            .arg("hoist-fifo")
+            .path_arg(fifo),
+    )?;
+    let Some(master) = fifo_master(&holders.stdout_text()) else {
+        return Err(fail(
+            format!("no uWSGI master has the FIFO {} open", fifo.display()),
+            "start uWSGI under its supervisor with `master-fifo` set to this path (`hoist setup` writes the uwsgi.ini)",
+        ));
+    };
+    let before = list_workers(t, master, release)?;
+    // A FIFO write blocks while nobody reads it: bounded, in case the master is wedged.
+    let sent = t.exec(
+        &Cmd::new("timeout")
+            .arg("10s")
+            .arg("sh")
+            .arg("-c")
+            .arg("printf c > \"$1\"")
+            .arg("hoist-chain")
+            .path_arg(fifo),
+    )?;
+    if !sent.success() {
+        return Err(fail(
+            format!(
+                "writing the chain-reload command to {} failed (exit {}): {}",
+                fifo.display(),
+                sent.status,
+                sent.tail(2)
+            ),
+            "check that the uWSGI master reads its FIFO and that hoist runs as its user",
+        ));
+    }
+    let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
+    wait_for_new_workers(t, &process.name, master, release, &old, process.timeout)
+}
+
+/// Prints `<pid> <ppid>` of each process with `$1` open; the uWSGI master is the one whose
+/// parent is not among them.
+const FIFO_HOLDERS: &str = r#"for p in /proc/[0-9]*; do
+  for fd in "$p"/fd/*; do
+    if [ "$(readlink "$fd" 2>/dev/null)" = "$1" ]; then
+      read -r line < "$p/stat" 2>/dev/null || break
+      set -- "$1" ${line##*) }
+      printf '%s %s\n' "${p#/proc/}" "$3"
+      break
+    fi
+  done
+done
+"#;
+
+fn fifo_master(text: &str) -> Option<u32> {
+    let pairs: Vec<(u32, u32)> = text
+        .lines()
+        .filter_map(|l| {
+            let (pid, ppid) = l.split_once(' ')?;
+            Some((pid.parse().ok()?, ppid.trim().parse().ok()?))
+        })
+        .collect();
+    pairs
+        .iter()
+        .find(|(_, ppid)| !pairs.iter().any(|(pid, _)| pid == ppid))
+        .map(|(pid, _)| *pid)
+}
+
+fn parse_pid(text: &str) -> Option<u32> {
+    text.trim().parse().ok().filter(|pid| *pid > 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fifo_master_is_the_holder_without_a_holding_parent() {
+        assert_eq!(fifo_master("200 1\n201 200\n"), Some(200));
+        assert_eq!(fifo_master("201 200\n200 77\n"), Some(200));
+        assert_eq!(fifo_master(""), None);
+    }
+
+    #[test]
+    fn pid_files_hold_one_pid() {
+        assert_eq!(parse_pid("4242\n"), Some(4242));
+        assert_eq!(parse_pid(""), None);
+        assert_eq!(parse_pid("1"), None);
+        assert_eq!(parse_pid("abc"), None);
     }
 }

@@ -1,0 +1,175 @@
+//! `restart = "supervisor"`: `supervisorctl restart` of the named programs, judged by
+//! `supervisorctl status` (each RUNNING with a new pid), never by supervisorctl's exit code:
+//! supervisor 3.x exits 0 even when the program failed to spawn.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use hoist_transport::{Cmd, Transport};
+
+use crate::ServiceError;
+
+/// One line of `supervisorctl status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramStatus {
+    /// The program as supervisor names it (`web`, or `group:web`).
+    pub name: String,
+    /// RUNNING, STARTING, BACKOFF, FATAL, EXITED, STOPPED, …
+    pub state: String,
+    /// The pid while RUNNING.
+    pub pid: Option<u32>,
+    /// The rest of the line (uptime, or why it is not running).
+    pub detail: String,
+}
+
+/// Parses `supervisorctl status` output; lines that are not a program's status are skipped.
+#[must_use]
+pub fn parse_status(text: &str) -> Vec<ProgramStatus> {
+    const STATES: &[&str] = &[
+        "STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL", "UNKNOWN",
+    ];
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let name = parts.next()?;
+            let state = parts.next()?;
+            if !STATES.contains(&state) {
+                return None;
+            }
+            let detail = parts.collect::<Vec<_>>().join(" ");
+            let pid = detail
+                .strip_prefix("pid ")
+                .and_then(|rest| rest.split(',').next())
+                .and_then(|pid| pid.trim().parse().ok());
+            Some(ProgramStatus {
+                name: name.to_string(),
+                state: state.to_string(),
+                pid,
+                detail,
+            })
+        })
+        .collect()
+}
+
+/// The programs named in `program` (several may be given, separated by spaces).
+#[must_use]
+pub fn program_names(program: &str) -> Vec<String> {
+    program.split_whitespace().map(str::to_string).collect()
+}
+
+/// `supervisorctl <action> <programs…>`.
+#[must_use]
+pub fn supervisorctl(action: &str, programs: &[String]) -> Cmd {
+    Cmd::new("supervisorctl")
+        .arg(action)
+        .args(programs.iter().cloned())
+}
+
+fn status_of(
+    t: &dyn Transport,
+    process: &str,
+    programs: &[String],
+) -> Result<BTreeMap<String, ProgramStatus>, ServiceError> {
+    let out = t.exec(&supervisorctl("status", programs))?;
+    let found: BTreeMap<String, ProgramStatus> = parse_status(&out.stdout_text())
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+    if let Some(missing) = programs.iter().find(|p| !found.contains_key(*p)) {
+        return Err(ServiceError::ReloadFailed {
+            host: t.host().to_string(),
+            process: process.to_string(),
+            detail: format!(
+                "supervisorctl status does not list program {missing:?}: {}",
+                out.tail(3)
+            ),
+            hint: "check that supervisord runs and has the program (`hoist setup` writes one), and that `program` names it".into(),
+        });
+    }
+    Ok(found)
+}
+
+/// Restarts the programs and waits until each runs with a new pid.
+pub(crate) fn restart(
+    t: &dyn Transport,
+    process: &str,
+    program: &str,
+    timeout: Duration,
+) -> Result<(), ServiceError> {
+    let programs = program_names(program);
+    let before = status_of(t, process, &programs)?;
+    let start = Instant::now();
+    // The exit code says nothing (3.x exits 0 on a failed spawn); the status below decides.
+    let said = t.exec(&supervisorctl("restart", &programs))?;
+    loop {
+        let now = status_of(t, process, &programs)?;
+        let mut waiting = None;
+        for name in &programs {
+            let status = &now[name];
+            let old_pid = before.get(name).and_then(|s| s.pid);
+            match status.state.as_str() {
+                "RUNNING" if status.pid.is_some() && status.pid != old_pid => {}
+                "FATAL" | "BACKOFF" | "EXITED" | "STOPPED"
+                    if start.elapsed() > Duration::from_secs(1) || status.state == "FATAL" =>
+                {
+                    return Err(ServiceError::ReloadFailed {
+                        host: t.host().to_string(),
+                        process: process.to_string(),
+                        detail: format!(
+                            "supervisor program {name} is {} ({}) after `supervisorctl restart`, which said: {}",
+                            status.state,
+                            status.detail,
+                            said.tail(3)
+                        ),
+                        hint: format!("see `supervisorctl tail {name} stderr` for why it did not start"),
+                    });
+                }
+                _ => waiting = Some(format!("{name} is {} {}", status.state, status.detail)),
+            }
+        }
+        let Some(why) = waiting else { return Ok(()) };
+        if start.elapsed() >= timeout {
+            return Err(ServiceError::ReloadFailed {
+                host: t.host().to_string(),
+                process: process.to_string(),
+                detail: format!("not running with a new pid after {timeout:?}: {why}"),
+                hint: "raise the process `timeout`, or see the program's log".into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_state_and_the_pid() {
+        let text = "web                              RUNNING   pid 4242, uptime 0:01:02\n\
+                    app:worker                       FATAL     Exited too quickly (process log may have details)\n\
+                    idle                             STOPPED   Not started\n\
+                    unix:///tmp/x.sock no such file\n";
+        let s = parse_status(text);
+        assert_eq!(s.len(), 3);
+        assert_eq!(
+            s[0],
+            ProgramStatus {
+                name: "web".into(),
+                state: "RUNNING".into(),
+                pid: Some(4242),
+                detail: "pid 4242, uptime 0:01:02".into()
+            }
+        );
+        assert_eq!(s[1].name, "app:worker");
+        assert_eq!(s[1].state, "FATAL");
+        assert_eq!(s[1].pid, None);
+        assert_eq!(s[2].state, "STOPPED");
+    }
+
+    #[test]
+    fn several_programs_are_one_command() {
+        let cmd = supervisorctl("restart", &program_names("web  worker"));
+        assert_eq!(cmd.render(), "supervisorctl restart web worker");
+    }
+}

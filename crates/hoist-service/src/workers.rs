@@ -1,0 +1,270 @@
+//! The worker processes of an app server's master, and the wait until every one of them runs
+//! the new release: what makes `uwsgi-chain` and `gunicorn-hup` more than "a signal was sent".
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hoist_transport::{Cmd, Transport};
+
+use crate::ServiceError;
+
+/// One worker: its pid and the directory it runs in (`/proc/<pid>/cwd`). hoist's loader
+/// changes into the resolved release directory in each new worker, so the working directory
+/// says which release a worker serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worker {
+    pub pid: u32,
+    pub cwd: String,
+}
+
+/// The master's workers, and the resolved path of the release they should run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerListing {
+    /// `false` when the master pid is no longer a running process.
+    pub master_alive: bool,
+    /// The release path as the host resolves it (`realpath`).
+    pub release: String,
+    pub workers: Vec<Worker>,
+}
+
+/// Lists the live children of `$1` as `worker <pid> <cwd>`, prints `release <realpath of $2>`,
+/// and `master gone` when `$1` has exited. Plain sh and /proc: no procps needed on the host.
+const LIST_WORKERS: &str = r#"m="$1"
+printf 'release %s\n' "$(realpath "$2" 2>/dev/null || printf '%s' "$2")"
+if [ ! -d "/proc/$m" ] || [ "$(awk '{print $3}' "/proc/$m/stat" 2>/dev/null)" = Z ]; then
+  echo 'master gone'
+  exit 0
+fi
+for d in /proc/[0-9]*; do
+  read -r line < "$d/stat" 2>/dev/null || continue
+  set -- ${line##*) }
+  [ "$2" = "$m" ] && [ "$1" != Z ] || continue
+  printf 'worker %s %s\n' "${d#/proc/}" "$(readlink "$d/cwd" 2>/dev/null)"
+done
+"#;
+
+/// Lists the workers of `master` on the host.
+pub fn list_workers(
+    t: &dyn Transport,
+    master: u32,
+    release: &Path,
+) -> Result<WorkerListing, ServiceError> {
+    let out = t.exec(
+        &Cmd::new("sh")
+            .arg("-c")
+            .arg(LIST_WORKERS)
+            .arg("hoist-workers")
+            .arg(master.to_string())
+            .path_arg(release),
+    )?;
+    Ok(parse_listing(&out.stdout_text()))
+}
+
+/// Parses [`LIST_WORKERS`]'s output.
+#[must_use]
+pub fn parse_listing(text: &str) -> WorkerListing {
+    let mut listing = WorkerListing {
+        master_alive: true,
+        release: String::new(),
+        workers: Vec::new(),
+    };
+    for line in text.lines() {
+        if let Some(path) = line.strip_prefix("release ") {
+            listing.release = path.to_string();
+        } else if line == "master gone" {
+            listing.master_alive = false;
+        } else if let Some(rest) = line.strip_prefix("worker ") {
+            let (pid, cwd) = rest.split_once(' ').unwrap_or((rest, ""));
+            if let Ok(pid) = pid.parse() {
+                listing.workers.push(Worker {
+                    pid,
+                    cwd: cwd.to_string(),
+                });
+            }
+        }
+    }
+    listing.workers.sort_by_key(|w| w.pid);
+    listing
+}
+
+/// Where a reload stands, judged from one listing against the workers from before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadProgress {
+    /// Every worker was started after the reload and runs the new release.
+    Done,
+    /// Not yet; the text says what is still in the way.
+    Waiting(String),
+    /// The master has exited: nothing will finish the reload.
+    MasterGone,
+}
+
+/// Judges a listing: done when no worker from before remains, at least `min_workers` run, and
+/// each of them runs from the release directory.
+#[must_use]
+pub fn reload_progress(
+    before: &BTreeSet<u32>,
+    now: &WorkerListing,
+    min_workers: usize,
+) -> ReloadProgress {
+    if !now.master_alive {
+        return ReloadProgress::MasterGone;
+    }
+    let old: Vec<String> = now
+        .workers
+        .iter()
+        .filter(|w| before.contains(&w.pid))
+        .map(|w| format!("{} in {}", w.pid, w.cwd))
+        .collect();
+    if !old.is_empty() {
+        return ReloadProgress::Waiting(format!(
+            "workers from before the reload still run: {}",
+            old.join(", ")
+        ));
+    }
+    if now.workers.len() < min_workers {
+        return ReloadProgress::Waiting(format!(
+            "{} of {min_workers} workers run",
+            now.workers.len()
+        ));
+    }
+    let elsewhere: Vec<String> = now
+        .workers
+        .iter()
+        .filter(|w| w.cwd != now.release)
+        .map(|w| format!("{} in {}", w.pid, w.cwd))
+        .collect();
+    if !elsewhere.is_empty() {
+        return ReloadProgress::Waiting(format!(
+            "new workers do not run {}: {}",
+            now.release,
+            elsewhere.join(", ")
+        ));
+    }
+    ReloadProgress::Done
+}
+
+/// Polls until every worker of `master` runs `release`, or `timeout` passes.
+pub(crate) fn wait_for_new_workers(
+    t: &dyn Transport,
+    process: &str,
+    master: u32,
+    release: &Path,
+    before: &BTreeSet<u32>,
+    timeout: Duration,
+) -> Result<(), ServiceError> {
+    let start = Instant::now();
+    let min_workers = before.len().max(1);
+    loop {
+        let listing = list_workers(t, master, release)?;
+        match reload_progress(before, &listing, min_workers) {
+            ReloadProgress::Done => return Ok(()),
+            ReloadProgress::MasterGone => {
+                return Err(ServiceError::ReloadFailed {
+                    host: t.host().to_string(),
+                    process: process.to_string(),
+                    detail: format!("the master (pid {master}) exited during the reload"),
+                    hint: "see the server's error log; its supervisor restarts it with the release `current` points at".into(),
+                })
+            }
+            ReloadProgress::Waiting(why) => {
+                if start.elapsed() >= timeout {
+                    return Err(ServiceError::ReloadFailed {
+                        host: t.host().to_string(),
+                        process: process.to_string(),
+                        detail: format!("not every worker runs the new release after {timeout:?}: {why}"),
+                        hint: "new workers must load the app through hoist's loader (`hoist setup` writes it), which changes into the resolved release directory; raise the process `timeout` if the app is slow to start".into(),
+                    });
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(text: &str) -> WorkerListing {
+        parse_listing(text)
+    }
+
+    #[test]
+    fn parses_workers_release_and_a_gone_master() {
+        let l = listing("release /srv/app/releases/2\nworker 12 /srv/app/releases/2\nworker 9 /srv/app/releases/1\n");
+        assert!(l.master_alive);
+        assert_eq!(l.release, "/srv/app/releases/2");
+        assert_eq!(
+            l.workers,
+            vec![
+                Worker {
+                    pid: 9,
+                    cwd: "/srv/app/releases/1".into()
+                },
+                Worker {
+                    pid: 12,
+                    cwd: "/srv/app/releases/2".into()
+                },
+            ]
+        );
+        assert!(!listing("release /x\nmaster gone\n").master_alive);
+    }
+
+    #[test]
+    fn a_reload_is_done_only_when_no_old_worker_remains_and_all_run_the_release() {
+        let before: BTreeSet<u32> = [9, 10].into();
+        let mixed = listing("release /r/2\nworker 10 /r/1\nworker 12 /r/2\n");
+        assert_eq!(
+            reload_progress(&before, &mixed, 2),
+            ReloadProgress::Waiting("workers from before the reload still run: 10 in /r/1".into())
+        );
+        let short = listing("release /r/2\nworker 12 /r/2\n");
+        assert_eq!(
+            reload_progress(&before, &short, 2),
+            ReloadProgress::Waiting("1 of 2 workers run".into())
+        );
+        let wrong_dir = listing("release /r/2\nworker 12 /r/2\nworker 13 /r/1\n");
+        assert_eq!(
+            reload_progress(&before, &wrong_dir, 2),
+            ReloadProgress::Waiting("new workers do not run /r/2: 13 in /r/1".into())
+        );
+        let done = listing("release /r/2\nworker 12 /r/2\nworker 13 /r/2\n");
+        assert_eq!(reload_progress(&before, &done, 2), ReloadProgress::Done);
+        let gone = listing("release /r/2\nmaster gone\n");
+        assert_eq!(
+            reload_progress(&before, &gone, 2),
+            ReloadProgress::MasterGone
+        );
+    }
+
+    #[test]
+    fn lists_the_children_of_a_real_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let release = dir.path().canonicalize().unwrap();
+        let mut master = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("sleep 30 & sleep 30 & wait")
+            .current_dir(&release)
+            .spawn()
+            .unwrap();
+        let t = hoist_transport::Local::default();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listing = loop {
+            let l = list_workers(&t, master.id(), &release).unwrap();
+            if l.workers.len() == 2 || Instant::now() > deadline {
+                break l;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        master.kill().unwrap();
+        master.wait().unwrap();
+        assert!(listing.master_alive);
+        assert_eq!(listing.release, release.display().to_string());
+        assert_eq!(listing.workers.len(), 2, "{listing:?}");
+        assert!(
+            listing.workers.iter().all(|w| w.cwd == listing.release),
+            "{listing:?}"
+        );
+    }
+}
