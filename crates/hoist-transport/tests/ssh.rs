@@ -167,6 +167,19 @@ fn exec_keeps_status_output_stdin_cwd_and_env() {
         (two55.status, two55.stdout_text().as_str()),
         (255, "before\n")
     );
+
+    // One transport, several threads at once (a fleet runner may share it).
+    std::thread::scope(|scope| {
+        for i in 0..4 {
+            let host = &host;
+            scope.spawn(move || {
+                let out = host
+                    .exec(&Cmd::new("echo").arg(format!("thread {i}")))
+                    .unwrap();
+                assert_eq!(out.stdout_text(), format!("thread {i}\n"));
+            });
+        }
+    });
 }
 
 #[test]
