@@ -101,6 +101,12 @@ impl Fleet {
         }
     }
 
+    /// Runs `f` on each item, at most `forks` at once; results in order. For work before the
+    /// hosts exist (connecting to them).
+    pub fn run_each<T: Sync, R: Send>(&self, items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+        par_map(items, self.forks, f)
+    }
+
     /// Runs `f(index, host)` on each host, at most `forks` at once; results in host order.
     pub fn each<R: Send>(&self, f: impl Fn(usize, &Host) -> R + Sync) -> Vec<R> {
         self.each_of(&(0..self.hosts.len()).collect::<Vec<_>>(), f)
@@ -112,28 +118,33 @@ impl Fleet {
         indexes: &[usize],
         f: impl Fn(usize, &Host) -> R + Sync,
     ) -> Vec<R> {
-        if indexes.len() <= 1 || self.forks <= 1 {
-            return indexes.iter().map(|&i| f(i, &self.hosts[i])).collect();
-        }
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<R>>> = Mutex::new((0..indexes.len()).map(|_| None).collect());
-        std::thread::scope(|scope| {
-            for _ in 0..self.forks.min(indexes.len()) {
-                scope.spawn(|| loop {
-                    let k = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&i) = indexes.get(k) else { break };
-                    let r = f(i, &self.hosts[i]);
-                    results.lock().expect("no worker panics while holding it")[k] = Some(r);
-                });
-            }
-        });
-        results
-            .into_inner()
-            .expect("workers are done")
-            .into_iter()
-            .map(|r| r.expect("every index ran"))
-            .collect()
+        par_map(indexes, self.forks, |&i| f(i, &self.hosts[i]))
     }
+}
+
+/// Maps `f` over `items` on at most `forks` threads; results in order.
+fn par_map<T: Sync, R: Send>(items: &[T], forks: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 || forks <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..forks.min(items.len()) {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                let Some(item) = items.get(k) else { break };
+                let r = f(item);
+                results.lock().expect("no worker panics while holding it")[k] = Some(r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("workers are done")
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -26,7 +26,11 @@ fn example() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -48,7 +52,10 @@ fn copy_tree(from: &Path, to: &Path) {
 
 impl TestFleet {
     fn new(hosts: usize) -> TestFleet {
-        let dir = tempfile::Builder::new().prefix("hoist-fleet-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("hoist-fleet-")
+            .tempdir()
+            .unwrap();
         let project = dir.path().join("project");
         copy_tree(&example(), &project);
         let mut roots = Vec::new();
@@ -134,7 +141,12 @@ interval = "100ms"
 
     fn deploy(&self, activation: Activation) -> Result<hoist_deploy::DeployReport, DeployError> {
         let sink = |_: Event| {};
-        deploy(&self.config, &self.fleet(activation), &self.opts(true), &sink)
+        deploy(
+            &self.config,
+            &self.fleet(activation),
+            &self.opts(true),
+            &sink,
+        )
     }
 
     fn change_code(&self, marker: &str) {
@@ -151,7 +163,10 @@ interval = "100ms"
 
     fn serving(&self, host: usize) -> Option<String> {
         let out = Command::new("curl")
-            .args(["-fsS", &format!("http://127.0.0.1:{}/version", self.ports[host])])
+            .args([
+                "-fsS",
+                &format!("http://127.0.0.1:{}/version", self.ports[host]),
+            ])
             .output()
             .ok()?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
@@ -161,8 +176,18 @@ interval = "100ms"
     /// Every host's `current` and its app's answer say `id`.
     fn assert_all_live(&self, id: &str) {
         for host in 0..self.roots.len() {
-            assert_eq!(self.current(host).as_deref(), Some(id), "current of web{}", host + 1);
-            assert_eq!(self.serving(host).as_deref(), Some(id), "web{} serves", host + 1);
+            assert_eq!(
+                self.current(host).as_deref(),
+                Some(id),
+                "current of web{}",
+                host + 1
+            );
+            assert_eq!(
+                self.serving(host).as_deref(),
+                Some(id),
+                "web{} serves",
+                host + 1
+            );
         }
     }
 }
@@ -217,21 +242,39 @@ fn one_host_failing_to_prepare_switches_no_host() {
     fs::write(f.roots[1].join("fail-prepare"), "").unwrap();
     let e = f.deploy(Activation::All).unwrap_err();
     assert_eq!(e.kind, FailureKind::BeforeSwitch);
-    assert!(e.message.contains("web2: pre-switch hook \"gate\" exited 1"), "{}", e.message);
-    assert!(e
-        .hints
-        .iter()
-        .any(|h| h == "nothing was switched: every host still serves the release it served before"));
+    assert!(
+        e.message
+            .contains("web2: pre-switch hook \"gate\" exited 1"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.hints
+            .iter()
+            .any(|h| h
+                == "nothing was switched: every host still serves the release it served before")
+    );
     let results: Vec<HostResult> = e.hosts.iter().map(|h| h.result).collect();
     assert_eq!(
         results,
-        [HostResult::NotSwitched, HostResult::Failed, HostResult::NotSwitched]
+        [
+            HostResult::NotSwitched,
+            HostResult::Failed,
+            HostResult::NotSwitched
+        ]
     );
     f.assert_all_live(&a);
     // The unswitched releases are marked failed on every host, so none is a rollback target.
     for root in &f.roots {
         let journal = fs::read_to_string(root.join(".hoist/journal.jsonl")).unwrap();
-        assert!(journal.lines().last().unwrap().contains("\"deploy_failed\""), "{journal}");
+        assert!(
+            journal
+                .lines()
+                .last()
+                .unwrap()
+                .contains("\"deploy_failed\""),
+            "{journal}"
+        );
         assert!(!root.join(".hoist/lock").exists());
     }
 }
@@ -241,12 +284,20 @@ fn an_unwritable_root_on_one_host_stops_the_deploy_before_anything() {
     let f = TestFleet::new(2);
     let a = f.deploy(Activation::All).unwrap().release.to_string();
     let mut fleet = f.fleet(Activation::All);
-    fleet.hosts[1].layout = Layout::with_root(&f.config.release, "/proc/hoist-cannot-write-here".into());
+    fleet.hosts[1].layout =
+        Layout::with_root(&f.config.release, "/proc/hoist-cannot-write-here".into());
     let sink = |_: Event| {};
     let e = deploy(&f.config, &fleet, &f.opts(true), &sink).unwrap_err();
-    assert!(e.message.contains("/proc/hoist-cannot-write-here"), "{}", e.message);
+    assert!(
+        e.message.contains("/proc/hoist-cannot-write-here"),
+        "{}",
+        e.message
+    );
     assert_eq!(f.current(0).as_deref(), Some(a.as_str()));
-    assert!(!f.roots[0].join(".hoist/lock").exists(), "the lock taken on web1 is released");
+    assert!(
+        !f.roots[0].join(".hoist/lock").exists(),
+        "the lock taken on web1 is released"
+    );
 }
 
 #[test]
@@ -258,7 +309,12 @@ fn a_health_check_failing_on_the_second_of_three_hosts_switches_all_back() {
     let e = f.deploy(Activation::All).unwrap_err();
     // The old release must pass its health check on the way back too: let it.
     assert_eq!(e.kind, FailureKind::RolledBack, "{}", e.message);
-    assert!(e.message.starts_with("health failed on web2 after the switch"), "{}", e.message);
+    assert!(
+        e.message
+            .starts_with("health failed on web2 after the switch"),
+        "{}",
+        e.message
+    );
     fs::remove_file(f.roots[1].join("fail-health")).unwrap();
     for h in &e.hosts {
         assert_ne!(h.result, HostResult::Live, "{h:?}");
@@ -279,19 +335,39 @@ fn canary_failure_leaves_the_other_hosts_untouched() {
     fs::write(f.roots[0].join("fail-health"), "").unwrap();
     let seen = Mutex::new(Vec::new());
     let sink = |e: Event| {
-        if let Event::Step { host, step, status, .. } = e {
-            seen.lock().unwrap().push(format!("{host} {} {status:?}", step.name()));
+        if let Event::Step {
+            host, step, status, ..
+        } = e
+        {
+            seen.lock()
+                .unwrap()
+                .push(format!("{host} {} {status:?}", step.name()));
         }
     };
-    let e = deploy(&f.config, &f.fleet(Activation::Canary), &f.opts(true), &sink).unwrap_err();
+    let e = deploy(
+        &f.config,
+        &f.fleet(Activation::Canary),
+        &f.opts(true),
+        &sink,
+    )
+    .unwrap_err();
     assert_eq!(e.kind, FailureKind::RolledBack);
     let results: Vec<HostResult> = e.hosts.iter().map(|h| h.result).collect();
     assert_eq!(
         results,
-        [HostResult::SwitchedBackUnhealthy, HostResult::NotSwitched, HostResult::NotSwitched]
+        [
+            HostResult::SwitchedBackUnhealthy,
+            HostResult::NotSwitched,
+            HostResult::NotSwitched
+        ]
     );
     let seen = seen.into_inner().unwrap();
-    assert!(!seen.iter().any(|s| s.starts_with("web2 switch") || s.starts_with("web3 switch")), "{seen:?}");
+    assert!(
+        !seen
+            .iter()
+            .any(|s| s.starts_with("web2 switch") || s.starts_with("web3 switch")),
+        "{seen:?}"
+    );
     for host in [1, 2] {
         assert_eq!(f.current(host).as_deref(), Some(a.as_str()));
         assert_eq!(f.serving(host).as_deref(), Some(a.as_str()));
@@ -304,14 +380,22 @@ fn rolling_batches_stop_at_the_failing_batch() {
     let a = f.deploy(Activation::All).unwrap().release.to_string();
     f.change_code("b");
     fs::write(f.roots[1].join("fail-health"), "").unwrap();
-    let rolling = Activation::Rolling { batch: 1, pause: Duration::ZERO };
+    let rolling = Activation::Rolling {
+        batch: 1,
+        pause: Duration::ZERO,
+    };
     let e = f.deploy(rolling).unwrap_err();
     fs::remove_file(f.roots[1].join("fail-health")).unwrap();
     let results: Vec<HostResult> = e.hosts.iter().map(|h| h.result).collect();
     assert_eq!(results[0], HostResult::SwitchedBack);
     assert_eq!(results[2], HostResult::NotSwitched);
     for host in 0..3 {
-        assert_eq!(f.current(host).as_deref(), Some(a.as_str()), "web{}", host + 1);
+        assert_eq!(
+            f.current(host).as_deref(),
+            Some(a.as_str()),
+            "web{}",
+            host + 1
+        );
     }
 }
 
@@ -324,7 +408,11 @@ fn no_rollback_on_failure_leaves_the_drift_and_says_so() {
     let sink = |_: Event| {};
     let e = deploy(&f.config, &f.fleet(Activation::All), &f.opts(false), &sink).unwrap_err();
     assert_eq!(e.kind, FailureKind::LeftAsIs);
-    assert!(e.message.contains("--no-rollback-on-failure"), "{}", e.message);
+    assert!(
+        e.message.contains("--no-rollback-on-failure"),
+        "{}",
+        e.message
+    );
     let b = e.hosts[0].release.clone();
     assert_ne!(a, b);
     assert_eq!(e.hosts[0].result, HostResult::LeftSwitched);

@@ -208,7 +208,24 @@ fn ensure_privsep_dir() {
 
 fn write_sshd_config(dir: &Path, port: u16) {
     let d = dir.display();
-    let text = format!(
+    // The "remote" hosts are this machine: give their sessions the test's PATH, package index
+    // and TLS settings, so they find the same python, uv and curl and reach the same package
+    // index as the tests (a real server has its own).
+    let passed: Vec<String> = std::env::vars()
+        .filter(|(k, v)| {
+            let k = k.to_ascii_uppercase();
+            let wanted = k == "PATH"
+                || k.starts_with("SSL_CERT")
+                || k.starts_with("PIP_")
+                || k.starts_with("UV_")
+                || k.ends_with("_PROXY")
+                || k == "REQUESTS_CA_BUNDLE"
+                || k == "CURL_CA_BUNDLE";
+            wanted && !v.is_empty() && !v.contains(['"', ' ', '\n'])
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mut text = format!(
         "Port {port}\n\
          ListenAddress 127.0.0.1\n\
          HostKey {d}/host_ed25519\n\
@@ -225,6 +242,9 @@ fn write_sshd_config(dir: &Path, port: u16) {
          Subsystem sftp internal-sftp\n\
          LogLevel ERROR\n"
     );
+    if !passed.is_empty() {
+        let _ = writeln!(text, "SetEnv {}", passed.join(" "));
+    }
     std::fs::write(dir.join("sshd_config"), text).expect("write sshd_config");
 }
 

@@ -38,21 +38,21 @@ pub enum Command {
     /// Write a commented hoist.toml for the project in the current directory, by detecting
     /// its requirements files, entry point and Procfile.
     Init(InitArgs),
-    /// Validate hoist.toml and check that the target can take a deploy (read-only).
-    Check(OutputArgs),
+    /// Validate hoist.toml and check that every target host can take a deploy (read-only).
+    Check(HostsOutputArgs),
     /// Ship the project as a new release, switch to it atomically, restart, and verify it.
     #[command(after_help = EXIT_CODES)]
     Deploy(DeployArgs),
     /// Switch back to the previous good release (or --to a named one) and restart.
     #[command(after_help = EXIT_CODES)]
     Rollback(RollbackArgs),
-    /// List the releases: id, commit, age, who, state, which is live and which is the rollback target.
-    Releases(OutputArgs),
-    /// Show the live release, the rollback target and the lock.
-    Status(OutputArgs),
+    /// List the releases: id, commit, age, who, state, which is live and which is the rollback
+    /// target; for a fleet, one table with drift flagged.
+    Releases(HostsOutputArgs),
+    /// Show the live release, the rollback target and the lock on every host.
+    Status(HostsOutputArgs),
     /// Take or release the deploy lock by hand (for maintenance windows).
-    #[command(subcommand)]
-    Lock(LockCommand),
+    Lock(LockArgs),
     /// Run the CI pipeline defined in hoist.toml.
     #[command(subcommand)]
     Ci(CiCommand),
@@ -62,6 +62,9 @@ pub enum Command {
     /// Convert another tool's configuration into hoist's.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Show (and with --apply write) the server files for graceful restarts: app server
+    /// config, hoist's loader, supervisor program or systemd unit, nginx server block.
+    Setup(crate::commands::setup::SetupArgs),
 }
 
 #[derive(Args, Debug)]
@@ -81,8 +84,52 @@ pub struct OutputArgs {
     pub json: bool,
 }
 
+/// Which hosts a command acts on.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TargetArgs {
+    /// The environment of hoist.toml to act on (e.g. production). Optional when there is only
+    /// one; without any [hosts], the local machine.
+    #[arg(value_name = "ENV")]
+    pub environment: Option<String>,
+    /// Only these hosts of the environment (comma-separated or repeated).
+    #[arg(long, value_name = "HOST", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Only the hosts of this group of the environment.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// How many hosts to work on at once (default: ssh.forks, 10).
+    #[arg(long, value_name = "N")]
+    pub forks: Option<usize>,
+    /// Trust a host key seen for the first time and record it (a changed key is always refused).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HostsOutputArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LockArgs {
+    #[command(subcommand)]
+    pub command: LockCommand,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
 #[derive(Args, Debug)]
 pub struct DeployArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// When a switch, restart or health check fails after some hosts switched, leave them as
+    /// they are (and report the drift) instead of switching them back.
+    #[arg(long)]
+    pub no_rollback_on_failure: bool,
     /// Print every action the deploy would take, and take none.
     #[arg(long)]
     pub plan: bool,
@@ -99,6 +146,8 @@ pub struct DeployArgs {
 
 #[derive(Args, Debug)]
 pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Roll back to this release id instead of the previous good one.
     #[arg(long, value_name = "ID")]
     pub to: Option<String>,

@@ -18,7 +18,7 @@ pub fn run(args: &DeployArgs, config: Option<&Path>) -> i32 {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let fleet = match fleet(&config) {
+    let fleet = match fleet(&config, &args.target) {
         Ok(f) => f,
         Err(code) => return code,
     };
@@ -27,7 +27,7 @@ pub fn run(args: &DeployArgs, config: Option<&Path>) -> i32 {
         git_ref: args.git_ref.clone(),
         lock_wait,
         command: command_line(),
-        rollback_on_failure: true,
+        rollback_on_failure: !args.no_rollback_on_failure,
     };
     let sink = printer::events(args.json);
     if args.plan {

@@ -4,23 +4,23 @@ use std::path::Path;
 
 use anstream::println;
 
-use crate::cli::LockCommand;
+use crate::cli::{LockArgs, LockCommand};
 use crate::commands::{fleet, load_config};
 use crate::{exit, printer};
 
-pub fn run(cmd: LockCommand, config: Option<&Path>) -> i32 {
+pub fn run(args: LockArgs, config: Option<&Path>) -> i32 {
     let config = match load_config(config) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let fleet = match fleet(&config) {
+    let fleet = match fleet(&config, &args.target) {
         Ok(f) => f,
         Err(code) => return code,
     };
     let sink = printer::events(false);
     let who = hoist_deploy::who();
     let mut code = exit::OK;
-    match cmd {
+    match args.command {
         LockCommand::Acquire { message } => {
             let results = fleet.each(|_, host| {
                 hoist_deploy::acquire_manual_lock(

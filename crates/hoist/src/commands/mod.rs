@@ -10,14 +10,16 @@ pub mod init;
 pub mod lock;
 pub mod releases;
 pub mod rollback;
+pub mod setup;
 pub mod status;
 
 use std::path::{Path, PathBuf};
 
 use hoist_config::Config;
-use hoist_deploy::Fleet;
+use hoist_deploy::{Activation, Fleet, Host, Layout};
+use hoist_transport::HostKeyPolicy;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TargetArgs};
 use crate::{exit, printer};
 
 pub fn dispatch(cli: Cli) -> i32 {
@@ -29,10 +31,11 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Rollback(args) => rollback::run(&args, config),
         Command::Releases(args) => releases::run(&args, config),
         Command::Status(args) => status::run(&args, config),
-        Command::Lock(cmd) => lock::run(cmd, config),
+        Command::Lock(args) => lock::run(args, config),
         Command::Ci(cmd) => ci::run(cmd, config),
         Command::Cache(cmd) => cache::run(cmd, config),
         Command::Import(cmd) => import::run(cmd, config),
+        Command::Setup(args) => setup::run(&args, config),
     }
 }
 
@@ -64,9 +67,76 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Config, i32> {
     })
 }
 
-/// The hosts to act on. Until the inventory arrives, this machine.
-pub fn fleet(config: &Config) -> Result<Fleet, i32> {
-    Ok(Fleet::local(config))
+/// The hosts to act on: the environment's, narrowed by `--hosts`/`--group`, each connected
+/// (in parallel; an unreachable host is an error naming it, before anything is changed).
+pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, i32> {
+    let env = config
+        .environment(target.environment.as_deref())
+        .map_err(|e| {
+            let hints: Vec<String> = e.hint.iter().cloned().collect();
+            printer::error(&e.to_string(), &hints);
+            exit::CONFIG
+        })?;
+    let env = if target.hosts.is_empty() && target.group.is_none() {
+        env
+    } else {
+        env.select(&target.hosts, target.group.as_deref())
+            .map_err(|e| {
+                printer::error(&e.to_string(), &[]);
+                exit::CONFIG
+            })?
+    };
+    let forks = target.forks.unwrap_or(env.forks).max(1);
+    let activation = match env.activation {
+        hoist_config::Activation::All => Activation::All,
+        hoist_config::Activation::Canary => Activation::Canary,
+        hoist_config::Activation::Rolling { batch, pause } => Activation::Rolling {
+            batch: batch.size(env.hosts.len()),
+            pause,
+        },
+    };
+    let policy = if target.accept_new_host_keys {
+        HostKeyPolicy::AcceptNew
+    } else {
+        HostKeyPolicy::Strict
+    };
+    let connecting = Fleet {
+        name: env.name.clone(),
+        hosts: Vec::new(),
+        activation: Activation::All,
+        forks,
+    };
+    let specs = env.hosts.clone();
+    let connected = connecting.run_each(&specs, |spec| hoist_transport::connect(spec, policy));
+    let mut hosts = Vec::new();
+    let mut failed = false;
+    for (spec, transport) in specs.into_iter().zip(connected) {
+        match transport {
+            Ok(transport) => hosts.push(Host {
+                name: spec.name.clone(),
+                transport,
+                layout: Layout::with_root(&config.release, spec.root.clone()),
+                python: spec.python.clone(),
+            }),
+            Err(e) => {
+                printer::error(&e.to_string(), &[]);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        printer::error(
+            "nothing was changed on any host: every host must be reachable before hoist acts",
+            &["fix the connection, or leave the host out with --hosts/--group".into()],
+        );
+        return Err(exit::BEFORE_SWITCH);
+    }
+    Ok(Fleet {
+        name: env.name,
+        hosts,
+        activation,
+        forks,
+    })
 }
 
 /// Parses a `--lock-wait` value, falling back to the config's default.

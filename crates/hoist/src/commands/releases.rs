@@ -2,16 +2,16 @@
 
 use std::path::Path;
 
-use crate::cli::OutputArgs;
+use crate::cli::HostsOutputArgs;
 use crate::commands::{fleet, load_config};
 use crate::{exit, printer};
 
-pub fn run(args: &OutputArgs, config: Option<&Path>) -> i32 {
+pub fn run(args: &HostsOutputArgs, config: Option<&Path>) -> i32 {
     let config = match load_config(config) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let fleet = match fleet(&config) {
+    let fleet = match fleet(&config, &args.target) {
         Ok(f) => f,
         Err(code) => return code,
     };

@@ -28,7 +28,7 @@ pub fn run(args: &RollbackArgs, config: Option<&Path>) -> i32 {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let fleet = match fleet(&config) {
+    let fleet = match fleet(&config, &args.target) {
         Ok(f) => f,
         Err(code) => return code,
     };

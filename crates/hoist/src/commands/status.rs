@@ -6,17 +6,17 @@ use anstream::println;
 use hoist_config::Config;
 use hoist_deploy::Status;
 
-use crate::cli::OutputArgs;
+use crate::cli::HostsOutputArgs;
 use crate::commands::releases::short_commit;
 use crate::commands::{fleet, load_config};
 use crate::{exit, printer};
 
-pub fn run(args: &OutputArgs, config: Option<&Path>) -> i32 {
+pub fn run(args: &HostsOutputArgs, config: Option<&Path>) -> i32 {
     let config = match load_config(config) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let fleet = match fleet(&config) {
+    let fleet = match fleet(&config, &args.target) {
         Ok(f) => f,
         Err(code) => return code,
     };
