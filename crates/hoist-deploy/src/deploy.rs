@@ -158,7 +158,13 @@ fn deploy_locked(
         };
         rec.repair_torn(state, &step)?;
         rec.close_interrupted(state, &step)?;
+        // A host deployed the seed's way: its builds become releases on the first deploy.
+        if state.entries.is_empty() {
+            crate::adopt::adopt_host(host, state, &opts.who, &config.app.name, &step)?;
+        }
     }
+    // What was just recorded must be part of the plan.
+    let states = read_states(fleet)?;
     let plan = make_plan(config, fleet, opts, &states)?;
     let id = plan.release.clone();
     for host in &fleet.hosts {

@@ -4,6 +4,7 @@
 //! It reports what it does as [`Event`]s and never prints.
 
 mod activate;
+mod adopt;
 mod cancel;
 mod check;
 mod deploy;
@@ -22,6 +23,7 @@ mod rollback;
 mod source;
 mod state;
 
+pub use adopt::{adopt, Adopted};
 pub use cancel::request as request_cancel;
 pub use check::{check, CheckItem, CheckStatus};
 pub use deploy::{deploy, DeployOptions, DeployReport};

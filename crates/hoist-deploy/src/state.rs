@@ -126,7 +126,11 @@ pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
             commit: summary.commit.clone(),
             created: Some(summary.started),
             who: Some(summary.who.clone()),
-            state: state_name(summary.state).into(),
+            state: if summary.host.is_none() && summary.state == ReleaseState::Good {
+                "adopted".into()
+            } else {
+                state_name(summary.state).into()
+            },
             current: state.current.as_ref() == Some(&summary.id),
             rollback_target: target.as_ref() == Some(&summary.id),
             on_disk,

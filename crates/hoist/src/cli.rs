@@ -46,6 +46,9 @@ pub enum Command {
     /// Switch back to the previous good release (or --to a named one) and restart.
     #[command(after_help = EXIT_CODES)]
     Rollback(RollbackArgs),
+    /// Adopt a host deployed the seed's way (builds/<timestamp>, current, an env in each
+    /// build): its builds become releases you can roll back to. Writes only hoist's journal.
+    Adopt(HostsOutputArgs),
     /// List the releases: id, commit, age, who, state, which is live and which is the rollback
     /// target; for a fleet, one table with drift flagged.
     Releases(HostsOutputArgs),

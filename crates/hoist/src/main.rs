@@ -10,7 +10,10 @@ use clap::Parser;
 
 fn main() {
     // Ctrl-C (and SIGTERM): let the engine stop at a safe point and release the lock.
-    let _ = ctrlc::set_handler(hoist_deploy::request_cancel);
+    let _ = ctrlc::set_handler(|| {
+        hoist_deploy::request_cancel();
+        hoist_pipeline::request_cancel();
+    });
     let cli = cli::Cli::parse();
     let code = commands::dispatch(cli);
     std::process::exit(code);

@@ -1,5 +1,6 @@
 //! One file per command. Each returns the process's exit code.
 
+pub mod adopt;
 pub mod cache;
 pub mod check;
 pub mod ci;
@@ -26,6 +27,7 @@ pub fn dispatch(cli: Cli) -> i32 {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Init(args) => init::run(&args, config),
+        Command::Adopt(args) => adopt::run(&args, config),
         Command::Check(args) => check::run(&args, config),
         Command::Deploy(args) => deploy::run(&args, config),
         Command::Rollback(args) => rollback::run(&args, config),

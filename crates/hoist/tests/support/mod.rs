@@ -202,7 +202,12 @@ interval = "100ms"
         Some(target.file_name()?.to_string_lossy().into_owned())
     }
 
+    /// `<root>/releases/<id>`, or `<root>/builds/<id>` for a root laid out the seed's way.
     pub fn release_dir(&self, id: &str) -> PathBuf {
+        let builds = self.root.join("builds");
+        if builds.is_dir() {
+            return builds.join(id);
+        }
         self.root.join("releases").join(id)
     }
 
