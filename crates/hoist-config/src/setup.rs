@@ -1,5 +1,5 @@
 //! `[setup]`: what `hoist setup` writes for a server (the app server's config, its supervisor
-//! program or systemd unit, an nginx server block), and where `supervisorctl` finds its daemon.
+//! program or systemd unit, an nginx server block) and where each goes on the host.
 
 use std::path::PathBuf;
 
@@ -19,11 +19,14 @@ pub(crate) struct RawSetup {
     pub port: Option<Spanned<i64>>,
     pub workers: Option<Spanned<i64>>,
     pub static_dir: Option<Text>,
-    pub nginx_port: Option<Spanned<i64>>,
+    pub nginx_listen: Option<Text>,
     pub server_name: Option<Text>,
     pub templates: Option<Text>,
     pub config_dir: Option<Text>,
-    pub supervisor_conf: Option<Text>,
+    pub server_venv: Option<Text>,
+    pub supervisor_dir: Option<Text>,
+    pub systemd_dir: Option<Text>,
+    pub nginx_dir: Option<Text>,
 }
 
 /// The app server that serves the WSGI entry point.
@@ -57,8 +60,8 @@ pub struct Setup {
     pub workers: u32,
     /// Directory inside a release that nginx serves at `/static/` (default `static`).
     pub static_dir: String,
-    /// The port nginx listens on (default 80).
-    pub nginx_port: u16,
+    /// nginx's `listen` value: a port, or address:port (default `80`).
+    pub nginx_listen: String,
     /// nginx `server_name` (default `_`, any name).
     pub server_name: String,
     /// A directory of templates that replace the embedded ones, absolute (relative values are
@@ -66,8 +69,15 @@ pub struct Setup {
     pub templates: Option<PathBuf>,
     /// Where on the host the generated files go (default `<root>/shared/setup`).
     pub config_dir: Option<PathBuf>,
-    /// The supervisord.conf that `supervisorctl -c` uses; `None`: supervisorctl's own search.
-    pub supervisor_conf: Option<PathBuf>,
+    /// The virtualenv whose gunicorn runs the master (default `<root>/current/.venv`, the
+    /// live release's). Workers load the app's packages from their own release either way.
+    pub server_venv: Option<PathBuf>,
+    /// Where the supervisor program goes (default `/etc/supervisor/conf.d`, Debian's).
+    pub supervisor_dir: PathBuf,
+    /// Where the systemd units go (default `/etc/systemd/system`).
+    pub systemd_dir: PathBuf,
+    /// Where the nginx server block goes (default `/etc/nginx/sites-enabled`, Debian's).
+    pub nginx_dir: PathBuf,
 }
 
 impl Default for Setup {
@@ -78,11 +88,14 @@ impl Default for Setup {
             port: 8000,
             workers: 2,
             static_dir: "static".into(),
-            nginx_port: 80,
+            nginx_listen: "80".into(),
             server_name: "_".into(),
             templates: None,
             config_dir: None,
-            supervisor_conf: None,
+            server_venv: None,
+            supervisor_dir: PathBuf::from("/etc/supervisor/conf.d"),
+            systemd_dir: PathBuf::from("/etc/systemd/system"),
+            nginx_dir: PathBuf::from("/etc/nginx/sites-enabled"),
         }
     }
 }
@@ -138,8 +151,8 @@ pub(crate) fn validate(
     if let Some(value) = &raw.port {
         setup.port = port(value, "port")?;
     }
-    if let Some(value) = &raw.nginx_port {
-        setup.nginx_port = port(value, "nginx_port")?;
+    if let Some(value) = &raw.nginx_listen {
+        setup.nginx_listen = check.non_empty(value, "nginx_listen")?;
     }
     if let Some(value) = &raw.workers {
         setup.workers = u32::try_from(*value.get_ref())
@@ -180,14 +193,23 @@ pub(crate) fn validate(
                     value.span(),
                     format!("`{key}` {text:?} must be an absolute path on the host"),
                 )
-                .with_hint(format!("e.g. {key} = \"/etc/supervisor/supervisord.conf\"")))
+                .with_hint(format!("e.g. {key} = \"/srv/example/setup\"")))
         }
     };
     if let Some(value) = &raw.config_dir {
         setup.config_dir = Some(absolute(value, "config_dir")?);
     }
-    if let Some(value) = &raw.supervisor_conf {
-        setup.supervisor_conf = Some(absolute(value, "supervisor_conf")?);
+    if let Some(value) = &raw.server_venv {
+        setup.server_venv = Some(absolute(value, "server_venv")?);
+    }
+    if let Some(value) = &raw.supervisor_dir {
+        setup.supervisor_dir = absolute(value, "supervisor_dir")?;
+    }
+    if let Some(value) = &raw.systemd_dir {
+        setup.systemd_dir = absolute(value, "systemd_dir")?;
+    }
+    if let Some(value) = &raw.nginx_dir {
+        setup.nginx_dir = absolute(value, "nginx_dir")?;
     }
     Ok(setup)
 }

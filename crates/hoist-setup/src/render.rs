@@ -1,0 +1,265 @@
+//! Rendering the setup files: the embedded templates (or the user's overrides) and the values
+//! they are given, all derived from hoist.toml.
+
+use std::path::{Path, PathBuf};
+
+use hoist_config::{AppServer, Config, Restart, Supervision};
+use hoist_transport::shell_quote;
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::SetupError;
+
+/// The embedded templates, by name; a file of the same name in the override directory
+/// replaces one.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "hoist_loader.py",
+        include_str!("../templates/hoist_loader.py"),
+    ),
+    (
+        "gunicorn.conf.py",
+        include_str!("../templates/gunicorn.conf.py"),
+    ),
+    ("uwsgi.ini", include_str!("../templates/uwsgi.ini")),
+    (
+        "supervisor.conf",
+        include_str!("../templates/supervisor.conf"),
+    ),
+    (
+        "systemd.service",
+        include_str!("../templates/systemd.service"),
+    ),
+    ("nginx.conf", include_str!("../templates/nginx.conf")),
+];
+
+/// One rendered file and where it goes on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub template: String,
+    pub path: PathBuf,
+    pub contents: String,
+}
+
+/// The values every template sees. Paths are absolute and derived from `[release] root` and
+/// `[setup]`; the pid file and FIFO are the ones `[[process]]` names, so setup and restart
+/// agree.
+#[derive(Debug, Serialize)]
+struct Values {
+    app: String,
+    root: String,
+    entry: String,
+    port: u16,
+    workers: u32,
+    static_dir: String,
+    nginx_listen: String,
+    server_name: String,
+    config_dir: String,
+    run_dir: String,
+    log_dir: String,
+    pidfile: String,
+    fifo: String,
+    program: String,
+    unit: String,
+    upstream: String,
+    server_command: String,
+    reload_command: String,
+    stop_signal: String,
+}
+
+fn values(config: &Config) -> Values {
+    let setup = &config.setup;
+    let root = config.release.root.clone();
+    let shared = root.join("shared");
+    let config_dir = setup
+        .config_dir
+        .clone()
+        .unwrap_or_else(|| shared.join("setup"));
+    let run_dir = shared.join("run");
+    let log_dir = shared.join("logs");
+    let app = config.app.name.clone();
+    let mut pidfile = run_dir.join("gunicorn.pid");
+    let mut fifo = run_dir.join("uwsgi.fifo");
+    let mut program = format!("{app}-web");
+    let mut unit = format!("{app}-web.service");
+    for process in &config.processes {
+        match &process.restart {
+            Restart::GunicornHup { pidfile: p } => pidfile.clone_from(p),
+            Restart::UwsgiChain { fifo: f } => fifo.clone_from(f),
+            Restart::Supervisor { program: p } => {
+                program = p.split_whitespace().next().unwrap_or(p).to_string();
+            }
+            Restart::Systemd { unit: u } => unit.clone_from(u),
+            Restart::Command { .. } => {}
+        }
+    }
+    let (server_command, reload_command) = match setup.server {
+        AppServer::Gunicorn => {
+            let venv = setup
+                .server_venv
+                .clone()
+                .unwrap_or_else(|| root.join("current/.venv"));
+            (
+                format!(
+                    "{} --config {}",
+                    quote(&venv.join("bin/gunicorn")),
+                    quote(&config_dir.join("gunicorn.conf.py"))
+                ),
+                "/bin/kill -HUP $MAINPID".to_string(),
+            )
+        }
+        AppServer::Uwsgi => (
+            format!("uwsgi --ini {}", quote(&config_dir.join("uwsgi.ini"))),
+            format!(
+                "/bin/sh -c {}",
+                shell_quote(&format!("printf c > {}", quote(&fifo)))
+            ),
+        ),
+    };
+    let upstream: String = app
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    Values {
+        root: root.display().to_string(),
+        entry: config.app.entry.to_string(),
+        port: setup.port,
+        workers: setup.workers,
+        static_dir: setup.static_dir.clone(),
+        nginx_listen: setup.nginx_listen.clone(),
+        server_name: setup.server_name.clone(),
+        config_dir: config_dir.display().to_string(),
+        run_dir: run_dir.display().to_string(),
+        log_dir: log_dir.display().to_string(),
+        pidfile: pidfile.display().to_string(),
+        fifo: fifo.display().to_string(),
+        program,
+        unit,
+        upstream: format!("{upstream}_app"),
+        server_command,
+        reload_command,
+        stop_signal: "TERM".into(),
+        app,
+    }
+}
+
+fn quote(path: &Path) -> String {
+    shell_quote(&path.display().to_string())
+}
+
+/// The directory whose templates replace the embedded ones: `[setup] templates`, else
+/// `deploy/templates/` beside hoist.toml when it exists.
+fn override_dir(config: &Config) -> Result<Option<PathBuf>, SetupError> {
+    match &config.setup.templates {
+        Some(dir) if dir.is_dir() => Ok(Some(dir.clone())),
+        Some(dir) => Err(SetupError::Template {
+            name: dir.display().to_string(),
+            detail: "the templates directory named in [setup] templates does not exist; create it or remove the key".into(),
+        }),
+        None => {
+            let dir = config.dir.join("deploy/templates");
+            Ok(dir.is_dir().then_some(dir))
+        }
+    }
+}
+
+/// Renders every file `[setup]` calls for, with the host path each goes to.
+pub fn render_all(config: &Config) -> Result<Vec<Rendered>, SetupError> {
+    let overrides = override_dir(config)?;
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    // A Python string literal: JSON strings are valid Python.
+    env.add_filter("py", |value: String| {
+        serde_json::to_string(&value).unwrap_or_default()
+    });
+    env.add_filter("sh", |value: String| shell_quote(&value));
+    for (name, embedded) in TEMPLATES {
+        let source = match &overrides {
+            Some(dir) if dir.join(name).is_file() => std::fs::read_to_string(dir.join(name))
+                .map_err(|e| SetupError::Template {
+                    name: dir.join(name).display().to_string(),
+                    detail: format!("cannot read the override: {e}"),
+                })?,
+            _ => (*embedded).to_string(),
+        };
+        env.add_template_owned(*name, source)
+            .map_err(|e| template_error(&overrides, name, &e))?;
+    }
+    let values = values(config);
+    let setup = &config.setup;
+    let config_dir = PathBuf::from(&values.config_dir);
+    let mut wanted: Vec<(&str, PathBuf)> =
+        vec![("hoist_loader.py", config_dir.join("hoist_loader.py"))];
+    match setup.server {
+        AppServer::Gunicorn => {
+            wanted.push(("gunicorn.conf.py", config_dir.join("gunicorn.conf.py")))
+        }
+        AppServer::Uwsgi => wanted.push(("uwsgi.ini", config_dir.join("uwsgi.ini"))),
+    }
+    match setup.supervision {
+        Supervision::Supervisor => wanted.push((
+            "supervisor.conf",
+            setup.supervisor_dir.join(format!("{}.conf", values.app)),
+        )),
+        Supervision::Systemd => {
+            wanted.push(("systemd.service", setup.systemd_dir.join(&values.unit)))
+        }
+    }
+    wanted.push((
+        "nginx.conf",
+        setup.nginx_dir.join(format!("{}.conf", values.app)),
+    ));
+    wanted
+        .into_iter()
+        .map(|(name, path)| {
+            let contents = env
+                .get_template(name)
+                .and_then(|t| t.render(&values))
+                .map_err(|e| template_error(&overrides, name, &e))?;
+            Ok(Rendered {
+                template: name.to_string(),
+                path,
+                contents,
+            })
+        })
+        .collect()
+}
+
+fn template_error(overrides: &Option<PathBuf>, name: &str, e: &minijinja::Error) -> SetupError {
+    let origin = match overrides {
+        Some(dir) if dir.join(name).is_file() => dir.join(name).display().to_string(),
+        _ => format!("{name} (embedded)"),
+    };
+    let mut detail = e.to_string();
+    if e.kind() == minijinja::ErrorKind::UndefinedError {
+        detail.push_str(&format!("; the variables are: {}", VARIABLES.join(", ")));
+    }
+    SetupError::Template {
+        name: origin,
+        detail,
+    }
+}
+
+/// Every variable a template may use, for the error when one uses another.
+const VARIABLES: &[&str] = &[
+    "app",
+    "root",
+    "entry",
+    "port",
+    "workers",
+    "static_dir",
+    "nginx_listen",
+    "server_name",
+    "config_dir",
+    "run_dir",
+    "log_dir",
+    "pidfile",
+    "fifo",
+    "program",
+    "unit",
+    "upstream",
+    "server_command",
+    "reload_command",
+    "stop_signal",
+];

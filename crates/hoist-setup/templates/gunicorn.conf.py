@@ -1,0 +1,16 @@
+# gunicorn config for {{ app }}, written by `hoist setup`. Restart with
+# restart = "gunicorn-hup" and pidfile = {{ pidfile | py }}.
+#
+# SIGHUP re-reads this file and replaces every worker while the socket stays open. There is no
+# preload: each new worker imports hoist_loader, which loads the release `current` points at
+# by its resolved path, so old workers never read new files.
+wsgi_app = "hoist_loader:application"
+pythonpath = {{ config_dir | py }}
+chdir = {{ config_dir | py }}
+bind = "127.0.0.1:{{ port }}"
+workers = {{ workers }}
+pidfile = {{ pidfile | py }}
+preload_app = False
+graceful_timeout = 30
+accesslog = {{ (log_dir ~ "/gunicorn-access.log") | py }}
+errorlog = {{ (log_dir ~ "/gunicorn-error.log") | py }}
