@@ -14,3 +14,7 @@ preload_app = False
 graceful_timeout = 30
 accesslog = {{ (log_dir ~ "/gunicorn-access.log") | py }}
 errorlog = {{ (log_dir ~ "/gunicorn-error.log") | py }}
+# Workers' stderr (hoist's loader says there why a release failed to load) goes to errorlog.
+capture_output = True
+# gunicorn 24+: one control socket per app, not the shared default in $HOME.
+control_socket = {{ (run_dir ~ "/gunicorn.ctl") | py }}
