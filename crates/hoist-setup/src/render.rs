@@ -263,3 +263,80 @@ const VARIABLES: &[&str] = &[
     "reload_command",
     "stop_signal",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.py"), "app = None\n").unwrap();
+        std::fs::write(dir.path().join("requirements.txt"), "").unwrap();
+        let path = dir.path().join("hoist.toml");
+        let text = format!(
+            "[app]\nname = \"shop\"\nentry = \"app:app\"\n\n[release]\nroot = \"/srv/shop\"\n\n{extra}"
+        );
+        let config = hoist_config::parse(&path, &text).unwrap();
+        drop(dir);
+        config
+    }
+
+    fn file<'a>(all: &'a [Rendered], template: &str) -> &'a Rendered {
+        all.iter().find(|r| r.template == template).unwrap()
+    }
+
+    #[test]
+    fn systemd_unit_reloads_gunicorn_with_hup_and_is_named_by_the_process() {
+        let all = render_all(&config(
+            "[[process]]\nname = \"web\"\nrestart = \"systemd\"\nunit = \"shop-web.service\"\n\n[setup]\nsupervisor = \"systemd\"\n",
+        ))
+        .unwrap();
+        let unit = file(&all, "systemd.service");
+        assert_eq!(
+            unit.path,
+            PathBuf::from("/etc/systemd/system/shop-web.service")
+        );
+        assert!(unit.contents.contains(
+            "ExecStart=/srv/shop/current/.venv/bin/gunicorn --config /srv/shop/shared/setup/gunicorn.conf.py\n"
+        ));
+        assert!(unit
+            .contents
+            .contains("ExecReload=/bin/kill -HUP $MAINPID\n"));
+        assert!(all.iter().all(|r| r.template != "supervisor.conf"));
+    }
+
+    #[test]
+    fn uwsgi_fifo_and_pidfile_follow_the_process_keys() {
+        let all = render_all(&config(
+            "[[process]]\nname = \"web\"\nrestart = \"uwsgi-chain\"\nfifo = \"/run/shop/master.fifo\"\n\n[setup]\nserver = \"uwsgi\"\nsupervisor = \"systemd\"\n",
+        ))
+        .unwrap();
+        let ini = file(&all, "uwsgi.ini");
+        assert!(ini
+            .contents
+            .contains("master-fifo = /run/shop/master.fifo\n"));
+        let unit = file(&all, "systemd.service");
+        assert!(unit
+            .contents
+            .contains("ExecReload=/bin/sh -c 'printf c > /run/shop/master.fifo'\n"));
+        let nginx = file(&all, "nginx.conf");
+        assert_eq!(
+            nginx.path,
+            PathBuf::from("/etc/nginx/sites-enabled/shop.conf")
+        );
+        assert!(nginx.contents.contains("alias /srv/shop/current/static/;"));
+        assert!(nginx.contents.contains("listen 80;"));
+    }
+
+    #[test]
+    fn the_loader_quotes_paths_as_python_strings() {
+        let all = render_all(&config("")).unwrap();
+        let loader = file(&all, "hoist_loader.py");
+        assert_eq!(
+            loader.path,
+            PathBuf::from("/srv/shop/shared/setup/hoist_loader.py")
+        );
+        assert!(loader.contents.contains("ROOT = \"/srv/shop\"\n"));
+        assert!(loader.contents.contains("ENTRY = \"app:app\"\n"));
+    }
+}
