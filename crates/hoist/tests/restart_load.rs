@@ -334,7 +334,11 @@ impl Load {
                         let ok = match request(port, "/") {
                             Some((200, _)) => true,
                             Some((status, body)) => {
-                                failures.push(format!("{status} {}", body.trim()));
+                                let words: Vec<&str> = body.split_whitespace().collect();
+                                failures.push(format!(
+                                    "{status} {}",
+                                    words.join(" ").chars().take(60).collect::<String>()
+                                ));
                                 false
                             }
                             None => {
@@ -358,7 +362,11 @@ impl Load {
         for t in self.threads {
             let (seen, failures) = t.join().unwrap();
             all.extend(seen);
-            report.first_failures.extend(failures.into_iter().take(3));
+            report.first_failures.extend(
+                failures
+                    .into_iter()
+                    .take(3 - report.first_failures.len().min(3)),
+            );
         }
         all.sort_by_key(|(at, _)| *at);
         report.sent = all.len() as u64;
@@ -431,7 +439,7 @@ fn deploys_and_rollbacks_under_load(stack: &Stack, strategy: Strategy) -> LoadRe
         .unwrap_or_default()
         .lines()
         .filter(|l| l.contains("[error]"))
-        .take(5)
+        .take(2)
         .map(str::to_string)
         .collect();
     eprintln!(
@@ -520,4 +528,44 @@ fn gunicorn_hup_restores_the_previous_release_when_the_new_one_cannot_start() {
 fn uwsgi_chain_restores_the_previous_release_when_the_new_one_cannot_start() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     broken_release_is_rolled_back(Strategy::UwsgiChain);
+}
+
+/// `supervisorctl restart` of a program that cannot spawn: hoist reads `supervisorctl status`
+/// rather than trusting the exit code, names the program's state, and the deploy fails.
+#[test]
+fn supervisor_restart_that_cannot_spawn_fails_the_deploy_by_its_status() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let stack = Stack::start(Strategy::SupervisorRestart);
+    let out = stack.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_OK);
+    let good = stack.site.current().unwrap();
+
+    // From now on the server cannot start at all.
+    let gunicorn = stack.site.dir.path().join("server-venv/bin/gunicorn");
+    fs::write(
+        &gunicorn,
+        "#!/bin/sh\necho 'gunicorn: cannot start' >&2\nexit 1\n",
+    )
+    .unwrap();
+    stack.site.change_code("unstartable");
+    let out = stack.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_ROLLED_BACK);
+    let err = support::stderr(&out);
+    // supervisorctl's own word is kept in the message, but the verdict is the status.
+    assert!(
+        err.contains("restarting web failed: supervisor program example-web is BACKOFF")
+            || err.contains("restarting web failed: supervisor program example-web is FATAL"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: see `supervisorctl tail example-web stderr`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "switched back to {good}, but it is not healthy either"
+        )),
+        "{err}"
+    );
+    assert_eq!(stack.site.current().as_deref(), Some(good.as_str()));
 }
