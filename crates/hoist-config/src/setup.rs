@@ -213,3 +213,48 @@ pub(crate) fn validate(
     }
     Ok(setup)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn parse(setup: &str) -> Result<crate::Config, crate::ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.py"), "app = None\n").unwrap();
+        let text = format!(
+            "[app]\nname = \"shop\"\nentry = \"app:app\"\nrequirements = []\n\n[release]\nroot = \"/srv/shop\"\n\n[setup]\n{setup}"
+        );
+        crate::parse(&dir.path().join("hoist.toml"), &text)
+    }
+
+    #[test]
+    fn defaults_when_keys_are_absent() {
+        let setup = parse("").unwrap().setup;
+        assert_eq!(setup, super::Setup::default());
+        assert_eq!(setup.nginx_dir, Path::new("/etc/nginx/sites-enabled"));
+    }
+
+    #[test]
+    fn each_bad_value_is_named_with_its_line() {
+        let err = parse("server = \"waitress\"\n").unwrap_err().to_string();
+        assert!(
+            err.ends_with(":10:10: unknown server \"waitress\"; expected one of gunicorn, uwsgi"),
+            "{err}"
+        );
+        let err = parse("port = 70000\n").unwrap_err().to_string();
+        assert!(
+            err.ends_with("`port` 70000 is not a TCP port (1-65535)"),
+            "{err}"
+        );
+        let err = parse("static_dir = \"../etc\"\n").unwrap_err().to_string();
+        assert!(
+            err.ends_with("`static_dir` \"../etc\" must be a path inside the release"),
+            "{err}"
+        );
+        let err = parse("nginx_dir = \"nginx\"\n").unwrap_err().to_string();
+        assert!(
+            err.ends_with("`nginx_dir` \"nginx\" must be an absolute path on the host"),
+            "{err}"
+        );
+    }
+}
