@@ -310,11 +310,14 @@ struct LoadReport {
     proxy_errors: Vec<String>,
 }
 
+/// One client's requests (when each ended, and whether it succeeded) and its first failures.
+type ClientLog = (Vec<(Instant, bool)>, Vec<String>);
+
 /// Bounded load: `clients` threads, each sending GET `/` one after another until stopped, at
 /// most `max_requests` each and never past `max_time`.
 struct Load {
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<(Vec<(Instant, bool)>, Vec<String>)>>,
+    threads: Vec<JoinHandle<ClientLog>>,
 }
 
 impl Load {
