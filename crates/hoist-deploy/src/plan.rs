@@ -297,7 +297,7 @@ fn human(d: Duration) -> String {
         "0s".into()
     } else if d.subsec_millis() != 0 || d.as_secs() == 0 {
         format!("{}ms", d.as_millis())
-    } else if d.as_secs() % 60 == 0 {
+    } else if d.as_secs().is_multiple_of(60) {
         format!("{}m", d.as_secs() / 60)
     } else {
         format!("{}s", d.as_secs())

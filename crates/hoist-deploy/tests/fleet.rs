@@ -209,14 +209,14 @@ fn three_hosts_deploy_redeploy_and_roll_back_together() {
     let a = f.deploy(Activation::All).unwrap();
     assert_eq!(a.hosts.len(), 3);
     assert!(a.hosts.iter().all(|h| h.result == HostResult::Live));
-    f.assert_all_live(&a.release.to_string());
+    f.assert_all_live(a.release.as_str());
     // The once-per-deploy hook ran on the first host only.
     let journal = |i: usize| fs::read_to_string(f.roots[i].join(".hoist/journal.jsonl")).unwrap();
     assert!(journal(0).contains("deploy_succeeded"));
 
     f.change_code("b");
     let b = f.deploy(Activation::All).unwrap();
-    f.assert_all_live(&b.release.to_string());
+    f.assert_all_live(b.release.as_str());
     assert_eq!(b.env_reused, vec![true, true, true]);
 
     let sink = |_: Event| {};
@@ -231,7 +231,7 @@ fn three_hosts_deploy_redeploy_and_roll_back_together() {
     )
     .unwrap();
     assert_eq!(r.to, a.release);
-    f.assert_all_live(&a.release.to_string());
+    f.assert_all_live(a.release.as_str());
 }
 
 #[test]

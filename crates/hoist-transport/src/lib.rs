@@ -12,6 +12,7 @@ mod connect;
 mod error;
 mod local;
 mod ssh;
+mod ssh_shell;
 
 pub use cmd::{shell_quote, Cmd, Output};
 pub use connect::{connect, is_local_address};

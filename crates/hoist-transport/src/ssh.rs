@@ -20,6 +20,7 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::local::parse_df;
+use crate::ssh_shell::RemoteShell;
 use crate::{shell_quote, Cmd, FileKind, Output, Transport, TransportError, UploadStats};
 
 /// How an SSH host's key is checked against known_hosts.
@@ -101,6 +102,8 @@ pub struct Ssh {
     runtime: tokio::runtime::Runtime,
     session: RwLock<Arc<Session>>,
     last_used: Mutex<Option<Instant>>,
+    /// The long-lived remote shell commands run in (started on first use).
+    shell: Mutex<Option<RemoteShell>>,
 }
 
 impl std::fmt::Debug for Ssh {
@@ -144,6 +147,7 @@ impl Ssh {
             runtime,
             session: RwLock::new(Arc::new(session)),
             last_used: Mutex::new(Some(Instant::now())),
+            shell: Mutex::new(None),
         })
     }
 
@@ -201,9 +205,43 @@ impl Ssh {
         self.target.name.clone()
     }
 
-    /// Runs one rendered command over the master connection.
+    /// Runs one command: in the host's long-lived shell when it can be had (a pipe round
+    /// trip), else in a session of its own.
     fn run(&self, cmd: &Cmd) -> Result<Output, TransportError> {
         let session = self.session()?;
+        let mut shell = self
+            .shell
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if shell
+            .as_ref()
+            .is_none_or(|s| s.control_socket != session.control_socket())
+        {
+            *shell = RemoteShell::start(session.control_socket()).ok();
+        }
+        if let Some(running) = shell.as_mut() {
+            return match running.run(cmd) {
+                Ok(output) => {
+                    self.mark_used(true);
+                    Ok(output)
+                }
+                Err(e) => {
+                    *shell = None;
+                    self.mark_used(false);
+                    Err(TransportError::ConnectionLost {
+                        host: self.host_name(),
+                        detail: format!("while running `{}`: {e}", cmd.render()),
+                    })
+                }
+            };
+        }
+        drop(shell);
+        self.run_in_session(&session, cmd)
+    }
+
+    /// Runs one rendered command in an SSH session of its own.
+    fn run_in_session(&self, session: &Arc<Session>, cmd: &Cmd) -> Result<Output, TransportError> {
+        let session = Arc::clone(session);
         let rendered = cmd.render();
         let result = self
             .runtime
