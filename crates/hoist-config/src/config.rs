@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use crate::check::{normalize, Checker};
-use crate::raw::RawConfig;
 use crate::inventory::{self, Inventory, RawInventory};
+use crate::raw::RawConfig;
 use crate::{app, health, hook, process, release};
 use crate::{App, ConfigError, Health, Hook, Process, Release, Setup};
 
