@@ -9,19 +9,24 @@ use hoist_release::ReleaseId;
 use hoist_service::RestartContext;
 
 use crate::event::{Step, Stepper};
+use crate::fault;
 use crate::host::Host;
-use crate::{fault, Layout};
 
 pub(crate) fn restart_context<'a>(
     config: &'a Config,
-    layout: &'a Layout,
+    host: &'a Host,
     id: &ReleaseId,
 ) -> OwnedContext<'a> {
     OwnedContext {
         app: &config.app.name,
-        root: &layout.root,
-        release_path: layout.release(id),
+        root: &host.layout.root,
+        release_path: host.layout.release(id),
         id: id.to_string(),
+        vars: host
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
@@ -31,6 +36,7 @@ pub(crate) struct OwnedContext<'a> {
     root: &'a Path,
     release_path: PathBuf,
     id: String,
+    vars: Vec<(String, String)>,
 }
 
 impl OwnedContext<'_> {
@@ -40,6 +46,7 @@ impl OwnedContext<'_> {
             root: self.root,
             release_path: &self.release_path,
             release_id: &self.id,
+            vars: &self.vars,
         }
     }
 
@@ -58,7 +65,7 @@ pub(crate) fn activate(
     after_restart: &str,
 ) -> Result<(), (Step, String)> {
     let t = host.t();
-    let ctx = restart_context(config, &host.layout, id);
+    let ctx = restart_context(config, host, id);
     for process in &config.processes {
         step.start(Step::Restart);
         let since = Instant::now();

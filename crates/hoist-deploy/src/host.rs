@@ -1,6 +1,7 @@
 //! The hosts of one run: each with its transport, its layout (its own root) and its
 //! interpreter, and how a fleet is switched.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -18,6 +19,9 @@ pub struct Host {
     pub layout: Layout,
     /// The interpreter command on this host.
     pub python: String,
+    /// The host's `vars` from the inventory; hooks, restarts and health commands get them as
+    /// `HOIST_VAR_<NAME>`.
+    pub vars: BTreeMap<String, String>,
 }
 
 impl Host {
@@ -28,6 +32,7 @@ impl Host {
             transport: Box::new(Local::default()),
             layout: Layout::new(&config.release),
             python: config.app.python.clone(),
+            vars: BTreeMap::new(),
         }
     }
 

@@ -180,7 +180,7 @@ pub(crate) fn run_hook(
             release_dir.join(".venv").display().to_string(),
         )
         .env("HOIST_HOOK", hook.name.clone());
-    for (k, v) in crate::activate::restart_context(config, &host.layout, id).env() {
+    for (k, v) in crate::activate::restart_context(config, host, id).env() {
         cmd = cmd.env(k, v);
     }
     let out = host.t().exec(&cmd).map_err(|e| {

@@ -1,5 +1,5 @@
 //! The fleet engine on several hosts: here, several roots on this machine (each with its own
-//! gunicorn on its own port, read from `<root>/port`), driven through the real engine with real
+//! gunicorn on its own port, given as the host variable `port`, i.e. `$HOIST_VAR_PORT`), driven through the real engine with real
 //! virtualenvs and real HTTP. Over SSH the same engine runs with another transport.
 
 use std::fs;
@@ -64,7 +64,6 @@ impl TestFleet {
             let root = dir.path().join(format!("web{}", i + 1));
             fs::create_dir_all(&root).unwrap();
             let port = free_port();
-            fs::write(root.join("port"), port.to_string()).unwrap();
             roots.push(root);
             ports.push(port);
         }
@@ -91,10 +90,10 @@ once = true
 [[process]]
 name = "web"
 restart = "command"
-command = "HOIST_PORT=$(cat \"$HOIST_ROOT/port\") bin/restart-web"
+command = "HOIST_PORT=$HOIST_VAR_PORT bin/restart-web"
 
 [health]
-command = "test ! -e \"$HOIST_ROOT/fail-health\" && curl -fsS \"http://127.0.0.1:$(cat \"$HOIST_ROOT/port\")/health\""
+command = "test ! -e \"$HOIST_ROOT/fail-health\" && curl -fsS \"http://127.0.0.1:$HOIST_VAR_PORT/health\""
 timeout = "3s"
 interval = "100ms"
 "#,
@@ -122,6 +121,7 @@ interval = "100ms"
                     transport: Box::new(Local::new(format!("web{}", i + 1))),
                     layout: Layout::with_root(&self.config.release, root.clone()),
                     python: "python3".into(),
+                    vars: [("port".to_string(), self.ports[i].to_string())].into(),
                 })
                 .collect(),
             activation,

@@ -18,6 +18,8 @@ pub struct RestartContext<'a> {
     /// never read new files.
     pub release_path: &'a Path,
     pub release_id: &'a str,
+    /// The host's `vars` from the inventory, given as `HOIST_VAR_<NAME>`.
+    pub vars: &'a [(String, String)],
 }
 
 impl RestartContext<'_> {
@@ -32,7 +34,26 @@ impl RestartContext<'_> {
             ),
             ("HOIST_RELEASE_ID".into(), self.release_id.into()),
         ]
+        .into_iter()
+        .chain(self.vars.iter().map(|(k, v)| (var_name(k), v.clone())))
+        .collect()
     }
+}
+
+/// `HOIST_VAR_` and the variable's name in upper case, anything but letters, digits and `_`
+/// turned into `_`.
+pub fn var_name(name: &str) -> String {
+    let upper: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("HOIST_VAR_{upper}")
 }
 
 /// Restarts one process the way its strategy says. Success here only means the restart was

@@ -119,6 +119,7 @@ pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, i32> {
                 transport,
                 layout: Layout::with_root(&config.release, spec.root.clone()),
                 python: spec.python.clone(),
+                vars: spec.vars.clone(),
             }),
             Err(e) => {
                 printer::error(&e.to_string(), &[]);
