@@ -1,5 +1,6 @@
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use hoist_config::{Process, Restart};
 use hoist_transport::{Cmd, Transport};
@@ -176,30 +177,56 @@ fn uwsgi_chain(
         ));
     };
     let before = list_workers(t, master, release)?;
-    // A FIFO write blocks while nobody reads it: bounded, in case the master is wedged.
-    let sent = t.exec(
-        &Cmd::new("timeout")
-            .arg("10s")
-            .arg("sh")
-            .arg("-c")
-            .arg("printf c > \"$1\"")
-            .arg("hoist-chain")
-            .path_arg(fifo),
-    )?;
-    if !sent.success() {
-        return Err(fail(
-            format!(
-                "writing the chain-reload command to {} failed (exit {}): {}",
-                fifo.display(),
-                sent.status,
-                sent.tail(2)
-            ),
-            "check that the uWSGI master reads its FIFO and that hoist runs as its user",
-        ));
-    }
     let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
-    wait_for_new_workers(t, &process.name, master, release, &old, process.timeout)
+    let start = Instant::now();
+    // uWSGI ignores a chain-reload request while it is still finishing the previous one, so a
+    // request that changes nothing within a few seconds is sent again.
+    loop {
+        // A FIFO write blocks while nobody reads it: bounded, in case the master is wedged.
+        let sent = t.exec(
+            &Cmd::new("timeout")
+                .arg("10s")
+                .arg("sh")
+                .arg("-c")
+                .arg("printf c > \"$1\"")
+                .arg("hoist-chain")
+                .path_arg(fifo),
+        )?;
+        if !sent.success() {
+            return Err(fail(
+                format!(
+                    "writing the chain-reload command to {} failed (exit {}): {}",
+                    fifo.display(),
+                    sent.status,
+                    sent.tail(2)
+                ),
+                "check that the uWSGI master reads its FIFO and that hoist runs as its user",
+            ));
+        }
+        let asked = Instant::now();
+        let moving = loop {
+            let now = list_workers(t, master, release)?;
+            let replaced = old
+                .iter()
+                .any(|pid| !now.workers.iter().any(|w| w.pid == *pid));
+            if !now.master_alive || replaced || old.is_empty() {
+                break true;
+            }
+            if asked.elapsed() >= CHAIN_RESEND_AFTER || start.elapsed() >= process.timeout {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        if moving || start.elapsed() >= process.timeout {
+            break;
+        }
+    }
+    let left = process.timeout.saturating_sub(start.elapsed());
+    wait_for_new_workers(t, &process.name, master, release, &old, left)
 }
+
+/// How long a chain-reload request may show no effect before it is sent again.
+const CHAIN_RESEND_AFTER: Duration = Duration::from_secs(5);
 
 /// Prints `<pid> <ppid>` of each process with `$1` open; the uWSGI master is the one whose
 /// parent is not among them.

@@ -1,10 +1,10 @@
 //! The one printer: progress and messages on stderr, data on stdout, `--json` as one object
 //! per line. Readable without colour; colour only on a terminal and never with NO_COLOR.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use anstream::{eprintln, println};
-use hoist_deploy::{DeployError, Event, HostOutcome, StepStatus};
+use hoist_deploy::{DeployError, Event, HostOutcome, Step, StepStatus};
 use owo_colors::OwoColorize;
 
 /// Prints `error: ...` and its `hint:` lines.
@@ -71,14 +71,17 @@ pub fn json_line<T: serde::Serialize>(value: &T) {
     let _ = out.flush();
 }
 
-/// Renders engine events: JSON lines on stdout, or progress lines on stderr.
+/// Renders engine events: JSON lines on stdout with `--json`; otherwise, on a terminal, a live
+/// line per host (indicatif) with finished steps printed above, and plain lines when stderr is
+/// not a terminal (CI logs).
 pub fn events(json: bool) -> impl Fn(Event) + Sync {
+    let live = (!json && std::io::stderr().is_terminal()).then(LiveHosts::default);
     move |event| {
         if json {
             json_line(&event);
             return;
         }
-        match event {
+        let line = match &event {
             Event::Step {
                 host,
                 step,
@@ -87,22 +90,95 @@ pub fn events(json: bool) -> impl Fn(Event) + Sync {
                 ms,
             } => {
                 let took = ms.map_or(String::new(), |ms| format!(" ({})", format_ms(ms)));
-                let detail = detail.map_or(String::new(), |d| format!(": {d}"));
+                let detail = detail.as_ref().map_or(String::new(), |d| format!(": {d}"));
                 match status {
-                    StepStatus::Started => {}
+                    StepStatus::Started => {
+                        if let Some(live) = &live {
+                            live.bar(host).set_message(format!("{}...", step.name()));
+                        }
+                        return;
+                    }
                     StepStatus::Done => {
-                        eprintln!("{host}  {} {}{detail}{took}", "ok".green(), step.name())
+                        if *step == Step::Unlock {
+                            if let Some(live) = &live {
+                                live.finish(host);
+                            }
+                        }
+                        format!("{host}  {} {}{detail}{took}", "ok".green(), step.name())
                     }
                     StepStatus::Failed => {
-                        eprintln!("{host}  {} {}{detail}", "FAILED".red().bold(), step.name())
+                        format!("{host}  {} {}{detail}", "FAILED".red().bold(), step.name())
                     }
                 }
             }
             Event::Output { host, step, line } => {
-                eprintln!("{host}  {}  | {line}", step.name().dimmed())
+                format!("{host}  {}  | {line}", step.name().dimmed())
             }
-            Event::Warning { host, message } => warning(&format!("{host}: {message}")),
-            Event::Plan { host, step, action } => println!("{host}  {:<12} {action}", step.name()),
+            Event::Warning { host, message } => {
+                format!("{}: {host}: {message}", "warning".yellow().bold())
+            }
+            Event::Plan { host, step, action } => {
+                println!("{host}  {:<12} {action}", step.name());
+                return;
+            }
+        };
+        match &live {
+            Some(live) => live.println(&line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+/// One spinner line per host, below the finished steps.
+#[derive(Default)]
+struct LiveHosts {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<std::collections::BTreeMap<String, indicatif::ProgressBar>>,
+}
+
+impl LiveHosts {
+    fn bar(&self, host: &str) -> indicatif::ProgressBar {
+        let mut bars = self
+            .bars
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        bars.entry(host.to_string())
+            .or_insert_with(|| {
+                let bar = self.multi.add(indicatif::ProgressBar::new_spinner());
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{prefix}  {spinner} {msg} {elapsed}")
+                        .expect("a valid template"),
+                );
+                bar.set_prefix(host.to_string());
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            })
+            .clone()
+    }
+
+    fn finish(&self, host: &str) {
+        let mut bars = self
+            .bars
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(bar) = bars.remove(host) {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn println(&self, line: &str) {
+        let _ = self.multi.println(line);
+    }
+}
+
+impl Drop for LiveHosts {
+    fn drop(&mut self) {
+        let bars = self
+            .bars
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for bar in bars.values() {
+            bar.finish_and_clear();
         }
     }
 }
