@@ -53,7 +53,7 @@ class Deployment:
         shutil.copytree(
             APP_SOURCE,
             release,
-            ignore=shutil.ignore_patterns("tests", ".venv", "__pycache__", "*.sqlite3", "settings.toml"),
+            ignore=shutil.ignore_patterns("tests", ".venv", "env", "__pycache__", "*.sqlite3", "settings.toml"),
         )
         (release / ".venv").symlink_to(sys.prefix)
         (release / "RELEASE.json").write_text(json.dumps({"id": release_id, "commit": "abc1234"}))
@@ -202,3 +202,12 @@ def test_restart_fails_clearly_when_hoist_variables_are_missing(deployment):
     )
     assert result.returncode != 0
     assert "HOIST_ROOT is not set" in result.stderr
+
+
+def test_restart_uses_env_of_a_build_deployed_the_seed_way(deployment):
+    """A build of the seed's Ansible layout keeps its virtualenv in env/; hoist adopts it as is."""
+    release = deployment.make_release("r1")
+    (release / ".venv").rename(release / "env")
+    result = deployment.run(release, "restart-web")
+    assert result.returncode == 0, result.stderr
+    assert deployment.pid_file.exists()
