@@ -354,7 +354,57 @@ impl CacheStore {
         Ok(None)
     }
 
+    /// Restores an entry by hard-linking from its unpacked tree (made once per archive), so a
+    /// warm restore of a virtualenv costs links, not decompression and file writes. Where the
+    /// tree cannot be had, the archive is unpacked straight into place.
     fn extract(&self, entry: &CacheEntry, workspace: &Path) -> Result<u64, CacheError> {
+        match self.unpacked_tree(entry) {
+            Ok(tree) => {
+                let mut files = link_tree(&tree.join("rel"), workspace)?;
+                files += link_tree(&tree.join("abs"), Path::new("/"))?;
+                Ok(files)
+            }
+            Err(_) => self.unpack(entry, workspace, Path::new("/")),
+        }
+    }
+
+    /// `<store>/trees/<blob>`: the archive unpacked once, complete when it exists (it is
+    /// renamed into place whole).
+    fn unpacked_tree(&self, entry: &CacheEntry) -> Result<PathBuf, CacheError> {
+        let trees = self.dir.join("trees");
+        let tree = trees.join(&entry.blob);
+        if tree.is_dir() {
+            return Ok(tree);
+        }
+        fs::create_dir_all(&trees).map_err(io_err(&trees))?;
+        let tmp = trees.join(format!(".tmp-{}-{}", std::process::id(), now_ms()));
+        let result = self
+            .unpack(entry, &tmp.join("rel"), &tmp.join("abs"))
+            .and_then(|_| {
+                fs::create_dir_all(tmp.join("abs")).map_err(io_err(&tmp))?;
+                fs::create_dir_all(tmp.join("rel")).map_err(io_err(&tmp))?;
+                match fs::rename(&tmp, &tree) {
+                    // Another restore made it first: theirs is as good.
+                    Err(_) if tree.is_dir() => {
+                        let _ = fs::remove_dir_all(&tmp);
+                        Ok(())
+                    }
+                    other => other.map_err(io_err(&tree)),
+                }
+            });
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        result.map(|()| tree)
+    }
+
+    fn unpack(
+        &self,
+        entry: &CacheEntry,
+        rel_root: &Path,
+        abs_root: &Path,
+    ) -> Result<u64, CacheError> {
+        let workspace = rel_root;
         let blob = self.blob_path(&entry.blob);
         let file = fs::File::open(&blob).map_err(io_err(&blob))?;
         let gz = flate2::read::GzDecoder::new(io::BufReader::with_capacity(1 << 16, file));
@@ -373,7 +423,7 @@ impl CacheStore {
                 .as_deref()
             {
                 Some("rel") => workspace.to_path_buf(),
-                Some("abs") => PathBuf::from("/"),
+                Some("abs") => abs_root.to_path_buf(),
                 _ => {
                     return Err(CacheError::Damaged {
                         path: blob.clone(),
@@ -462,6 +512,15 @@ impl CacheStore {
                 let _ = fs::remove_file(item.path());
             }
         }
+        let trees = self.dir.join("trees");
+        if let Ok(items) = fs::read_dir(&trees) {
+            for item in items.flatten() {
+                let name = item.file_name().to_string_lossy().into_owned();
+                if !name.starts_with('.') && !referenced.contains(&name) {
+                    let _ = fs::remove_dir_all(item.path());
+                }
+            }
+        }
         let tmp = self.dir.join("tmp");
         for item in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {
             let old = item
@@ -502,4 +561,41 @@ pub fn verify_blob(store: &CacheStore, entry: &CacheEntry) -> Result<bool, Cache
         hasher.update(&buf[..n]);
     }
     Ok(hex::encode(hasher.finalize()) == entry.blob)
+}
+
+/// Recreates the tree at `src` under `dest`: directories made, files hard-linked (copied when
+/// `dest` is on another file system), symlinks recreated; what is in the way is replaced.
+/// Returns the number of files and links.
+fn link_tree(src: &Path, dest: &Path) -> Result<u64, CacheError> {
+    let mut count = 0;
+    let Ok(items) = fs::read_dir(src) else {
+        return Ok(0);
+    };
+    fs::create_dir_all(dest).map_err(io_err(dest))?;
+    for item in items {
+        let item = item.map_err(io_err(src))?;
+        let from = item.path();
+        let to = dest.join(item.file_name());
+        let kind = item.file_type().map_err(io_err(&from))?;
+        if kind.is_dir() {
+            if fs::symlink_metadata(&to).is_ok_and(|m| !m.is_dir()) {
+                fs::remove_file(&to).map_err(io_err(&to))?;
+            }
+            count += link_tree(&from, &to)?;
+            continue;
+        }
+        match fs::symlink_metadata(&to) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&to).map_err(io_err(&to))?,
+            Ok(_) => fs::remove_file(&to).map_err(io_err(&to))?,
+            Err(_) => {}
+        }
+        if kind.is_symlink() {
+            let target = fs::read_link(&from).map_err(io_err(&from))?;
+            std::os::unix::fs::symlink(target, &to).map_err(io_err(&to))?;
+        } else if fs::hard_link(&from, &to).is_err() {
+            fs::copy(&from, &to).map_err(io_err(&to))?;
+        }
+        count += 1;
+    }
+    Ok(count)
 }

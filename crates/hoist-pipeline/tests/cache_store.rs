@@ -194,3 +194,40 @@ fn rm_and_prune_keep_the_store_within_its_bounds() {
     );
     assert_eq!(store.list().unwrap().len(), 1);
 }
+
+#[test]
+fn a_warm_restore_hard_links_from_the_unpacked_tree_and_survives_its_loss() {
+    use std::os::unix::fs::MetadataExt;
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = CacheStore::open(store_dir.path()).unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    save(&store, "deps-1", ws.path(), "warm");
+
+    let one = tempfile::tempdir().unwrap();
+    let two = tempfile::tempdir().unwrap();
+    store
+        .restore(&["deps-".into()], one.path())
+        .unwrap()
+        .unwrap();
+    store
+        .restore(&["deps-".into()], two.path())
+        .unwrap()
+        .unwrap();
+    let ino = |d: &Path| fs::metadata(d.join("env/big.bin")).unwrap().ino();
+    assert_eq!(
+        ino(one.path()),
+        ino(two.path()),
+        "both restores link the same unpacked file"
+    );
+    assert_eq!(
+        fs::read_to_string(two.path().join("env/lib/marker.txt")).unwrap(),
+        "warm"
+    );
+
+    // The unpacked trees are a convenience: without them the archive is unpacked again.
+    fs::remove_dir_all(store_dir.path().join("trees")).unwrap();
+    assert_eq!(
+        restored_marker(&store, &["deps-"]),
+        Some(("deps-1".into(), "warm".into()))
+    );
+}
