@@ -10,27 +10,20 @@ use std::path::Path;
 use serde_json::Value;
 use support::*;
 
-const DEPLOY_POINTS: &[&str] = &[
-    "deploy:locked",
-    "deploy:started",
-    "deploy:uploaded",
-    "deploy:env",
-    "deploy:hooks",
-    "deploy:prepared",
-    "deploy:switched",
-    "deploy:restarted",
-    "deploy:healthy",
-    "deploy:recorded",
-    "deploy:pruning",
-    "deploy:pruned",
-];
-
-const ROLLBACK_POINTS: &[&str] = &[
-    "rollback:locked",
-    "rollback:switched",
-    "rollback:restarted",
-    "rollback:recorded",
-];
+/// The failure points a deploy or a rollback passes when nothing fails (the `switched-back`
+/// ones are only reached on the way back from a failure).
+fn points(prefix: &str) -> Vec<&'static str> {
+    let list: Vec<&'static str> = hoist_deploy::FAILURE_POINTS
+        .iter()
+        .copied()
+        .filter(|p| p.starts_with(prefix) && !p.ends_with("switched-back"))
+        .collect();
+    assert!(
+        list.len() >= 4,
+        "too few failure points for {prefix}: {list:?}"
+    );
+    list
+}
 
 fn releases_json(site: &Site) -> Vec<Value> {
     let out = site.hoist(&["releases", "--json"]);
@@ -100,7 +93,7 @@ fn killed(out: &std::process::Output) -> bool {
 fn killing_a_deploy_at_any_step_breaks_nothing_and_the_next_deploy_just_works() {
     let site = Site::new();
     site.deploy_ok();
-    for (i, point) in DEPLOY_POINTS.iter().enumerate() {
+    for (i, point) in points("deploy:").iter().enumerate() {
         site.change_code(&format!("before {point}"));
         let good = good_releases(&site);
         let out = site.hoist_env(&["deploy"], &[("HOIST_FAIL_AT", point)]);
@@ -160,7 +153,7 @@ fn killing_a_deploy_at_any_step_breaks_nothing_and_the_next_deploy_just_works() 
 fn killing_a_rollback_at_any_step_breaks_nothing() {
     let site = Site::new();
     site.deploy_ok();
-    for point in ROLLBACK_POINTS {
+    for point in &points("rollback:") {
         site.change_code(&format!("for {point}"));
         site.deploy_ok();
         let good = good_releases(&site);
