@@ -150,21 +150,23 @@ fn deploy_locked(
     started: Instant,
 ) -> Result<DeployReport, DeployError> {
     let states = read_states(fleet)?;
+    let mut wrote = false;
     for (host, state) in fleet.hosts.iter().zip(&states) {
         let rec = Recorder::new(host, &opts.who, &config.app.name);
         let step = Stepper {
             host: &host.name,
             events,
         };
-        rec.repair_torn(state, &step)?;
-        rec.close_interrupted(state, &step)?;
+        wrote |= rec.repair_torn(state, &step)?;
+        wrote |= rec.close_interrupted(state, &step)?;
         // A host deployed the seed's way: its builds become releases on the first deploy.
         if state.entries.is_empty() {
-            crate::adopt::adopt_host(host, state, &opts.who, &config.app.name, &step)?;
+            wrote |= !crate::adopt::adopt_host(host, state, &opts.who, &config.app.name, &step)?
+                .is_empty();
         }
     }
     // What was just recorded must be part of the plan.
-    let states = read_states(fleet)?;
+    let states = if wrote { read_states(fleet)? } else { states };
     let plan = make_plan(config, fleet, opts, &states)?;
     let id = plan.release.clone();
     for host in &fleet.hosts {

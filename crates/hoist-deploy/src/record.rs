@@ -110,21 +110,25 @@ impl<'a> Recorder<'a> {
 
     /// Cuts a journal line torn by a killed process, so the next append starts on a line of
     /// its own. Called with the lock held.
-    pub fn repair_torn(&self, state: &HostState, step: &Stepper<'_>) -> Result<(), DeployError> {
+    /// Returns whether it wrote anything.
+    pub fn repair_torn(&self, state: &HostState, step: &Stepper<'_>) -> Result<bool, DeployError> {
         if let Some((torn, kept)) = &state.torn {
             step.warn(format!("{torn}; removing it"));
             self.t.write_file_atomic(&self.layout.journal(), kept)?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// A deploy that was killed left its release unfinished: say so in the journal, so it is
     /// never mistaken for a good one. Called with the lock held, so no deploy is running.
+    /// Returns whether it wrote anything.
     pub fn close_interrupted(
         &self,
         state: &HostState,
         step: &Stepper<'_>,
-    ) -> Result<(), DeployError> {
+    ) -> Result<bool, DeployError> {
+        let mut wrote = false;
         for summary in state.history.releases() {
             if matches!(
                 summary.state,
@@ -140,8 +144,9 @@ impl<'a> Recorder<'a> {
                     reason: "the deploy that was building it stopped before finishing".into(),
                     rolled_back_to: None,
                 })?;
+                wrote = true;
             }
         }
-        Ok(())
+        Ok(wrote)
     }
 }
