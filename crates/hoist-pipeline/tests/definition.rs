@@ -201,6 +201,8 @@ fn branch_filters_match_literals_and_whole_regexes() {
 proptest! {
     #[test]
     fn a_literal_matches_only_itself(name in "[a-z0-9/_.-]{1,20}", other in "[a-z0-9/_.-]{1,20}") {
+        // A pattern written between slashes is a regex, not a literal.
+        prop_assume!(!(name.len() >= 2 && name.starts_with('/') && name.ends_with('/')));
         let f = filter(&[&name], &[]);
         prop_assert!(f.allows(&name));
         prop_assert_eq!(f.allows(&other), other == name);
