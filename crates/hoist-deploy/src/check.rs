@@ -2,10 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use hoist_config::{Config, InstallerChoice, Restart};
+use hoist_config::{Config, Restart};
 use hoist_transport::{Cmd, FileKind, Transport};
 
 use crate::host::Host;
+use crate::plan::installer_choice;
 use crate::state::HostState;
 
 /// The verdict of one check.
@@ -102,11 +103,7 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
                 ),
                 None,
             ));
-            let choice = match config.app.installer {
-                InstallerChoice::Auto => hoist_pyenv::InstallerChoice::Auto,
-                InstallerChoice::Uv => hoist_pyenv::InstallerChoice::Uv,
-                InstallerChoice::Pip => hoist_pyenv::InstallerChoice::Pip,
-            };
+            let choice = installer_choice(config.app.installer);
             match hoist_pyenv::probe_installer(t, &interp, choice) {
                 Ok(installer) => items.push(item(
                     "installer",

@@ -116,11 +116,7 @@ fn plan_host(
     let in_host = |e: &dyn std::fmt::Display| format!("{}: {e}", host.name);
     let interpreter = hoist_pyenv::probe_interpreter(t, &host.python)
         .map_err(|e| DeployError::before_switch(in_host(&e)))?;
-    let choice = match config.app.installer {
-        InstallerChoice::Auto => hoist_pyenv::InstallerChoice::Auto,
-        InstallerChoice::Uv => hoist_pyenv::InstallerChoice::Uv,
-        InstallerChoice::Pip => hoist_pyenv::InstallerChoice::Pip,
-    };
+    let choice = installer_choice(config.app.installer);
     let installer = hoist_pyenv::probe_installer(t, &interpreter, choice)
         .map_err(|e| DeployError::before_switch(in_host(&e)))?;
     let dep_key = hoist_pyenv::dep_key(&source.dir, requirement_files, &interpreter, &installer)
@@ -339,4 +335,13 @@ fn describe_health(probe: &HealthProbe, timeout: Duration) -> String {
 /// The `.venv` link target of a release: relative, so the root can move.
 pub(crate) fn env_link(key: &DepKey) -> PathBuf {
     Path::new("../..").join("envs").join(key.to_string())
+}
+
+/// The config's installer choice in hoist-pyenv's terms.
+pub(crate) fn installer_choice(choice: InstallerChoice) -> hoist_pyenv::InstallerChoice {
+    match choice {
+        InstallerChoice::Auto => hoist_pyenv::InstallerChoice::Auto,
+        InstallerChoice::Uv => hoist_pyenv::InstallerChoice::Uv,
+        InstallerChoice::Pip => hoist_pyenv::InstallerChoice::Pip,
+    }
 }

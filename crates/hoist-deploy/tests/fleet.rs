@@ -149,6 +149,19 @@ interval = "100ms"
         )
     }
 
+    fn rollback(&self) -> Result<hoist_deploy::RollbackReport, DeployError> {
+        let sink = |_: Event| {};
+        rollback(
+            &self.config,
+            &self.fleet(Activation::All),
+            None,
+            "tester@ci",
+            "hoist rollback (test)",
+            Duration::ZERO,
+            &sink,
+        )
+    }
+
     fn change_code(&self, marker: &str) {
         let app = self.config.app.source.join("app.py");
         let mut text = fs::read_to_string(&app).unwrap();
@@ -219,17 +232,7 @@ fn three_hosts_deploy_redeploy_and_roll_back_together() {
     f.assert_all_live(b.release.as_str());
     assert_eq!(b.env_reused, vec![true, true, true]);
 
-    let sink = |_: Event| {};
-    let r = rollback(
-        &f.config,
-        &f.fleet(Activation::All),
-        None,
-        "tester@ci",
-        "hoist rollback (test)",
-        Duration::ZERO,
-        &sink,
-    )
-    .unwrap();
+    let r = f.rollback().unwrap();
     assert_eq!(r.to, a.release);
     f.assert_all_live(a.release.as_str());
 }
@@ -431,17 +434,7 @@ fn rollback_refuses_when_the_hosts_do_not_share_a_target() {
     let b = f.deploy(Activation::All).unwrap().release.to_string();
     // web2 loses the release it would roll back to.
     fs::remove_dir_all(f.roots[1].join("releases").join(&a)).unwrap();
-    let sink = |_: Event| {};
-    let e = rollback(
-        &f.config,
-        &f.fleet(Activation::All),
-        None,
-        "tester@ci",
-        "hoist rollback (test)",
-        Duration::ZERO,
-        &sink,
-    )
-    .unwrap_err();
+    let e = f.rollback().unwrap_err();
     assert_eq!(e.kind, FailureKind::Config);
     assert!(e.message.starts_with("web2: "), "{}", e.message);
     f.assert_all_live(&b);
