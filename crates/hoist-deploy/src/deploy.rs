@@ -133,9 +133,10 @@ pub fn deploy(
     events: EventSink<'_>,
 ) -> Result<DeployReport, DeployError> {
     // Refuse a root that cannot be a deploy root before touching anything anywhere.
-    read_states(fleet)?;
+    read_states(fleet).map_err(DeployError::nothing_switched)?;
     let started = Instant::now();
-    let held = lock_all(fleet, &opts.who, &opts.command, opts.lock_wait, events)?;
+    let held = lock_all(fleet, &opts.who, &opts.command, opts.lock_wait, events)
+        .map_err(DeployError::nothing_switched)?;
     fault::point("deploy:locked");
     let result = deploy_locked(config, fleet, opts, events, started);
     unlock_all(fleet, held, events);
@@ -149,6 +150,55 @@ fn deploy_locked(
     events: EventSink<'_>,
     started: Instant,
 ) -> Result<DeployReport, DeployError> {
+    // Whatever fails before the switch (a full disk, a read-only root, a lost connection) left
+    // every host serving its old release.
+    let (plan, ready) =
+        prepare_fleet(config, fleet, opts, events).map_err(DeployError::nothing_switched)?;
+    let id = plan.release.clone();
+
+    activate_fleet(config, fleet, opts, &plan, events)?;
+    fault::point("deploy:healthy");
+
+    for (host, hp) in fleet.hosts.iter().zip(&plan.hosts) {
+        let rec = Recorder::new(host, &opts.who, &config.app.name);
+        rec.journal(JournalEvent::DeploySucceeded {
+            release: id.clone(),
+        })?;
+        rec.write_release_json(&id, &plan, hp, ReleaseState::Good);
+    }
+    fault::point("deploy:recorded");
+
+    let pruned = fleet.each(|_, host| {
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        let rec = Recorder::new(host, &opts.who, &config.app.name);
+        crate::prune::prune(config, host, &rec, &step).unwrap_or_else(|e| {
+            step.warn(format!("pruning failed (the deploy itself succeeded): {e}"));
+            Vec::new()
+        })
+    });
+    Ok(DeployReport {
+        release: id.clone(),
+        commit: plan.source.commit.clone(),
+        hosts: outcomes(fleet, &plan, |_| (HostResult::Live, None)),
+        uploads: ready.iter().map(|p: &Prepared| p.upload).collect(),
+        env_reused: ready.iter().map(|p| p.env_reused).collect(),
+        dep_keys: plan.hosts.iter().map(|h| h.dep_key.to_string()).collect(),
+        pruned,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Everything before the switch: repairs, the plan, the journal's start, every host prepared,
+/// the once-per-deploy hooks. On failure no host has switched.
+fn prepare_fleet(
+    config: &Config,
+    fleet: &Fleet,
+    opts: &DeployOptions,
+    events: EventSink<'_>,
+) -> Result<(DeployPlan, Vec<Prepared>), DeployError> {
     let states = read_states(fleet)?;
     let mut wrote = false;
     for (host, state) in fleet.hosts.iter().zip(&states) {
@@ -235,40 +285,7 @@ fn deploy_locked(
             vec![(0, Step::Switch, e)],
         ));
     }
-
-    activate_fleet(config, fleet, opts, &plan, events)?;
-    fault::point("deploy:healthy");
-
-    for (host, hp) in fleet.hosts.iter().zip(&plan.hosts) {
-        let rec = Recorder::new(host, &opts.who, &config.app.name);
-        rec.journal(JournalEvent::DeploySucceeded {
-            release: id.clone(),
-        })?;
-        rec.write_release_json(&id, &plan, hp, ReleaseState::Good);
-    }
-    fault::point("deploy:recorded");
-
-    let pruned = fleet.each(|_, host| {
-        let step = Stepper {
-            host: &host.name,
-            events,
-        };
-        let rec = Recorder::new(host, &opts.who, &config.app.name);
-        crate::prune::prune(config, host, &rec, &step).unwrap_or_else(|e| {
-            step.warn(format!("pruning failed (the deploy itself succeeded): {e}"));
-            Vec::new()
-        })
-    });
-    Ok(DeployReport {
-        release: id.clone(),
-        commit: plan.source.commit.clone(),
-        hosts: outcomes(fleet, &plan, |_| (HostResult::Live, None)),
-        uploads: ready.iter().map(|p: &Prepared| p.upload).collect(),
-        env_reused: ready.iter().map(|p| p.env_reused).collect(),
-        dep_keys: plan.hosts.iter().map(|h| h.dep_key.to_string()).collect(),
-        pruned,
-        elapsed: started.elapsed(),
-    })
+    Ok((plan, ready))
 }
 
 fn outcomes(
