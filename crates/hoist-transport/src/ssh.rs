@@ -386,10 +386,13 @@ pub(crate) fn classify_ssh_text(target: &SshTarget, text: &str) -> TransportErro
     if text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
         || text.contains("has changed and you have requested strict checking")
     {
+        let known_hosts_line = offending_line(text).unwrap_or_else(|| "known_hosts".into());
+        let remove_command = remove_command(&known_hosts_line, &address);
         return TransportError::HostKeyChanged {
             host,
             address,
-            known_hosts_line: offending_line(text).unwrap_or_else(|| "known_hosts".into()),
+            known_hosts_line,
+            remove_command,
         };
     }
     if text.contains("Host key verification failed") {
@@ -417,6 +420,28 @@ fn offending_line(text: &str) -> Option<String> {
         .find(|l| l.contains("Offending ") && l.contains(" key in "))?;
     let (_, rest) = line.split_once(" key in ")?;
     Some(rest.trim().to_owned())
+}
+
+/// The command that removes the known_hosts entry at `path:line`. The name is read from the
+/// entry itself, since an ssh_config alias (`web1`) is recorded under the address it resolves
+/// to (`[127.0.0.1]:2222`); a hashed entry (`|1|…`) cannot be read, so `address` stands in.
+fn remove_command(known_hosts_line: &str, address: &str) -> String {
+    let entry_name = known_hosts_line.rsplit_once(':').and_then(|(path, line)| {
+        let number: usize = line.parse().ok()?;
+        let text = std::fs::read_to_string(path).ok()?;
+        let entry = text.lines().nth(number.checked_sub(1)?)?;
+        let names = entry.split_whitespace().next()?;
+        let first = names.split(',').next()?;
+        (!first.starts_with('|') && !first.is_empty()).then(|| first.to_owned())
+    });
+    match (known_hosts_line.rsplit_once(':'), entry_name) {
+        (Some((path, _)), Some(name)) => format!(
+            "ssh-keygen -f {} -R {}",
+            crate::shell_quote(path),
+            crate::shell_quote(&name)
+        ),
+        _ => format!("ssh-keygen -R {}", crate::shell_quote(address)),
+    }
 }
 
 /// ssh's last meaningful line, without its `ssh: ` prefix and noise.

@@ -417,6 +417,14 @@ fn a_changed_host_key_is_refused_naming_the_host_and_the_known_hosts_line() {
                 .starts_with("web2: the host key of web2 has CHANGED"),
             "{err}"
         );
+        // The entry is recorded under the address the alias resolves to: that is what
+        // ssh-keygen -R must be given.
+        let remove = format!(
+            "`ssh-keygen -f {} -R '[127.0.0.1]:{}'`",
+            known_hosts.display(),
+            server.port
+        );
+        assert!(err.to_string().ends_with(&remove), "{err}");
     }
     assert!(
         fs::read_to_string(&known_hosts).unwrap().contains(&other),
