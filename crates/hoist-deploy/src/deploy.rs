@@ -499,17 +499,10 @@ fn after_switch_failure(
                 events,
             };
             let prev = plan.hosts[i].previous.as_ref();
-            (
-                prev.is_some(),
-                switch_back(config, host, prev, &step, "deploy:switched-back"),
-            )
+            switch_back(config, host, prev, &step, "deploy:switched-back")
         });
-        for (&i, (had_previous, r)) in switched.iter().zip(back) {
-            results[i] = match (had_previous, r) {
-                (true, Ok(())) => (HostResult::SwitchedBack, None),
-                (false, Ok(())) => (HostResult::CurrentRemoved, None),
-                (_, Err(e)) => (HostResult::SwitchedBackUnhealthy, Some(e)),
-            };
+        for (&i, row) in switched.iter().zip(back) {
+            results[i] = row;
         }
     } else {
         for &i in switched {
@@ -561,7 +554,7 @@ fn after_switch_failure(
                 FailureKind::RolledBack,
                 format!("{headline}\nswitched back: {} serves {prev} again (health check passed); {id} is marked failed", host.name),
             ),
-            (Some(prev), _) => DeployError::new(
+            (Some(prev), HostResult::SwitchedBackUnhealthy) => DeployError::new(
                 FailureKind::RolledBack,
                 format!(
                     "{headline}\nswitched back to {prev}, but it is not healthy either: {}",
@@ -569,6 +562,24 @@ fn after_switch_failure(
                 ),
             )
             .hint("look at the app's own logs; `hoist rollback --to <id>` picks another release"),
+            (Some(prev), HostResult::SwitchedBackRestartFailed) => DeployError::new(
+                FailureKind::RolledBack,
+                format!(
+                    "{headline}\nswitched back to {prev}, but restarting it failed: {}",
+                    results[0].1.clone().unwrap_or_default()
+                ),
+            )
+            .hint("fix the restart (see the message above), then `hoist rollback --to <id>` or deploy again"),
+            (Some(_), result) => DeployError::new(
+                FailureKind::RolledBack,
+                format!(
+                    "{headline}\n{}: {}: {}",
+                    host.name,
+                    result.describe(),
+                    results[0].1.clone().unwrap_or_default()
+                ),
+            )
+            .hint("`hoist status` reads where the host stands once it answers"),
             (None, _) => DeployError::new(FailureKind::RolledBack, headline).hint(format!(
                 "this was the first deploy, so there is no earlier release to return to; {} was removed and release {id} is marked failed",
                 host.layout.current().display()

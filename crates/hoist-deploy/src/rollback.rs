@@ -163,11 +163,8 @@ fn rollback_locked(
             )
         });
         let mut results = vec![(HostResult::NotSwitched, None); fleet.hosts.len()];
-        for (&i, r) in indexes.iter().zip(back) {
-            results[i] = match r {
-                Ok(()) => (HostResult::SwitchedBack, None),
-                Err(e) => (HostResult::SwitchedBackUnhealthy, Some(e)),
-            };
+        for (&i, row) in indexes.iter().zip(back) {
+            results[i] = row;
         }
         let host = &fleet.hosts[failed];
         let rec = Recorder::new(host, who, &config.app.name);
@@ -186,9 +183,15 @@ fn rollback_locked(
                 "every host was switched back to the release it served; {target} is marked bad on {}",
                 host.name
             ),
-            (_, detail) => format!(
+            (HostResult::SwitchedBackUnhealthy, detail) => format!(
                 "switched back to {}, but it is not healthy either: {}",
                 froms[failed],
+                detail.clone().unwrap_or_default()
+            ),
+            (result, detail) => format!(
+                "{}: {}: {}",
+                host.name,
+                result.describe(),
                 detail.clone().unwrap_or_default()
             ),
         };
