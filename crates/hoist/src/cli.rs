@@ -17,7 +17,7 @@ const EXIT_CODES: &str = "Exit codes:
 
 /// hoist: deploy a Python web app to its servers and back, atomically, over plain SSH.
 #[derive(Parser, Debug)]
-#[command(name = "hoist", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "hoist", version = env!("HOIST_VERSION"), about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The hoist.toml to use (default: ./hoist.toml or the nearest one in a parent directory).
     #[arg(
@@ -68,6 +68,19 @@ pub enum Command {
     /// Show (and with --apply write) the server files for graceful restarts: app server
     /// config, hoist's loader, supervisor program or systemd unit, nginx server block.
     Setup(crate::commands::setup::SetupArgs),
+    /// Print a shell completion script: `hoist completions bash > /etc/bash_completion.d/hoist`,
+    /// `hoist completions zsh > "${fpath[1]}/_hoist"`, `hoist completions fish >
+    /// ~/.config/fish/completions/hoist.fish`.
+    Completions(CompletionsArgs),
+    /// Print hoist's manual page (roff): `hoist man > /usr/local/share/man/man1/hoist.1`.
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]
