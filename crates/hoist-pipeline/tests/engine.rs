@@ -165,20 +165,18 @@ fn a_timed_out_job_runs_nothing_more() {
 #[test]
 fn a_cancelled_job_runs_nothing_more() {
     let p = Project::new(
-        "[pipeline.jobs.t]\nsteps = [{ run = \"touch $HOIST_WORKSPACE/../started; sleep 30\", name = \"slow\" }, { run = \"echo x\", when = \"always\", name = \"always\" }, { artifacts = \"x\" }]\n",
+        "[pipeline.jobs.t]\nsteps = [{ run = \"echo started; sleep 30\", name = \"slow\" }, { run = \"echo x\", when = \"always\", name = \"always\" }, { artifacts = \"x\" }]\n",
         &[],
     );
     let opts = p.options();
     let cancel = opts.cancel.clone();
-    let flag = p.ci.join("work/started");
-    let watcher = std::thread::spawn(move || {
-        while !flag.exists() {
-            std::thread::sleep(std::time::Duration::from_millis(10));
+    // The gate is the step's own first line: cancel once it has been seen, no polling. Were
+    // the cancel lost, the step would end after its 30 s and the statuses below would say so.
+    let run = p.run_observed(opts, |event| {
+        if matches!(event, Event::Output { line, .. } if line == "started") {
+            cancel.store(true, Ordering::Relaxed);
         }
-        cancel.store(true, Ordering::Relaxed);
     });
-    let run = p.run_with(opts);
-    watcher.join().unwrap();
     assert_eq!(
         statuses(&run, "t"),
         [
