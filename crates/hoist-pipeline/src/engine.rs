@@ -833,6 +833,18 @@ impl JobRun<'_, '_> {
         no_output: Option<std::time::Duration>,
         rec: &mut StepRecord,
     ) -> Option<ProcessEnd> {
+        self.process_observed(number, cmd, no_output, rec, &mut |_, _| {})
+    }
+
+    /// [`Self::process`], showing each line (unmasked) to `observe` as well.
+    fn process_observed(
+        &self,
+        number: usize,
+        cmd: Command,
+        no_output: Option<std::time::Duration>,
+        rec: &mut StepRecord,
+        observe: &mut dyn FnMut(Stream, &str),
+    ) -> Option<ProcessEnd> {
         let mut log = self.open_log(number, rec);
         let mut writer = log.file.as_mut().map(std::io::BufWriter::new);
         let opts = self.ctx.opts;
@@ -843,6 +855,8 @@ impl JobRun<'_, '_> {
             cancelled: &is_cancelled,
         };
         let mut on_line = |stream: Stream, line: String| {
+            observe(stream, &line);
+            // The log file is written here, not through `send`: mask it on the way in.
             let line = self.ctx.masker.mask(&line);
             let time = now_rfc3339();
             if let Some(w) = writer.as_mut() {
@@ -1214,23 +1228,55 @@ impl JobRun<'_, '_> {
         if let Some(env) = environment {
             cmd.arg(env);
         }
-        cmd.arg("--ref").arg(&self.ctx.commit);
-        let end = self.process(number, cmd, None, rec);
-        if let Some(ProcessEnd::Exited(code)) = end {
-            let meaning = match code {
-                0 => None,
-                2 => Some("hoist deploy refused its configuration or arguments"),
-                3 => Some("the deploy failed before any host was switched"),
-                4 => Some("the deploy failed after the switch and was rolled back"),
-                5 => Some("another deploy holds the lock"),
-                _ => Some("hoist deploy failed"),
-            };
-            if let Some(meaning) = meaning {
-                self.note(number, rec, format!("{meaning} (exit code {code})"));
+        // The deploy's outcome is read from its last JSON event, not decoded from its exit
+        // code: hoist deploy says itself what happened and where each host stands.
+        cmd.arg("--ref").arg(&self.ctx.commit).arg("--json");
+        let mut outcome: Option<DeployOutcome> = None;
+        let end = self.process_observed(number, cmd, None, rec, &mut |stream, line| {
+            if stream == Stream::Out {
+                if let Ok(event) = serde_json::from_str::<DeployOutcome>(line) {
+                    outcome = Some(event);
+                }
             }
+        });
+        match outcome {
+            Some(DeployOutcome::Deployed { release, hosts }) => self.note(
+                number,
+                rec,
+                format!("deployed release {release} to {} host(s)", hosts.len()),
+            ),
+            Some(DeployOutcome::Failed { message, hints }) => {
+                self.note(number, rec, format!("hoist deploy failed: {message}"));
+                for hint in hints {
+                    self.note(number, rec, format!("hint: {hint}"));
+                }
+            }
+            None if matches!(end, Some(ProcessEnd::Exited(_))) => self.note(
+                number,
+                rec,
+                "hoist deploy reported no outcome; its output above says why".into(),
+            ),
+            None => {}
         }
         self.finish_process(number, end, None, rec);
     }
+}
+
+/// The last event of `hoist deploy --json`: what happened, in its own words.
+#[derive(serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum DeployOutcome {
+    /// Every host serves the new release.
+    Deployed {
+        release: String,
+        hosts: Vec<serde_json::Value>,
+    },
+    /// The deploy failed; the message says where each host stands.
+    Failed {
+        message: String,
+        #[serde(default)]
+        hints: Vec<String>,
+    },
 }
 
 fn collect_xml(path: &Path, out: &mut Vec<PathBuf>) {

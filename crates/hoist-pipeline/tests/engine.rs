@@ -405,28 +405,74 @@ steps = [{ run = "echo never" }]
 }
 
 #[test]
-fn the_deploy_step_runs_hoist_deploy_with_the_pipelines_commit() {
-    let p = Project::new("[pipeline.jobs.t]\nsteps = [{ deploy = \"production\" }, { deploy = true, name = \"again\" }]\n", &[]);
-    // A stand-in hoist binary that reports its arguments, then exits like a deploy that rolled back.
+fn the_deploy_step_runs_hoist_deploy_with_the_pipelines_commit_and_reports_its_outcome() {
+    let p = Project::new("[pipeline.jobs.t]\nsteps = [{ deploy = \"production\" }, { deploy = true, name = \"again\", when = \"always\" }, { deploy = \"broken\", when = \"always\" }]\n", &[]);
+    // A stand-in hoist binary that reports its arguments, then ends as hoist deploy --json does:
+    // progress events, then one final event saying what happened (or, refused before it could
+    // start, nothing but a message on stderr).
     let fake = p.tmp.path().join("hoist");
-    std::fs::write(&fake, "#!/bin/sh\necho \"args: $*\"\nexit 4\n").unwrap();
+    std::fs::write(
+        &fake,
+        r#"#!/bin/sh
+echo "args: $*" >&2
+case "$*" in
+  *production*)
+    echo '{"event":"step","host":"web1","step":"switch","status":"done"}'
+    echo '{"event":"failed","kind":"LeftAsIs","message":"the health check failed on web1 after the switch; left as it was: web1 serves 20261201T000000Z","hints":["hoist rollback production"],"hosts":[],"exit_code":6}'
+    exit 6;;
+  *broken*)
+    echo "error: no environment named broken" >&2
+    exit 2;;
+  *)
+    echo '{"event":"deployed","release":"20261201T000001Z","commit":"c","hosts":[{"host":"local"}],"ms":5}';;
+esac
+"#,
+    )
+    .unwrap();
     sh(p.tmp.path(), "chmod +x hoist");
     let mut opts = p.options();
     opts.hoist_exe = fake;
     let run = p.run_with(opts);
     let config = p.config().display().to_string();
+    let args: Vec<String> = run
+        .output("t")
+        .into_iter()
+        .filter(|l| l.starts_with("args: "))
+        .collect();
+    let head = git_head(&p);
     assert_eq!(
-        run.output("t"),
-        [format!(
-            "args: --config {config} deploy production --ref {}",
-            git_head(&p)
-        )]
+        args,
+        [
+            format!("args: --config {config} deploy production --ref {head} --json"),
+            format!("args: --config {config} deploy --ref {head} --json"),
+            format!("args: --config {config} deploy broken --ref {head} --json"),
+        ]
     );
     assert_eq!(
         run.notes("t", 1),
         [
-            "the deploy failed after the switch and was rolled back (exit code 4)",
-            "exited with code 4"
+            "hoist deploy failed: the health check failed on web1 after the switch; left as it was: web1 serves 20261201T000000Z",
+            "hint: hoist rollback production",
+            "exited with code 6"
+        ]
+    );
+    assert_eq!(
+        run.notes("t", 2),
+        ["deployed release 20261201T000001Z to 1 host(s)"]
+    );
+    assert_eq!(
+        run.notes("t", 3),
+        [
+            "hoist deploy reported no outcome; its output above says why",
+            "exited with code 2"
+        ]
+    );
+    assert_eq!(
+        statuses(&run, "t"),
+        [
+            "deploy to production: failed",
+            "again: passed",
+            "deploy to broken: failed"
         ]
     );
     let mut opts = p.options();

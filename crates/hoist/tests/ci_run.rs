@@ -80,14 +80,18 @@ fn a_run_prints_its_steps_then_failures_counts_and_jobs_and_exits_zero() {
 }
 
 #[test]
-fn a_failing_job_exits_one_and_json_prints_one_event_per_line() {
+fn a_failing_job_exits_seven_and_json_prints_one_event_per_line() {
     let dir =
         project("[pipeline.jobs.t]\nsteps = [{ run = \"echo x; exit 3\", name = \"boom\" }]\n");
     let out = hoist(dir.path())
         .args(["ci", "run", "--json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "a failed pipeline, not an internal error"
+    );
     let events: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -167,4 +171,53 @@ fn an_unknown_job_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8(out.stderr).unwrap(), "error: no job named \"lint\" in the pipeline\nhint: hoist ci jobs lists the pipeline's jobs\n");
+}
+
+#[test]
+fn the_deploy_step_reports_the_outcome_hoist_deploy_gave_in_its_own_words() {
+    let root = tempfile::tempdir().unwrap();
+    // A `current` that is a real directory: hoist deploy refuses it before changing anything.
+    std::fs::create_dir(root.path().join("current")).unwrap();
+    let dir = project(&format!(
+        r#"
+[app]
+name = "demo"
+entry = "app:app"
+requirements = []
+[release]
+root = "{}"
+[pipeline.jobs.ship]
+steps = [{{ deploy = true }}]
+"#,
+        root.path().display()
+    ));
+    let out = hoist(dir.path())
+        .args(["ci", "run", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let notes: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "step_note")
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            format!(
+                "hoist deploy failed: local: {}/current is a real directory or file, not a symlink",
+                root.path().display()
+            ),
+            "hint: hoist switches releases by replacing a symlink; move the directory into releases/ and point a symlink at it".into(),
+            "exited with code 2".into(),
+        ]
+    );
+    assert!(root.path().join("current").is_dir(), "nothing was changed");
 }
