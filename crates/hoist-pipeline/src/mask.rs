@@ -1,9 +1,18 @@
 //! Masking secret values out of everything the pipeline writes or shows.
+//!
+//! The engine masks at its edges, not field by field: every event goes through
+//! [`SecretMasker::mask_value`] on its way to the front end, the run's record through the same
+//! function before it is written or returned, and the files it copies (test reports) through
+//! [`SecretMasker::mask`]. A field added later is masked without anyone remembering to.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 /// Replaces secret values with `****`.
 ///
 /// Values shorter than 4 characters are not masked (they would mask ordinary words); a multi-line
-/// secret is masked line by line, since output reaches us one line at a time.
+/// secret is masked line by line, since output reaches us one line at a time. A value is also
+/// masked in its XML-escaped form (`&` as `&amp;` ...), as it appears in a copied JUnit report.
 #[derive(Debug, Clone, Default)]
 pub struct SecretMasker {
     needles: Vec<String>,
@@ -12,6 +21,17 @@ pub struct SecretMasker {
 /// What a masked value is replaced with.
 pub const MASK: &str = "****";
 
+/// A value that could not be checked for secrets (it does not survive a round trip through
+/// JSON: a path that is not UTF-8, a number that is not finite).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot check {what} for secrets: {source}")]
+pub struct MaskError {
+    /// What was being masked.
+    pub what: &'static str,
+    /// Why it could not be.
+    pub source: serde_json::Error,
+}
+
 impl SecretMasker {
     /// A masker for these secret values.
     pub fn new<I, S>(values: I) -> Self
@@ -19,13 +39,18 @@ impl SecretMasker {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut needles = Vec::new();
+        let mut needles: Vec<String> = Vec::new();
         for value in values {
             let value = value.as_ref();
             for piece in std::iter::once(value).chain(value.lines()) {
                 let piece = piece.trim_end_matches('\r');
-                if piece.chars().count() >= 4 && !needles.iter().any(|n| n == piece) {
-                    needles.push(piece.to_string());
+                if piece.chars().count() < 4 {
+                    continue;
+                }
+                for form in std::iter::once(piece.to_string()).chain(xml_escaped(piece)) {
+                    if !needles.contains(&form) {
+                        needles.push(form);
+                    }
                 }
             }
         }
@@ -45,8 +70,54 @@ impl SecretMasker {
         out
     }
 
+    /// Whether `text` holds a secret value.
+    pub fn reveals(&self, text: &str) -> bool {
+        self.needles.iter().any(|n| text.contains(n.as_str()))
+    }
+
+    /// `value` with every string in it masked — every field, however deep, present or future.
+    pub fn mask_value<T>(&self, value: T, what: &'static str) -> Result<T, MaskError>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        if self.is_empty() {
+            return Ok(value);
+        }
+        let err = |source| MaskError { what, source };
+        let mut json = serde_json::to_value(&value).map_err(err)?;
+        self.mask_json(&mut json);
+        serde_json::from_value(json).map_err(err)
+    }
+
+    fn mask_json(&self, json: &mut serde_json::Value) {
+        use serde_json::Value;
+        match json {
+            Value::String(s) => {
+                if self.reveals(s) {
+                    *s = self.mask(s);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.mask_json(v)),
+            // Keys are the types' field names, never data.
+            Value::Object(map) => map.values_mut().for_each(|v| self.mask_json(v)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
     /// Whether there is anything to mask.
     pub fn is_empty(&self) -> bool {
         self.needles.is_empty()
     }
+}
+
+/// The forms `text` may take in XML: writers always escape `&` and `<` (most `>` too) and
+/// escape quotes in attributes only, some of them both kinds.
+fn xml_escaped(text: &str) -> [String; 3] {
+    let text = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let quot = text.replace('"', "&quot;");
+    let both = quot.replace('\'', "&apos;");
+    [text, quot, both]
 }

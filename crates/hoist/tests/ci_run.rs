@@ -174,6 +174,82 @@ fn an_unknown_job_is_refused() {
 }
 
 #[test]
+fn a_secret_never_reaches_the_terminal_the_json_events_the_run_files_or_the_cache_store() {
+    let dir = project(
+        r#"
+[pipeline]
+secrets = ["TOKEN"]
+[pipeline.jobs.t]
+steps = [
+  { run = '''
+mkdir -p reports env && echo x > env/f
+printf '<testsuite time="0.1"><testcase classname="t" name="login" time="0.1"><failure message="login with %s refused">token=%s</failure></testcase></testsuite>' "$TOKEN" "$TOKEN" > reports/junit.xml
+''', name = "tests" },
+  { test_results = "reports" },
+  { save_cache = "deps-{{ .Environment.TOKEN }}", paths = ["env"], when = "always" },
+]
+"#,
+    );
+    let secret = "pa55-w0rd-xyz";
+    let text = hoist(dir.path())
+        .env("TOKEN", secret)
+        .args(["ci", "run"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(text.stderr).unwrap();
+    assert_eq!(text.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l == "FAILED t::login: login with **** refused"),
+        "{stderr}"
+    );
+    assert!(stderr.lines().any(|l| l == "    token=****"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "cache key \"deps-{{ .Environment.TOKEN }}\" would hold the value of secret TOKEN"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(secret),
+        "a secret on the terminal:\n{stderr}"
+    );
+    let json = hoist(dir.path())
+        .env("TOKEN", secret)
+        .args(["ci", "run", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(json.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "run_finished");
+    assert_eq!(
+        last["record"]["jobs"][0]["tests"]["cases"][0]["message"],
+        "login with **** refused"
+    );
+    assert!(!stdout.contains(secret), "a secret in --json:\n{stdout}");
+    let ls = hoist(dir.path()).args(["cache", "ls"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&ls.stdout).contains(secret),
+        "a secret in hoist cache ls"
+    );
+    // Everything hoist wrote: the runs (records, logs, copied reports) and the cache store. (The
+    // job's workspace holds what the job itself wrote.)
+    for written in [".hoist-ci/runs", ".cache"] {
+        let found = std::process::Command::new("grep")
+            .args(["-rl", secret, written])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            found.stdout.is_empty(),
+            "a secret in {}",
+            String::from_utf8_lossy(&found.stdout)
+        );
+    }
+}
+
+#[test]
 fn the_deploy_step_reports_the_outcome_hoist_deploy_gave_in_its_own_words() {
     let root = tempfile::tempdir().unwrap();
     // A `current` that is a real directory: hoist deploy refuses it before changing anything.
