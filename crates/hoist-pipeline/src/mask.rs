@@ -85,22 +85,40 @@ impl SecretMasker {
         }
         let err = |source| MaskError { what, source };
         let mut json = serde_json::to_value(&value).map_err(err)?;
-        self.mask_json(&mut json);
+        if !self.mask_json(&mut json) {
+            // Nothing to hide (the common case, e.g. an ordinary line of output).
+            return Ok(value);
+        }
         serde_json::from_value(json).map_err(err)
     }
 
-    fn mask_json(&self, json: &mut serde_json::Value) {
+    /// Masks the strings in `json`; whether any changed.
+    fn mask_json(&self, json: &mut serde_json::Value) -> bool {
         use serde_json::Value;
         match json {
             Value::String(s) => {
-                if self.reveals(s) {
+                let revealed = self.reveals(s);
+                if revealed {
                     *s = self.mask(s);
                 }
+                revealed
             }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.mask_json(v)),
+            Value::Array(items) => {
+                let mut changed = false;
+                for item in items {
+                    changed |= self.mask_json(item);
+                }
+                changed
+            }
             // Keys are the types' field names, never data.
-            Value::Object(map) => map.values_mut().for_each(|v| self.mask_json(v)),
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            Value::Object(map) => {
+                let mut changed = false;
+                for item in map.values_mut() {
+                    changed |= self.mask_json(item);
+                }
+                changed
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
         }
     }
 
