@@ -117,6 +117,14 @@ fn a_failing_job_exits_seven_and_json_prints_one_event_per_line() {
     assert_eq!(events[3]["line"], "x");
     assert_eq!(events[5]["exit_code"], 3);
     assert_eq!(events[7]["record"]["passed"], false);
+    let help = hoist(dir.path()).arg("--help").output().unwrap();
+    assert!(
+        String::from_utf8(help.stdout)
+            .unwrap()
+            .lines()
+            .any(|l| l == "  7  hoist ci run: a job failed, timed out or was cancelled"),
+        "--help lists the code"
+    );
     assert_eq!(
         events[7]["record"]["jobs"][0]["steps"][0]["status"],
         "failed"
