@@ -9,8 +9,29 @@ fn port_open(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
+/// Fails the test, naming the package, when a tool it needs is not installed: a missing tool
+/// must never pass for a working service.
+fn require(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()));
+    assert!(
+        found,
+        "{tool} is not installed: run scripts/install-deps (or apt-get install {package})"
+    );
+}
+
+/// PostgreSQL's server binaries (found as the services find them) and psql.
+fn require_postgres() {
+    assert!(
+        hoist_pipeline::services::postgres_bindir().is_some(),
+        "PostgreSQL (initdb, pg_ctl, postgres) is not installed: run scripts/install-deps (or apt-get install postgresql)"
+    );
+    require("psql", "postgresql-client");
+}
+
 #[test]
 fn postgres_starts_with_its_user_database_and_password_and_the_job_gets_the_variables() {
+    require_postgres();
     let p = Project::new(
         r#"
 [pipeline.jobs.t]
@@ -49,6 +70,7 @@ steps = [
 
 #[test]
 fn postgres_is_stopped_after_a_failing_job_too() {
+    require_postgres();
     let p = Project::new(
         "[pipeline.jobs.t]\nservices.postgres = {}\nsteps = [{ run = \"echo $PGPORT; psql -X -A -t -c 'show data_directory'; exit 1\" }]\n",
         &[],
@@ -70,6 +92,7 @@ fn postgres_is_stopped_after_a_failing_job_too() {
 
 #[test]
 fn a_service_that_does_not_start_fails_the_job_with_its_log_attached() {
+    require_postgres();
     let p = Project::new(
         "[pipeline.jobs.t]\nservices.postgres = { settings = { shared_buffers = \"lots\" } }\nsteps = [{ run = \"echo never\" }, { run = \"echo never\", when = \"always\" }]\n",
         &[],
@@ -95,17 +118,6 @@ fn a_service_that_does_not_start_fails_the_job_with_its_log_attached() {
         .iter()
         .any(|e| matches!(e, Event::ServiceFailed { log, .. } if log.contains("shared_buffers"))));
     assert!(run.output("t").is_empty(), "no step runs");
-}
-
-/// Fails the test, naming the package, when a tool it needs is not installed: a missing tool
-/// must never pass for a working service.
-fn require(tool: &str, package: &str) {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()));
-    assert!(
-        found,
-        "{tool} is not installed: run scripts/install-deps (or apt-get install {package})"
-    );
 }
 
 #[test]
