@@ -21,8 +21,9 @@ pub struct SecretMasker {
 /// What a masked value is replaced with.
 pub const MASK: &str = "****";
 
-/// A value that could not be checked for secrets (it does not survive a round trip through
-/// JSON: a path that is not UTF-8, a number that is not finite).
+/// A value that could not be checked for secrets: it does not survive a round trip through
+/// JSON (a path that is not UTF-8), or masking broke its own format (a secret equal to one of
+/// its words, such as `passed`).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot check {what} for secrets: {source}")]
 pub struct MaskError {
