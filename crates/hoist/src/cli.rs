@@ -13,7 +13,8 @@ const EXIT_CODES: &str = "Exit codes:
   3  deploy failed before any switch (the live release still serves)
   4  failed after the switch and switched back to the previous release
   5  the lock is held by another deploy
-  6  failed after the switch and left as it was (--no-rollback-on-failure)";
+  6  failed after the switch and left as it was (--no-rollback-on-failure)
+  7  hoist ci run: a job failed, timed out or was cancelled";
 
 /// hoist: deploy a Python web app to its servers and back, atomically, over plain SSH.
 #[derive(Parser, Debug)]
