@@ -203,12 +203,9 @@ fn a_committed_symlink_deployed_by_ref_is_refused_too() {
     assert_eq!(site.current(), None, "nothing was switched");
 }
 
-#[test]
-fn over_ssh_a_symlinked_shared_parent_is_refused_and_nothing_outside_is_touched() {
-    let server = SshServer::start();
-    let site = Site::new();
-    let outside = Outside::new();
-    std::os::unix::fs::symlink(outside.path(), site.project.join("conf")).unwrap();
+/// Points the site's config at one SSH host, `web1` of `server`, whose root is a folder of
+/// the site; returns that root.
+fn deploy_over_ssh(site: &Site, server: &SshServer) -> PathBuf {
     let root = site.dir.path().join("srv web1");
     fs::create_dir_all(&root).unwrap();
     let text = fs::read_to_string(&site.config).unwrap();
@@ -225,6 +222,74 @@ fn over_ssh_a_symlinked_shared_parent_is_refused_and_nothing_outside_is_touched(
         ),
     )
     .unwrap();
+    root
+}
+
+/// Stops the example's gunicorn of an SSH host's root when the test ends, pass or fail.
+struct StopWeb(PathBuf);
+
+impl Drop for StopWeb {
+    fn drop(&mut self) {
+        let _ = Command::new(example_dir().join("bin/stop-web"))
+            .env("HOIST_ROOT", &self.0)
+            .env("HOIST_STOP_TIMEOUT", "10")
+            .output();
+    }
+}
+
+#[test]
+fn over_ssh_a_same_size_edit_with_normalised_mtimes_is_served() {
+    let server = SshServer::start();
+    let site = Site::new();
+    let root = deploy_over_ssh(&site, &server);
+    let _stop = StopWeb(root.clone());
+    let page = site.project.join("static/page.txt");
+    fs::create_dir_all(page.parent().unwrap()).unwrap();
+    fs::write(&page, "version A\n").unwrap();
+    normalise_mtimes(&site.project);
+    assert_exit(&site.hoist(&["deploy", "production"]), EXIT_OK);
+    assert_eq!(
+        http_get(site.port, "/static/page.txt").as_deref(),
+        Some("version A\n")
+    );
+    fs::write(&page, "version B\n").unwrap();
+    normalise_mtimes(&site.project);
+    let out = site.hoist(&["deploy", "production"]);
+    assert_exit(&out, EXIT_OK);
+    let current = fs::read_link(root.join("current")).unwrap();
+    let release = root.join(&current);
+    for rel in [
+        "static/page.txt",
+        "app.py",
+        "settings.py",
+        "bin/restart-web",
+    ] {
+        assert_eq!(
+            fs::read(release.join(rel)).unwrap(),
+            fs::read(site.project.join(rel)).unwrap(),
+            "{rel} in {}",
+            release.display()
+        );
+    }
+    assert_eq!(
+        http_get(site.port, "/static/page.txt").as_deref(),
+        Some("version B\n"),
+        "the app serves the old file"
+    );
+    assert!(
+        stderr(&out).contains(": 1 copied ("),
+        "only the page is copied:\n{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn over_ssh_a_symlinked_shared_parent_is_refused_and_nothing_outside_is_touched() {
+    let server = SshServer::start();
+    let site = Site::new();
+    let outside = Outside::new();
+    std::os::unix::fs::symlink(outside.path(), site.project.join("conf")).unwrap();
+    let root = deploy_over_ssh(&site, &server);
     set_shared(&site.config, r#"["conf/data/", "logs/", "run/"]"#);
     let out = site.hoist(&["deploy", "production"]);
     assert_refused(&out, "conf/data/", "conf");
