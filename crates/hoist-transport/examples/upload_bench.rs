@@ -5,7 +5,8 @@
 //!
 //! Each run uploads the tree into a fresh release, edits one file (same size, same mtime, so
 //! only its content says it changed), then times the upload of the next release with the first
-//! as `link_dest`. Prints the median, min and max per tree and transport.
+//! as `link_dest`. Prints the median, min and max per tree and transport, and the same for the
+//! alternative of plain `rsync -a --checksum --link-dest` (over the same SSH master).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ fn main() {
     target.config_file = Some(server.client_config.clone());
     let ssh = Ssh::connect(&target).expect("connect to the test sshd");
     let local = Local::default();
+    let socket = ssh.control_socket();
     let hosts: [(&str, &dyn Transport); 2] = [("local", &local), ("ssh", &ssh)];
 
     for (tree, dir, files) in [
@@ -48,6 +50,7 @@ fn main() {
     ] {
         for (name, host) in hosts {
             let mut times = Vec::new();
+            let mut checksum_times = Vec::new();
             for run in 0..runs {
                 let src = work.path().join(format!("src-{name}-{run}"));
                 copy_tree(dir, &src, files);
@@ -62,19 +65,27 @@ fn main() {
                     .upload_tree(&src, files, &two, Some(&one))
                     .expect("second upload");
                 times.push(since.elapsed());
+                let since = Instant::now();
+                rsync_checksum(
+                    &src,
+                    &one,
+                    &root.join("three"),
+                    (name == "ssh").then_some(&socket),
+                );
+                checksum_times.push(since.elapsed());
                 if run == 0 {
                     eprintln!("{tree} {name}: {stats:?}");
                 }
                 let _ = fs::remove_dir_all(&root);
                 let _ = fs::remove_dir_all(&src);
             }
-            times.sort();
-            println!(
-                "{tree} ({} files), {name}: median {:.3}s (min {:.3}s, max {:.3}s, {runs} runs)",
-                files.len(),
-                secs(times[times.len() / 2]),
-                secs(times[0]),
-                secs(times[times.len() - 1]),
+            report(
+                &format!("{tree} ({} files), {name}", files.len()),
+                &mut times,
+            );
+            report(
+                &format!("{tree} ({} files), {name}, rsync --checksum", files.len()),
+                &mut checksum_times,
             );
         }
     }
@@ -82,6 +93,39 @@ fn main() {
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
+}
+
+fn report(what: &str, times: &mut [Duration]) {
+    times.sort();
+    println!(
+        "{what}: median {:.3}s (min {:.3}s, max {:.3}s, {} runs)",
+        secs(times[times.len() / 2]),
+        secs(times[0]),
+        secs(times[times.len() - 1]),
+        times.len()
+    );
+}
+
+/// The alternative to a manifest: rsync comparing every file by checksum, on both sides.
+fn rsync_checksum(src: &Path, link_dest: &Path, dest: &Path, socket: Option<&PathBuf>) {
+    let mut command = std::process::Command::new("rsync");
+    command
+        .args(["-a", "--checksum"])
+        .arg(format!("--link-dest={}", link_dest.display()));
+    let mut from = src.as_os_str().to_owned();
+    from.push("/");
+    let to = match socket {
+        Some(socket) => {
+            command.arg("-e").arg(format!(
+                "ssh -S {} -o ControlMaster=no -o BatchMode=yes -p 9",
+                socket.display()
+            ));
+            format!("hoist:{}/", dest.display())
+        }
+        None => format!("{}/", dest.display()),
+    };
+    let status = command.arg(from).arg(to).status().expect("run rsync");
+    assert!(status.success(), "rsync --checksum failed");
 }
 
 fn list(dir: &Path) -> Vec<PathBuf> {

@@ -591,10 +591,11 @@ fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
 
 // The scripts: constant text; values arrive as "$1", "$2" and are never part of the script.
 
-/// Hard-links the files listed on stdin from the previous release `$1` into `$2`: a local rsync
-/// from `$1` to `$2` with `$1` as its own `--link-dest` links every file (same inode, same
-/// attributes) and creates the directories with their modes, in one process.
-const LINK_UNCHANGED: &str = r#"cd -- "$1" && exec rsync -a -ii --out-format='%i %l' --from0 --files-from=- --link-dest="$1" ./ "$2/""#;
+/// Hard-links the files listed on stdin (NUL-separated, relative) from the previous release
+/// `$1` into `$2`, making their folders: `cp -l --parents`, a few processes for any number of
+/// files.
+const LINK_UNCHANGED: &str =
+    r#"mkdir -p -- "$2" && cd -- "$1" && exec xargs -0 -r cp -l --parents -t "$2" --"#;
 
 const READ_FILE: &str = r#"[ -e "$1" ] || exit 44; exec cat -- "$1""#;
 
@@ -784,17 +785,17 @@ impl Transport for Ssh {
                 source,
             }
         })?;
-        // What changed travels with rsync; what did not is linked on the host, from the
-        // previous release, by a second rsync there (no data crosses the network for it).
-        let mut stats = self.rsync_to(src, &plan.copy, dest)?;
+        // What did not change is linked on the host from the previous release (no data
+        // crosses the network for it); what changed travels with rsync.
+        let mut stats = UploadStats::default();
         if let (Some(prev), false) = (link_dest, plan.link.is_empty()) {
             let out = self.script(LINK_UNCHANGED, &[prev, dest], Some(&nul_list(&plan.link)))?;
             self.expect_success("link unchanged files into", dest, &out)?;
-            let linked = parse_itemized(&out.stdout_text());
-            stats.linked += linked.linked;
-            stats.copied += linked.copied;
-            stats.bytes += linked.bytes;
+            stats.linked = plan.link.len() as u64;
         }
+        let copied = self.rsync_to(src, &plan.copy, dest)?;
+        stats.copied = copied.copied;
+        stats.bytes = copied.bytes;
         self.write_file_atomic(&dest.join(MANIFEST_FILE), &plan.manifest.render())?;
         Ok(stats)
     }
