@@ -50,7 +50,11 @@ impl Manifest {
         let Some(body) = bytes.strip_prefix(HEADER) else {
             return manifest;
         };
-        for record in body.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let mut records = body.split(|b| *b == 0);
+        // The last piece follows the last NUL: empty in a whole manifest, a torn record (whose
+        // path may be cut short into another path) in a truncated one. Never trusted.
+        records.next_back();
+        for record in records.filter(|r| !r.is_empty()) {
             if let Some((path, entry)) = parse_record(record) {
                 manifest.entries.insert(path, entry);
             }
@@ -208,5 +212,8 @@ mod tests {
         let m = Manifest::parse(text.as_bytes());
         assert_eq!(m.len(), 1);
         assert!(m.get(Path::new("app.py")).is_some());
+        // A manifest cut short: the torn record ("app.p") is not believed.
+        let cut = &text.as_bytes()[..HEADER.len() + good.len() - 1];
+        assert!(Manifest::parse(cut).is_empty());
     }
 }
