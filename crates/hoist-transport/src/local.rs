@@ -28,6 +28,34 @@ impl Local {
         Local { name: name.into() }
     }
 
+    /// Writes a new file under a random temporary name, then renames it to `path`; `durable`
+    /// syncs it to disk first.
+    fn write_through_tmp(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        durable: bool,
+    ) -> Result<(), TransportError> {
+        let (tmp, mut f) = create_sibling_tmp(path).map_err(|e| self.io("write", path, e))?;
+        let mut write = || -> std::io::Result<()> {
+            f.write_all(contents)?;
+            if durable {
+                f.sync_all()?;
+            }
+            fs::rename(&tmp, path)
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            self.io("write", path, e)
+        })
+    }
+
+    /// A release's manifest needs no sync: one lost or cut short in a crash vouches for
+    /// nothing, and the next release is copied whole.
+    fn write_manifest(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
+        self.write_through_tmp(path, contents, false)
+    }
+
     fn io(&self, action: &'static str, path: &Path, source: std::io::Error) -> TransportError {
         TransportError::Io {
             host: self.name.clone(),
@@ -92,16 +120,7 @@ impl Transport for Local {
     }
 
     fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
-        let (tmp, mut f) = create_sibling_tmp(path).map_err(|e| self.io("write", path, e))?;
-        let mut write = || -> std::io::Result<()> {
-            f.write_all(contents)?;
-            f.sync_all()?;
-            fs::rename(&tmp, path)
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            self.io("write", path, e)
-        })
+        self.write_through_tmp(path, contents, true)
     }
 
     fn append_line(&self, path: &Path, line: &str) -> Result<(), TransportError> {
@@ -299,7 +318,7 @@ impl Transport for Local {
             stats.copied += 1;
             stats.bytes += meta.len();
         }
-        self.write_file_atomic(&dest.join(MANIFEST_FILE), &plan.manifest.render())?;
+        self.write_manifest(&dest.join(MANIFEST_FILE), &plan.manifest.render())?;
         Ok(stats)
     }
 

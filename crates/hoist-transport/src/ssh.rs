@@ -605,6 +605,11 @@ const WRITE_FILE_ATOMIC: &str = r#"d=${1%/*}; tmp=$(mktemp -- "$d/.${1##*/}.hois
 if cat > "$tmp" && chmod 644 -- "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
 rm -f -- "$tmp"; exit 1"#;
 
+/// As [`WRITE_FILE_ATOMIC`], without the sync.
+const WRITE_MANIFEST: &str = r#"d=${1%/*}; tmp=$(mktemp -- "$d/.${1##*/}.hoist-tmp-XXXXXXXXXX") || exit 1
+if cat > "$tmp" && chmod 644 -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
+rm -f -- "$tmp"; exit 1"#;
+
 const APPEND_LINE: &str = r#"cat >> "$1" && sync -- "$1""#;
 
 const CREATE_DIR: &str = r#"mkdir -- "$1" && exit 0
@@ -796,7 +801,10 @@ impl Transport for Ssh {
         let copied = self.rsync_to(src, &plan.copy, dest)?;
         stats.copied = copied.copied;
         stats.bytes = copied.bytes;
-        self.write_file_atomic(&dest.join(MANIFEST_FILE), &plan.manifest.render())?;
+        // No sync: a manifest lost or cut short in a crash vouches for nothing.
+        let manifest = dest.join(MANIFEST_FILE);
+        let out = self.script(WRITE_MANIFEST, &[&manifest], Some(&plan.manifest.render()))?;
+        self.expect_success("write", &manifest, &out)?;
         Ok(stats)
     }
 
