@@ -11,9 +11,10 @@ use hoist_release::{
 };
 
 use crate::activate::{activate, switch_back};
-use crate::deploy::{lock_all, unlock_all};
+use crate::deploy::{ensure_all_ours, lock_all, unlock_all};
 use crate::event::{EventSink, Step, Stepper};
 use crate::host::Fleet;
+use crate::lock::HeldLock;
 use crate::outcome::{HostOutcome, HostResult};
 use crate::plan::read_states;
 use crate::record::Recorder;
@@ -42,7 +43,9 @@ pub fn rollback(
     let started = Instant::now();
     let held = lock_all(fleet, who, command, lock_wait, events)?;
     fault::point("rollback:locked");
-    let result = rollback_locked(config, fleet, to, who, events, started);
+    let result = crate::lock::while_held(fleet, &held, || {
+        rollback_locked(config, fleet, to, who, events, started, &held)
+    });
     unlock_all(fleet, held, events);
     result
 }
@@ -54,6 +57,7 @@ fn rollback_locked(
     who: &str,
     events: EventSink<'_>,
     started: Instant,
+    held: &[HeldLock],
 ) -> Result<RollbackReport, DeployError> {
     let states = read_states(fleet)?;
     let mut froms = Vec::new();
@@ -108,6 +112,7 @@ fn rollback_locked(
         .hint("pick one that every host has: hoist rollback --to <id>"));
     }
 
+    ensure_all_ours(fleet, held)?;
     let switched = fleet.each(|i, host| {
         let step = Stepper {
             host: &host.name,
