@@ -176,6 +176,7 @@ fn deploy_locked(
         };
         wrote |= rec.repair_torn(state, &step)?;
         wrote |= rec.close_interrupted(state, &step)?;
+        wrote |= rec.close_interrupted_rollback(state, &step)?;
         // A host deployed the seed's way: its builds become releases on the first deploy.
         if state.entries.is_empty() {
             wrote |= !crate::adopt::adopt_host(host, state, &opts.who, &config.app.name, &step)?

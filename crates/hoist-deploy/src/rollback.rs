@@ -9,11 +9,12 @@ use hoist_config::Config;
 use hoist_release::{
     check_explicit_target, rollback_target, JournalEvent, ReleaseId, ReleaseState,
 };
+use hoist_transport::Cmd;
 
 use crate::activate::{activate, switch_back};
 use crate::deploy::{ensure_all_ours, lock_all, unlock_all};
 use crate::event::{EventSink, Step, Stepper};
-use crate::host::Fleet;
+use crate::host::{Fleet, Host};
 use crate::lock::HeldLock;
 use crate::outcome::{HostOutcome, HostResult};
 use crate::plan::read_states;
@@ -68,7 +69,9 @@ fn rollback_locked(
             host: &host.name,
             events,
         };
-        Recorder::new(host, who, &config.app.name).repair_torn(state, &step)?;
+        let rec = Recorder::new(host, who, &config.app.name);
+        rec.repair_torn(state, &step)?;
+        rec.close_interrupted_rollback(state, &step)?;
         let Some(from) = state.current.clone() else {
             problems.push(format!(
                 "{}: nothing is deployed at {} yet, so there is nothing to roll back",
@@ -112,7 +115,41 @@ fn rollback_locked(
         .hint("pick one that every host has: hoist rollback --to <id>"));
     }
 
+    // No switch to a release whose environment is gone or broken (invariant 1).
+    let broken: Vec<String> = fleet
+        .each(|_, host| environment_problem(host, &target))
+        .into_iter()
+        .flatten()
+        .collect();
+    if !broken.is_empty() {
+        let commit = states[0]
+            .history
+            .get(&target)
+            .and_then(|s| s.commit.clone());
+        let mut e = DeployError::before_switch(broken.join("\n"))
+            .hint("nothing was switched: every host still serves the release it served before");
+        e = e.hint(match commit {
+            Some(commit) => format!(
+                "to rebuild it, deploy that commit again: hoist deploy --ref {commit}; or pick \
+                 another release: hoist rollback --to <id>"
+            ),
+            None => "pick another release (hoist rollback --to <id>), or deploy again".into(),
+        });
+        return Err(e);
+    }
     ensure_all_ours(fleet, held)?;
+    // The intent first: a rollback killed after its switch is then known to the next command.
+    for (i, host) in fleet.hosts.iter().enumerate() {
+        Recorder::new(host, who, &config.app.name)
+            .journal(JournalEvent::RollbackStarted {
+                from: froms[i].clone(),
+                to: target.clone(),
+            })
+            .map_err(|e| {
+                DeployError::before_switch(format!("{}: {e}", host.name))
+                    .hint("nothing was switched")
+            })?;
+    }
     let switched = fleet.each(|i, host| {
         let step = Stepper {
             host: &host.name,
@@ -250,4 +287,42 @@ fn rollback_locked(
         to: target,
         elapsed: started.elapsed(),
     })
+}
+
+/// Why release `id` on `host` could not serve: its `.venv` missing, its environment without
+/// its completion mark, or its interpreter not running. `None` when it is fine.
+fn environment_problem(host: &Host, id: &ReleaseId) -> Option<String> {
+    let t = host.t();
+    let release = host.layout.release(id);
+    let venv = release.join(".venv");
+    let fail = |what: String| Some(format!("{}: cannot roll back to {id}: {what}", host.name));
+    let env = match t.read_link(&venv) {
+        Ok(Some(target)) => release.join(target),
+        Ok(None) => return fail(format!("{} is missing", venv.display())),
+        Err(e) => return fail(format!("reading {}: {e}", venv.display())),
+    };
+    match hoist_pyenv::read_env_mark(t, &env) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return fail(format!(
+                "its environment {} is gone or incomplete (no {} mark)",
+                env.display(),
+                hoist_pyenv::COMPLETE_MARK
+            ))
+        }
+        Err(e) => return fail(format!("reading its environment {}: {e}", env.display())),
+    }
+    let python = venv.join("bin/python");
+    match t.exec(&Cmd::new(python.display().to_string()).args(["-c", ""])) {
+        Ok(out) if out.success() => None,
+        Ok(out) => fail(format!(
+            "its interpreter {} does not run: {}",
+            python.display(),
+            out.tail(3)
+        )),
+        Err(e) => fail(format!(
+            "its interpreter {} does not run: {e}",
+            python.display()
+        )),
+    }
 }

@@ -173,3 +173,93 @@ fn killing_a_rollback_at_any_step_breaks_nothing() {
         site.assert_live(&site.current().unwrap());
     }
 }
+
+fn rollback_target_of(site: &Site) -> Option<String> {
+    releases_json(site)
+        .iter()
+        .find(|r| r["rollback_target"] == true)
+        .map(|r| r["id"].as_str().unwrap().to_string())
+}
+
+fn state_of(site: &Site, id: &str) -> String {
+    releases_json(site)
+        .iter()
+        .find(|r| r["id"] == id)
+        .map(|r| r["state"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_rollback_killed_after_its_switch_is_known_and_the_next_rollback_skips_the_release_it_left() {
+    let site = Site::new();
+    let a = site.deploy_ok();
+    site.change_code("b");
+    let b = site.deploy_ok();
+
+    let out = site.hoist_env(&["rollback"], &[("HOIST_FAIL_AT", "rollback:switched")]);
+    assert!(killed(&out), "hoist was not killed: {}", stderr(&out));
+    assert_eq!(site.current().as_deref(), Some(a.as_str()));
+    // The switch happened: b was rolled away from, so it is bad, at once.
+    assert_eq!(state_of(&site, &b), "bad");
+
+    site.change_code("c");
+    let out = site.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_OK);
+    assert!(
+        stderr(&out).contains(&format!(
+            "a rollback from {b} to {a} was interrupted after its switch: {b} is marked bad"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        site.journal_events_of(&b)
+            .contains(&"rollback_interrupted".to_string())
+            || site
+                .journal()
+                .iter()
+                .any(|e| e["event"] == "rollback_interrupted" && e["from"] == b.as_str())
+    );
+    let c = site.current().unwrap();
+    assert_eq!(rollback_target_of(&site).as_deref(), Some(a.as_str()));
+
+    let out = site.hoist(&["rollback"]);
+    assert_exit(&out, EXIT_OK);
+    site.assert_live(&a);
+    assert_ne!(c, a);
+}
+
+#[test]
+fn a_rollback_to_a_release_whose_environment_is_gone_switches_nothing_and_says_how_to_rebuild() {
+    let site = Site::new();
+    let a = site.deploy_ok();
+    let commit_a = site.release_json(&a)["commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    site.add_requirement("# a comment is enough for a new environment");
+    let b = site.deploy_ok();
+    let env_of = |id: &str| std::fs::read_link(site.release_dir(id).join(".venv")).unwrap();
+    assert_ne!(env_of(&a), env_of(&b), "the test needs two environments");
+    let env_a = site.release_dir(&a).join(env_of(&a));
+    std::fs::remove_dir_all(&env_a).unwrap();
+
+    let out = site.hoist(&["rollback"]);
+    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "error: local: cannot roll back to {a}: its environment "
+        )) && err.contains("is gone or incomplete (no .hoist-complete mark)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "hint: to rebuild it, deploy that commit again: hoist deploy --ref {commit_a}"
+        )),
+        "{err}"
+    );
+    site.assert_live(&b);
+    assert_eq!(state_of(&site, &b), "good");
+    assert!(!site.lock_exists());
+}
