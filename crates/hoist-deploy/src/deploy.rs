@@ -234,6 +234,7 @@ fn deploy_locked(
             ));
         }
     }
+    fault::point("deploy:once-hooks");
     for (host, hp) in fleet.hosts.iter().zip(&plan.hosts) {
         let rec = Recorder::new(host, &opts.who, &config.app.name);
         rec.write_release_json(&id, &plan, hp, ReleaseState::Prepared);
@@ -455,6 +456,7 @@ fn switch(
         step.fail(Step::Switch, &e);
         return Err(e.to_string());
     }
+    fault::point("deploy:renamed");
     let previous = plan
         .hosts
         .iter()

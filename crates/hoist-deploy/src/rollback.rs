@@ -187,7 +187,16 @@ fn rollback_locked(
         .enumerate()
         .find_map(|(i, r)| r.as_ref().err().map(|e| (i, e.clone())));
     if let Some((failed, (failed_step, why))) = failure {
-        // The target does not serve somewhere: return every switched host to where it was.
+        // The target does not serve somewhere: it is bad, written down before the switch back
+        // so that a rollback killed on its way back never picks it again.
+        let rec = Recorder::new(&fleet.hosts[failed], who, &config.app.name);
+        let _ = rec.journal(JournalEvent::RollbackFailed {
+            from: froms[failed].clone(),
+            to: target.clone(),
+            reason: why.clone(),
+        });
+        rec.set_release_state(&target, ReleaseState::Bad);
+        // Then return every switched host to where it was.
         let indexes: Vec<usize> = (0..fleet.hosts.len())
             .filter(|&i| switched[i].is_ok())
             .collect();
@@ -212,13 +221,6 @@ fn rollback_locked(
             };
         }
         let host = &fleet.hosts[failed];
-        let rec = Recorder::new(host, who, &config.app.name);
-        let _ = rec.journal(JournalEvent::RollbackFailed {
-            from: froms[failed].clone(),
-            to: target.clone(),
-            reason: why.clone(),
-        });
-        rec.set_release_state(&target, ReleaseState::Bad);
         let where_now = match &results[failed] {
             (HostResult::SwitchedBack, _) if fleet.hosts.len() == 1 => format!(
                 "switched back: {} serves {} again; {target} is marked bad",

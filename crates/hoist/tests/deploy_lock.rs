@@ -518,3 +518,31 @@ fn over_ssh_a_second_deploy_waits_for_a_live_first_one_whatever_its_pid_means_on
     assert_ne!(a, b);
     assert!(!site.root.join(".hoist/lock").exists());
 }
+
+#[test]
+fn sigterm_or_ctrl_c_during_a_deploy_releases_the_lock_and_leaves_the_live_release_alone() {
+    let site = gated_site();
+    let a = site.deploy_ok();
+    hold(&site.root, 2);
+    for (n, signal) in ["TERM", "INT"].iter().enumerate() {
+        site.change_code(&format!("interrupted by SIG{signal}"));
+        let deploy = site.command(&["deploy"]).spawn_output();
+        wait_in_hook(&site.root, n);
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &deploy.pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        // The hook is not interrupted: hoist stops at the next step before the switch.
+        open_gate(&site.root, n);
+        let out = deploy.join();
+        assert_exit(&out, EXIT_BEFORE_SWITCH);
+        assert!(
+            stderr(&out).contains("interrupted (Ctrl-C) before the switch"),
+            "SIG{signal}: {}",
+            stderr(&out)
+        );
+        assert!(!site.lock_exists(), "SIG{signal}: the lock was left behind");
+        site.assert_live(&a);
+    }
+}
