@@ -7,39 +7,17 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-fn slow_site() -> Site {
-    Site::with(SiteOptions {
-        extra_hooks: "[[hook]]\nname = \"slow\"\nrun = \"sleep 4\"\n".into(),
-        ..SiteOptions::default()
-    })
-}
-
-/// Starts a deploy in the background and waits until it holds the lock.
-fn start_holding(site: &Site) -> std::process::Child {
-    let child = site
-        .command(&["deploy"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !site.lock_exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the first deploy never took the lock"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
 #[test]
 fn a_second_deploy_fails_on_the_lock_naming_the_holder_or_waits_with_lock_wait() {
-    let site = slow_site();
+    let site = gated_site();
     site.deploy_ok();
     site.change_code("concurrent");
 
-    let mut first = start_holding(&site);
+    hold(&site.root, 1);
+    let first = site.command(&["deploy"]).spawn_output();
+    wait_in_hook(&site.root, 0);
+    // Only the first deploy stops in its hook.
+    std::fs::remove_file(site.root.join("hold")).unwrap();
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_LOCK_HELD);
     let err = stderr(&out);
@@ -47,21 +25,38 @@ fn a_second_deploy_fails_on_the_lock_naming_the_holder_or_waits_with_lock_wait()
         err.contains("error: local: another deploy holds the lock: held by tester@"),
         "{err}"
     );
-    assert!(err.contains(&format!("(pid {})", first.id())), "{err}");
+    assert!(err.contains(&format!("(pid {})", first.pid)), "{err}");
     assert!(err.contains("for `hoist --config"), "{err}");
     assert!(
         err.contains("hint: wait for it, or pass --lock-wait 5m to queue behind it"),
         "{err}"
     );
 
-    // The same, queued behind it: succeeds once the first one is done.
+    // The same, queued behind it: says it waits, and succeeds once the first one is done.
+    let waiter_log = site.dir.path().join("waiter.stderr");
     let waiter = site
         .command(&["deploy", "--lock-wait", "2m"])
-        .output()
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&waiter_log).unwrap())
+        .spawn()
         .unwrap();
-    assert!(first.wait().unwrap().success());
-    assert_exit(&waiter, EXIT_OK);
-    assert!(stderr(&waiter).contains("waiting for the lock: held by tester@"));
+    let waiter = Background {
+        pid: waiter.id(),
+        handle: Some(std::thread::spawn(move || {
+            waiter.wait_with_output().unwrap()
+        })),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&waiter_log)
+        .unwrap()
+        .contains("waiting for the lock: held by tester@")
+    {
+        assert!(Instant::now() < deadline, "the waiter never said it waits");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    open_gate(&site.root, 0);
+    assert_exit(&first.join(), EXIT_OK);
+    assert_exit(&waiter.join(), EXIT_OK);
     site.assert_live(&site.current().unwrap());
     assert_eq!(
         site.journal()
@@ -111,8 +106,10 @@ fn a_hand_made_lock_stops_deploys_until_released() {
 
 #[test]
 fn lock_release_refuses_a_running_deploy_unless_forced() {
-    let site = slow_site();
-    let mut first = start_holding(&site);
+    let site = gated_site();
+    hold(&site.root, 1);
+    let first = site.command(&["deploy"]).spawn_output();
+    wait_in_hook(&site.root, 0);
     let out = site.hoist(&["lock", "release"]);
     assert_exit(&out, EXIT_LOCK_HELD);
     assert!(
@@ -125,7 +122,10 @@ fn lock_release_refuses_a_running_deploy_unless_forced() {
     let out = site.hoist(&["lock", "release", "--force"]);
     assert_exit(&out, EXIT_OK);
     assert!(!site.lock_exists());
-    let _ = first.wait();
+    open_gate(&site.root, 0);
+    // Forced out, it stops before its switch (this was its first deploy: nothing is live).
+    assert_exit(&first.join(), EXIT_BEFORE_SWITCH);
+    assert_eq!(site.current(), None);
 }
 
 /// A hook that, while `<root>/hold` exists, records its pid in `<root>/hook.<n>.pid` (n counts
@@ -152,6 +152,7 @@ fn gated_site() -> Site {
 
 /// Makes the next `n` deploys stop in their gated hook.
 fn hold(root: &std::path::Path, n: usize) {
+    std::fs::create_dir_all(root).unwrap();
     std::fs::write(root.join("hold"), "").unwrap();
     for i in 0..n {
         let fifo = root.join(format!("gate.{i}"));
