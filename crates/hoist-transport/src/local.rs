@@ -327,6 +327,42 @@ fn sibling_tmp(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.hoist-tmp-{}", std::process::id()))
 }
 
+/// Kills a command's process group if hoist dies while the command runs (a hook, a restart, a
+/// health command: a killed deploy's migration must not go on beside the next deploy's).
+///
+/// A small `sh` outside the group reads a pipe from hoist. Hoist writes a line once the command
+/// has ended (its leftovers, such as a server it started, are then left alone); if hoist dies
+/// first, the kernel closes the pipe, the read sees end-of-file and the group is killed.
+struct GroupWatcher {
+    child: std::process::Child,
+}
+
+/// `$1` the process group id.
+const WATCH_GROUP: &str = r#"trap '' INT TERM HUP
+IFS= read -r _ || kill -s KILL -- "-$1" 2>/dev/null"#;
+
+impl GroupWatcher {
+    fn start(group: u32) -> Option<GroupWatcher> {
+        Command::new("sh")
+            .args(["-c", WATCH_GROUP, "hoist"])
+            .arg(group.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()
+            .map(|child| GroupWatcher { child })
+    }
+
+    /// The command ended normally: tell the watcher to leave the group alone.
+    fn finish(mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"done\n");
+        }
+        let _ = self.child.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,41 +413,5 @@ mod tests {
         let text =
             "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 100 50 42 50% /\n";
         assert_eq!(parse_df(text), Some(42 * 1024));
-    }
-}
-
-/// Kills a command's process group if hoist dies while the command runs (a hook, a restart, a
-/// health command: a killed deploy's migration must not go on beside the next deploy's).
-///
-/// A small `sh` outside the group reads a pipe from hoist. Hoist writes a line once the command
-/// has ended (its leftovers, such as a server it started, are then left alone); if hoist dies
-/// first, the kernel closes the pipe, the read sees end-of-file and the group is killed.
-struct GroupWatcher {
-    child: std::process::Child,
-}
-
-/// `$1` the process group id.
-const WATCH_GROUP: &str = r#"trap '' INT TERM HUP
-IFS= read -r _ || kill -s KILL -- "-$1" 2>/dev/null"#;
-
-impl GroupWatcher {
-    fn start(group: u32) -> Option<GroupWatcher> {
-        Command::new("sh")
-            .args(["-c", WATCH_GROUP, "hoist"])
-            .arg(group.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()
-            .map(|child| GroupWatcher { child })
-    }
-
-    /// The command ended normally: tell the watcher to leave the group alone.
-    fn finish(mut self) {
-        if let Some(mut stdin) = self.child.stdin.take() {
-            let _ = stdin.write_all(b"done\n");
-        }
-        let _ = self.child.wait();
     }
 }
