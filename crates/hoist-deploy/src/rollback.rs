@@ -9,7 +9,7 @@ use hoist_config::Config;
 use hoist_release::{
     check_explicit_target, rollback_target, JournalEvent, ReleaseId, ReleaseState,
 };
-use hoist_transport::Cmd;
+use hoist_transport::{Cmd, FileKind};
 
 use crate::activate::{activate, switch_back};
 use crate::deploy::{ensure_all_ours, lock_all, unlock_all};
@@ -291,30 +291,49 @@ fn rollback_locked(
     })
 }
 
-/// Why release `id` on `host` could not serve: its `.venv` missing, its environment without
-/// its completion mark, or its interpreter not running. `None` when it is fine.
+/// Why release `id` on `host` could not serve: its environment gone, without its completion
+/// mark, or its interpreter not running. `None` when it is fine. A build adopted from a
+/// `builds/<timestamp>` layout keeps its own `env/`, which has no mark: its interpreter decides.
 fn environment_problem(host: &Host, id: &ReleaseId) -> Option<String> {
     let t = host.t();
     let release = host.layout.release(id);
     let venv = release.join(".venv");
     let fail = |what: String| Some(format!("{}: cannot roll back to {id}: {what}", host.name));
-    let env = match t.read_link(&venv) {
-        Ok(Some(target)) => release.join(target),
-        Ok(None) => return fail(format!("{} is missing", venv.display())),
+    let kind = match t.kind(&venv) {
+        Ok(kind) => kind,
         Err(e) => return fail(format!("reading {}: {e}", venv.display())),
     };
-    match hoist_pyenv::read_env_mark(t, &env) {
-        Ok(Some(_)) => {}
-        Ok(None) => {
+    let python = match kind {
+        FileKind::Symlink => {
+            let env = match t.read_link(&venv) {
+                Ok(Some(target)) => release.join(target),
+                Ok(None) => return fail(format!("{} is missing", venv.display())),
+                Err(e) => return fail(format!("reading {}: {e}", venv.display())),
+            };
+            match hoist_pyenv::read_env_mark(t, &env) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return fail(format!(
+                        "its environment {} is gone or incomplete (no {} mark)",
+                        env.display(),
+                        hoist_pyenv::COMPLETE_MARK
+                    ))
+                }
+                Err(e) => return fail(format!("reading its environment {}: {e}", env.display())),
+            }
+            venv.join("bin/python")
+        }
+        FileKind::Dir => venv.join("bin/python"),
+        _ if matches!(t.kind(&release.join("env/bin/python")), Ok(k) if k.exists()) => {
+            release.join("env/bin/python")
+        }
+        _ => {
             return fail(format!(
-                "its environment {} is gone or incomplete (no {} mark)",
-                env.display(),
-                hoist_pyenv::COMPLETE_MARK
+                "it has no environment ({} is missing)",
+                venv.display()
             ))
         }
-        Err(e) => return fail(format!("reading its environment {}: {e}", env.display())),
-    }
-    let python = venv.join("bin/python");
+    };
     match t.exec(&Cmd::new(python.display().to_string()).args(["-c", ""])) {
         Ok(out) if out.success() => None,
         Ok(out) => fail(format!(
