@@ -547,3 +547,43 @@ fn sigterm_or_ctrl_c_during_a_deploy_releases_the_lock_and_leaves_the_live_relea
         site.assert_live(&a);
     }
 }
+
+#[test]
+fn over_ssh_a_killed_deploy_s_hook_does_not_survive_it() {
+    let site = SshSite::new();
+    let out = site.command(&["deploy", "production"]).output().unwrap();
+    assert_exit(&out, EXIT_OK);
+    let a = site.current().unwrap();
+
+    hold(&site.root, 1);
+    let mut first = site
+        .command(&["deploy", "production"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let hook = wait_in_hook(&site.root, 0);
+    assert!(process_runs(hook));
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // The host sees the channel end and kills the hook's session; the kill is asynchronous,
+    // so wait for it with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while process_runs(hook) {
+        assert!(
+            Instant::now() < deadline,
+            "the killed deploy's hook (pid {hook}) still runs on the host"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::remove_file(site.root.join("hold")).unwrap();
+    let out = site.command(&["deploy", "production"]).output().unwrap();
+    assert_exit(&out, EXIT_OK);
+    assert!(
+        stderr(&out).contains("reclaiming a stale lock"),
+        "{}",
+        stderr(&out)
+    );
+    assert_ne!(site.current().unwrap(), a);
+}
