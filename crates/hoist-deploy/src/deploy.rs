@@ -115,6 +115,9 @@ pub(crate) fn unlock_all(fleet: &Fleet, held: Vec<HeldLock>, events: EventSink<'
         step.start(Step::Unlock);
         match lock.release(host.t()) {
             Ok(()) => step.done(Step::Unlock, None),
+            Err(e) if e.kind == FailureKind::LockHeld => {
+                step.warn(format!("{e}; left it to its holder"));
+            }
             Err(e) => step.warn(format!(
                 "could not remove the lock: {e}; `hoist lock release` removes it"
             )),
@@ -138,9 +141,22 @@ pub fn deploy(
     let held = lock_all(fleet, &opts.who, &opts.command, opts.lock_wait, events)
         .map_err(DeployError::nothing_switched)?;
     fault::point("deploy:locked");
-    let result = deploy_locked(config, fleet, opts, events, started);
+    let result = lock::while_held(fleet, &held, || {
+        deploy_locked(config, fleet, opts, events, started, &held)
+    });
     unlock_all(fleet, held, events);
     result
+}
+
+/// Fails before the switch when the lock of some host was taken from this deploy.
+pub(crate) fn ensure_all_ours(fleet: &Fleet, held: &[HeldLock]) -> Result<(), DeployError> {
+    for (host, lock) in fleet.hosts.iter().zip(held) {
+        lock.ensure_ours(host.t()).map_err(|e| {
+            DeployError::before_switch(e.message)
+                .hint("nothing was switched by this deploy; the one holding the lock now goes on")
+        })?;
+    }
+    Ok(())
 }
 
 fn deploy_locked(
@@ -149,6 +165,7 @@ fn deploy_locked(
     opts: &DeployOptions,
     events: EventSink<'_>,
     started: Instant,
+    held: &[HeldLock],
 ) -> Result<DeployReport, DeployError> {
     // Whatever fails before the switch (a full disk, a read-only root, a lost connection) left
     // every host serving its old release.
@@ -156,6 +173,8 @@ fn deploy_locked(
         prepare_fleet(config, fleet, opts, events).map_err(DeployError::nothing_switched)?;
     let id = plan.release.clone();
 
+    // A deploy that lost its lock must not switch over the one that holds it now.
+    ensure_all_ours(fleet, held).map_err(DeployError::nothing_switched)?;
     activate_fleet(config, fleet, opts, &plan, events)?;
     fault::point("deploy:healthy");
 
@@ -168,11 +187,15 @@ fn deploy_locked(
     }
     fault::point("deploy:recorded");
 
-    let pruned = fleet.each(|_, host| {
+    let pruned = fleet.each(|i, host| {
         let step = Stepper {
             host: &host.name,
             events,
         };
+        if let Err(e) = held[i].ensure_ours(host.t()) {
+            step.warn(format!("not pruning: {e}"));
+            return Vec::new();
+        }
         let rec = Recorder::new(host, &opts.who, &config.app.name);
         crate::prune::prune(config, host, &rec, &step).unwrap_or_else(|e| {
             step.warn(format!("pruning failed (the deploy itself succeeded): {e}"));
@@ -209,6 +232,7 @@ fn prepare_fleet(
         };
         wrote |= rec.repair_torn(state, &step)?;
         wrote |= rec.close_interrupted(state, &step)?;
+        wrote |= rec.close_interrupted_rollback(state, &step)?;
         // A host deployed the seed's way: its builds become releases on the first deploy.
         if state.entries.is_empty() {
             wrote |= !crate::adopt::adopt_host(host, state, &opts.who, &config.app.name, &step)?
@@ -266,6 +290,7 @@ fn prepare_fleet(
             ));
         }
     }
+    fault::point("deploy:once-hooks");
     for (host, hp) in fleet.hosts.iter().zip(&plan.hosts) {
         let rec = Recorder::new(host, &opts.who, &config.app.name);
         rec.write_release_json(&id, &plan, hp, ReleaseState::Prepared);
@@ -448,6 +473,7 @@ fn switch(
         step.fail(Step::Switch, &e);
         return Err(e.to_string());
     }
+    fault::point("deploy:renamed");
     let previous = plan
         .hosts
         .iter()

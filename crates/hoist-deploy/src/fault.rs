@@ -1,7 +1,11 @@
 //! Test-only failure points: `HOIST_FAIL_AT=<name>` makes the process kill itself with
 //! SIGKILL at that point, so tests can prove the invariants hold whenever hoist dies.
+//!
+//! Compiled only into debug builds (what `cargo test` runs) or with the `fault-injection`
+//! feature: a release binary has no way to be told to kill itself.
 
 /// Kills this process when `HOIST_FAIL_AT` names this point. No-op otherwise.
+#[cfg(any(debug_assertions, feature = "fault-injection"))]
 pub(crate) fn point(name: &str) {
     if std::env::var("HOIST_FAIL_AT").is_ok_and(|v| v == name) {
         let _ = std::process::Command::new("kill")
@@ -12,6 +16,10 @@ pub(crate) fn point(name: &str) {
     }
 }
 
+/// Release builds: no failure points.
+#[cfg(not(any(debug_assertions, feature = "fault-injection")))]
+pub(crate) fn point(_name: &str) {}
+
 /// Every failure point, in the order a deploy or rollback reaches them (for tests and docs).
 pub const POINTS: &[&str] = &[
     "deploy:locked",
@@ -19,13 +27,16 @@ pub const POINTS: &[&str] = &[
     "deploy:uploaded",
     "deploy:env",
     "deploy:hooks",
+    "deploy:once-hooks",
     "deploy:prepared",
+    "deploy:renamed",
     "deploy:switched",
     "deploy:restarted",
     "deploy:healthy",
     "deploy:recorded",
     "deploy:pruning",
     "deploy:pruned",
+    "deploy:pruning-env",
     "deploy:switched-back",
     "rollback:locked",
     "rollback:switched",

@@ -1,40 +1,117 @@
 //! Invariant 7: one deploy at a time per app. The lock is a directory made atomically by
 //! `rename(2)` of a fully written temporary directory (so a lock never exists without its
 //! owner record), released on every exit path, and reclaimable when its holder is dead.
+//!
+//! Whether the holder is alive is decided by something the host itself can check. While a
+//! deploy runs it renews a lease: it touches `lock/heartbeat`, whose modification time is set
+//! by the host's clock and compared with the host's clock, so clocks that disagree between the
+//! controller and the host do not matter. A lock whose heartbeat is older than its lease is
+//! stale. The holder's pid is checked only on a host that is the holder's own machine (same
+//! machine id, boot and pid namespace): there, a killed deploy's lock is reclaimed at once.
+//!
+//! Every lock carries a random owner token (`lock/token`). Releasing, switching and pruning
+//! check that the token is still theirs, so a deploy whose lock was taken from it (`hoist lock
+//! release --force`, or an expired lease) never removes the next deploy's lock nor acts for it.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hoist_release::{LockOwner, ReleaseId};
-use hoist_transport::{Transport, TransportError};
+use hoist_transport::{Cmd, Transport, TransportError};
 
 use crate::event::{Event, EventSink, Step};
+use crate::host::Fleet;
 use crate::{DeployError, FailureKind, Layout};
+
+/// How long a lock stays held without a heartbeat.
+pub(crate) const LEASE: Duration = Duration::from_secs(30);
+/// How often a holder renews its lease: several renewals fit in one lease, so a slow or
+/// briefly stalled connection does not lose it.
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 
 /// Who holds the lock, if anyone.
 #[derive(Debug, Clone)]
 pub enum LockStatus {
     Free,
     Held(LockOwner),
-    /// Held by a process on this host that no longer runs (killed): safe to reclaim.
+    /// Its holder is gone (a process on the host that no longer runs, or a lease not renewed
+    /// in time): safe to reclaim.
     Stale(LockOwner),
 }
 
-/// A held lock; [`HeldLock::release`] removes it.
+/// A held lock; [`HeldLock::release`] removes it if it is still ours.
 #[derive(Debug)]
 pub(crate) struct HeldLock {
     path: PathBuf,
+    token: String,
 }
 
 impl HeldLock {
+    /// Removes the lock, unless it is no longer ours (then it is left to its new holder).
     pub(crate) fn release(self, t: &dyn Transport) -> Result<(), DeployError> {
+        self.ensure_ours(t)?;
         remove_lock_dir(t, &self.path)
+    }
+
+    /// Fails with a clear message when the lock on this host was taken from us.
+    pub(crate) fn ensure_ours(&self, t: &dyn Transport) -> Result<(), DeployError> {
+        let token = t.read_file(&token_path(&self.path))?;
+        if token.as_deref() == Some(self.token.as_bytes()) {
+            return Ok(());
+        }
+        let now = match lock_owner(t, &self.path)? {
+            Some(owner) => format!("it is now {}", owner.describe(Utc::now())),
+            None => "nobody holds it now".to_string(),
+        };
+        Err(DeployError::new(
+            FailureKind::LockHeld,
+            format!(
+                "{}: this deploy lost its lock (released with `hoist lock release --force`, or \
+                 reclaimed after its lease expired); {now}",
+                t.host()
+            ),
+        ))
+    }
+
+    /// Touches the heartbeat if the lock is still ours; `false` when it is not.
+    fn renew(&self, t: &dyn Transport) -> Result<bool, TransportError> {
+        let out = t.exec(&script(RENEW, &self.path).arg(&self.token))?;
+        Ok(out.success())
     }
 }
 
 fn owner_path(lock: &Path) -> PathBuf {
     lock.join("owner.json")
+}
+
+fn token_path(lock: &Path) -> PathBuf {
+    lock.join("token")
+}
+
+/// `$1` the lock, `$2` the token: renews only a lock that is still ours.
+const RENEW: &str = r#"[ "$(cat -- "$1/token" 2>/dev/null)" = "$2" ] || exit 3
+touch -c -- "$1/heartbeat""#;
+
+/// `$1` the lock: seconds since the last heartbeat, by the host's clock (a lock from an older
+/// version has no heartbeat: the age of its owner record counts).
+const HEARTBEAT_AGE: &str = r#"h=$(stat -c %Y -- "$1/heartbeat" 2>/dev/null || stat -c %Y -- "$1/owner.json") || exit 44
+echo $(( $(date +%s) - h ))"#;
+
+fn script(text: &str, lock: &Path) -> Cmd {
+    Cmd::new("sh")
+        .arg("-c")
+        .arg(text)
+        .arg("hoist")
+        .path_arg(lock)
+}
+
+fn lock_owner(t: &dyn Transport, lock: &Path) -> Result<Option<LockOwner>, DeployError> {
+    Ok(match t.read_file(&owner_path(lock))? {
+        Some(bytes) => serde_json::from_slice::<LockOwner>(&bytes).ok(),
+        None => None,
+    })
 }
 
 /// Reads the lock's owner and decides whether it is stale.
@@ -43,11 +120,7 @@ pub fn lock_status(t: &dyn Transport, layout: &Layout) -> Result<LockStatus, Dep
     if !t.kind(&lock)?.exists() {
         return Ok(LockStatus::Free);
     }
-    let owner = match t.read_file(&owner_path(&lock))? {
-        Some(bytes) => serde_json::from_slice::<LockOwner>(&bytes).ok(),
-        None => None,
-    };
-    let Some(owner) = owner else {
+    let Some(owner) = lock_owner(t, &lock)? else {
         // Only an old-style or hand-made lock can lack a readable owner; treat it as held.
         return Ok(LockStatus::Held(LockOwner {
             pid: 0,
@@ -57,12 +130,64 @@ pub fn lock_status(t: &dyn Transport, layout: &Layout) -> Result<LockStatus, Dep
             command: "unknown (no readable owner.json)".into(),
             release: None,
             message: None,
+            machine: None,
+            lease_secs: None,
         }));
     };
-    if owner.pid != 0 && owner.host == crate::hostname() && !process_alive(t, owner.pid)? {
+    if holder_is_gone(t, &lock, &owner)? {
         return Ok(LockStatus::Stale(owner));
     }
     Ok(LockStatus::Held(owner))
+}
+
+/// A hand-made lock (pid 0) is never stale. On the holder's own machine its pid decides; any
+/// other host can only see whether the lease was renewed in time.
+fn holder_is_gone(t: &dyn Transport, lock: &Path, owner: &LockOwner) -> Result<bool, DeployError> {
+    if owner.pid == 0 {
+        return Ok(false);
+    }
+    if let Some(machine) = &owner.machine {
+        if *machine == host_identity(t)? {
+            return Ok(!process_alive(t, owner.pid)?);
+        }
+    }
+    let lease = owner.lease_secs.unwrap_or(LEASE.as_secs());
+    let out = t.exec(&script(HEARTBEAT_AGE, lock))?;
+    if !out.success() {
+        // The lock vanished while we looked: its holder released it.
+        return Ok(!t.kind(lock)?.exists());
+    }
+    let age: i64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    Ok(age > i64::try_from(lease).unwrap_or(i64::MAX))
+}
+
+/// The identity of the controller's machine as the lock records it: machine id, boot id and
+/// pid namespace, so that a pid is compared only where it names the same process table.
+fn controller_identity() -> String {
+    identity_of(&hoist_transport::Local::default()).unwrap_or_default()
+}
+
+/// The same identity, read on the host through `t`.
+fn host_identity(t: &dyn Transport) -> Result<String, TransportError> {
+    identity_of(t)
+}
+
+fn identity_of(t: &dyn Transport) -> Result<String, TransportError> {
+    let read = |path: &str| -> Result<String, TransportError> {
+        Ok(t.read_file(Path::new(path))?
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .unwrap_or_default())
+    };
+    let machine = read("/etc/machine-id")?;
+    let boot = read("/proc/sys/kernel/random/boot_id")?;
+    let pid_ns = t
+        .read_link(Path::new("/proc/self/ns/pid"))?
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    Ok(format!("{machine}/{boot}/{pid_ns}"))
 }
 
 /// Whether `pid` runs on the host and is a hoist process (not a zombie, not a reused pid).
@@ -117,7 +242,10 @@ pub(crate) fn acquire(
         command: req.command.to_string(),
         release: req.release.cloned(),
         message: req.message.map(str::to_string),
+        machine: Some(controller_identity()),
+        lease_secs: Some(LEASE.as_secs()),
     };
+    let token = new_token();
     let deadline = Instant::now() + req.wait;
     let mut announced = false;
     loop {
@@ -126,13 +254,22 @@ pub(crate) fn acquire(
             .join(format!("lock.{}.{}.tmp", std::process::id(), nanos()));
         t.create_dir(&tmp)?;
         let json = serde_json::to_vec_pretty(&owner).expect("lock owner serialises");
-        if let Err(e) = t.write_file_atomic(&owner_path(&tmp), &json) {
+        let written = t
+            .write_file_atomic(&owner_path(&tmp), &json)
+            .and_then(|()| t.write_file_atomic(&token_path(&tmp), token.as_bytes()))
+            .and_then(|()| t.write_file_atomic(&tmp.join("heartbeat"), b""));
+        if let Err(e) = written {
             // A full disk: leave no half-made lock behind.
             let _ = t.remove_all(&tmp);
             return Err(e.into());
         }
         match t.rename(&tmp, &lock) {
-            Ok(()) => return Ok(HeldLock { path: lock }),
+            Ok(()) => {
+                return Ok(HeldLock {
+                    path: lock,
+                    token: token.clone(),
+                })
+            }
             Err(TransportError::AlreadyExists { .. }) => {
                 t.remove_all(&tmp)?;
             }
@@ -147,8 +284,13 @@ pub(crate) fn acquire(
                 events(Event::Warning {
                     host: t.host().into(),
                     message: format!(
-                        "reclaiming a stale lock: {} (that process is gone)",
-                        old.describe(Utc::now())
+                        "reclaiming a stale lock: {} ({})",
+                        old.describe(Utc::now()),
+                        if old.machine.is_some() && old.machine == host_identity(t).ok() {
+                            "that process is gone"
+                        } else {
+                            "its lease expired: no heartbeat from its holder"
+                        }
                     ),
                 });
                 reclaim(t, layout)?;
@@ -165,9 +307,11 @@ pub(crate) fn acquire(
                         ),
                     );
                     err = err.hint("wait for it, or pass --lock-wait 5m to queue behind it");
-                    err = err.hint(
-                        "if that deploy is dead on another machine: hoist lock release --force",
-                    );
+                    err = err.hint(format!(
+                        "a deploy that died on another machine loses the lock {}s after its \
+                         last heartbeat; to take it at once: hoist lock release --force",
+                        holder.lease_secs.unwrap_or(LEASE.as_secs())
+                    ));
                     return Err(err);
                 }
                 if !announced {
@@ -182,6 +326,31 @@ pub(crate) fn acquire(
             }
         }
     }
+}
+
+/// Runs `work` while a background thread per host renews the lease of `held` over the host's
+/// own connection. The renewals stop when `work` returns.
+pub(crate) fn while_held<R>(fleet: &Fleet, held: &[HeldLock], work: impl FnOnce() -> R) -> R {
+    std::thread::scope(|scope| {
+        let mut stops = Vec::new();
+        for (host, lock) in fleet.hosts.iter().zip(held) {
+            let (stop, stopped) = mpsc::channel::<()>();
+            stops.push(stop);
+            let t = host.t();
+            scope.spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(RENEW_EVERY) {
+                    // A lock that is no longer ours is reported where it matters: before the
+                    // switch, the prune and the release.
+                    if let Ok(false) = lock.renew(t) {
+                        break;
+                    }
+                }
+            });
+        }
+        let result = work();
+        drop(stops);
+        result
+    })
 }
 
 /// Moves a stale lock aside (atomic) and deletes it; a racing reclaimer simply finds it gone.
@@ -203,6 +372,22 @@ fn nanos() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos())
+}
+
+/// 128 random bits, hex: the owner token of one lock.
+fn new_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let from_kernel =
+        std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if from_kernel.is_err() {
+        // No /dev/urandom: still unique per process and instant, which is what the token is for.
+        let seed = format!("{}.{}.{:?}", std::process::id(), nanos(), Instant::now());
+        for (i, b) in seed.bytes().enumerate() {
+            bytes[i % 16] ^= b;
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `hoist lock acquire -m "msg"`: a lock no process backs, released by `hoist lock release`.

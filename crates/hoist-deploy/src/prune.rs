@@ -13,7 +13,7 @@ use crate::{fault, DeployError};
 use hoist_config::Config;
 use hoist_release::{prune_plan, JournalEvent, ReleaseId};
 
-/// Prefix of a release directory being deleted.
+/// Prefix of a release directory or environment being deleted.
 const PRUNING: &str = ".pruning-";
 
 pub(crate) fn prune(
@@ -62,8 +62,24 @@ pub(crate) fn prune(
     }
     let unused = hoist_pyenv::unused_envs(t, &layout.root, &in_use)
         .map_err(|e| DeployError::internal(e.to_string()))?;
+    // As releases are: renamed aside first, so an environment half deleted never keeps its
+    // name (nor its completion mark) for the next deploy to trust.
     for env in &unused {
-        t.remove_all(env)?;
+        let name = env
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let aside = env.with_file_name(format!("{PRUNING}{name}"));
+        t.rename(env, &aside)?;
+        fault::point("deploy:pruning-env");
+        t.remove_all(&aside)?;
+    }
+    // Leftovers of an environment prune that was interrupted.
+    let envs = layout.envs();
+    for stray in t.list_dir(&envs)? {
+        if stray.starts_with(PRUNING) {
+            t.remove_all(&envs.join(stray))?;
+        }
     }
     let mut detail = format!("{} removed, {} kept", plan.remove.len(), plan.keep.len());
     if !unused.is_empty() {

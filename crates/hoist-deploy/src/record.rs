@@ -120,6 +120,34 @@ impl<'a> Recorder<'a> {
         Ok(false)
     }
 
+    /// A rollback that was killed between its `rollback_started` and its result: write down
+    /// where it got to (`current` on its target or not), so the release it left is never
+    /// chosen again when it was left. Called with the lock held. Returns whether it wrote.
+    pub fn close_interrupted_rollback(
+        &self,
+        state: &HostState,
+        step: &Stepper<'_>,
+    ) -> Result<bool, DeployError> {
+        let Some((from, to)) = state.history.interrupted_rollback() else {
+            return Ok(false);
+        };
+        let switched = state.current.as_ref() == Some(to);
+        step.warn(format!(
+            "a rollback from {from} to {to} was interrupted {}; recording it",
+            if switched {
+                format!("after its switch: {from} is marked bad")
+            } else {
+                "before its switch".to_string()
+            }
+        ));
+        self.journal(JournalEvent::RollbackInterrupted {
+            from: from.clone(),
+            to: to.clone(),
+            switched,
+        })?;
+        Ok(true)
+    }
+
     /// A deploy that was killed left its release unfinished: say so in the journal, so it is
     /// never mistaken for a good one. Called with the lock held, so no deploy is running.
     /// Returns whether it wrote anything.

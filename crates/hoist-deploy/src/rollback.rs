@@ -9,11 +9,13 @@ use hoist_config::Config;
 use hoist_release::{
     check_explicit_target, rollback_target, JournalEvent, ReleaseId, ReleaseState,
 };
+use hoist_transport::{Cmd, FileKind};
 
 use crate::activate::{activate, switch_back};
-use crate::deploy::{lock_all, unlock_all};
+use crate::deploy::{ensure_all_ours, lock_all, unlock_all};
 use crate::event::{EventSink, Step, Stepper};
-use crate::host::Fleet;
+use crate::host::{Fleet, Host};
+use crate::lock::HeldLock;
 use crate::outcome::{HostOutcome, HostResult};
 use crate::plan::read_states;
 use crate::record::Recorder;
@@ -42,7 +44,9 @@ pub fn rollback(
     let started = Instant::now();
     let held = lock_all(fleet, who, command, lock_wait, events)?;
     fault::point("rollback:locked");
-    let result = rollback_locked(config, fleet, to, who, events, started);
+    let result = crate::lock::while_held(fleet, &held, || {
+        rollback_locked(config, fleet, to, who, events, started, &held)
+    });
     unlock_all(fleet, held, events);
     result
 }
@@ -54,6 +58,7 @@ fn rollback_locked(
     who: &str,
     events: EventSink<'_>,
     started: Instant,
+    held: &[HeldLock],
 ) -> Result<RollbackReport, DeployError> {
     let states = read_states(fleet)?;
     let mut froms = Vec::new();
@@ -64,7 +69,9 @@ fn rollback_locked(
             host: &host.name,
             events,
         };
-        Recorder::new(host, who, &config.app.name).repair_torn(state, &step)?;
+        let rec = Recorder::new(host, who, &config.app.name);
+        rec.repair_torn(state, &step)?;
+        rec.close_interrupted_rollback(state, &step)?;
         let Some(from) = state.current.clone() else {
             problems.push(format!(
                 "{}: nothing is deployed at {} yet, so there is nothing to roll back",
@@ -108,6 +115,41 @@ fn rollback_locked(
         .hint("pick one that every host has: hoist rollback --to <id>"));
     }
 
+    // No switch to a release whose environment is gone or broken (invariant 1).
+    let broken: Vec<String> = fleet
+        .each(|_, host| environment_problem(host, &target))
+        .into_iter()
+        .flatten()
+        .collect();
+    if !broken.is_empty() {
+        let commit = states[0]
+            .history
+            .get(&target)
+            .and_then(|s| s.commit.clone());
+        let mut e = DeployError::before_switch(broken.join("\n"))
+            .hint("nothing was switched: every host still serves the release it served before");
+        e = e.hint(match commit {
+            Some(commit) => format!(
+                "to rebuild it, deploy that commit again: hoist deploy --ref {commit}; or pick \
+                 another release: hoist rollback --to <id>"
+            ),
+            None => "pick another release (hoist rollback --to <id>), or deploy again".into(),
+        });
+        return Err(e);
+    }
+    ensure_all_ours(fleet, held)?;
+    // The intent first: a rollback killed after its switch is then known to the next command.
+    for (i, host) in fleet.hosts.iter().enumerate() {
+        Recorder::new(host, who, &config.app.name)
+            .journal(JournalEvent::RollbackStarted {
+                from: froms[i].clone(),
+                to: target.clone(),
+            })
+            .map_err(|e| {
+                DeployError::before_switch(format!("{}: {e}", host.name))
+                    .hint("nothing was switched")
+            })?;
+    }
     let switched = fleet.each(|i, host| {
         let step = Stepper {
             host: &host.name,
@@ -145,7 +187,16 @@ fn rollback_locked(
         .enumerate()
         .find_map(|(i, r)| r.as_ref().err().map(|e| (i, e.clone())));
     if let Some((failed, (failed_step, why))) = failure {
-        // The target does not serve somewhere: return every switched host to where it was.
+        // The target does not serve somewhere: it is bad, written down before the switch back
+        // so that a rollback killed on its way back never picks it again.
+        let rec = Recorder::new(&fleet.hosts[failed], who, &config.app.name);
+        let _ = rec.journal(JournalEvent::RollbackFailed {
+            from: froms[failed].clone(),
+            to: target.clone(),
+            reason: why.clone(),
+        });
+        rec.set_release_state(&target, ReleaseState::Bad);
+        // Then return every switched host to where it was.
         let indexes: Vec<usize> = (0..fleet.hosts.len())
             .filter(|&i| switched[i].is_ok())
             .collect();
@@ -167,13 +218,6 @@ fn rollback_locked(
             results[i] = row;
         }
         let host = &fleet.hosts[failed];
-        let rec = Recorder::new(host, who, &config.app.name);
-        let _ = rec.journal(JournalEvent::RollbackFailed {
-            from: froms[failed].clone(),
-            to: target.clone(),
-            reason: why.clone(),
-        });
-        rec.set_release_state(&target, ReleaseState::Bad);
         let where_now = match &results[failed] {
             (HostResult::SwitchedBack, _) if fleet.hosts.len() == 1 => format!(
                 "switched back: {} serves {} again; {target} is marked bad",
@@ -248,4 +292,61 @@ fn rollback_locked(
         to: target,
         elapsed: started.elapsed(),
     })
+}
+
+/// Why release `id` on `host` could not serve: its environment gone, without its completion
+/// mark, or its interpreter not running. `None` when it is fine. A build adopted from a
+/// `builds/<timestamp>` layout keeps its own `env/`, which has no mark: its interpreter decides.
+fn environment_problem(host: &Host, id: &ReleaseId) -> Option<String> {
+    let t = host.t();
+    let release = host.layout.release(id);
+    let venv = release.join(".venv");
+    let fail = |what: String| Some(format!("{}: cannot roll back to {id}: {what}", host.name));
+    let kind = match t.kind(&venv) {
+        Ok(kind) => kind,
+        Err(e) => return fail(format!("reading {}: {e}", venv.display())),
+    };
+    let python = match kind {
+        FileKind::Symlink => {
+            let env = match t.read_link(&venv) {
+                Ok(Some(target)) => release.join(target),
+                Ok(None) => return fail(format!("{} is missing", venv.display())),
+                Err(e) => return fail(format!("reading {}: {e}", venv.display())),
+            };
+            match hoist_pyenv::read_env_mark(t, &env) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return fail(format!(
+                        "its environment {} is gone or incomplete (no {} mark)",
+                        env.display(),
+                        hoist_pyenv::COMPLETE_MARK
+                    ))
+                }
+                Err(e) => return fail(format!("reading its environment {}: {e}", env.display())),
+            }
+            venv.join("bin/python")
+        }
+        FileKind::Dir => venv.join("bin/python"),
+        _ if matches!(t.kind(&release.join("env/bin/python")), Ok(k) if k.exists()) => {
+            release.join("env/bin/python")
+        }
+        _ => {
+            return fail(format!(
+                "it has no environment ({} is missing)",
+                venv.display()
+            ))
+        }
+    };
+    match t.exec(&Cmd::new(python.display().to_string()).args(["-c", ""])) {
+        Ok(out) if out.success() => None,
+        Ok(out) => fail(format!(
+            "its interpreter {} does not run: {}",
+            python.display(),
+            out.tail(3)
+        )),
+        Err(e) => fail(format!(
+            "its interpreter {} does not run: {e}",
+            python.display()
+        )),
+    }
 }

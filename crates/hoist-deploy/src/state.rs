@@ -73,6 +73,8 @@ impl HostState {
                 .hint("hoist switches releases by replacing a symlink; move the directory into releases/ and point a symlink at it"))
             }
         };
+        let mut history = history;
+        history.settle_interrupted_rollback(current.as_ref());
         let mut existing = BTreeSet::new();
         let mut strays = Vec::new();
         for name in t.list_dir(&layout.releases())? {

@@ -109,6 +109,8 @@ pub struct History {
     order: Vec<ReleaseId>,
     releases: BTreeMap<ReleaseId, ReleaseSummary>,
     stray: Vec<StrayEvent>,
+    /// A `rollback_started` not yet settled: `(from, to)`.
+    pending_rollback: Option<(ReleaseId, ReleaseId)>,
 }
 
 impl History {
@@ -155,7 +157,17 @@ impl History {
             JournalEvent::DeployFailed { release, .. } => {
                 self.set(index, entry, release, ReleaseState::Failed);
             }
+            JournalEvent::RollbackStarted { from, to } => {
+                self.pending_rollback = Some((from.clone(), to.clone()));
+            }
+            JournalEvent::RollbackInterrupted { from, switched, .. } => {
+                self.pending_rollback = None;
+                if *switched {
+                    self.set(index, entry, from, ReleaseState::Bad);
+                }
+            }
             JournalEvent::RolledBack { from, to, .. } => {
+                self.pending_rollback = None;
                 self.set(index, entry, from, ReleaseState::Bad);
                 if let Some(summary) = self.touch(index, entry, to) {
                     summary.state = ReleaseState::Good;
@@ -163,6 +175,7 @@ impl History {
                 }
             }
             JournalEvent::RollbackFailed { to, .. } => {
+                self.pending_rollback = None;
                 self.set(index, entry, to, ReleaseState::Bad);
             }
             JournalEvent::Pruned { release } => {
@@ -251,6 +264,25 @@ impl History {
     /// [`ReleaseId::generate`] so that no id is ever reused.
     pub fn contains(&self, id: &ReleaseId) -> bool {
         self.releases.contains_key(id)
+    }
+
+    /// A rollback that wrote `rollback_started` and nothing after it (it was killed):
+    /// `(from, to)`.
+    pub fn interrupted_rollback(&self) -> Option<(&ReleaseId, &ReleaseId)> {
+        self.pending_rollback.as_ref().map(|(from, to)| (from, to))
+    }
+
+    /// Reads an interrupted rollback against `readlink current` before it is written down:
+    /// when `current` is its target, the release it left is Bad, as `rollback_interrupted`
+    /// with `switched` will record.
+    pub fn settle_interrupted_rollback(&mut self, current: Option<&ReleaseId>) {
+        if let Some((from, to)) = self.pending_rollback.clone() {
+            if current == Some(&to) {
+                if let Some(summary) = self.releases.get_mut(&from) {
+                    summary.state = ReleaseState::Bad;
+                }
+            }
+        }
     }
 
     /// Events that named a release the journal had not introduced; the engine should warn.
@@ -429,6 +461,45 @@ mod tests {
             stray[0].to_string(),
             "journal entry 2 (deploy_succeeded) names release ghost, which no deploy_started or \
              adopted entry introduced before it; ignored"
+        );
+    }
+
+    #[test]
+    fn a_rollback_killed_after_its_switch_leaves_the_release_it_left_bad() {
+        let rollback_started = JournalEvent::RollbackStarted {
+            from: id("20261126T000002Z"),
+            to: id("20261126T000001Z"),
+        };
+        let mut events = vec![
+            started("20261126T000001Z"),
+            succeeded("20261126T000001Z"),
+            started("20261126T000002Z"),
+            succeeded("20261126T000002Z"),
+            rollback_started,
+        ];
+        let mut history = History::from_entries(&entries(events.clone()));
+        assert!(history.interrupted_rollback().is_some());
+        // Killed before the switch: current is still the release it would have left.
+        history.settle_interrupted_rollback(Some(&id("20261126T000002Z")));
+        assert_eq!(
+            state(&history, "20261126T000002Z"),
+            Some(ReleaseState::Good)
+        );
+        // Killed after it: current is the target.
+        history.settle_interrupted_rollback(Some(&id("20261126T000001Z")));
+        assert_eq!(state(&history, "20261126T000002Z"), Some(ReleaseState::Bad));
+
+        events.push(JournalEvent::RollbackInterrupted {
+            from: id("20261126T000002Z"),
+            to: id("20261126T000001Z"),
+            switched: true,
+        });
+        let history = History::from_entries(&entries(events));
+        assert!(history.interrupted_rollback().is_none());
+        assert_eq!(state(&history, "20261126T000002Z"), Some(ReleaseState::Bad));
+        assert_eq!(
+            state(&history, "20261126T000001Z"),
+            Some(ReleaseState::Good)
         );
     }
 

@@ -69,6 +69,26 @@ pub enum JournalEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rolled_back_to: Option<ReleaseId>,
     },
+    /// A rollback from `from` to `to` is about to switch `current`: written before the switch,
+    /// so that a rollback killed after it is known. No state changes until it is settled by
+    /// `rolled_back`, `rollback_failed` or `rollback_interrupted`.
+    RollbackStarted {
+        /// The release `current` points at before the switch.
+        from: ReleaseId,
+        /// The release it switches to.
+        to: ReleaseId,
+    },
+    /// A rollback was killed before it recorded its result; written by the next command that
+    /// holds the lock. When `current` had been switched to `to`, `from` is Bad (it was rolled
+    /// away from); `to` keeps its state.
+    RollbackInterrupted {
+        /// The release rolled away from.
+        from: ReleaseId,
+        /// The target of the rollback.
+        to: ReleaseId,
+        /// Whether `current` pointed at `to` when the interruption was found.
+        switched: bool,
+    },
     /// A rollback from `from` to `to` passed its health check: `from` is Bad, `to` is Good again.
     RolledBack {
         /// The release rolled away from.
@@ -108,6 +128,8 @@ impl JournalEvent {
             JournalEvent::Switched { .. } => "switched",
             JournalEvent::DeploySucceeded { .. } => "deploy_succeeded",
             JournalEvent::DeployFailed { .. } => "deploy_failed",
+            JournalEvent::RollbackStarted { .. } => "rollback_started",
+            JournalEvent::RollbackInterrupted { .. } => "rollback_interrupted",
             JournalEvent::RolledBack { .. } => "rolled_back",
             JournalEvent::RollbackFailed { .. } => "rollback_failed",
             JournalEvent::Adopted { .. } => "adopted",

@@ -23,6 +23,14 @@ pub struct LockOwner {
     /// A note from the holder, e.g. `--message` of the deploy.
     #[serde(default)]
     pub message: Option<String>,
+    /// Which machine (and boot, and pid namespace) the holder runs on: its pid means something
+    /// only to a host with the same identity. `None` in locks written by older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    /// Seconds the lock stays held without a heartbeat; the holder renews it while it runs.
+    /// Past that (measured by the host's own clock) the lock may be reclaimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_secs: Option<u64>,
 }
 
 impl LockOwner {
@@ -88,6 +96,8 @@ mod tests {
             command: "hoist deploy".into(),
             release: Some(ReleaseId::parse("20261126T161845Z").unwrap()),
             message: Some("hotfix for checkout".into()),
+            machine: Some("3d1219c7/boot-1/pid:[4026531836]".into()),
+            lease_secs: Some(30),
         }
     }
 

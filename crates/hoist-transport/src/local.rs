@@ -2,6 +2,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -93,7 +94,10 @@ impl Transport for Local {
             command: cmd.render(),
             source,
         };
+        // Its own process group, so that everything it starts can be stopped together.
+        command.process_group(0);
         let mut child = command.spawn().map_err(spawn_err)?;
+        let watcher = GroupWatcher::start(child.id());
         if let Some(bytes) = &cmd.stdin {
             let mut stdin = child.stdin.take().expect("stdin is piped");
             let bytes = bytes.clone();
@@ -103,7 +107,11 @@ impl Transport for Local {
                 let _ = stdin.write_all(&bytes);
             });
         }
-        let out = child.wait_with_output().map_err(spawn_err)?;
+        let out = child.wait_with_output();
+        if let Some(watcher) = watcher {
+            watcher.finish();
+        }
+        let out = out.map_err(spawn_err)?;
         Ok(Output {
             status: out.status.code().unwrap_or(-1),
             stdout: out.stdout,
@@ -384,6 +392,42 @@ fn sibling_tmp(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.hoist-tmp-{}", std::process::id()))
+}
+
+/// Kills a command's process group if hoist dies while the command runs (a hook, a restart, a
+/// health command: a killed deploy's migration must not go on beside the next deploy's).
+///
+/// A small `sh` outside the group reads a pipe from hoist. Hoist writes a line once the command
+/// has ended (its leftovers, such as a server it started, are then left alone); if hoist dies
+/// first, the kernel closes the pipe, the read sees end-of-file and the group is killed.
+struct GroupWatcher {
+    child: std::process::Child,
+}
+
+/// `$1` the process group id.
+const WATCH_GROUP: &str = r#"trap '' INT TERM HUP
+IFS= read -r _ || kill -s KILL -- "-$1" 2>/dev/null"#;
+
+impl GroupWatcher {
+    fn start(group: u32) -> Option<GroupWatcher> {
+        Command::new("sh")
+            .args(["-c", WATCH_GROUP, "hoist"])
+            .arg(group.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()
+            .map(|child| GroupWatcher { child })
+    }
+
+    /// The command ended normally: tell the watcher to leave the group alone.
+    fn finish(mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"done\n");
+        }
+        let _ = self.child.wait();
+    }
 }
 
 #[cfg(test)]

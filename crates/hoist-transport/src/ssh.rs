@@ -210,10 +210,15 @@ impl Ssh {
     /// trip), else in a session of its own.
     fn run(&self, cmd: &Cmd) -> Result<Output, TransportError> {
         let session = self.session()?;
-        let mut shell = self
-            .shell
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The shell runs one command at a time; a command from another thread (the lock's
+        // heartbeat while a long hook runs) gets a session of its own rather than waiting.
+        let mut shell = match self.shell.try_lock() {
+            Ok(shell) => shell,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return self.run_in_session(&session, cmd);
+            }
+        };
         if shell
             .as_ref()
             .is_none_or(|s| s.control_socket != session.control_socket())

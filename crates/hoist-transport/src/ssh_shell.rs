@@ -17,9 +17,25 @@ const READY: &str = "HOIST-READY";
 const DONE: &str = "HOIST-DONE";
 
 /// Sets up the scratch files, removes them when the shell exits, and says it is ready.
+/// Fd 3 keeps the shell's own input (the channel from hoist) for the watchers of [`RUN`].
 const PRELUDE: &str = "__hoist_d=$(mktemp -d) || exit 1\n\
 trap 'rm -rf \"$__hoist_d\"' EXIT\n\
+exec 3<&0\n\
 printf '%s\\n' HOIST-READY\n";
+
+/// Runs `$__hoist_c` (a rendered command) in a session of its own, watched: hoist sends
+/// nothing while a command runs, so if the channel reaches end-of-file the controller is gone
+/// (killed), and everything in that session is killed, so a dead deploy's hook (a migration)
+/// does not go on beside the next deploy's. Without `setsid` the command runs as before.
+/// One `{ ... }` block: the shell has read all of it before the watcher reads fd 3.
+const RUN: &str = r#"if command -v setsid >/dev/null 2>&1; then
+setsid sh -c "$__hoist_c" <"$__hoist_i" >"$__hoist_d/out" 2>"$__hoist_d/err" & __hoist_p=$!
+( IFS= read -r _ <&3 || pkill -KILL -s "$__hoist_p" || kill -s KILL -- "-$__hoist_p" ) >/dev/null 2>&1 & __hoist_w=$!
+wait "$__hoist_p"; __hoist_rc=$?
+kill -s KILL "$__hoist_w" 2>/dev/null; wait "$__hoist_w" 2>/dev/null
+else
+( eval "$__hoist_c" ) <"$__hoist_i" >"$__hoist_d/out" 2>"$__hoist_d/err"; __hoist_rc=$?
+fi"#;
 
 /// A running remote shell.
 pub(crate) struct RemoteShell {
@@ -84,7 +100,7 @@ impl RemoteShell {
     /// the command ran is unknown.
     pub(crate) fn run(&mut self, cmd: &Cmd) -> std::io::Result<Output> {
         let mut request = Vec::new();
-        let input = match &cmd.stdin {
+        let input: &str = match &cmd.stdin {
             Some(bytes) => {
                 // A here-document is read by the shell itself, so no byte of it can be taken
                 // for the next command; base64 keeps the terminator line unambiguous.
@@ -100,10 +116,10 @@ impl RemoteShell {
         };
         request.extend_from_slice(
             format!(
-                "( {} ) <{input} >\"$__hoist_d/out\" 2>\"$__hoist_d/err\"; __hoist_rc=$?\n\
+                "{{ __hoist_c={}; __hoist_i={input}\n{RUN}\n\
                  printf '{DONE} %s %s %s\\n' \"$__hoist_rc\" \"$(wc -c <\"$__hoist_d/out\")\" \"$(wc -c <\"$__hoist_d/err\")\"\n\
-                 cat \"$__hoist_d/out\" \"$__hoist_d/err\"\n",
-                cmd.render()
+                 cat \"$__hoist_d/out\" \"$__hoist_d/err\"; }}\n",
+                crate::shell_quote(&cmd.render())
             )
             .as_bytes(),
         );

@@ -11,12 +11,15 @@ use serde_json::Value;
 use support::*;
 
 /// The failure points a deploy or a rollback passes when nothing fails (the `switched-back`
-/// ones are only reached on the way back from a failure).
+/// ones are only reached on the way back from a failure, `deploy:pruning-env` only when an
+/// environment is left unused: each has a test of its own).
 fn points(prefix: &str) -> Vec<&'static str> {
     let list: Vec<&'static str> = hoist_deploy::FAILURE_POINTS
         .iter()
         .copied()
-        .filter(|p| p.starts_with(prefix) && !p.ends_with("switched-back"))
+        .filter(|p| {
+            p.starts_with(prefix) && !p.ends_with("switched-back") && *p != "deploy:pruning-env"
+        })
         .collect();
     assert!(
         list.len() >= 4,
@@ -53,6 +56,17 @@ fn assert_invariants(site: &Site, point: &str, good_before: &BTreeSet<String>) -
     assert!(
         dir.join("app.py").exists(),
         "{point}: current {current} is not a whole release"
+    );
+    // Its entry point imports with its own environment.
+    let import = std::process::Command::new(dir.join(".venv/bin/python"))
+        .args(["-c", "import app; app.app"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{point}: current {current}'s entry point does not import: {}",
+        String::from_utf8_lossy(&import.stderr)
     );
 
     // 3: the rollback target is never current, and is a good release on disk.
@@ -96,13 +110,27 @@ fn killing_a_deploy_at_any_step_breaks_nothing_and_the_next_deploy_just_works() 
     for (i, point) in points("deploy:").iter().enumerate() {
         site.change_code(&format!("before {point}"));
         let good = good_releases(&site);
+        let live_before = site.current().unwrap();
+        let target_before = rollback_target_of(&site);
         let out = site.hoist_env(&["deploy"], &[("HOIST_FAIL_AT", point)]);
         assert!(
             killed(&out),
             "{point}: hoist was not killed: {}",
             stderr(&out)
         );
-        assert_invariants(&site, point, &good);
+        let current = assert_invariants(&site, point, &good);
+        // The next rollback goes to the last release known good: the live one's target while
+        // the live one is still current, the live one itself once the killed deploy switched.
+        let expected = if current == live_before {
+            target_before
+        } else {
+            Some(live_before)
+        };
+        assert_eq!(
+            rollback_target_of(&site),
+            expected,
+            "{point}: rollback target"
+        );
 
         // 7: the lock is left behind by the dead process, reported as stale, and reclaimed.
         if *point != "deploy:pruned" || site.lock_exists() {
@@ -155,7 +183,7 @@ fn killing_a_rollback_at_any_step_breaks_nothing() {
     site.deploy_ok();
     for point in &points("rollback:") {
         site.change_code(&format!("for {point}"));
-        site.deploy_ok();
+        let left = site.deploy_ok();
         let good = good_releases(&site);
         let out = site.hoist_env(&["rollback"], &[("HOIST_FAIL_AT", point)]);
         assert!(
@@ -163,13 +191,219 @@ fn killing_a_rollback_at_any_step_breaks_nothing() {
             "{point}: hoist was not killed: {}",
             stderr(&out)
         );
-        assert_invariants(&site, point, &good);
+        let current = assert_invariants(&site, point, &good);
+        // Once switched away from, the release left is bad and never the next target.
+        let next = rollback_target_of(&site);
+        if current != left {
+            assert_eq!(state_of(&site, &left), "bad", "{point}");
+            assert_ne!(next.as_deref(), Some(left.as_str()), "{point}");
+        }
 
         let out = site.hoist(&["rollback"]);
         assert_exit(&out, EXIT_OK);
         site.assert_live(&site.current().unwrap());
+        assert_eq!(
+            site.current(),
+            next,
+            "{point}: the next rollback went elsewhere"
+        );
         site.change_code(&format!("after {point}"));
         site.deploy_ok();
         site.assert_live(&site.current().unwrap());
     }
+}
+
+fn rollback_target_of(site: &Site) -> Option<String> {
+    releases_json(site)
+        .iter()
+        .find(|r| r["rollback_target"] == true)
+        .map(|r| r["id"].as_str().unwrap().to_string())
+}
+
+fn state_of(site: &Site, id: &str) -> String {
+    releases_json(site)
+        .iter()
+        .find(|r| r["id"] == id)
+        .map(|r| r["state"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_rollback_killed_after_its_switch_is_known_and_the_next_rollback_skips_the_release_it_left() {
+    let site = Site::new();
+    let a = site.deploy_ok();
+    site.change_code("b");
+    let b = site.deploy_ok();
+
+    let out = site.hoist_env(&["rollback"], &[("HOIST_FAIL_AT", "rollback:switched")]);
+    assert!(killed(&out), "hoist was not killed: {}", stderr(&out));
+    assert_eq!(site.current().as_deref(), Some(a.as_str()));
+    // The switch happened: b was rolled away from, so it is bad, at once.
+    assert_eq!(state_of(&site, &b), "bad");
+
+    site.change_code("c");
+    let out = site.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_OK);
+    assert!(
+        stderr(&out).contains(&format!(
+            "a rollback from {b} to {a} was interrupted after its switch: {b} is marked bad"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        site.journal_events_of(&b)
+            .contains(&"rollback_interrupted".to_string())
+            || site
+                .journal()
+                .iter()
+                .any(|e| e["event"] == "rollback_interrupted" && e["from"] == b.as_str())
+    );
+    let c = site.current().unwrap();
+    assert_eq!(rollback_target_of(&site).as_deref(), Some(a.as_str()));
+
+    let out = site.hoist(&["rollback"]);
+    assert_exit(&out, EXIT_OK);
+    site.assert_live(&a);
+    assert_ne!(c, a);
+}
+
+#[test]
+fn a_rollback_to_a_release_whose_environment_is_gone_switches_nothing_and_says_how_to_rebuild() {
+    let site = Site::new();
+    let a = site.deploy_ok();
+    let commit_a = site.release_json(&a)["commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    site.add_requirement("# a comment is enough for a new environment");
+    let b = site.deploy_ok();
+    let env_of = |id: &str| std::fs::read_link(site.release_dir(id).join(".venv")).unwrap();
+    assert_ne!(env_of(&a), env_of(&b), "the test needs two environments");
+    let env_a = site.release_dir(&a).join(env_of(&a));
+    std::fs::remove_dir_all(&env_a).unwrap();
+
+    let out = site.hoist(&["rollback"]);
+    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "error: local: cannot roll back to {a}: its environment "
+        )) && err.contains("is gone or incomplete (no .hoist-complete mark)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "hint: to rebuild it, deploy that commit again: hoist deploy --ref {commit_a}"
+        )),
+        "{err}"
+    );
+    site.assert_live(&b);
+    assert_eq!(state_of(&site, &b), "good");
+    assert!(!site.lock_exists());
+}
+
+/// Makes `/health` answer 500 in the app code `app_py` (a release that cannot serve).
+fn break_health(app_py: &Path) {
+    let text = std::fs::read_to_string(app_py).unwrap();
+    // A new inode: the file may be hard-linked into other releases.
+    std::fs::remove_file(app_py).unwrap();
+    std::fs::write(
+        app_py,
+        format!("{text}\n\n@app.before_request\ndef _broken():\n    return ('broken', 500)\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_deploy_killed_while_switching_back_leaves_the_old_release_live_and_the_new_one_unused() {
+    let site = Site::with(SiteOptions {
+        health_timeout: "3s",
+        ..SiteOptions::default()
+    });
+    let a = site.deploy_ok();
+    site.change_code("b");
+    let b = site.deploy_ok();
+    let good = good_releases(&site);
+    break_health(&site.project.join("app.py"));
+    site.commit("break /health at runtime");
+
+    let point = "deploy:switched-back";
+    let out = site.hoist_env(&["deploy"], &[("HOIST_FAIL_AT", point)]);
+    assert!(killed(&out), "hoist was not killed: {}", stderr(&out));
+    let current = assert_invariants(&site, point, &good);
+    assert_eq!(current, b);
+    assert_eq!(rollback_target_of(&site).as_deref(), Some(a.as_str()));
+
+    site.git(&["revert", "--no-edit", "HEAD"]);
+    let c = site.deploy_ok();
+    site.assert_live(&c);
+    assert_eq!(rollback_target_of(&site).as_deref(), Some(b.as_str()));
+    assert!(!site.lock_exists());
+}
+
+#[test]
+fn a_rollback_killed_while_switching_back_never_picks_its_unhealthy_target_again() {
+    let site = Site::with(SiteOptions {
+        health_timeout: "10s",
+        ..SiteOptions::default()
+    });
+    let z = site.deploy_ok();
+    site.change_code("a");
+    let a = site.deploy_ok();
+    site.change_code("b");
+    let b = site.deploy_ok();
+    // `a` cannot serve any more: the rollback to it fails its health check and switches back.
+    break_health(&site.release_dir(&a).join("app.py"));
+    let good = good_releases(&site);
+
+    let point = "rollback:switched-back";
+    let out = site.hoist_env(&["rollback"], &[("HOIST_FAIL_AT", point)]);
+    assert!(killed(&out), "hoist was not killed: {}", stderr(&out));
+    let current = assert_invariants(&site, point, &good);
+    assert_eq!(current, b);
+    assert_eq!(state_of(&site, &a), "bad");
+    assert_eq!(rollback_target_of(&site).as_deref(), Some(z.as_str()));
+
+    let out = site.hoist(&["rollback"]);
+    assert_exit(&out, EXIT_OK);
+    site.assert_live(&z);
+}
+
+#[test]
+fn pruning_an_environment_renames_it_aside_first_so_a_kill_never_leaves_it_trusted() {
+    let site = Site::with(SiteOptions {
+        keep_releases: 2,
+        ..SiteOptions::default()
+    });
+    let z = site.deploy_ok();
+    let old_env = std::fs::read_link(site.release_dir(&z).join(".venv")).unwrap();
+    let old_env_name = old_env.file_name().unwrap().to_string_lossy().into_owned();
+    site.add_requirement("# a comment is enough for a new environment");
+    site.deploy_ok();
+    site.change_code("prunes z and its environment");
+
+    let point = "deploy:pruning-env";
+    let good = BTreeSet::new();
+    let out = site.hoist_env(&["deploy"], &[("HOIST_FAIL_AT", point)]);
+    assert!(killed(&out), "hoist was not killed: {}", stderr(&out));
+    assert_invariants(&site, point, &good);
+    let envs = site.root.join("envs");
+    assert!(
+        !envs.join(&old_env_name).exists(),
+        "the environment being pruned still has its name"
+    );
+    assert!(envs.join(format!(".pruning-{old_env_name}")).exists());
+
+    site.change_code("after the kill");
+    let live = site.deploy_ok();
+    site.assert_live(&live);
+    assert!(
+        !envs.read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".pruning-")),
+        "a half-pruned environment was left behind"
+    );
 }
