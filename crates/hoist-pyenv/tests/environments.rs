@@ -23,7 +23,10 @@ fn project() -> Project {
         ),
         ("requirements/base.txt", "six==1.16.0\n"),
         ("constraints.txt", "idna==3.7\ncertifi==2024.2.2\n"),
-        ("app.py", "import six\napplication = object()\n"),
+        (
+            "app.py",
+            "import six\n\ndef application(environ, start_response):\n    return []\n",
+        ),
     ])
 }
 
@@ -338,6 +341,71 @@ fn the_release_must_hold_the_requirements_the_key_was_made_from() {
     assert!(
         !p.root.join("envs").exists(),
         "nothing may be built for a mismatched release"
+    );
+}
+
+/// `module:factory()` means what gunicorn and hoist's loader make of it: the factory is called,
+/// and a factory that raises fails the check, so the deploy stops before the switch.
+#[test]
+fn a_factory_entry_is_called_by_the_import_check() {
+    let interp = common::python();
+    let uv = common::uv(&interp);
+    let p = project();
+    p.write(
+        "factory.py",
+        concat!(
+            "def create_app(config=None):\n",
+            "    def app(environ, start_response):\n",
+            "        return []\n",
+            "    return app\n\n",
+            "def create_broken_app():\n",
+            "    raise RuntimeError('DATABASE_URL is not set')\n\n",
+            "def create_nothing():\n",
+            "    return None\n",
+        ),
+    );
+    let (outcome, _) = p.ensure("1", &interp, &uv);
+    let env = outcome.unwrap_or_else(|e| panic!("{e}")).path;
+    let release = p.root.join("releases/1");
+    let local = Local::default();
+
+    check_entry_imports(&local, &env, &release, "factory", "create_app()")
+        .unwrap_or_else(|e| panic!("a factory that builds an app passes: {e}"));
+
+    let message = check_entry_imports(&local, &env, &release, "factory", "create_broken_app()")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("cannot import factory:create_broken_app()"),
+        "{message}"
+    );
+    assert!(
+        message.contains("RuntimeError: DATABASE_URL is not set"),
+        "{message}"
+    );
+
+    let message = check_entry_imports(&local, &env, &release, "factory", "create_nothing()")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(
+            "TypeError: factory:create_nothing() returned None, not a WSGI/ASGI application"
+        ),
+        "{message}"
+    );
+
+    // Without the parentheses the server would call the factory with (environ, start_response)
+    // on every request: the check says so before the switch.
+    let message = check_entry_imports(&local, &env, &release, "factory", "create_broken_app")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(
+            "TypeError: factory:create_broken_app is a function create_broken_app(), which cannot \
+             serve requests (a WSGI app takes environ, start_response); if it builds the app, \
+             write entry = \"factory:create_broken_app()\""
+        ),
+        "{message}"
     );
 }
 
