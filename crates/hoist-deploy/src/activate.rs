@@ -11,6 +11,7 @@ use hoist_service::RestartContext;
 use crate::event::{Step, Stepper};
 use crate::fault;
 use crate::host::Host;
+use crate::outcome::HostResult;
 
 pub(crate) fn restart_context<'a>(
     config: &'a Config,
@@ -94,21 +95,57 @@ pub(crate) fn activate(
     Ok(())
 }
 
+/// Why a switch back did not end with the previous release serving: the step that failed
+/// (the switch itself, a restart, or the health check) and its error.
+pub(crate) type BackFailure = (Step, String);
+
+/// What a failed switch back means for people: a restart that failed is not a health verdict
+/// (the health check never ran), and says so.
+pub(crate) fn describe_back_failure(prev: &ReleaseId, failure: &BackFailure) -> String {
+    match failure.0 {
+        Step::SwitchBack => format!("could not switch back to {prev}: {}", failure.1),
+        _ => {
+            let (result, _) = back_result(failure.clone());
+            describe_back_result(&prev.to_string(), result, &failure.1)
+        }
+    }
+}
+
+/// The per-host result of a failed switch back, with its detail.
+pub(crate) fn back_result((step, why): BackFailure) -> (HostResult, Option<String>) {
+    let result = match step {
+        Step::Restart => HostResult::SwitchedBackNotRestarted,
+        _ => HostResult::SwitchedBackUnhealthy,
+    };
+    (result, Some(why))
+}
+
+/// The sentence for a host whose switch back to `prev` ended with `result` (a failed one).
+pub(crate) fn describe_back_result(prev: &str, result: HostResult, detail: &str) -> String {
+    match result {
+        HostResult::SwitchedBackNotRestarted => format!(
+            "switched back to {prev}, but restarting it failed (its health was not checked): {detail}"
+        ),
+        _ => format!("switched back to {prev}, but it is not healthy either: {detail}"),
+    }
+}
+
 /// Points `current` back at `previous` and makes it serve again. With no previous release
 /// (a first deploy) `current` is removed rather than left on a failed release (invariant 1).
-/// `Ok(true)` when the previous release serves and is healthy.
+/// `Ok(())` when the previous release serves and is healthy.
 pub(crate) fn switch_back(
     config: &Config,
     host: &Host,
     previous: Option<&ReleaseId>,
     step: &Stepper<'_>,
     after_restart: &str,
-) -> Result<(), String> {
+) -> Result<(), BackFailure> {
     let t = host.t();
     let layout = &host.layout;
     step.start(Step::SwitchBack);
     let Some(prev) = previous else {
-        t.remove_all(&layout.current()).map_err(|e| e.to_string())?;
+        t.remove_all(&layout.current())
+            .map_err(|e| (Step::SwitchBack, e.to_string()))?;
         step.done(
             Step::SwitchBack,
             Some(format!(
@@ -120,11 +157,11 @@ pub(crate) fn switch_back(
     };
     let back = t
         .switch_symlink(&layout.current(), &layout.current_target(prev))
-        .map_err(|e| e.to_string())
-        .and_then(|()| activate(config, host, prev, step, after_restart).map_err(|(_, e)| e));
+        .map_err(|e| (Step::SwitchBack, e.to_string()))
+        .and_then(|()| activate(config, host, prev, step, after_restart));
     match &back {
         Ok(()) => step.done(Step::SwitchBack, Some(format!("{prev} serves again"))),
-        Err(e) => step.fail(Step::SwitchBack, e),
+        Err(failure) => step.fail(Step::SwitchBack, &describe_back_failure(prev, failure)),
     }
     back
 }

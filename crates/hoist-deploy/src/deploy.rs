@@ -9,7 +9,7 @@ use hoist_config::Config;
 use hoist_release::{JournalEvent, ReleaseId, ReleaseState};
 use hoist_transport::UploadStats;
 
-use crate::activate::{activate, switch_back};
+use crate::activate::{activate, back_result, describe_back_result, switch_back};
 use crate::event::{EventSink, Step, Stepper};
 use crate::host::{Fleet, Host};
 use crate::lock::{self, HeldLock, LockRequest};
@@ -491,7 +491,7 @@ fn after_switch_failure(
             results[i] = match (had_previous, r) {
                 (true, Ok(())) => (HostResult::SwitchedBack, None),
                 (false, Ok(())) => (HostResult::CurrentRemoved, None),
-                (_, Err(e)) => (HostResult::SwitchedBackUnhealthy, Some(e)),
+                (_, Err(e)) => back_result(e),
             };
         }
     } else {
@@ -544,11 +544,15 @@ fn after_switch_failure(
                 FailureKind::RolledBack,
                 format!("{headline}\nswitched back: {} serves {prev} again (health check passed); {id} is marked failed", host.name),
             ),
-            (Some(prev), _) => DeployError::new(
+            (Some(prev), result) => DeployError::new(
                 FailureKind::RolledBack,
                 format!(
-                    "{headline}\nswitched back to {prev}, but it is not healthy either: {}",
-                    results[0].1.clone().unwrap_or_default()
+                    "{headline}\n{}",
+                    describe_back_result(
+                        &prev.to_string(),
+                        result,
+                        results[0].1.as_deref().unwrap_or_default()
+                    )
                 ),
             )
             .hint("look at the app's own logs; `hoist rollback --to <id>` picks another release"),

@@ -16,6 +16,8 @@ pub enum HostResult {
     SwitchedBack,
     /// Switched back, but the old release did not pass its health check either.
     SwitchedBackUnhealthy,
+    /// Switched back, but restarting the old release failed (its health was not checked).
+    SwitchedBackNotRestarted,
     /// Switched and left on the new release although something failed (as asked).
     LeftSwitched,
     /// A first deploy that failed after its switch: `current` was removed.
@@ -30,6 +32,7 @@ impl HostResult {
             HostResult::Failed => "failed (old release serves)",
             HostResult::SwitchedBack => "switched back (old release serves)",
             HostResult::SwitchedBackUnhealthy => "switched back, old release unhealthy",
+            HostResult::SwitchedBackNotRestarted => "switched back, old release's restart failed",
             HostResult::LeftSwitched => "left on the new release",
             HostResult::CurrentRemoved => "current removed (first deploy)",
         }

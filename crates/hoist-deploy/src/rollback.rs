@@ -11,7 +11,7 @@ use hoist_release::{
     check_explicit_target, rollback_target, JournalEvent, ReleaseId, ReleaseState,
 };
 
-use crate::activate::{activate, switch_back};
+use crate::activate::{activate, back_result, describe_back_result, switch_back};
 use crate::deploy::{lock_all, unlock_all};
 use crate::event::{EventSink, Step, Stepper};
 use crate::host::Fleet;
@@ -170,7 +170,7 @@ fn rollback_locked(
         for (&i, r) in indexes.iter().zip(back) {
             results[i] = match r {
                 Ok(()) => (HostResult::SwitchedBack, None),
-                Err(e) => (HostResult::SwitchedBackUnhealthy, Some(e)),
+                Err(e) => back_result(e),
             };
         }
         let host = &fleet.hosts[failed];
@@ -190,10 +190,10 @@ fn rollback_locked(
                 "every host was switched back to the release it served; {target} is marked bad on {}",
                 host.name
             ),
-            (_, detail) => format!(
-                "switched back to {}, but it is not healthy either: {}",
-                froms[failed],
-                detail.clone().unwrap_or_default()
+            (result, detail) => describe_back_result(
+                &froms[failed].to_string(),
+                *result,
+                detail.as_deref().unwrap_or_default(),
             ),
         };
         let mut e = DeployError::new(

@@ -576,12 +576,16 @@ fn supervisor_restart_that_cannot_spawn_fails_the_deploy_by_its_status() {
         err.contains("hint: see `supervisorctl tail example-web stderr`"),
         "{err}"
     );
+    // The switch back's restart failed too, for the same reason: that is what is said, not a
+    // health verdict (the health check never ran).
     assert!(
         err.contains(&format!(
-            "switched back to {good}, but it is not healthy either"
+            "switched back to {good}, but restarting it failed (its health was not checked): \
+             local: restarting web failed: supervisor program example-web is"
         )),
         "{err}"
     );
+    assert!(!err.contains("not healthy either"), "{err}");
     assert_eq!(stack.site.current().as_deref(), Some(good.as_str()));
 }
 
