@@ -29,7 +29,7 @@ pub use error::ConfigError;
 pub use health::{Health, HealthProbe};
 pub use hook::Hook;
 pub use import_ansible::{import_ansible, AnsibleImport, AnsibleImportError};
-pub use init::{init_plan, InitError, InitPlan};
+pub use init::{init_plan, placeholders, InitError, InitPlan, Placeholder};
 pub use inventory::{
     Activation, Batch, Environment, HostSettings, HostSpec, Inventory, InventoryEnvironment,
     InventoryHost, SelectError, SshDefaults, ALL_HOSTS, LOCAL,
