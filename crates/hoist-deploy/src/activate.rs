@@ -106,7 +106,7 @@ pub(crate) fn describe_back_failure(prev: &ReleaseId, failure: &BackFailure) -> 
         Step::SwitchBack => format!("could not switch back to {prev}: {}", failure.1),
         _ => {
             let (result, _) = back_result(failure.clone());
-            describe_back_result(&prev.to_string(), result, &failure.1)
+            describe_back_result(prev.as_ref(), result, &failure.1)
         }
     }
 }

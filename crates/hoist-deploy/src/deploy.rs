@@ -549,7 +549,7 @@ fn after_switch_failure(
                 format!(
                     "{headline}\n{}",
                     describe_back_result(
-                        &prev.to_string(),
+                        prev.as_ref(),
                         result,
                         results[0].1.as_deref().unwrap_or_default()
                     )

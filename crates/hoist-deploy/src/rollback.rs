@@ -191,7 +191,7 @@ fn rollback_locked(
                 host.name
             ),
             (result, detail) => describe_back_result(
-                &froms[failed].to_string(),
+                froms[failed].as_ref(),
                 *result,
                 detail.as_deref().unwrap_or_default(),
             ),
