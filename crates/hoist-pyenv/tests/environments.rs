@@ -344,6 +344,75 @@ fn the_release_must_hold_the_requirements_the_key_was_made_from() {
     );
 }
 
+/// A requirement published only as a source distribution (a setup.py project, no
+/// pyproject.toml), installed with pip into a venv of Debian's own python3, whose fresh venv has
+/// no `wheel` package. Offline: the sdist comes from a local directory, and the build's
+/// setuptools and wheel from the wheels Debian ships (scripts/install-deps installs them).
+#[test]
+fn pip_builds_an_sdist_only_requirement_with_debians_python3() {
+    let debian_wheels = Path::new("/usr/share/python-wheels");
+    for wheel in ["setuptools-", "wheel-"] {
+        assert!(
+            std::fs::read_dir(debian_wheels).is_ok_and(|d| d
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(wheel))),
+            "{}: no {wheel}*.whl; run scripts/install-deps (apt-get install python3-setuptools-whl \
+             python3-wheel-whl)",
+            debian_wheels.display()
+        );
+    }
+    let interp = hoist_pyenv::probe_interpreter(&Local::default(), "/usr/bin/python3")
+        .expect("Debian's /usr/bin/python3 (run scripts/install-deps)");
+    let pip = common::pip(&interp);
+
+    // The sdist, packed by hand as `python -m build --sdist` would: setup.py and PKG-INFO.
+    let dists = tempfile::tempdir().unwrap();
+    let tree = dists.path().join("hoist_demo_sdist-1.0");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(
+        tree.join("setup.py"),
+        "from setuptools import setup\n\nsetup(name=\"hoist-demo-sdist\", version=\"1.0\", \
+         py_modules=[\"hoist_demo_sdist\"])\n",
+    )
+    .unwrap();
+    std::fs::write(tree.join("hoist_demo_sdist.py"), "VALUE = 42\n").unwrap();
+    std::fs::write(
+        tree.join("PKG-INFO"),
+        "Metadata-Version: 2.1\nName: hoist-demo-sdist\nVersion: 1.0\n",
+    )
+    .unwrap();
+    let packed = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(dists.path().join("hoist_demo_sdist-1.0.tar.gz"))
+        .arg("-C")
+        .arg(dists.path())
+        .arg("hoist_demo_sdist-1.0")
+        .status()
+        .unwrap();
+    assert!(packed.success(), "tar");
+
+    let p = Project::new(&[("app.py", "import hoist_demo_sdist\n")]);
+    p.write(
+        "requirements.txt",
+        &format!(
+            "--no-index\n--find-links {}\n--find-links {}\nhoist-demo-sdist==1.0\n",
+            dists.path().display(),
+            debian_wheels.display()
+        ),
+    );
+    let (outcome, log) = p.ensure("1", &interp, &pip);
+    let env = outcome
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", log.join("\n")))
+        .path;
+    assert_eq!(
+        common::run_in_env(
+            &env,
+            "import hoist_demo_sdist; print(hoist_demo_sdist.VALUE)"
+        ),
+        "42"
+    );
+}
+
 /// `module:factory()` means what gunicorn and hoist's loader make of it: the factory is called,
 /// and a factory that raises fails the check, so the deploy stops before the switch.
 #[test]
