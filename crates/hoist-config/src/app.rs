@@ -32,7 +32,8 @@ pub struct App {
 pub struct Entry {
     /// Dotted module path, e.g. `mysite.wsgi`.
     pub module: String,
-    /// Attribute of the module: a name, or a factory call such as `create_app()`.
+    /// Attribute of the module: the application's name, or a factory's name followed by `()`,
+    /// which the import check and hoist's loader call (once per worker) to get the application.
     pub attribute: String,
 }
 
@@ -43,6 +44,11 @@ impl fmt::Display for Entry {
 }
 
 impl Entry {
+    /// True for `module:factory()`: the attribute is called to get the application.
+    pub fn is_factory(&self) -> bool {
+        self.attribute.ends_with("()")
+    }
+
     /// Parses `module:attribute`; the error says what is wrong, without location.
     ///
     /// # Errors
@@ -59,10 +65,19 @@ impl Entry {
                 "entry {s:?}: {module:?} is not a Python module path such as \"app\" or \"mysite.wsgi\""
             ));
         }
-        let name = attribute
+        if let Some((name, arguments)) = attribute
             .strip_suffix(')')
             .and_then(|call| call.split_once('('))
-            .map_or(attribute, |(name, _)| name);
+        {
+            if is_identifier(name) && !arguments.is_empty() {
+                return Err(format!(
+                    "entry {s:?}: the factory {name:?} is given arguments; hoist calls a factory \
+                     without any, e.g. \"{module}:{name}()\" (for arguments, add a function \
+                     to {module} that passes them)"
+                ));
+            }
+        }
+        let name = attribute.strip_suffix("()").unwrap_or(attribute);
         if !is_identifier(name) {
             return Err(format!(
                 "entry {s:?}: {attribute:?} is not a Python attribute such as \"app\" or \"create_app()\""
@@ -280,6 +295,22 @@ mod tests {
         assert!(Entry::parse(":app").is_err());
         assert!(Entry::parse("app:1x").is_err());
         assert!(Entry::parse("app.:app").is_err());
+        assert!(Entry::parse("app:create_app(").is_err());
+        assert!(Entry::parse("app:create_app)").is_err());
+        assert!(Entry::parse("app:()").is_err());
+    }
+
+    #[test]
+    fn a_factory_is_called_without_arguments() {
+        let entry = Entry::parse("app:create_app()").unwrap();
+        assert!(entry.is_factory());
+        assert!(!Entry::parse("app:app").unwrap().is_factory());
+        assert_eq!(
+            Entry::parse("app:create_app('production')").unwrap_err(),
+            "entry \"app:create_app('production')\": the factory \"create_app\" is given \
+             arguments; hoist calls a factory without any, e.g. \"app:create_app()\" (for \
+             arguments, add a function to app that passes them)"
+        );
     }
 
     #[test]

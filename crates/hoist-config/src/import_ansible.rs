@@ -472,7 +472,9 @@ fn is_name(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-fn parse_group_vars(text: &str) -> Result<BTreeMap<String, serde_json::Value>, AnsibleImportError> {
+pub(crate) fn parse_group_vars(
+    text: &str,
+) -> Result<BTreeMap<String, serde_json::Value>, AnsibleImportError> {
     let doc: Option<BTreeMap<String, serde_json::Value>> =
         serde_saphyr::from_str(text).map_err(|e| AnsibleImportError {
             file: "group_vars/all".to_owned(),
@@ -573,11 +575,16 @@ fn release_settings(
     out
 }
 
-fn value_text(value: &serde_json::Value) -> String {
+pub(crate) fn value_text(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// A TOML basic string.
+pub(crate) fn quote_toml(value: &str) -> String {
+    quote(value)
 }
 
 /// A TOML basic string.

@@ -14,6 +14,7 @@ mod error;
 mod health;
 mod hook;
 mod import_ansible;
+mod import_ansible_tasks;
 mod init;
 mod inventory;
 mod process;
@@ -29,7 +30,8 @@ pub use error::ConfigError;
 pub use health::{Health, HealthProbe};
 pub use hook::Hook;
 pub use import_ansible::{import_ansible, AnsibleImport, AnsibleImportError};
-pub use init::{init_plan, InitError, InitPlan};
+pub use import_ansible_tasks::{ansible_vars, read_ansible_tasks, AnsibleTasks};
+pub use init::{init_plan, placeholders, InitError, InitPlan, Placeholder};
 pub use inventory::{
     Activation, Batch, Environment, HostSettings, HostSpec, Inventory, InventoryEnvironment,
     InventoryHost, SelectError, SshDefaults, ALL_HOSTS, LOCAL,

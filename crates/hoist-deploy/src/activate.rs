@@ -11,7 +11,7 @@ use hoist_service::RestartContext;
 use crate::event::{Step, Stepper};
 use crate::fault;
 use crate::host::Host;
-use crate::HostResult;
+use crate::outcome::HostResult;
 
 pub(crate) fn restart_context<'a>(
     config: &'a Config,
@@ -95,6 +95,16 @@ pub(crate) fn activate(
     Ok(())
 }
 
+/// The sentence for a host whose switch back to `prev` ended with `result` (a failed one).
+pub(crate) fn describe_back_result(prev: &str, result: HostResult, detail: &str) -> String {
+    match result {
+        HostResult::SwitchedBackNotRestarted => format!(
+            "switched back to {prev}, but restarting it failed (its health was not checked): {detail}"
+        ),
+        _ => format!("switched back to {prev}, but it is not healthy either: {detail}"),
+    }
+}
+
 /// Points `current` back at `previous` and makes it serve again. With no previous release
 /// (a first deploy) `current` is removed rather than left on a failed release (invariant 1).
 /// Returns the host's row for the per-host table: what was done and read, never assumed — a
@@ -135,11 +145,11 @@ pub(crate) fn switch_back(
         Err((failed, e)) => {
             step.fail(Step::SwitchBack, &e);
             let result = if failed == Step::Restart {
-                HostResult::SwitchedBackRestartFailed
+                HostResult::SwitchedBackNotRestarted
             } else {
                 HostResult::SwitchedBackUnhealthy
             };
-            (result, Some(format!("{} failed: {e}", failed.name())))
+            (result, Some(e))
         }
     }
 }
@@ -160,7 +170,7 @@ fn where_current_stands(
             };
             if back {
                 (
-                    HostResult::SwitchedBackRestartFailed,
+                    HostResult::SwitchedBackNotRestarted,
                     Some(format!("switched back, but not restarted: {why}")),
                 )
             } else {

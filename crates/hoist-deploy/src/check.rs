@@ -108,7 +108,7 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
                 Ok(installer) => items.push(item(
                     "installer",
                     CheckStatus::Ok,
-                    format!("{installer:?}"),
+                    installer.to_string(),
                     None,
                 )),
                 Err(e) => items.push(item("installer", CheckStatus::Failed, e.to_string(), None)),
@@ -139,47 +139,150 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
     }
 
     for process in &config.processes {
-        let what = format!("restart {}", process.name);
-        let (program, found) = match &process.restart {
-            Restart::Command { command } => {
-                let first = command
-                    .split_whitespace()
-                    .find(|w| !w.contains('='))
-                    .unwrap_or("");
-                (
-                    first.to_string(),
-                    program_exists(t, first, &config.app.source),
-                )
-            }
-            Restart::Supervisor { .. } => (
-                "supervisorctl".into(),
-                program_exists(t, "supervisorctl", Path::new("/")),
-            ),
-            Restart::Systemd { .. } => (
-                "systemctl".into(),
-                program_exists(t, "systemctl", Path::new("/")),
-            ),
-            Restart::UwsgiChain { fifo } => (
-                fifo.display().to_string(),
-                t.kind(fifo).is_ok_and(|k| k != FileKind::Missing),
-            ),
-            Restart::GunicornHup { pidfile } => (pidfile.display().to_string(), true),
-        };
-        items.push(if found {
-            item(&what, CheckStatus::Ok, format!("{program} found"), None)
-        } else {
-            item(
-                &what,
-                CheckStatus::Failed,
-                format!("{program} not found"),
-                Some(
-                    "fix the process's restart settings in hoist.toml, or install it on the host"
-                        .into(),
-                ),
-            )
-        });
+        let (status, detail, hint) = probe_restart(t, config, &process.restart);
+        items.push(item(
+            &format!("restart {}", process.name),
+            status,
+            detail,
+            hint,
+        ));
     }
     items
+}
+
+/// What the process's restart strategy needs, probed on the host: every ok is something seen.
+fn probe_restart(
+    t: &dyn Transport,
+    config: &Config,
+    restart: &Restart,
+) -> (CheckStatus, String, Option<String>) {
+    let failed = |detail: String, hint: &str| (CheckStatus::Failed, detail, Some(hint.to_string()));
+    match restart {
+        Restart::Command { command } => {
+            let first = command
+                .split_whitespace()
+                .find(|w| !w.contains('='))
+                .unwrap_or("");
+            if program_exists(t, first, &config.app.source) {
+                (CheckStatus::Ok, format!("{first} found"), None)
+            } else {
+                failed(
+                    format!("{first} not found"),
+                    "fix the process's restart command in hoist.toml, or install it on the host",
+                )
+            }
+        }
+        Restart::Supervisor { program } => {
+            let programs = hoist_service::supervisor::program_names(program);
+            match hoist_service::supervisor::query_status(t, &programs) {
+                Err(e) => failed(e.to_string(), "check that the host is reachable"),
+                Ok(Err(problem)) => failed(problem.detail(), problem.hint()),
+                Ok(Ok(found)) => {
+                    let mut seen = Vec::new();
+                    for name in &programs {
+                        match found.iter().find(|s| &s.name == name) {
+                            Some(s) => seen.push(format!("{name} is {}", s.state)),
+                            None => {
+                                return failed(
+                                    format!("supervisord has no program {name:?}"),
+                                    "`hoist setup --apply` writes it (then `supervisorctl update`), or fix `program` in hoist.toml",
+                                )
+                            }
+                        }
+                    }
+                    (
+                        CheckStatus::Ok,
+                        format!("supervisor program {}", seen.join(", ")),
+                        None,
+                    )
+                }
+            }
+        }
+        Restart::Systemd { unit } => {
+            // sd_booted(3): systemd runs as the init system exactly when this directory exists.
+            let booted = t
+                .kind(Path::new("/run/systemd/system"))
+                .is_ok_and(|k| k == FileKind::Dir);
+            if !booted {
+                return failed(
+                    format!("systemd is not running on this host (no /run/systemd/system), so it cannot restart {unit}"),
+                    "use another restart strategy (supervisor, gunicorn-hup, uwsgi-chain or command)",
+                );
+            }
+            let out = t.exec(
+                &Cmd::new("systemctl")
+                    .args(["show", "--property=LoadState", "--value"])
+                    .arg(unit.clone()),
+            );
+            match out {
+                Ok(o) if o.success() && o.stdout_text().trim() == "loaded" => {
+                    (CheckStatus::Ok, format!("systemd unit {unit} is loaded"), None)
+                }
+                Ok(o) => failed(
+                    format!("systemd has no unit {unit} (LoadState: {})", o.tail(1).trim()),
+                    "`hoist setup --apply` writes it (then `systemctl daemon-reload`), or fix `unit` in hoist.toml",
+                ),
+                Err(e) => failed(e.to_string(), "check that the host is reachable"),
+            }
+        }
+        Restart::UwsgiChain { fifo } => {
+            let is_fifo = t
+                .exec(&Cmd::new("test").arg("-p").path_arg(fifo))
+                .is_ok_and(|o| o.success());
+            if is_fifo {
+                (
+                    CheckStatus::Ok,
+                    format!("{} is a FIFO (uWSGI's master-fifo)", fifo.display()),
+                    None,
+                )
+            } else {
+                failed(
+                    format!("{} is not a FIFO: no uWSGI master is running with it as master-fifo", fifo.display()),
+                    "start uWSGI with master-fifo set to this path (the ini `hoist setup` writes does), or fix `fifo` in hoist.toml",
+                )
+            }
+        }
+        Restart::GunicornHup { pidfile } => {
+            let hint = "start gunicorn with this pidfile (the config `hoist setup` writes does) before deploying, or fix `pidfile` in hoist.toml";
+            let pid = match t.read_file(pidfile) {
+                Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).trim().to_string(),
+                Ok(None) => {
+                    return failed(
+                        format!(
+                            "{} does not exist: no gunicorn master to reload",
+                            pidfile.display()
+                        ),
+                        hint,
+                    )
+                }
+                Err(e) => return failed(e.to_string(), hint),
+            };
+            if pid.is_empty() || !pid.chars().all(|c| c.is_ascii_digit()) {
+                return failed(
+                    format!("{} holds {pid:?}, not a pid", pidfile.display()),
+                    hint,
+                );
+            }
+            let alive = t
+                .exec(&Cmd::new("test").arg("-d").arg(format!("/proc/{pid}")))
+                .is_ok_and(|o| o.success());
+            if alive {
+                (
+                    CheckStatus::Ok,
+                    format!("gunicorn master {pid} is running ({})", pidfile.display()),
+                    None,
+                )
+            } else {
+                failed(
+                    format!(
+                        "{} names pid {pid}, which is not running",
+                        pidfile.display()
+                    ),
+                    hint,
+                )
+            }
+        }
+    }
 }
 
 fn nearest_existing(t: &dyn Transport, path: &Path) -> PathBuf {

@@ -9,7 +9,7 @@ use hoist_config::Config;
 use hoist_release::{JournalEvent, ReleaseId, ReleaseState};
 use hoist_transport::UploadStats;
 
-use crate::activate::{activate, switch_back};
+use crate::activate::{activate, describe_back_result, switch_back};
 use crate::event::{EventSink, Step, Stepper};
 use crate::host::{Fleet, Host};
 use crate::lock::{self, HeldLock, LockRequest};
@@ -580,22 +580,18 @@ fn after_switch_failure(
                 FailureKind::RolledBack,
                 format!("{headline}\nswitched back: {} serves {prev} again (health check passed); {id} is marked failed", host.name),
             ),
-            (Some(prev), HostResult::SwitchedBackUnhealthy) => DeployError::new(
+            (Some(prev), result @ (HostResult::SwitchedBackUnhealthy | HostResult::SwitchedBackNotRestarted)) => DeployError::new(
                 FailureKind::RolledBack,
                 format!(
-                    "{headline}\nswitched back to {prev}, but it is not healthy either: {}",
-                    results[0].1.clone().unwrap_or_default()
+                    "{headline}\n{}",
+                    describe_back_result(
+                        prev.as_ref(),
+                        result,
+                        results[0].1.as_deref().unwrap_or_default()
+                    )
                 ),
             )
             .hint("look at the app's own logs; `hoist rollback --to <id>` picks another release"),
-            (Some(prev), HostResult::SwitchedBackRestartFailed) => DeployError::new(
-                FailureKind::RolledBack,
-                format!(
-                    "{headline}\nswitched back to {prev}, but restarting it failed: {}",
-                    results[0].1.clone().unwrap_or_default()
-                ),
-            )
-            .hint("fix the restart (see the message above), then `hoist rollback --to <id>` or deploy again"),
             (Some(_), result) => DeployError::new(
                 FailureKind::RolledBack,
                 format!(

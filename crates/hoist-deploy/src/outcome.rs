@@ -17,7 +17,7 @@ pub enum HostResult {
     /// Switched back, but the old release did not pass its health check either.
     SwitchedBackUnhealthy,
     /// Switched back, but restarting the old release failed (its health was not checked).
-    SwitchedBackRestartFailed,
+    SwitchedBackNotRestarted,
     /// The switch back itself failed: `current` still points at the new release.
     SwitchBackFailed,
     /// Where the host stands could not be read (it stopped answering): neither "switched
@@ -37,7 +37,7 @@ impl HostResult {
             HostResult::Failed => "failed (old release serves)",
             HostResult::SwitchedBack => "switched back (old release serves)",
             HostResult::SwitchedBackUnhealthy => "switched back, old release unhealthy",
-            HostResult::SwitchedBackRestartFailed => "switched back, restart failed",
+            HostResult::SwitchedBackNotRestarted => "switched back, old release's restart failed",
             HostResult::SwitchBackFailed => "switch back failed, new release still current",
             HostResult::Unknown => "unknown (the host could not be read)",
             HostResult::LeftSwitched => "left on the new release",

@@ -1,7 +1,8 @@
 //! `hoist rollback` across a fleet: back to the previous good release (or a named one), with
 //! no Python work and no file copy — a symlink switch, a restart and a health check on each
 //! host. The target is computed on every host; if the hosts do not all have the same one,
-//! nothing is switched anywhere. The release rolled away from is marked bad (invariant 3).
+//! nothing is switched anywhere. The release rolled away from is marked bad (invariant 3),
+//! unless the target was deployed after it: rolling forward is no verdict on it.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use hoist_release::{
 };
 use hoist_transport::{Cmd, FileKind};
 
-use crate::activate::{activate, switch_back};
+use crate::activate::{activate, describe_back_result, switch_back};
 use crate::deploy::{ensure_all_ours, lock_all, unlock_all};
 use crate::event::{EventSink, Step, Stepper};
 use crate::host::{Fleet, Host};
@@ -28,6 +29,9 @@ pub struct RollbackReport {
     /// Per host: `previous` is the release rolled away from.
     pub hosts: Vec<HostOutcome>,
     pub elapsed: Duration,
+    /// False when the target was deployed after the release left (a roll forward), which is then
+    /// not marked bad.
+    pub left_marked_bad: bool,
 }
 
 /// Rolls every host of `fleet` back to `to`, or to the computed rollback target.
@@ -227,10 +231,10 @@ fn rollback_locked(
                 "every host was switched back to the release it served; {target} is marked bad on {}",
                 host.name
             ),
-            (HostResult::SwitchedBackUnhealthy, detail) => format!(
-                "switched back to {}, but it is not healthy either: {}",
-                froms[failed],
-                detail.clone().unwrap_or_default()
+            (result @ (HostResult::SwitchedBackUnhealthy | HostResult::SwitchedBackNotRestarted), detail) => describe_back_result(
+                froms[failed].as_ref(),
+                *result,
+                detail.as_deref().unwrap_or_default(),
             ),
             (result, detail) => format!(
                 "{}: {}: {}",
@@ -272,10 +276,18 @@ fn rollback_locked(
                 None => "rollback".into(),
             },
         })?;
-        rec.set_release_state(&froms[i], ReleaseState::Bad);
+        // Rolling forward is no verdict on the release left (the journal's rule, see History).
+        if !states[i].history.deployed_after(&target, &froms[i]) {
+            rec.set_release_state(&froms[i], ReleaseState::Bad);
+        }
         rec.set_release_state(&target, ReleaseState::Good);
     }
     fault::point("rollback:recorded");
+    let left_marked_bad = fleet
+        .hosts
+        .iter()
+        .enumerate()
+        .any(|(i, _)| !states[i].history.deployed_after(&target, &froms[i]));
     Ok(RollbackReport {
         hosts: fleet
             .hosts
@@ -291,6 +303,7 @@ fn rollback_locked(
             .collect(),
         to: target,
         elapsed: started.elapsed(),
+        left_marked_bad,
     })
 }
 

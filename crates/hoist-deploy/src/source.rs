@@ -69,13 +69,16 @@ impl SourceTree {
                 (dir, Some(export), Some(sha), branch)
             }
             None => {
-                let sha = git(source, &["rev-parse", "HEAD"]);
+                // A commit describes the source only when the enclosing repository tracks it:
+                // an untracked app inside another repository is not that repository's HEAD.
+                let tracked = git(source, &["ls-files", "--error-unmatch", "--", "."]).is_some();
+                let sha = git(source, &["rev-parse", "HEAD"]).filter(|_| tracked);
                 let dirty = sha.is_some()
                     && git(source, &["status", "--porcelain", "--untracked-files=no"])
                         .is_some_and(|s| !s.is_empty());
                 let commit = sha.map(|s| if dirty { format!("{s}-dirty") } else { s });
-                let branch =
-                    git(source, &["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD");
+                let branch = git(source, &["rev-parse", "--abbrev-ref", "HEAD"])
+                    .filter(|b| tracked && b != "HEAD");
                 (source.to_path_buf(), None, commit, branch)
             }
         };

@@ -6,15 +6,44 @@ use hoist_transport::{Cmd, Transport};
 
 use crate::error::{EntryImportFailure, PyenvError};
 
-/// Imports `sys.argv[1]` and reads attribute `sys.argv[2]`; any exception exits non-zero with
-/// its traceback on stderr. Values travel as arguments, never spliced into the code.
-const IMPORT_CHECK: &str =
-    "import importlib, sys; m = importlib.import_module(sys.argv[1]); getattr(m, sys.argv[2])";
+/// Imports module `sys.argv[1]` and takes `sys.argv[2]` from it the way hoist's loader does:
+/// `name` is the application, `name()` a factory that is called (once per worker under the app
+/// server, once here). What it yields must be able to serve: a callable, and when it is a plain
+/// function, one that accepts WSGI's `(environ, start_response)` or ASGI's `(scope, receive,
+/// send)` — a factory named without its parentheses fails here, not on every request. Any
+/// exception exits non-zero with its traceback on stderr. Values travel as arguments, never
+/// spliced into the code.
+const IMPORT_CHECK: &str = r#"import importlib, inspect, sys
+module, attribute = sys.argv[1], sys.argv[2]
+entry = f"{module}:{attribute}"
+factory = attribute.endswith("()")
+app = getattr(importlib.import_module(module), attribute[:-2] if factory else attribute)
+if factory:
+    app = app()
+if not callable(app):
+    made = "returned" if factory else "is"
+    raise TypeError(f"{entry} {made} {app!r}, not a WSGI/ASGI application")
+if inspect.isroutine(app):
+    try:
+        signature = inspect.signature(app)
+    except (TypeError, ValueError):
+        signature = None
+    def accepts(n):
+        try:
+            signature.bind(*[None] * n)
+            return True
+        except TypeError:
+            return False
+    if signature is not None and not (accepts(2) or accepts(3)):
+        fix = "" if factory else f'; if it builds the app, write entry = "{entry}()"'
+        raise TypeError(f"{entry} is a function {app.__name__}{signature}, which cannot serve "
+                        f"requests (a WSGI app takes environ, start_response){fix}")
+"#;
 
 /// Lines of traceback kept in the error: enough for the frame and the exception.
 const TRACEBACK_LINES: usize = 12;
 
-/// Before the switch: runs `<env>/bin/python -c "<import module, getattr attribute>" module
+/// Before the switch: runs `<env>/bin/python -c "<import module, take attribute>" module
 /// attribute` with `cwd = release_dir`, so the release directory is first on `sys.path`. On
 /// failure the error carries the last lines of the traceback.
 pub fn check_entry_imports(

@@ -391,8 +391,12 @@ impl Build<'_> {
         self.t.remove_all(wheels)?;
         self.t.create_dir_all(wheels)?;
         log(&format!("building wheels into {}", wheels.display()));
+        // PEP 517 for every build: a fresh venv's pip (Debian 12: pip 23.0 without `wheel`)
+        // would otherwise take the legacy `setup.py bdist_wheel` path for a project without a
+        // pyproject.toml, and fail for want of `wheel`. PEP 517 builds in an isolated
+        // environment with the build requirements (setuptools, wheel) from the index.
         let mut cmd = Cmd::new(self.env_python().to_string_lossy())
-            .args(["-m", "pip", "wheel", "--wheel-dir"])
+            .args(["-m", "pip", "wheel", "--use-pep517", "--wheel-dir"])
             .path_arg(wheels);
         // Wheels that other environments already hold are not fetched again.
         for other in self.complete_wheel_dirs(wheels)? {
@@ -401,7 +405,12 @@ impl Build<'_> {
         let built = self.step(
             "building wheels (pip wheel)",
             cmd.args(self.requirement_args()),
-            self.install_hint(),
+            format!(
+                "{}; a requirement published only as a source distribution is built with \
+                 its build requirements (for a setup.py project: setuptools and wheel) from \
+                 the same index or --find-links",
+                self.install_hint()
+            ),
         );
         if let Err(e) = built {
             let _ = self.t.remove_all(wheels);

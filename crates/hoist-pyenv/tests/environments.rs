@@ -23,7 +23,10 @@ fn project() -> Project {
         ),
         ("requirements/base.txt", "six==1.16.0\n"),
         ("constraints.txt", "idna==3.7\ncertifi==2024.2.2\n"),
-        ("app.py", "import six\napplication = object()\n"),
+        (
+            "app.py",
+            "import six\n\ndef application(environ, start_response):\n    return []\n",
+        ),
     ])
 }
 
@@ -338,6 +341,140 @@ fn the_release_must_hold_the_requirements_the_key_was_made_from() {
     assert!(
         !p.root.join("envs").exists(),
         "nothing may be built for a mismatched release"
+    );
+}
+
+/// A requirement published only as a source distribution (a setup.py project, no
+/// pyproject.toml), installed with pip into a venv of Debian's own python3, whose fresh venv has
+/// no `wheel` package. Offline: the sdist comes from a local directory, and the build's
+/// setuptools and wheel from the wheels Debian ships (scripts/install-deps installs them).
+#[test]
+fn pip_builds_an_sdist_only_requirement_with_debians_python3() {
+    let debian_wheels = Path::new("/usr/share/python-wheels");
+    for wheel in ["setuptools-", "wheel-"] {
+        assert!(
+            std::fs::read_dir(debian_wheels).is_ok_and(|d| d
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(wheel))),
+            "{}: no {wheel}*.whl; run scripts/install-deps (apt-get install python3-setuptools-whl \
+             python3-wheel-whl)",
+            debian_wheels.display()
+        );
+    }
+    let interp = hoist_pyenv::probe_interpreter(&Local::default(), "/usr/bin/python3")
+        .expect("Debian's /usr/bin/python3 (run scripts/install-deps)");
+    let pip = common::pip(&interp);
+
+    // The sdist, packed by hand as `python -m build --sdist` would: setup.py and PKG-INFO.
+    let dists = tempfile::tempdir().unwrap();
+    let tree = dists.path().join("hoist_demo_sdist-1.0");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(
+        tree.join("setup.py"),
+        "from setuptools import setup\n\nsetup(name=\"hoist-demo-sdist\", version=\"1.0\", \
+         py_modules=[\"hoist_demo_sdist\"])\n",
+    )
+    .unwrap();
+    std::fs::write(tree.join("hoist_demo_sdist.py"), "VALUE = 42\n").unwrap();
+    std::fs::write(
+        tree.join("PKG-INFO"),
+        "Metadata-Version: 2.1\nName: hoist-demo-sdist\nVersion: 1.0\n",
+    )
+    .unwrap();
+    let packed = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(dists.path().join("hoist_demo_sdist-1.0.tar.gz"))
+        .arg("-C")
+        .arg(dists.path())
+        .arg("hoist_demo_sdist-1.0")
+        .status()
+        .unwrap();
+    assert!(packed.success(), "tar");
+
+    let p = Project::new(&[("app.py", "import hoist_demo_sdist\n")]);
+    p.write(
+        "requirements.txt",
+        &format!(
+            "--no-index\n--find-links {}\n--find-links {}\nhoist-demo-sdist==1.0\n",
+            dists.path().display(),
+            debian_wheels.display()
+        ),
+    );
+    let (outcome, log) = p.ensure("1", &interp, &pip);
+    let env = outcome
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", log.join("\n")))
+        .path;
+    assert_eq!(
+        common::run_in_env(
+            &env,
+            "import hoist_demo_sdist; print(hoist_demo_sdist.VALUE)"
+        ),
+        "42"
+    );
+}
+
+/// `module:factory()` means what gunicorn and hoist's loader make of it: the factory is called,
+/// and a factory that raises fails the check, so the deploy stops before the switch.
+#[test]
+fn a_factory_entry_is_called_by_the_import_check() {
+    let interp = common::python();
+    let uv = common::uv(&interp);
+    let p = project();
+    p.write(
+        "factory.py",
+        concat!(
+            "def create_app(config=None):\n",
+            "    def app(environ, start_response):\n",
+            "        return []\n",
+            "    return app\n\n",
+            "def create_broken_app():\n",
+            "    raise RuntimeError('DATABASE_URL is not set')\n\n",
+            "def create_nothing():\n",
+            "    return None\n",
+        ),
+    );
+    let (outcome, _) = p.ensure("1", &interp, &uv);
+    let env = outcome.unwrap_or_else(|e| panic!("{e}")).path;
+    let release = p.root.join("releases/1");
+    let local = Local::default();
+
+    check_entry_imports(&local, &env, &release, "factory", "create_app()")
+        .unwrap_or_else(|e| panic!("a factory that builds an app passes: {e}"));
+
+    let message = check_entry_imports(&local, &env, &release, "factory", "create_broken_app()")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("cannot import factory:create_broken_app()"),
+        "{message}"
+    );
+    assert!(
+        message.contains("RuntimeError: DATABASE_URL is not set"),
+        "{message}"
+    );
+
+    let message = check_entry_imports(&local, &env, &release, "factory", "create_nothing()")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(
+            "TypeError: factory:create_nothing() returned None, not a WSGI/ASGI application"
+        ),
+        "{message}"
+    );
+
+    // Without the parentheses the server would call the factory with (environ, start_response)
+    // on every request: the check says so before the switch.
+    let message = check_entry_imports(&local, &env, &release, "factory", "create_broken_app")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(
+            "TypeError: factory:create_broken_app is a function create_broken_app(), which cannot \
+             serve requests (a WSGI app takes environ, start_response); if it builds the app, \
+             write entry = \"factory:create_broken_app()\""
+        ),
+        "{message}"
     );
 }
 

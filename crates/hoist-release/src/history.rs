@@ -44,6 +44,38 @@ impl fmt::Display for ReleaseState {
     }
 }
 
+/// Why `hoist releases mark-good` refuses a release.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotMarkable {
+    /// The journal does not know it.
+    #[error(
+        "release {0} is not in this host's journal (.hoist/journal.jsonl); pick a release `hoist releases` lists"
+    )]
+    Unknown(ReleaseId),
+    /// Only a Bad release can be marked good.
+    #[error("release {id} is {state}, not bad: {}", not_bad(*.state))]
+    NotBad {
+        /// The release.
+        id: ReleaseId,
+        /// Its state.
+        state: ReleaseState,
+    },
+}
+
+fn not_bad(state: ReleaseState) -> &'static str {
+    match state {
+        ReleaseState::Good => "nothing to do",
+        ReleaseState::Failed => {
+            "its deploy failed and it never passed a health check; deploy it again instead"
+        }
+        ReleaseState::Building | ReleaseState::Prepared => {
+            "it never passed a health check; deploy it instead"
+        }
+        ReleaseState::Pruned => "its directory was removed",
+        ReleaseState::Bad => "it can be marked good",
+    }
+}
+
 /// What the journal says about one release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReleaseSummary {
@@ -101,7 +133,10 @@ impl fmt::Display for StrayEvent {
 /// - `deploy_started` makes a release Building; `release_prepared` makes it Prepared.
 /// - It is Good after `deploy_succeeded` or `adopted`, or after a `rolled_back` *to* it (an
 ///   explicit, healthy return makes it good again).
-/// - It is Bad after a `rolled_back` *from* it or a `rollback_failed` *to* it.
+/// - It is Bad after a `rolled_back` *from* it to a release deployed before it, or a
+///   `rollback_failed` *to* it. Rolling forward (to a release deployed after it) keeps its state:
+///   leaving a release for a newer one is no verdict on it.
+/// - `marked_good` makes a Bad release Good; it changes no other state.
 /// - It is Failed after `deploy_failed`, Pruned after `pruned`.
 /// - `switched` changes no state: a release is only Good once its health check passed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -160,15 +195,20 @@ impl History {
             JournalEvent::RollbackStarted { from, to } => {
                 self.pending_rollback = Some((from.clone(), to.clone()));
             }
-            JournalEvent::RollbackInterrupted { from, switched, .. } => {
+            JournalEvent::RollbackInterrupted { from, to, switched } => {
                 self.pending_rollback = None;
-                if *switched {
+                // As for a finished rollback: rolling forward is no verdict on `from`.
+                if *switched && !self.deployed_after(to, from) {
                     self.set(index, entry, from, ReleaseState::Bad);
                 }
             }
             JournalEvent::RolledBack { from, to, .. } => {
                 self.pending_rollback = None;
-                self.set(index, entry, from, ReleaseState::Bad);
+                if self.deployed_after(to, from) {
+                    self.touch(index, entry, from);
+                } else {
+                    self.set(index, entry, from, ReleaseState::Bad);
+                }
                 if let Some(summary) = self.touch(index, entry, to) {
                     summary.state = ReleaseState::Good;
                     summary.switched = true;
@@ -181,6 +221,36 @@ impl History {
             JournalEvent::Pruned { release } => {
                 self.set(index, entry, release, ReleaseState::Pruned);
             }
+            JournalEvent::MarkedGood { release } => {
+                if let Some(summary) = self.touch(index, entry, release) {
+                    if summary.state == ReleaseState::Bad {
+                        summary.state = ReleaseState::Good;
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when both releases are known and `later` comes after `earlier` in deploy order.
+    pub fn deployed_after(&self, later: &ReleaseId, earlier: &ReleaseId) -> bool {
+        let position = |id: &ReleaseId| self.order.iter().position(|r| r == id);
+        matches!((position(later), position(earlier)), (Some(l), Some(e)) if l > e)
+    }
+
+    /// Checks `hoist releases mark-good <id>`: only a Bad release can be cleared.
+    ///
+    /// # Errors
+    ///
+    /// When the journal does not know `id`, or its state is not Bad (the error says why
+    /// marking it would be wrong or useless).
+    pub fn check_mark_good(&self, id: &ReleaseId) -> Result<(), NotMarkable> {
+        match self.state(id) {
+            None => Err(NotMarkable::Unknown(id.clone())),
+            Some(ReleaseState::Bad) => Ok(()),
+            Some(state) => Err(NotMarkable::NotBad {
+                id: id.clone(),
+                state,
+            }),
         }
     }
 
@@ -405,7 +475,7 @@ mod tests {
     }
 
     #[test]
-    fn later_events_win_a_rollback_to_a_bad_release_makes_it_good() {
+    fn a_rollback_to_a_bad_release_makes_it_good_and_rolling_forward_judges_nothing() {
         let history = History::from_entries(&entries(vec![
             started("a"),
             prepared("a"),
@@ -424,8 +494,47 @@ mod tests {
                 reason: "r".into(),
             },
         ]));
-        assert_eq!(state(&history, "a"), Some(ReleaseState::Bad));
+        // b was left for a, which is older: b is bad, until the explicit return makes it good.
+        // a was left for b, which is newer: a roll forward, no verdict on a.
+        assert_eq!(state(&history, "a"), Some(ReleaseState::Good));
         assert_eq!(state(&history, "b"), Some(ReleaseState::Good));
+    }
+
+    #[test]
+    fn marked_good_clears_only_a_bad_release() {
+        let history = History::from_entries(&entries(vec![
+            started("a"),
+            prepared("a"),
+            succeeded("a"),
+            started("b"),
+            JournalEvent::DeployFailed {
+                release: id("b"),
+                stage: "health".into(),
+                reason: "r".into(),
+                rolled_back_to: None,
+            },
+            started("c"),
+            prepared("c"),
+            succeeded("c"),
+            JournalEvent::RolledBack {
+                from: id("c"),
+                to: id("a"),
+                reason: "r".into(),
+            },
+            JournalEvent::MarkedGood { release: id("c") },
+            JournalEvent::MarkedGood { release: id("b") },
+        ]));
+        assert_eq!(state(&history, "c"), Some(ReleaseState::Good));
+        assert_eq!(state(&history, "b"), Some(ReleaseState::Failed));
+        assert_eq!(
+            history.check_mark_good(&id("b")).unwrap_err().to_string(),
+            "release b is failed, not bad: its deploy failed and it never passed a health check; \
+             deploy it again instead"
+        );
+        assert_eq!(
+            history.check_mark_good(&id("zz")).unwrap_err(),
+            NotMarkable::Unknown(id("zz"))
+        );
     }
 
     #[test]

@@ -89,7 +89,9 @@ pub enum JournalEvent {
         /// Whether `current` pointed at `to` when the interruption was found.
         switched: bool,
     },
-    /// A rollback from `from` to `to` passed its health check: `from` is Bad, `to` is Good again.
+    /// A rollback from `from` to `to` passed its health check: `to` is Good again, and `from` is
+    /// Bad when `to` was deployed before it. Rolling forward (to a release deployed after `from`)
+    /// is no verdict on `from`, whose state is kept.
     RolledBack {
         /// The release rolled away from.
         from: ReleaseId,
@@ -117,6 +119,11 @@ pub enum JournalEvent {
         /// The removed release.
         release: ReleaseId,
     },
+    /// `hoist releases mark-good`: a Bad release is Good again, a rollback target.
+    MarkedGood {
+        /// The release cleared.
+        release: ReleaseId,
+    },
 }
 
 impl JournalEvent {
@@ -134,6 +141,7 @@ impl JournalEvent {
             JournalEvent::RollbackFailed { .. } => "rollback_failed",
             JournalEvent::Adopted { .. } => "adopted",
             JournalEvent::Pruned { .. } => "pruned",
+            JournalEvent::MarkedGood { .. } => "marked_good",
         }
     }
 }
@@ -331,6 +339,7 @@ mod tests {
             },
             JournalEvent::Adopted { release: id("c") },
             JournalEvent::Pruned { release: id("c") },
+            JournalEvent::MarkedGood { release: id("a") },
         ];
         let entries: Vec<JournalEntry> = events
             .into_iter()
@@ -341,7 +350,7 @@ mod tests {
             })
             .collect();
         let text = Journal::render(&entries);
-        assert_eq!(text.lines().count(), 9);
+        assert_eq!(text.lines().count(), 10);
         assert_eq!(parse_journal(&text).unwrap(), entries);
     }
 

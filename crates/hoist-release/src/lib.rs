@@ -11,7 +11,7 @@ mod release_id;
 mod release_record;
 mod rollback_target;
 
-pub use history::{History, ReleaseState, ReleaseSummary, StrayEvent};
+pub use history::{History, NotMarkable, ReleaseState, ReleaseSummary, StrayEvent};
 pub use journal::{parse_journal, Journal, JournalEntry, JournalError, JournalEvent, TornLastLine};
 pub use lock_owner::LockOwner;
 pub use prune_plan::{

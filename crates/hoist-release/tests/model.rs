@@ -41,6 +41,8 @@ enum Op {
     RollbackTo { pick: usize, healthy: bool },
     /// `hoist prune` with this `keep_releases`.
     Prune { keep: usize },
+    /// `hoist releases mark-good <id>`, with the id picked among every name the host has seen.
+    MarkGood { pick: usize },
     /// A build from the old layout taken over.
     Adopt,
     /// A directory under releases/ that hoist did not make.
@@ -147,6 +149,21 @@ impl Host {
                 }
             }
             Op::Prune { keep } => self.prune(keep, None),
+            Op::MarkGood { pick } => {
+                if self.names_seen.is_empty() {
+                    return;
+                }
+                let release = self.names_seen[pick % self.names_seen.len()].clone();
+                let verdict = self.history().check_mark_good(&release);
+                let allowed = self.model_state.get(&release) == Some(&ReleaseState::Bad);
+                assert_eq!(verdict.is_ok(), allowed, "mark-good {release}: {verdict:?}");
+                if allowed {
+                    self.log(JournalEvent::MarkedGood {
+                        release: release.clone(),
+                    });
+                    self.set(&release, ReleaseState::Good);
+                }
+            }
             Op::Adopt => {
                 self.counter += 1;
                 let release = id(&format!("2018071812{:04}", self.counter));
@@ -267,11 +284,14 @@ impl Host {
                 reason: "rollback".into(),
             });
             self.current = Some(to.clone());
+            let rank = |r: &ReleaseId| self.model_order.iter().position(|m| m == r);
+            let forward = matches!((rank(to), rank(from)), (Some(t), Some(f)) if t > f);
             // Only releases the journal knows change state; a hand-made `current` has none.
-            if self.model_state.contains_key(from) {
-                self.set(from, ReleaseState::Bad);
-            } else {
+            // Rolling forward is no verdict on the release left.
+            if !self.model_state.contains_key(from) {
                 self.expected_stray += 1;
+            } else if !forward {
+                self.set(from, ReleaseState::Bad);
             }
             self.set(to, ReleaseState::Good);
         } else {
@@ -456,6 +476,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<usize>(), any::<bool>())
             .prop_map(|(pick, healthy)| Op::RollbackTo { pick, healthy }),
         2 => (2usize..=5).prop_map(|keep| Op::Prune { keep }),
+        1 => any::<usize>().prop_map(|pick| Op::MarkGood { pick }),
         1 => Just(Op::Adopt),
         1 => Just(Op::StrayDir),
         1 => any::<usize>().prop_map(|pick| Op::RemoveByHand { pick }),
@@ -546,4 +567,61 @@ fn rolling_back_twice_goes_back_two_good_releases() {
     check_host(&host);
     assert_eq!(host.history().state(&order[2]), Some(ReleaseState::Bad));
     assert_eq!(host.history().state(&order[1]), Some(ReleaseState::Bad));
+}
+
+#[test]
+fn rolling_forward_leaves_the_release_it_left_good() {
+    let mut host = Host::new();
+    for _ in 0..3 {
+        host.run(&deploy(Outcome::Success));
+    }
+    let order = host.model_order.clone();
+    host.run(&Op::RollbackTo {
+        pick: 0,
+        healthy: true,
+    });
+    assert_eq!(host.current.as_ref(), Some(&order[0]));
+    assert_eq!(host.history().state(&order[2]), Some(ReleaseState::Bad));
+    // Forward again, to the newest: a choice of release, not a verdict on the one left.
+    host.run(&Op::RollbackTo {
+        pick: 2,
+        healthy: true,
+    });
+    assert_eq!(host.current.as_ref(), Some(&order[2]));
+    let history = host.history();
+    for release in &order {
+        assert_eq!(
+            history.state(release),
+            Some(ReleaseState::Good),
+            "{release}"
+        );
+    }
+    // So pruning keeps the good releases it has room for and removes none as bad.
+    let plan = prune_plan(&history, host.current.as_ref(), &host.existing, 3, None);
+    assert!(plan.remove.is_empty(), "{plan:?}");
+    check_host(&host);
+}
+
+#[test]
+fn a_bad_release_marked_good_is_a_rollback_target_again() {
+    let mut host = Host::new();
+    for _ in 0..3 {
+        host.run(&deploy(Outcome::Success));
+    }
+    let order = host.model_order.clone();
+    host.run(&Op::Rollback { healthy: true });
+    host.run(&Op::Rollback { healthy: true });
+    assert_eq!(host.current.as_ref(), Some(&order[0]));
+    let history = host.history();
+    assert_eq!(history.state(&order[1]), Some(ReleaseState::Bad));
+    assert_eq!(
+        history.check_mark_good(&order[0]).unwrap_err().to_string(),
+        format!("release {} is good, not bad: nothing to do", order[0])
+    );
+    host.run(&Op::MarkGood { pick: 1 });
+    let history = host.history();
+    assert_eq!(history.state(&order[1]), Some(ReleaseState::Good));
+    // The newest release is still bad: only the one named was cleared.
+    assert_eq!(history.state(&order[2]), Some(ReleaseState::Bad));
+    check_host(&host);
 }

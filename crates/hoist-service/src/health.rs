@@ -21,8 +21,22 @@ pub struct HttpAnswer {
     pub body: String,
 }
 
+/// Server errors answered in a row, over at least [`CONFIRM_SPAN`], that end the wait early.
+pub const CONFIRM_ANSWERS: u32 = 3;
+
+/// The shortest time over which [`CONFIRM_ANSWERS`] server errors are final: long enough not
+/// to fail on a worker that errs once while it starts, short enough that users are not served
+/// errors for the whole timeout.
+pub const CONFIRM_SPAN: Duration = Duration::from_secs(1);
+
 /// Polls the health probe until it passes or `health.timeout` is spent (invariant 8).
 /// HTTP probes are made from this machine; command probes run on the host.
+///
+/// An app that is not there yet (connection refused, a proxy's 502/504, a failing command) is
+/// waited for until the timeout. An app that answers with a server error (any other 5xx, e.g.
+/// the 500 of a broken view or the 503 of hoist's loader when the release failed to load) has
+/// answered: the error is final once [`CONFIRM_ANSWERS`] answers in a row over at least
+/// [`CONFIRM_SPAN`] were server errors.
 pub fn wait_healthy(
     t: &dyn Transport,
     health: &Health,
@@ -30,6 +44,7 @@ pub fn wait_healthy(
 ) -> Result<HealthReport, ServiceError> {
     let start = Instant::now();
     let mut attempts = 0;
+    let mut errors = ServerErrors::default();
     loop {
         attempts += 1;
         let remaining = health.timeout.saturating_sub(start.elapsed());
@@ -39,26 +54,87 @@ pub fn wait_healthy(
             env,
             remaining.max(Duration::from_millis(100)),
         );
-        match verdict {
-            Ok(()) => {
+        let last = match verdict {
+            Probe::Pass => {
                 return Ok(HealthReport {
                     attempts,
                     waited: start.elapsed(),
                 })
             }
-            Err(last) => {
-                if start.elapsed() + health.interval >= health.timeout {
+            Probe::NotYet(last) => {
+                errors = ServerErrors::default();
+                last
+            }
+            Probe::ServerError(last) => {
+                if errors.record(Instant::now()) {
                     return Err(ServiceError::Unhealthy {
                         host: t.host().to_string(),
                         attempts,
                         waited: start.elapsed(),
-                        last,
+                        last: format!(
+                            "{last}; {} server errors in a row over {:.1}s are final, not waited out",
+                            errors.count,
+                            errors.span(Instant::now()).as_secs_f64()
+                        ),
                     });
                 }
-                std::thread::sleep(health.interval);
+                last
             }
+        };
+        if start.elapsed() + health.interval >= health.timeout {
+            return Err(ServiceError::Unhealthy {
+                host: t.host().to_string(),
+                attempts,
+                waited: start.elapsed(),
+                last,
+            });
         }
+        let pause = if errors.count > 0 {
+            // Confirming a server error: no need to wait a long interval for each answer.
+            health.interval.min(CONFIRM_SPAN / 2)
+        } else {
+            health.interval
+        };
+        std::thread::sleep(pause);
     }
+}
+
+/// What one attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Probe {
+    Pass,
+    /// Nothing (or only a proxy) answered, or the answer was not the expected one: wait.
+    NotYet(String),
+    /// The app answered with a server error.
+    ServerError(String),
+}
+
+/// Server errors answered in a row, since the first of them.
+#[derive(Debug, Default)]
+struct ServerErrors {
+    count: u32,
+    first: Option<Instant>,
+}
+
+impl ServerErrors {
+    /// Records one server error at `now`; true when the errors are final.
+    fn record(&mut self, now: Instant) -> bool {
+        self.count += 1;
+        let first = *self.first.get_or_insert(now);
+        self.count >= CONFIRM_ANSWERS && now.duration_since(first) >= CONFIRM_SPAN
+    }
+
+    /// Time since the first of them.
+    fn span(&self, now: Instant) -> Duration {
+        self.first
+            .map_or(Duration::ZERO, |first| now.duration_since(first))
+    }
+}
+
+/// True for a status that is the app's own server error. 502 and 504 are a proxy saying the
+/// app does not answer (yet), which is waited for like a refused connection.
+fn is_server_error(status: u16) -> bool {
+    (500..600).contains(&status) && status != 502 && status != 504
 }
 
 fn probe_once(
@@ -66,22 +142,27 @@ fn probe_once(
     probe: &HealthProbe,
     env: &[(String, String)],
     budget: Duration,
-) -> Result<(), String> {
+) -> Probe {
     match probe {
         HealthProbe::Http { url, status, body } => {
-            let answer = http_get(url, budget.min(Duration::from_secs(5)))?;
+            let answer = match http_get(url, budget.min(Duration::from_secs(5))) {
+                Ok(answer) => answer,
+                Err(e) => return Probe::NotYet(e),
+            };
             if answer.status != *status {
-                return Err(format!(
-                    "{url} answered {} (expected {status})",
-                    answer.status
-                ));
+                let last = format!("{url} answered {} (expected {status})", answer.status);
+                return if is_server_error(answer.status) {
+                    Probe::ServerError(last)
+                } else {
+                    Probe::NotYet(last)
+                };
             }
             if let Some(want) = body {
                 if !answer.body.contains(want.as_str()) {
-                    return Err(format!("{url} answered without {want:?} in its body"));
+                    return Probe::NotYet(format!("{url} answered without {want:?} in its body"));
                 }
             }
-            Ok(())
+            Probe::Pass
         }
         HealthProbe::Command { command } => {
             let secs = budget.as_secs().clamp(1, 30);
@@ -92,15 +173,14 @@ fn probe_once(
             for (k, v) in env {
                 cmd = cmd.env(k.clone(), v.clone());
             }
-            let out = t.exec(&cmd).map_err(|e| e.to_string())?;
-            if out.success() {
-                Ok(())
-            } else {
-                Err(format!(
+            match t.exec(&cmd) {
+                Err(e) => Probe::NotYet(e.to_string()),
+                Ok(out) if out.success() => Probe::Pass,
+                Ok(out) => Probe::NotYet(format!(
                     "`{command}` exited {}: {}",
                     out.status,
                     out.tail(3)
-                ))
+                )),
             }
         }
     }
@@ -189,6 +269,32 @@ mod tests {
             s.write_all(answer.as_bytes()).unwrap();
         });
         format!("http://127.0.0.1:{port}/health")
+    }
+
+    #[test]
+    fn server_errors_are_final_after_three_answers_over_a_second() {
+        let t0 = Instant::now();
+        let mut errors = ServerErrors::default();
+        assert!(!errors.record(t0));
+        assert!(!errors.record(t0 + Duration::from_millis(100)));
+        // Three answers, but in less than a second: a worker may err while it starts.
+        assert!(!errors.record(t0 + Duration::from_millis(200)));
+        assert!(errors.record(t0 + CONFIRM_SPAN));
+
+        let mut slow = ServerErrors::default();
+        assert!(!slow.record(t0));
+        assert!(!slow.record(t0 + Duration::from_secs(5)));
+        assert!(slow.record(t0 + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_proxy_without_its_app_is_not_a_server_error() {
+        for status in [500, 501, 503, 505, 599] {
+            assert!(is_server_error(status), "{status}");
+        }
+        for status in [200, 404, 429, 502, 504] {
+            assert!(!is_server_error(status), "{status}");
+        }
     }
 
     #[test]

@@ -65,16 +65,105 @@ pub fn supervisorctl(action: &str, programs: &[String]) -> Cmd {
         .args(programs.iter().cloned())
 }
 
+/// Why `supervisorctl` could not talk to supervisord at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreachable {
+    /// The user cannot open supervisord's socket.
+    PermissionDenied(String),
+    /// No supervisord listens where supervisorctl looks.
+    NotRunning(String),
+}
+
+impl Unreachable {
+    /// Reads what supervisorctl said; `None` when it did reach supervisord.
+    #[must_use]
+    pub fn from_output(said: &str) -> Option<Unreachable> {
+        let said = said.trim().to_string();
+        if said.contains("Permission denied") {
+            Some(Unreachable::PermissionDenied(said))
+        } else if said.contains("no such file")
+            || said.contains("refused connection")
+            || said.contains("Connection refused")
+        {
+            Some(Unreachable::NotRunning(said))
+        } else {
+            None
+        }
+    }
+
+    /// What went wrong, with supervisorctl's own words.
+    #[must_use]
+    pub fn detail(&self) -> String {
+        match self {
+            Unreachable::PermissionDenied(said) => format!(
+                "supervisorctl cannot open supervisord's socket: permission denied for this user ({said})"
+            ),
+            Unreachable::NotRunning(said) => {
+                format!("supervisorctl cannot reach supervisord: {said}")
+            }
+        }
+    }
+
+    /// The fix.
+    #[must_use]
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Unreachable::PermissionDenied(_) => {
+                "let the deploying user use the socket: in supervisord.conf, [unix_http_server] \
+                 chown = <user>:<group> (or chmod = 0770 with the user in that group), then \
+                 restart supervisord; or deploy as a user that may run supervisorctl"
+            }
+            Unreachable::NotRunning(_) => {
+                "start supervisord, or point supervisorctl at its socket (serverurl in the \
+                 [supervisorctl] section of the supervisord.conf it reads)"
+            }
+        }
+    }
+}
+
+/// `supervisorctl status <programs…>`: each program's status, or why supervisord could not be
+/// asked. Programs supervisord does not have are simply absent from the list.
+///
+/// # Errors
+///
+/// The transport's error, or [`Unreachable`] inside `Ok(Err(..))` when supervisorctl ran but
+/// could not reach supervisord.
+pub fn query_status(
+    t: &dyn Transport,
+    programs: &[String],
+) -> Result<Result<Vec<ProgramStatus>, Unreachable>, hoist_transport::TransportError> {
+    let out = t.exec(&supervisorctl("status", programs))?;
+    let text = out.stdout_text();
+    let found = parse_status(&text);
+    if found.is_empty() {
+        if let Some(problem) = Unreachable::from_output(&out.tail(3)) {
+            return Ok(Err(problem));
+        }
+    }
+    Ok(Ok(found))
+}
+
 fn status_of(
     t: &dyn Transport,
     process: &str,
     programs: &[String],
 ) -> Result<BTreeMap<String, ProgramStatus>, ServiceError> {
     let out = t.exec(&supervisorctl("status", programs))?;
-    let found: BTreeMap<String, ProgramStatus> = parse_status(&out.stdout_text())
+    let text = out.stdout_text();
+    let found: BTreeMap<String, ProgramStatus> = parse_status(&text)
         .into_iter()
         .map(|s| (s.name.clone(), s))
         .collect();
+    if found.is_empty() {
+        if let Some(problem) = Unreachable::from_output(&out.tail(3)) {
+            return Err(ServiceError::ReloadFailed {
+                host: t.host().to_string(),
+                process: process.to_string(),
+                detail: problem.detail(),
+                hint: problem.hint().into(),
+            });
+        }
+    }
     if let Some(missing) = programs.iter().find(|p| !found.contains_key(*p)) {
         return Err(ServiceError::ReloadFailed {
             host: t.host().to_string(),
@@ -143,6 +232,27 @@ pub(crate) fn restart(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_the_user_cannot_open_is_a_permission_problem() {
+        // What supervisorctl 4.2 prints, as a user who may not open the socket.
+        let said = "error: <class 'PermissionError'>, [Errno 13] Permission denied: file: \
+                    /usr/lib/python3/dist-packages/supervisor/xmlrpc.py line: 557";
+        let problem = Unreachable::from_output(said).unwrap();
+        assert!(matches!(problem, Unreachable::PermissionDenied(_)));
+        assert!(problem.detail().starts_with(
+            "supervisorctl cannot open supervisord's socket: permission denied for this user"
+        ));
+        assert!(problem.hint().contains("chown = <user>:<group>"));
+        assert!(matches!(
+            Unreachable::from_output("unix:///run/supervisor.sock no such file"),
+            Some(Unreachable::NotRunning(_))
+        ));
+        assert_eq!(
+            Unreachable::from_output("web: ERROR (no such process)"),
+            None
+        );
+    }
 
     #[test]
     fn parses_each_state_and_the_pid() {

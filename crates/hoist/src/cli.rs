@@ -51,8 +51,8 @@ pub enum Command {
     /// build): its builds become releases you can roll back to. Writes only hoist's journal.
     Adopt(HostsOutputArgs),
     /// List the releases: id, commit, age, who, state, which is live and which is the rollback
-    /// target; for a fleet, one table with drift flagged.
-    Releases(HostsOutputArgs),
+    /// target; for a fleet, one table with drift flagged. `mark-good ID` clears a bad mark.
+    Releases(ReleasesArgs),
     /// Show the live release, the rollback target and the lock on every host.
     Status(HostsOutputArgs),
     /// Take or release the deploy lock by hand (for maintenance windows).
@@ -129,6 +129,35 @@ pub struct HostsOutputArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ReleasesArgs {
+    #[command(subcommand)]
+    pub command: Option<ReleasesCommand>,
+    #[command(flatten)]
+    pub list: HostsOutputArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReleasesCommand {
+    /// Clear the bad mark of a release (rolled away from, or unhealthy when rolled back to): it
+    /// is a rollback target again and pruning keeps it as a good one. Writes `marked_good` to
+    /// the journal of every host where it is bad.
+    MarkGood(MarkGoodArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MarkGoodArgs {
+    /// The release, as `hoist releases` lists it.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Wait this long for another deploy's lock, e.g. 30s or 5m.
+    #[arg(long, value_name = "DURATION")]
+    pub lock_wait: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -44,7 +44,7 @@ fn check_passes_on_the_example_and_names_what_is_missing() {
 }
 
 #[test]
-fn init_writes_a_config_that_check_accepts() {
+fn init_writes_a_config_whose_guesses_check_flags() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("shop");
     copy_tree(&example_dir(), &project);
@@ -68,8 +68,24 @@ fn init_writes_a_config_that_check_accepts() {
         written.contains(&format!("root = \"{}\"", root.display())),
         "{written}"
     );
+    // The guesses are flagged, and the guessed systemd unit is probed, not assumed: this
+    // machine has no systemd, so the config cannot deploy here as written.
+    assert!(
+        !std::path::Path::new("/run/systemd/system").exists(),
+        "this test needs a machine where systemd is not the init system"
+    );
     let out = run(&["check"]);
-    assert_exit(&out, EXIT_OK);
+    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    let text = stdout(&out);
+    assert!(
+        text.contains("config  warning placeholder: ")
+            && text.contains(": unit = \"shop.service\" is a guess of `hoist init`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("local  FAILED restart web: systemd is not running on this host"),
+        "{text}"
+    );
 
     let out = run(&["init"]);
     assert_exit(&out, EXIT_CONFIG);

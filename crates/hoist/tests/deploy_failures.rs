@@ -147,6 +147,41 @@ fn a_health_check_that_never_passes_is_switched_back() {
     assert_eq!(row["rollback_target"], false);
 }
 
+/// An app that answers 500 has answered: users get errors, so the deploy does not wait the
+/// whole health timeout (60 s here) before switching back.
+#[test]
+fn a_release_that_answers_500_is_switched_back_without_waiting_the_timeout() {
+    let site = Site::with(SiteOptions {
+        health_timeout: "60s",
+        ..SiteOptions::default()
+    });
+    let a = site.deploy_ok();
+    let app = site.project.join("app.py");
+    let text = fs::read_to_string(&app).unwrap();
+    fs::write(
+        &app,
+        format!("{text}\n\n@app.before_request\ndef _broken():\n    return ('broken', 500)\n"),
+    )
+    .unwrap();
+    site.commit("break every request");
+    let started = std::time::Instant::now();
+    let out = site.hoist(&["deploy"]);
+    let took = started.elapsed();
+    assert_exit(&out, EXIT_ROLLED_BACK);
+    let err = stderr(&out);
+    assert!(
+        err.contains("/health answered 500 (expected 200); "),
+        "{err}"
+    );
+    assert!(err.contains(" server errors in a row over "), "{err}");
+    assert!(err.contains("s are final, not waited out"), "{err}");
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "the deploy took {took:?}, waiting out the 60 s timeout: {err}"
+    );
+    site.assert_live(&a);
+}
+
 #[test]
 fn a_first_deploy_that_never_gets_healthy_leaves_no_current() {
     let site = Site::with(SiteOptions {

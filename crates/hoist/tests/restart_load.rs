@@ -60,6 +60,11 @@ struct Stack {
 
 impl Stack {
     fn start(strategy: Strategy) -> Stack {
+        Stack::start_with(strategy, "app:app")
+    }
+
+    /// A stack whose hoist.toml names `entry`.
+    fn start_with(strategy: Strategy, entry: &str) -> Stack {
         let site = Site::new();
         let base = site.dir.path().to_path_buf();
         let app_port = free_port();
@@ -87,7 +92,7 @@ impl Stack {
         let config = format!(
             r#"[app]
 name = "example"
-entry = "app:app"
+entry = "{entry}"
 requirements = ["requirements.txt"]
 exclude = ["tests/", "requirements-dev.txt", "instance/settings.toml", "instance/*.sqlite3"]
 installer = "uv"
@@ -123,6 +128,13 @@ nginx_listen = "127.0.0.1:{nginx_port}"
             base = base.display(),
         );
         fs::write(&site.config, config).unwrap();
+        if entry.ends_with("()") {
+            // Only a factory: the module defines no application for the server to find.
+            let app = site.project.join("app.py");
+            let text = fs::read_to_string(&app).unwrap();
+            assert!(text.contains("\napp = create_app()\n"), "{text}");
+            fs::write(&app, text.replace("\napp = create_app()\n", "\n")).unwrap();
+        }
         site.commit("served by a real app server under supervisor");
 
         if strategy.server() == Server::Gunicorn {
@@ -564,11 +576,63 @@ fn supervisor_restart_that_cannot_spawn_fails_the_deploy_by_its_status() {
         err.contains("hint: see `supervisorctl tail example-web stderr`"),
         "{err}"
     );
+    // The switch back's restart failed too, for the same reason: that is what is said, not a
+    // health verdict (the health check never ran).
     assert!(
         err.contains(&format!(
-            "switched back to {good}, but it is not healthy either"
+            "switched back to {good}, but restarting it failed (its health was not checked): \
+             local: restarting web failed: supervisor program example-web is"
         )),
         "{err}"
     );
+    assert!(!err.contains("not healthy either"), "{err}");
     assert_eq!(stack.site.current().as_deref(), Some(good.as_str()));
+}
+
+/// `entry = "app:create_app()"`: the import check and the app server's workers call the
+/// factory (the module defines no `app`), and the release serves; a factory that raises stops
+/// the deploy before the switch.
+fn a_factory_entry_is_served(strategy: Strategy) {
+    let stack = Stack::start_with(strategy, "app:create_app()");
+    let out = stack.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_OK);
+    let good = stack.site.current().unwrap();
+    assert_eq!(stack.serving().as_deref(), Some(good.as_str()));
+
+    let app = stack.site.project.join("app.py");
+    let text = fs::read_to_string(&app).unwrap();
+    fs::write(
+        &app,
+        text.replace(
+            "    settings = load_settings(app_dir)\n",
+            "    raise RuntimeError(\"the factory cannot build the app\")\n",
+        ),
+    )
+    .unwrap();
+    stack.site.commit("a factory that raises");
+    let out = stack.hoist(&["deploy"]);
+    assert_exit(&out, support::EXIT_BEFORE_SWITCH);
+    let err = support::stderr(&out);
+    assert!(
+        err.contains("cannot import its entry point app:create_app()"),
+        "{err}"
+    );
+    assert!(
+        err.contains("RuntimeError: the factory cannot build the app"),
+        "{err}"
+    );
+    assert_eq!(stack.site.current().as_deref(), Some(good.as_str()));
+    assert_eq!(stack.serving().as_deref(), Some(good.as_str()));
+}
+
+#[test]
+fn gunicorn_serves_a_factory_entry() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    a_factory_entry_is_served(Strategy::GunicornHup);
+}
+
+#[test]
+fn uwsgi_serves_a_factory_entry() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    a_factory_entry_is_served(Strategy::UwsgiChain);
 }

@@ -18,6 +18,46 @@ pub struct InitPlan {
     pub detected: Vec<String>,
 }
 
+/// A guess `hoist init` marked for a person's check and that is still there: a `# PLACEHOLDER:`
+/// comment and the setting under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholder {
+    /// 1-based line of the setting (the comment is on the line before).
+    pub line: usize,
+    /// The setting as written, e.g. `entry = "app:app"`.
+    pub setting: String,
+    /// The comment's advice, without `# PLACEHOLDER:`.
+    pub advice: String,
+}
+
+/// The `# PLACEHOLDER:` comments of a hoist.toml written by `hoist init` that are still there,
+/// each with the first setting after it.
+pub fn placeholders(text: &str) -> Vec<Placeholder> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(advice) = line.trim_start().strip_prefix("# PLACEHOLDER:") else {
+            continue;
+        };
+        let setting = lines[i + 1..]
+            .iter()
+            .enumerate()
+            .find(|(_, l)| {
+                let l = l.trim();
+                !l.is_empty() && !l.starts_with('#')
+            })
+            .map(|(j, l)| (i + 1 + j, l.trim().to_string()));
+        if let Some((index, setting)) = setting {
+            found.push(Placeholder {
+                line: index + 1,
+                setting,
+                advice: advice.trim().to_string(),
+            });
+        }
+    }
+    found
+}
+
 /// Why `hoist init` could not look at the project.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {

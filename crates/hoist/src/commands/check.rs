@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anstream::println;
-use hoist_deploy::CheckStatus;
+use hoist_deploy::{CheckItem, CheckStatus};
 use owo_colors::OwoColorize;
 
 use crate::cli::HostsOutputArgs;
@@ -19,11 +19,13 @@ pub fn run(args: &HostsOutputArgs, config: Option<&Path>) -> i32 {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let items: Vec<_> = fleet
-        .each(|_, host| hoist_deploy::check(&config, host))
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut items = placeholder_items(&config);
+    items.extend(
+        fleet
+            .each(|_, host| hoist_deploy::check(&config, host))
+            .into_iter()
+            .flatten(),
+    );
     let failed = items.iter().any(|i| i.status == CheckStatus::Failed);
     if args.json {
         printer::json_line(&items);
@@ -46,4 +48,25 @@ pub fn run(args: &HostsOutputArgs, config: Option<&Path>) -> i32 {
     } else {
         exit::OK
     }
+}
+
+/// A warning for each guess `hoist init` marked PLACEHOLDER that is still in hoist.toml.
+fn placeholder_items(config: &hoist_config::Config) -> Vec<CheckItem> {
+    let text = std::fs::read_to_string(&config.path).unwrap_or_default();
+    hoist_config::placeholders(&text)
+        .into_iter()
+        .map(|p| CheckItem {
+            host: "config".into(),
+            what: "placeholder".into(),
+            status: CheckStatus::Warning,
+            detail: format!(
+                "{}:{}: {} is a guess of `hoist init`: {}",
+                config.path.display(),
+                p.line,
+                p.setting,
+                p.advice
+            ),
+            hint: Some("check the value, then delete its `# PLACEHOLDER:` comment".into()),
+        })
+        .collect()
 }

@@ -88,6 +88,10 @@ pub fn run(args: &AnsibleArgs, config: Option<&Path>) -> i32 {
             return exit::CONFIG;
         }
     };
+    let mut import = import;
+    if let Err(code) = import_roles(&args.dir, vars.as_deref(), &mut import) {
+        return code;
+    }
     for note in &import.notes {
         eprintln!("note: {note}");
     }
@@ -136,4 +140,64 @@ fn other_var_files(dir: &Path, read: Option<&Path>) -> Vec<PathBuf> {
     }
     found.sort();
     found
+}
+
+/// What the playbook's roles do (`<dir>/roles/*/tasks/main.yml`): supervisor restarts become
+/// `[[process]]` tables, rsync excludes `[app] exclude`.
+fn import_roles(
+    dir: &Path,
+    vars: Option<&str>,
+    import: &mut hoist_config::AnsibleImport,
+) -> Result<(), i32> {
+    let mut known = match vars.map(hoist_config::ansible_vars).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(e) => {
+            printer::error(&e.to_string(), &[]);
+            return Err(exit::CONFIG);
+        }
+    };
+    let playbook_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    known.insert("playbook_dir".into(), playbook_dir.display().to_string());
+    let mut task_files: Vec<PathBuf> = std::fs::read_dir(dir.join("roles"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|role| ["main.yml", "main.yaml"].map(|name| role.path().join("tasks").join(name)))
+        .filter(|p| p.is_file())
+        .collect();
+    task_files.sort();
+    let mut tasks = hoist_config::AnsibleTasks::default();
+    for file in &task_files {
+        let read = std::fs::read_to_string(file)
+            .map_err(|e| hoist_config::AnsibleImportError {
+                file: file.display().to_string(),
+                line: None,
+                message: e.to_string(),
+            })
+            .and_then(|text| {
+                hoist_config::read_ansible_tasks(
+                    &file.display().to_string(),
+                    &text,
+                    &known,
+                    &mut tasks,
+                )
+            });
+        if let Err(e) = read {
+            printer::error(
+                &e.to_string(),
+                &["fix the file, or convert its tasks by hand".into()],
+            );
+            return Err(exit::CONFIG);
+        }
+    }
+    for path in tasks.exclude_from.clone() {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => tasks.add_exclude_file(&text),
+            Err(e) => import.notes.push(format!(
+                "the playbook's rsync excludes {path} could not be read ({e}): add its patterns to [app] exclude"
+            )),
+        }
+    }
+    tasks.apply(&mut import.toml, &mut import.notes);
+    Ok(())
 }

@@ -2,11 +2,69 @@
 
 use std::path::Path;
 
-use crate::cli::HostsOutputArgs;
-use crate::commands::{fleet, load_config};
+use anstream::println;
+use hoist_release::ReleaseId;
+
+use crate::cli::{HostsOutputArgs, MarkGoodArgs, ReleasesArgs, ReleasesCommand};
+use crate::commands::{command_line, fleet, load_config, lock_wait};
 use crate::{exit, printer};
 
-pub fn run(args: &HostsOutputArgs, config: Option<&Path>) -> i32 {
+pub fn run(args: &ReleasesArgs, config: Option<&Path>) -> i32 {
+    match &args.command {
+        Some(ReleasesCommand::MarkGood(mark)) => mark_good(mark, config),
+        None => list(&args.list, config),
+    }
+}
+
+/// `hoist releases mark-good ID`.
+fn mark_good(args: &MarkGoodArgs, config: Option<&Path>) -> i32 {
+    let config = match load_config(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let id = match ReleaseId::parse(&args.id) {
+        Ok(id) => id,
+        Err(e) => {
+            printer::error(
+                &format!("mark-good: {e}"),
+                &["`hoist releases` lists the release ids".into()],
+            );
+            return exit::CONFIG;
+        }
+    };
+    let lock_wait = match lock_wait(args.lock_wait.as_deref(), &config) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let fleet = match fleet(&config, &args.target) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let sink = printer::events(false);
+    match hoist_deploy::mark_good(
+        &config,
+        &fleet,
+        &id,
+        &hoist_deploy::who(),
+        &command_line(),
+        lock_wait,
+        &sink,
+    ) {
+        Ok(hosts) => {
+            println!(
+                "marked {id} good on {}; it can be a rollback target again",
+                hosts.join(", ")
+            );
+            exit::OK
+        }
+        Err(e) => {
+            printer::deploy_error(&e);
+            exit::code(e.kind)
+        }
+    }
+}
+
+fn list(args: &HostsOutputArgs, config: Option<&Path>) -> i32 {
     let config = match load_config(config) {
         Ok(c) => c,
         Err(code) => return code,

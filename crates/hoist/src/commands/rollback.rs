@@ -53,10 +53,17 @@ pub fn run(args: &RollbackArgs, config: Option<&Path>) -> i32 {
                 }));
             } else if let [only] = report.hosts.as_slice() {
                 let from = only.previous.as_deref().unwrap_or("-");
-                println!(
-                    "rolled back {} from {from} to {} in {took}; {from} is marked bad",
-                    only.host, report.to
-                );
+                if report.left_marked_bad {
+                    println!(
+                        "rolled back {} from {from} to {} in {took}; {from} is marked bad",
+                        only.host, report.to
+                    );
+                } else {
+                    println!(
+                        "rolled forward {} from {from} to {} in {took}; {from} keeps its state",
+                        only.host, report.to
+                    );
+                }
             } else {
                 println!(
                     "rolled back {} hosts of {} to {} in {took}",
