@@ -2,16 +2,54 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use support::*;
 
-fn slow_site() -> Site {
-    Site::with(SiteOptions {
-        extra_hooks: "[[hook]]\nname = \"slow\"\nrun = \"sleep 4\"\n".into(),
+/// Holds deploys in their hook until the test opens it. Dropped, it opens: a failed test never
+/// leaves a deploy waiting.
+struct Gate {
+    dir: tempfile::TempDir,
+}
+
+impl Gate {
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("open")
+    }
+
+    fn open(&self) {
+        std::fs::write(self.path(), "").unwrap();
+    }
+
+    fn close(&self) {
+        std::fs::remove_file(self.path()).unwrap();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.path(), "");
+    }
+}
+
+/// A site whose deploys wait in a hook, holding the lock, until the gate opens (at most 2 min).
+fn gated_site() -> (Site, Gate) {
+    let gate = Gate {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let hook = format!(
+        "for _ in $(seq 2400); do [ -e '{open}' ] && exit 0; sleep 0.05; done; echo 'the test never opened {open}' >&2; exit 1",
+        open = gate.path().display()
+    );
+    let site = Site::with(SiteOptions {
+        extra_hooks: format!("[[hook]]\nname = \"gate\"\nrun = \"{hook}\"\n"),
         ..SiteOptions::default()
-    })
+    });
+    (site, gate)
 }
 
 /// Starts a deploy in the background and waits until it holds the lock.
@@ -35,8 +73,10 @@ fn start_holding(site: &Site) -> std::process::Child {
 
 #[test]
 fn a_second_deploy_fails_on_the_lock_naming_the_holder_or_waits_with_lock_wait() {
-    let site = slow_site();
+    let (site, gate) = gated_site();
+    gate.open();
     site.deploy_ok();
+    gate.close();
     site.change_code("concurrent");
 
     let mut first = start_holding(&site);
@@ -54,14 +94,41 @@ fn a_second_deploy_fails_on_the_lock_naming_the_holder_or_waits_with_lock_wait()
         "{err}"
     );
 
-    // The same, queued behind it: succeeds once the first one is done.
-    let waiter = site
+    // The same, queued behind it: it says it waits, and succeeds once the first one is done.
+    let mut waiter = site
         .command(&["deploy", "--lock-wait", "2m"])
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let (lines, seen) = mpsc::channel();
+    let reader = BufReader::new(waiter.stderr.take().unwrap());
+    let reading = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in reader.lines().map_while(Result::ok) {
+            let _ = lines.send(line.clone());
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = seen
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the queued deploy never said it waits for the lock");
+        if line.contains("waiting for the lock: held by tester@") {
+            break;
+        }
+    }
+    gate.open();
     assert!(first.wait().unwrap().success());
-    assert_exit(&waiter, EXIT_OK);
-    assert!(stderr(&waiter).contains("waiting for the lock: held by tester@"));
+    assert!(waiter.wait().unwrap().success());
+    let err = reading.join().unwrap();
+    assert!(
+        err.contains("waiting for the lock: held by tester@"),
+        "{err}"
+    );
     site.assert_live(&site.current().unwrap());
     assert_eq!(
         site.journal()
@@ -111,7 +178,7 @@ fn a_hand_made_lock_stops_deploys_until_released() {
 
 #[test]
 fn lock_release_refuses_a_running_deploy_unless_forced() {
-    let site = slow_site();
+    let (site, gate) = gated_site();
     let mut first = start_holding(&site);
     let out = site.hoist(&["lock", "release"]);
     assert_exit(&out, EXIT_LOCK_HELD);
@@ -125,5 +192,6 @@ fn lock_release_refuses_a_running_deploy_unless_forced() {
     let out = site.hoist(&["lock", "release", "--force"]);
     assert_exit(&out, EXIT_OK);
     assert!(!site.lock_exists());
+    gate.open();
     let _ = first.wait();
 }
