@@ -18,7 +18,7 @@
 
 mod process_guard;
 
-pub use process_guard::{marked_processes, ProcessGuard, GUARD_MARK};
+pub use process_guard::{marked_processes, new_mark, stop_marked, ProcessGuard, GUARD_MARK};
 
 use std::fmt::Write as _;
 use std::io::Read;
@@ -124,6 +124,12 @@ impl SshServer {
     #[must_use]
     pub fn known_hosts_line(&self) -> String {
         format!("[127.0.0.1]:{} {}\n", self.port, self.host_key)
+    }
+
+    /// The running processes of this server: sshd, its sessions and what they started.
+    #[must_use]
+    pub fn processes(&self) -> Vec<u32> {
+        self._sshd.processes()
     }
 
     /// sshd's own log (stderr with `-e`), for assertion messages.
@@ -281,6 +287,33 @@ fn current_user() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_daemon_started_over_ssh_is_stopped_with_the_server() {
+        let server = SshServer::start();
+        let out = Command::new("ssh")
+            .arg("-F")
+            .arg(&server.client_config)
+            .arg("web1")
+            // A server that left its session behind, as `gunicorn --daemon` does.
+            .arg("setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", server.log());
+        let daemon: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        assert!(
+            server.processes().contains(&daemon),
+            "{:?}",
+            server.processes()
+        );
+        drop(server);
+        let stat = std::fs::read_to_string(format!("/proc/{daemon}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.contains(") Z"),
+            "the daemon outlived the server: {stat}"
+        );
+    }
 
     #[test]
     fn every_alias_runs_a_command_over_real_ssh() {

@@ -143,6 +143,28 @@ impl Drop for ProcessGuard {
     }
 }
 
+/// A fresh mark: give a command `GUARD_MARK=<mark>` in its environment, and [`stop_marked`]
+/// stops it and everything it started, however they left their parent or process group.
+#[must_use]
+pub fn new_mark() -> String {
+    unique_mark()
+}
+
+/// Stops every running process carrying `GUARD_MARK=<mark>`: SIGTERM, up to `grace` for them to
+/// exit, then SIGKILL. Returns the pids that were still running after `grace` (and were killed).
+pub fn stop_marked(mark: &str, grace: Duration) -> Vec<u32> {
+    let entry = format!("{GUARD_MARK}={mark}");
+    signal("TERM", None, &marked_processes(&entry));
+    let deadline = Instant::now() + grace;
+    let mut left = marked_processes(&entry);
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        left = marked_processes(&entry);
+    }
+    signal("KILL", None, &left);
+    left
+}
+
 /// The pids of the running processes whose environment holds `entry` (`NAME=value`), read from
 /// `/proc/<pid>/environ`; zombies are not running.
 #[must_use]
