@@ -1,4 +1,4 @@
-//! `hoist import ansible`: the seed's own files, and an inventory with several groups, per-host
+//! `hoist import ansible`: a `builds/` + `current` deployment's files (`tests/fixtures/ansible`), and an inventory with several groups, per-host
 //! ports and users. Every output must be a hoist.toml that hoist accepts.
 
 use std::path::{Path, PathBuf};
@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use hoist_config::{import_ansible, Activation, Config};
 
-fn seed_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/seed-ansible")
+fn ansible_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ansible")
 }
 
 /// Writes `toml` as hoist.toml in a fresh directory and loads it as hoist does.
@@ -21,8 +21,8 @@ fn accepted(toml: &str) -> (tempfile::TempDir, Config) {
 }
 
 #[test]
-fn the_seed_inventory_becomes_one_production_environment() {
-    let dir = seed_dir();
+fn a_one_group_inventory_becomes_one_production_environment() {
+    let dir = ansible_dir();
     let inventory = std::fs::read_to_string(dir.join("hosts")).unwrap();
     let vars = std::fs::read_to_string(dir.join("group_vars/all")).unwrap();
     let import = import_ansible("hosts", &inventory, Some(&vars)).unwrap();
@@ -32,23 +32,23 @@ fn the_seed_inventory_becomes_one_production_environment() {
 # docs/config.md describes every key.
 
 [app]
-name = "project"
+name = "notes"
 # Ansible does not say which WSGI/ASGI object to serve: check this.
 entry = "app:app"
 
 [release]
-root = "/path/to/project"
+root = "/srv/notes"
 releases_dir = "builds"
 current_link = "current"
-keep_releases = 5
+keep_releases = 4
 
-[hosts."our.url.com"]
-address = "our.url.com"
+[hosts."notes1.example.org"]
+address = "notes1.example.org"
 groups = ["web"]
 
 [groups.web]
-user = "circleci"
-identity_file = "~/.ssh/id_rsa"
+user = "deploy"
+identity_file = "~/.ssh/deploy_ed25519"
 
 [environments.production]
 groups = ["web"]
@@ -59,24 +59,24 @@ groups = ["web"]
         [
             "group_vars/all: excludes_file = \"{{ playbook_dir }}/rsync_excludes\" uses Jinja and is not converted: copy its patterns into app.exclude (hoist already leaves out .git and what .gitignore ignores)",
             "group_vars/all: project_source = \"{{ playbook_dir }}/..\" uses Jinja and is not converted: hoist deploys the directory that holds hoist.toml (set app.source to change it)",
-            "app.name \"project\" and app.entry \"app:app\" are guesses: Ansible's files do not name the application; set them",
+            "app.name \"notes\" and app.entry \"app:app\" are guesses: Ansible's files do not name the application; set them",
         ]
     );
 
     let (_dir, config) = accepted(&import.toml);
     assert_eq!(config.release.releases_dir, "builds");
-    assert_eq!(config.release.keep_releases, 5);
+    assert_eq!(config.release.keep_releases, 4);
     let env = config.environment(None).unwrap();
     assert_eq!(env.name, "production");
     assert_eq!(env.hosts.len(), 1);
     let host = &env.hosts[0];
-    assert_eq!(host.name, "our.url.com");
-    assert_eq!(host.user.as_deref(), Some("circleci"));
-    assert_eq!(host.root, PathBuf::from("/path/to/project"));
+    assert_eq!(host.name, "notes1.example.org");
+    assert_eq!(host.user.as_deref(), Some("deploy"));
+    assert_eq!(host.root, PathBuf::from("/srv/notes"));
     let home = std::env::var("HOME").unwrap();
     assert_eq!(
         host.identity_file,
-        Some(PathBuf::from(home).join(".ssh/id_rsa"))
+        Some(PathBuf::from(home).join(".ssh/deploy_ed25519"))
     );
 }
 

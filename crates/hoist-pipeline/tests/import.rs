@@ -7,7 +7,7 @@ use hoist_pipeline::import::circleci;
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/seed-circleci")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/circleci")
 }
 
 fn example_app() -> PathBuf {
@@ -15,16 +15,16 @@ fn example_app() -> PathBuf {
 }
 
 #[test]
-fn the_published_config_is_refused_naming_line_17() {
-    let yaml = std::fs::read_to_string(fixtures().join("as-published.yml")).unwrap();
+fn the_misindented_config_is_refused_naming_line_43() {
+    let yaml = std::fs::read_to_string(fixtures().join("misindented.yml")).unwrap();
     let e = circleci(&yaml, ".circleci/config.yml", None).unwrap_err();
-    assert_eq!(e.to_string(), ".circleci/config.yml:17:7: not valid YAML: while parsing a block mapping, did not find expected key");
-    assert_eq!(e.hint(), "fix the indentation or syntax at line 17 (CircleCI would refuse this file too), then import again");
+    assert_eq!(e.to_string(), ".circleci/config.yml:43:7: not valid YAML: while parsing a block mapping, did not find expected key");
+    assert_eq!(e.hint(), "fix the indentation or syntax at line 43 (CircleCI would refuse this file too), then import again");
 }
 
 #[test]
 fn the_corrected_config_converts_and_says_what_changed() {
-    let yaml = std::fs::read_to_string(fixtures().join("corrected.yml")).unwrap();
+    let yaml = std::fs::read_to_string(fixtures().join("config.yml")).unwrap();
     let c = circleci(&yaml, ".circleci/config.yml", Some(&example_app())).unwrap();
     let p = hoist_pipeline::definition::parse(&c.toml, "hoist.toml", Path::new("/p"))
         .unwrap()
@@ -35,9 +35,9 @@ fn the_corrected_config_converts_and_says_what_changed() {
     assert_eq!(
         job.services,
         [hoist_pipeline::definition::ServiceSpec::Postgres {
-            user: "<user>".into(),
-            db: "<db>".into(),
-            password: Some("<pw>".into()),
+            user: "notes".into(),
+            db: "notes_test".into(),
+            password: Some("notes-secret".into()),
             settings: Default::default()
         }]
     );
@@ -67,16 +67,16 @@ fn the_corrected_config_converts_and_says_what_changed() {
         hoist_pipeline::definition::StepKind::Run(r) => r.clone(),
         other => panic!("{other:?}"),
     };
-    assert_eq!(install.command, "python3 -m venv env\n. env/bin/activate\npip install -r requirements.txt\npip install -r requirements-dev.txt\n");
+    assert_eq!(install.command, "python3 -m venv venv\n. venv/bin/activate\npip install -r requirements.txt\npip install -r requirements-dev.txt\n");
     assert!(install.unless_cache_hit);
     for expected in [
         "removed `pip install ansible`: only the Ansible deploy needed it",
-        "removed `sudo apt update`: jobs run on the host",
-        "removed `sudo apt install rsync`: jobs run on the host, not in a disposable image; install rsync on this machine once (apt-get install rsync)",
-        "`ansible-playbook -i ansible/hosts ansible/deployment.yml` becomes hoist's deploy step",
-        "environment ANSIBLE_HOST_KEY_CHECKING, ANSIBLE_LOCAL_TEMP, ANSIBLE_REMOTE_TEMP dropped",
-        "primary image circleci/python:3.6.2 becomes this machine's own toolchain",
-        "image circleci/postgres:9.6.2 becomes a native PostgreSQL service",
+        "removed `sudo apt-get update`: jobs run on the host",
+        "removed `sudo apt-get install -y rsync`: jobs run on the host, not in a disposable image; install rsync on this machine once (apt-get install rsync)",
+        "`ansible-playbook -i deploy/hosts deploy/site.yml` becomes hoist's deploy step",
+        "environment ANSIBLE_HOST_KEY_CHECKING, ANSIBLE_RETRY_FILES_ENABLED dropped",
+        "primary image circleci/python:3.7.4 becomes this machine's own toolchain",
+        "image circleci/postgres:11.5 becomes a native PostgreSQL service",
         "added --junitxml",
         "added `pip install -r requirements-dev.txt`",
     ] {
@@ -141,7 +141,7 @@ workflows:
 
 #[test]
 fn the_imported_seed_pipeline_runs_green_against_the_example_app_with_postgresql() {
-    let yaml = std::fs::read_to_string(fixtures().join("corrected.yml")).unwrap();
+    let yaml = std::fs::read_to_string(fixtures().join("config.yml")).unwrap();
     let example = example_app();
     let c = circleci(&yaml, ".circleci/config.yml", Some(&example)).unwrap();
     let p = Project::new("", &[]);
@@ -191,9 +191,9 @@ fn the_imported_seed_pipeline_runs_green_against_the_example_app_with_postgresql
         steps[1..4],
         [
             "restore cache: passed",
-            "Install Dependencies: skipped",
+            "Set up the virtualenv: skipped",
             "save cache: passed"
         ]
     );
-    assert_eq!(steps[7], "Deploy to production: skipped");
+    assert_eq!(steps[7], "Ship to production: skipped");
 }

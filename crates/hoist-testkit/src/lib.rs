@@ -11,18 +11,26 @@
 //! separation directory `/run/sshd`, which [`SshServer::start`] creates when missing. Root may
 //! log in with a key (`PermitRootLogin prohibit-password`); `StrictModes no` lets sshd accept
 //! key files in a world-readable temporary directory.
+//!
+//! [`ProcessGuard`] starts a server for a test and stops it, with every process it started, when
+//! dropped. The sshd runs under one, and its sessions carry the guard's mark: a server a test
+//! starts over SSH is stopped with the sshd.
+
+mod process_guard;
+
+pub use process_guard::{marked_processes, new_mark, stop_marked, ProcessGuard, GUARD_MARK};
 
 use std::fmt::Write as _;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The `Host` aliases that [`SshServer::start`] writes into its own client config.
 pub const ALIASES: &[&str] = &["sshd", "web1", "web2", "web3"];
 
-/// A running `sshd -D` on 127.0.0.1, killed when dropped.
+/// A running `sshd -D` on 127.0.0.1, stopped when dropped with every process its sessions started.
 pub struct SshServer {
     /// The loopback port it listens on.
     pub port: u16,
@@ -37,7 +45,8 @@ pub struct SshServer {
     /// This server's public host key line (`ssh-ed25519 AAAA...`).
     pub host_key: String,
     dir: tempfile::TempDir,
-    child: Child,
+    /// Stops sshd and what its sessions started when the server is dropped.
+    _sshd: ProcessGuard,
 }
 
 impl SshServer {
@@ -64,19 +73,23 @@ impl SshServer {
         // A port picked by binding :0 can be taken by someone else before sshd binds it: retry.
         for _ in 0..5 {
             let port = free_port();
-            write_sshd_config(d, port);
+            let mark = process_guard::unique_mark();
+            write_sshd_config(d, port, &mark);
             let log = d.join("sshd.log");
-            let mut child = Command::new(sshd_path())
-                .arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(d.join("sshd_config"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).expect("create sshd.log"))
-                .spawn()
-                .expect("start /usr/sbin/sshd: install openssh-server (scripts/install-deps)");
-            if wait_for_banner(port, &mut child) {
+            let mut guard = ProcessGuard::spawn_with_mark(
+                Command::new(sshd_path())
+                    .arg("-D")
+                    .arg("-e")
+                    .arg("-f")
+                    .arg(d.join("sshd_config"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(std::fs::File::create(&log).expect("create sshd.log")),
+                "sshd",
+                "openssh-server",
+                mark,
+            );
+            if wait_for_banner(port, &mut guard) {
                 let server = SshServer {
                     port,
                     client_config: d.join("ssh_config"),
@@ -85,7 +98,7 @@ impl SshServer {
                     user: user.clone(),
                     host_key,
                     dir,
-                    child,
+                    _sshd: guard,
                 };
                 std::fs::write(&server.known_hosts, server.known_hosts_line())
                     .expect("write known_hosts");
@@ -95,8 +108,7 @@ impl SshServer {
                 std::fs::write(&server.client_config, text).expect("write ssh_config");
                 return server;
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            guard.stop();
             last_error = std::fs::read_to_string(&log).unwrap_or_default();
         }
         panic!("sshd did not start on 127.0.0.1: {last_error}");
@@ -114,17 +126,16 @@ impl SshServer {
         format!("[127.0.0.1]:{} {}\n", self.port, self.host_key)
     }
 
+    /// The running processes of this server: sshd, its sessions and what they started.
+    #[must_use]
+    pub fn processes(&self) -> Vec<u32> {
+        self._sshd.processes()
+    }
+
     /// sshd's own log (stderr with `-e`), for assertion messages.
     #[must_use]
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for SshServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -206,7 +217,7 @@ fn ensure_privsep_dir() {
     }
 }
 
-fn write_sshd_config(dir: &Path, port: u16) {
+fn write_sshd_config(dir: &Path, port: u16, mark: &str) {
     let d = dir.display();
     // The "remote" hosts are this machine: give their sessions the test's PATH, package index
     // and TLS settings, so they find the same python, uv and curl and reach the same package
@@ -220,10 +231,13 @@ fn write_sshd_config(dir: &Path, port: u16) {
                 || k.starts_with("UV_")
                 || k.ends_with("_PROXY")
                 || k == "REQUESTS_CA_BUNDLE"
-                || k == "CURL_CA_BUNDLE";
+                || k == "CURL_CA_BUNDLE"
+                // scripts/test's mark: it finds what a test run left running.
+                || k == "HOIST_TEST_RUN";
             wanted && !v.is_empty() && !v.contains(['"', ' ', '\n'])
         })
         .map(|(k, v)| format!("{k}={v}"))
+        .chain(std::iter::once(format!("{GUARD_MARK}={mark}")))
         .collect();
     let mut text = format!(
         "Port {port}\n\
@@ -242,17 +256,15 @@ fn write_sshd_config(dir: &Path, port: u16) {
          Subsystem sftp internal-sftp\n\
          LogLevel ERROR\n"
     );
-    if !passed.is_empty() {
-        let _ = writeln!(text, "SetEnv {}", passed.join(" "));
-    }
+    let _ = writeln!(text, "SetEnv {}", passed.join(" "));
     std::fs::write(dir.join("sshd_config"), text).expect("write sshd_config");
 }
 
 /// True once the port answers with an SSH banner; false when sshd exits or 10 s pass.
-fn wait_for_banner(port: u16, child: &mut Child) -> bool {
+fn wait_for_banner(port: u16, sshd: &mut ProcessGuard) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
+        if sshd.try_wait().is_some() {
             return false;
         }
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
@@ -275,6 +287,33 @@ fn current_user() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_daemon_started_over_ssh_is_stopped_with_the_server() {
+        let server = SshServer::start();
+        let out = Command::new("ssh")
+            .arg("-F")
+            .arg(&server.client_config)
+            .arg("web1")
+            // A server that left its session behind, as `gunicorn --daemon` does.
+            .arg("setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", server.log());
+        let daemon: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        assert!(
+            server.processes().contains(&daemon),
+            "{:?}",
+            server.processes()
+        );
+        drop(server);
+        let stat = std::fs::read_to_string(format!("/proc/{daemon}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.contains(") Z"),
+            "the daemon outlived the server: {stat}"
+        );
+    }
 
     #[test]
     fn every_alias_runs_a_command_over_real_ssh() {

@@ -18,7 +18,7 @@ const EXIT_CODES: &str = "Exit codes:
 
 /// hoist: deploy a Python web app to its servers and back, atomically, over plain SSH.
 #[derive(Parser, Debug)]
-#[command(name = "hoist", version = env!("HOIST_VERSION"), about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "hoist", version = env!("HOIST_VERSION"), long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The hoist.toml to use (default: ./hoist.toml or the nearest one in a parent directory).
     #[arg(
@@ -47,8 +47,9 @@ pub enum Command {
     /// Switch back to the previous good release (or --to a named one) and restart.
     #[command(after_help = EXIT_CODES)]
     Rollback(RollbackArgs),
-    /// Adopt a host deployed the seed's way (builds/<timestamp>, current, an env in each
-    /// build): its builds become releases you can roll back to. Writes only hoist's journal.
+    /// Adopt hosts deployed with a builds/<timestamp> + current layout (as common Ansible
+    /// playbooks and ansistrano leave them, an env in each build): their builds become releases
+    /// you can roll back to. Writes only hoist's journal.
     Adopt(HostsOutputArgs),
     /// List the releases: id, commit, age, who, state, which is live and which is the rollback
     /// target; for a fleet, one table with drift flagged. `mark-good ID` clears a bad mark.

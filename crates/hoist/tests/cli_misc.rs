@@ -223,3 +223,36 @@ fn completions_and_the_manual_page_come_from_the_commands() {
     );
     assert!(page.contains("rollback"), "{page}");
 }
+
+/// `--help` opens by saying what hoist is, and names what users know: a `builds/<timestamp>` +
+/// `current` layout, not our internal word for the setup hoist replaces.
+#[test]
+fn help_says_what_hoist_is_in_the_users_words() {
+    let help = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_exit(&out, EXIT_OK);
+        stdout(&out)
+    };
+    let top = help(&["--help"]);
+    assert_eq!(
+        top.lines().next(),
+        Some("hoist: deploy a Python web app to its servers and back, atomically, over plain SSH"),
+        "{top}"
+    );
+    let adopt = help(&["adopt", "--help"]);
+    assert!(
+        adopt.starts_with("Adopt hosts deployed with a builds/<timestamp> + current layout"),
+        "{adopt}"
+    );
+    for (command, text) in [("--help", &top), ("adopt --help", &adopt)] {
+        assert!(
+            !text.to_lowercase().contains("seed"),
+            "hoist {command}:\n{text}"
+        );
+        assert!(!text.contains("clap"), "hoist {command}:\n{text}");
+    }
+}

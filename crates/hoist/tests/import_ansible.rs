@@ -1,11 +1,11 @@
-//! `hoist import ansible`: the seed's Ansible directory becomes a hoist.toml that hoist accepts.
+//! `hoist import ansible`: an Ansible directory (`hoist-config/tests/fixtures/ansible`) becomes a hoist.toml that hoist accepts.
 
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
-fn seed_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/seed-ansible")
+fn ansible_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../hoist-config/tests/fixtures/ansible")
 }
 
 fn hoist(dir: &Path) -> Command {
@@ -19,14 +19,14 @@ fn prints_the_toml_and_notes_what_it_left_out() {
     let dir = tempfile::tempdir().unwrap();
     let out = hoist(dir.path())
         .args(["import", "ansible"])
-        .arg(seed_dir())
+        .arg(ansible_dir())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stdout.contains("[hosts.\"our.url.com\"]\naddress = \"our.url.com\"\ngroups = [\"web\"]\n"),
+        stdout.contains("[hosts.\"notes1.example.org\"]\naddress = \"notes1.example.org\"\ngroups = [\"web\"]\n"),
         "{stdout}"
     );
     assert!(stdout.contains("releases_dir = \"builds\""), "{stdout}");
@@ -45,7 +45,7 @@ fn write_creates_hoist_toml_once() {
     let dir = tempfile::tempdir().unwrap();
     hoist(dir.path())
         .args(["import", "ansible", "--write"])
-        .arg(seed_dir())
+        .arg(ansible_dir())
         .assert()
         .success();
     let written = std::fs::read_to_string(dir.path().join("hoist.toml")).unwrap();
@@ -54,7 +54,7 @@ fn write_creates_hoist_toml_once() {
 
     let again = hoist(dir.path())
         .args(["import", "ansible", "--write"])
-        .arg(seed_dir())
+        .arg(ansible_dir())
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(2));

@@ -1,9 +1,12 @@
 //! Zero-downtime restarts, proven under load with the real servers: a private supervisord runs
 //! gunicorn or uWSGI from the files `hoist setup` wrote, a private nginx proxies to it, and a
-//! bounded load generator counts every failed request during five deploys and two rollbacks.
+//! bounded load generator of GETs and POSTs counts every failed request during five deploys and
+//! two rollbacks.
 //!
-//! The counts are asserted (zero failures for the graceful strategies); the timings are only
-//! printed. `scripts/bench-restart` runs the same scenario longer and with more load.
+//! The counts are asserted (zero failures for the graceful strategies, GETs and POSTs, a minimum
+//! of requests, and requests answered during every deploy and rollback); the timings are only
+//! printed. `scripts/bench-restart` runs the same scenario longer and with more load. Every
+//! server runs under a `ProcessGuard`: it is stopped, with its workers, however the test ends.
 
 mod support;
 
@@ -11,12 +14,13 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use hoist_testkit::ProcessGuard;
 use support::{assert_exit, free_port, Site, EXIT_OK, EXIT_ROLLED_BACK};
 
 /// The servers are heavy for a 2-core machine: one scenario at a time.
@@ -33,7 +37,7 @@ enum Server {
 enum Strategy {
     GunicornHup,
     UwsgiChain,
-    /// The seed's way: `supervisorctl restart`, a stop and a start.
+    /// A plain `supervisorctl restart`: a stop, then a start.
     SupervisorRestart,
 }
 
@@ -48,13 +52,16 @@ impl Strategy {
 
 /// A site whose web server runs under a private supervisord, from `hoist setup`'s files,
 /// behind a private nginx.
+///
+/// Fields drop in order: the servers stop before the site's temporary directory goes.
 struct Stack {
+    /// supervisord and the app server it runs (a SIGTERM makes it stop its programs, within
+    /// their `stopwaitsecs`).
+    _supervisord: ProcessGuard,
+    _nginx: ProcessGuard,
     site: Site,
     app_port: u16,
     nginx_port: u16,
-    supervisord: Child,
-    supervisor_conf: PathBuf,
-    nginx: Option<Child>,
     bin: PathBuf,
 }
 
@@ -169,22 +176,24 @@ nginx_listen = "127.0.0.1:{nginx_port}"
             .arg(&wrapper)
             .status()
             .unwrap();
-        let supervisord = Command::new("supervisord")
-            .arg("-c")
-            .arg(&supervisor_conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("supervisord runs (scripts/install-deps installs supervisor)");
+        let supervisord = ProcessGuard::spawn(
+            Command::new("supervisord")
+                .arg("-c")
+                .arg(&supervisor_conf)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            "supervisord",
+            "supervisor",
+        )
+        .grace(Duration::from_secs(40));
 
         let nginx = start_nginx(&base, &base.join("nginx.d"));
         let stack = Stack {
+            _supervisord: supervisord,
+            _nginx: nginx,
             site,
             app_port,
             nginx_port,
-            supervisord,
-            supervisor_conf,
-            nginx: Some(nginx),
             bin,
         };
         // Before the first deploy the server runs, and hoist's loader answers 503: no release.
@@ -224,30 +233,6 @@ nginx_listen = "127.0.0.1:{nginx_port}"
     }
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = Command::new("supervisorctl")
-            .arg("-c")
-            .arg(&self.supervisor_conf)
-            .arg("shutdown")
-            .output();
-        let deadline = Instant::now() + Duration::from_secs(40);
-        while self.supervisord.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.supervisord.kill();
-        let _ = self.supervisord.wait();
-        if let Some(mut nginx) = self.nginx.take() {
-            // TERM, not KILL: the master then takes its workers down with it.
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(nginx.id().to_string())
-                .status();
-            let _ = nginx.wait();
-        }
-    }
-}
-
 /// A virtualenv with gunicorn for the master; workers load the app's packages from their
 /// release's own virtualenv through hoist's loader.
 fn make_server_venv(venv: &Path) {
@@ -271,7 +256,7 @@ fn make_server_venv(venv: &Path) {
     ]);
 }
 
-fn start_nginx(base: &Path, sites: &Path) -> Child {
+fn start_nginx(base: &Path, sites: &Path) -> ProcessGuard {
     let prefix = base.join("nginx");
     fs::create_dir_all(prefix.join("tmp")).unwrap();
     let conf = prefix.join("nginx.conf");
@@ -284,26 +269,43 @@ fn start_nginx(base: &Path, sites: &Path) -> Child {
         ),
     )
     .unwrap();
-    Command::new("nginx")
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(&prefix)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx runs (scripts/install-deps installs nginx)")
+    ProcessGuard::spawn(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(&prefix)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        "nginx",
+        "nginx",
+    )
 }
 
 /// One GET on loopback: status and body, `None` when the connection or the read failed.
 fn request(port: u16, path: &str) -> Option<(u16, String)> {
+    exchange(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// One POST of a note (a form) to `/notes` on loopback: status and body.
+fn post_note(port: u16, text: &str) -> Option<(u16, String)> {
+    let body = format!("text={text}");
+    exchange(
+        port,
+        &format!(
+            "POST /notes HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn exchange(port: u16, raw_request: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    s.write_all(raw_request.as_bytes()).ok()?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).ok()?;
     let status = raw.split_whitespace().nth(1)?.parse().ok()?;
@@ -311,22 +313,57 @@ fn request(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body.to_string()))
 }
 
+/// The two kinds of request in the load.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Method {
+    /// `GET /`, answered 200: nginx may retry it once on another connection (idempotent).
+    Get,
+    /// `POST /notes`, answered 201: nginx never retries it, so it sees what the reload does.
+    Post,
+}
+
+/// One request of the load: when it ended, what it was, whether it got its expected answer.
+#[derive(Clone, Copy, Debug)]
+struct Exchange {
+    ended: Instant,
+    method: Method,
+    ok: bool,
+}
+
 /// What the load generator saw.
 #[derive(Debug, Default)]
 struct LoadReport {
-    sent: u64,
-    failed: u64,
+    gets: u64,
+    posts: u64,
+    failed_gets: u64,
+    failed_posts: u64,
     longest_gap: Duration,
     first_failures: Vec<String>,
     /// nginx's error log lines, which say why a request failed upstream.
     proxy_errors: Vec<String>,
+    /// Every request, in the order they ended.
+    exchanges: Vec<Exchange>,
 }
 
-/// One client's requests (when each ended, and whether it succeeded) and its first failures.
-type ClientLog = (Vec<(Instant, bool)>, Vec<String>);
+impl LoadReport {
+    fn failed(&self) -> u64 {
+        self.failed_gets + self.failed_posts
+    }
 
-/// Bounded load: `clients` threads, each sending GET `/` one after another until stopped, at
-/// most `max_requests` each and never past `max_time`.
+    /// How many requests of `method` got their answer within `window`.
+    fn answered_within(&self, method: Method, window: (Instant, Instant)) -> usize {
+        self.exchanges
+            .iter()
+            .filter(|e| e.method == method && e.ok && e.ended >= window.0 && e.ended <= window.1)
+            .count()
+    }
+}
+
+/// One client's requests and its first failures.
+type ClientLog = (Vec<Exchange>, Vec<String>);
+
+/// Bounded load: `clients` threads, each sending `GET /` and `POST /notes` in turn, one after
+/// another, until stopped, at most `max_requests` each and never past `max_time`.
 struct Load {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<ClientLog>>,
@@ -336,7 +373,7 @@ impl Load {
     fn start(port: u16, clients: usize, max_requests: u64, max_time: Duration) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..clients)
-            .map(|_| {
+            .map(|client| {
                 let stop = stop.clone();
                 std::thread::spawn(move || {
                     let began = Instant::now();
@@ -346,22 +383,32 @@ impl Load {
                         && (seen.len() as u64) < max_requests
                         && began.elapsed() < max_time
                     {
-                        let ok = match request(port, "/") {
-                            Some((200, _)) => true,
+                        let (method, answer, expected) = if seen.len() % 2 == 0 {
+                            (Method::Get, request(port, "/"), 200)
+                        } else {
+                            let text = format!("load-{client}-{}", seen.len());
+                            (Method::Post, post_note(port, &text), 201)
+                        };
+                        let ok = match answer {
+                            Some((status, _)) if status == expected => true,
                             Some((status, body)) => {
                                 let words: Vec<&str> = body.split_whitespace().collect();
                                 failures.push(format!(
-                                    "{status} {}",
+                                    "{method:?} {status} {}",
                                     words.join(" ").chars().take(60).collect::<String>()
                                 ));
                                 false
                             }
                             None => {
-                                failures.push("no answer".into());
+                                failures.push(format!("{method:?} no answer"));
                                 false
                             }
                         };
-                        seen.push((Instant::now(), ok));
+                        seen.push(Exchange {
+                            ended: Instant::now(),
+                            method,
+                            ok,
+                        });
                     }
                     (seen, failures)
                 })
@@ -383,24 +430,37 @@ impl Load {
                     .take(3 - report.first_failures.len().min(3)),
             );
         }
-        all.sort_by_key(|(at, _)| *at);
-        report.sent = all.len() as u64;
-        report.failed = all.iter().filter(|(_, ok)| !ok).count() as u64;
-        let mut last_ok: Option<Instant> = all.first().map(|(at, _)| *at);
-        for (at, ok) in &all {
-            if *ok {
-                if let Some(prev) = last_ok {
-                    report.longest_gap = report.longest_gap.max(at.duration_since(prev));
-                }
-                last_ok = Some(*at);
+        all.sort_by_key(|e| e.ended);
+        let count = |method: Method, ok: bool| {
+            all.iter()
+                .filter(|e| e.method == method && e.ok == ok)
+                .count() as u64
+        };
+        report.failed_gets = count(Method::Get, false);
+        report.failed_posts = count(Method::Post, false);
+        report.gets = report.failed_gets + count(Method::Get, true);
+        report.posts = report.failed_posts + count(Method::Post, true);
+        let mut last_ok: Option<Instant> = all.first().map(|e| e.ended);
+        for e in all.iter().filter(|e| e.ok) {
+            if let Some(prev) = last_ok {
+                report.longest_gap = report.longest_gap.max(e.ended.duration_since(prev));
             }
+            last_ok = Some(e.ended);
         }
+        report.exchanges = all;
         report
     }
 }
 
+/// The fewest requests of each kind a scenario must send across its run: a run with fewer
+/// proves little about the reloads. The slowest scenario, gunicorn's sync workers, sent 664 of
+/// each with 3 clients on the 2-core test machine under a load average of 13.
+const MIN_REQUESTS_PER_METHOD: u64 = 200;
+
 /// Five deploys and two rollbacks under load through nginx; every one must succeed and leave
-/// the expected release serving. Returns what the load generator saw.
+/// the expected release serving. Returns what the load generator saw, after checking that it
+/// sent enough GETs and POSTs and that both kinds were answered during every deploy and rollback
+/// (when the strategy drops none).
 ///
 /// `RESTART_LOAD_CLIENTS` (default 3) and `RESTART_LOAD_PAUSE_MS` (default 0, a pause after
 /// each deploy and rollback) make it heavier and longer; `scripts/bench-restart` sets them.
@@ -425,9 +485,13 @@ fn deploys_and_rollbacks_under_load(stack: &Stack, strategy: Strategy) -> LoadRe
         1_000_000,
         Duration::from_secs(600),
     );
+    // When each deploy and rollback ran: the load must have been answered during each.
+    let mut windows = Vec::new();
     for n in 0..5 {
         stack.site.change_code(&format!("load-{n}"));
+        let began = Instant::now();
         let out = stack.hoist(&["deploy"]);
+        windows.push((format!("deploy {n}"), (began, Instant::now())));
         assert_exit(&out, EXIT_OK);
         let id = stack.site.current().unwrap();
         assert_eq!(
@@ -439,7 +503,9 @@ fn deploys_and_rollbacks_under_load(stack: &Stack, strategy: Strategy) -> LoadRe
         std::thread::sleep(pause);
     }
     for back in [ids[4].clone(), ids[3].clone()] {
+        let began = Instant::now();
         let out = stack.hoist(&["rollback"]);
+        windows.push((format!("rollback to {back}"), (began, Instant::now())));
         assert_exit(&out, EXIT_OK);
         assert_eq!(stack.site.current().as_deref(), Some(back.as_str()));
         assert_eq!(
@@ -458,18 +524,38 @@ fn deploys_and_rollbacks_under_load(stack: &Stack, strategy: Strategy) -> LoadRe
         .map(str::to_string)
         .collect();
     eprintln!(
-        "restart figures: {strategy:?}: {} requests sent, {} failed, longest gap without a successful answer {} ms ({clients} clients through nginx, 5 deploys, 2 rollbacks)",
-        report.sent,
-        report.failed,
+        "restart figures: {strategy:?}: {} requests sent ({} GET, {} POST), {} failed ({} GET, {} POST), longest gap without a successful answer {} ms ({clients} clients through nginx, 5 deploys, 2 rollbacks)",
+        report.gets + report.posts,
+        report.gets,
+        report.posts,
+        report.failed(),
+        report.failed_gets,
+        report.failed_posts,
         report.longest_gap.as_millis(),
     );
-    if report.failed > 0 {
+    if report.failed() > 0 {
         eprintln!(
             "restart figures: {strategy:?}: first failures {:?}; nginx said {:?}",
             report.first_failures, report.proxy_errors
         );
     }
-    assert!(report.sent > 0, "the load generator sent nothing");
+    assert!(
+        report.gets >= MIN_REQUESTS_PER_METHOD && report.posts >= MIN_REQUESTS_PER_METHOD,
+        "{strategy:?}: the load sent {} GETs and {} POSTs, fewer than {MIN_REQUESTS_PER_METHOD} of each: it proves nothing about the reloads",
+        report.gets,
+        report.posts
+    );
+    if strategy != Strategy::SupervisorRestart {
+        for (what, window) in &windows {
+            for method in [Method::Get, Method::Post] {
+                assert!(
+                    report.answered_within(method, *window) > 0,
+                    "{strategy:?}: no {method:?} was answered during {what} ({} ms): the load did not overlap it",
+                    window.1.duration_since(window.0).as_millis()
+                );
+            }
+        }
+    }
     report
 }
 
@@ -478,7 +564,12 @@ fn gunicorn_hup_drops_no_request_across_deploys_and_rollbacks() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let stack = Stack::start(Strategy::GunicornHup);
     let report = deploys_and_rollbacks_under_load(&stack, Strategy::GunicornHup);
-    assert_eq!(report.failed, 0, "gunicorn-hup: {report:?}");
+    assert_eq!(
+        (report.failed_gets, report.failed_posts),
+        (0, 0),
+        "gunicorn-hup: {:?}",
+        report.first_failures
+    );
 }
 
 #[test]
@@ -486,7 +577,12 @@ fn uwsgi_chain_reload_drops_no_request_across_deploys_and_rollbacks() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let stack = Stack::start(Strategy::UwsgiChain);
     let report = deploys_and_rollbacks_under_load(&stack, Strategy::UwsgiChain);
-    assert_eq!(report.failed, 0, "uwsgi-chain: {report:?}");
+    assert_eq!(
+        (report.failed_gets, report.failed_posts),
+        (0, 0),
+        "uwsgi-chain: {:?}",
+        report.first_failures
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 """Shared fixtures: each test gets its own app directory, as hoist gives each release its own."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,22 @@ APP_SOURCE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(APP_SOURCE))
 
 from app import create_app  # noqa: E402
+
+
+def in_ci() -> bool:
+    """True under CI (CI=true, as CI services and `hoist ci` set it): there every test must run."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def unavailable(reason: str) -> None:
+    """What a test does when a tool it needs is missing: skips here, fails in CI.
+
+    `reason` names what is missing and how to get it; in CI a skipped test would be a test that
+    passes without running, so the run fails instead.
+    """
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set: every test must run, none may skip)", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture

@@ -6,14 +6,20 @@ import uuid
 import pytest
 
 from app import create_app
+from conftest import unavailable
 
 DATABASE_URL = os.environ.get("DATABASE_URL")
 
-pytestmark = pytest.mark.skipif(
-    not DATABASE_URL,
-    reason="DATABASE_URL is not set: export it (postgresql://user@127.0.0.1:PORT/db) to run the "
-    "notes tests against PostgreSQL",
-)
+
+
+@pytest.fixture(autouse=True)
+def _needs_postgresql():
+    if not DATABASE_URL:
+        unavailable(
+            "DATABASE_URL is not set: export it (postgresql://user@127.0.0.1:PORT/db), or run "
+            "scripts/test-example, which starts a throwaway PostgreSQL with initdb (install "
+            "postgresql: scripts/install-deps does)"
+        )
 
 
 def test_notes_are_stored_in_postgresql(app_dir):

@@ -16,14 +16,19 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import APP_SOURCE
+from conftest import APP_SOURCE, unavailable
 
 VENV_GUNICORN = Path(sys.prefix) / "bin" / "gunicorn"
 
-pytestmark = pytest.mark.skipif(
-    not VENV_GUNICORN.exists(),
-    reason=f"{VENV_GUNICORN} not found: run the tests from a virtualenv with requirements-dev.txt",
-)
+
+
+@pytest.fixture(autouse=True)
+def _needs_gunicorn():
+    if not VENV_GUNICORN.exists():
+        unavailable(
+            f"{VENV_GUNICORN} not found: run the tests from a virtualenv with requirements-dev.txt "
+            "installed (pip install -r requirements-dev.txt; scripts/test-example makes one)"
+        )
 
 
 def free_port() -> int:

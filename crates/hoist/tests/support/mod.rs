@@ -22,6 +22,9 @@ pub fn example_dir() -> PathBuf {
 }
 
 pub struct Site {
+    /// In the environment of every hoist command of this site (and so of every server a deploy
+    /// starts): what still carries it when the site is dropped is stopped.
+    pub mark: String,
     pub dir: tempfile::TempDir,
     pub project: PathBuf,
     pub root: PathBuf,
@@ -63,6 +66,7 @@ impl Site {
         let root = dir.path().join("root");
         let port = free_port();
         let site = Site {
+            mark: hoist_testkit::new_mark(),
             config: project.join("hoist.toml"),
             dir,
             project,
@@ -165,6 +169,7 @@ interval = "100ms"
             .args(args)
             .env("HOIST_WHO", "tester@ci")
             .env("NO_COLOR", "1")
+            .env(hoist_testkit::GUARD_MARK, &self.mark)
             .env_remove("HOIST_FAIL_AT")
             .current_dir(&self.project);
         cmd
@@ -285,6 +290,8 @@ impl Drop for Site {
             .env("HOIST_ROOT", &self.root)
             .env("HOIST_STOP_TIMEOUT", "10")
             .output();
+        // A server whose pid file was lost (a deploy killed mid-restart) is found by its mark.
+        hoist_testkit::stop_marked(&self.mark, std::time::Duration::from_secs(10));
     }
 }
 
