@@ -57,13 +57,15 @@ impl OwnedContext<'_> {
 }
 
 /// Restarts every process for release `id` and waits for the health check. The error names
-/// the step that failed and why.
+/// the step that failed and why. `interruptible`: Ctrl-C may end the health wait (as a
+/// failure); false for a switch back, which must see its health check through.
 pub(crate) fn activate(
     config: &Config,
     host: &Host,
     id: &ReleaseId,
     step: &Stepper<'_>,
     after_restart: &str,
+    interruptible: bool,
 ) -> Result<(), (Step, String)> {
     let t = host.t();
     let ctx = restart_context(config, host, id);
@@ -80,7 +82,10 @@ pub(crate) fn activate(
     if let Some(health) = &config.health {
         step.start(Step::Health);
         let since = Instant::now();
-        match hoist_service::wait_healthy(t, health, &ctx.env()) {
+        // Ctrl-C ends the wait of a forward switch (which is then switched back); the health
+        // check of a switch back is always waited out.
+        let interrupted = || interruptible && crate::cancel::requested();
+        match hoist_service::wait_healthy(t, health, &ctx.env(), &interrupted) {
             Ok(report) => step.timed(
                 Step::Health,
                 since,
@@ -137,7 +142,7 @@ pub(crate) fn switch_back(
         step.fail(Step::SwitchBack, &e);
         return where_current_stands(host, Some(prev), &e.to_string());
     }
-    match activate(config, host, prev, step, after_restart) {
+    match activate(config, host, prev, step, after_restart, false) {
         Ok(()) => {
             step.done(Step::SwitchBack, Some(format!("{prev} serves again")));
             (HostResult::SwitchedBack, None)

@@ -9,6 +9,8 @@ static CANCELLED: AtomicBool = AtomicBool::new(false);
 /// Asks the running deploy to stop as soon as it safely can.
 pub fn request() {
     CANCELLED.store(true, Ordering::SeqCst);
+    // A pre-switch hook (a migration) stops now rather than when it ends.
+    hoist_transport::interrupt_commands();
 }
 
 pub(crate) fn requested() -> bool {

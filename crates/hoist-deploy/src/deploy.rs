@@ -428,7 +428,7 @@ fn activate_fleet(
                     host: &host.name,
                     events,
                 };
-                activate(config, host, id, &step, "deploy:restarted")
+                activate(config, host, id, &step, "deploy:restarted", true)
             });
             for (&i, r) in batch.iter().zip(results) {
                 match r {

@@ -297,6 +297,13 @@ pub(crate) fn acquire(
                 continue;
             }
             LockStatus::Held(holder) => {
+                if crate::cancel::requested() {
+                    return Err(DeployError::before_switch(format!(
+                        "{}: interrupted (Ctrl-C) while waiting for the lock: {}",
+                        t.host(),
+                        holder.describe(Utc::now())
+                    )));
+                }
                 if Instant::now() >= deadline {
                     let mut err = DeployError::new(
                         FailureKind::LockHeld,

@@ -175,6 +175,7 @@ pub(crate) fn run_hook(
     let since = Instant::now();
     let script = format!("export PATH=\"$VIRTUAL_ENV/bin:$PATH\"\n{}", hook.run);
     let mut cmd = Cmd::new("timeout")
+        .interruptible()
         .arg(format!("{}s", hook.timeout.as_secs().max(1)))
         .args(["bash", "-eo", "pipefail", "-c"])
         .arg(script)
@@ -195,7 +196,9 @@ pub(crate) fn run_hook(
     step.output(Step::Hook, &out.stdout_text());
     step.output(Step::Hook, &out.stderr_text());
     if !out.success() {
-        let why = if out.status == 124 {
+        let why = if crate::cancel::requested() {
+            format!("was interrupted (Ctrl-C) and exited {}", out.status)
+        } else if out.status == 124 {
             format!("timed out after {}s", hook.timeout.as_secs())
         } else {
             format!("exited {}", out.status)

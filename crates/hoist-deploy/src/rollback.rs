@@ -183,7 +183,7 @@ fn rollback_locked(
             host: &host.name,
             events,
         };
-        activate(config, host, &target, &step, "rollback:restarted")
+        activate(config, host, &target, &step, "rollback:restarted", true)
     });
 
     let failure = activated

@@ -37,22 +37,35 @@ pub const CONFIRM_SPAN: Duration = Duration::from_secs(1);
 /// the 500 of a broken view or the 503 of hoist's loader when the release failed to load) has
 /// answered: the error is final once [`CONFIRM_ANSWERS`] answers in a row over at least
 /// [`CONFIRM_SPAN`] were server errors.
+///
+/// `interrupted` is asked between attempts (and every 100 ms of a pause): when it answers
+/// true the wait ends with [`ServiceError::Interrupted`], so that Ctrl-C is honoured however
+/// long the timeout. One attempt takes at most [`MAX_ATTEMPT`].
 pub fn wait_healthy(
     t: &dyn Transport,
     health: &Health,
     env: &[(String, String)],
+    interrupted: &dyn Fn() -> bool,
 ) -> Result<HealthReport, ServiceError> {
     let start = Instant::now();
     let mut attempts = 0;
     let mut errors = ServerErrors::default();
+    let stopped = |attempts| ServiceError::Interrupted {
+        host: t.host().to_string(),
+        attempts,
+        waited: start.elapsed(),
+    };
     loop {
+        if interrupted() {
+            return Err(stopped(attempts));
+        }
         attempts += 1;
         let remaining = health.timeout.saturating_sub(start.elapsed());
         let verdict = probe_once(
             t,
             &health.probe,
             env,
-            remaining.max(Duration::from_millis(100)),
+            remaining.clamp(Duration::from_millis(100), MAX_ATTEMPT),
         );
         let last = match verdict {
             Probe::Pass => {
@@ -95,9 +108,19 @@ pub fn wait_healthy(
         } else {
             health.interval
         };
-        std::thread::sleep(pause);
+        let resume = Instant::now() + pause;
+        while Instant::now() < resume {
+            if interrupted() {
+                return Err(stopped(attempts));
+            }
+            std::thread::sleep((resume - Instant::now()).min(Duration::from_millis(100)));
+        }
     }
 }
+
+/// The longest one health attempt may take, whatever the timeout: a probe that hangs is
+/// tried again rather than waited on for the whole timeout (and Ctrl-C is seen between).
+pub const MAX_ATTEMPT: Duration = Duration::from_secs(30);
 
 /// What one attempt found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,12 +36,19 @@ pub enum ServiceError {
         detail: String,
         hint: String,
     },
-    #[error("{host}: health check failed after {attempts} attempts in {waited:?}: {last}")]
+    #[error("{host}: health check failed after {attempts} attempts in {:.1}s: {last}", .waited.as_secs_f64())]
     Unhealthy {
         host: String,
         attempts: u32,
         waited: Duration,
         last: String,
+    },
+    /// Ctrl-C while waiting for the health check: the wait stopped, as a failure.
+    #[error("{host}: interrupted (Ctrl-C) while waiting for the health check, after {attempts} attempts in {:.1}s", .waited.as_secs_f64())]
+    Interrupted {
+        host: String,
+        attempts: u32,
+        waited: Duration,
     },
     #[error(transparent)]
     Transport(#[from] hoist_transport::TransportError),

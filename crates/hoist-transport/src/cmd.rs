@@ -9,6 +9,8 @@ pub struct Cmd {
     pub cwd: Option<String>,
     pub env: Vec<(String, String)>,
     pub stdin: Option<Vec<u8>>,
+    /// Stopped by [`crate::interrupt_commands`] (Ctrl-C); see [`Cmd::interruptible`].
+    pub interruptible: bool,
 }
 
 impl Cmd {
@@ -50,6 +52,15 @@ impl Cmd {
 
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Marks a command that Ctrl-C may stop (a pre-switch hook): locally its process group
+    /// gets SIGTERM when [`crate::interrupt_commands`] is called. Never for a restart or a
+    /// health command, which must finish once `current` has moved.
+    #[must_use]
+    pub fn interruptible(mut self) -> Self {
+        self.interruptible = true;
         self
     }
 

@@ -10,6 +10,7 @@
 mod cmd;
 mod connect;
 mod error;
+mod interrupt;
 mod local;
 mod manifest;
 mod ssh;
@@ -18,6 +19,7 @@ mod ssh_shell;
 pub use cmd::{shell_quote, Cmd, Output};
 pub use connect::{connect, is_local_address};
 pub use error::TransportError;
+pub use interrupt::{commands_interrupted, interrupt_commands};
 pub use local::Local;
 pub use manifest::{Manifest, ManifestEntry, MANIFEST_FILE};
 pub use ssh::{HostKeyPolicy, Ssh, SshTarget};

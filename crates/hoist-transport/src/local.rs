@@ -98,6 +98,9 @@ impl Transport for Local {
         command.process_group(0);
         let mut child = command.spawn().map_err(spawn_err)?;
         let watcher = GroupWatcher::start(child.id());
+        let _registered = cmd
+            .interruptible
+            .then(|| crate::interrupt::register(child.id()));
         if let Some(bytes) = &cmd.stdin {
             let mut stdin = child.stdin.take().expect("stdin is piped");
             let bytes = bytes.clone();

@@ -534,18 +534,137 @@ fn sigterm_or_ctrl_c_during_a_deploy_releases_the_lock_and_leaves_the_live_relea
             .status()
             .unwrap();
         assert!(sent.success());
-        // The hook is not interrupted: hoist stops at the next step before the switch.
-        open_gate(&site.root, n);
+        // The hook (blocked on its gate, which is never opened) is stopped, not waited for.
         let out = deploy.join();
         assert_exit(&out, EXIT_BEFORE_SWITCH);
         assert!(
-            stderr(&out).contains("interrupted (Ctrl-C) before the switch"),
+            stderr(&out).contains("pre-switch hook \"gated\" was interrupted (Ctrl-C)"),
             "SIG{signal}: {}",
             stderr(&out)
+        );
+        let hook: u32 = std::fs::read_to_string(site.root.join(format!("hook.{n}.pid")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            !process_runs(hook),
+            "SIG{signal}: the hook's child still runs"
         );
         assert!(!site.lock_exists(), "SIG{signal}: the lock was left behind");
         site.assert_live(&a);
     }
+}
+
+/// Ctrl-C is honoured at every wait: a deploy queued behind the lock with an hour to wait.
+#[test]
+fn ctrl_c_ends_a_long_lock_wait() {
+    let site = gated_site();
+    let a = site.deploy_ok();
+    hold(&site.root, 1);
+    site.change_code("holds the lock");
+    let holder = site.command(&["deploy"]).spawn_output();
+    wait_in_hook(&site.root, 0);
+    let mut waiter = site
+        .command(&["deploy", "--lock-wait", "1h"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiter_pid = waiter.id();
+    let stderr_pipe = waiter.stderr.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    let reading = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stderr_pipe)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line.clone());
+            text.push_str(&line);
+            text.push('\n');
+        }
+        (waiter.wait().unwrap(), text)
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = seen
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the queued deploy never said it waits for the lock");
+        if line.contains("waiting for the lock") {
+            break;
+        }
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &waiter_pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let stopped = Instant::now() + Duration::from_secs(30);
+    while !reading.is_finished() {
+        assert!(
+            Instant::now() < stopped,
+            "the waiter did not stop on Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, err) = reading.join().unwrap();
+    assert_eq!(status.code(), Some(EXIT_BEFORE_SWITCH), "{err}");
+    assert!(
+        err.contains("interrupted (Ctrl-C) while waiting for the lock: held by tester@"),
+        "{err}"
+    );
+    open_gate(&site.root, 0);
+    assert_exit(&holder.join(), EXIT_OK);
+    let b = site.current().unwrap();
+    assert_ne!(a, b);
+}
+
+/// Ctrl-C during a health check with an hour to pass: the wait ends, the release is switched
+/// back (and the switch back's own check is seen through).
+#[test]
+fn ctrl_c_ends_a_long_health_check_and_switches_back() {
+    let site = Site::with(SiteOptions {
+        health_timeout: "1h",
+        ..SiteOptions::default()
+    });
+    let a = site.deploy_ok();
+    // Answers, but not "ok": not there yet, so the check would wait for the whole hour.
+    let app = site.project.join("app.py");
+    let text = std::fs::read_to_string(&app).unwrap();
+    std::fs::write(
+        &app,
+        format!("{text}\n\n@app.before_request\ndef _starting():\n    return ('starting', 200)\n"),
+    )
+    .unwrap();
+    site.commit("never healthy");
+    let deploy = site.command(&["deploy"]).spawn_output();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while site.current().as_deref() == Some(a.as_str()) {
+        assert!(Instant::now() < deadline, "the deploy never switched");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Switched: it restarts, then polls /health.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while site.serving().is_some() {
+        assert!(Instant::now() < deadline, "the new release never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &deploy.pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = deploy.join();
+    assert_exit(&out, EXIT_ROLLED_BACK);
+    assert!(
+        stderr(&out).contains("interrupted (Ctrl-C) while waiting for the health check"),
+        "{}",
+        stderr(&out)
+    );
+    site.assert_live(&a);
+    assert!(!site.lock_exists());
 }
 
 #[test]
