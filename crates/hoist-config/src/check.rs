@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::duration::{parse_duration, EXPECTED_DURATION};
+use crate::duration::{parse_duration, DurationError, EXPECTED_DURATION};
 use crate::ConfigError;
 
 /// The file being validated: its path (as given) and its text, to turn spans into lines.
@@ -39,15 +39,14 @@ impl Checker<'_> {
         let Some(value) = value else {
             return Ok(default);
         };
-        parse_duration(value.get_ref()).map_err(|_| {
-            self.error(
-                value.span(),
-                format!(
-                    "invalid duration {:?} for `{key}`: {EXPECTED_DURATION}",
-                    value.get_ref()
-                ),
-            )
-            .with_hint(format!(
+        parse_duration(value.get_ref()).map_err(|error| {
+            let message = match error {
+                DurationError::Invalid(text) => {
+                    format!("invalid duration {text:?} for `{key}`: {EXPECTED_DURATION}")
+                }
+                DurationError::TooLong(_) => format!("`{key}`: {error}"),
+            };
+            self.error(value.span(), message).with_hint(format!(
                 "units are ms, s, m and h, e.g. {key} = \"30s\" or \"1m30s\""
             ))
         })

@@ -45,15 +45,56 @@ pub struct Config {
 ///
 /// When the file cannot be read, or for anything [`parse`] refuses.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
+    let text = read_config_text(path)?;
+    parse(path, &text)
+}
+
+/// The largest config file hoist reads: a hoist.toml is a few kilobytes, and a bound means
+/// `--config /dev/zero` is an error rather than a process that reads until memory runs out.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads a config file that must be a regular file (not a FIFO or a device, which could block
+/// or never end) of at most [`MAX_CONFIG_BYTES`].
+fn read_config_text(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+
+    let cannot_read = |err: std::io::Error| {
         let error = ConfigError::new(path, format!("cannot read the config file: {err}"));
         if err.kind() == std::io::ErrorKind::NotFound {
             error.with_hint("run `hoist init` in the project directory to write one")
         } else {
             error
         }
-    })?;
-    parse(path, &text)
+    };
+    let not_regular = || {
+        ConfigError::new(path, "the config file is not a regular file")
+            .with_hint("point --config at a hoist.toml file, not a device, FIFO or directory")
+    };
+    // Checked before opening: opening a FIFO for reading blocks until a writer comes.
+    if !std::fs::metadata(path).map_err(cannot_read)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    if !file.metadata().map_err(cannot_read)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::new(
+            path,
+            format!(
+                "the config file is larger than {} KiB; is it the right file?",
+                MAX_CONFIG_BYTES / 1024
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        ConfigError::new(path, "the config file is not valid UTF-8")
+            .with_hint("hoist.toml must be UTF-8 text")
+    })
 }
 
 /// Parses and validates `text`, the contents of the config file at `path`.

@@ -5,6 +5,10 @@ use std::time::Duration;
 /// What every duration error says, so that the config file and the CLI flags read alike.
 pub(crate) const EXPECTED_DURATION: &str = "expected a duration like 30s, 5m, 250ms";
 
+/// The longest duration hoist accepts: 30 days. Anything longer is a typo, and bounding it here
+/// means no wait, timeout or deadline computed from a duration can overflow a clock.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Parses a duration such as `"250ms"`, `"30s"`, `"5m"`, `"1h"` or a sum of them, `"1m30s"`.
 ///
 /// Units are `ms`, `s`, `m` and `h`; every number needs a unit, so that `"30"` (seconds? minutes?)
@@ -13,9 +17,22 @@ pub(crate) const EXPECTED_DURATION: &str = "expected a duration like 30s, 5m, 25
 /// # Errors
 ///
 /// A message naming the input, e.g. `invalid duration "5 minutes": expected a duration like 30s,
-/// 5m, 250ms`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    parse_parts(s).ok_or_else(|| format!("invalid duration {s:?}: {EXPECTED_DURATION}"))
+/// 5m, 250ms`; a duration longer than [`MAX_DURATION`] is refused too.
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+    match parse_parts(s) {
+        None => Err(DurationError::Invalid(s.to_string())),
+        Some(d) if d > MAX_DURATION => Err(DurationError::TooLong(s.to_string())),
+        Some(d) => Ok(d),
+    }
+}
+
+/// Why [`parse_duration`] refused its input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("invalid duration {0:?}: {EXPECTED_DURATION}")]
+    Invalid(String),
+    #[error("duration {0:?} is too long: at most 720h (30 days)")]
+    TooLong(String),
 }
 
 fn parse_parts(s: &str) -> Option<Duration> {
@@ -73,7 +90,7 @@ mod tests {
             "", "30", "s", "5 m", "5min", "1.5s", "-1s", "30S", " 30s", "1d", "m5",
         ] {
             assert_eq!(
-                parse_duration(bad),
+                parse_duration(bad).map_err(|e| e.to_string()),
                 Err(format!(
                     "invalid duration {bad:?}: expected a duration like 30s, 5m, 250ms"
                 )),
@@ -86,5 +103,19 @@ mod tests {
     fn refuses_overflow_instead_of_wrapping() {
         assert!(parse_duration("99999999999999999999s").is_err());
         assert!(parse_duration(&format!("{}h", u64::MAX / 60)).is_err());
+    }
+
+    #[test]
+    fn refuses_durations_longer_than_thirty_days() {
+        assert_eq!(parse_duration("720h"), Ok(MAX_DURATION));
+        assert_eq!(
+            parse_duration("721h").unwrap_err().to_string(),
+            "duration \"721h\" is too long: at most 720h (30 days)"
+        );
+        assert_eq!(
+            parse_duration("18446744073709551615s"),
+            Err(DurationError::TooLong("18446744073709551615s".into()))
+        );
+        assert!(parse_duration("720h1ms").is_err());
     }
 }

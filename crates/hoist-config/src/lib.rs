@@ -25,7 +25,7 @@ mod suggest;
 
 pub use app::{App, Entry, InstallerChoice};
 pub use config::{find, load, parse, Config, FILE_NAME};
-pub use duration::parse_duration;
+pub use duration::{parse_duration, DurationError, MAX_DURATION};
 pub use error::ConfigError;
 pub use health::{Health, HealthProbe};
 pub use hook::Hook;

@@ -130,7 +130,9 @@ fn shared(check: &Checker<'_>, raw: &[Spanned<String>]) -> Result<Vec<SharedPath
     let mut shared: Vec<SharedPath> = Vec::new();
     for entry in raw {
         let text = entry.get_ref();
-        let problem = if text.starts_with('/') {
+        let problem = if text.chars().any(char::is_control) {
+            Some("must not contain control characters (NUL, newline, tab...)")
+        } else if text.starts_with('/') {
             Some("must be relative to the release, not absolute")
         } else if has_parent_component(text) {
             Some("must not contain \"..\" components")
@@ -145,10 +147,22 @@ fn shared(check: &Checker<'_>, raw: &[Spanned<String>]) -> Result<Vec<SharedPath
                 .with_hint("e.g. shared = [\"instance/settings.py\", \"logs/\"]; a trailing \"/\" marks a folder"));
         }
         let is_dir = text.ends_with('/');
-        let path: PathBuf = Path::new(text).components().collect();
+        // Normalised before any comparison, so that "./.venv/" is ".venv" and "./logs/" is "logs".
+        let path: PathBuf = Path::new(text)
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect();
+        if path.as_os_str().is_empty() {
+            return Err(check
+                .error(
+                    entry.span(),
+                    format!("shared path {text:?} must name a file or folder inside the release"),
+                )
+                .with_hint("e.g. shared = [\"instance/settings.py\", \"logs/\"]"));
+        }
         if let Some(reserved) = RESERVED_IN_RELEASE
             .iter()
-            .find(|reserved| path == Path::new(reserved))
+            .find(|reserved| path.starts_with(reserved))
         {
             return Err(check.error(
                 entry.span(),
@@ -160,6 +174,22 @@ fn shared(check: &Checker<'_>, raw: &[Spanned<String>]) -> Result<Vec<SharedPath
                 entry.span(),
                 format!("shared path {text:?} is listed twice"),
             ));
+        }
+        // One shared path inside another would be linked through the other's link, into
+        // `shared/` itself; the outer one already carries it.
+        if let Some(other) = shared
+            .iter()
+            .find(|other| path.starts_with(&other.path) || other.path.starts_with(&path))
+        {
+            return Err(check
+                .error(
+                    entry.span(),
+                    format!(
+                        "shared path {text:?} overlaps the shared path \"{}\"",
+                        other.path.display()
+                    ),
+                )
+                .with_hint("list only the outer folder: everything inside it is shared with it"));
         }
         shared.push(SharedPath { path, is_dir });
     }

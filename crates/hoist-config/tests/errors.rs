@@ -434,6 +434,54 @@ fn shared_paths_stay_inside_the_release() {
 }
 
 #[test]
+fn shared_paths_are_normalised_before_they_are_checked() {
+    let project = Project::new();
+    for (shared, column, message) in [
+        (
+            "\"./.venv/\"",
+            11,
+            "shared path \"./.venv/\" would replace the release's own .venv",
+        ),
+        (
+            "\".venv/lib/x\"",
+            11,
+            "shared path \".venv/lib/x\" would replace the release's own .venv",
+        ),
+        (
+            "\"./RELEASE.json\"",
+            11,
+            "shared path \"./RELEASE.json\" would replace the release's own RELEASE.json",
+        ),
+        (
+            "\"logs/\", \"./logs/\"",
+            20,
+            "shared path \"./logs/\" is listed twice",
+        ),
+        (
+            "\"logs/\", \"logs/app.log\"",
+            20,
+            "shared path \"logs/app.log\" overlaps the shared path \"logs\"",
+        ),
+        (
+            "\"a\\u0000b\"",
+            11,
+            "shared path \"a\\0b\" must not contain control characters (NUL, newline, tab...)",
+        ),
+        (
+            "\"./\"",
+            11,
+            "shared path \"./\" must name a file or folder inside the release",
+        ),
+    ] {
+        assert_eq!(
+            project.message(&minimal_with(&format!("shared = [{shared}]\n"))),
+            format!("hoist.toml:7:{column}: {message}"),
+            "{shared}"
+        );
+    }
+}
+
+#[test]
 fn folder_names_under_root_are_single_and_distinct() {
     let project = Project::new();
     assert_eq!(

@@ -332,7 +332,7 @@ fn parse_duration_serves_cli_flags() {
         Ok(Duration::from_secs(300))
     );
     assert_eq!(
-        hoist_config::parse_duration("5 minutes"),
+        hoist_config::parse_duration("5 minutes").map_err(|e| e.to_string()),
         Err("invalid duration \"5 minutes\": expected a duration like 30s, 5m, 250ms".to_owned())
     );
 }

@@ -11,7 +11,7 @@ use hoist_service::RestartContext;
 use crate::event::{Step, Stepper};
 use crate::fault;
 use crate::host::Host;
-use crate::outcome::HostResult;
+use crate::HostResult;
 
 pub(crate) fn restart_context<'a>(
     config: &'a Config,
@@ -95,57 +95,25 @@ pub(crate) fn activate(
     Ok(())
 }
 
-/// Why a switch back did not end with the previous release serving: the step that failed
-/// (the switch itself, a restart, or the health check) and its error.
-pub(crate) type BackFailure = (Step, String);
-
-/// What a failed switch back means for people: a restart that failed is not a health verdict
-/// (the health check never ran), and says so.
-pub(crate) fn describe_back_failure(prev: &ReleaseId, failure: &BackFailure) -> String {
-    match failure.0 {
-        Step::SwitchBack => format!("could not switch back to {prev}: {}", failure.1),
-        _ => {
-            let (result, _) = back_result(failure.clone());
-            describe_back_result(prev.as_ref(), result, &failure.1)
-        }
-    }
-}
-
-/// The per-host result of a failed switch back, with its detail.
-pub(crate) fn back_result((step, why): BackFailure) -> (HostResult, Option<String>) {
-    let result = match step {
-        Step::Restart => HostResult::SwitchedBackNotRestarted,
-        _ => HostResult::SwitchedBackUnhealthy,
-    };
-    (result, Some(why))
-}
-
-/// The sentence for a host whose switch back to `prev` ended with `result` (a failed one).
-pub(crate) fn describe_back_result(prev: &str, result: HostResult, detail: &str) -> String {
-    match result {
-        HostResult::SwitchedBackNotRestarted => format!(
-            "switched back to {prev}, but restarting it failed (its health was not checked): {detail}"
-        ),
-        _ => format!("switched back to {prev}, but it is not healthy either: {detail}"),
-    }
-}
-
 /// Points `current` back at `previous` and makes it serve again. With no previous release
 /// (a first deploy) `current` is removed rather than left on a failed release (invariant 1).
-/// `Ok(())` when the previous release serves and is healthy.
+/// Returns the host's row for the per-host table: what was done and read, never assumed — a
+/// failed restart is not called unhealthy, and a host that stopped answering is `Unknown`.
 pub(crate) fn switch_back(
     config: &Config,
     host: &Host,
     previous: Option<&ReleaseId>,
     step: &Stepper<'_>,
     after_restart: &str,
-) -> Result<(), BackFailure> {
+) -> (HostResult, Option<String>) {
     let t = host.t();
     let layout = &host.layout;
     step.start(Step::SwitchBack);
     let Some(prev) = previous else {
-        t.remove_all(&layout.current())
-            .map_err(|e| (Step::SwitchBack, e.to_string()))?;
+        if let Err(e) = t.remove_all(&layout.current()) {
+            step.fail(Step::SwitchBack, &e);
+            return where_current_stands(host, None, &e.to_string());
+        }
         step.done(
             Step::SwitchBack,
             Some(format!(
@@ -153,15 +121,60 @@ pub(crate) fn switch_back(
                 layout.current().display()
             )),
         );
-        return Ok(());
+        return (HostResult::CurrentRemoved, None);
     };
-    let back = t
-        .switch_symlink(&layout.current(), &layout.current_target(prev))
-        .map_err(|e| (Step::SwitchBack, e.to_string()))
-        .and_then(|()| activate(config, host, prev, step, after_restart));
-    match &back {
-        Ok(()) => step.done(Step::SwitchBack, Some(format!("{prev} serves again"))),
-        Err(failure) => step.fail(Step::SwitchBack, &describe_back_failure(prev, failure)),
+    if let Err(e) = t.switch_symlink(&layout.current(), &layout.current_target(prev)) {
+        step.fail(Step::SwitchBack, &e);
+        return where_current_stands(host, Some(prev), &e.to_string());
     }
-    back
+    match activate(config, host, prev, step, after_restart) {
+        Ok(()) => {
+            step.done(Step::SwitchBack, Some(format!("{prev} serves again")));
+            (HostResult::SwitchedBack, None)
+        }
+        Err((failed, e)) => {
+            step.fail(Step::SwitchBack, &e);
+            let result = if failed == Step::Restart {
+                HostResult::SwitchedBackRestartFailed
+            } else {
+                HostResult::SwitchedBackUnhealthy
+            };
+            (result, Some(format!("{} failed: {e}", failed.name())))
+        }
+    }
+}
+
+/// After a switch back failed: reads `current` to say where the host stands.
+fn where_current_stands(
+    host: &Host,
+    previous: Option<&ReleaseId>,
+    why: &str,
+) -> (HostResult, Option<String>) {
+    let layout = &host.layout;
+    match host.t().read_link(&layout.current()) {
+        Ok(target) => {
+            let back = match (previous, target) {
+                (Some(prev), Some(target)) => target == layout.current_target(prev),
+                (None, None) => true,
+                _ => false,
+            };
+            if back {
+                (
+                    HostResult::SwitchedBackRestartFailed,
+                    Some(format!("switched back, but not restarted: {why}")),
+                )
+            } else {
+                (
+                    HostResult::SwitchBackFailed,
+                    Some(format!("could not switch back: {why}")),
+                )
+            }
+        }
+        Err(read) => (
+            HostResult::Unknown,
+            Some(format!(
+                "could not switch back ({why}), and current could not be read: {read}"
+            )),
+        ),
+    }
 }

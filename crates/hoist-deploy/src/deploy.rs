@@ -9,7 +9,7 @@ use hoist_config::Config;
 use hoist_release::{JournalEvent, ReleaseId, ReleaseState};
 use hoist_transport::UploadStats;
 
-use crate::activate::{activate, back_result, describe_back_result, switch_back};
+use crate::activate::{activate, switch_back};
 use crate::event::{EventSink, Step, Stepper};
 use crate::host::{Fleet, Host};
 use crate::lock::{self, HeldLock, LockRequest};
@@ -133,9 +133,10 @@ pub fn deploy(
     events: EventSink<'_>,
 ) -> Result<DeployReport, DeployError> {
     // Refuse a root that cannot be a deploy root before touching anything anywhere.
-    read_states(fleet)?;
+    read_states(fleet).map_err(DeployError::nothing_switched)?;
     let started = Instant::now();
-    let held = lock_all(fleet, &opts.who, &opts.command, opts.lock_wait, events)?;
+    let held = lock_all(fleet, &opts.who, &opts.command, opts.lock_wait, events)
+        .map_err(DeployError::nothing_switched)?;
     fault::point("deploy:locked");
     let result = deploy_locked(config, fleet, opts, events, started);
     unlock_all(fleet, held, events);
@@ -149,6 +150,55 @@ fn deploy_locked(
     events: EventSink<'_>,
     started: Instant,
 ) -> Result<DeployReport, DeployError> {
+    // Whatever fails before the switch (a full disk, a read-only root, a lost connection) left
+    // every host serving its old release.
+    let (plan, ready) =
+        prepare_fleet(config, fleet, opts, events).map_err(DeployError::nothing_switched)?;
+    let id = plan.release.clone();
+
+    activate_fleet(config, fleet, opts, &plan, events)?;
+    fault::point("deploy:healthy");
+
+    for (host, hp) in fleet.hosts.iter().zip(&plan.hosts) {
+        let rec = Recorder::new(host, &opts.who, &config.app.name);
+        rec.journal(JournalEvent::DeploySucceeded {
+            release: id.clone(),
+        })?;
+        rec.write_release_json(&id, &plan, hp, ReleaseState::Good);
+    }
+    fault::point("deploy:recorded");
+
+    let pruned = fleet.each(|_, host| {
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        let rec = Recorder::new(host, &opts.who, &config.app.name);
+        crate::prune::prune(config, host, &rec, &step).unwrap_or_else(|e| {
+            step.warn(format!("pruning failed (the deploy itself succeeded): {e}"));
+            Vec::new()
+        })
+    });
+    Ok(DeployReport {
+        release: id.clone(),
+        commit: plan.source.commit.clone(),
+        hosts: outcomes(fleet, &plan, |_| (HostResult::Live, None)),
+        uploads: ready.iter().map(|p: &Prepared| p.upload).collect(),
+        env_reused: ready.iter().map(|p| p.env_reused).collect(),
+        dep_keys: plan.hosts.iter().map(|h| h.dep_key.to_string()).collect(),
+        pruned,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Everything before the switch: repairs, the plan, the journal's start, every host prepared,
+/// the once-per-deploy hooks. On failure no host has switched.
+fn prepare_fleet(
+    config: &Config,
+    fleet: &Fleet,
+    opts: &DeployOptions,
+    events: EventSink<'_>,
+) -> Result<(DeployPlan, Vec<Prepared>), DeployError> {
     let states = read_states(fleet)?;
     let mut wrote = false;
     for (host, state) in fleet.hosts.iter().zip(&states) {
@@ -235,40 +285,7 @@ fn deploy_locked(
             vec![(0, Step::Switch, e)],
         ));
     }
-
-    activate_fleet(config, fleet, opts, &plan, events)?;
-    fault::point("deploy:healthy");
-
-    for (host, hp) in fleet.hosts.iter().zip(&plan.hosts) {
-        let rec = Recorder::new(host, &opts.who, &config.app.name);
-        rec.journal(JournalEvent::DeploySucceeded {
-            release: id.clone(),
-        })?;
-        rec.write_release_json(&id, &plan, hp, ReleaseState::Good);
-    }
-    fault::point("deploy:recorded");
-
-    let pruned = fleet.each(|_, host| {
-        let step = Stepper {
-            host: &host.name,
-            events,
-        };
-        let rec = Recorder::new(host, &opts.who, &config.app.name);
-        crate::prune::prune(config, host, &rec, &step).unwrap_or_else(|e| {
-            step.warn(format!("pruning failed (the deploy itself succeeded): {e}"));
-            Vec::new()
-        })
-    });
-    Ok(DeployReport {
-        release: id.clone(),
-        commit: plan.source.commit.clone(),
-        hosts: outcomes(fleet, &plan, |_| (HostResult::Live, None)),
-        uploads: ready.iter().map(|p: &Prepared| p.upload).collect(),
-        env_reused: ready.iter().map(|p| p.env_reused).collect(),
-        dep_keys: plan.hosts.iter().map(|h| h.dep_key.to_string()).collect(),
-        pruned,
-        elapsed: started.elapsed(),
-    })
+    Ok((plan, ready))
 }
 
 fn outcomes(
@@ -482,17 +499,10 @@ fn after_switch_failure(
                 events,
             };
             let prev = plan.hosts[i].previous.as_ref();
-            (
-                prev.is_some(),
-                switch_back(config, host, prev, &step, "deploy:switched-back"),
-            )
+            switch_back(config, host, prev, &step, "deploy:switched-back")
         });
-        for (&i, (had_previous, r)) in switched.iter().zip(back) {
-            results[i] = match (had_previous, r) {
-                (true, Ok(())) => (HostResult::SwitchedBack, None),
-                (false, Ok(())) => (HostResult::CurrentRemoved, None),
-                (_, Err(e)) => back_result(e),
-            };
+        for (&i, row) in switched.iter().zip(back) {
+            results[i] = row;
         }
     } else {
         for &i in switched {
@@ -544,18 +554,32 @@ fn after_switch_failure(
                 FailureKind::RolledBack,
                 format!("{headline}\nswitched back: {} serves {prev} again (health check passed); {id} is marked failed", host.name),
             ),
-            (Some(prev), result) => DeployError::new(
+            (Some(prev), HostResult::SwitchedBackUnhealthy) => DeployError::new(
                 FailureKind::RolledBack,
                 format!(
-                    "{headline}\n{}",
-                    describe_back_result(
-                        prev.as_ref(),
-                        result,
-                        results[0].1.as_deref().unwrap_or_default()
-                    )
+                    "{headline}\nswitched back to {prev}, but it is not healthy either: {}",
+                    results[0].1.clone().unwrap_or_default()
                 ),
             )
             .hint("look at the app's own logs; `hoist rollback --to <id>` picks another release"),
+            (Some(prev), HostResult::SwitchedBackRestartFailed) => DeployError::new(
+                FailureKind::RolledBack,
+                format!(
+                    "{headline}\nswitched back to {prev}, but restarting it failed: {}",
+                    results[0].1.clone().unwrap_or_default()
+                ),
+            )
+            .hint("fix the restart (see the message above), then `hoist rollback --to <id>` or deploy again"),
+            (Some(_), result) => DeployError::new(
+                FailureKind::RolledBack,
+                format!(
+                    "{headline}\n{}: {}: {}",
+                    host.name,
+                    result.describe(),
+                    results[0].1.clone().unwrap_or_default()
+                ),
+            )
+            .hint("`hoist status` reads where the host stands once it answers"),
             (None, _) => DeployError::new(FailureKind::RolledBack, headline).hint(format!(
                 "this was the first deploy, so there is no earlier release to return to; {} was removed and release {id} is marked failed",
                 host.layout.current().display()

@@ -50,6 +50,17 @@ impl DeployError {
         DeployError::new(FailureKind::Internal, message)
     }
 
+    /// For a failure known to come before any switch: an unforeseen error (I/O, transport)
+    /// there means "nothing was switched", which is what the user must hear; other kinds
+    /// already say where things stand.
+    #[must_use]
+    pub fn nothing_switched(mut self) -> Self {
+        if self.kind == FailureKind::Internal {
+            self.kind = FailureKind::BeforeSwitch;
+        }
+        self
+    }
+
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
         self

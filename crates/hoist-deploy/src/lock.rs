@@ -126,7 +126,11 @@ pub(crate) fn acquire(
             .join(format!("lock.{}.{}.tmp", std::process::id(), nanos()));
         t.create_dir(&tmp)?;
         let json = serde_json::to_vec_pretty(&owner).expect("lock owner serialises");
-        t.write_file_atomic(&owner_path(&tmp), &json)?;
+        if let Err(e) = t.write_file_atomic(&owner_path(&tmp), &json) {
+            // A full disk: leave no half-made lock behind.
+            let _ = t.remove_all(&tmp);
+            return Err(e.into());
+        }
         match t.rename(&tmp, &lock) {
             Ok(()) => return Ok(HeldLock { path: lock }),
             Err(TransportError::AlreadyExists { .. }) => {

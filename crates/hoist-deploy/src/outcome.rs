@@ -17,7 +17,12 @@ pub enum HostResult {
     /// Switched back, but the old release did not pass its health check either.
     SwitchedBackUnhealthy,
     /// Switched back, but restarting the old release failed (its health was not checked).
-    SwitchedBackNotRestarted,
+    SwitchedBackRestartFailed,
+    /// The switch back itself failed: `current` still points at the new release.
+    SwitchBackFailed,
+    /// Where the host stands could not be read (it stopped answering): neither "switched
+    /// back" nor "live" can be claimed.
+    Unknown,
     /// Switched and left on the new release although something failed (as asked).
     LeftSwitched,
     /// A first deploy that failed after its switch: `current` was removed.
@@ -32,7 +37,9 @@ impl HostResult {
             HostResult::Failed => "failed (old release serves)",
             HostResult::SwitchedBack => "switched back (old release serves)",
             HostResult::SwitchedBackUnhealthy => "switched back, old release unhealthy",
-            HostResult::SwitchedBackNotRestarted => "switched back, old release's restart failed",
+            HostResult::SwitchedBackRestartFailed => "switched back, restart failed",
+            HostResult::SwitchBackFailed => "switch back failed, new release still current",
+            HostResult::Unknown => "unknown (the host could not be read)",
             HostResult::LeftSwitched => "left on the new release",
             HostResult::CurrentRemoved => "current removed (first deploy)",
         }

@@ -1,11 +1,11 @@
 //! Preparing a release on one host, everything before the switch: upload, shared links,
 //! environment, import check, per-host hooks. Failing here leaves the live release alone.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hoist_config::{Config, Hook};
-use hoist_transport::{Cmd, Transport, UploadStats};
+use hoist_config::{Config, Hook, SharedPath};
+use hoist_transport::{Cmd, FileKind, Transport, UploadStats};
 
 use crate::event::{Step, Stepper};
 use crate::host::Host;
@@ -52,13 +52,17 @@ pub(crate) fn prepare_host(
     step.start(Step::Upload);
     let since = Instant::now();
     let link_dest = hp.previous.as_ref().map(|p| layout.release(p));
+    // Files at shared paths are replaced by links into shared/: not shipped, and so never in
+    // a manifest that a later release would link through such a link.
+    let files: Vec<PathBuf> = plan
+        .source
+        .files
+        .iter()
+        .filter(|f| !is_shared(config, f))
+        .cloned()
+        .collect();
     let upload = t
-        .upload_tree(
-            &plan.source.dir,
-            &plan.source.files,
-            &release_dir,
-            link_dest.as_deref(),
-        )
+        .upload_tree(&plan.source.dir, &files, &release_dir, link_dest.as_deref())
         .map_err(|e| fail(Step::Upload, DeployError::before_switch(e.to_string())))?;
     step.timed(
         Step::Upload,
@@ -210,6 +214,11 @@ pub(crate) fn run_hook(
 }
 
 /// Replaces each shared path in the release with a link into `<root>/shared`.
+///
+/// The release's tree comes from the app, and a symlink in it may point anywhere: a shared path
+/// is linked only when every parent of it that exists in the release is a real directory, so
+/// that creating, removing and linking stay inside the release. All shared paths are checked
+/// before any is linked; a symlinked parent refuses the release (before the switch).
 fn link_shared(
     config: &Config,
     t: &dyn Transport,
@@ -217,16 +226,21 @@ fn link_shared(
     release_dir: &Path,
     step: &Stepper<'_>,
 ) -> Result<(), DeployError> {
+    let before_switch =
+        |e: hoist_transport::TransportError| DeployError::before_switch(e.to_string());
+    for shared in &config.release.shared {
+        refuse_symlinked_parents(t, release_dir, shared)?;
+    }
     for shared in &config.release.shared {
         let target = layout.shared().join(&shared.path);
         let link = release_dir.join(&shared.path);
         if shared.is_dir {
-            t.create_dir_all(&target)?;
+            t.create_dir_all(&target).map_err(before_switch)?;
         } else {
             if let Some(parent) = target.parent() {
-                t.create_dir_all(parent)?;
+                t.create_dir_all(parent).map_err(before_switch)?;
             }
-            if !t.kind(&target)?.exists() {
+            if !t.kind(&target).map_err(before_switch)?.exists() {
                 step.warn(format!(
                     "shared file {} does not exist yet; the release links to it anyway — create it on the host",
                     target.display()
@@ -234,10 +248,68 @@ fn link_shared(
             }
         }
         if let Some(parent) = link.parent() {
-            t.create_dir_all(parent)?;
+            t.create_dir_all(parent).map_err(before_switch)?;
         }
-        t.remove_all(&link)?;
-        t.symlink(&target, &link)?;
+        // The path itself may be a symlink of the app's tree: removing it removes the link,
+        // never what it points to.
+        t.remove_all(&link).map_err(before_switch)?;
+        t.symlink(&target, &link).map_err(before_switch)?;
     }
     Ok(())
+}
+
+/// Fails when a parent of `shared` inside the release is a symlink or not a directory. Parents
+/// that do not exist yet are fine: they are created as real directories.
+fn refuse_symlinked_parents(
+    t: &dyn Transport,
+    release_dir: &Path,
+    shared: &SharedPath,
+) -> Result<(), DeployError> {
+    let written = if shared.is_dir {
+        format!("{}/", shared.path.display())
+    } else {
+        shared.path.display().to_string()
+    };
+    let Some(parents) = shared.path.parent() else {
+        return Ok(());
+    };
+    let mut dir = release_dir.to_path_buf();
+    let mut rel = PathBuf::new();
+    for component in parents.components() {
+        dir.push(component);
+        rel.push(component);
+        let kind = t
+            .kind(&dir)
+            .map_err(|e| DeployError::before_switch(e.to_string()))?;
+        let what = match kind {
+            FileKind::Dir => continue,
+            FileKind::Missing => return Ok(()),
+            FileKind::Symlink => match t.read_link(&dir) {
+                Ok(Some(to)) => format!("is a symlink (to {})", to.display()),
+                _ => "is a symlink".to_string(),
+            },
+            FileKind::File | FileKind::Other => "is not a directory".to_string(),
+        };
+        return Err(DeployError::before_switch(format!(
+            "{}: shared path \"{written}\" cannot be linked: {} {what} in the release (it comes from the app's files), and hoist never follows a symlink of the release's tree; nothing outside the release was touched",
+            t.host(),
+            rel.display(),
+        ))
+        .hint(format!(
+            "make {} a real folder in the app (or exclude it), or take \"{written}\" out of [release] shared",
+            rel.display()
+        )));
+    }
+    Ok(())
+}
+
+/// True for a file the release does not ship because a shared path replaces it with a link.
+pub(crate) fn is_shared(config: &Config, file: &Path) -> bool {
+    config.release.shared.iter().any(|shared| {
+        if shared.is_dir {
+            file.starts_with(&shared.path)
+        } else {
+            file == shared.path
+        }
+    })
 }

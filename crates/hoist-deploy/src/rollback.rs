@@ -11,7 +11,7 @@ use hoist_release::{
     check_explicit_target, rollback_target, JournalEvent, ReleaseId, ReleaseState,
 };
 
-use crate::activate::{activate, back_result, describe_back_result, switch_back};
+use crate::activate::{activate, switch_back};
 use crate::deploy::{lock_all, unlock_all};
 use crate::event::{EventSink, Step, Stepper};
 use crate::host::Fleet;
@@ -167,11 +167,8 @@ fn rollback_locked(
             )
         });
         let mut results = vec![(HostResult::NotSwitched, None); fleet.hosts.len()];
-        for (&i, r) in indexes.iter().zip(back) {
-            results[i] = match r {
-                Ok(()) => (HostResult::SwitchedBack, None),
-                Err(e) => back_result(e),
-            };
+        for (&i, row) in indexes.iter().zip(back) {
+            results[i] = row;
         }
         let host = &fleet.hosts[failed];
         let rec = Recorder::new(host, who, &config.app.name);
@@ -190,10 +187,16 @@ fn rollback_locked(
                 "every host was switched back to the release it served; {target} is marked bad on {}",
                 host.name
             ),
-            (result, detail) => describe_back_result(
-                froms[failed].as_ref(),
-                *result,
-                detail.as_deref().unwrap_or_default(),
+            (HostResult::SwitchedBackUnhealthy, detail) => format!(
+                "switched back to {}, but it is not healthy either: {}",
+                froms[failed],
+                detail.clone().unwrap_or_default()
+            ),
+            (result, detail) => format!(
+                "{}: {}: {}",
+                host.name,
+                result.describe(),
+                detail.clone().unwrap_or_default()
             ),
         };
         let mut e = DeployError::new(

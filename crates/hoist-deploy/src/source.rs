@@ -25,6 +25,7 @@ pub const DEFAULT_EXCLUDES: &[&str] = &[
     ".pytest_cache/",
     ".mypy_cache/",
     "RELEASE.json",
+    hoist_transport::MANIFEST_FILE,
 ];
 
 /// A project tree ready to ship.

@@ -43,6 +43,17 @@ pub enum KeyError {
         /// The variable.
         name: String,
     },
+    /// The rendered key holds a secret's value. Keys are stored in clear (the store's index,
+    /// `hoist cache ls`) and shown in logs and records, so the step is refused rather than
+    /// masked (a masked key would no longer tell caches apart) or hashed (a hash of a short
+    /// secret can be brute-forced by anyone who can read the store).
+    #[error("cache key {template:?} would hold the value of secret {name}: cache keys are stored and shown in clear (the cache index, hoist cache ls, logs); build the key from values that are not secret, e.g. {{{{ checksum \"file\" }}}}")]
+    Secret {
+        /// The whole template.
+        template: String,
+        /// The secret whose value it would hold.
+        name: String,
+    },
     /// Unknown or malformed `{{ ... }}`.
     #[error("cache key {template:?}: cannot understand {{{{ {expr} }}}}; expected checksum \"file\", .Branch, .Revision, epoch, arch or .Environment.NAME")]
     Unknown {

@@ -144,6 +144,18 @@ impl<W: Write> Write for HashingWriter<W> {
 #[derive(Debug, Clone)]
 pub struct CacheStore {
     dir: PathBuf,
+    clock: Clock,
+}
+
+/// Where the store reads the time (milliseconds since 1970): the system clock, or one given
+/// with [`CacheStore::with_clock`] where the order of saves matters (tests).
+#[derive(Clone)]
+struct Clock(std::sync::Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
 }
 
 impl CacheStore {
@@ -154,7 +166,18 @@ impl CacheStore {
         }
         Ok(Self {
             dir: dir.to_path_buf(),
+            clock: Clock(std::sync::Arc::new(now_ms)),
         })
+    }
+
+    /// The same store, reading the time from `now_ms` (milliseconds since 1970): when each
+    /// entry was saved, and how old it is when pruning.
+    #[must_use]
+    pub fn with_clock(self, now_ms: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Self {
+            clock: Clock(std::sync::Arc::new(now_ms)),
+            ..self
+        }
     }
 
     /// The default location: `$HOIST_CACHE_DIR`, else `~/.cache/hoist/ci`.
@@ -273,7 +296,7 @@ impl CacheStore {
             key: key.to_string(),
             blob,
             bytes,
-            created_ms: now_ms(),
+            created_ms: (self.clock.0)(),
             paths: present.iter().map(|(_, _, p)| (*p).clone()).collect(),
         };
         let tmp_entry = self.dir.join("tmp").join(format!("{}.json", unique()));
@@ -472,7 +495,7 @@ impl CacheStore {
 
     /// Removes entries older than `max_age`, then the oldest until the archives fit `max_bytes`.
     pub fn prune(&self, max_bytes: u64, max_age: Duration) -> Result<PruneReport, CacheError> {
-        let now = now_ms();
+        let now = (self.clock.0)();
         let mut report = PruneReport::default();
         let mut kept_bytes = 0u64;
         // Newest first: an entry is kept while it is young enough and still fits.

@@ -111,6 +111,9 @@ pub enum RunError {
     /// The cache store cannot be opened.
     #[error(transparent)]
     Cache(#[from] crate::cache_store::CacheError),
+    /// The run's record could not be checked for secrets, so it is not written.
+    #[error(transparent)]
+    Mask(#[from] crate::mask::MaskError),
 }
 
 impl RunError {
@@ -122,6 +125,7 @@ impl RunError {
             Self::UnknownJob(_) => Some("hoist ci jobs lists the pipeline's jobs".into()),
             Self::Io { .. } => Some("set HOIST_CI_DIR to a writable directory".into()),
             Self::Cache(_) => Some("set HOIST_CACHE_DIR to a writable directory".into()),
+            Self::Mask(_) => Some("use a HOIST_CI_DIR whose path is valid UTF-8, and secrets that are not words of the record itself (such as \"passed\")".into()),
         }
     }
 }
@@ -167,22 +171,16 @@ struct RunCtx<'a> {
 }
 
 impl RunCtx<'_> {
-    /// Emits an event with secret values masked out of every text it carries.
-    fn send(&self, mut event: Event) {
-        if !self.masker.is_empty() {
-            match &mut event {
-                Event::Output { line, .. } => *line = self.masker.mask(line),
-                Event::StepNote { message, .. } | Event::Warning { message, .. } => {
-                    *message = self.masker.mask(message)
-                }
-                Event::ServiceFailed { message, log, .. } => {
-                    *message = self.masker.mask(message);
-                    *log = self.masker.mask(log);
-                }
-                _ => {}
-            }
+    /// Emits an event: the one way out for events, so every string in it — whatever the field —
+    /// is masked here.
+    fn send(&self, event: Event) {
+        match self.masker.mask_value(event, "an event") {
+            Ok(event) => (self.emit)(event),
+            Err(e) => (self.emit)(Event::Warning {
+                job: None,
+                message: format!("an event was withheld: {e}"),
+            }),
         }
-        (self.emit)(event);
     }
 }
 
@@ -303,6 +301,8 @@ pub fn run(
         dir: run_dir.clone(),
         jobs,
     };
+    // The one way out for the record (record.json, the last event, the caller's summary).
+    let record = ctx.masker.mask_value(record, "the run's record")?;
     let path = run_dir.join("record.json");
     fs::write(
         &path,
@@ -570,25 +570,23 @@ fn run_job(ctx: &RunCtx<'_>, job: &Job) -> JobRecord {
                 running.push(service);
             }
             Err(e) => {
-                let log = ctx.masker.mask(&e.log);
                 ctx.send(Event::ServiceFailed {
                     job: job.name.clone(),
                     service: e.service.clone(),
                     message: e.message.clone(),
-                    log: log.clone(),
+                    log: e.log.clone(),
                 });
                 record.services.push(ServiceRecord {
                     kind: e.service.clone(),
                     port: None,
                     millis: 0,
-                    error: Some(ctx.masker.mask(&e.message)),
-                    log: Some(log),
+                    error: Some(e.message.clone()),
+                    log: Some(e.log.clone()),
                 });
                 record.status = JobStatus::Failed;
                 record.reason = Some(format!(
                     "service {} did not start: {}",
-                    e.service,
-                    ctx.masker.mask(&e.message)
+                    e.service, e.message
                 ));
                 record.steps = job
                     .steps
@@ -712,7 +710,7 @@ fn timeout_reason(job: &Job) -> String {
 fn not_run(step: &Step, reason: &str) -> StepRecord {
     StepRecord {
         name: step.name.clone(),
-        kind: kind_name(&step.kind),
+        kind: kind_name(&step.kind).into(),
         status: StepStatus::Skipped,
         exit_code: None,
         millis: 0,
@@ -730,7 +728,6 @@ struct StepLog {
 
 impl JobRun<'_, '_> {
     fn note(&self, number: usize, rec: &mut StepRecord, message: String) {
-        let message = self.ctx.masker.mask(&message);
         self.ctx.send(Event::StepNote {
             job: self.job.name.clone(),
             step: number,
@@ -757,7 +754,7 @@ impl JobRun<'_, '_> {
         let epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        cache_key::render(
+        let key = cache_key::render(
             template,
             &KeyContext {
                 branch: &self.ctx.branch,
@@ -766,7 +763,20 @@ impl JobRun<'_, '_> {
                 base_dir: &self.workspace,
                 env: &lookup,
             },
-        )
+        )?;
+        if self.ctx.masker.reveals(&key) {
+            let name = self
+                .ctx
+                .secrets
+                .iter()
+                .find(|(_, value)| SecretMasker::new([value]).reveals(&key))
+                .map_or_else(|| "?".to_string(), |(name, _)| name.clone());
+            return Err(cache_key::KeyError::Secret {
+                template: template.into(),
+                name,
+            });
+        }
+        Ok(key)
     }
 
     fn run_step(&mut self, number: usize, step: &Step) -> StepRecord {
@@ -779,7 +789,7 @@ impl JobRun<'_, '_> {
         });
         let mut rec = StepRecord {
             name: step.name.clone(),
-            kind: kind_name(&step.kind),
+            kind: kind_name(&step.kind).into(),
             status: StepStatus::Passed,
             exit_code: None,
             millis: 0,
@@ -833,6 +843,18 @@ impl JobRun<'_, '_> {
         no_output: Option<std::time::Duration>,
         rec: &mut StepRecord,
     ) -> Option<ProcessEnd> {
+        self.process_observed(number, cmd, no_output, rec, &mut |_, _| {})
+    }
+
+    /// [`Self::process`], showing each line (unmasked) to `observe` as well.
+    fn process_observed(
+        &self,
+        number: usize,
+        cmd: Command,
+        no_output: Option<std::time::Duration>,
+        rec: &mut StepRecord,
+        observe: &mut dyn FnMut(Stream, &str),
+    ) -> Option<ProcessEnd> {
         let mut log = self.open_log(number, rec);
         let mut writer = log.file.as_mut().map(std::io::BufWriter::new);
         let opts = self.ctx.opts;
@@ -843,6 +865,8 @@ impl JobRun<'_, '_> {
             cancelled: &is_cancelled,
         };
         let mut on_line = |stream: Stream, line: String| {
+            observe(stream, &line);
+            // The log file is written here, not through `send`: mask it on the way in.
             let line = self.ctx.masker.mask(&line);
             let time = now_rfc3339();
             if let Some(w) = writer.as_mut() {
@@ -1174,11 +1198,12 @@ impl JobRun<'_, '_> {
                     if let Err(e) = report.add_xml(&xml, &shown) {
                         errors.push(e.to_string());
                     }
+                    // The copy is a file the run keeps: secrets masked, as in the logs.
                     let target = dest.join(&shown);
                     let _ = target
                         .parent()
                         .map_or(Ok(()), fs::create_dir_all)
-                        .and_then(|()| fs::write(&target, &xml));
+                        .and_then(|()| fs::write(&target, self.ctx.masker.mask(&xml)));
                 }
                 Err(e) => errors.push(format!("{}: {e}", shown.display())),
             }
@@ -1214,23 +1239,55 @@ impl JobRun<'_, '_> {
         if let Some(env) = environment {
             cmd.arg(env);
         }
-        cmd.arg("--ref").arg(&self.ctx.commit);
-        let end = self.process(number, cmd, None, rec);
-        if let Some(ProcessEnd::Exited(code)) = end {
-            let meaning = match code {
-                0 => None,
-                2 => Some("hoist deploy refused its configuration or arguments"),
-                3 => Some("the deploy failed before any host was switched"),
-                4 => Some("the deploy failed after the switch and was rolled back"),
-                5 => Some("another deploy holds the lock"),
-                _ => Some("hoist deploy failed"),
-            };
-            if let Some(meaning) = meaning {
-                self.note(number, rec, format!("{meaning} (exit code {code})"));
+        // The deploy's outcome is read from its last JSON event, not decoded from its exit
+        // code: hoist deploy says itself what happened and where each host stands.
+        cmd.arg("--ref").arg(&self.ctx.commit).arg("--json");
+        let mut outcome: Option<DeployOutcome> = None;
+        let end = self.process_observed(number, cmd, None, rec, &mut |stream, line| {
+            if stream == Stream::Out {
+                if let Ok(event) = serde_json::from_str::<DeployOutcome>(line) {
+                    outcome = Some(event);
+                }
             }
+        });
+        match outcome {
+            Some(DeployOutcome::Deployed { release, hosts }) => self.note(
+                number,
+                rec,
+                format!("deployed release {release} to {} host(s)", hosts.len()),
+            ),
+            Some(DeployOutcome::Failed { message, hints }) => {
+                self.note(number, rec, format!("hoist deploy failed: {message}"));
+                for hint in hints {
+                    self.note(number, rec, format!("hint: {hint}"));
+                }
+            }
+            None if matches!(end, Some(ProcessEnd::Exited(_))) => self.note(
+                number,
+                rec,
+                "hoist deploy reported no outcome; its output above says why".into(),
+            ),
+            None => {}
         }
         self.finish_process(number, end, None, rec);
     }
+}
+
+/// The last event of `hoist deploy --json`: what happened, in its own words.
+#[derive(serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum DeployOutcome {
+    /// Every host serves the new release.
+    Deployed {
+        release: String,
+        hosts: Vec<serde_json::Value>,
+    },
+    /// The deploy failed; the message says where each host stands.
+    Failed {
+        message: String,
+        #[serde(default)]
+        hints: Vec<String>,
+    },
 }
 
 fn collect_xml(path: &Path, out: &mut Vec<PathBuf>) {

@@ -1,11 +1,11 @@
 //! What the engine reports while it runs. Front ends render these; the engine never prints.
 
 use crate::record::{JobStatus, RunRecord, StepStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Which output stream a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stream {
     /// Standard output.
@@ -15,7 +15,7 @@ pub enum Stream {
 }
 
 /// One thing that happened. Serialized with an `event` tag, one JSON object per line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The run began.

@@ -1,10 +1,10 @@
 //! JUnit XML test reports (as pytest's `--junitxml` writes them).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// How one test case ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Passed.
@@ -18,7 +18,7 @@ pub enum Outcome {
 }
 
 /// One test case.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestCase {
     /// The test's class or module, e.g. `tests.test_app`.
     pub classname: String,
@@ -46,7 +46,7 @@ impl TestCase {
 }
 
 /// All test cases of one or more report files.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TestReport {
     /// Every test case, in file order.
     pub cases: Vec<TestCase>,
@@ -86,7 +86,8 @@ impl TestReport {
             }
         };
         for suite in suites {
-            self.seconds += seconds(suite.attribute("time"));
+            // Bounded: a sum of huge times must stay a number a record can hold.
+            self.seconds = (self.seconds + seconds(suite.attribute("time"))).min(f64::MAX);
             for case in suite.descendants().filter(|n| n.has_tag_name("testcase")) {
                 self.cases.push(parse_case(case));
             }

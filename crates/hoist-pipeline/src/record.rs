@@ -2,11 +2,11 @@
 //! The CLI prints it; the server stores it.
 
 use crate::junit::TestReport;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     /// It ran and succeeded.
@@ -22,7 +22,7 @@ pub enum StepStatus {
 }
 
 /// How a job ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     /// Every step that ran succeeded.
@@ -45,7 +45,7 @@ impl JobStatus {
 }
 
 /// What a cache step did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CacheRecord {
     /// The rendered keys (restore) or key (save).
     pub keys: Vec<String>,
@@ -60,7 +60,7 @@ pub struct CacheRecord {
 }
 
 /// A file or directory kept with the run.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ArtifactRecord {
     /// Where it was, relative to the workspace.
     pub source: String,
@@ -73,12 +73,12 @@ pub struct ArtifactRecord {
 }
 
 /// One step of a job.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepRecord {
     /// Its name.
     pub name: String,
     /// `run`, `checkout`, ...
-    pub kind: &'static str,
+    pub kind: String,
     /// How it ended.
     pub status: StepStatus,
     /// The process's exit code (run, checkout, deploy).
@@ -96,7 +96,7 @@ pub struct StepRecord {
 }
 
 /// A service of a job.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceRecord {
     /// `postgres` or `redis`.
     pub kind: String,
@@ -111,7 +111,7 @@ pub struct ServiceRecord {
 }
 
 /// One job.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobRecord {
     /// Its name.
     pub name: String,
@@ -130,7 +130,7 @@ pub struct JobRecord {
 }
 
 /// The whole run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     /// Unique id, also its directory's name.
     pub id: String,

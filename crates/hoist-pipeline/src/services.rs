@@ -4,7 +4,7 @@
 //! installation with `initdb`), its postmaster started as our child on a free loopback port
 //! (rather than daemonized by `pg_ctl`, so that a failed start is seen at once and the process
 //! is reaped) and waited for with `pg_isready`; run as the `postgres` user when hoist runs as root. Redis: `redis-server`
-//! on a free loopback port, waited for with a TCP connect. Both are stopped and their files
+//! on a free loopback port, waited for until it answers `PING`. Both are stopped and their files
 //! removed when the [`RunningService`] is dropped, whatever happened to the job.
 
 use crate::definition::ServiceSpec;
@@ -492,6 +492,22 @@ fn start_postgres(
     Ok(running)
 }
 
+/// Whether a Redis server at `addr` answers `PING` with `PONG`. An open port is not enough: a
+/// server still loading its data set accepts connections and answers `-LOADING`.
+pub fn redis_answers_ping(addr: SocketAddr, timeout: Duration) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    if stream.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut reply = [0u8; 7];
+    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+}
+
 fn start_redis(scratch: &Path) -> Result<RunningService, ServiceError> {
     let began = Instant::now();
     let fail = |message: String, log: String| ServiceError {
@@ -554,7 +570,7 @@ fn start_redis(scratch: &Path) -> Result<RunningService, ServiceError> {
     };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+    while !redis_answers_ping(addr, Duration::from_millis(200)) {
         let exited = match &mut running.stop {
             Stop::Child(c) => c.try_wait().ok().flatten().is_some(),
             Stop::Postgres { .. } => false,

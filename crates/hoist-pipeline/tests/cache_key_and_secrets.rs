@@ -98,3 +98,57 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn no_secret_survives_in_any_field_of_an_event_or_a_record(secret in "[a-zA-Z0-9!@#%^&*<>\"']{4,24}", before in "[ a-z]{0,10}") {
+        use hoist_pipeline::event::Event;
+        use hoist_pipeline::junit::{Outcome, TestCase, TestReport};
+        use hoist_pipeline::record::{JobRecord, JobStatus};
+        let masker = SecretMasker::new([secret.as_str()]);
+        let holding = format!("{before}{secret}{before}");
+        let job = JobRecord {
+            name: "t".into(),
+            status: JobStatus::Failed,
+            reason: Some(holding.clone()),
+            millis: 1,
+            services: Vec::new(),
+            steps: Vec::new(),
+            tests: Some(TestReport {
+                cases: vec![TestCase {
+                    classname: holding.clone(),
+                    name: "n".into(),
+                    seconds: 0.5,
+                    outcome: Outcome::Failed,
+                    message: holding.clone(),
+                    details: format!("line 1\n{holding}\nline 3"),
+                }],
+                seconds: 0.5,
+            }),
+        };
+        let masked = masker.mask_value(job, "a job").unwrap();
+        let case = &masked.tests.as_ref().unwrap().cases[0];
+        for text in [masked.reason.as_deref().unwrap(), &case.classname, &case.message, &case.details] {
+            prop_assert!(!text.contains(&secret), "{} kept {}", text, secret);
+            prop_assert!(text.contains("****"), "{}", text);
+        }
+        prop_assert_eq!(case.seconds, 0.5, "the rest is as it was");
+        let event = Event::JobSkipped { job: "t".into(), reason: holding };
+        let Event::JobSkipped { reason, .. } = masker.mask_value(event, "an event").unwrap() else {
+            panic!("the same kind of event")
+        };
+        prop_assert!(!reason.contains(&secret));
+    }
+
+    #[test]
+    fn a_secret_is_masked_in_the_forms_xml_writers_give_it(secret in "[a-z]{2,8}[&<>\"'][a-z]{2,8}") {
+        let masker = SecretMasker::new([secret.as_str()]);
+        let minimal = secret.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let quoted = minimal.replace('"', "&quot;");
+        let full = quoted.replace('\'', "&apos;");
+        for form in [minimal, quoted, full] {
+            let masked = masker.mask(&format!("<failure message=\"{form}\">{form}</failure>"));
+            prop_assert_eq!(masked, "<failure message=\"****\">****</failure>");
+        }
+    }
+}

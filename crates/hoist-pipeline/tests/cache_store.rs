@@ -4,7 +4,18 @@
 use hoist_pipeline::cache_store::{verify_blob, CacheStore, SaveOutcome};
 use std::fs;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// A store whose clock advances one second each time it is read: every save is newer than the
+/// one before, whatever the machine's clock does.
+fn ticking_store(dir: &Path) -> CacheStore {
+    let now = Arc::new(AtomicU64::new(1_700_000_000_000));
+    CacheStore::open(dir)
+        .unwrap()
+        .with_clock(move || now.fetch_add(1000, Ordering::SeqCst))
+}
 
 fn workspace_with(dir: &Path, content: &str) {
     fs::create_dir_all(dir.join("env/lib")).unwrap();
@@ -35,10 +46,9 @@ fn restored_marker(store: &CacheStore, keys: &[&str]) -> Option<(String, String)
 #[test]
 fn restore_takes_the_newest_prefix_match_even_over_an_exact_match() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = CacheStore::open(&tmp.path().join("store")).unwrap();
+    let store = ticking_store(&tmp.path().join("store"));
     let ws = tmp.path().join("ws");
     save(&store, "deps-abc", &ws, "exact");
-    std::thread::sleep(Duration::from_millis(5));
     save(&store, "deps-abcd", &ws, "newer");
     assert_eq!(
         restored_marker(&store, &["deps-abc"]),
@@ -49,10 +59,9 @@ fn restore_takes_the_newest_prefix_match_even_over_an_exact_match() {
 #[test]
 fn restore_tries_keys_in_order_and_a_miss_is_none() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = CacheStore::open(&tmp.path().join("store")).unwrap();
+    let store = ticking_store(&tmp.path().join("store"));
     let ws = tmp.path().join("ws");
     save(&store, "deps-master-1", &ws, "master");
-    std::thread::sleep(Duration::from_millis(5));
     save(&store, "other-1", &ws, "other");
     assert_eq!(
         restored_marker(&store, &["deps-feature-", "deps-"]),
@@ -157,11 +166,10 @@ fn identical_content_is_stored_once() {
 #[test]
 fn rm_and_prune_keep_the_store_within_its_bounds() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = CacheStore::open(&tmp.path().join("store")).unwrap();
+    let store = ticking_store(&tmp.path().join("store"));
     let ws = tmp.path().join("ws");
     for (i, key) in ["old-1", "mid-1", "new-1"].iter().enumerate() {
         save(&store, key, &ws, &format!("content {i} "));
-        std::thread::sleep(Duration::from_millis(5));
     }
     let newest = store.list().unwrap()[0].bytes;
     let report = store.prune(newest, Duration::from_secs(3600)).unwrap();

@@ -165,20 +165,18 @@ fn a_timed_out_job_runs_nothing_more() {
 #[test]
 fn a_cancelled_job_runs_nothing_more() {
     let p = Project::new(
-        "[pipeline.jobs.t]\nsteps = [{ run = \"touch $HOIST_WORKSPACE/../started; sleep 30\", name = \"slow\" }, { run = \"echo x\", when = \"always\", name = \"always\" }, { artifacts = \"x\" }]\n",
+        "[pipeline.jobs.t]\nsteps = [{ run = \"echo started; sleep 30\", name = \"slow\" }, { run = \"echo x\", when = \"always\", name = \"always\" }, { artifacts = \"x\" }]\n",
         &[],
     );
     let opts = p.options();
     let cancel = opts.cancel.clone();
-    let flag = p.ci.join("work/started");
-    let watcher = std::thread::spawn(move || {
-        while !flag.exists() {
-            std::thread::sleep(std::time::Duration::from_millis(10));
+    // The gate is the step's own first line: cancel once it has been seen, no polling. Were
+    // the cancel lost, the step would end after its 30 s and the statuses below would say so.
+    let run = p.run_observed(opts, |event| {
+        if matches!(event, Event::Output { line, .. } if line == "started") {
+            cancel.store(true, Ordering::Relaxed);
         }
-        cancel.store(true, Ordering::Relaxed);
     });
-    let run = p.run_with(opts);
-    watcher.join().unwrap();
     assert_eq!(
         statuses(&run, "t"),
         [
@@ -344,6 +342,119 @@ fn secrets_are_masked_everywhere_including_each_line_of_a_multi_line_secret() {
     }
 }
 
+/// Every string of every event, as a front end would print it with `--json`.
+fn events_json(run: &common::Run) -> String {
+    run.events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_secret_in_a_junit_report_is_masked_in_the_record_the_events_and_the_copied_report() {
+    let p = Project::new(
+        r#"
+[pipeline]
+secrets = ["JUNIT_TOKEN"]
+secrets_file = "secrets.env"
+[pipeline.jobs.t]
+steps = [
+  { run = '''
+esc=$(printf %s "$JUNIT_TOKEN" | sed 's/&/\&amp;/g')
+mkdir -p reports
+printf '<testsuite time="0.1"><testcase classname="t" name="login" time="0.1"><failure message="login with %s refused">POST /login token=%s -> 401</failure></testcase></testsuite>' "$esc" "$esc" > reports/junit.xml
+''', name = "tests" },
+  { test_results = "reports" },
+]
+"#,
+        &[(".gitignore", "secrets.env\n")],
+    );
+    // `&` is written `&amp;` in the XML: the copied report must not keep that form either.
+    std::fs::write(p.dir.join("secrets.env"), "JUNIT_TOKEN='s3cr3t&t0ken-42'\n").unwrap();
+    let run = p.run();
+    let case = &run.job("t").tests.as_ref().unwrap().cases[0];
+    assert_eq!(case.message, "login with **** refused");
+    assert_eq!(case.details, "POST /login token=**** -> 401");
+    let Some(Event::RunFinished { record }) = run.events.last() else {
+        panic!("the last event is run_finished")
+    };
+    let finished = &record.jobs[0].tests.as_ref().unwrap().cases[0];
+    assert_eq!(finished.message, "login with **** refused");
+    let events = events_json(&run);
+    assert!(
+        !events.contains("s3cr3t"),
+        "a secret in the events:\n{events}"
+    );
+    let on_disk = std::fs::read_to_string(run.record.dir.join("record.json")).unwrap();
+    assert!(on_disk.contains("login with **** refused"), "{on_disk}");
+    assert!(
+        !on_disk.contains("s3cr3t"),
+        "a secret in record.json:\n{on_disk}"
+    );
+    let copied = std::fs::read_to_string(run.record.dir.join("tests/t/reports/junit.xml")).unwrap();
+    assert!(
+        copied.contains(
+            r#"<failure message="login with **** refused">POST /login token=**** -> 401</failure>"#
+        ),
+        "{copied}"
+    );
+    assert!(
+        !copied.contains("s3cr3t"),
+        "a secret in the copied report:\n{copied}"
+    );
+}
+
+#[test]
+fn a_cache_key_that_would_hold_a_secret_is_refused_and_nothing_is_stored() {
+    let p = Project::new(
+        r#"
+[pipeline]
+secrets = ["CACHE_TOKEN"]
+secrets_file = "secrets.env"
+[pipeline.jobs.t]
+steps = [
+  { run = "mkdir -p env && echo x > env/f", name = "make" },
+  { save_cache = "deps-{{ .Environment.CACHE_TOKEN }}", paths = ["env"] },
+  { restore_cache = ["deps-{{ .Environment.CACHE_TOKEN }}", "deps-"], when = "always" },
+]
+"#,
+        &[(".gitignore", "secrets.env\n")],
+    );
+    std::fs::write(p.dir.join("secrets.env"), "CACHE_TOKEN=k3y-s3cr3t-99\n").unwrap();
+    let run = p.run();
+    assert_eq!(
+        statuses(&run, "t"),
+        [
+            "make: passed",
+            "save cache: failed",
+            "restore cache: failed"
+        ]
+    );
+    for step in [2, 3] {
+        assert_eq!(
+            run.notes("t", step),
+            ["cache key \"deps-{{ .Environment.CACHE_TOKEN }}\" would hold the value of secret CACHE_TOKEN: cache keys are stored and shown in clear (the cache index, hoist cache ls, logs); build the key from values that are not secret, e.g. {{ checksum \"file\" }}"]
+        );
+    }
+    let store = hoist_pipeline::cache_store::CacheStore::open(&p.cache).unwrap();
+    assert_eq!(
+        store.list().unwrap(),
+        [],
+        "nothing is saved under a secret key"
+    );
+    let events = events_json(&run);
+    assert!(
+        !events.contains("k3y-s3cr3t"),
+        "a secret in the events:\n{events}"
+    );
+    let on_disk = std::fs::read_to_string(run.record.dir.join("record.json")).unwrap();
+    assert!(
+        !on_disk.contains("k3y-s3cr3t"),
+        "a secret in record.json:\n{on_disk}"
+    );
+}
+
 #[test]
 fn a_committed_secrets_file_is_refused() {
     let p = Project::new("[pipeline]\nsecrets = [\"K\"]\nsecrets_file = \"secrets.env\"\n[pipeline.jobs.t]\nsteps = [\"checkout\"]\n", &[("secrets.env", "K=value\n")]);
@@ -407,28 +518,74 @@ steps = [{ run = "echo never" }]
 }
 
 #[test]
-fn the_deploy_step_runs_hoist_deploy_with_the_pipelines_commit() {
-    let p = Project::new("[pipeline.jobs.t]\nsteps = [{ deploy = \"production\" }, { deploy = true, name = \"again\" }]\n", &[]);
-    // A stand-in hoist binary that reports its arguments, then exits like a deploy that rolled back.
+fn the_deploy_step_runs_hoist_deploy_with_the_pipelines_commit_and_reports_its_outcome() {
+    let p = Project::new("[pipeline.jobs.t]\nsteps = [{ deploy = \"production\" }, { deploy = true, name = \"again\", when = \"always\" }, { deploy = \"broken\", when = \"always\" }]\n", &[]);
+    // A stand-in hoist binary that reports its arguments, then ends as hoist deploy --json does:
+    // progress events, then one final event saying what happened (or, refused before it could
+    // start, nothing but a message on stderr).
     let fake = p.tmp.path().join("hoist");
-    std::fs::write(&fake, "#!/bin/sh\necho \"args: $*\"\nexit 4\n").unwrap();
+    std::fs::write(
+        &fake,
+        r#"#!/bin/sh
+echo "args: $*" >&2
+case "$*" in
+  *production*)
+    echo '{"event":"step","host":"web1","step":"switch","status":"done"}'
+    echo '{"event":"failed","kind":"LeftAsIs","message":"the health check failed on web1 after the switch; left as it was: web1 serves 20261201T000000Z","hints":["hoist rollback production"],"hosts":[],"exit_code":6}'
+    exit 6;;
+  *broken*)
+    echo "error: no environment named broken" >&2
+    exit 2;;
+  *)
+    echo '{"event":"deployed","release":"20261201T000001Z","commit":"c","hosts":[{"host":"local"}],"ms":5}';;
+esac
+"#,
+    )
+    .unwrap();
     sh(p.tmp.path(), "chmod +x hoist");
     let mut opts = p.options();
     opts.hoist_exe = fake;
     let run = p.run_with(opts);
     let config = p.config().display().to_string();
+    let args: Vec<String> = run
+        .output("t")
+        .into_iter()
+        .filter(|l| l.starts_with("args: "))
+        .collect();
+    let head = git_head(&p);
     assert_eq!(
-        run.output("t"),
-        [format!(
-            "args: --config {config} deploy production --ref {}",
-            git_head(&p)
-        )]
+        args,
+        [
+            format!("args: --config {config} deploy production --ref {head} --json"),
+            format!("args: --config {config} deploy --ref {head} --json"),
+            format!("args: --config {config} deploy broken --ref {head} --json"),
+        ]
     );
     assert_eq!(
         run.notes("t", 1),
         [
-            "the deploy failed after the switch and was rolled back (exit code 4)",
-            "exited with code 4"
+            "hoist deploy failed: the health check failed on web1 after the switch; left as it was: web1 serves 20261201T000000Z",
+            "hint: hoist rollback production",
+            "exited with code 6"
+        ]
+    );
+    assert_eq!(
+        run.notes("t", 2),
+        ["deployed release 20261201T000001Z to 1 host(s)"]
+    );
+    assert_eq!(
+        run.notes("t", 3),
+        [
+            "hoist deploy reported no outcome; its output above says why",
+            "exited with code 2"
+        ]
+    );
+    assert_eq!(
+        statuses(&run, "t"),
+        [
+            "deploy to production: failed",
+            "again: passed",
+            "deploy to broken: failed"
         ]
     );
     let mut opts = p.options();

@@ -9,8 +9,29 @@ fn port_open(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
+/// Fails the test, naming the package, when a tool it needs is not installed: a missing tool
+/// must never pass for a working service.
+fn require(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()));
+    assert!(
+        found,
+        "{tool} is not installed: run scripts/install-deps (or apt-get install {package})"
+    );
+}
+
+/// PostgreSQL's server binaries (found as the services find them) and psql.
+fn require_postgres() {
+    assert!(
+        hoist_pipeline::services::postgres_bindir().is_some(),
+        "PostgreSQL (initdb, pg_ctl, postgres) is not installed: run scripts/install-deps (or apt-get install postgresql)"
+    );
+    require("psql", "postgresql-client");
+}
+
 #[test]
 fn postgres_starts_with_its_user_database_and_password_and_the_job_gets_the_variables() {
+    require_postgres();
     let p = Project::new(
         r#"
 [pipeline.jobs.t]
@@ -49,6 +70,7 @@ steps = [
 
 #[test]
 fn postgres_is_stopped_after_a_failing_job_too() {
+    require_postgres();
     let p = Project::new(
         "[pipeline.jobs.t]\nservices.postgres = {}\nsteps = [{ run = \"echo $PGPORT; psql -X -A -t -c 'show data_directory'; exit 1\" }]\n",
         &[],
@@ -70,6 +92,7 @@ fn postgres_is_stopped_after_a_failing_job_too() {
 
 #[test]
 fn a_service_that_does_not_start_fails_the_job_with_its_log_attached() {
+    require_postgres();
     let p = Project::new(
         "[pipeline.jobs.t]\nservices.postgres = { settings = { shared_buffers = \"lots\" } }\nsteps = [{ run = \"echo never\" }, { run = \"echo never\", when = \"always\" }]\n",
         &[],
@@ -98,16 +121,9 @@ fn a_service_that_does_not_start_fails_the_job_with_its_log_attached() {
 }
 
 #[test]
-fn redis_starts_when_installed() {
-    if hoist_pipeline::services::start(
-        &hoist_pipeline::definition::ServiceSpec::Redis,
-        &std::env::temp_dir(),
-    )
-    .is_err()
-    {
-        println!("skipped: redis-server is not installed (scripts/install-deps installs it)");
-        return;
-    }
+fn redis_starts_answers_ping_and_is_stopped_after_the_job() {
+    require("redis-server", "redis-server");
+    require("redis-cli", "redis-tools");
     let p = Project::new(
         r#"
 [pipeline.jobs.t]
@@ -117,6 +133,76 @@ steps = [{ run = 'echo $REDIS_URL | sed -E "s/:[0-9]+\//:PORT\//"; redis-cli -u 
         &[],
     );
     let run = p.run();
+    let job = run.job("t");
+    let service = &job.services[0];
+    assert_eq!(
+        (service.error.as_deref(), service.log.as_deref()),
+        (None, None),
+        "redis started"
+    );
     assert_eq!(run.output("t"), ["redis://127.0.0.1:PORT/0", "PONG"]);
-    assert!(!port_open(run.job("t").services[0].port.unwrap()));
+    assert_eq!(serde_json::to_value(job.status).unwrap(), "passed");
+    assert!(
+        !port_open(service.port.unwrap()),
+        "the service is stopped after the job"
+    );
+}
+
+/// A loopback server that answers each of `replies.len()` connections with one reply, for as
+/// long as `check` runs; it is gone when this returns, also when `check` panics.
+fn answering(replies: &[&'static [u8]], check: impl FnOnce(std::net::SocketAddr)) {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::scope(|scope| {
+        let server = scope.spawn(|| {
+            for reply in replies {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut request = [0u8; 6];
+                conn.read_exact(&mut request).unwrap();
+                assert_eq!(&request, b"PING\r\n");
+                conn.write_all(reply).unwrap();
+            }
+        });
+        let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(addr)));
+        // Use up the replies the check did not ask for, so that the server thread ends.
+        while !server.is_finished() {
+            if let Ok(mut conn) = TcpStream::connect(addr) {
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(1)));
+                let _ = conn.write_all(b"PING\r\n");
+                let _ = conn.read(&mut [0u8; 64]);
+            }
+        }
+        if let Err(panic) = checked {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
+#[test]
+fn redis_is_ready_when_it_answers_ping_not_when_its_port_opens() {
+    use hoist_pipeline::services::redis_answers_ping;
+    let wait = std::time::Duration::from_secs(5);
+    answering(
+        &[
+            b"-LOADING Redis is loading the dataset in memory\r\n",
+            b"+PONG\r\n",
+        ],
+        |addr| {
+            assert!(
+                !redis_answers_ping(addr, wait),
+                "a server still loading is not ready"
+            );
+            assert!(redis_answers_ping(addr, wait), "PONG is ready");
+        },
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert!(
+        !redis_answers_ping(closed, wait),
+        "nothing listening is not ready"
+    );
 }

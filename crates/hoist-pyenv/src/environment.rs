@@ -180,6 +180,10 @@ fn install_roots(
     release_dir: &Path,
     contents: &[(PathBuf, Vec<u8>)],
 ) -> Result<Vec<PathBuf>, PyenvError> {
+    // `requirements = []`: an app with no third-party packages gets a bare virtualenv.
+    if contents.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut included = HashSet::new();
     for (rel, bytes) in contents {
         for include in parse_includes(&String::from_utf8_lossy(bytes)) {
@@ -309,6 +313,9 @@ impl Build<'_> {
                 self.env.display()
             ),
         )?;
+        if self.roots.is_empty() {
+            return Ok(());
+        }
         let python = self.env_python();
         log(&format!("installing {} with uv", self.requirements_list()));
         self.step(
@@ -341,6 +348,9 @@ impl Build<'_> {
                 self.env.display()
             ),
         )?;
+        if self.roots.is_empty() {
+            return Ok(());
+        }
         let wheels = self.root.join("wheels").join(self.key.as_str());
         let fresh = self.ensure_wheels(&wheels, log)?;
         log(&format!(

@@ -575,3 +575,27 @@ fn wheel_names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// `requirements = []` (an app with no third-party packages) gets a bare environment with
+/// either installer, instead of an error about a missing requirements.txt.
+#[test]
+fn no_requirements_files_build_a_bare_environment() {
+    let p = Project::new(&[("app.py", "application = object()\n")]);
+    let interp = common::python();
+    for (name, installer) in [("pip", common::pip(&interp)), ("uv", common::uv(&interp))] {
+        let key = hoist_pyenv::dep_key(&p.source, &[], &interp, &installer).unwrap();
+        let release = p.upload(&format!("bare-{name}"));
+        let env = hoist_pyenv::ensure_env(
+            &Local::default(),
+            &p.root,
+            &key,
+            &release,
+            &[],
+            &interp,
+            &installer,
+            &mut |_| {},
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(run_in_env(&env.path, "print('bare')"), "bare");
+    }
+}

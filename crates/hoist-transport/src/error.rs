@@ -50,13 +50,16 @@ pub enum TransportError {
     },
     /// The host presented a key other than the one recorded for it: refused, always.
     #[error(
-        "{host}: the host key of {address} has CHANGED since it was recorded at {known_hosts_line}; hoist refuses to connect (this can be a man-in-the-middle attack). If the server was reinstalled, verify its new key, then remove the old line with `ssh-keygen -R {address}`"
+        "{host}: the host key of {address} has CHANGED since it was recorded at {known_hosts_line}; hoist refuses to connect (this can be a man-in-the-middle attack). If the server was reinstalled, verify its new key, then remove the old line with `{remove_command}`"
     )]
     HostKeyChanged {
         host: String,
         address: String,
         /// `path:line` of the known_hosts entry that no longer matches.
         known_hosts_line: String,
+        /// The `ssh-keygen -f <file> -R <name>` that removes that entry, with the name as the
+        /// entry itself writes it (`[127.0.0.1]:2222` for an alias of that address).
+        remove_command: String,
     },
     /// Strict checking and the host's key is not in known_hosts.
     #[error(

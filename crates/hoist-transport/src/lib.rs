@@ -11,6 +11,7 @@ mod cmd;
 mod connect;
 mod error;
 mod local;
+mod manifest;
 mod ssh;
 mod ssh_shell;
 
@@ -18,6 +19,7 @@ pub use cmd::{shell_quote, Cmd, Output};
 pub use connect::{connect, is_local_address};
 pub use error::TransportError;
 pub use local::Local;
+pub use manifest::{Manifest, ManifestEntry, MANIFEST_FILE};
 pub use ssh::{HostKeyPolicy, Ssh, SshTarget};
 
 use std::path::{Path, PathBuf};
@@ -81,9 +83,11 @@ pub trait Transport: Send + Sync {
     /// and `.venv` inside a release being built).
     fn symlink(&self, target: &Path, link: &Path) -> Result<(), TransportError>;
 
-    /// Copies `files` (paths relative to `src`, on the controller) into `dest` on the host.
-    /// A file whose size and modification time equal those of the same path under
-    /// `link_dest` is hard-linked to it instead of copied. Modification times and permission
+    /// Copies `files` (paths relative to `src`, on the controller) into `dest` on the host,
+    /// and writes the release's content [`Manifest`] as `dest/`[`MANIFEST_FILE`]. A regular
+    /// file whose content (sha256), permission bits and size equal those that `link_dest`'s
+    /// manifest lists for the same path is hard-linked to it instead of copied; sizes and
+    /// time stamps alone never make a file "unchanged". Modification times and permission
     /// bits are preserved; symlinks are recreated as symlinks.
     fn upload_tree(
         &self,

@@ -1,9 +1,11 @@
+use std::collections::HashSet;
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::manifest::{plan_upload, Manifest, MANIFEST_FILE};
 use crate::{Cmd, FileKind, Output, Transport, TransportError, UploadStats};
 
 /// The machine hoist runs on. Commands run directly (no shell in between); file operations
@@ -24,6 +26,34 @@ impl Default for Local {
 impl Local {
     pub fn new(name: impl Into<String>) -> Self {
         Local { name: name.into() }
+    }
+
+    /// Writes a new file under a random temporary name, then renames it to `path`; `durable`
+    /// syncs it to disk first.
+    fn write_through_tmp(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        durable: bool,
+    ) -> Result<(), TransportError> {
+        let (tmp, mut f) = create_sibling_tmp(path).map_err(|e| self.io("write", path, e))?;
+        let mut write = || -> std::io::Result<()> {
+            f.write_all(contents)?;
+            if durable {
+                f.sync_all()?;
+            }
+            fs::rename(&tmp, path)
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            self.io("write", path, e)
+        })
+    }
+
+    /// A release's manifest needs no sync: one lost or cut short in a crash vouches for
+    /// nothing, and the next release is copied whole.
+    fn write_manifest(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
+        self.write_through_tmp(path, contents, false)
     }
 
     fn io(&self, action: &'static str, path: &Path, source: std::io::Error) -> TransportError {
@@ -90,17 +120,7 @@ impl Transport for Local {
     }
 
     fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
-        let tmp = sibling_tmp(path);
-        let write = || -> std::io::Result<()> {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(contents)?;
-            f.sync_all()?;
-            fs::rename(&tmp, path)
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            self.io("write", path, e)
-        })
+        self.write_through_tmp(path, contents, true)
     }
 
     fn append_line(&self, path: &Path, line: &str) -> Result<(), TransportError> {
@@ -242,15 +262,37 @@ impl Transport for Local {
         dest: &Path,
         link_dest: Option<&Path>,
     ) -> Result<UploadStats, TransportError> {
+        let previous = match link_dest {
+            Some(prev) => self
+                .read_file(&prev.join(MANIFEST_FILE))?
+                .map(|bytes| Manifest::parse(&bytes)),
+            None => None,
+        };
+        let plan = plan_upload(src, files, previous.as_ref())
+            .map_err(|(path, e)| self.io("read", &path, e))?;
+        let linkable: HashSet<&PathBuf> = plan.link.iter().collect();
         let mut stats = UploadStats::default();
         fs::create_dir_all(dest).map_err(|e| self.io("create", dest, e))?;
-        let mut made_dirs = std::collections::HashSet::new();
+        let mut made_dirs = HashSet::new();
         for rel in files {
             let from = src.join(rel);
             let to = dest.join(rel);
             if let Some(parent) = to.parent() {
                 if made_dirs.insert(parent.to_path_buf()) {
                     fs::create_dir_all(parent).map_err(|e| self.io("create", parent, e))?;
+                }
+            }
+            if let (true, Some(prev), Some(entry)) =
+                (linkable.contains(rel), link_dest, plan.manifest.get(rel))
+            {
+                // The manifest vouches for the content; a size that moved since means the
+                // file was changed in place, so it is copied instead.
+                let prev = prev.join(rel);
+                let intact = fs::symlink_metadata(&prev)
+                    .is_ok_and(|pm| pm.is_file() && pm.len() == entry.size);
+                if intact && fs::hard_link(&prev, &to).is_ok() {
+                    stats.linked += 1;
+                    continue;
                 }
             }
             let meta = fs::symlink_metadata(&from).map_err(|e| self.io("read", &from, e))?;
@@ -264,18 +306,6 @@ impl Transport for Local {
                 fs::create_dir_all(&to).map_err(|e| self.io("create", &to, e))?;
                 continue;
             }
-            if let Some(prev) = link_dest.map(|d| d.join(rel)) {
-                if let Ok(pm) = fs::symlink_metadata(&prev) {
-                    let same = pm.is_file()
-                        && pm.len() == meta.len()
-                        && pm.mtime() == meta.mtime()
-                        && pm.mode() == meta.mode();
-                    if same && fs::hard_link(&prev, &to).is_ok() {
-                        stats.linked += 1;
-                        continue;
-                    }
-                }
-            }
             fs::copy(&from, &to).map_err(|e| self.io("copy", &from, e))?;
             let f = fs::File::options()
                 .write(true)
@@ -288,6 +318,7 @@ impl Transport for Local {
             stats.copied += 1;
             stats.bytes += meta.len();
         }
+        self.write_manifest(&dest.join(MANIFEST_FILE), &plan.manifest.render())?;
         Ok(stats)
     }
 
@@ -309,6 +340,42 @@ pub(crate) fn parse_df(text: &str) -> Option<u64> {
     let line = text.lines().nth(1)?;
     let kb: u64 = line.split_whitespace().nth(3)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// Creates a new temporary file beside `path` under a random name, with `O_CREAT|O_EXCL|
+/// O_NOFOLLOW`: whatever sits in that directory (a symlink planted by a release's tree under a
+/// guessable name), the write can only go to a file this call created.
+fn create_sibling_tmp(path: &Path) -> std::io::Result<(PathBuf, fs::File)> {
+    use std::hash::{BuildHasher, Hasher};
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut last = None;
+    for attempt in 0u32..16 {
+        // std's RandomState is seeded from the OS's random source.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(attempt);
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        let tmp = path.with_file_name(format!(".{name}.hoist-tmp-{:016x}", hasher.finish()));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+        {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
 }
 
 fn sibling_tmp(path: &Path) -> PathBuf {

@@ -20,6 +20,7 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::local::parse_df;
+use crate::manifest::{plan_upload, Manifest, MANIFEST_FILE};
 use crate::ssh_shell::RemoteShell;
 use crate::{shell_quote, Cmd, FileKind, Output, Transport, TransportError, UploadStats};
 
@@ -322,6 +323,82 @@ impl Ssh {
             Err(self.failed(action, path, out))
         }
     }
+
+    /// Sends `files` (relative to `src`) into `dest` with the system rsync over the master
+    /// connection, creating `dest`; compares nothing with any earlier release.
+    fn rsync_to(
+        &self,
+        src: &Path,
+        files: &[PathBuf],
+        dest: &Path,
+    ) -> Result<UploadStats, TransportError> {
+        let session = self.session()?;
+        let socket = session.control_socket().to_path_buf();
+        let src = std::path::absolute(src).unwrap_or_else(|_| src.to_path_buf());
+        let list = nul_list(files);
+        // rsync splits `-e` itself, honouring quotes; ControlMaster=no and port 9 make sure it
+        // can only use our master, never open a second connection of its own.
+        let ssh = format!(
+            "ssh -S {} -o ControlMaster=no -o BatchMode=yes -p 9",
+            shell_quote(&socket.to_string_lossy())
+        );
+        // The remote side creates `dest` in the same round trip: this runs in its shell.
+        let rsync_path = format!(
+            "{} && rsync",
+            Cmd::new("mkdir").args(["-p", "--"]).path_arg(dest).render()
+        );
+        let mut command = Command::new("rsync");
+        command
+            .args(["-a", "-ii", "--protect-args", "--files-from=-", "--from0"])
+            .arg("--out-format=%i %l")
+            .arg(format!("--rsync-path={rsync_path}"))
+            .arg("-e")
+            .arg(ssh);
+        let mut source = src.into_os_string();
+        source.push("/");
+        let mut destination = std::ffi::OsString::from("hoist:");
+        destination.push(dest.as_os_str());
+        destination.push("/");
+        command
+            .arg(source)
+            .arg(destination)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let spawn_err = |source| TransportError::Spawn {
+            host: self.host_name(),
+            command: "rsync (install rsync on this machine)".into(),
+            source,
+        };
+        let mut child = command.spawn().map_err(spawn_err)?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&list);
+        });
+        let out = child.wait_with_output().map_err(spawn_err)?;
+        let _ = writer.join();
+        let output = Output {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        };
+        if !output.success() {
+            self.mark_used(false);
+            return Err(self.failed("upload to", dest, &output));
+        }
+        self.mark_used(true);
+        Ok(parse_itemized(&output.stdout_text()))
+    }
+}
+
+/// Paths as rsync's `--from0 --files-from` reads them: each ended by a NUL byte.
+fn nul_list(files: &[PathBuf]) -> Vec<u8> {
+    let mut list = Vec::new();
+    for file in files {
+        list.extend_from_slice(file.as_os_str().as_bytes());
+        list.push(0);
+    }
+    list
 }
 
 /// Starts the master connection for `target`, with a bound on the whole attempt.
@@ -386,10 +463,13 @@ pub(crate) fn classify_ssh_text(target: &SshTarget, text: &str) -> TransportErro
     if text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
         || text.contains("has changed and you have requested strict checking")
     {
+        let known_hosts_line = offending_line(text).unwrap_or_else(|| "known_hosts".into());
+        let remove_command = remove_command(&known_hosts_line, &address);
         return TransportError::HostKeyChanged {
             host,
             address,
-            known_hosts_line: offending_line(text).unwrap_or_else(|| "known_hosts".into()),
+            known_hosts_line,
+            remove_command,
         };
     }
     if text.contains("Host key verification failed") {
@@ -417,6 +497,28 @@ fn offending_line(text: &str) -> Option<String> {
         .find(|l| l.contains("Offending ") && l.contains(" key in "))?;
     let (_, rest) = line.split_once(" key in ")?;
     Some(rest.trim().to_owned())
+}
+
+/// The command that removes the known_hosts entry at `path:line`. The name is read from the
+/// entry itself, since an ssh_config alias (`web1`) is recorded under the address it resolves
+/// to (`[127.0.0.1]:2222`); a hashed entry (`|1|…`) cannot be read, so `address` stands in.
+fn remove_command(known_hosts_line: &str, address: &str) -> String {
+    let entry_name = known_hosts_line.rsplit_once(':').and_then(|(path, line)| {
+        let number: usize = line.parse().ok()?;
+        let text = std::fs::read_to_string(path).ok()?;
+        let entry = text.lines().nth(number.checked_sub(1)?)?;
+        let names = entry.split_whitespace().next()?;
+        let first = names.split(',').next()?;
+        (!first.starts_with('|') && !first.is_empty()).then(|| first.to_owned())
+    });
+    match (known_hosts_line.rsplit_once(':'), entry_name) {
+        (Some((path, _)), Some(name)) => format!(
+            "ssh-keygen -f {} -R {}",
+            crate::shell_quote(path),
+            crate::shell_quote(&name)
+        ),
+        _ => format!("ssh-keygen -R {}", crate::shell_quote(address)),
+    }
 }
 
 /// ssh's last meaningful line, without its `ssh: ` prefix and noise.
@@ -514,10 +616,23 @@ fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
 
 // The scripts: constant text; values arrive as "$1", "$2" and are never part of the script.
 
+/// Hard-links the files listed on stdin (NUL-separated, relative) from the previous release
+/// `$1` into `$2`, making their folders: `cp -l --parents`, a few processes for any number of
+/// files.
+const LINK_UNCHANGED: &str =
+    r#"mkdir -p -- "$2" && cd -- "$1" && exec xargs -0 -r cp -l --parents -t "$2" --"#;
+
 const READ_FILE: &str = r#"[ -e "$1" ] || exit 44; exec cat -- "$1""#;
 
-const WRITE_FILE_ATOMIC: &str = r#"d=${1%/*}; tmp="$d/.${1##*/}.hoist-tmp-$$"
-if cat > "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
+/// The temporary file is made by `mktemp` (a random name, `O_CREAT|O_EXCL`): a symlink planted
+/// under a predictable name can never redirect the write.
+const WRITE_FILE_ATOMIC: &str = r#"d=${1%/*}; tmp=$(mktemp -- "$d/.${1##*/}.hoist-tmp-XXXXXXXXXX") || exit 1
+if cat > "$tmp" && chmod 644 -- "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
+rm -f -- "$tmp"; exit 1"#;
+
+/// As [`WRITE_FILE_ATOMIC`], without the sync.
+const WRITE_MANIFEST: &str = r#"d=${1%/*}; tmp=$(mktemp -- "$d/.${1##*/}.hoist-tmp-XXXXXXXXXX") || exit 1
+if cat > "$tmp" && chmod 644 -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
 rm -f -- "$tmp"; exit 1"#;
 
 const APPEND_LINE: &str = r#"cat >> "$1" && sync -- "$1""#;
@@ -686,71 +801,36 @@ impl Transport for Ssh {
         dest: &Path,
         link_dest: Option<&Path>,
     ) -> Result<UploadStats, TransportError> {
-        let session = self.session()?;
-        let socket = session.control_socket().to_path_buf();
-        let src = std::path::absolute(src).unwrap_or_else(|_| src.to_path_buf());
-        let mut list = Vec::new();
-        for file in files {
-            list.extend_from_slice(file.as_os_str().as_bytes());
-            list.push(0);
-        }
-        // rsync splits `-e` itself, honouring quotes; ControlMaster=no and port 9 make sure it
-        // can only use our master, never open a second connection of its own.
-        let ssh = format!(
-            "ssh -S {} -o ControlMaster=no -o BatchMode=yes -p 9",
-            shell_quote(&socket.to_string_lossy())
-        );
-        // The remote side creates `dest` in the same round trip: this runs in its shell.
-        let rsync_path = format!(
-            "{} && rsync",
-            Cmd::new("mkdir").args(["-p", "--"]).path_arg(dest).render()
-        );
-        let mut command = Command::new("rsync");
-        command
-            .args(["-a", "-ii", "--protect-args", "--files-from=-", "--from0"])
-            .arg("--out-format=%i %l")
-            .arg(format!("--rsync-path={rsync_path}"))
-            .arg("-e")
-            .arg(ssh);
-        if let Some(prev) = link_dest {
-            let mut arg = std::ffi::OsString::from("--link-dest=");
-            arg.push(prev.as_os_str());
-            command.arg(arg);
-        }
-        let mut source = src.into_os_string();
-        source.push("/");
-        let mut destination = std::ffi::OsString::from("hoist:");
-        destination.push(dest.as_os_str());
-        destination.push("/");
-        command
-            .arg(source)
-            .arg(destination)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let spawn_err = |source| TransportError::Spawn {
-            host: self.host_name(),
-            command: "rsync (install rsync on this machine)".into(),
-            source,
+        let previous = match link_dest {
+            Some(prev) => self
+                .read_file(&prev.join(MANIFEST_FILE))?
+                .map(|bytes| Manifest::parse(&bytes)),
+            None => None,
         };
-        let mut child = command.spawn().map_err(spawn_err)?;
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&list);
-        });
-        let out = child.wait_with_output().map_err(spawn_err)?;
-        let _ = writer.join();
-        let output = Output {
-            status: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
-        };
-        if !output.success() {
-            self.mark_used(false);
-            return Err(self.failed("upload to", dest, &output));
+        let plan = plan_upload(src, files, previous.as_ref()).map_err(|(path, source)| {
+            TransportError::Io {
+                host: self.host_name(),
+                action: "read",
+                path,
+                source,
+            }
+        })?;
+        // What did not change is linked on the host from the previous release (no data
+        // crosses the network for it); what changed travels with rsync.
+        let mut stats = UploadStats::default();
+        if let (Some(prev), false) = (link_dest, plan.link.is_empty()) {
+            let out = self.script(LINK_UNCHANGED, &[prev, dest], Some(&nul_list(&plan.link)))?;
+            self.expect_success("link unchanged files into", dest, &out)?;
+            stats.linked = plan.link.len() as u64;
         }
-        self.mark_used(true);
-        Ok(parse_itemized(&output.stdout_text()))
+        let copied = self.rsync_to(src, &plan.copy, dest)?;
+        stats.copied = copied.copied;
+        stats.bytes = copied.bytes;
+        // No sync: a manifest lost or cut short in a crash vouches for nothing.
+        let manifest = dest.join(MANIFEST_FILE);
+        let out = self.script(WRITE_MANIFEST, &[&manifest], Some(&plan.manifest.render()))?;
+        self.expect_success("write", &manifest, &out)?;
+        Ok(stats)
     }
 
     fn free_bytes(&self, path: &Path) -> Result<u64, TransportError> {

@@ -208,8 +208,9 @@ fn unchanged_files_are_hard_linked_to_the_previous_release() {
     fs::write(src.join("app.py"), "v2 changed").unwrap();
     let two = releases.join("2");
     let second = host.upload_tree(&src, &files, &two, Some(&one)).unwrap();
-    assert_eq!(second.copied, 1, "{second:?}");
-    assert_eq!(second.linked, 2, "{second:?}");
+    // The changed file and the symlink (always recreated, as locally) are copied.
+    assert_eq!(second.copied, 2, "{second:?}");
+    assert_eq!(second.linked, 1, "{second:?}");
     let ino = |p: &Path| fs::symlink_metadata(p).unwrap().ino();
     assert_eq!(ino(&one.join("pkg/lib.py")), ino(&two.join("pkg/lib.py")));
     assert_ne!(ino(&one.join("app.py")), ino(&two.join("app.py")));
@@ -417,6 +418,14 @@ fn a_changed_host_key_is_refused_naming_the_host_and_the_known_hosts_line() {
                 .starts_with("web2: the host key of web2 has CHANGED"),
             "{err}"
         );
+        // The entry is recorded under the address the alias resolves to: that is what
+        // ssh-keygen -R must be given.
+        let remove = format!(
+            "`ssh-keygen -f {} -R '[127.0.0.1]:{}'`",
+            known_hosts.display(),
+            server.port
+        );
+        assert!(err.to_string().ends_with(&remove), "{err}");
     }
     assert!(
         fs::read_to_string(&known_hosts).unwrap().contains(&other),

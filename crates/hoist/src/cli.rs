@@ -13,11 +13,12 @@ const EXIT_CODES: &str = "Exit codes:
   3  deploy failed before any switch (the live release still serves)
   4  failed after the switch and switched back to the previous release
   5  the lock is held by another deploy
-  6  failed after the switch and left as it was (--no-rollback-on-failure)";
+  6  failed after the switch and left as it was (--no-rollback-on-failure)
+  7  hoist ci run: a job failed, timed out or was cancelled";
 
 /// hoist: deploy a Python web app to its servers and back, atomically, over plain SSH.
 #[derive(Parser, Debug)]
-#[command(name = "hoist", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "hoist", version = env!("HOIST_VERSION"), about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The hoist.toml to use (default: ./hoist.toml or the nearest one in a parent directory).
     #[arg(
@@ -68,6 +69,19 @@ pub enum Command {
     /// Show (and with --apply write) the server files for graceful restarts: app server
     /// config, hoist's loader, supervisor program or systemd unit, nginx server block.
     Setup(crate::commands::setup::SetupArgs),
+    /// Print a shell completion script: `hoist completions bash > /etc/bash_completion.d/hoist`,
+    /// `hoist completions zsh > "${fpath[1]}/_hoist"`, `hoist completions fish >
+    /// ~/.config/fish/completions/hoist.fish`.
+    Completions(CompletionsArgs),
+    /// Print hoist's manual page (roff): `hoist man > /usr/local/share/man/man1/hoist.1`.
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]

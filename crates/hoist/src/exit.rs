@@ -17,6 +17,8 @@ pub const LOCK_HELD: i32 = 5;
 /// Failed after the switch and, with `--no-rollback-on-failure`, left as it was: hosts may
 /// serve different releases (the per-host table says which).
 pub const LEFT_AS_IS: i32 = 6;
+/// `hoist ci run`: the pipeline ran and a job failed, timed out or was cancelled.
+pub const PIPELINE_FAILED: i32 = 7;
 
 /// The exit code of a failure.
 pub fn code(kind: FailureKind) -> i32 {

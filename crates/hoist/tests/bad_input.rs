@@ -213,3 +213,98 @@ fn five_failed_deploys_do_not_push_out_the_last_good_release() {
     assert_exit(&out, EXIT_OK);
     site.assert_live(&c);
 }
+
+#[test]
+fn absurd_durations_are_config_errors_before_anything_is_created() {
+    let site = Site::new();
+    let out = site.hoist(&["deploy", "--lock-wait", "10000000000000000000s"]);
+    assert_exit(&out, EXIT_CONFIG);
+    assert!(
+        stderr(&out).contains(
+            "--lock-wait \"10000000000000000000s\": duration \"10000000000000000000s\" is too long"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = site.hoist(&["deploy", "--lock-wait", "100000h"]);
+    assert_exit(&out, EXIT_CONFIG);
+    assert!(
+        stderr(&out).contains("duration \"100000h\" is too long: at most 720h (30 days)"),
+        "{}",
+        stderr(&out)
+    );
+    edit_config(
+        &site,
+        "keep_releases = 5",
+        "keep_releases = 5\nlock_wait = \"18446744073709551615s\"",
+    );
+    let out = site.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_CONFIG);
+    let line = line_of(&site, "lock_wait");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(":{line}:"))
+            && err.contains("`lock_wait`: duration \"18446744073709551615s\" is too long"),
+        "{err}"
+    );
+    assert!(!site.root.exists(), "nothing was created");
+}
+
+/// Runs hoist with `--config <config> check` and gives up (failing the test) after 30 s.
+fn check_with_config(config: &std::path::Path) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--config")
+        .arg(config)
+        .arg("check")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!(
+                "hoist --config {} check did not end in 30 s",
+                config.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_config_that_is_not_a_bounded_regular_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("hoist.toml");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for config in [std::path::Path::new("/dev/zero"), fifo.as_path()] {
+        let out = check_with_config(config);
+        assert_exit(&out, EXIT_CONFIG);
+        assert!(
+            stderr(&out).contains(&format!(
+                "error: {}: the config file is not a regular file",
+                config.display()
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let huge = dir.path().join("huge.toml");
+    fs::write(&huge, "# padding\n".repeat(200_000)).unwrap();
+    let out = check_with_config(&huge);
+    assert_exit(&out, EXIT_CONFIG);
+    assert!(
+        stderr(&out).contains("the config file is larger than 1024 KiB"),
+        "{}",
+        stderr(&out)
+    );
+}

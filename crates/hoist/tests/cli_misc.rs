@@ -152,3 +152,74 @@ fn status_shows_the_live_release_the_target_and_the_lock() {
     assert!(text.contains(&format!("rollback: {a}")), "{text}");
     assert!(text.contains("lock:     free"), "{text}");
 }
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_exit(&out, EXIT_OK);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let version = stdout(&out);
+    assert!(
+        version.starts_with(&format!(
+            "hoist {} (commit {head}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{version}"
+    );
+}
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_commands() {
+    let hoist = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = hoist(&["completions", "bash"]);
+    assert_exit(&out, EXIT_OK);
+    let script = stdout(&out);
+    for command in ["deploy", "rollback", "releases", "completions"] {
+        assert!(
+            script.contains(command),
+            "{command} missing from:\n{script}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hoist.bash");
+    std::fs::write(&path, &script).unwrap();
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    for shell in ["zsh", "fish"] {
+        let out = hoist(&["completions", shell]);
+        assert_exit(&out, EXIT_OK);
+        assert!(stdout(&out).contains("rollback"), "{shell}");
+    }
+    let out = hoist(&["completions", "tcsh"]);
+    assert_exit(&out, EXIT_CONFIG);
+
+    let out = hoist(&["man"]);
+    assert_exit(&out, EXIT_OK);
+    let page = stdout(&out);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH hoist 1"),
+        "{page}"
+    );
+    assert!(page.contains("rollback"), "{page}");
+}

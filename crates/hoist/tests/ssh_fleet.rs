@@ -291,3 +291,74 @@ fn a_second_deploy_of_the_same_environment_fails_on_the_lock() {
     assert_exit(&site.hoist(&["deploy", "production"]), EXIT_OK);
     site.assert_fleet_live();
 }
+
+/// web3's sshd dies during its health check, after its switch: web1 and web2 are switched back,
+/// and web3 is reported as unknown — not "switched back", since `current` there was never read
+/// (and on disk it still names the new release).
+#[test]
+fn a_host_that_stops_answering_after_its_switch_is_reported_unknown() {
+    let site = SshSite::new("");
+    assert_exit(&site.hoist(&["deploy", "production"]), EXIT_OK);
+    let a = site.assert_fleet_live();
+    site.change_code("b");
+    // The health check on the host holding `kill-sshd` kills the sshd listener and the sshd
+    // processes above its own shell: that host's connection is gone for good.
+    let script = site.config.parent().unwrap().join("health.sh");
+    fs::write(
+        &script,
+        format!(
+            r#"if [ -e "$HOIST_ROOT/kill-sshd" ]; then
+  rm -f "$HOIST_ROOT/kill-sshd"
+  pkill -9 -f {sshd_config}
+  p=$$
+  while [ "$p" -gt 1 ]; do
+    case "$(ps -o comm= -p "$p")" in sshd*) kill -9 "$p" ;; esac
+    p=$(ps -o ppid= -p "$p" | tr -d ' ')
+  done
+fi
+curl -fsS "http://127.0.0.1:$(cat "$HOIST_ROOT/port")/health"
+"#,
+            sshd_config = site.server.dir().join("sshd_config").display()
+        ),
+    )
+    .unwrap();
+    let text = fs::read_to_string(&site.config).unwrap();
+    let health = text
+        .lines()
+        .find(|l| l.starts_with("command = \"curl"))
+        .unwrap()
+        .to_string();
+    fs::write(
+        &site.config,
+        text.replace(&health, &format!("command = \"sh {}\"", script.display())),
+    )
+    .unwrap();
+    fs::write(site.roots[2].join("kill-sshd"), "").unwrap();
+
+    let out = site.hoist(&["deploy", "production"]);
+    assert_exit(&out, EXIT_ROLLED_BACK);
+    let err = stderr(&out);
+    assert!(
+        err.contains("not every host could be switched back: see the table"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("web3") && l.contains("unknown (the host could not be read)")),
+        "{err}"
+    );
+    assert!(
+        !err.lines()
+            .any(|l| l.starts_with("web3") && l.contains("switched back")),
+        "{err}"
+    );
+    for i in 0..2 {
+        assert_eq!(site.current(i).as_deref(), Some(a.as_str()), "web{}", i + 1);
+        assert_eq!(site.serving(i).as_deref(), Some(a.as_str()), "web{}", i + 1);
+    }
+    assert_ne!(
+        site.current(2).as_deref(),
+        Some(a.as_str()),
+        "web3 was never switched back"
+    );
+}

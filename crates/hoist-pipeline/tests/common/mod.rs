@@ -73,9 +73,17 @@ impl Project {
     }
 
     pub fn run_with(&self, opts: RunOptions) -> Run {
+        self.run_observed(opts, |_| {})
+    }
+
+    /// A run that shows each event to `observe` as it happens (a test's gate on the run).
+    pub fn run_observed(&self, opts: RunOptions, observe: impl Fn(&Event) + Sync) -> Run {
         let events = Mutex::new(Vec::new());
-        let record =
-            engine::run(&self.pipeline(), &opts, &|e| events.lock().unwrap().push(e)).unwrap();
+        let record = engine::run(&self.pipeline(), &opts, &|e| {
+            observe(&e);
+            events.lock().unwrap().push(e);
+        })
+        .unwrap();
         Run {
             record,
             events: events.into_inner().unwrap(),

@@ -12,9 +12,6 @@ use owo_colors::OwoColorize;
 
 use crate::printer::{self, format_ms};
 
-/// Exit code of a run in which a job failed, timed out or was cancelled.
-pub const PIPELINE_FAILED: i32 = 1;
-
 /// `hoist ci ...`
 #[derive(clap::Subcommand, Debug)]
 pub enum CiCommand {
@@ -137,7 +134,7 @@ fn run_pipeline(args: &RunArgs, path: &Path, pipeline: &Pipeline) -> i32 {
             if record.passed {
                 crate::exit::OK
             } else {
-                PIPELINE_FAILED
+                crate::exit::PIPELINE_FAILED
             }
         }
         Err(e) => {

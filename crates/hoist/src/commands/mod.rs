@@ -4,6 +4,7 @@ pub mod adopt;
 pub mod cache;
 pub mod check;
 pub mod ci;
+pub mod completions;
 pub mod deploy;
 pub mod import;
 pub mod import_ansible;
@@ -38,6 +39,8 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Cache(cmd) => cache::run(cmd, config),
         Command::Import(cmd) => import::run(cmd, config),
         Command::Setup(args) => setup::run(&args, config),
+        Command::Completions(args) => completions::completions(args.shell),
+        Command::Man => completions::man(),
     }
 }
 
