@@ -676,8 +676,8 @@ fn supervisor_restart_that_cannot_spawn_fails_the_deploy_by_its_status() {
     // health verdict (the health check never ran).
     assert!(
         err.contains(&format!(
-            "switched back to {good}, but restarting it failed: restart failed: local: \
-             restarting web failed: supervisor program example-web is"
+            "switched back to {good}, but restarting it failed (its health was not checked): \
+             local: restarting web failed: supervisor program example-web is"
         )),
         "{err}"
     );
