@@ -39,7 +39,7 @@ pub struct SharedPath {
 const RESERVED_UNDER_ROOT: &[&str] = &["shared", "envs", "wheels", ".hoist"];
 
 /// Names inside a release that hoist writes itself, so a shared path must not replace them.
-const RESERVED_IN_RELEASE: &[&str] = &[".venv", "RELEASE.json"];
+const RESERVED_IN_RELEASE: &[&str] = &[".venv", "RELEASE.json", ".hoist-manifest"];
 
 pub(crate) fn validate(check: &Checker<'_>, raw: &RawRelease) -> Result<Release, ConfigError> {
     let root = root(check, &raw.root)?;

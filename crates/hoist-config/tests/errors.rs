@@ -453,6 +453,11 @@ fn shared_paths_are_normalised_before_they_are_checked() {
             "shared path \"./RELEASE.json\" would replace the release's own RELEASE.json",
         ),
         (
+            "\".hoist-manifest\"",
+            11,
+            "shared path \".hoist-manifest\" would replace the release's own .hoist-manifest",
+        ),
+        (
             "\"logs/\", \"./logs/\"",
             20,
             "shared path \"./logs/\" is listed twice",
