@@ -11,6 +11,9 @@
 //! separation directory `/run/sshd`, which [`SshServer::start`] creates when missing. Root may
 //! log in with a key (`PermitRootLogin prohibit-password`); `StrictModes no` lets sshd accept
 //! key files in a world-readable temporary directory.
+//!
+//! [`PostgresServer`] is a throwaway PostgreSQL (`initdb` + the postmaster) on a free 127.0.0.1
+//! port, run as the `postgres` user when the tests run as root.
 
 use std::fmt::Write as _;
 use std::io::Read;
@@ -18,6 +21,10 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod postgres;
+
+pub use postgres::PostgresServer;
 
 /// The `Host` aliases that [`SshServer::start`] writes into its own client config.
 pub const ALIASES: &[&str] = &["sshd", "web1", "web2", "web3"];
