@@ -62,7 +62,7 @@ impl PostgresStore {
          SET status = 'running', runner_id = $1, started_at = $2, heartbeat_at = $2 \
          WHERE id = (SELECT id FROM runs WHERE status = 'queued' ORDER BY id LIMIT 1 \
                      FOR UPDATE SKIP LOCKED) \
-         RETURNING id";
+         AND status = 'queued' RETURNING id";
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.write.begin().await

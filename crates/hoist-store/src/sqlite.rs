@@ -99,7 +99,7 @@ impl SqliteStore {
     const CLAIM_SQL: &'static str = "UPDATE runs \
          SET status = 'running', runner_id = $1, started_at = $2, heartbeat_at = $2 \
          WHERE id = (SELECT id FROM runs WHERE status = 'queued' ORDER BY id LIMIT 1) \
-         RETURNING id";
+         AND status = 'queued' RETURNING id";
 
     /// `BEGIN IMMEDIATE`: the write lock is taken at once, so a transaction that reads before
     /// it writes never fails half-way on a lock upgrade.
