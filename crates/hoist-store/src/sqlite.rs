@@ -42,7 +42,13 @@ impl SqliteStore {
             SqliteConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl {
                 url: redact_url(url),
             })?;
-        if options.get_filename().as_os_str() == ":memory:" {
+        let in_memory = url.contains(":memory:")
+            || url.contains("mode=memory")
+            || options
+                .get_filename()
+                .to_string_lossy()
+                .starts_with("file:sqlx-in-memory-");
+        if in_memory {
             return Err(StoreError::Invalid {
                 what: "database",
                 reason: format!(

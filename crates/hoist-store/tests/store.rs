@@ -872,6 +872,11 @@ async fn open_refuses_what_it_cannot_use_with_the_fix() {
         .err()
         .unwrap();
     assert!(!error.to_string().contains("s3cret"), "{error}");
+    let error = open("sqlite::memory:").await.err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        "invalid database `sqlite::memory:`: an in-memory database would lose every run; give a file, e.g. sqlite:///var/lib/hoist/hoist.db"
+    );
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/missing/hoist.db", dir.path().display());
     let error = open(&url).await.err().unwrap();
