@@ -196,11 +196,16 @@ async fn a_redelivery_returns_the_first_run_and_creates_nothing(f: &Fixture) {
 }
 
 async fn concurrent_deliveries_of_one_id_make_one_run(f: &Fixture) {
+    // The project exists already, so that nothing but the delivery itself orders the racers.
+    f.store.ensure_project("shop").await.unwrap();
     let stores = [f.store.clone(), f.second().await];
+    let start = Arc::new(tokio::sync::Barrier::new(24));
     let mut tasks = Vec::new();
     for i in 0..24 {
+        let start = start.clone();
         let store = stores[i % 2].clone();
         tasks.push(tokio::spawn(async move {
+            start.wait().await;
             store
                 .record_delivery(
                     &NewDelivery {
