@@ -31,6 +31,18 @@ impl LogStream {
     }
 }
 
+/// For `axum`'s SSE and stream combinators: the same items as [`LogStream::next`].
+impl futures_core::Stream for LogStream {
+    type Item = Result<LogLine, StoreError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.lines.poll_recv(cx)
+    }
+}
+
 impl Drop for LogStream {
     fn drop(&mut self) {
         self.reader.abort();

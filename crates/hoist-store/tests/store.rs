@@ -500,7 +500,17 @@ async fn a_subscription_gives_stored_then_new_lines_and_ends_with_the_run(f: &Fi
     assert_eq!((three.seq, three.text.as_str()), (3, "three"));
     store.append_log(run, &[line("four")]).await.unwrap();
     assert!(store.finish(run, "r", RunStatus::Passed).await.unwrap());
-    let four = next_line(&mut stream).await.unwrap().unwrap();
+    // The same stream through `futures_core::Stream`, as an SSE response reads it.
+    let four = tokio::time::timeout(
+        PATIENCE,
+        std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
+        }),
+    )
+    .await
+    .expect("no line within the patience")
+    .unwrap()
+    .unwrap();
     assert_eq!(four.seq, 4);
     assert!(
         next_line(&mut stream).await.is_none(),
