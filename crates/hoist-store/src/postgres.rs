@@ -81,7 +81,6 @@ impl PostgresStore {
         Ok(())
     }
 
-    #[allow(clippy::unused_self)]
     fn notify_after_commit(&self, _run: RunId) {}
 
     async fn wakeups(&self) -> Result<Wakeups, StoreError> {

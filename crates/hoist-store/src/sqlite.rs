@@ -113,7 +113,6 @@ impl SqliteStore {
         self.write.begin_with("BEGIN IMMEDIATE").await
     }
 
-    #[allow(clippy::unused_async)]
     async fn notify_in_tx(
         _tx: &mut Transaction<'static, Sqlite>,
         _run: RunId,
@@ -126,7 +125,6 @@ impl SqliteStore {
         let _ = self.changes.send(run);
     }
 
-    #[allow(clippy::unused_async)]
     async fn wakeups(&self) -> Result<Wakeups, StoreError> {
         Ok(Wakeups::Local(self.changes.subscribe()))
     }
