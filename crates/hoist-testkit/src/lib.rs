@@ -15,6 +15,9 @@
 //! [`ProcessGuard`] starts a server for a test and stops it, with every process it started, when
 //! dropped. The sshd runs under one, and its sessions carry the guard's mark: a server a test
 //! starts over SSH is stopped with the sshd.
+//!
+//! [`PostgresServer`] is a throwaway PostgreSQL (`initdb` + the postmaster) on a free 127.0.0.1
+//! port, run as the `postgres` user when the tests run as root.
 
 mod process_guard;
 
@@ -26,6 +29,10 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod postgres;
+
+pub use postgres::PostgresServer;
 
 /// The `Host` aliases that [`SshServer::start`] writes into its own client config.
 pub const ALIASES: &[&str] = &["sshd", "web1", "web2", "web3"];
