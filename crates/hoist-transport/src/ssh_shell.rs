@@ -23,19 +23,16 @@ trap 'rm -rf \"$__hoist_d\"' EXIT\n\
 exec 3<&0\n\
 printf '%s\\n' HOIST-READY\n";
 
-/// Runs `$__hoist_c` (a rendered command) in a session of its own, watched: hoist sends
-/// nothing while a command runs, so if the channel reaches end-of-file the controller is gone
-/// (killed), and everything in that session is killed, so a dead deploy's hook (a migration)
-/// does not go on beside the next deploy's. Without `setsid` the command runs as before.
-/// One `{ ... }` block: the shell has read all of it before the watcher reads fd 3.
-const RUN: &str = r#"if command -v setsid >/dev/null 2>&1; then
-setsid sh -c "$__hoist_c" <"$__hoist_i" >"$__hoist_d/out" 2>"$__hoist_d/err" & __hoist_p=$!
-( IFS= read -r _ <&3 || pkill -KILL -s "$__hoist_p" || kill -s KILL -- "-$__hoist_p" ) >/dev/null 2>&1 & __hoist_w=$!
+/// Runs `$__hoist_c` (a rendered command) watched: hoist sends nothing while a command runs, so
+/// if the channel reaches end-of-file the controller is gone (killed), and every process of
+/// this SSH session (sshd gives each its own) is killed, so a dead deploy's hook (a migration)
+/// does not go on beside the next deploy's. A server that detaches itself (its own session, as
+/// gunicorn's `--daemon`) is not touched. One `{ ... }` block: the shell has read all of it
+/// before the watcher reads fd 3.
+const RUN: &str = r#"( eval "$__hoist_c" ) <"$__hoist_i" >"$__hoist_d/out" 2>"$__hoist_d/err" & __hoist_p=$!
+( IFS= read -r _ <&3 || pkill -KILL -s 0 ) >/dev/null 2>&1 & __hoist_w=$!
 wait "$__hoist_p"; __hoist_rc=$?
-kill -s KILL "$__hoist_w" 2>/dev/null; wait "$__hoist_w" 2>/dev/null
-else
-( eval "$__hoist_c" ) <"$__hoist_i" >"$__hoist_d/out" 2>"$__hoist_d/err"; __hoist_rc=$?
-fi"#;
+kill -s KILL "$__hoist_w" 2>/dev/null; wait "$__hoist_w" 2>/dev/null"#;
 
 /// A running remote shell.
 pub(crate) struct RemoteShell {
