@@ -106,6 +106,41 @@ fn killed(out: &std::process::Output) -> bool {
 #[test]
 fn killing_a_deploy_at_any_step_breaks_nothing_and_the_next_deploy_just_works() {
     let site = Site::new();
+    kill_every_deploy_step(&site);
+}
+
+/// The same kills with the host reached over SSH (the test sshd on loopback): the killed
+/// controller's connection drops mid-step, and the next deploy over a new one repairs nothing
+/// by hand.
+#[test]
+fn killing_a_deploy_over_ssh_at_any_step_breaks_nothing() {
+    let site = Site::new();
+    let _sshd = over_ssh(&site);
+    kill_every_deploy_step(&site);
+}
+
+#[test]
+fn killing_a_rollback_over_ssh_at_any_step_breaks_nothing() {
+    let site = Site::new();
+    let _sshd = over_ssh(&site);
+    kill_every_rollback_step(&site);
+}
+
+/// Makes the site's only target the host `web1`, reached over SSH through a test sshd, with the
+/// same root on disk (so the checks below read it directly).
+fn over_ssh(site: &Site) -> hoist_testkit::SshServer {
+    let server = hoist_testkit::SshServer::start();
+    let mut text = std::fs::read_to_string(&site.config).unwrap();
+    text.push_str(&format!(
+        "\n[ssh]\nconfig_file = \"{}\"\n\n[hosts.web1]\naddress = \"web1\"\nroot = \"{}\"\n\n[environments.production]\nhosts = [\"web1\"]\n",
+        server.client_config.display(),
+        site.root.display()
+    ));
+    std::fs::write(&site.config, text).unwrap();
+    server
+}
+
+fn kill_every_deploy_step(site: &Site) {
     site.deploy_ok();
     for (i, point) in points("deploy:").iter().enumerate() {
         site.change_code(&format!("before {point}"));
@@ -180,6 +215,10 @@ fn killing_a_deploy_at_any_step_breaks_nothing_and_the_next_deploy_just_works() 
 #[test]
 fn killing_a_rollback_at_any_step_breaks_nothing() {
     let site = Site::new();
+    kill_every_rollback_step(&site);
+}
+
+fn kill_every_rollback_step(site: &Site) {
     site.deploy_ok();
     for point in &points("rollback:") {
         site.change_code(&format!("for {point}"));
@@ -406,4 +445,115 @@ fn pruning_an_environment_renames_it_aside_first_so_a_kill_never_leaves_it_trust
             .starts_with(".pruning-")),
         "a half-pruned environment was left behind"
     );
+}
+
+/// A fleet of three hosts over SSH (three roots, three gunicorns, one test sshd): hoist killed
+/// at every step of a deploy leaves each host on a complete release whose entry point imports,
+/// and the next deploy brings all three to one new release.
+#[test]
+fn killing_a_fleet_deploy_over_ssh_at_any_step_breaks_nothing() {
+    let site = Site::new();
+    let server = hoist_testkit::SshServer::start();
+    let hosts: Vec<(String, std::path::PathBuf, u16)> = (1..=3)
+        .map(|i| {
+            let root = site.dir.path().join(format!("root-web{i}"));
+            (format!("web{i}"), root, free_port())
+        })
+        .collect();
+    let mut text = std::fs::read_to_string(&site.config).unwrap();
+    let health_start = text.find("[health]").unwrap();
+    text.truncate(health_start);
+    let restart = text
+        .lines()
+        .find(|l| l.starts_with("command = \"HOIST_PORT="))
+        .unwrap()
+        .to_string();
+    text = text.replace(
+        &restart,
+        "command = \"HOIST_PORT=$HOIST_VAR_PORT bin/restart-web\"",
+    );
+    text.push_str(
+        "[health]\ncommand = \"curl -fsS http://127.0.0.1:$HOIST_VAR_PORT/health\"\ntimeout = \"20s\"\ninterval = \"100ms\"\n",
+    );
+    text.push_str(&format!(
+        "\n[ssh]\nconfig_file = \"{}\"\n",
+        server.client_config.display()
+    ));
+    for (name, root, port) in &hosts {
+        text.push_str(&format!(
+            "\n[hosts.{name}]\naddress = \"{name}\"\nroot = \"{}\"\ngroups = [\"web\"]\nvars = {{ PORT = \"{port}\" }}\n",
+            root.display()
+        ));
+    }
+    text.push_str("\n[environments.production]\ngroups = [\"web\"]\n");
+    std::fs::write(&site.config, text).unwrap();
+    let stop_all = || {
+        for (_, root, _) in &hosts {
+            let _ = std::process::Command::new(example_dir().join("bin/stop-web"))
+                .env("HOIST_ROOT", root)
+                .env("HOIST_STOP_TIMEOUT", "10")
+                .output();
+        }
+    };
+    struct StopOnDrop<F: Fn()>(F);
+    impl<F: Fn()> Drop for StopOnDrop<F> {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let _stop = StopOnDrop(stop_all);
+
+    let current_of = |root: &Path| -> Option<String> {
+        let target = std::fs::read_link(root.join("current")).ok()?;
+        Some(target.file_name()?.to_string_lossy().into_owned())
+    };
+    let out = site.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_OK);
+    for point in points("deploy:") {
+        site.change_code(&format!("fleet before {point}"));
+        let out = site.hoist_env(&["deploy"], &[("HOIST_FAIL_AT", point)]);
+        assert!(
+            killed(&out),
+            "{point}: hoist was not killed: {}",
+            stderr(&out)
+        );
+        for (name, root, _) in &hosts {
+            let current =
+                current_of(root).unwrap_or_else(|| panic!("{point}: {name} lost current"));
+            let dir = root.join("releases").join(&current);
+            assert!(
+                dir.join(".venv/.hoist-complete").exists() && dir.join("RELEASE.json").exists(),
+                "{point}: {name}'s current {current} is not a complete release"
+            );
+            let import = std::process::Command::new(dir.join(".venv/bin/python"))
+                .args(["-c", "import app; app.app"])
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                import.status.success(),
+                "{point}: {name}'s current does not import: {}",
+                String::from_utf8_lossy(&import.stderr)
+            );
+        }
+        site.change_code(&format!("fleet after {point}"));
+        let out = site.hoist(&["deploy"]);
+        assert_exit(&out, EXIT_OK);
+        let live: Vec<Option<String>> = hosts.iter().map(|(_, root, _)| current_of(root)).collect();
+        assert!(
+            live.iter().all(|c| c.is_some() && *c == live[0]),
+            "{point}: the hosts disagree after the next deploy: {live:?}"
+        );
+        for (name, root, port) in &hosts {
+            assert!(
+                !root.join(".hoist/lock").exists(),
+                "{point}: {name} kept a lock"
+            );
+            let body = http_get(*port, "/version").unwrap_or_default();
+            assert!(
+                body.contains(live[0].as_deref().unwrap()),
+                "{point}: {name} serves {body}"
+            );
+        }
+    }
 }
