@@ -144,16 +144,16 @@ fn kill_every_deploy_step(site: &Site) {
     site.deploy_ok();
     for (i, point) in points("deploy:").iter().enumerate() {
         site.change_code(&format!("before {point}"));
-        let good = good_releases(&site);
+        let good = good_releases(site);
         let live_before = site.current().unwrap();
-        let target_before = rollback_target_of(&site);
+        let target_before = rollback_target_of(site);
         let out = site.hoist_env(&["deploy"], &[("HOIST_FAIL_AT", point)]);
         assert!(
             killed(&out),
             "{point}: hoist was not killed: {}",
             stderr(&out)
         );
-        let current = assert_invariants(&site, point, &good);
+        let current = assert_invariants(site, point, &good);
         // The next rollback goes to the last release known good: the live one's target while
         // the live one is still current, the live one itself once the killed deploy switched.
         let expected = if current == live_before {
@@ -162,7 +162,7 @@ fn kill_every_deploy_step(site: &Site) {
             Some(live_before)
         };
         assert_eq!(
-            rollback_target_of(&site),
+            rollback_target_of(site),
             expected,
             "{point}: rollback target"
         );
@@ -192,11 +192,11 @@ fn kill_every_deploy_step(site: &Site) {
         );
         // No release is left "unfinished" after the next deploy has run.
         assert!(
-            releases_json(&site)
+            releases_json(site)
                 .iter()
                 .all(|r| r["state"] != "unfinished" && r["state"] != "prepared"),
             "{point} (#{i}): {:?}",
-            releases_json(&site)
+            releases_json(site)
         );
         assert!(
             !Path::new(&site.root.join("releases"))
@@ -223,18 +223,18 @@ fn kill_every_rollback_step(site: &Site) {
     for point in &points("rollback:") {
         site.change_code(&format!("for {point}"));
         let left = site.deploy_ok();
-        let good = good_releases(&site);
+        let good = good_releases(site);
         let out = site.hoist_env(&["rollback"], &[("HOIST_FAIL_AT", point)]);
         assert!(
             killed(&out),
             "{point}: hoist was not killed: {}",
             stderr(&out)
         );
-        let current = assert_invariants(&site, point, &good);
+        let current = assert_invariants(site, point, &good);
         // Once switched away from, the release left is bad and never the next target.
-        let next = rollback_target_of(&site);
+        let next = rollback_target_of(site);
         if current != left {
-            assert_eq!(state_of(&site, &left), "bad", "{point}");
+            assert_eq!(state_of(site, &left), "bad", "{point}");
             assert_ne!(next.as_deref(), Some(left.as_str()), "{point}");
         }
 
