@@ -239,6 +239,9 @@ fn prepare_fleet(
                 .is_empty();
         }
     }
+    if wrote {
+        fault::point("deploy:repaired");
+    }
     // What was just recorded must be part of the plan.
     let states = if wrote { read_states(fleet)? } else { states };
     let plan = make_plan(config, fleet, opts, &states)?;

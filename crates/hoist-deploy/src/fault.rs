@@ -23,6 +23,7 @@ pub(crate) fn point(_name: &str) {}
 /// Every failure point, in the order a deploy or rollback reaches them (for tests and docs).
 pub const POINTS: &[&str] = &[
     "deploy:locked",
+    "deploy:repaired",
     "deploy:started",
     "deploy:uploaded",
     "deploy:env",

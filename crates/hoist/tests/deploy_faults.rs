@@ -12,13 +12,17 @@ use support::*;
 
 /// The failure points a deploy or a rollback passes when nothing fails (the `switched-back`
 /// ones are only reached on the way back from a failure, `deploy:pruning-env` only when an
-/// environment is left unused: each has a test of its own).
+/// environment is left unused, `deploy:repaired` only when an earlier kill left something to
+/// close: each has a test of its own).
 fn points(prefix: &str) -> Vec<&'static str> {
     let list: Vec<&'static str> = hoist_deploy::FAILURE_POINTS
         .iter()
         .copied()
         .filter(|p| {
-            p.starts_with(prefix) && !p.ends_with("switched-back") && *p != "deploy:pruning-env"
+            p.starts_with(prefix)
+                && !p.ends_with("switched-back")
+                && *p != "deploy:pruning-env"
+                && *p != "deploy:repaired"
         })
         .collect();
     assert!(
@@ -556,4 +560,39 @@ fn killing_a_fleet_deploy_over_ssh_at_any_step_breaks_nothing() {
             );
         }
     }
+}
+
+/// The repairs at the start of a deploy (closing a release a killed deploy left unfinished) are
+/// themselves killed: the next deploy closes what is still open, once, and goes on.
+#[test]
+fn a_deploy_killed_right_after_its_repairs_leaves_them_done_or_to_do_again() {
+    let site = Site::new();
+    let a = site.deploy_ok();
+    site.change_code("left unfinished");
+    let out = site.hoist_env(&["deploy"], &[("HOIST_FAIL_AT", "deploy:prepared")]);
+    assert!(killed(&out), "{}", stderr(&out));
+    let unfinished: Vec<String> = releases_json(&site)
+        .iter()
+        .filter(|r| r["state"] == "prepared" || r["state"] == "unfinished")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(unfinished.len(), 1, "{:?}", releases_json(&site));
+
+    site.change_code("killed after repairing");
+    let out = site.hoist_env(&["deploy"], &[("HOIST_FAIL_AT", "deploy:repaired")]);
+    assert!(killed(&out), "{}", stderr(&out));
+    let good = good_releases(&site);
+    assert_eq!(assert_invariants(&site, "deploy:repaired", &good), a);
+    assert_eq!(state_of(&site, &unfinished[0]), "failed");
+
+    site.change_code("after the repairs");
+    let b = site.deploy_ok();
+    site.assert_live(&b);
+    let closes = site
+        .journal()
+        .iter()
+        .filter(|e| e["event"] == "deploy_failed" && e["release"] == unfinished[0].as_str())
+        .count();
+    assert_eq!(closes, 1, "the unfinished release was closed once");
+    assert_eq!(rollback_target_of(&site).as_deref(), Some(a.as_str()));
 }
