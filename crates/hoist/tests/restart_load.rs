@@ -732,3 +732,74 @@ fn uwsgi_serves_a_factory_entry() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     a_factory_entry_is_served(Strategy::UwsgiChain);
 }
+
+/// hoist killed (SIGKILL) at every step of a deploy under gunicorn-hup: the app keeps answering
+/// through nginx after each kill (the old master serves whatever happened), `current` is a whole
+/// release, and the next deploy serves exactly what `current` names.
+#[test]
+fn killing_a_gunicorn_hup_deploy_at_any_step_never_stops_the_serving() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let stack = Stack::start(Strategy::GunicornHup);
+    assert_exit(&stack.hoist(&["deploy"]), EXIT_OK);
+    let points: Vec<&str> = hoist_deploy::FAILURE_POINTS
+        .iter()
+        .copied()
+        .filter(|p| {
+            p.starts_with("deploy:")
+                && !p.ends_with("switched-back")
+                && *p != "deploy:pruning-env"
+                && *p != "deploy:repaired"
+        })
+        .collect();
+    let path = format!(
+        "{}:{}",
+        stack.bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for point in points {
+        stack
+            .site
+            .change_code(&format!("graceful, killed at {point}"));
+        let out = stack
+            .site
+            .command(&["deploy"])
+            .env("PATH", &path)
+            .env("HOIST_FAIL_AT", point)
+            .output()
+            .unwrap();
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                out.status.signal(),
+                Some(9),
+                "{point}: hoist was not killed: {}",
+                support::stderr(&out)
+            );
+        }
+        let current = stack.site.current().expect("current survives the kill");
+        assert!(
+            stack
+                .site
+                .release_dir(&current)
+                .join(".venv/.hoist-complete")
+                .exists(),
+            "{point}: current {current} is not a whole release"
+        );
+        assert!(
+            stack.serving().is_some(),
+            "{point}: nothing serves after the kill"
+        );
+        stack.site.change_code(&format!("graceful, after {point}"));
+        assert_exit(&stack.hoist(&["deploy"]), EXIT_OK);
+        let live = stack.site.current().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stack.serving().as_deref() != Some(live.as_str()) {
+            assert!(
+                Instant::now() < deadline,
+                "{point}: after the next deploy the app serves {:?}, current is {live}",
+                stack.serving()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
