@@ -45,7 +45,13 @@ impl Mount {
 }
 
 impl Drop for Mount {
+    /// The app the tests started serves from the mount: stop it while its pid file can still
+    /// be read, then unmount.
     fn drop(&mut self) {
+        let _ = Command::new(example_dir().join("bin/stop-web"))
+            .env("HOIST_ROOT", &self.0)
+            .env("HOIST_STOP_TIMEOUT", "10")
+            .output();
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
