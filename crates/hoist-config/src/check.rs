@@ -39,17 +39,68 @@ impl Checker<'_> {
         let Some(value) = value else {
             return Ok(default);
         };
-        parse_duration(value.get_ref()).map_err(|error| {
+        self.duration_text(value.span(), value.get_ref(), key)
+    }
+
+    /// `text`, the duration under `key` found at `span`.
+    pub fn duration_text(
+        &self,
+        span: Range<usize>,
+        text: &str,
+        key: &str,
+    ) -> Result<Duration, ConfigError> {
+        parse_duration(text).map_err(|error| {
             let message = match error {
                 DurationError::Invalid(text) => {
                     format!("invalid duration {text:?} for `{key}`: {EXPECTED_DURATION}")
                 }
                 DurationError::TooLong(_) => format!("`{key}`: {error}"),
             };
-            self.error(value.span(), message).with_hint(format!(
+            self.error(span, message).with_hint(format!(
                 "units are ms, s, m and h, e.g. {key} = \"30s\" or \"1m30s\""
             ))
         })
+    }
+
+    /// A duration where TOML allows any value: a string in the one duration grammar. A bare
+    /// number is refused (seconds? minutes?) with a hint that writes it with a unit.
+    pub fn duration_value(
+        &self,
+        value: &Spanned<toml::Value>,
+        key: &str,
+    ) -> Result<Duration, ConfigError> {
+        match value.get_ref() {
+            toml::Value::String(text) => self.duration_text(value.span(), text, key),
+            toml::Value::Integer(number) => Err(self
+                .error(
+                    value.span(),
+                    format!("`{key}` = {number} has no unit: {EXPECTED_DURATION}"),
+                )
+                .with_hint(format!(
+                    "write \"{number}s\" (units are ms, s, m and h; a bare number is not guessed)"
+                ))),
+            other => Err(self
+                .error(
+                    value.span(),
+                    format!("`{key}` must be a duration, not {}", other.type_str()),
+                )
+                .with_hint(format!(
+                    "durations are strings with a unit, e.g. {key} = \"30s\""
+                ))),
+        }
+    }
+
+    /// Like [`Checker::duration_value`], refusing zero.
+    pub fn positive_duration_value(
+        &self,
+        value: &Spanned<toml::Value>,
+        key: &str,
+    ) -> Result<Duration, ConfigError> {
+        let duration = self.duration_value(value, key)?;
+        if duration.is_zero() {
+            return Err(self.error(value.span(), format!("`{key}` must be longer than 0s")));
+        }
+        Ok(duration)
     }
 
     /// Like [`Checker::duration`], refusing zero: a zero timeout or interval can only fail.

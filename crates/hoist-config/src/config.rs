@@ -7,6 +7,7 @@ use toml::Spanned;
 
 use crate::check::{normalize, Checker};
 use crate::inventory::{self, Inventory, RawInventory};
+use crate::pipeline::Pipeline;
 use crate::raw::RawConfig;
 use crate::{app, health, hook, process, release};
 use crate::{App, ConfigError, Health, Hook, Process, Release, Setup};
@@ -33,8 +34,8 @@ pub struct Config {
     pub health: Option<Health>,
     /// `[setup]`: what `hoist setup` writes; defaults when the table is absent.
     pub setup: Setup,
-    /// `[pipeline]`, unchecked here: the pipeline crate owns its schema.
-    pub pipeline: Option<toml::Value>,
+    /// `[pipeline]` (or the file it names), when present.
+    pub pipeline: Option<Pipeline>,
     /// `[ssh]`, `[hosts.*]`, `[groups.*]`, `[environments.*]`; see [`Config::environment`].
     pub inventory: Inventory,
 }
@@ -55,7 +56,7 @@ pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Reads a config file that must be a regular file (not a FIFO or a device, which could block
 /// or never end) of at most [`MAX_CONFIG_BYTES`].
-fn read_config_text(path: &Path) -> Result<String, ConfigError> {
+pub(crate) fn read_config_text(path: &Path) -> Result<String, ConfigError> {
     use std::io::Read;
 
     let cannot_read = |err: std::io::Error| {
@@ -140,6 +141,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 
     let setup = crate::setup::validate(&check, &dir, raw.setup.as_ref())?;
 
+    let pipeline = raw
+        .pipeline
+        .as_ref()
+        .map(|p| crate::pipeline::validate(&check, &dir, p))
+        .transpose()?;
+
     let inventory = inventory::validate(
         &check,
         &dir,
@@ -160,7 +167,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         processes,
         health,
         setup,
-        pipeline: raw.pipeline,
+        pipeline,
         inventory,
     })
 }
@@ -175,7 +182,7 @@ pub fn find(start: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn config_dir(path: &Path) -> PathBuf {
+pub(crate) fn config_dir(path: &Path) -> PathBuf {
     let parent = path.parent().unwrap_or_else(|| Path::new(""));
     let parent = if parent.as_os_str().is_empty() {
         Path::new(".")

@@ -17,6 +17,7 @@ mod import_ansible;
 mod import_ansible_tasks;
 mod init;
 mod inventory;
+pub mod pipeline;
 mod process;
 mod raw;
 mod release;

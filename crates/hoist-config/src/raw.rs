@@ -24,7 +24,7 @@ pub(crate) struct RawConfig {
     pub process: Vec<Spanned<RawProcess>>,
     pub health: Option<Spanned<RawHealth>>,
     pub setup: Option<crate::setup::RawSetup>,
-    pub pipeline: Option<toml::Value>,
+    pub pipeline: Option<crate::pipeline::raw::RawPipeline>,
     pub ssh: Option<RawSsh>,
     #[serde(default)]
     pub hosts: BTreeMap<Spanned<String>, RawHost>,

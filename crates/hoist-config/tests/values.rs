@@ -5,6 +5,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hoist_config::pipeline::StepKind;
 use hoist_config::{HealthProbe, InstallerChoice, Restart, SharedPath};
 use support::{minimal_with, Project, MINIMAL};
 
@@ -88,8 +89,8 @@ body = "ok"
 timeout = "1m"
 interval = "100ms"
 
-[pipeline]
-anything = { goes = ["here"] }
+[pipeline.jobs.test]
+steps = ["checkout", { run = "pytest", no_output_timeout = "2m" }]
 "#,
     );
     assert_eq!(config.app.name, "shop_2");
@@ -149,8 +150,12 @@ anything = { goes = ["here"] }
     assert_eq!(health.timeout, Duration::from_secs(60));
     assert_eq!(health.interval, Duration::from_millis(100));
 
-    let pipeline = config.pipeline.expect("[pipeline] kept as written");
-    assert_eq!(pipeline["anything"]["goes"][0].as_str(), Some("here"));
+    let pipeline = config.pipeline.expect("[pipeline] validated with the rest");
+    assert_eq!(pipeline.jobs[0].name, "test");
+    assert!(matches!(
+        &pipeline.jobs[0].steps[1].kind,
+        StepKind::Run(run) if run.no_output_timeout == Duration::from_secs(120)
+    ));
 }
 
 #[test]

@@ -3,7 +3,6 @@
 
 use crate::cache_key::{self, KeyContext};
 use crate::cache_store::{CacheStore, SaveOutcome};
-use crate::definition::{kind_name, Job, Pipeline, RunStep, Step, StepKind, When};
 use crate::event::{Event, Stream};
 use crate::junit::TestReport;
 use crate::mask::SecretMasker;
@@ -13,6 +12,7 @@ use crate::record::{
     StepStatus,
 };
 use crate::services::{self, RunningService};
+use hoist_config::pipeline::{Job, Pipeline, RunStep, Step, StepKind, When};
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
@@ -710,7 +710,7 @@ fn timeout_reason(job: &Job) -> String {
 fn not_run(step: &Step, reason: &str) -> StepRecord {
     StepRecord {
         name: step.name.clone(),
-        kind: kind_name(&step.kind).into(),
+        kind: step.kind.key().into(),
         status: StepStatus::Skipped,
         exit_code: None,
         millis: 0,
@@ -789,7 +789,7 @@ impl JobRun<'_, '_> {
         });
         let mut rec = StepRecord {
             name: step.name.clone(),
-            kind: kind_name(&step.kind).into(),
+            kind: step.kind.key().into(),
             status: StepStatus::Passed,
             exit_code: None,
             millis: 0,

@@ -355,6 +355,12 @@ fn convert_step(
                     .unwrap_or_default(),
             };
             if let Some(t) = body.get("no_output_timeout").and_then(Yaml::scalar) {
+                // CircleCI reads a bare number as seconds; hoist wants the unit written.
+                let t = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("{t}s")
+                } else {
+                    t
+                };
                 out.extra.push(("no_output_timeout".into(), t));
             }
             if let Some(d) = body.get("working_directory").and_then(Yaml::scalar) {

@@ -1,6 +1,6 @@
 //! hoist's CI engine: the pipeline a push runs before it deploys.
 //!
-//! [`definition`] reads the `[pipeline]` table; [`engine::run`] runs it — jobs in parallel
+//! `hoist_config::pipeline` reads and checks the `[pipeline]` table; [`engine::run`] runs it — jobs in parallel
 //! (bounded) after the jobs they require, each in a clean workspace with native services
 //! ([`services`]), cached paths ([`cache_store`]), masked and time-stamped logs, artifacts and
 //! JUnit reports ([`junit`]) — and returns a [`record::RunRecord`]. It never prints: it emits
@@ -8,10 +8,8 @@
 
 pub mod cache_key;
 pub mod cache_store;
-pub mod definition;
 pub mod engine;
 pub mod event;
-pub mod filter;
 pub mod import;
 pub mod junit;
 pub mod mask;
@@ -21,3 +19,4 @@ pub mod secrets;
 pub mod services;
 
 pub use engine::{request_cancel, run, RunOptions};
+pub use hoist_config::pipeline::Pipeline;

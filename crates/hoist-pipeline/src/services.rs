@@ -7,7 +7,7 @@
 //! on a free loopback port, waited for until it answers `PING`. Both are stopped and their files
 //! removed when the [`RunningService`] is dropped, whatever happened to the job.
 
-use crate::definition::ServiceSpec;
+use hoist_config::pipeline::ServiceSpec;
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

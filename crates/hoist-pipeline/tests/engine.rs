@@ -125,7 +125,7 @@ fn each_output_line_is_logged_with_a_timestamp_and_its_stream() {
 #[test]
 fn a_step_without_output_for_its_timeout_is_killed_and_always_steps_still_run() {
     let p = Project::new(
-        "[pipeline.jobs.t]\nsteps = [{ run = \"echo start; sleep 30\", no_output_timeout = 1, name = \"hangs\" }, { run = \"echo after\", when = \"always\", name = \"after\" }]\n",
+        "[pipeline.jobs.t]\nsteps = [{ run = \"echo start; sleep 30\", no_output_timeout = \"1s\", name = \"hangs\" }, { run = \"echo after\", when = \"always\", name = \"after\" }]\n",
         &[],
     );
     let run = p.run();
@@ -140,7 +140,7 @@ fn a_step_without_output_for_its_timeout_is_killed_and_always_steps_still_run() 
 #[test]
 fn a_timed_out_job_runs_nothing_more() {
     let p = Project::new(
-        "[pipeline.jobs.t]\ntimeout = 1\nsteps = [{ run = \"sleep 30\", name = \"slow\" }, { run = \"echo x\", when = \"always\", name = \"always\" }, { artifacts = \"x\" }, { test_results = \"x\" }]\n",
+        "[pipeline.jobs.t]\ntimeout = \"1s\"\nsteps = [{ run = \"sleep 30\", name = \"slow\" }, { run = \"echo x\", when = \"always\", name = \"always\" }, { artifacts = \"x\" }, { test_results = \"x\" }]\n",
         &[],
     );
     let run = p.run();

@@ -26,7 +26,7 @@ fn the_misindented_config_is_refused_naming_line_43() {
 fn the_corrected_config_converts_and_says_what_changed() {
     let yaml = std::fs::read_to_string(fixtures().join("config.yml")).unwrap();
     let c = circleci(&yaml, ".circleci/config.yml", Some(&example_app())).unwrap();
-    let p = hoist_pipeline::definition::parse(&c.toml, "hoist.toml", Path::new("/p"))
+    let p = hoist_config::pipeline::parse(Path::new("hoist.toml"), &c.toml)
         .unwrap()
         .unwrap();
     let job = &p.jobs[0];
@@ -34,18 +34,14 @@ fn the_corrected_config_converts_and_says_what_changed() {
     assert!(job.filter.allows("master") && !job.filter.allows("dev"));
     assert_eq!(
         job.services,
-        [hoist_pipeline::definition::ServiceSpec::Postgres {
+        [hoist_config::pipeline::ServiceSpec::Postgres {
             user: "notes".into(),
             db: "notes_test".into(),
             password: Some("notes-secret".into()),
             settings: Default::default()
         }]
     );
-    let kinds: Vec<&str> = job
-        .steps
-        .iter()
-        .map(|s| hoist_pipeline::definition::kind_name(&s.kind))
-        .collect();
+    let kinds: Vec<&str> = job.steps.iter().map(|s| s.kind.key()).collect();
     assert_eq!(
         kinds,
         [
@@ -64,7 +60,7 @@ fn the_corrected_config_converts_and_says_what_changed() {
         "the Ansible variables are dropped (and listed)"
     );
     let install = match &job.steps[2].kind {
-        hoist_pipeline::definition::StepKind::Run(r) => r.clone(),
+        hoist_config::pipeline::StepKind::Run(r) => r.clone(),
         other => panic!("{other:?}"),
     };
     assert_eq!(install.command, "python3 -m venv venv\n. venv/bin/activate\npip install -r requirements.txt\npip install -r requirements-dev.txt\n");
@@ -123,7 +119,7 @@ workflows:
     let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert_eq!(got, want);
-    let p = hoist_pipeline::definition::parse(&c.toml, "hoist.toml", Path::new("/p"))
+    let p = hoist_config::pipeline::parse(Path::new("hoist.toml"), &c.toml)
         .unwrap()
         .unwrap();
     assert!(!p.jobs[0].filter.allows("wip-1") && p.jobs[0].filter.allows("main"));

@@ -72,7 +72,7 @@ fn caches_saved_by_runs_are_listed_removed_and_pruned() {
                 .and(predicates::str::contains("removed deps-a1 (")),
         );
     hoist(dir.path())
-        .args(["cache", "prune", "--max-age", "0"])
+        .args(["cache", "prune", "--max-age", "0s"])
         .assert()
         .success()
         .stdout(

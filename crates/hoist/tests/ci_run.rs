@@ -167,7 +167,14 @@ fn a_bad_pipeline_is_a_configuration_error_with_its_line() {
     let dir = project("[pipeline.jobs.t]\nsteps = [\n  { run = \"x\", when = \"later\" },\n]\n");
     let out = hoist(dir.path()).args(["ci", "run"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(String::from_utf8(out.stderr).unwrap(), "error: hoist.toml:3: job \"t\", step 1: unknown when = \"later\"\nhint: use on_success, always or on_fail\n");
+    // The same form as every config error: the file as found, its line and column, a hint.
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "error: {}:3:23: job \"t\", step 1: unknown when = \"later\"\nhint: use on_success, always or on_fail\n",
+            dir.path().join("hoist.toml").display()
+        )
+    );
 }
 
 #[test]

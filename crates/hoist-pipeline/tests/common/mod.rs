@@ -1,7 +1,7 @@
 //! A real git project with a hoist.toml, and a run of its pipeline that collects the events.
 #![allow(dead_code)]
 
-use hoist_pipeline::definition::{self, Pipeline};
+use hoist_config::pipeline::{self, Pipeline};
 use hoist_pipeline::engine::{self, RunOptions};
 use hoist_pipeline::event::Event;
 use hoist_pipeline::record::RunRecord;
@@ -58,7 +58,7 @@ impl Project {
     }
 
     pub fn pipeline(&self) -> Pipeline {
-        definition::load(&self.config()).unwrap()
+        pipeline::load(&self.config()).unwrap()
     }
 
     pub fn options(&self) -> RunOptions {

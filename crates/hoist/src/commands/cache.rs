@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use hoist_config::parse_duration;
+use hoist_config::pipeline::{parse_size, CacheLimits};
 use hoist_pipeline::cache_store::CacheStore;
-use hoist_pipeline::definition::{parse_duration, parse_size, CacheLimits};
 
 use crate::printer;
 
@@ -44,7 +45,7 @@ pub struct PruneArgs {
     /// Size bound, e.g. 500MB or 5GB (default: [pipeline.cache] max_size, else 5GB).
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
-    /// Age bound, e.g. 7d or 12h (default: [pipeline.cache] max_age, else 15d).
+    /// Age bound, e.g. 168h or 12h (default: [pipeline.cache] max_age, else 360h: 15 days).
     #[arg(long, value_name = "AGE")]
     pub max_age: Option<String>,
 }
@@ -104,7 +105,7 @@ fn limits(args: &PruneArgs, config: Option<&Path>) -> Option<CacheLimits> {
     let mut limits = config
         .map(Path::to_path_buf)
         .or_else(|| hoist_config::find(&std::env::current_dir().ok()?))
-        .and_then(|p| hoist_pipeline::definition::load(&p).ok())
+        .and_then(|p| hoist_config::pipeline::load(&p).ok())
         .map_or_else(CacheLimits::default, |p| p.cache);
     if let Some(text) = &args.max_size {
         let Some(bytes) = parse_size(text) else {
@@ -117,12 +118,15 @@ fn limits(args: &PruneArgs, config: Option<&Path>) -> Option<CacheLimits> {
         limits.max_bytes = bytes;
     }
     if let Some(text) = &args.max_age {
-        let Some(age) = parse_duration(text) else {
-            printer::error(
-                &format!("--max-age {text:?} is not a duration"),
-                &["write e.g. 12h or 7d".into()],
-            );
-            return None;
+        let age = match parse_duration(text) {
+            Ok(age) => age,
+            Err(e) => {
+                printer::error(
+                    &format!("--max-age: {e}"),
+                    &["write e.g. 12h or 168h (units are ms, s, m and h)".into()],
+                );
+                return None;
+            }
         };
         limits.max_age = age;
     }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anstream::eprintln;
-use hoist_pipeline::definition::{self, Pipeline};
+use hoist_config::pipeline::{self, Pipeline};
 use hoist_pipeline::engine::{self, RunOptions};
 use hoist_pipeline::event::Event;
 use hoist_pipeline::junit::{Outcome, TestReport};
@@ -77,10 +77,10 @@ pub(crate) fn load(config: Option<&Path>) -> Result<(PathBuf, Pipeline), i32> {
             }
         }
     };
-    match definition::load(&path) {
+    match pipeline::load(&path) {
         Ok(p) => Ok((path, p)),
         Err(e) => {
-            let hints: Vec<String> = e.hint().map(str::to_string).into_iter().collect();
+            let hints: Vec<String> = e.hint.iter().cloned().collect();
             printer::error(&e.to_string(), &hints);
             Err(crate::exit::CONFIG)
         }

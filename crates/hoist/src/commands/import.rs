@@ -75,8 +75,7 @@ fn circleci(args: &CircleciArgs, config: Option<&Path>) -> i32 {
         return crate::exit::OK;
     }
     let existing = std::fs::read_to_string(&target).unwrap_or_default();
-    if hoist_pipeline::definition::parse(&existing, "hoist.toml", &project)
-        .is_ok_and(|p| p.is_some())
+    if hoist_config::pipeline::parse(&target, &existing).is_ok_and(|p| p.is_some())
         || existing
             .lines()
             .any(|l| l.trim_start().starts_with("[pipeline"))

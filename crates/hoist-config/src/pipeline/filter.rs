@@ -43,6 +43,17 @@ impl BranchPattern {
     }
 }
 
+/// Two patterns are equal when they are written alike.
+impl PartialEq for BranchPattern {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Literal(a), Self::Literal(b)) => a == b,
+            (Self::Regex { source: a, .. }, Self::Regex { source: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
 impl std::fmt::Display for BranchPattern {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -53,7 +64,7 @@ impl std::fmt::Display for BranchPattern {
 }
 
 /// `only` and `ignore` of a job. Empty `only` means every branch.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BranchFilter {
     /// The job runs only on branches matching one of these (when not empty).
     pub only: Vec<BranchPattern>,

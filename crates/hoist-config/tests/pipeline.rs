@@ -1,13 +1,13 @@
-//! The [pipeline] schema: what parses, and the errors (with their lines) for what does not.
+//! The [pipeline] schema: what parses, and the errors (with their lines, columns and hints) for
+//! what does not.
 
-use hoist_pipeline::definition::{parse, StepKind, When};
-use hoist_pipeline::filter::{BranchFilter, BranchPattern};
+use hoist_config::pipeline::{parse, BranchFilter, BranchPattern, StepKind, When};
 use proptest::prelude::*;
 use std::path::Path;
 
 fn err(text: &str) -> (String, Option<String>) {
-    let e = parse(text, "hoist.toml", Path::new("/p")).unwrap_err();
-    (e.to_string(), e.hint().map(str::to_string))
+    let e = parse(Path::new("hoist.toml"), text).unwrap_err();
+    (e.to_string(), e.hint)
 }
 
 #[test]
@@ -41,7 +41,7 @@ requires = ["test"]
 [[pipeline.jobs.deploy.steps]]
 deploy = "production"
 "#;
-    let p = parse(text, "hoist.toml", Path::new("/p")).unwrap().unwrap();
+    let p = parse(Path::new("hoist.toml"), text).unwrap().unwrap();
     assert_eq!(p.max_parallel, 3);
     assert_eq!(
         p.environment,
@@ -78,7 +78,7 @@ deploy = "production"
 
 #[test]
 fn no_pipeline_table_is_none() {
-    assert!(parse("[app]\nname = 'x'\n", "hoist.toml", Path::new("/p"))
+    assert!(parse(Path::new("hoist.toml"), "[app]\nname = 'x'\n")
         .unwrap()
         .is_none());
 }
@@ -86,25 +86,27 @@ fn no_pipeline_table_is_none() {
 #[test]
 fn errors_name_the_file_the_line_and_a_fix() {
     let cases: &[(&str, &str, &str)] = &[
-        ("[pipeline]\nmax_paralel = 2\n", "hoist.toml:2: unknown field `max_paralel`", "docs/pipeline.md"),
+        ("[pipeline]\nmax_paralel = 2\n", "hoist.toml:2:1: unknown key `max_paralel` in [pipeline]; did you mean `max_parallel`?", "rename `max_paralel` to `max_parallel`"),
         (
-            "[pipeline.jobs.t]\nsteps = [\n  \"checkout\",\n  { run = \"x\", nope = 1 },\n]\n",
-            "hoist.toml:4: job \"t\", step 2: unknown key \"nope\" in a run step",
+            "[pipeline.jobs.t]\nsteps = [\n  \"checkout\",\n  { run = \"x\", paths = [] },\n]\n",
+            "hoist.toml:4:24: job \"t\", step 2: unknown key \"paths\" in a run step",
             "a run step takes: name, when, shell",
         ),
-        ("[pipeline.jobs.t]\nsteps = [{ run = \"x\", when = \"sometimes\" }]\n", "hoist.toml:2: job \"t\", step 1: unknown when = \"sometimes\"", "on_success, always or on_fail"),
-        ("[pipeline.jobs.t]\nsteps = [{ pytest = true }]\n", "hoist.toml:2: job \"t\", step 1: the step has no kind", "checkout, run, restore_cache"),
-        ("[pipeline.jobs.t]\nrequires = [\"build\"]\nsteps = [\"checkout\"]\n", "hoist.toml:1: job \"t\" requires \"build\", which is not a job", "jobs are: t"),
+        ("[pipeline.jobs.t]\nsteps = [{ run = \"x\", when = \"sometimes\" }]\n", "hoist.toml:2:30: job \"t\", step 1: unknown when = \"sometimes\"", "on_success, always or on_fail"),
+        ("[pipeline.jobs.t]\nsteps = [{ name = \"x\" }]\n", "hoist.toml:2:10: job \"t\", step 1: the step has no kind", "checkout, run, restore_cache"),
+        ("[pipeline.jobs.t]\nrequires = [\"build\"]\nsteps = [\"checkout\"]\n", "hoist.toml:2:12: job \"t\" requires \"build\", which is not a job", "jobs are: t"),
         (
             "[pipeline.jobs.a]\nrequires = [\"b\"]\nsteps = [\"checkout\"]\n[pipeline.jobs.b]\nrequires = [\"a\"]\nsteps = [\"checkout\"]\n",
-            "hoist.toml:1: jobs require each other in a cycle: a -> b -> a",
+            "hoist.toml:1:16: jobs require each other in a cycle: a -> b -> a",
             "remove one",
         ),
-        ("[pipeline.jobs.t]\nonly = \"/[/\"\nsteps = [\"checkout\"]\n", "hoist.toml:2: branch pattern \"/[/\" is not a valid regular expression", "whole branch name"),
-        ("[pipeline.jobs.t]\nservices.mysql = {}\nsteps = [\"checkout\"]\n", "hoist.toml:2: unknown service \"mysql\"", "postgres, redis"),
-        ("[pipeline.jobs.t]\ntimeout = \"soon\"\nsteps = [\"checkout\"]\n", "hoist.toml:2: \"soon\" is not a duration", "\"10m\""),
-        ("[pipeline.jobs.t]\nsteps = [{ save_cache = \"k\" }]\n", "hoist.toml:2: job \"t\", step 1: save_cache has no paths", "paths = [\"env\"]"),
-        ("[pipeline.jobs.t]\nsteps = []\n", "hoist.toml:1: job \"t\" has no steps", "steps = ["),
+        ("[pipeline.jobs.t]\nonly = \"/[/\"\nsteps = [\"checkout\"]\n", "hoist.toml:2:8: branch pattern \"/[/\" is not a valid regular expression", "whole branch name"),
+        ("[pipeline.jobs.t]\nservices.mysql = {}\nsteps = [\"checkout\"]\n", "hoist.toml:2:10: unknown service \"mysql\"", "postgres, redis"),
+        ("[pipeline.jobs.t]\ntimeout = \"soon\"\nsteps = [\"checkout\"]\n", "hoist.toml:2:11: invalid duration \"soon\" for `timeout`: expected a duration like 30s, 5m, 250ms", "units are ms, s, m and h"),
+        ("[pipeline.jobs.t]\nsteps = [{ save_cache = \"k\" }]\n", "hoist.toml:2:10: job \"t\", step 1: save_cache has no paths", "paths = [\"env\"]"),
+        ("[pipeline.jobs.t]\nsteps = []\n", "hoist.toml:1:16: job \"t\" has no steps", "steps = ["),
+        ("[pipeline.jobs.t]\nsteps = [{ run = \"x\", nope = 1 }]\n", "hoist.toml:2:23: unknown key `nope` in [pipeline.jobs.t]", "remove `nope`"),
+        ("[pipeline]\ncache = { max_age = \"15d\" }\n", "hoist.toml:2:21: invalid duration \"15d\" for `max_age`", "units are ms, s, m and h"),
     ];
     for (text, message, hint) in cases {
         let (got, got_hint) = err(text);
@@ -132,19 +134,61 @@ fn a_pipeline_in_its_own_file_is_followed_and_its_errors_name_it() {
         "[pipeline.jobs.t]\nsteps = [\"checkout\"]\n",
     )
     .unwrap();
-    let p = hoist_pipeline::definition::load(&dir.path().join("hoist.toml")).unwrap();
+    let p = hoist_config::pipeline::load(&dir.path().join("hoist.toml")).unwrap();
     assert_eq!(p.jobs[0].name, "t");
     std::fs::write(
         dir.path().join("ci.toml"),
         "[pipeline.jobs.t]\n\nsteps = [3]\n",
     )
     .unwrap();
-    let e = hoist_pipeline::definition::load(&dir.path().join("hoist.toml")).unwrap_err();
+    let e = hoist_config::pipeline::load(&dir.path().join("hoist.toml")).unwrap_err();
+    assert_eq!(e.path, dir.path().join("ci.toml"));
+    assert_eq!((e.line, e.column), (Some(3), Some(10)));
     assert!(
-        e.to_string().starts_with(
-            "ci.toml:3: job \"t\", step 1: a step is \"checkout\" or a table, not integer"
+        e.message.starts_with(
+            "`steps` must be \"checkout\" or a table such as { run = \"pytest\" }, not integer 3"
         ),
         "{e}"
+    );
+}
+
+#[test]
+fn a_bare_number_duration_in_a_step_is_refused_with_a_hint() {
+    let text = "[pipeline.jobs.t]\nsteps = [\n  { run = \"make\", no_output_timeout = 30 },\n]\n";
+    let error = parse(Path::new("hoist.toml"), text).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "hoist.toml:3:39: `no_output_timeout` = 30 has no unit: expected a duration like 30s, 5m, 250ms"
+    );
+    assert_eq!(
+        error.hint.as_deref(),
+        Some("write \"30s\" (units are ms, s, m and h; a bare number is not guessed)")
+    );
+}
+
+#[test]
+fn durations_follow_the_config_grammar_with_milliseconds() {
+    let text = "[pipeline]\ncache = { max_age = \"360h\" }\n[pipeline.jobs.t]\ntimeout = \"1m30s\"\nsteps = [{ run = \"x\", no_output_timeout = \"1500ms\" }]\n";
+    let p = parse(Path::new("hoist.toml"), text).unwrap().unwrap();
+    assert_eq!(p.cache.max_age, std::time::Duration::from_secs(360 * 3600));
+    assert_eq!(p.jobs[0].timeout, Some(std::time::Duration::from_secs(90)));
+    assert!(matches!(
+        &p.jobs[0].steps[0].kind,
+        StepKind::Run(r) if r.no_output_timeout == std::time::Duration::from_millis(1500)
+    ));
+}
+
+#[test]
+fn the_whole_config_checks_its_pipeline_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.py"), "app = 1\n").unwrap();
+    let path = dir.path().join("hoist.toml");
+    let text = "[app]\nname = \"a\"\nentry = \"app:app\"\n[release]\nroot = \"/srv/a\"\n[pipeline.jobs.t]\nsteps = [{ run = \"x\", when = \"later\" }]\n";
+    let error = hoist_config::parse(&path, text).unwrap_err();
+    assert_eq!((error.line, error.column), (Some(7), Some(30)));
+    assert!(
+        error.message.contains("unknown when = \"later\""),
+        "{error}"
     );
 }
 
