@@ -1,6 +1,6 @@
 //! What the engine reports while it runs. Front ends render these; the engine never prints.
 
-use crate::record::{JobStatus, RunRecord, StepStatus};
+use crate::record::{JobStatus, RunRecord, Severity, StepStatus};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -100,6 +100,8 @@ pub enum Event {
         job: String,
         /// 1-based step number.
         step: usize,
+        /// Information or a warning.
+        severity: Severity,
         /// What.
         message: String,
     },

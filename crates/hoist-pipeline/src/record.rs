@@ -86,13 +86,50 @@ pub struct StepRecord {
     /// Wall time.
     pub millis: u64,
     /// Why it was skipped or failed, and notes (cache misses...).
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     /// Its output, one time-stamped line each.
     pub log: Option<PathBuf>,
     /// For cache steps.
     pub cache: Option<CacheRecord>,
     /// For artifacts steps.
     pub artifacts: Vec<ArtifactRecord>,
+}
+
+/// Something a step reports besides its output, and how much it matters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Note {
+    /// Whether it is plain information or a warning.
+    pub severity: Severity,
+    /// What, in one line.
+    pub message: String,
+}
+
+impl Note {
+    /// Plain information, e.g. a cache restored.
+    pub fn info(message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Info,
+            message: message.into(),
+        }
+    }
+
+    /// Something the user should look at that does not fail the step, e.g. a cache miss.
+    pub fn warning(message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            message: message.into(),
+        }
+    }
+}
+
+/// How much a note matters: front ends render warnings as warnings.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Information.
+    Info,
+    /// A warning: not a failure, but worth reading.
+    Warning,
 }
 
 /// A service of a job.

@@ -281,8 +281,9 @@ steps = [
     let first = p.run();
     assert!(first.record.passed);
     assert_eq!(
-        first.notes("t", 2),
-        ["warning: no cache found for keys: deps-v1-master, deps-v1-"]
+        first.warnings("t", 2),
+        ["no cache found for keys: deps-v1-master, deps-v1-"],
+        "a miss is a note of severity warning"
     );
     assert_eq!(first.output("t")[1], "built");
     assert!(first.notes("t", 4)[0].starts_with("saved cache deps-v1-master ("));

@@ -130,7 +130,22 @@ impl Run {
             .collect()
     }
 
+    /// The messages of a step's notes, whatever their severity.
     pub fn notes(&self, job: &str, step: usize) -> Vec<String> {
-        self.job(job).steps[step - 1].notes.clone()
+        self.job(job).steps[step - 1]
+            .notes
+            .iter()
+            .map(|note| note.message.clone())
+            .collect()
+    }
+
+    /// The messages of a step's warnings.
+    pub fn warnings(&self, job: &str, step: usize) -> Vec<String> {
+        self.job(job).steps[step - 1]
+            .notes
+            .iter()
+            .filter(|note| note.severity == hoist_pipeline::record::Severity::Warning)
+            .map(|note| note.message.clone())
+            .collect()
     }
 }

@@ -7,7 +7,7 @@ use hoist_config::pipeline::{self, Pipeline};
 use hoist_pipeline::engine::{self, RunOptions};
 use hoist_pipeline::event::Event;
 use hoist_pipeline::junit::{Outcome, TestReport};
-use hoist_pipeline::record::{JobStatus, RunRecord, StepStatus};
+use hoist_pipeline::record::{JobStatus, RunRecord, Severity, StepStatus};
 use owo_colors::OwoColorize;
 
 use crate::printer::{self, format_ms};
@@ -216,13 +216,15 @@ fn render_event(event: &Event) {
         }
         Event::StepStarted { job, step, name } => eprintln!("{job}  [{step}] {name}"),
         Event::Output { job, line, .. } => eprintln!("{job}  {} {line}", "|".dimmed()),
-        Event::StepNote { job, message, .. } => {
-            if let Some(warning) = message.strip_prefix("warning: ") {
-                printer::warning(&format!("{job}: {warning}"));
-            } else {
-                eprintln!("{job}  {} {message}", "·".dimmed());
-            }
-        }
+        Event::StepNote {
+            job,
+            severity,
+            message,
+            ..
+        } => match severity {
+            Severity::Warning => printer::warning(&format!("{job}: {message}")),
+            Severity::Info => eprintln!("{job}  {} {message}", "·".dimmed()),
+        },
         Event::StepFinished {
             job,
             step,
