@@ -267,3 +267,13 @@ proptest! {
         prop_assert!(!filter(&[&name], &[&name]).allows(&name));
     }
 }
+
+#[test]
+fn tables_named_only_through_deeper_headers_are_read() {
+    // What the CircleCI importer writes: the job and its service exist only through these.
+    let text = "[pipeline.jobs.build.environment]\nA = \"1\"\n\n[pipeline.jobs.build.services.postgres.environment]\nPOSTGRES_USER = \"notes\"\n\n[[pipeline.jobs.build.steps]]\ncheckout = true\n";
+    let p = parse(Path::new("hoist.toml"), text).unwrap().unwrap();
+    assert_eq!(p.jobs[0].environment, [("A".to_owned(), "1".to_owned())]);
+    assert_eq!(p.jobs[0].services[0].kind(), "postgres");
+    assert!(matches!(p.jobs[0].steps[0].kind, StepKind::Checkout));
+}

@@ -7,8 +7,7 @@
 //! everything that cannot be converted is listed; nothing is dropped silently.
 
 use indexmap::IndexMap;
-use serde::Deserialize;
-use std::fmt::Write as _;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// A config that cannot be imported.
@@ -441,17 +440,32 @@ fn lists_pytest(project: &Path, file: &str) -> bool {
     })
 }
 
-/// The changes that make a hosted-CI job run on a bare host with hoist.
+/// The changes that make a hosted-CI job run on a bare host with hoist: five rules, applied in
+/// this order (a later rule sees what an earlier one changed).
 fn adapt_for_hoist(job: &mut OutJob, project: Option<&Path>, notes: &mut Vec<String>) {
+    let deploys = deploy_with_hoist(job, notes);
+    drop_hosted_image_lines(job, deploys, notes);
+    write_junit_reports(job, notes);
+    if let Some(project) = project {
+        install_pytest(job, project, notes);
+    }
+    skip_install_on_exact_hit(job, notes);
+}
+
+/// How notes name a step: `job build, step 3 (Set up the virtualenv)`.
+fn step_label(job: &str, step: &OutStep, index: usize) -> String {
+    format!(
+        "job {job}, step {} ({})",
+        index + 1,
+        step.name.clone().unwrap_or_else(|| step.kind.into())
+    )
+}
+
+/// Rule 1: an Ansible deploy becomes hoist's deploy step, and the job's Ansible settings go.
+/// Returns whether the job deploys.
+fn deploy_with_hoist(job: &mut OutJob, notes: &mut Vec<String>) -> bool {
     let name = job.name.clone();
-    let label = |s: &OutStep, i: usize| {
-        format!(
-            "job {name}, step {} ({})",
-            i + 1,
-            s.name.clone().unwrap_or_else(|| s.kind.into())
-        )
-    };
-    // 1. An Ansible deploy becomes hoist's deploy step.
+    let label = |s: &OutStep, i: usize| step_label(&name, s, i);
     let mut deploys = false;
     for (i, step) in job.steps.iter_mut().enumerate() {
         if step.kind == "run"
@@ -480,7 +494,14 @@ fn adapt_for_hoist(job: &mut OutJob, project: Option<&Path>, notes: &mut Vec<Str
             notes.push(format!("job {name}: environment {} dropped: Ansible settings, unused once the deploy is hoist's", names.join(", ")));
         }
     }
-    // 2. Lines that only served Ansible, or that install system packages inside the hosted image.
+    deploys
+}
+
+/// Rule 2: lines that only served Ansible, or that install system packages inside the hosted
+/// image, are removed (with what to install on the host instead).
+fn drop_hosted_image_lines(job: &mut OutJob, deploys: bool, notes: &mut Vec<String>) {
+    let name = job.name.clone();
+    let label = |s: &OutStep, i: usize| step_label(&name, s, i);
     for (i, step) in job.steps.iter_mut().enumerate() {
         if step.kind != "run" {
             continue;
@@ -531,7 +552,12 @@ fn adapt_for_hoist(job: &mut OutJob, project: Option<&Path>, notes: &mut Vec<Str
         let trailing = if step.main.ends_with('\n') { "\n" } else { "" };
         step.main = format!("{}{trailing}", kept.join("\n"));
     }
-    // 3. pytest writes JUnit XML, and the job keeps it as test results.
+}
+
+/// Rule 3: pytest writes JUnit XML, and the job keeps it as test results.
+fn write_junit_reports(job: &mut OutJob, notes: &mut Vec<String>) {
+    let name = job.name.clone();
+    let label = |s: &OutStep, i: usize| step_label(&name, s, i);
     let report_dir = job
         .steps
         .iter()
@@ -581,7 +607,13 @@ fn adapt_for_hoist(job: &mut OutJob, project: Option<&Path>, notes: &mut Vec<Str
         );
         notes.push(format!("job {name}: added a test_results step for {report_dir} (failures, counts and slowest tests in the run's summary)"));
     }
-    // 4. Whatever runs pytest must have it installed.
+}
+
+/// Rule 4: whatever runs pytest must have it installed: the last install step gets it (from a
+/// dev requirements file when one lists it, whose checksum then joins the cache keys).
+fn install_pytest(job: &mut OutJob, project: &Path, notes: &mut Vec<String>) {
+    let name = job.name.clone();
+    let label = |s: &OutStep, i: usize| step_label(&name, s, i);
     let runs_pytest = job
         .steps
         .iter()
@@ -593,7 +625,7 @@ fn adapt_for_hoist(job: &mut OutJob, project: Option<&Path>, notes: &mut Vec<Str
         .filter(|(_, s)| s.kind == "run" && s.main.contains("pip install"))
         .map(|(i, _)| i)
         .collect();
-    if let (true, Some(&at), Some(project)) = (runs_pytest, installs.last(), project) {
+    if let (true, Some(&at)) = (runs_pytest, installs.last()) {
         let script = &job.steps[at].main;
         let files = requirement_files(script);
         let installed = script.lines().any(|l| {
@@ -660,8 +692,13 @@ fn adapt_for_hoist(job: &mut OutJob, project: Option<&Path>, notes: &mut Vec<Str
             }
         }
     }
-    // 5. The install step between restore_cache and save_cache of the same key is skipped on an
-    //    exact hit: the cache holds what it would build.
+}
+
+/// Rule 5: the one install step between a restore_cache and the save_cache of the same key is
+/// skipped on an exact hit: the cache holds what it would build.
+fn skip_install_on_exact_hit(job: &mut OutJob, notes: &mut Vec<String>) {
+    let name = job.name.clone();
+    let label = |s: &OutStep, i: usize| step_label(&name, s, i);
     for r in 0..job.steps.len() {
         if job.steps[r].kind != "restore_cache" {
             continue;
@@ -761,129 +798,147 @@ fn convert_workflows(
     }
 }
 
-fn key(name: &str) -> String {
-    if !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        name.to_string()
-    } else {
-        toml::Value::String(name.to_string()).to_string()
-    }
+/// The imported pipeline as hoist.toml spells it: serialised with `toml`, never assembled by
+/// hand, so keys and strings are quoted by the one writer.
+#[derive(Serialize)]
+struct PipelineFile<'a> {
+    pipeline: PipelineTable<'a>,
 }
 
-fn string(value: &str) -> String {
-    toml::Value::String(value.to_string()).to_string()
+#[derive(Serialize)]
+struct PipelineTable<'a> {
+    jobs: IndexMap<&'a str, JobTable<'a>>,
 }
 
-/// Multi-line scripts as `'''` literal strings, which keep them readable.
-fn script(value: &str) -> String {
-    let literal_ok = value.contains('\n')
-        && !value.contains("'''")
-        && !value.ends_with('\'')
-        && value
-            .chars()
-            .all(|c| c == '\n' || c == '\t' || !c.is_control());
-    if literal_ok {
-        format!("'''\n{value}'''")
-    } else {
-        string(value)
-    }
+#[derive(Serialize)]
+struct JobTable<'a> {
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    requires: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    only: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    ignore: &'a [String],
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    environment: IndexMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    services: IndexMap<&'a str, ServiceTable<'a>>,
+    steps: Vec<StepTable<'a>>,
 }
 
-fn list(items: &[String]) -> String {
-    format!(
-        "[{}]",
-        items
+#[derive(Serialize)]
+struct ServiceTable<'a> {
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    environment: IndexMap<&'a str, &'a str>,
+}
+
+/// One step: its name, the one key of its kind, then its options (as docs/pipeline.md lists them).
+#[derive(Serialize, Default)]
+struct StepTable<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkout: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deploy: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restore_cache: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    save_cache: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paths: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifacts: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_results: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    when: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    working_directory: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shell: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_output_timeout: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unless_cache_hit: Option<bool>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    environment: IndexMap<&'a str, &'a str>,
+}
+
+fn env_table(env: &[(String, String)]) -> IndexMap<&str, &str> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+fn step_table(step: &OutStep) -> StepTable<'_> {
+    let extra = |key: &str| {
+        step.extra
             .iter()
-            .map(|i| string(i))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
-fn inline_env(env: &[(String, String)]) -> String {
-    format!(
-        "{{ {} }}",
-        env.iter()
-            .map(|(k, v)| format!("{} = {}", key(k), string(v)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let main = Some(step.main.as_str());
+    let mut table = StepTable {
+        name: step.name.as_deref(),
+        when: step.when.as_deref(),
+        working_directory: extra("working_directory"),
+        shell: extra("shell"),
+        no_output_timeout: extra("no_output_timeout"),
+        destination: extra("destination"),
+        unless_cache_hit: step.unless_cache_hit.then_some(true),
+        environment: env_table(&step.environment),
+        ..StepTable::default()
+    };
+    match step.kind {
+        "checkout" => table.checkout = Some(true),
+        "deploy" => table.deploy = Some(true),
+        "run" => table.run = main,
+        "restore_cache" => table.restore_cache = Some(&step.main_list),
+        "save_cache" => {
+            table.save_cache = main;
+            table.paths = Some(&step.main_list);
+        }
+        "artifacts" => table.artifacts = main,
+        _ => table.test_results = main,
+    }
+    table
 }
 
 fn render(jobs: &[OutJob], file: &str) -> String {
-    let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "# Imported from {file} by `hoist import circleci`; see docs/pipeline.md."
-    );
-    let _ = writeln!(t, "[pipeline]");
-    for job in jobs {
-        let j = key(&job.name);
-        let _ = writeln!(t, "\n[pipeline.jobs.{j}]");
-        if !job.requires.is_empty() {
-            let _ = writeln!(t, "requires = {}", list(&job.requires));
-        }
-        if !job.only.is_empty() {
-            let _ = writeln!(t, "only = {}", list(&job.only));
-        }
-        if !job.ignore.is_empty() {
-            let _ = writeln!(t, "ignore = {}", list(&job.ignore));
-        }
-        if !job.environment.is_empty() {
-            let _ = writeln!(t, "environment = {}", inline_env(&job.environment));
-        }
-        for (kind, env) in &job.services {
-            let _ = writeln!(t, "\n[pipeline.jobs.{j}.services.{kind}]");
-            if !env.is_empty() {
-                let _ = writeln!(t, "environment = {}", inline_env(env));
-            }
-        }
-        for step in &job.steps {
-            let _ = writeln!(t, "\n[[pipeline.jobs.{j}.steps]]");
-            if let Some(name) = &step.name {
-                let _ = writeln!(t, "name = {}", string(name));
-            }
-            match step.kind {
-                "checkout" => {
-                    let _ = writeln!(t, "checkout = true");
-                }
-                "deploy" => {
-                    let _ = writeln!(t, "deploy = true");
-                }
-                "run" => {
-                    let _ = writeln!(t, "run = {}", script(&step.main));
-                }
-                "restore_cache" => {
-                    let _ = writeln!(t, "restore_cache = {}", list(&step.main_list));
-                }
-                "save_cache" => {
-                    let _ = writeln!(
-                        t,
-                        "save_cache = {}\npaths = {}",
-                        string(&step.main),
-                        list(&step.main_list)
-                    );
-                }
-                kind => {
-                    let _ = writeln!(t, "{kind} = {}", string(&step.main));
-                }
-            }
-            if let Some(when) = &step.when {
-                let _ = writeln!(t, "when = {}", string(when));
-            }
-            for (k, v) in &step.extra {
-                let _ = writeln!(t, "{k} = {}", string(v));
-            }
-            if !step.environment.is_empty() {
-                let _ = writeln!(t, "environment = {}", inline_env(&step.environment));
-            }
-            if step.unless_cache_hit {
-                let _ = writeln!(t, "unless_cache_hit = true");
-            }
-        }
-    }
-    t
+    let pipeline = PipelineFile {
+        pipeline: PipelineTable {
+            jobs: jobs
+                .iter()
+                .map(|job| {
+                    let table = JobTable {
+                        requires: &job.requires,
+                        only: &job.only,
+                        ignore: &job.ignore,
+                        environment: env_table(&job.environment),
+                        services: job
+                            .services
+                            .iter()
+                            .map(|(kind, env)| {
+                                (
+                                    kind.as_str(),
+                                    ServiceTable {
+                                        environment: env_table(env),
+                                    },
+                                )
+                            })
+                            .collect(),
+                        steps: job.steps.iter().map(step_table).collect(),
+                    };
+                    (job.name.as_str(), table)
+                })
+                .collect(),
+        },
+    };
+    // Strings, lists and maps of strings always serialise; an error here would be a bug in the
+    // types above, and the text says so rather than writing half a pipeline.
+    let body = toml::to_string(&pipeline)
+        .unwrap_or_else(|e| format!("# hoist could not write the pipeline: {e}\n"));
+    format!("# Imported from {file} by `hoist import circleci`; see docs/pipeline.md.\n{body}")
 }

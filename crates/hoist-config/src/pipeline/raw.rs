@@ -14,6 +14,9 @@ use crate::raw::Text;
 /// with a hint rather than guessing its unit.
 pub(crate) type RawDuration = Spanned<toml::Value>;
 
+// Tables are never `Spanned` values here, only their keys: toml cannot give the span of a table
+// that exists only through a deeper header (`[pipeline.jobs.t.services.postgres.environment]`).
+
 /// A file that holds a `[pipeline]` table among tables that belong to others.
 #[derive(Debug, Deserialize)]
 pub(crate) struct PipelineDocument {
@@ -32,7 +35,7 @@ pub(crate) struct RawPipeline {
     pub secrets_file: Option<Text>,
     pub cache: Option<RawCache>,
     #[serde(default)]
-    pub jobs: IndexMap<Spanned<String>, Spanned<RawJob>>,
+    pub jobs: IndexMap<Spanned<String>, RawJob>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,7 +56,7 @@ pub(crate) struct RawJob {
     #[serde(default)]
     pub environment: IndexMap<String, Scalar>,
     #[serde(default)]
-    pub services: IndexMap<Spanned<String>, Spanned<RawService>>,
+    pub services: IndexMap<Spanned<String>, RawService>,
     pub timeout: Option<RawDuration>,
 }
 

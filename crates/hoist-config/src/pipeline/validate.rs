@@ -136,7 +136,7 @@ fn defined_here(
     let jobs = raw
         .jobs
         .iter()
-        .map(|(name, job)| self::job(check, name, job.get_ref(), &names))
+        .map(|(name, job)| self::job(check, name, job, &names))
         .collect::<Result<Vec<_>, _>>()?;
     check_cycles(check, &jobs, &raw.jobs)?;
     Ok(Pipeline {
@@ -269,19 +269,18 @@ const POSTGRES_VARIABLES: [&str; 4] = [
 fn service(
     check: &Checker<'_>,
     kind: &Spanned<String>,
-    spec: &Spanned<RawService>,
+    spec: &RawService,
 ) -> Result<ServiceSpec, ConfigError> {
     match kind.get_ref().as_str() {
         "postgres" | "postgresql" => {
-            let env: BTreeMap<String, String> =
-                env_pairs(&spec.get_ref().environment).into_iter().collect();
+            let env: BTreeMap<String, String> = env_pairs(&spec.environment).into_iter().collect();
             if let Some(unknown) = env
                 .keys()
                 .find(|k| !POSTGRES_VARIABLES.contains(&k.as_str()))
             {
                 return Err(check
                     .error(
-                        spec.span(),
+                        kind.span(),
                         format!("postgres service: unknown environment variable {unknown}"),
                     )
                     .with_hint("the service reads POSTGRES_USER, POSTGRES_DB and POSTGRES_PASSWORD (or PGPASSWORD)"));
@@ -300,7 +299,7 @@ fn service(
                     .get("POSTGRES_PASSWORD")
                     .or_else(|| env.get("PGPASSWORD"))
                     .cloned(),
-                settings: env_pairs(&spec.get_ref().settings).into_iter().collect(),
+                settings: env_pairs(&spec.settings).into_iter().collect(),
             })
         }
         "redis" => Ok(ServiceSpec::Redis),
@@ -587,7 +586,7 @@ fn run_step(
 fn check_cycles(
     check: &Checker<'_>,
     jobs: &[Job],
-    raw: &IndexMap<Spanned<String>, Spanned<RawJob>>,
+    raw: &IndexMap<Spanned<String>, RawJob>,
 ) -> Result<(), ConfigError> {
     // Depth-first search; a job seen again on the current path closes a cycle.
     fn visit<'a>(
