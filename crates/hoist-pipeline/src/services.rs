@@ -65,6 +65,13 @@ impl Drop for RunningService {
     }
 }
 
+impl RunningService {
+    /// The service's own log so far (`postgres.log`, `redis.log`).
+    pub fn log(&self) -> String {
+        read_log(&self.dir.join(format!("{}.log", self.kind)))
+    }
+}
+
 /// Immediate shutdown (SIGQUIT), then SIGKILL if the postmaster is still there after 10 s.
 fn stop_postmaster(child: &mut Child) {
     if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
