@@ -7,8 +7,9 @@
 //! host or, from `[group:vars]`, on the group. Every group with hosts is selected by one
 //! environment, `production`, as the seed's playbooks target them all.
 
+use indexmap::IndexMap;
+use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use crate::app::sanitize_app_name;
 use crate::release::check_root;
@@ -16,10 +17,166 @@ use crate::release::check_root;
 /// What [`import_ansible`] produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnsibleImport {
-    /// A complete hoist.toml.
+    /// A complete hoist.toml, rendered from the typed tables below.
     pub toml: String,
     /// What was not converted, or was guessed and should be checked, one sentence each.
     pub notes: Vec<String>,
+    /// The tables [`AnsibleImport::toml`] is rendered from; the roles' tasks add to them.
+    pub(crate) file: ImportedFile,
+}
+
+/// The hoist.toml an import writes, table by table: serialised with `toml` (the one writer of
+/// keys and strings), with the comments for what needs checking put between the tables.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct ImportedFile {
+    pub app: AppTable,
+    pub release: ReleaseTable,
+    pub hosts: IndexMap<String, HostTable>,
+    pub groups: IndexMap<String, Connection>,
+    pub environment: EnvironmentTable,
+    pub processes: Vec<ProcessTable>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub(crate) struct AppTable {
+    pub name: String,
+    pub entry: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub(crate) struct ReleaseTable {
+    pub root: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub releases_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_link: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_releases: Option<i64>,
+}
+
+/// `[hosts.<name>]`: the address, then the connection settings it shares with groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct HostTable {
+    pub address: String,
+    #[serde(flatten)]
+    pub connection: Connection,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+}
+
+/// The connection settings of a host or a group, as hoist.toml spells them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub(crate) struct Connection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
+}
+
+impl Connection {
+    fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// `[environments.production]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub(crate) struct EnvironmentTable {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+}
+
+/// A `[[process]]` the playbook restarts with supervisorctl.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ProcessTable {
+    pub name: String,
+    pub restart: String,
+    pub program: String,
+}
+
+impl ImportedFile {
+    /// The file's text: each part serialised, the comments between them.
+    pub fn render(&self) -> String {
+        let mut out = String::from(
+            "# Converted from an Ansible inventory and group_vars/all by `hoist import ansible`.\n\
+             # docs/config.md describes every key.\n\n",
+        );
+        let app = serialise(&Tables {
+            app: Some(&self.app),
+            release: Some(&self.release),
+            ..Tables::default()
+        });
+        for line in app.lines() {
+            if line.starts_with("entry = ") {
+                out.push_str(
+                    "# Ansible does not say which WSGI/ASGI object to serve: check this.\n",
+                );
+            } else if line.starts_with("exclude = ") {
+                out.push_str("# From the playbook's rsync excludes.\n");
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        let groups: IndexMap<&String, &Connection> =
+            self.groups.iter().filter(|(_, c)| !c.is_empty()).collect();
+        let mut environments = IndexMap::new();
+        if self.environment != EnvironmentTable::default() {
+            environments.insert("production", &self.environment);
+        }
+        let inventory = serialise(&Tables {
+            hosts: self.hosts.iter().collect(),
+            groups,
+            environments,
+            ..Tables::default()
+        });
+        if !inventory.is_empty() {
+            out.push('\n');
+            out.push_str(&inventory);
+        }
+        for process in &self.processes {
+            out.push_str(&format!(
+                "\n# The playbook's `supervisorctl restart {}`: a stop and a start, which drops\n\
+                 # requests; restart = \"uwsgi-chain\" or \"gunicorn-hup\" reloads without (docs/restart.md).\n",
+                process.program
+            ));
+            out.push_str(&serialise(&Tables {
+                process: std::slice::from_ref(process),
+                ..Tables::default()
+            }));
+        }
+        out
+    }
+}
+
+/// Some of hoist.toml's tables, in the order the file lists them.
+#[derive(Serialize, Default)]
+struct Tables<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app: Option<&'a AppTable>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    release: Option<&'a ReleaseTable>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    hosts: IndexMap<&'a String, &'a HostTable>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    groups: IndexMap<&'a String, &'a Connection>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    environments: IndexMap<&'static str, &'a EnvironmentTable>,
+    #[serde(skip_serializing_if = "<[ProcessTable]>::is_empty")]
+    process: &'a [ProcessTable],
+}
+
+fn serialise(tables: &Tables<'_>) -> String {
+    // Strings, numbers and tables of them always serialise; an error would be a bug in the types
+    // above, and the text says so rather than dropping a table silently.
+    toml::to_string(tables).unwrap_or_else(|e| format!("# hoist could not write this part: {e}\n"))
 }
 
 /// Why an inventory could not be read; names the file and line.
@@ -36,7 +193,7 @@ pub struct AnsibleImportError {
 
 /// Connection settings Ansible spells as variables.
 #[derive(Debug, Default, Clone)]
-struct Connection {
+struct Settings {
     address: Option<String>,
     port: Option<String>,
     user: Option<String>,
@@ -47,9 +204,9 @@ struct Connection {
 #[derive(Debug, Default)]
 struct Parsed {
     /// Hosts in order of first appearance, with their own settings.
-    hosts: Vec<(String, Connection)>,
+    hosts: Vec<(String, Settings)>,
     /// Group → its hosts in order, and its `:vars`.
-    groups: BTreeMap<String, (Vec<String>, Connection)>,
+    groups: BTreeMap<String, (Vec<String>, Settings)>,
     /// Group names in order of first appearance.
     group_order: Vec<String>,
     /// Parent → child groups (`[parent:children]`).
@@ -75,136 +232,112 @@ pub fn import_ansible(
     };
     let release = release_settings(&vars, &mut notes);
 
-    let mut out = String::new();
-    out.push_str(
-        "# Converted from an Ansible inventory and group_vars/all by `hoist import ansible`.\n",
-    );
-    out.push_str("# docs/config.md describes every key.\n\n");
     let app_name = release
         .root
         .as_deref()
         .and_then(|r| r.rsplit('/').find(|part| !part.is_empty()))
         .map_or_else(|| "app".to_owned(), sanitize_app_name);
-    let _ = writeln!(out, "[app]\nname = {}", quote(&app_name));
-    out.push_str("# Ansible does not say which WSGI/ASGI object to serve: check this.\n");
-    out.push_str("entry = \"app:app\"\n\n");
     notes.push(format!(
         "app.name {app_name:?} and app.entry \"app:app\" are guesses: Ansible's files do not name the application; set them"
     ));
-
-    out.push_str("[release]\n");
     let root = release.root.clone().unwrap_or_else(|| {
         notes.push("no usable project_root in group_vars/all: release.root is set to \"/srv/app\"; set it to the directory that holds the builds".to_owned());
         "/srv/app".to_owned()
     });
-    let _ = writeln!(out, "root = {}", quote(&root));
-    if let Some(dir) = &release.releases_dir {
-        let _ = writeln!(out, "releases_dir = {}", quote(dir));
-    }
-    if let Some(link) = &release.current_link {
-        let _ = writeln!(out, "current_link = {}", quote(link));
-    }
-    if let Some(keep) = release.keep_releases {
-        let _ = writeln!(out, "keep_releases = {keep}");
-    }
-    out.push('\n');
+    let mut file = ImportedFile {
+        app: AppTable {
+            name: app_name,
+            entry: "app:app".to_owned(),
+            exclude: Vec::new(),
+        },
+        release: ReleaseTable {
+            root,
+            releases_dir: release.releases_dir.clone(),
+            current_link: release.current_link.clone(),
+            keep_releases: release.keep_releases,
+        },
+        ..ImportedFile::default()
+    };
 
-    for (name, conn) in &parsed.hosts {
-        let groups = groups_of(&parsed, name);
-        let _ = writeln!(out, "[hosts.{}]", key(name));
-        let _ = writeln!(
-            out,
-            "address = {}",
-            quote(conn.address.as_deref().unwrap_or(name))
-        );
-        write_connection(&mut out, conn, &format!("host {name}"), &mut notes);
-        if !groups.is_empty() {
-            let list: Vec<String> = groups.iter().map(|g| quote(g)).collect();
-            let _ = writeln!(out, "groups = [{}]", list.join(", "));
-        }
-        out.push('\n');
+    for (name, settings) in &parsed.hosts {
+        let host = HostTable {
+            address: settings.address.clone().unwrap_or_else(|| name.clone()),
+            connection: connection(settings, &format!("host {name}"), &mut notes),
+            groups: groups_of(&parsed, name),
+        };
+        file.hosts.insert(name.clone(), host);
     }
 
     for group in &parsed.group_order {
-        let Some((_, conn)) = parsed.groups.get(group) else {
+        let Some((_, settings)) = parsed.groups.get(group) else {
             continue;
         };
-        if conn.address.is_some() {
+        if settings.address.is_some() {
             notes.push(format!(
                 "ansible_host in [{group}:vars] is not converted: an address belongs to one host"
             ));
         }
-        let mut body = String::new();
-        write_connection(&mut body, conn, &format!("group {group}"), &mut notes);
-        if !body.is_empty() {
-            let _ = writeln!(out, "[groups.{}]\n{body}", key(group));
-        }
+        let connection = connection(settings, &format!("group {group}"), &mut notes);
+        file.groups.insert(group.clone(), connection);
     }
 
-    let selected: Vec<&String> = parsed
+    file.environment.groups = parsed
         .group_order
         .iter()
         .filter(|g| !groups_hosts(&parsed, g).is_empty() && *g != "ungrouped")
+        .cloned()
         .collect();
-    let ungrouped: Vec<&String> = parsed
+    file.environment.hosts = parsed
         .hosts
         .iter()
         .map(|(name, _)| name)
         .filter(|name| groups_of(&parsed, name).is_empty())
+        .cloned()
         .collect();
-    if !selected.is_empty() || !ungrouped.is_empty() {
-        out.push_str("[environments.production]\n");
-        if !selected.is_empty() {
-            let list: Vec<String> = selected.iter().map(|g| quote(g)).collect();
-            let _ = writeln!(out, "groups = [{}]", list.join(", "));
-        }
-        if !ungrouped.is_empty() {
-            let list: Vec<String> = ungrouped.iter().map(|h| quote(h)).collect();
-            let _ = writeln!(out, "hosts = [{}]", list.join(", "));
-        }
-    } else {
+    if file.environment == EnvironmentTable::default() {
         notes.push(
             "the inventory lists no hosts: no [hosts] or [environments] were written".to_owned(),
         );
     }
 
-    Ok(AnsibleImport { toml: out, notes })
+    Ok(AnsibleImport {
+        toml: file.render(),
+        notes,
+        file,
+    })
 }
 
-fn write_connection(out: &mut String, conn: &Connection, owner: &str, notes: &mut Vec<String>) {
-    if let Some(user) = &conn.user {
-        let _ = writeln!(out, "user = {}", quote(user));
-    }
-    if let Some(port) = &conn.port {
+/// The settings hoist.toml can hold; what it cannot (Jinja, a port that is not one) is noted.
+fn connection(settings: &Settings, owner: &str, notes: &mut Vec<String>) -> Connection {
+    let mut out = Connection {
+        user: settings.user.clone(),
+        ..Connection::default()
+    };
+    if let Some(port) = &settings.port {
         match port.parse::<u16>() {
-            Ok(p) if p > 0 => {
-                let _ = writeln!(out, "port = {p}");
-            }
+            Ok(p) if p > 0 => out.port = Some(p),
             _ => notes.push(format!(
                 "{owner}: ansible_port {port:?} is not a port number and was not converted"
             )),
         }
     }
-    if let Some(key_file) = &conn.identity_file {
+    if let Some(key_file) = &settings.identity_file {
         if key_file.contains("{{") {
             notes.push(format!("{owner}: ansible_ssh_private_key_file {key_file:?} uses Jinja and was not converted"));
         } else {
-            let _ = writeln!(out, "identity_file = {}", quote(key_file));
+            out.identity_file = Some(key_file.clone());
         }
     }
-    let mut vars = Vec::new();
-    for (k, v) in &conn.vars {
+    for (k, v) in &settings.vars {
         if v.contains("{{") {
             notes.push(format!(
                 "{owner}: variable {k} = {v:?} uses Jinja and was not converted"
             ));
         } else {
-            vars.push(format!("{} = {}", key(k), quote(v)));
+            out.vars.insert(k.clone(), v.clone());
         }
     }
-    if !vars.is_empty() {
-        let _ = writeln!(out, "vars = {{ {} }}", vars.join(", "));
-    }
+    out
 }
 
 /// Groups a host belongs to, directly or through `[parent:children]`, in inventory order.
@@ -296,7 +429,7 @@ fn parse_inventory(
             Section::Hosts => {
                 let mut words = split_words(line).into_iter();
                 let pattern = words.next().unwrap_or_default();
-                let mut conn = Connection::default();
+                let mut conn = Settings::default();
                 for word in words {
                     let (k, v) = word.split_once('=').ok_or_else(|| {
                         error(
@@ -356,12 +489,12 @@ fn ensure_group(parsed: &mut Parsed, group: &str) {
     if !parsed.groups.contains_key(group) {
         parsed
             .groups
-            .insert(group.to_owned(), (Vec::new(), Connection::default()));
+            .insert(group.to_owned(), (Vec::new(), Settings::default()));
         parsed.group_order.push(group.to_owned());
     }
 }
 
-fn merge(base: &mut Connection, top: &Connection) {
+fn merge(base: &mut Settings, top: &Settings) {
     if top.address.is_some() {
         base.address.clone_from(&top.address);
     }
@@ -377,7 +510,7 @@ fn merge(base: &mut Connection, top: &Connection) {
     base.vars.extend(top.vars.clone());
 }
 
-fn set_var(conn: &mut Connection, key: &str, value: &str, owner: &str, notes: &mut Vec<String>) {
+fn set_var(conn: &mut Settings, key: &str, value: &str, owner: &str, notes: &mut Vec<String>) {
     let value = unquote(value);
     match key {
         "ansible_host" | "ansible_ssh_host" => conn.address = Some(value),
@@ -582,44 +715,6 @@ pub(crate) fn value_text(value: &serde_json::Value) -> String {
     }
 }
 
-/// A TOML basic string.
-pub(crate) fn quote_toml(value: &str) -> String {
-    quote(value)
-}
-
-/// A TOML basic string.
-fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A TOML key: bare when it can be, quoted otherwise (`our.url.com` must be quoted).
-fn key(name: &str) -> String {
-    if !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        name.to_owned()
-    } else {
-        quote(name)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -652,9 +747,24 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_quoted_only_when_needed() {
-        assert_eq!(key("web1"), "web1");
-        assert_eq!(key("our.url.com"), "\"our.url.com\"");
-        assert_eq!(quote("a\"b\\c"), r#""a\"b\\c""#);
+    fn hosts_with_dots_are_quoted_keys_and_the_text_parses_back() {
+        let import = import_ansible(
+            "hosts",
+            "[web]\nour.url.com ansible_user=deploy share=C:\\dir\\\n",
+            None,
+        )
+        .unwrap();
+        assert!(
+            import.toml.contains(
+                "[hosts.\"our.url.com\"]\naddress = \"our.url.com\"\nuser = \"deploy\"\n"
+            ),
+            "{}",
+            import.toml
+        );
+        let back: toml::Table = toml::from_str(&import.toml).unwrap();
+        assert_eq!(
+            back["hosts"]["our.url.com"]["vars"]["share"].as_str(),
+            Some("C:\\dir\\")
+        );
     }
 }

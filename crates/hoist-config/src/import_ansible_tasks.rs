@@ -4,9 +4,10 @@
 //! `[app] exclude`. Pure: the caller reads the task files and the exclude files.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
-use crate::import_ansible::{parse_group_vars, quote_toml, value_text, AnsibleImportError};
+use crate::import_ansible::{
+    parse_group_vars, value_text, AnsibleImport, AnsibleImportError, ProcessTable,
+};
 
 /// What the tasks of a playbook's roles say about restarts and the upload.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,22 +123,11 @@ impl AnsibleTasks {
         }
     }
 
-    /// Puts what the tasks say into hoist.toml text written by
+    /// Puts what the tasks say into an import made by
     /// [`import_ansible`](crate::import_ansible): `exclude` into `[app]`, and a `[[process]]`
-    /// per restarted program at the end.
-    pub fn apply(&self, toml: &mut String, notes: &mut Vec<String>) {
-        if !self.exclude.is_empty() {
-            let list: Vec<String> = self.exclude.iter().map(|p| quote_toml(p)).collect();
-            if let Some(at) = toml.find("\n\n[release]\n") {
-                toml.insert_str(
-                    at + 1,
-                    &format!(
-                        "# From the playbook's rsync excludes.\nexclude = [{}]\n",
-                        list.join(", ")
-                    ),
-                );
-            }
-        }
+    /// per restarted program at the end; its text is rendered again.
+    pub fn apply(&self, import: &mut AnsibleImport) {
+        import.file.app.exclude.extend(self.exclude.iter().cloned());
         for program in &self.restarts {
             let name: String = program
                 .chars()
@@ -149,21 +139,19 @@ impl AnsibleTasks {
                     }
                 })
                 .collect();
-            let _ = write!(
-                toml,
-                "\n# The playbook's `supervisorctl restart {program}`: a stop and a start, which drops\n\
-                 # requests; restart = \"uwsgi-chain\" or \"gunicorn-hup\" reloads without (docs/restart.md).\n\
-                 [[process]]\nname = {}\nrestart = \"supervisor\"\nprogram = {}\n",
-                quote_toml(&name),
-                quote_toml(program)
-            );
+            import.file.processes.push(ProcessTable {
+                name,
+                restart: "supervisor".to_owned(),
+                program: program.clone(),
+            });
         }
         if self.restarts.is_empty() {
-            notes.push(
+            import.notes.push(
                 "the playbook's roles restart no supervisor program hoist could read: add a [[process]] that says how the app restarts (docs/restart.md)".to_owned(),
             );
         }
-        notes.extend(self.notes.iter().cloned());
+        import.notes.extend(self.notes.iter().cloned());
+        import.toml = import.file.render();
     }
 }
 
@@ -244,12 +232,12 @@ mod tests {
         assert_eq!(tasks.exclude, ["*.pyc"]);
 
         tasks.add_exclude_file("# build junk\n.git\n\n*.log\n");
-        let mut toml =
-            "[app]\nname = \"x\"\nentry = \"app:app\"\n\n[release]\nroot = \"/srv/x\"\n".to_owned();
-        let mut notes = Vec::new();
-        tasks.apply(&mut toml, &mut notes);
+        let mut import = crate::import_ansible("hosts", "", None).unwrap();
+        let notes_before = import.notes.len();
+        tasks.apply(&mut import);
+        let toml = &import.toml;
         assert!(
-            toml.contains("exclude = [\"*.pyc\", \".git\", \"*.log\"]\n\n[release]"),
+            toml.contains("# From the playbook's rsync excludes.\nexclude = [\"*.pyc\", \".git\", \"*.log\"]\n\n[release]"),
             "{toml}"
         );
         assert!(
@@ -259,22 +247,26 @@ mod tests {
             "{toml}"
         );
         assert!(
-            toml.contains("[[process]]\nname = \"rq-worker\"\nrestart = \"supervisor\"\nprogram = \"rq-worker\"\n"),
+            toml.contains("# The playbook's `supervisorctl restart rq-worker`: a stop and a start, which drops\n# requests; restart = \"uwsgi-chain\" or \"gunicorn-hup\" reloads without (docs/restart.md).\n[[process]]\nname = \"rq-worker\"\nrestart = \"supervisor\"\nprogram = \"rq-worker\"\n"),
             "{toml}"
         );
-        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(import.notes.len(), notes_before, "{:?}", import.notes);
     }
 
     #[test]
     fn roles_without_a_restart_leave_a_note() {
         let mut tasks = AnsibleTasks::default();
         read_ansible_tasks("t.yml", "- debug: msg=hi\n", &BTreeMap::new(), &mut tasks).unwrap();
-        let mut notes = Vec::new();
-        let mut toml = String::new();
-        tasks.apply(&mut toml, &mut notes);
-        assert!(toml.is_empty());
-        assert_eq!(notes.len(), 1);
-        assert!(notes[0].starts_with("the playbook's roles restart no supervisor program"));
+        let mut import = crate::import_ansible("hosts", "", None).unwrap();
+        let before = import.clone();
+        tasks.apply(&mut import);
+        assert_eq!(import.toml, before.toml);
+        assert_eq!(import.notes.len(), before.notes.len() + 1);
+        assert!(import
+            .notes
+            .last()
+            .unwrap()
+            .starts_with("the playbook's roles restart no supervisor program"));
         assert!(read_ansible_tasks("t.yml", "a: [", &BTreeMap::new(), &mut tasks).is_err());
     }
 }

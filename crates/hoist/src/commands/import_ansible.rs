@@ -198,6 +198,6 @@ fn import_roles(
             )),
         }
     }
-    tasks.apply(&mut import.toml, &mut import.notes);
+    tasks.apply(import);
     Ok(())
 }
