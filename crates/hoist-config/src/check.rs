@@ -97,8 +97,18 @@ impl Checker<'_> {
         key: &str,
     ) -> Result<Duration, ConfigError> {
         let duration = self.duration_value(value, key)?;
+        self.longer_than_zero(duration, value.span(), key)
+    }
+
+    /// `duration` unless it is zero, which a timeout or interval cannot be.
+    fn longer_than_zero(
+        &self,
+        duration: Duration,
+        span: Range<usize>,
+        key: &str,
+    ) -> Result<Duration, ConfigError> {
         if duration.is_zero() {
-            return Err(self.error(value.span(), format!("`{key}` must be longer than 0s")));
+            return Err(self.error(span, format!("`{key}` must be longer than 0s")));
         }
         Ok(duration)
     }
@@ -112,10 +122,8 @@ impl Checker<'_> {
     ) -> Result<Duration, ConfigError> {
         let duration = self.duration(value, key, default)?;
         match value {
-            Some(value) if duration.is_zero() => {
-                Err(self.error(value.span(), format!("`{key}` must be longer than 0s")))
-            }
-            _ => Ok(duration),
+            Some(value) => self.longer_than_zero(duration, value.span(), key),
+            None => Ok(duration),
         }
     }
 }
