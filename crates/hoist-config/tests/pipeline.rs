@@ -106,6 +106,8 @@ fn errors_name_the_file_the_line_and_a_fix() {
         ("[pipeline.jobs.t]\nsteps = [{ save_cache = \"k\" }]\n", "hoist.toml:2:10: job \"t\", step 1: save_cache has no paths", "paths = [\"env\"]"),
         ("[pipeline.jobs.t]\nsteps = []\n", "hoist.toml:1:16: job \"t\" has no steps", "steps = ["),
         ("[pipeline.jobs.t]\nsteps = [{ run = \"x\", nope = 1 }]\n", "hoist.toml:2:23: unknown key `nope` in [pipeline.jobs.t]", "remove `nope`"),
+        ("[pipeline.jobs.t]\nsteps = [{ checkout = false }]\n", "hoist.toml:2:23: job \"t\", step 1: checkout = false is not a step", "checkout = true"),
+        ("[pipeline.jobs.t]\nsteps = [{ deploy = false }]\n", "hoist.toml:2:21: job \"t\", step 1: deploy = false is not a step", "deploy = true"),
         ("[pipeline]\ncache = { max_age = \"15d\" }\n", "hoist.toml:2:21: invalid duration \"15d\" for `max_age`", "units are ms, s, m and h"),
     ];
     for (text, message, hint) in cases {

@@ -530,6 +530,14 @@ fn step_kind(
             .map_or_else(|| "deploy".into(), |e| format!("deploy to {e}"));
         return Ok((StepKind::Deploy { environment }, name, When::OnSuccess));
     }
+    // The one kind left is `checkout = true`.
+    if let Some(checkout) = table.checkout.as_ref().filter(|c| !*c.get_ref()) {
+        return Err(check.error(
+            checkout.span(),
+            "checkout = false is not a step",
+            "write \"checkout\" or checkout = true, or remove the step",
+        ));
+    }
     Ok((StepKind::Checkout, "checkout".into(), When::OnSuccess))
 }
 
