@@ -27,6 +27,10 @@ pub(crate) struct RawSetup {
     pub supervisor_dir: Option<Text>,
     pub systemd_dir: Option<Text>,
     pub nginx_dir: Option<Text>,
+    pub nginx: Option<bool>,
+    pub user: Option<Text>,
+    pub program_log_dir: Option<Text>,
+    pub supervisor_conf: Option<Text>,
 }
 
 /// The app server that serves the WSGI entry point.
@@ -78,6 +82,17 @@ pub struct Setup {
     pub systemd_dir: PathBuf,
     /// Where the nginx server block goes (default `/etc/nginx/sites-enabled`, Debian's).
     pub nginx_dir: PathBuf,
+    /// Whether setup writes an nginx server block (`nginx = false`: another proxy, or none).
+    pub nginx: bool,
+    /// The user the programs run as (`user`; default: supervisor's or systemd's, root).
+    pub user: Option<String>,
+    /// Where supervisord writes each program's output (default `/var/log/supervisor`, which
+    /// Debian's package creates): never under the app's root, whose absence would make
+    /// supervisord refuse to load every program on the host.
+    pub program_log_dir: PathBuf,
+    /// The supervisord config `supervisorctl -c` reads, for setup's reload and every process
+    /// without its own `supervisor_conf` (default: supervisorctl's own default).
+    pub supervisor_conf: Option<PathBuf>,
 }
 
 impl Default for Setup {
@@ -96,6 +111,10 @@ impl Default for Setup {
             supervisor_dir: PathBuf::from("/etc/supervisor/conf.d"),
             systemd_dir: PathBuf::from("/etc/systemd/system"),
             nginx_dir: PathBuf::from("/etc/nginx/sites-enabled"),
+            nginx: true,
+            user: None,
+            program_log_dir: PathBuf::from("/var/log/supervisor"),
+            supervisor_conf: None,
         }
     }
 }
@@ -211,7 +230,58 @@ pub(crate) fn validate(
     if let Some(value) = &raw.nginx_dir {
         setup.nginx_dir = absolute(value, "nginx_dir")?;
     }
+    if let Some(value) = raw.nginx {
+        setup.nginx = value;
+    }
+    if let Some(value) = &raw.user {
+        let user = check.non_empty(value, "user")?;
+        if !user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(check
+                .error(value.span(), format!("`user` {user:?} is not a user name"))
+                .with_hint("e.g. user = \"deploy\""));
+        }
+        setup.user = Some(user);
+    }
+    if let Some(value) = &raw.program_log_dir {
+        setup.program_log_dir = absolute(value, "program_log_dir")?;
+    }
+    if let Some(value) = &raw.supervisor_conf {
+        setup.supervisor_conf = Some(absolute(value, "supervisor_conf")?);
+    }
     Ok(setup)
+}
+
+/// Fills in what keeps each process running, from `[setup]`: a `gunicorn-hup` or
+/// `uwsgi-chain` process without `program` or `unit` is run by the program (or unit) `hoist
+/// setup` writes for it, `<app>-<name>`, when hoist.toml has a `[setup]` table; supervisorctl
+/// reads `[setup] supervisor_conf` unless the process names its own.
+pub(crate) fn with_supervision(
+    mut processes: Vec<crate::Process>,
+    app: &str,
+    has_setup: bool,
+    setup: &Setup,
+) -> Vec<crate::Process> {
+    use crate::{Restart, Supervised};
+    for process in &mut processes {
+        let master = matches!(
+            process.restart,
+            Restart::GunicornHup { .. } | Restart::UwsgiChain { .. }
+        );
+        if master && has_setup && process.supervised.is_none() {
+            let name = format!("{app}-{}", process.name);
+            process.supervised = Some(match setup.supervision {
+                Supervision::Supervisor => Supervised::Program(name),
+                Supervision::Systemd => Supervised::Unit(format!("{name}.service")),
+            });
+        }
+        if process.supervisor_conf.is_none() {
+            process.supervisor_conf.clone_from(&setup.supervisor_conf);
+        }
+    }
+    processes
 }
 
 #[cfg(test)]

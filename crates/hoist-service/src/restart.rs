@@ -2,10 +2,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hoist_config::{Process, Restart};
+use hoist_config::{Process, Restart, Supervised};
 use hoist_transport::{Cmd, Transport};
 
-use crate::workers::{list_workers, wait_for_new_workers};
+use crate::workers::{list_workers, ready_dir, wait_for_new_workers};
 use crate::{supervisor, systemd, ServiceError};
 
 /// What a restart command is told about the release it must serve. Passed as environment
@@ -74,15 +74,19 @@ pub fn restart(
             .arg("-c")
             .arg(command.clone()),
         Restart::Supervisor { program } => {
-            return supervisor::restart(t, &process.name, program, process.timeout)
+            return supervisor::restart(
+                t,
+                process.supervisor_conf.as_deref(),
+                &process.name,
+                program,
+                process.timeout,
+            )
         }
         Restart::Systemd { unit } => {
             return systemd::restart(t, &process.name, unit, process.timeout)
         }
-        Restart::UwsgiChain { fifo } => return uwsgi_chain(t, process, fifo, ctx.release_path),
-        Restart::GunicornHup { pidfile } => {
-            return gunicorn_hup(t, process, pidfile, ctx.release_path)
-        }
+        Restart::UwsgiChain { fifo } => return uwsgi_chain(t, process, fifo, ctx),
+        Restart::GunicornHup { pidfile } => return gunicorn_hup(t, process, pidfile, ctx),
     };
     let mut cmd = cmd.cwd(ctx.release_path);
     for (k, v) in ctx.env() {
@@ -111,8 +115,23 @@ fn gunicorn_hup(
     t: &dyn Transport,
     process: &Process,
     pidfile: &Path,
-    release: &Path,
+    ctx: &RestartContext<'_>,
 ) -> Result<(), ServiceError> {
+    let release = ctx.release_path;
+    let ready = ready_dir(pidfile);
+    if let Some(master) = start_unless_reloadable(t, process, ctx)? {
+        let none = BTreeSet::new();
+        return wait_for_new_workers(
+            t,
+            &process.name,
+            master,
+            release,
+            Some(&ready),
+            &none,
+            1,
+            process.timeout,
+        );
+    }
     let fail = |detail: String, hint: &str| ServiceError::ReloadFailed {
         host: t.host().to_string(),
         process: process.name.clone(),
@@ -127,7 +146,7 @@ fn gunicorn_hup(
             start_it,
         ));
     };
-    let before = list_workers(t, master, release)?;
+    let before = list_workers(t, master, release, None)?;
     if !before.master_alive {
         return Err(fail(
             format!(
@@ -145,7 +164,16 @@ fn gunicorn_hup(
         ));
     }
     let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
-    wait_for_new_workers(t, &process.name, master, release, &old, process.timeout)
+    wait_for_new_workers(
+        t,
+        &process.name,
+        master,
+        release,
+        Some(&ready),
+        &old,
+        old.len().max(1),
+        process.timeout,
+    )
 }
 
 /// A chain reload through the uWSGI master FIFO: workers are replaced one at a time, each new
@@ -155,8 +183,23 @@ fn uwsgi_chain(
     t: &dyn Transport,
     process: &Process,
     fifo: &Path,
-    release: &Path,
+    ctx: &RestartContext<'_>,
 ) -> Result<(), ServiceError> {
+    let release = ctx.release_path;
+    let ready = ready_dir(fifo);
+    if let Some(master) = start_unless_reloadable(t, process, ctx)? {
+        let none = BTreeSet::new();
+        return wait_for_new_workers(
+            t,
+            &process.name,
+            master,
+            release,
+            Some(&ready),
+            &none,
+            1,
+            process.timeout,
+        );
+    }
     let fail = |detail: String, hint: &str| ServiceError::ReloadFailed {
         host: t.host().to_string(),
         process: process.name.clone(),
@@ -176,7 +219,7 @@ fn uwsgi_chain(
             "start uWSGI under its supervisor with `master-fifo` set to this path (`hoist setup` writes the uwsgi.ini)",
         ));
     };
-    let before = list_workers(t, master, release)?;
+    let before = list_workers(t, master, release, None)?;
     let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
     let start = Instant::now();
     // uWSGI ignores a chain-reload request while it is still finishing the previous one, so a
@@ -205,7 +248,7 @@ fn uwsgi_chain(
         }
         let asked = Instant::now();
         let moving = loop {
-            let now = list_workers(t, master, release)?;
+            let now = list_workers(t, master, release, None)?;
             let replaced = old
                 .iter()
                 .any(|pid| !now.workers.iter().any(|w| w.pid == *pid));
@@ -222,7 +265,101 @@ fn uwsgi_chain(
         }
     }
     let left = process.timeout.saturating_sub(start.elapsed());
-    wait_for_new_workers(t, &process.name, master, release, &old, left)
+    wait_for_new_workers(
+        t,
+        &process.name,
+        master,
+        release,
+        Some(&ready),
+        &old,
+        old.len().max(1),
+        left,
+    )
+}
+
+/// For a master whose supervisor program (or unit) hoist knows: starts it when it is not
+/// running (the first deploy, when the program could not start before a release existed; a
+/// program stopped or FATAL after a reboot), and restarts it when it runs from another
+/// environment than the release's (the dependencies changed: a reload would keep the old
+/// interpreter and packages, which pruning may delete). Returns the new master's pid, or
+/// `None` when a graceful reload of the running master serves the release.
+fn start_unless_reloadable(
+    t: &dyn Transport,
+    process: &Process,
+    ctx: &RestartContext<'_>,
+) -> Result<Option<u32>, ServiceError> {
+    match &process.supervised {
+        None => Ok(None),
+        Some(Supervised::Program(program)) => {
+            let conf = process.supervisor_conf.as_deref();
+            let now = supervisor::status_one(t, conf, &process.name, program)?;
+            let restart = match (now.state.as_str(), now.pid) {
+                ("RUNNING", Some(pid)) => {
+                    if runs_release_env(t, pid, ctx)? {
+                        return Ok(None);
+                    }
+                    true
+                }
+                _ => false,
+            };
+            supervisor::start(t, conf, &process.name, &now, restart, process.timeout).map(Some)
+        }
+        Some(Supervised::Unit(unit)) => {
+            let now = systemd::parse_show(&t.exec(&systemd::show(unit))?.stdout_text());
+            if now.active == "active"
+                && now.main_pid != 0
+                && runs_release_env(t, now.main_pid, ctx)?
+            {
+                return Ok(None);
+            }
+            systemd::restart_fully(t, &process.name, unit, process.timeout).map(Some)
+        }
+    }
+}
+
+/// Prints the first `<root>/envs/<key>` in the command line of pid `$1` (a master started
+/// through a virtualenv's script runs that virtualenv's interpreter: `#!<env>/bin/python`),
+/// then `want <realpath of the release's .venv>`, then `runs <realpath of that env>` (empty
+/// when it is gone).
+const MASTER_ENV: &str = r#"found=$(tr '\0' '\n' < "/proc/$1/cmdline" 2>/dev/null | while IFS= read -r arg; do
+  case $arg in "$2"/envs/*) rest=${arg#"$2"/envs/}; printf '%s' "$2/envs/${rest%%/*}"; break;; esac
+done)
+printf 'found %s\n' "$found"
+printf 'want %s\n' "$(realpath "$3/.venv" 2>/dev/null)"
+[ -n "$found" ] && printf 'runs %s\n' "$(realpath "$found" 2>/dev/null)"
+exit 0
+"#;
+
+/// Whether the master `pid` can serve the release by a reload: true unless it runs from one of
+/// the root's environments that is not the release's (or no longer exists).
+fn runs_release_env(
+    t: &dyn Transport,
+    pid: u32,
+    ctx: &RestartContext<'_>,
+) -> Result<bool, ServiceError> {
+    let out = t.exec(
+        &Cmd::new("sh")
+            .arg("-c")
+            .arg(MASTER_ENV)
+            .arg("hoist-master-env")
+            .arg(pid.to_string())
+            .path_arg(ctx.root)
+            .path_arg(ctx.release_path),
+    )?;
+    Ok(same_env(&out.stdout_text()))
+}
+
+/// Reads [`MASTER_ENV`]'s output.
+fn same_env(text: &str) -> bool {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).map(str::trim))
+            .unwrap_or("")
+    };
+    if field("found ").is_empty() || field("want ").is_empty() {
+        return true;
+    }
+    field("runs ") == field("want ")
 }
 
 /// How long a chain-reload request may show no effect before it is sent again.
@@ -269,6 +406,20 @@ mod tests {
         assert_eq!(fifo_master("200 1\n201 200\n"), Some(200));
         assert_eq!(fifo_master("201 200\n200 77\n"), Some(200));
         assert_eq!(fifo_master(""), None);
+    }
+
+    #[test]
+    fn a_master_from_another_or_a_deleted_env_cannot_be_reloaded() {
+        assert!(same_env(
+            "found /r/envs/a\nwant /r/envs/a\nruns /r/envs/a\n"
+        ));
+        assert!(!same_env(
+            "found /r/envs/a\nwant /r/envs/b\nruns /r/envs/a\n"
+        ));
+        assert!(!same_env("found /r/envs/a\nwant /r/envs/b\nruns \n"));
+        // A master from a virtualenv of its own (server_venv), or a release without one.
+        assert!(same_env("found \nwant /r/envs/b\n"));
+        assert!(same_env("found /r/envs/a\nwant \nruns /r/envs/a\n"));
     }
 
     #[test]
