@@ -24,6 +24,7 @@ pub(crate) struct RawSetup {
     pub templates: Option<Text>,
     pub config_dir: Option<Text>,
     pub server_venv: Option<Text>,
+    pub uwsgi: Option<Text>,
     pub supervisor_dir: Option<Text>,
     pub systemd_dir: Option<Text>,
     pub nginx_dir: Option<Text>,
@@ -76,6 +77,10 @@ pub struct Setup {
     /// The virtualenv whose gunicorn runs the master (default `<root>/current/.venv`, the
     /// live release's). Workers load the app's packages from their own release either way.
     pub server_venv: Option<PathBuf>,
+    /// uWSGI only: the `uwsgi` binary that runs the master (default `uwsgi` on the PATH,
+    /// Debian's, with its `python3` plugin). A uWSGI built with Python (pip's, in a virtualenv)
+    /// has no plugin to load, so the ini names none when this is set.
+    pub uwsgi: Option<PathBuf>,
     /// Where the supervisor program goes (default `/etc/supervisor/conf.d`, Debian's).
     pub supervisor_dir: PathBuf,
     /// Where the systemd units go (default `/etc/systemd/system`).
@@ -108,6 +113,7 @@ impl Default for Setup {
             templates: None,
             config_dir: None,
             server_venv: None,
+            uwsgi: None,
             supervisor_dir: PathBuf::from("/etc/supervisor/conf.d"),
             systemd_dir: PathBuf::from("/etc/systemd/system"),
             nginx_dir: PathBuf::from("/etc/nginx/sites-enabled"),
@@ -220,6 +226,9 @@ pub(crate) fn validate(
     }
     if let Some(value) = &raw.server_venv {
         setup.server_venv = Some(absolute(value, "server_venv")?);
+    }
+    if let Some(value) = &raw.uwsgi {
+        setup.uwsgi = Some(absolute(value, "uwsgi")?);
     }
     if let Some(value) = &raw.supervisor_dir {
         setup.supervisor_dir = absolute(value, "supervisor_dir")?;

@@ -221,6 +221,7 @@ fn uwsgi_chain(
     };
     let before = list_workers(t, master, release, None)?;
     let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
+    let log = MasterLog::find(t, master)?;
     let start = Instant::now();
     // uWSGI ignores a chain-reload request while it is still finishing the previous one, so a
     // request that changes nothing within a few seconds is sent again.
@@ -274,7 +275,73 @@ fn uwsgi_chain(
         &old,
         old.len().max(1),
         left,
-    )
+    )?;
+    // The master sees the last new worker accept at its next tick (up to a second later) and
+    // only then leaves its chain-reload state; a stop before that hangs uWSGI. When the master
+    // logs to a file, its own word decides.
+    let Some(log) = log else { return Ok(()) };
+    loop {
+        if log.says(t, CHAIN_COMPLETE)? {
+            return Ok(());
+        }
+        if start.elapsed() >= process.timeout {
+            return Err(fail(
+                format!(
+                    "every worker runs the new release, but uWSGI has not logged \"{CHAIN_COMPLETE}\" in {} after {:?}",
+                    log.path,
+                    process.timeout
+                ),
+                "see the uWSGI log; raise the process `timeout` if the app is slow to start",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What uWSGI logs when a chain reload is over.
+const CHAIN_COMPLETE: &str = "chain reloading complete";
+
+/// The file the uWSGI master logs to (`logto`: its stderr is that file), and its size before
+/// the reload: what was logged since is read from there.
+struct MasterLog {
+    path: String,
+    offset: u64,
+}
+
+impl MasterLog {
+    /// `None` when the master's stderr is not a regular file (a pipe to supervisor, a tty).
+    fn find(t: &dyn Transport, master: u32) -> Result<Option<MasterLog>, ServiceError> {
+        let out = t.exec(
+            &Cmd::new("sh")
+                .arg("-c")
+                .arg(r#"f=$(readlink "/proc/$1/fd/2") && [ -f "$f" ] && printf '%s\n%s\n' "$(stat -c %s "$f")" "$f""#)
+                .arg("hoist-log")
+                .arg(master.to_string()),
+        )?;
+        let text = out.stdout_text();
+        let mut lines = text.lines();
+        let (Some(size), Some(path)) = (lines.next(), lines.next()) else {
+            return Ok(None);
+        };
+        Ok(size.parse().ok().map(|offset| MasterLog {
+            path: path.to_string(),
+            offset,
+        }))
+    }
+
+    /// Whether `words` were logged since the reload began (the whole file, if it was rotated).
+    fn says(&self, t: &dyn Transport, words: &str) -> Result<bool, ServiceError> {
+        let out = t.exec(
+            &Cmd::new("sh")
+                .arg("-c")
+                .arg(r#"if [ "$(stat -c %s "$1")" -lt "$2" ]; then cat "$1"; else tail -c "+$(($2 + 1))" "$1"; fi | grep -qF "$3""#)
+                .arg("hoist-log")
+                .arg(self.path.clone())
+                .arg(self.offset.to_string())
+                .arg(words),
+        )?;
+        Ok(out.success())
+    }
 }
 
 /// For a master whose supervisor program (or unit) hoist knows: starts it when it is not
@@ -317,11 +384,13 @@ fn start_unless_reloadable(
     }
 }
 
-/// Prints the first `<root>/envs/<key>` in the command line of pid `$1` (a master started
-/// through a virtualenv's script runs that virtualenv's interpreter: `#!<env>/bin/python`),
+/// Prints the first `<root>/envs/<key>` in the executable or command line of pid `$1` (a
+/// uWSGI installed in a virtualenv is that virtualenv's binary; a master started through a
+/// virtualenv's script runs its interpreter, `#!<env>/bin/python`, which the command line
+/// names),
 /// then `want <realpath of the release's .venv>`, then `runs <realpath of that env>` (empty
 /// when it is gone).
-const MASTER_ENV: &str = r#"found=$(tr '\0' '\n' < "/proc/$1/cmdline" 2>/dev/null | while IFS= read -r arg; do
+const MASTER_ENV: &str = r#"found=$({ readlink "/proc/$1/exe"; tr '\0' '\n' < "/proc/$1/cmdline"; } 2>/dev/null | while IFS= read -r arg; do
   case $arg in "$2"/envs/*) rest=${arg#"$2"/envs/}; printf '%s' "$2/envs/${rest%%/*}"; break;; esac
 done)
 printf 'found %s\n' "$found"

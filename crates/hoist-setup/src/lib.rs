@@ -232,7 +232,7 @@ fn missing_packages(config: &Config, t: &dyn Transport) -> Result<Vec<Missing>, 
         Supervision::Supervisor => needs.push(("supervisorctl", "supervisor")),
         Supervision::Systemd => needs.push(("systemctl", "systemd")),
     }
-    if setup.server == AppServer::Uwsgi && setup.server_venv.is_none() {
+    if setup.server == AppServer::Uwsgi && setup.uwsgi.is_none() {
         needs.push(("uwsgi", "uwsgi-core uwsgi-plugin-python3"));
     }
     let mut missing = Vec::new();
@@ -249,7 +249,7 @@ fn missing_packages(config: &Config, t: &dyn Transport) -> Result<Vec<Missing>, 
             });
         }
     }
-    if setup.server == AppServer::Uwsgi && setup.server_venv.is_none() {
+    if setup.server == AppServer::Uwsgi && setup.uwsgi.is_none() {
         let plugin = Cmd::new("sh")
             .arg("-c")
             .arg("ls /usr/lib/uwsgi/plugins/python3*_plugin.so >/dev/null 2>&1");

@@ -267,7 +267,7 @@ fn base_values(config: &Config, root: &Path) -> Values {
         directory: config_dir.display().to_string(),
         description: format!("{app} web server (hoist)"),
         user: setup.user.clone().unwrap_or_default(),
-        uwsgi_plugin: setup.server_venv.is_none(),
+        uwsgi_plugin: setup.uwsgi.is_none(),
         app,
     }
 }

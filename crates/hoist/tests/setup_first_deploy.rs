@@ -46,6 +46,11 @@ const GUNICORN: Shape = Shape {
 
 impl Supervised {
     fn start(shape: &Shape) -> Supervised {
+        Supervised::start_with(shape, "")
+    }
+
+    /// A site whose hoist.toml ends with `extra` (hosts, environments).
+    fn start_with(shape: &Shape, extra: &str) -> Supervised {
         let site = Site::new();
         let base = site.dir.path().to_path_buf();
         let port = free_port();
@@ -79,7 +84,8 @@ nginx = false
 supervisor_dir = "{base}/supervisor.d"
 program_log_dir = "{base}/program-logs"
 supervisor_conf = "{base}/supervisord.conf"
-{setup}"#,
+{setup}
+{extra}"#,
             root = site.root.display(),
             processes = shape.processes.replace("{run}", &run.display().to_string()),
             server = shape.server,
@@ -255,5 +261,207 @@ fn the_first_deploy_starts_the_server_setup_loaded_and_a_new_environment_restart
     assert_eq!(s.status("example-web").0, "STOPPED");
     s.site.change_code("after the reboot");
     s.deploy_ok();
+    assert_eq!(s.status("example-web").0, "RUNNING");
+}
+
+#[test]
+fn a_worker_process_gets_a_program_of_its_own_beside_the_web_server() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Supervised::start(&Shape {
+        server: "gunicorn",
+        processes: "[[process]]\nname = \"web\"\nrestart = \"gunicorn-hup\"\npidfile = \"{run}/gunicorn.pid\"\n\n[[process]]\nname = \"worker\"\nrestart = \"supervisor\"\nprogram = \"example-queue\"\nrun = \".venv/bin/python -c 'import signal; signal.pause()'\"\n",
+        setup: "",
+    });
+    let out = s.site.hoist(&["setup", "--apply"]);
+    assert_exit(&out, EXIT_OK);
+    let program = fs::read_to_string(s.site.dir.path().join("supervisor.d/example.conf")).unwrap();
+    assert!(program.contains("[program:example-web]\n"), "{program}");
+    assert!(program.contains("[program:example-queue]\n"), "{program}");
+    assert!(
+        program.contains(&format!(
+            "command = /bin/sh -c 'cd {}/current && exec .venv/bin/python -c '\\''import signal; signal.pause()'\\'''\n",
+            s.site.root.display()
+        )),
+        "{program}"
+    );
+    assert!(
+        !stderr(&out).contains("nginx"),
+        "nginx = false: {}",
+        stderr(&out)
+    );
+
+    let id = s.deploy_ok();
+    let (web, _) = s.status("example-web");
+    let (queue, worker) = s.status("example-queue");
+    assert_eq!((web.as_str(), queue.as_str()), ("RUNNING", "RUNNING"));
+    // The worker runs in the release the deploy switched to.
+    let cwd = fs::read_link(format!("/proc/{}/cwd", worker.unwrap())).unwrap();
+    assert_eq!(cwd, s.site.release_dir(&id).canonicalize().unwrap());
+}
+
+#[test]
+fn two_processes_that_would_share_a_program_are_refused() {
+    let site = Site::new();
+    let mut text = fs::read_to_string(&site.config).unwrap();
+    text.push_str(&format!(
+        "\n[[process]]\nname = \"queue\"\nrestart = \"supervisor\"\nprogram = \"example-web\"\nrun = \"bin/queue\"\n\n[setup]\nsupervisor_dir = \"{b}/supervisor.d\"\nnginx = false\n",
+        b = site.dir.path().display()
+    ));
+    fs::write(&site.config, text).unwrap();
+    let out = site.hoist(&["setup"]);
+    assert_exit(&out, support::EXIT_CONFIG);
+    assert!(
+        stderr(&out).contains(
+            "error: setup of example: the app server and process \"queue\" would both run as supervisor program \"example-web\"; give each its own `program` in hoist.toml"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn uwsgi_chain_is_done_only_once_every_new_worker_has_loaded_the_app() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Supervised::start(&Shape {
+        server: "uwsgi",
+        processes: "[[process]]\nname = \"web\"\nrestart = \"uwsgi-chain\"\nfifo = \"{run}/uwsgi.fifo\"\ntimeout = \"60s\"\n",
+        setup: "",
+    });
+    let out = s.site.hoist(&["setup", "--apply"]);
+    assert_exit(&out, EXIT_OK);
+    s.deploy_ok();
+    let log = s.site.root.join("shared/logs/uwsgi.log");
+    let completed = || {
+        fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("chain reloading complete")
+            .count()
+    };
+    s.wait_for(|| completed() == 1, "the first chain reload to complete");
+
+    // Importing the app now takes a second and a half, after the loader changed directory.
+    let app = s.site.project.join("app.py");
+    let text = fs::read_to_string(&app).unwrap();
+    let future = "from __future__ import annotations\n";
+    assert!(text.contains(future));
+    fs::write(
+        &app,
+        text.replacen(
+            future,
+            &format!("{future}import time\ntime.sleep(1.5)\n"),
+            1,
+        ),
+    )
+    .unwrap();
+    s.site.commit("slow to import");
+    let id = s.deploy_ok();
+    // uWSGI says so as soon as the last new worker accepts: at once, not an import later.
+    let returned = Instant::now();
+    while completed() < 2 && returned.elapsed() < Duration::from_millis(400) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        completed(),
+        2,
+        "hoist returned before uWSGI completed the chain reload; uwsgi.log:\n{}\nready files: {:?}",
+        fs::read_to_string(&log).unwrap_or_default(),
+        fs::read_dir(s.site.root.join("shared/run/hoist-ready"))
+            .map(|rd| rd.map(|e| e.unwrap().file_name()).collect::<Vec<_>>())
+    );
+    let ready = s.site.root.join("shared/run/hoist-ready");
+    let release = s.site.release_dir(&id).canonicalize().unwrap();
+    let said: Vec<String> = fs::read_dir(&ready)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .parse::<u32>()
+                .is_ok()
+        })
+        .filter(|p| {
+            Path::new(&format!(
+                "/proc/{}",
+                p.file_name().unwrap().to_string_lossy()
+            ))
+            .exists()
+        })
+        .map(|p| fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(
+        said.iter().all(|line| line
+            .trim_end()
+            .ends_with(&format!(" {}", release.display()))),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn setup_acts_on_the_environments_hosts_over_ssh_and_the_first_deploy_there_serves() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = hoist_testkit::SshServer::start();
+    let holder = tempfile::Builder::new()
+        .prefix("hoist-setup-ssh-")
+        .tempdir()
+        .unwrap();
+    // The host's own root (with a space, for the quoting), not [release] root.
+    let host_root = holder.path().join("srv web1");
+    let extra = format!(
+        "[ssh]\nconfig_file = \"{}\"\n\n[hosts.web1]\naddress = \"web1\"\nroot = \"{root}\"\n\n[environments.production]\nhosts = [\"web1\"]\n\n[[process]]\nname = \"web\"\nrestart = \"gunicorn-hup\"\npidfile = \"{root}/shared/run/gunicorn.pid\"\n",
+        server.client_config.display(),
+        root = host_root.display()
+    );
+    let shape = Shape {
+        processes: "",
+        ..GUNICORN
+    };
+    let s = Supervised::start_with(&shape, &extra);
+
+    let out = s.site.hoist(&["setup", "production"]);
+    assert_exit(&out, EXIT_OK);
+    let loader = host_root.join("shared/setup/hoist_loader.py");
+    assert!(
+        support::stdout(&out).contains(&format!(
+            "create {} (from hoist_loader.py)",
+            loader.display()
+        )),
+        "{}",
+        support::stdout(&out)
+    );
+    assert!(!loader.exists(), "written without --apply");
+
+    let out = s.site.hoist(&["setup", "production", "--apply"]);
+    assert_exit(&out, EXIT_OK);
+    assert!(
+        stderr(&out).contains("setup: web1: loaded example-web "),
+        "{}",
+        stderr(&out)
+    );
+    let text = fs::read_to_string(&loader).unwrap();
+    assert!(
+        text.contains(&format!("ROOT = \"{}\"", host_root.display())),
+        "{text}"
+    );
+    let program = fs::read_to_string(s.site.dir.path().join("supervisor.d/example.conf")).unwrap();
+    assert!(
+        program.contains(&format!(
+            "command = '{}/current/.venv/bin/gunicorn' --config '{}/shared/setup/gunicorn.conf.py'",
+            host_root.display(),
+            host_root.display()
+        )),
+        "{program}"
+    );
+    assert!(
+        !s.site.root.join("shared").exists(),
+        "nothing is written under [release] root, which is not this host's"
+    );
+
+    let out = s.site.hoist(&["deploy", "production"]);
+    assert_exit(&out, EXIT_OK);
+    let current = fs::read_link(host_root.join("current")).unwrap();
+    let id = current.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(s.serving().as_deref(), Some(id.as_str()));
     assert_eq!(s.status("example-web").0, "RUNNING");
 }
