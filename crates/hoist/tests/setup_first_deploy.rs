@@ -100,7 +100,7 @@ supervisor_conf = "{base}/supervisord.conf"
         fs::write(
             &conf,
             format!(
-                "[unix_http_server]\nfile={b}/supervisor.sock\n\n[supervisord]\nlogfile={b}/supervisord.log\npidfile={b}/supervisord.pid\nnodaemon=true\n\n[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n[supervisorctl]\nserverurl=unix://{b}/supervisor.sock\n\n[include]\nfiles = {b}/supervisor.d/*.conf\n",
+                "[unix_http_server]\nfile={b}/supervisor.sock\nchmod=0777\n\n[supervisord]\nlogfile={b}/supervisord.log\npidfile={b}/supervisord.pid\nnodaemon=true\n\n[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n[supervisorctl]\nserverurl=unix://{b}/supervisor.sock\n\n[include]\nfiles = {b}/supervisor.d/*.conf\n",
                 b = base.display()
             ),
         )
@@ -464,4 +464,134 @@ fn setup_acts_on_the_environments_hosts_over_ssh_and_the_first_deploy_there_serv
     let id = current.file_name().unwrap().to_string_lossy().into_owned();
     assert_eq!(s.serving().as_deref(), Some(id.as_str()));
     assert_eq!(s.status("example-web").0, "RUNNING");
+}
+
+/// An unprivileged user to deploy as, created when missing.
+const DEPLOY_USER: &str = "hoist-deploy";
+
+fn ensure_deploy_user() {
+    let known = Command::new("id").arg(DEPLOY_USER).output().unwrap();
+    if !known.status.success() {
+        let out = Command::new("useradd")
+            .args(["--create-home", "--shell", "/bin/sh", DEPLOY_USER])
+            .output()
+            .expect("useradd (package passwd)");
+        assert!(
+            out.status.success()
+                || Command::new("id")
+                    .arg(DEPLOY_USER)
+                    .output()
+                    .unwrap()
+                    .status
+                    .success(),
+            "useradd {DEPLOY_USER}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn owner_of(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().uid()
+}
+
+fn uid_of_user() -> u32 {
+    let out = Command::new("id")
+        .args(["-u", DEPLOY_USER])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn uid_of_process(pid: u32) -> u32 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn setup_run_as_root_prepares_a_shared_server_for_a_deploy_user() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_deploy_user();
+    let s = Supervised::start(&Shape {
+        setup: "user = \"hoist-deploy\"\n",
+        ..GUNICORN
+    });
+    // The deploy user builds with Debian's Python (root's uv and pyenv are not theirs).
+    let text = fs::read_to_string(&s.site.config).unwrap();
+    fs::write(
+        &s.site.config,
+        text.replacen(
+            "installer = \"uv\"\n",
+            "installer = \"pip\"\npython = \"/usr/bin/python3\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+    s.site.commit("deployed by an unprivileged user");
+    Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(s.site.dir.path())
+        .status()
+        .unwrap();
+    let root = s.site.root.clone();
+    assert!(!root.exists());
+
+    // As root, for the deploy user.
+    let out = s.site.hoist(&["setup", "--apply"]);
+    assert_exit(&out, EXIT_OK);
+    let user = uid_of_user();
+    for dir in [
+        root.clone(),
+        root.join("shared"),
+        root.join("shared/run"),
+        root.join("shared/logs"),
+    ] {
+        assert_eq!(
+            owner_of(&dir),
+            user,
+            "{} belongs to the deploy user",
+            dir.display()
+        );
+    }
+    let program = fs::read_to_string(s.site.dir.path().join("supervisor.d/example.conf")).unwrap();
+    assert!(program.contains("\nuser = hoist-deploy\n"), "{program}");
+
+    // The deploy user deploys, and the first deploy starts the server, as that user.
+    let out = Command::new("runuser")
+        .args([
+            "-u",
+            DEPLOY_USER,
+            "--",
+            env!("CARGO_BIN_EXE_hoist"),
+            "--config",
+        ])
+        .arg(&s.site.config)
+        .arg("deploy")
+        .current_dir(&s.site.project)
+        .env("HOME", format!("/home/{DEPLOY_USER}"))
+        .env("NO_COLOR", "1")
+        .env("HOIST_WHO", "deploy@ci")
+        // The project belongs to root: let the deploy user's git read it.
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "safe.directory")
+        .env("GIT_CONFIG_VALUE_0", "*")
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .output()
+        .unwrap();
+    assert_exit(&out, EXIT_OK);
+    let id = s.site.current().unwrap();
+    assert_eq!(s.serving().as_deref(), Some(id.as_str()));
+    let (state, master) = s.status("example-web");
+    assert_eq!(state, "RUNNING");
+    assert_eq!(
+        uid_of_process(master.unwrap()),
+        user,
+        "gunicorn runs as the deploy user"
+    );
+    assert_eq!(owner_of(&root.join("shared/run/gunicorn.pid")), user);
 }
