@@ -63,12 +63,6 @@ impl Process {
             _ => None,
         }
     }
-
-    /// Whether the process is the app server `[setup]` describes (not a command of its own).
-    #[must_use]
-    pub fn is_app_server(&self) -> bool {
-        self.run.is_none() && !matches!(self.restart, Restart::Command { .. })
-    }
 }
 
 /// A restart strategy and the one setting it needs.

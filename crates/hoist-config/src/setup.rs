@@ -313,6 +313,97 @@ mod tests {
         assert_eq!(setup.nginx_dir, Path::new("/etc/nginx/sites-enabled"));
     }
 
+    fn parse_with(
+        processes: &str,
+        setup: Option<&str>,
+    ) -> Result<crate::Config, crate::ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.py"), "app = None\n").unwrap();
+        let setup = setup.map_or(String::new(), |s| format!("\n[setup]\n{s}"));
+        let text = format!(
+            "[app]\nname = \"shop\"\nentry = \"app:app\"\nrequirements = []\n\n[release]\nroot = \"/srv/shop\"\n\n{processes}{setup}"
+        );
+        crate::parse(&dir.path().join("hoist.toml"), &text)
+    }
+
+    #[test]
+    fn a_master_is_supervised_by_setups_program_unless_it_names_its_own() {
+        use crate::Supervised;
+        let hup = "[[process]]\nname = \"web\"\nrestart = \"gunicorn-hup\"\npidfile = \"/srv/shop/shared/run/gunicorn.pid\"\n";
+        let without_setup = parse_with(hup, None).unwrap();
+        assert_eq!(without_setup.processes[0].supervised, None);
+        let with_setup = parse_with(hup, Some("supervisor_conf = \"/etc/sv.conf\"\n")).unwrap();
+        assert_eq!(
+            with_setup.processes[0].supervised,
+            Some(Supervised::Program("shop-web".into()))
+        );
+        assert_eq!(
+            with_setup.processes[0].supervisor_conf.as_deref(),
+            Some(Path::new("/etc/sv.conf"))
+        );
+        let systemd = parse_with(hup, Some("supervisor = \"systemd\"\n")).unwrap();
+        assert_eq!(
+            systemd.processes[0].supervised,
+            Some(Supervised::Unit("shop-web.service".into()))
+        );
+        let own = parse_with(&format!("{hup}program = \"shop-gunicorn\"\n"), None).unwrap();
+        assert_eq!(
+            own.processes[0].supervised,
+            Some(Supervised::Program("shop-gunicorn".into()))
+        );
+    }
+
+    #[test]
+    fn run_and_supervisor_conf_belong_to_some_strategies_only() {
+        let err = parse_with(
+            "[[process]]\nname = \"web\"\nrestart = \"gunicorn-hup\"\npidfile = \"/r/g.pid\"\nrun = \"x\"\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.ends_with("key `run` does not belong to restart strategy \"gunicorn-hup\", which takes `pidfile` (and program or unit, supervisor_conf, name, restart, timeout)"),
+            "{err}"
+        );
+        let err = parse_with(
+            "[[process]]\nname = \"web\"\nrestart = \"command\"\ncommand = \"x\"\nsupervisor_conf = \"/etc/sv.conf\"\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("key `supervisor_conf` does not belong to restart strategy \"command\""),
+            "{err}"
+        );
+        let err = parse_with(
+            "[[process]]\nname = \"q\"\nrestart = \"supervisor\"\nprogram = \"q\"\nsupervisor_conf = \"sv.conf\"\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.ends_with("`supervisor_conf` \"sv.conf\" must be an absolute path on the host"),
+            "{err}"
+        );
+        let err = parse_with(
+            "[[process]]\nname = \"web\"\nrestart = \"uwsgi-chain\"\nfifo = \"/r/f\"\nprogram = \"a\"\nunit = \"a.service\"\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.ends_with(
+                "a process is supervised by a supervisor `program` or a systemd `unit`, not both"
+            ),
+            "{err}"
+        );
+        let err = parse("user = \"de ploy\"\n").unwrap_err().to_string();
+        assert!(
+            err.ends_with("`user` \"de ploy\" is not a user name"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn each_bad_value_is_named_with_its_line() {
         let err = parse("server = \"waitress\"\n").unwrap_err().to_string();

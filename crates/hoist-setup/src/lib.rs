@@ -1,12 +1,14 @@
 //! `hoist setup`: what a server needs before hoist can deploy to it with a graceful restart,
 //! rendered from templates and compared with what the host has.
 //!
-//! [`plan`] renders every file for the `[setup]` table (hoist's loader, gunicorn.conf.py or
-//! uwsgi.ini, a supervisor program or systemd unit, an nginx server block), reads the host's
-//! current copies through the [`Transport`], and lists the commands the host lacks; nothing is
-//! written. [`apply`] writes the files that differ. Templates are minijinja in strict mode (an
-//! unknown variable is an error, not an empty string); a file of the same name in the override
-//! directory replaces an embedded one.
+//! [`plan`] renders every file for the `[setup]` table and one host's root (hoist's loader,
+//! gunicorn.conf.py or uwsgi.ini, a supervisor program or systemd unit per process, an nginx
+//! server block), reads the host's current copies through the [`Transport`], and lists the
+//! commands the host lacks; nothing is written. [`apply`] writes the files that differ and
+//! creates the server's directories (owned by `[setup] user`); [`reload`] has the host's
+//! supervisor load the programs. Templates are minijinja in strict mode (an unknown variable is
+//! an error, not an empty string); a file of the same name in the override directory replaces
+//! an embedded one.
 
 mod files;
 mod render;

@@ -226,10 +226,10 @@ fn base_values(config: &Config, root: &Path) -> Values {
             )
         }
         AppServer::Uwsgi => {
-            let uwsgi = setup.server_venv.as_ref().map_or_else(
-                || "uwsgi".to_string(),
-                |venv| quote(&venv.join("bin/uwsgi")),
-            );
+            let uwsgi = setup
+                .uwsgi
+                .as_ref()
+                .map_or_else(|| "uwsgi".to_string(), |path| quote(path));
             (
                 format!("{uwsgi} --ini {}", quote(&config_dir.join("uwsgi.ini"))),
                 format!(
@@ -510,6 +510,39 @@ mod tests {
         );
         assert!(nginx.contents.contains("alias /srv/shop/current/static/;"));
         assert!(nginx.contents.contains("listen 80;"));
+    }
+
+    #[test]
+    fn a_worker_gets_a_unit_of_its_own_and_the_units_run_as_the_user() {
+        let all = render_all(&config(
+            "[[process]]\nname = \"web\"\nrestart = \"uwsgi-chain\"\nfifo = \"/srv/shop/shared/run/uwsgi.fifo\"\n\n[[process]]\nname = \"queue\"\nrestart = \"systemd\"\nunit = \"shop-queue.service\"\nrun = \".venv/bin/rq worker\"\n\n[setup]\nserver = \"uwsgi\"\nuwsgi = \"/opt/uwsgi/bin/uwsgi\"\nsupervisor = \"systemd\"\nuser = \"deploy\"\nnginx = false\n",
+        ))
+        .unwrap();
+        let units: Vec<&Rendered> = all
+            .iter()
+            .filter(|r| r.template == "systemd.service")
+            .collect();
+        assert_eq!(units.len(), 2);
+        assert_eq!(
+            units[0].path,
+            PathBuf::from("/etc/systemd/system/shop-web.service")
+        );
+        assert!(units[0]
+            .contents
+            .contains("ExecStart=/opt/uwsgi/bin/uwsgi --ini /srv/shop/shared/setup/uwsgi.ini\n"));
+        assert!(units[0].contents.contains("User=deploy\n"));
+        assert_eq!(
+            units[1].path,
+            PathBuf::from("/etc/systemd/system/shop-queue.service")
+        );
+        assert!(units[1]
+            .contents
+            .contains("ExecStart=/bin/sh -c 'cd /srv/shop/current && exec .venv/bin/rq worker'\n"));
+        assert!(!units[1].contents.contains("ExecReload"));
+        assert!(units[1].contents.contains("User=deploy\n"));
+        // A uWSGI with Python built in loads no plugin; no nginx block.
+        assert!(!file(&all, "uwsgi.ini").contents.contains("plugins"));
+        assert!(all.iter().all(|r| r.template != "nginx.conf"));
     }
 
     #[test]

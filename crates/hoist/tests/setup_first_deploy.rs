@@ -216,6 +216,18 @@ fn the_first_deploy_starts_the_server_setup_loaded_and_a_new_environment_restart
         "{program}"
     );
     assert_ne!(s.status("example-web").0, "RUNNING");
+    let out = s.site.hoist(&["check"]);
+    assert_exit(&out, EXIT_OK);
+    assert!(
+        support::stdout(&out).contains("local  ok restart web: supervisor program example-web is "),
+        "{}",
+        support::stdout(&out)
+    );
+    assert!(
+        support::stdout(&out).contains("; the deploy starts it"),
+        "{}",
+        support::stdout(&out)
+    );
 
     // The first deploy starts what could not run before.
     let first = s.deploy_ok();
