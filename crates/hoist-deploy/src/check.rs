@@ -140,7 +140,7 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
 
     for process in &config.processes {
         let (status, detail, hint) = probe_supervised_master(t, process)
-            .unwrap_or_else(|| probe_restart(t, config, &process.restart));
+            .unwrap_or_else(|| probe_restart(t, config, process));
         items.push(item(
             &format!("restart {}", process.name),
             status,
@@ -186,10 +186,10 @@ fn probe_supervised_master(
 fn probe_restart(
     t: &dyn Transport,
     config: &Config,
-    restart: &Restart,
+    process: &hoist_config::Process,
 ) -> (CheckStatus, String, Option<String>) {
     let failed = |detail: String, hint: &str| (CheckStatus::Failed, detail, Some(hint.to_string()));
-    match restart {
+    match &process.restart {
         Restart::Command { command } => {
             let first = command
                 .split_whitespace()
@@ -206,7 +206,11 @@ fn probe_restart(
         }
         Restart::Supervisor { program } => {
             let programs = hoist_service::supervisor::program_names(program);
-            match hoist_service::supervisor::query_status(t, &programs) {
+            match hoist_service::supervisor::query_status_in(
+                t,
+                process.supervisor_conf.as_deref(),
+                &programs,
+            ) {
                 Err(e) => failed(e.to_string(), "check that the host is reachable"),
                 Ok(Err(problem)) => failed(problem.detail(), problem.hint()),
                 Ok(Ok(found)) => {
