@@ -127,7 +127,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         "process",
         raw.process.iter().map(|p| &p.get_ref().name),
     )?;
-    let processes = raw
+    let processes: Vec<Process> = raw
         .process
         .iter()
         .map(|p| process::validate(&check, p.get_ref()))
@@ -140,6 +140,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         .transpose()?;
 
     let setup = crate::setup::validate(&check, &dir, raw.setup.as_ref())?;
+    let processes =
+        crate::setup::with_supervision(processes, &app.name, raw.setup.is_some(), &setup);
 
     let pipeline = raw
         .pipeline

@@ -37,6 +37,6 @@ pub use inventory::{
     Activation, Batch, Environment, HostSettings, HostSpec, Inventory, InventoryEnvironment,
     InventoryHost, SelectError, SshDefaults, ALL_HOSTS, LOCAL,
 };
-pub use process::{Process, Restart};
+pub use process::{Process, Restart, Supervised};
 pub use release::{Release, SharedPath};
 pub use setup::{AppServer, Setup, Supervision};

@@ -19,6 +19,50 @@ pub struct Process {
     pub restart: Restart,
     /// How long the restart may take before it counts as failed.
     pub timeout: Duration,
+    /// What keeps the process running, when known: the supervisor program or systemd unit
+    /// that `gunicorn-hup` and `uwsgi-chain` start when the master is not running (the first
+    /// deploy, after a reboot) and restart when the master runs from another environment than
+    /// the release's. `program`/`unit` beside those strategies, else `<app>-<name>` when
+    /// hoist.toml has a `[setup]` table.
+    pub supervised: Option<Supervised>,
+    /// The command `hoist setup`'s program runs in the live release (`run`), for a process
+    /// that is not the app server (a queue worker); `None`: the app server of `[setup]`.
+    pub run: Option<String>,
+    /// The supervisord config `supervisorctl` is pointed at (`-c`), when the host has several
+    /// supervisords; `None`: supervisorctl's default.
+    pub supervisor_conf: Option<PathBuf>,
+}
+
+/// The supervisor program or systemd unit that runs a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Supervised {
+    /// A supervisord `[program:…]`.
+    Program(String),
+    /// A systemd unit, e.g. `example-web.service`.
+    Unit(String),
+}
+
+impl Process {
+    /// The supervisor program that runs the process: the one a `supervisor` strategy restarts
+    /// (the first, when it names several), or the one that supervises a master.
+    #[must_use]
+    pub fn program(&self) -> Option<&str> {
+        match (&self.restart, &self.supervised) {
+            (Restart::Supervisor { program }, _) => program.split_whitespace().next(),
+            (_, Some(Supervised::Program(program))) => Some(program),
+            _ => None,
+        }
+    }
+
+    /// The systemd unit that runs the process.
+    #[must_use]
+    pub fn unit(&self) -> Option<&str> {
+        match (&self.restart, &self.supervised) {
+            (Restart::Systemd { unit }, _) => Some(unit),
+            (_, Some(Supervised::Unit(unit))) => Some(unit),
+            _ => None,
+        }
+    }
 }
 
 /// A restart strategy and the one setting it needs.
@@ -123,9 +167,10 @@ pub(crate) fn validate(check: &Checker<'_>, raw: &RawProcess) -> Result<Process,
         ("pidfile", raw.pidfile.as_ref()),
         ("command", raw.command.as_ref()),
     ];
+    let supervises_a_master = matches!(strategy, "gunicorn-hup" | "uwsgi-chain");
     for (key, value) in strategy_keys {
         let Some(value) = value else { continue };
-        if key == own_key {
+        if key == own_key || (supervises_a_master && matches!(key, "program" | "unit")) {
             continue;
         }
         let belongs_to = STRATEGIES
@@ -136,7 +181,8 @@ pub(crate) fn validate(check: &Checker<'_>, raw: &RawProcess) -> Result<Process,
             .error(
                 value.span(),
                 format!(
-                    "key `{key}` does not belong to restart strategy \"{strategy}\", which takes `{own_key}` (and name, restart, timeout)"
+                    "key `{key}` does not belong to restart strategy \"{strategy}\", which takes `{own_key}` (and {})",
+                    extra_keys(strategy)
                 ),
             )
             .with_hint(format!(
@@ -181,9 +227,84 @@ pub(crate) fn validate(check: &Checker<'_>, raw: &RawProcess) -> Result<Process,
         _ => Restart::Command { command: setting },
     };
 
+    let supervised = if supervises_a_master {
+        match (&raw.program, &raw.unit) {
+            (Some(_), Some(unit)) => {
+                return Err(check
+                    .error(
+                        unit.span(),
+                        "a process is supervised by a supervisor `program` or a systemd `unit`, not both",
+                    )
+                    .with_hint("remove one of the two"))
+            }
+            (Some(program), None) => Some(Supervised::Program(check.non_empty(program, "program")?)),
+            (None, Some(unit)) => Some(Supervised::Unit(check.non_empty(unit, "unit")?)),
+            (None, None) => None,
+        }
+    } else {
+        None
+    };
+    let run = match &raw.run {
+        Some(value) if matches!(strategy, "supervisor" | "systemd") => {
+            Some(check.non_empty(value, "run")?)
+        }
+        Some(value) => {
+            return Err(check
+                .error(
+                    value.span(),
+                    format!(
+                        "key `run` does not belong to restart strategy \"{strategy}\", which takes `{own_key}` (and {})",
+                        extra_keys(strategy)
+                    ),
+                )
+                .with_hint("`run` is the command of a supervisor program or systemd unit that `hoist setup` writes: use it with restart = \"supervisor\" or \"systemd\""))
+        }
+        None => None,
+    };
+    let supervisor_conf = match &raw.supervisor_conf {
+        Some(value) if matches!(strategy, "command" | "systemd") => {
+            return Err(check
+                .error(
+                    value.span(),
+                    format!(
+                        "key `supervisor_conf` does not belong to restart strategy \"{strategy}\", which takes `{own_key}` (and {})",
+                        extra_keys(strategy)
+                    ),
+                )
+                .with_hint("`supervisor_conf` is for processes that supervisorctl drives: restart = \"supervisor\", \"gunicorn-hup\" or \"uwsgi-chain\""))
+        }
+        Some(value) => {
+            let path = check.non_empty(value, "supervisor_conf")?;
+            if !path.starts_with('/') {
+                return Err(check
+                    .error(
+                        value.span(),
+                        format!("`supervisor_conf` {path:?} must be an absolute path on the host"),
+                    )
+                    .with_hint("e.g. supervisor_conf = \"/etc/supervisor/supervisord.conf\""));
+            }
+            Some(PathBuf::from(path))
+        }
+        None => None,
+    };
     Ok(Process {
         name,
         restart,
         timeout: check.positive_duration(raw.timeout.as_ref(), "timeout", DEFAULT_TIMEOUT)?,
+        supervised,
+        run,
+        supervisor_conf,
     })
+}
+
+/// The keys a strategy takes besides its own.
+fn extra_keys(strategy: &str) -> &'static str {
+    match strategy {
+        "gunicorn-hup" | "uwsgi-chain" => {
+            "program or unit, supervisor_conf, name, restart, timeout"
+        }
+        "supervisor" => "run, supervisor_conf, name, restart, timeout",
+        "systemd" => "run, name, restart, timeout",
+        _ => "name, restart, timeout",
+    }
 }

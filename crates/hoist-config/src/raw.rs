@@ -81,6 +81,10 @@ pub(crate) struct RawProcess {
     pub fifo: Option<Text>,
     pub pidfile: Option<Text>,
     pub timeout: Option<Text>,
+    /// What `hoist setup`'s supervisor program (or unit) runs, for a process that is not the
+    /// app server: validated in `process.rs`.
+    pub run: Option<Text>,
+    pub supervisor_conf: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

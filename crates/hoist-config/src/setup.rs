@@ -24,9 +24,14 @@ pub(crate) struct RawSetup {
     pub templates: Option<Text>,
     pub config_dir: Option<Text>,
     pub server_venv: Option<Text>,
+    pub uwsgi: Option<Text>,
     pub supervisor_dir: Option<Text>,
     pub systemd_dir: Option<Text>,
     pub nginx_dir: Option<Text>,
+    pub nginx: Option<bool>,
+    pub user: Option<Text>,
+    pub program_log_dir: Option<Text>,
+    pub supervisor_conf: Option<Text>,
 }
 
 /// The app server that serves the WSGI entry point.
@@ -72,12 +77,27 @@ pub struct Setup {
     /// The virtualenv whose gunicorn runs the master (default `<root>/current/.venv`, the
     /// live release's). Workers load the app's packages from their own release either way.
     pub server_venv: Option<PathBuf>,
+    /// uWSGI only: the `uwsgi` binary that runs the master (default `uwsgi` on the PATH,
+    /// Debian's, with its `python3` plugin). A uWSGI built with Python (pip's, in a virtualenv)
+    /// has no plugin to load, so the ini names none when this is set.
+    pub uwsgi: Option<PathBuf>,
     /// Where the supervisor program goes (default `/etc/supervisor/conf.d`, Debian's).
     pub supervisor_dir: PathBuf,
     /// Where the systemd units go (default `/etc/systemd/system`).
     pub systemd_dir: PathBuf,
     /// Where the nginx server block goes (default `/etc/nginx/sites-enabled`, Debian's).
     pub nginx_dir: PathBuf,
+    /// Whether setup writes an nginx server block (`nginx = false`: another proxy, or none).
+    pub nginx: bool,
+    /// The user the programs run as (`user`; default: supervisor's or systemd's, root).
+    pub user: Option<String>,
+    /// Where supervisord writes each program's output (default `/var/log/supervisor`, which
+    /// Debian's package creates): never under the app's root, whose absence would make
+    /// supervisord refuse to load every program on the host.
+    pub program_log_dir: PathBuf,
+    /// The supervisord config `supervisorctl -c` reads, for setup's reload and every process
+    /// without its own `supervisor_conf` (default: supervisorctl's own default).
+    pub supervisor_conf: Option<PathBuf>,
 }
 
 impl Default for Setup {
@@ -93,9 +113,14 @@ impl Default for Setup {
             templates: None,
             config_dir: None,
             server_venv: None,
+            uwsgi: None,
             supervisor_dir: PathBuf::from("/etc/supervisor/conf.d"),
             systemd_dir: PathBuf::from("/etc/systemd/system"),
             nginx_dir: PathBuf::from("/etc/nginx/sites-enabled"),
+            nginx: true,
+            user: None,
+            program_log_dir: PathBuf::from("/var/log/supervisor"),
+            supervisor_conf: None,
         }
     }
 }
@@ -202,6 +227,9 @@ pub(crate) fn validate(
     if let Some(value) = &raw.server_venv {
         setup.server_venv = Some(absolute(value, "server_venv")?);
     }
+    if let Some(value) = &raw.uwsgi {
+        setup.uwsgi = Some(absolute(value, "uwsgi")?);
+    }
     if let Some(value) = &raw.supervisor_dir {
         setup.supervisor_dir = absolute(value, "supervisor_dir")?;
     }
@@ -211,7 +239,58 @@ pub(crate) fn validate(
     if let Some(value) = &raw.nginx_dir {
         setup.nginx_dir = absolute(value, "nginx_dir")?;
     }
+    if let Some(value) = raw.nginx {
+        setup.nginx = value;
+    }
+    if let Some(value) = &raw.user {
+        let user = check.non_empty(value, "user")?;
+        if !user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(check
+                .error(value.span(), format!("`user` {user:?} is not a user name"))
+                .with_hint("e.g. user = \"deploy\""));
+        }
+        setup.user = Some(user);
+    }
+    if let Some(value) = &raw.program_log_dir {
+        setup.program_log_dir = absolute(value, "program_log_dir")?;
+    }
+    if let Some(value) = &raw.supervisor_conf {
+        setup.supervisor_conf = Some(absolute(value, "supervisor_conf")?);
+    }
     Ok(setup)
+}
+
+/// Fills in what keeps each process running, from `[setup]`: a `gunicorn-hup` or
+/// `uwsgi-chain` process without `program` or `unit` is run by the program (or unit) `hoist
+/// setup` writes for it, `<app>-<name>`, when hoist.toml has a `[setup]` table; supervisorctl
+/// reads `[setup] supervisor_conf` unless the process names its own.
+pub(crate) fn with_supervision(
+    mut processes: Vec<crate::Process>,
+    app: &str,
+    has_setup: bool,
+    setup: &Setup,
+) -> Vec<crate::Process> {
+    use crate::{Restart, Supervised};
+    for process in &mut processes {
+        let master = matches!(
+            process.restart,
+            Restart::GunicornHup { .. } | Restart::UwsgiChain { .. }
+        );
+        if master && has_setup && process.supervised.is_none() {
+            let name = format!("{app}-{}", process.name);
+            process.supervised = Some(match setup.supervision {
+                Supervision::Supervisor => Supervised::Program(name),
+                Supervision::Systemd => Supervised::Unit(format!("{name}.service")),
+            });
+        }
+        if process.supervisor_conf.is_none() {
+            process.supervisor_conf.clone_from(&setup.supervisor_conf);
+        }
+    }
+    processes
 }
 
 #[cfg(test)]
@@ -232,6 +311,97 @@ mod tests {
         let setup = parse("").unwrap().setup;
         assert_eq!(setup, super::Setup::default());
         assert_eq!(setup.nginx_dir, Path::new("/etc/nginx/sites-enabled"));
+    }
+
+    fn parse_with(
+        processes: &str,
+        setup: Option<&str>,
+    ) -> Result<crate::Config, crate::ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.py"), "app = None\n").unwrap();
+        let setup = setup.map_or(String::new(), |s| format!("\n[setup]\n{s}"));
+        let text = format!(
+            "[app]\nname = \"shop\"\nentry = \"app:app\"\nrequirements = []\n\n[release]\nroot = \"/srv/shop\"\n\n{processes}{setup}"
+        );
+        crate::parse(&dir.path().join("hoist.toml"), &text)
+    }
+
+    #[test]
+    fn a_master_is_supervised_by_setups_program_unless_it_names_its_own() {
+        use crate::Supervised;
+        let hup = "[[process]]\nname = \"web\"\nrestart = \"gunicorn-hup\"\npidfile = \"/srv/shop/shared/run/gunicorn.pid\"\n";
+        let without_setup = parse_with(hup, None).unwrap();
+        assert_eq!(without_setup.processes[0].supervised, None);
+        let with_setup = parse_with(hup, Some("supervisor_conf = \"/etc/sv.conf\"\n")).unwrap();
+        assert_eq!(
+            with_setup.processes[0].supervised,
+            Some(Supervised::Program("shop-web".into()))
+        );
+        assert_eq!(
+            with_setup.processes[0].supervisor_conf.as_deref(),
+            Some(Path::new("/etc/sv.conf"))
+        );
+        let systemd = parse_with(hup, Some("supervisor = \"systemd\"\n")).unwrap();
+        assert_eq!(
+            systemd.processes[0].supervised,
+            Some(Supervised::Unit("shop-web.service".into()))
+        );
+        let own = parse_with(&format!("{hup}program = \"shop-gunicorn\"\n"), None).unwrap();
+        assert_eq!(
+            own.processes[0].supervised,
+            Some(Supervised::Program("shop-gunicorn".into()))
+        );
+    }
+
+    #[test]
+    fn run_and_supervisor_conf_belong_to_some_strategies_only() {
+        let err = parse_with(
+            "[[process]]\nname = \"web\"\nrestart = \"gunicorn-hup\"\npidfile = \"/r/g.pid\"\nrun = \"x\"\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.ends_with("key `run` does not belong to restart strategy \"gunicorn-hup\", which takes `pidfile` (and program or unit, supervisor_conf, name, restart, timeout)"),
+            "{err}"
+        );
+        let err = parse_with(
+            "[[process]]\nname = \"web\"\nrestart = \"command\"\ncommand = \"x\"\nsupervisor_conf = \"/etc/sv.conf\"\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("key `supervisor_conf` does not belong to restart strategy \"command\""),
+            "{err}"
+        );
+        let err = parse_with(
+            "[[process]]\nname = \"q\"\nrestart = \"supervisor\"\nprogram = \"q\"\nsupervisor_conf = \"sv.conf\"\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.ends_with("`supervisor_conf` \"sv.conf\" must be an absolute path on the host"),
+            "{err}"
+        );
+        let err = parse_with(
+            "[[process]]\nname = \"web\"\nrestart = \"uwsgi-chain\"\nfifo = \"/r/f\"\nprogram = \"a\"\nunit = \"a.service\"\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.ends_with(
+                "a process is supervised by a supervisor `program` or a systemd `unit`, not both"
+            ),
+            "{err}"
+        );
+        let err = parse("user = \"de ploy\"\n").unwrap_err().to_string();
+        assert!(
+            err.ends_with("`user` \"de ploy\" is not a user name"),
+            "{err}"
+        );
     }
 
     #[test]

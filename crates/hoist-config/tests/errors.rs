@@ -32,7 +32,7 @@ fn an_unknown_key_without_a_close_match_lists_the_valid_keys_only() {
     assert_eq!(
         message,
         "hoist.toml:12:1: unknown key `colour` in [[process]]; \
-         valid keys are name, restart, command, program, unit, fifo, pidfile, timeout"
+         valid keys are name, restart, command, program, unit, fifo, pidfile, timeout, run, supervisor_conf"
     );
 }
 
@@ -180,7 +180,7 @@ fn a_key_of_another_strategy_is_refused_naming_the_chosen_strategy_keys() {
     assert_eq!((error.line, error.column), (Some(12), Some(11)));
     assert_eq!(
         error.message,
-        "key `program` does not belong to restart strategy \"systemd\", which takes `unit` (and name, restart, timeout)"
+        "key `program` does not belong to restart strategy \"systemd\", which takes `unit` (and run, name, restart, timeout)"
     );
     assert_eq!(
         error.hint.as_deref(),

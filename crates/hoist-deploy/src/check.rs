@@ -139,7 +139,8 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
     }
 
     for process in &config.processes {
-        let (status, detail, hint) = probe_restart(t, config, &process.restart);
+        let (status, detail, hint) = probe_supervised_master(t, process)
+            .unwrap_or_else(|| probe_restart(t, config, process));
         items.push(item(
             &format!("restart {}", process.name),
             status,
@@ -150,14 +151,45 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
     items
 }
 
+/// A gunicorn or uWSGI master run by a supervisor program hoist knows: the deploy starts the
+/// program when it is not running (the first deploy, after a reboot), so what must hold then is
+/// that supervisord has it. `None` when the master is running (its own probe follows) or hoist
+/// knows no program.
+fn probe_supervised_master(
+    t: &dyn Transport,
+    process: &hoist_config::Process,
+) -> Option<(CheckStatus, String, Option<String>)> {
+    let Some(hoist_config::Supervised::Program(program)) = &process.supervised else {
+        return None;
+    };
+    let failed = |detail: String, hint: &str| (CheckStatus::Failed, detail, Some(hint.to_string()));
+    let programs = vec![program.clone()];
+    match hoist_service::supervisor::query_status_in(t, process.supervisor_conf.as_deref(), &programs) {
+        Err(e) => Some(failed(e.to_string(), "check that the host is reachable")),
+        Ok(Err(problem)) => Some(failed(problem.detail(), problem.hint())),
+        Ok(Ok(found)) => match found.iter().find(|s| &s.name == program) {
+            None => Some(failed(
+                format!("supervisord has no program {program:?}"),
+                "`hoist setup --apply` writes and loads it, or name the master's program with `program` in hoist.toml",
+            )),
+            Some(s) if s.state == "RUNNING" => None,
+            Some(s) => Some((
+                CheckStatus::Ok,
+                format!("supervisor program {program} is {}; the deploy starts it", s.state),
+                None,
+            )),
+        },
+    }
+}
+
 /// What the process's restart strategy needs, probed on the host: every ok is something seen.
 fn probe_restart(
     t: &dyn Transport,
     config: &Config,
-    restart: &Restart,
+    process: &hoist_config::Process,
 ) -> (CheckStatus, String, Option<String>) {
     let failed = |detail: String, hint: &str| (CheckStatus::Failed, detail, Some(hint.to_string()));
-    match restart {
+    match &process.restart {
         Restart::Command { command } => {
             let first = command
                 .split_whitespace()
@@ -174,7 +206,11 @@ fn probe_restart(
         }
         Restart::Supervisor { program } => {
             let programs = hoist_service::supervisor::program_names(program);
-            match hoist_service::supervisor::query_status(t, &programs) {
+            match hoist_service::supervisor::query_status_in(
+                t,
+                process.supervisor_conf.as_deref(),
+                &programs,
+            ) {
                 Err(e) => failed(e.to_string(), "check that the host is reachable"),
                 Ok(Err(problem)) => failed(problem.detail(), problem.hint()),
                 Ok(Ok(found)) => {

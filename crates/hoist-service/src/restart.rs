@@ -2,10 +2,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hoist_config::{Process, Restart};
+use hoist_config::{Process, Restart, Supervised};
 use hoist_transport::{Cmd, Transport};
 
-use crate::workers::{list_workers, wait_for_new_workers};
+use crate::workers::{list_workers, ready_dir, wait_for_new_workers};
 use crate::{supervisor, systemd, ServiceError};
 
 /// What a restart command is told about the release it must serve. Passed as environment
@@ -74,15 +74,19 @@ pub fn restart(
             .arg("-c")
             .arg(command.clone()),
         Restart::Supervisor { program } => {
-            return supervisor::restart(t, &process.name, program, process.timeout)
+            return supervisor::restart(
+                t,
+                process.supervisor_conf.as_deref(),
+                &process.name,
+                program,
+                process.timeout,
+            )
         }
         Restart::Systemd { unit } => {
             return systemd::restart(t, &process.name, unit, process.timeout)
         }
-        Restart::UwsgiChain { fifo } => return uwsgi_chain(t, process, fifo, ctx.release_path),
-        Restart::GunicornHup { pidfile } => {
-            return gunicorn_hup(t, process, pidfile, ctx.release_path)
-        }
+        Restart::UwsgiChain { fifo } => return uwsgi_chain(t, process, fifo, ctx),
+        Restart::GunicornHup { pidfile } => return gunicorn_hup(t, process, pidfile, ctx),
     };
     let mut cmd = cmd.cwd(ctx.release_path);
     for (k, v) in ctx.env() {
@@ -111,8 +115,23 @@ fn gunicorn_hup(
     t: &dyn Transport,
     process: &Process,
     pidfile: &Path,
-    release: &Path,
+    ctx: &RestartContext<'_>,
 ) -> Result<(), ServiceError> {
+    let release = ctx.release_path;
+    let ready = ready_dir(pidfile);
+    if let Some(master) = start_unless_reloadable(t, process, ctx)? {
+        let none = BTreeSet::new();
+        return wait_for_new_workers(
+            t,
+            &process.name,
+            master,
+            release,
+            Some(&ready),
+            &none,
+            1,
+            process.timeout,
+        );
+    }
     let fail = |detail: String, hint: &str| ServiceError::ReloadFailed {
         host: t.host().to_string(),
         process: process.name.clone(),
@@ -127,7 +146,7 @@ fn gunicorn_hup(
             start_it,
         ));
     };
-    let before = list_workers(t, master, release)?;
+    let before = list_workers(t, master, release, None)?;
     if !before.master_alive {
         return Err(fail(
             format!(
@@ -145,7 +164,16 @@ fn gunicorn_hup(
         ));
     }
     let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
-    wait_for_new_workers(t, &process.name, master, release, &old, process.timeout)
+    wait_for_new_workers(
+        t,
+        &process.name,
+        master,
+        release,
+        Some(&ready),
+        &old,
+        old.len().max(1),
+        process.timeout,
+    )
 }
 
 /// A chain reload through the uWSGI master FIFO: workers are replaced one at a time, each new
@@ -155,8 +183,23 @@ fn uwsgi_chain(
     t: &dyn Transport,
     process: &Process,
     fifo: &Path,
-    release: &Path,
+    ctx: &RestartContext<'_>,
 ) -> Result<(), ServiceError> {
+    let release = ctx.release_path;
+    let ready = ready_dir(fifo);
+    if let Some(master) = start_unless_reloadable(t, process, ctx)? {
+        let none = BTreeSet::new();
+        return wait_for_new_workers(
+            t,
+            &process.name,
+            master,
+            release,
+            Some(&ready),
+            &none,
+            1,
+            process.timeout,
+        );
+    }
     let fail = |detail: String, hint: &str| ServiceError::ReloadFailed {
         host: t.host().to_string(),
         process: process.name.clone(),
@@ -176,8 +219,9 @@ fn uwsgi_chain(
             "start uWSGI under its supervisor with `master-fifo` set to this path (`hoist setup` writes the uwsgi.ini)",
         ));
     };
-    let before = list_workers(t, master, release)?;
+    let before = list_workers(t, master, release, None)?;
     let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
+    let log = MasterLog::find(t, master)?;
     let start = Instant::now();
     // uWSGI ignores a chain-reload request while it is still finishing the previous one, so a
     // request that changes nothing within a few seconds is sent again.
@@ -205,7 +249,7 @@ fn uwsgi_chain(
         }
         let asked = Instant::now();
         let moving = loop {
-            let now = list_workers(t, master, release)?;
+            let now = list_workers(t, master, release, None)?;
             let replaced = old
                 .iter()
                 .any(|pid| !now.workers.iter().any(|w| w.pid == *pid));
@@ -222,7 +266,169 @@ fn uwsgi_chain(
         }
     }
     let left = process.timeout.saturating_sub(start.elapsed());
-    wait_for_new_workers(t, &process.name, master, release, &old, left)
+    wait_for_new_workers(
+        t,
+        &process.name,
+        master,
+        release,
+        Some(&ready),
+        &old,
+        old.len().max(1),
+        left,
+    )?;
+    // The master sees the last new worker accept at its next tick (up to a second later) and
+    // only then leaves its chain-reload state; a stop before that hangs uWSGI. When the master
+    // logs to a file, its own word decides.
+    let Some(log) = log else { return Ok(()) };
+    loop {
+        if log.says(t, CHAIN_COMPLETE)? {
+            return Ok(());
+        }
+        if start.elapsed() >= process.timeout {
+            return Err(fail(
+                format!(
+                    "every worker runs the new release, but uWSGI has not logged \"{CHAIN_COMPLETE}\" in {} after {:?}",
+                    log.path,
+                    process.timeout
+                ),
+                "see the uWSGI log; raise the process `timeout` if the app is slow to start",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What uWSGI logs when a chain reload is over.
+const CHAIN_COMPLETE: &str = "chain reloading complete";
+
+/// The file the uWSGI master logs to (`logto`: its stderr is that file), and its size before
+/// the reload: what was logged since is read from there.
+struct MasterLog {
+    path: String,
+    offset: u64,
+}
+
+impl MasterLog {
+    /// `None` when the master's stderr is not a regular file (a pipe to supervisor, a tty).
+    fn find(t: &dyn Transport, master: u32) -> Result<Option<MasterLog>, ServiceError> {
+        let out = t.exec(
+            &Cmd::new("sh")
+                .arg("-c")
+                .arg(r#"f=$(readlink "/proc/$1/fd/2") && [ -f "$f" ] && printf '%s\n%s\n' "$(stat -c %s "$f")" "$f""#)
+                .arg("hoist-log")
+                .arg(master.to_string()),
+        )?;
+        let text = out.stdout_text();
+        let mut lines = text.lines();
+        let (Some(size), Some(path)) = (lines.next(), lines.next()) else {
+            return Ok(None);
+        };
+        Ok(size.parse().ok().map(|offset| MasterLog {
+            path: path.to_string(),
+            offset,
+        }))
+    }
+
+    /// Whether `words` were logged since the reload began (the whole file, if it was rotated).
+    fn says(&self, t: &dyn Transport, words: &str) -> Result<bool, ServiceError> {
+        let out = t.exec(
+            &Cmd::new("sh")
+                .arg("-c")
+                .arg(r#"if [ "$(stat -c %s "$1")" -lt "$2" ]; then cat "$1"; else tail -c "+$(($2 + 1))" "$1"; fi | grep -qF "$3""#)
+                .arg("hoist-log")
+                .arg(self.path.clone())
+                .arg(self.offset.to_string())
+                .arg(words),
+        )?;
+        Ok(out.success())
+    }
+}
+
+/// For a master whose supervisor program (or unit) hoist knows: starts it when it is not
+/// running (the first deploy, when the program could not start before a release existed; a
+/// program stopped or FATAL after a reboot), and restarts it when it runs from another
+/// environment than the release's (the dependencies changed: a reload would keep the old
+/// interpreter and packages, which pruning may delete). Returns the new master's pid, or
+/// `None` when a graceful reload of the running master serves the release.
+fn start_unless_reloadable(
+    t: &dyn Transport,
+    process: &Process,
+    ctx: &RestartContext<'_>,
+) -> Result<Option<u32>, ServiceError> {
+    match &process.supervised {
+        None => Ok(None),
+        Some(Supervised::Program(program)) => {
+            let conf = process.supervisor_conf.as_deref();
+            let now = supervisor::status_one(t, conf, &process.name, program)?;
+            let restart = match (now.state.as_str(), now.pid) {
+                ("RUNNING", Some(pid)) => {
+                    if runs_release_env(t, pid, ctx)? {
+                        return Ok(None);
+                    }
+                    true
+                }
+                _ => false,
+            };
+            supervisor::start(t, conf, &process.name, &now, restart, process.timeout).map(Some)
+        }
+        Some(Supervised::Unit(unit)) => {
+            let now = systemd::parse_show(&t.exec(&systemd::show(unit))?.stdout_text());
+            if now.active == "active"
+                && now.main_pid != 0
+                && runs_release_env(t, now.main_pid, ctx)?
+            {
+                return Ok(None);
+            }
+            systemd::restart_fully(t, &process.name, unit, process.timeout).map(Some)
+        }
+    }
+}
+
+/// Prints the first `<root>/envs/<key>` in the executable or command line of pid `$1` (a
+/// uWSGI installed in a virtualenv is that virtualenv's binary; a master started through a
+/// virtualenv's script runs its interpreter, `#!<env>/bin/python`, which the command line
+/// names),
+/// then `want <realpath of the release's .venv>`, then `runs <realpath of that env>` (empty
+/// when it is gone).
+const MASTER_ENV: &str = r#"found=$({ readlink "/proc/$1/exe"; tr '\0' '\n' < "/proc/$1/cmdline"; } 2>/dev/null | while IFS= read -r arg; do
+  case $arg in "$2"/envs/*) rest=${arg#"$2"/envs/}; printf '%s' "$2/envs/${rest%%/*}"; break;; esac
+done)
+printf 'found %s\n' "$found"
+printf 'want %s\n' "$(realpath "$3/.venv" 2>/dev/null)"
+[ -n "$found" ] && printf 'runs %s\n' "$(realpath "$found" 2>/dev/null)"
+exit 0
+"#;
+
+/// Whether the master `pid` can serve the release by a reload: true unless it runs from one of
+/// the root's environments that is not the release's (or no longer exists).
+fn runs_release_env(
+    t: &dyn Transport,
+    pid: u32,
+    ctx: &RestartContext<'_>,
+) -> Result<bool, ServiceError> {
+    let out = t.exec(
+        &Cmd::new("sh")
+            .arg("-c")
+            .arg(MASTER_ENV)
+            .arg("hoist-master-env")
+            .arg(pid.to_string())
+            .path_arg(ctx.root)
+            .path_arg(ctx.release_path),
+    )?;
+    Ok(same_env(&out.stdout_text()))
+}
+
+/// Reads [`MASTER_ENV`]'s output.
+fn same_env(text: &str) -> bool {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).map(str::trim))
+            .unwrap_or("")
+    };
+    if field("found ").is_empty() || field("want ").is_empty() {
+        return true;
+    }
+    field("runs ") == field("want ")
 }
 
 /// How long a chain-reload request may show no effect before it is sent again.
@@ -269,6 +475,20 @@ mod tests {
         assert_eq!(fifo_master("200 1\n201 200\n"), Some(200));
         assert_eq!(fifo_master("201 200\n200 77\n"), Some(200));
         assert_eq!(fifo_master(""), None);
+    }
+
+    #[test]
+    fn a_master_from_another_or_a_deleted_env_cannot_be_reloaded() {
+        assert!(same_env(
+            "found /r/envs/a\nwant /r/envs/a\nruns /r/envs/a\n"
+        ));
+        assert!(!same_env(
+            "found /r/envs/a\nwant /r/envs/b\nruns /r/envs/a\n"
+        ));
+        assert!(!same_env("found /r/envs/a\nwant /r/envs/b\nruns \n"));
+        // A master from a virtualenv of its own (server_venv), or a release without one.
+        assert!(same_env("found \nwant /r/envs/b\n"));
+        assert!(same_env("found /r/envs/a\nwant \nruns /r/envs/a\n"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! supervisor 3.x exits 0 even when the program failed to spawn.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hoist_transport::{Cmd, Transport};
@@ -57,12 +58,14 @@ pub fn program_names(program: &str) -> Vec<String> {
     program.split_whitespace().map(str::to_string).collect()
 }
 
-/// `supervisorctl <action> <programs…>`.
+/// `supervisorctl [-c <conf>] <action> <programs…>`.
 #[must_use]
-pub fn supervisorctl(action: &str, programs: &[String]) -> Cmd {
-    Cmd::new("supervisorctl")
-        .arg(action)
-        .args(programs.iter().cloned())
+pub fn supervisorctl(conf: Option<&Path>, action: &str, programs: &[String]) -> Cmd {
+    let mut cmd = Cmd::new("supervisorctl");
+    if let Some(conf) = conf {
+        cmd = cmd.arg("-c").path_arg(conf);
+    }
+    cmd.arg(action).args(programs.iter().cloned())
 }
 
 /// Why `supervisorctl` could not talk to supervisord at all.
@@ -82,6 +85,7 @@ impl Unreachable {
         if said.contains("Permission denied") {
             Some(Unreachable::PermissionDenied(said))
         } else if said.contains("no such file")
+            || said.contains("No such file or directory")
             || said.contains("refused connection")
             || said.contains("Connection refused")
         {
@@ -132,7 +136,20 @@ pub fn query_status(
     t: &dyn Transport,
     programs: &[String],
 ) -> Result<Result<Vec<ProgramStatus>, Unreachable>, hoist_transport::TransportError> {
-    let out = t.exec(&supervisorctl("status", programs))?;
+    query_status_in(t, None, programs)
+}
+
+/// [`query_status`] of the supervisord whose config is `conf` (`supervisorctl -c`).
+///
+/// # Errors
+///
+/// As [`query_status`].
+pub fn query_status_in(
+    t: &dyn Transport,
+    conf: Option<&Path>,
+    programs: &[String],
+) -> Result<Result<Vec<ProgramStatus>, Unreachable>, hoist_transport::TransportError> {
+    let out = t.exec(&supervisorctl(conf, "status", programs))?;
     let text = out.stdout_text();
     let found = parse_status(&text);
     if found.is_empty() {
@@ -145,10 +162,11 @@ pub fn query_status(
 
 fn status_of(
     t: &dyn Transport,
+    conf: Option<&Path>,
     process: &str,
     programs: &[String],
 ) -> Result<BTreeMap<String, ProgramStatus>, ServiceError> {
-    let out = t.exec(&supervisorctl("status", programs))?;
+    let out = t.exec(&supervisorctl(conf, "status", programs))?;
     let text = out.stdout_text();
     let found: BTreeMap<String, ProgramStatus> = parse_status(&text)
         .into_iter()
@@ -181,19 +199,89 @@ fn status_of(
 /// Restarts the programs and waits until each runs with a new pid.
 pub(crate) fn restart(
     t: &dyn Transport,
+    conf: Option<&Path>,
     process: &str,
     program: &str,
     timeout: Duration,
 ) -> Result<(), ServiceError> {
     let programs = program_names(program);
-    let before = status_of(t, process, &programs)?;
+    let before = status_of(t, conf, process, &programs)?;
     let start = Instant::now();
     // The exit code says nothing (3.x exits 0 on a failed spawn); the status below decides.
-    let said = t.exec(&supervisorctl("restart", &programs))?;
+    let said = t.exec(&supervisorctl(conf, "restart", &programs))?;
+    wait_running(
+        t, conf, process, &programs, &before, "restart", &said, start, timeout,
+    )
+}
+
+/// The status of one program, which supervisord must have.
+pub(crate) fn status_one(
+    t: &dyn Transport,
+    conf: Option<&Path>,
+    process: &str,
+    program: &str,
+) -> Result<ProgramStatus, ServiceError> {
+    let programs = vec![program.to_string()];
+    let mut found = status_of(t, conf, process, &programs)?;
+    Ok(found
+        .remove(program)
+        .expect("status_of fails when a program is missing"))
+}
+
+/// Brings a program that is not RUNNING up (`start`, after a `stop` when supervisord is still
+/// retrying it), or restarts a running one when `restart` is set; waits until it is RUNNING
+/// with a new pid and returns that pid.
+pub(crate) fn start(
+    t: &dyn Transport,
+    conf: Option<&Path>,
+    process: &str,
+    before: &ProgramStatus,
+    restart: bool,
+    timeout: Duration,
+) -> Result<u32, ServiceError> {
+    let programs = vec![before.name.clone()];
+    let start = Instant::now();
+    let action = if restart { "restart" } else { "start" };
+    let said = if restart {
+        t.exec(&supervisorctl(conf, "restart", &programs))?
+    } else {
+        if matches!(before.state.as_str(), "BACKOFF" | "STARTING") {
+            // supervisord answers "already started" while it retries a program.
+            t.exec(&supervisorctl(conf, "stop", &programs))?;
+        }
+        t.exec(&supervisorctl(conf, "start", &programs))?
+    };
+    let previous = BTreeMap::from([(before.name.clone(), before.clone())]);
+    wait_running(
+        t, conf, process, &programs, &previous, action, &said, start, timeout,
+    )?;
+    status_one(t, conf, process, &before.name)?
+        .pid
+        .ok_or_else(|| ServiceError::ReloadFailed {
+            host: t.host().to_string(),
+            process: process.to_string(),
+            detail: format!("supervisor program {} shows no pid", before.name),
+            hint: format!("see `supervisorctl status {}`", before.name),
+        })
+}
+
+/// Waits until each program is RUNNING with a pid other than in `before`.
+#[allow(clippy::too_many_arguments)]
+fn wait_running(
+    t: &dyn Transport,
+    conf: Option<&Path>,
+    process: &str,
+    programs: &[String],
+    before: &BTreeMap<String, ProgramStatus>,
+    action: &str,
+    said: &hoist_transport::Output,
+    start: Instant,
+    timeout: Duration,
+) -> Result<(), ServiceError> {
     loop {
-        let now = status_of(t, process, &programs)?;
+        let now = status_of(t, conf, process, programs)?;
         let mut waiting = None;
-        for name in &programs {
+        for name in programs {
             let status = &now[name];
             let old_pid = before.get(name).and_then(|s| s.pid);
             match status.state.as_str() {
@@ -205,7 +293,7 @@ pub(crate) fn restart(
                         host: t.host().to_string(),
                         process: process.to_string(),
                         detail: format!(
-                            "supervisor program {name} is {} ({}) after `supervisorctl restart`, which said: {}",
+                            "supervisor program {name} is {} ({}) after `supervisorctl {action}`, which said: {}",
                             status.state,
                             status.detail,
                             said.tail(3)
@@ -248,6 +336,11 @@ mod tests {
             Unreachable::from_output("unix:///run/supervisor.sock no such file"),
             Some(Unreachable::NotRunning(_))
         ));
+        // What supervisorctl 4.2 prints when no supervisord made the default socket.
+        assert!(matches!(
+            Unreachable::from_output("error: <class 'FileNotFoundError'>, [Errno 2] No such file or directory: file: /usr/lib/python3/dist-packages/supervisor/xmlrpc.py line: 557"),
+            Some(Unreachable::NotRunning(_))
+        ));
         assert_eq!(
             Unreachable::from_output("web: ERROR (no such process)"),
             None
@@ -279,7 +372,9 @@ mod tests {
 
     #[test]
     fn several_programs_are_one_command() {
-        let cmd = supervisorctl("restart", &program_names("web  worker"));
+        let cmd = supervisorctl(None, "restart", &program_names("web  worker"));
         assert_eq!(cmd.render(), "supervisorctl restart web worker");
+        let cmd = supervisorctl(Some(Path::new("/etc/sv b.conf")), "status", &[]);
+        assert_eq!(cmd.render(), "supervisorctl -c '/etc/sv b.conf' status");
     }
 }

@@ -90,6 +90,39 @@ pub fn verdict(before: &UnitState, now: &UnitState) -> Result<(), String> {
     Ok(())
 }
 
+/// `systemctl restart <unit>` (which also starts a stopped unit), waited for until the unit
+/// runs a main process that started after the old one; returns its pid.
+pub(crate) fn restart_fully(
+    t: &dyn Transport,
+    process: &str,
+    unit: &str,
+    timeout: Duration,
+) -> Result<u32, ServiceError> {
+    let fail = |detail: String| ServiceError::ReloadFailed {
+        host: t.host().to_string(),
+        process: process.to_string(),
+        detail,
+        hint: format!("see `systemctl status {unit}` and `journalctl -u {unit}`"),
+    };
+    let mut before = parse_show(&t.exec(&show(unit))?.stdout_text());
+    before.can_reload = false;
+    let said = t.exec(&restart_command(unit, false))?;
+    let start = Instant::now();
+    loop {
+        let now = parse_show(&t.exec(&show(unit))?.stdout_text());
+        match verdict(&before, &now) {
+            Ok(()) => return Ok(now.main_pid),
+            Err(why) if now.active == "failed" || start.elapsed() >= timeout => {
+                return Err(fail(format!(
+                    "{unit}: {why}; systemctl said: {}",
+                    said.tail(3)
+                )))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 pub(crate) fn restart(
     t: &dyn Transport,
     process: &str,

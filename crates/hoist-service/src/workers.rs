@@ -16,6 +16,9 @@ use crate::ServiceError;
 pub struct Worker {
     pub pid: u32,
     pub cwd: String,
+    /// The release the worker says it has loaded (hoist's loader writes it to the ready
+    /// directory once the app is imported), when it has said so.
+    pub ready: Option<String>,
 }
 
 /// The master's workers, and the resolved path of the release they should run.
@@ -26,21 +29,43 @@ pub struct WorkerListing {
     /// The release path as the host resolves it (`realpath`).
     pub release: String,
     pub workers: Vec<Worker>,
+    /// Whether the ready directory exists, i.e. the loader reports loaded apps. A loader
+    /// written by an older `hoist setup` does not: then a worker's directory is all there is.
+    pub tracks_ready: bool,
+}
+
+/// Where hoist's loader reports each worker that has loaded its release: `hoist-ready/`
+/// beside the pid file or FIFO, one file per worker pid holding the worker's start time and
+/// the release path. `hoist setup` renders the same path into the loader.
+#[must_use]
+pub fn ready_dir(pidfile_or_fifo: &Path) -> std::path::PathBuf {
+    pidfile_or_fifo
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .join("hoist-ready")
 }
 
 /// Lists the live children of `$1` as `worker <pid> <cwd>`, prints `release <realpath of $2>`,
-/// and `master gone` when `$1` has exited. Plain sh and /proc: no procps needed on the host.
-const LIST_WORKERS: &str = r#"m="$1"
+/// and `master gone` when `$1` has exited. With the ready directory `$3` present it prints
+/// `tracks ready`, and `ready <pid> <release>` for each worker whose ready file carries its own
+/// start time (a file left by an earlier process with the same pid does not count). Plain sh
+/// and /proc: no procps needed on the host.
+const LIST_WORKERS: &str = r#"m="$1" rd="$3"
 printf 'release %s\n' "$(realpath "$2" 2>/dev/null || printf '%s' "$2")"
 if [ ! -d "/proc/$m" ] || [ "$(awk '{print $3}' "/proc/$m/stat" 2>/dev/null)" = Z ]; then
   echo 'master gone'
   exit 0
 fi
+[ -d "$rd" ] && echo 'tracks ready'
 for d in /proc/[0-9]*; do
   read -r line < "$d/stat" 2>/dev/null || continue
   set -- ${line##*) }
   [ "$2" = "$m" ] && [ "$1" != Z ] || continue
-  printf 'worker %s %s\n' "${d#/proc/}" "$(readlink "$d/cwd" 2>/dev/null)"
+  p="${d#/proc/}" started="${20}"
+  printf 'worker %s %s\n' "$p" "$(readlink "$d/cwd" 2>/dev/null)"
+  if [ -f "$rd/$p" ] && read -r at loaded < "$rd/$p" && [ "$at" = "$started" ]; then
+    printf 'ready %s %s\n' "$p" "$loaded"
+  fi
 done
 "#;
 
@@ -49,6 +74,7 @@ pub fn list_workers(
     t: &dyn Transport,
     master: u32,
     release: &Path,
+    ready: Option<&Path>,
 ) -> Result<WorkerListing, ServiceError> {
     let out = t.exec(
         &Cmd::new("sh")
@@ -56,7 +82,8 @@ pub fn list_workers(
             .arg(LIST_WORKERS)
             .arg("hoist-workers")
             .arg(master.to_string())
-            .path_arg(release),
+            .path_arg(release)
+            .arg(ready.map(|p| p.display().to_string()).unwrap_or_default()),
     )?;
     Ok(parse_listing(&out.stdout_text()))
 }
@@ -68,21 +95,35 @@ pub fn parse_listing(text: &str) -> WorkerListing {
         master_alive: true,
         release: String::new(),
         workers: Vec::new(),
+        tracks_ready: false,
     };
+    let mut ready = std::collections::BTreeMap::new();
     for line in text.lines() {
         if let Some(path) = line.strip_prefix("release ") {
             listing.release = path.to_string();
         } else if line == "master gone" {
             listing.master_alive = false;
+        } else if line == "tracks ready" {
+            listing.tracks_ready = true;
+        } else if let Some(rest) = line.strip_prefix("ready ") {
+            if let Some((pid, path)) = rest.split_once(' ') {
+                if let Ok(pid) = pid.parse::<u32>() {
+                    ready.insert(pid, path.to_string());
+                }
+            }
         } else if let Some(rest) = line.strip_prefix("worker ") {
             let (pid, cwd) = rest.split_once(' ').unwrap_or((rest, ""));
             if let Ok(pid) = pid.parse() {
                 listing.workers.push(Worker {
                     pid,
                     cwd: cwd.to_string(),
+                    ready: None,
                 });
             }
         }
+    }
+    for worker in &mut listing.workers {
+        worker.ready = ready.remove(&worker.pid);
     }
     listing.workers.sort_by_key(|w| w.pid);
     listing
@@ -141,22 +182,38 @@ pub fn reload_progress(
             elsewhere.join(", ")
         ));
     }
+    if now.tracks_ready {
+        let loading: Vec<String> = now
+            .workers
+            .iter()
+            .filter(|w| w.ready.as_deref() != Some(now.release.as_str()))
+            .map(|w| w.pid.to_string())
+            .collect();
+        if !loading.is_empty() {
+            return ReloadProgress::Waiting(format!(
+                "new workers have not loaded the app yet: {}",
+                loading.join(", ")
+            ));
+        }
+    }
     ReloadProgress::Done
 }
 
-/// Polls until every worker of `master` runs `release`, or `timeout` passes.
+/// Polls until every worker of `master` runs `release` and has loaded it, or `timeout` passes.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn wait_for_new_workers(
     t: &dyn Transport,
     process: &str,
     master: u32,
     release: &Path,
+    ready: Option<&Path>,
     before: &BTreeSet<u32>,
+    min_workers: usize,
     timeout: Duration,
 ) -> Result<(), ServiceError> {
     let start = Instant::now();
-    let min_workers = before.len().max(1);
     loop {
-        let listing = list_workers(t, master, release)?;
+        let listing = list_workers(t, master, release, ready)?;
         match reload_progress(before, &listing, min_workers) {
             ReloadProgress::Done => return Ok(()),
             ReloadProgress::MasterGone => {
@@ -200,11 +257,13 @@ mod tests {
             vec![
                 Worker {
                     pid: 9,
-                    cwd: "/srv/app/releases/1".into()
+                    cwd: "/srv/app/releases/1".into(),
+                    ready: None,
                 },
                 Worker {
                     pid: 12,
-                    cwd: "/srv/app/releases/2".into()
+                    cwd: "/srv/app/releases/2".into(),
+                    ready: None,
                 },
             ]
         );
@@ -231,6 +290,17 @@ mod tests {
         );
         let done = listing("release /r/2\nworker 12 /r/2\nworker 13 /r/2\n");
         assert_eq!(reload_progress(&before, &done, 2), ReloadProgress::Done);
+        let loading = listing(
+            "release /r/2\ntracks ready\nworker 12 /r/2\nworker 13 /r/2\nready 12 /r/2\nready 13 /r/1\n",
+        );
+        assert_eq!(
+            reload_progress(&before, &loading, 2),
+            ReloadProgress::Waiting("new workers have not loaded the app yet: 13".into())
+        );
+        let loaded = listing(
+            "release /r/2\ntracks ready\nworker 12 /r/2\nworker 13 /r/2\nready 12 /r/2\nready 13 /r/2\n",
+        );
+        assert_eq!(reload_progress(&before, &loaded, 2), ReloadProgress::Done);
         let gone = listing("release /r/2\nmaster gone\n");
         assert_eq!(
             reload_progress(&before, &gone, 2),
@@ -251,7 +321,7 @@ mod tests {
         let t = hoist_transport::Local::default();
         let deadline = Instant::now() + Duration::from_secs(5);
         let listing = loop {
-            let l = list_workers(&t, master.id(), &release).unwrap();
+            let l = list_workers(&t, master.id(), &release, None).unwrap();
             if l.workers.len() == 2 || Instant::now() > deadline {
                 break l;
             }

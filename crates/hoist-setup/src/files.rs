@@ -2,17 +2,28 @@
 
 use std::path::PathBuf;
 
+use hoist_config::Supervision;
+
 use crate::Missing;
 
 /// Everything `hoist setup` would do on one host.
 #[derive(Debug, Clone)]
 pub struct SetupPlan {
     pub host: String,
+    /// The host's deploy root.
+    pub root: PathBuf,
     pub files: Vec<PlannedFile>,
     /// Directories the server writes into (pid file, FIFO, logs), created on apply.
     pub dirs: Vec<PathBuf>,
     /// Commands the host lacks; setup never installs them.
     pub missing: Vec<Missing>,
+    /// `[setup] user`: who owns the directories the server writes into.
+    pub owner: Option<String>,
+    /// The supervisor programs (or systemd units) setup writes, loaded by [`crate::reload`].
+    pub programs: Vec<String>,
+    pub supervision: Supervision,
+    /// `supervisorctl -c`.
+    pub supervisor_conf: Option<PathBuf>,
 }
 
 /// One rendered file and the host's current copy.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use hoist_config::{AppServer, Config, Restart, Supervision};
+use hoist_service::workers::ready_dir;
 use hoist_transport::shell_quote;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
@@ -43,8 +44,10 @@ pub struct Rendered {
 
 /// The values every template sees. Paths are absolute and derived from `[release] root` and
 /// `[setup]`; the pid file and FIFO are the ones `[[process]]` names, so setup and restart
-/// agree.
-#[derive(Debug, Serialize)]
+/// agree. The supervisor program and systemd unit templates are rendered once per program,
+/// with `program`, `unit`, `server_command`, `reload_command`, `directory` and `description`
+/// set for it.
+#[derive(Debug, Clone, Serialize)]
 struct Values {
     app: String,
     root: String,
@@ -57,6 +60,8 @@ struct Values {
     config_dir: String,
     run_dir: String,
     log_dir: String,
+    program_log_dir: String,
+    ready_dir: String,
     pidfile: String,
     fifo: String,
     program: String,
@@ -65,11 +70,125 @@ struct Values {
     server_command: String,
     reload_command: String,
     stop_signal: String,
+    directory: String,
+    description: String,
+    user: String,
+    uwsgi_plugin: bool,
 }
 
-fn values(config: &Config) -> Values {
+/// One program (or unit) setup writes: the app server, or a `[[process]]` with `run`.
+#[derive(Debug, Clone)]
+pub(crate) struct Program {
+    /// The `[[process]]` it runs, `None` for the default app server.
+    pub process: Option<String>,
+    pub program: String,
+    pub unit: String,
+    command: String,
+    reload: String,
+    directory: String,
+    description: String,
+}
+
+/// The programs setup writes: the app server (the `gunicorn-hup` or `uwsgi-chain` process,
+/// else the first `supervisor`/`systemd` process without `run`, else `<app>-web`) and one per
+/// process with `run`. Two that would share a name are an error.
+pub(crate) fn programs(config: &Config, root: &Path) -> Result<Vec<Program>, SetupError> {
+    let values = base_values(config, root);
+    let app = &config.app.name;
+    let has_master = config.processes.iter().any(|p| {
+        matches!(
+            p.restart,
+            Restart::GunicornHup { .. } | Restart::UwsgiChain { .. }
+        )
+    });
+    let mut list: Vec<Program> = Vec::new();
+    let mut server_written = false;
+    for process in &config.processes {
+        let is_server = match &process.restart {
+            Restart::GunicornHup { .. } | Restart::UwsgiChain { .. } => true,
+            Restart::Supervisor { .. } | Restart::Systemd { .. } => {
+                process.run.is_none() && !has_master && !server_written
+            }
+            Restart::Command { .. } => false,
+        };
+        let own = format!("{app}-{}", process.name);
+        let program = process
+            .program()
+            .map_or_else(|| own.clone(), str::to_string);
+        let unit = process
+            .unit()
+            .map_or_else(|| format!("{program}.service"), str::to_string);
+        if is_server {
+            server_written = true;
+            list.push(Program {
+                process: Some(process.name.clone()),
+                program,
+                unit,
+                command: values.server_command.clone(),
+                reload: values.reload_command.clone(),
+                directory: values.config_dir.clone(),
+                description: format!("{app} web server (hoist)"),
+            });
+        } else if let Some(run) = &process.run {
+            list.push(Program {
+                process: Some(process.name.clone()),
+                program,
+                unit,
+                command: format!(
+                    "/bin/sh -c {}",
+                    shell_quote(&format!(
+                        "cd {} && exec {run}",
+                        quote(&root.join("current"))
+                    ))
+                ),
+                reload: String::new(),
+                directory: root.display().to_string(),
+                description: format!("{app} {} (hoist)", process.name),
+            });
+        }
+    }
+    if !server_written {
+        list.insert(
+            0,
+            Program {
+                process: None,
+                program: format!("{app}-web"),
+                unit: format!("{app}-web.service"),
+                command: values.server_command.clone(),
+                reload: values.reload_command.clone(),
+                directory: values.config_dir.clone(),
+                description: format!("{app} web server (hoist)"),
+            },
+        );
+    }
+    let systemd = config.setup.supervision == Supervision::Systemd;
+    for (i, a) in list.iter().enumerate() {
+        for b in &list[i + 1..] {
+            let (kind, name) = if systemd {
+                ("systemd unit", &a.unit)
+            } else {
+                ("supervisor program", &a.program)
+            };
+            if (systemd && a.unit == b.unit) || (!systemd && a.program == b.program) {
+                let who = |p: &Program| {
+                    p.process
+                        .as_ref()
+                        .map_or("the app server".to_string(), |n| format!("process {n:?}"))
+                };
+                return Err(SetupError::Clash(format!(
+                    "{} and {} would both run as {kind} {name:?}; give each its own `{}` in hoist.toml",
+                    who(a),
+                    who(b),
+                    if systemd { "unit" } else { "program" }
+                )));
+            }
+        }
+    }
+    Ok(list)
+}
+
+fn base_values(config: &Config, root: &Path) -> Values {
     let setup = &config.setup;
-    let root = config.release.root.clone();
     let shared = root.join("shared");
     let config_dir = setup
         .config_dir
@@ -80,19 +199,17 @@ fn values(config: &Config) -> Values {
     let app = config.app.name.clone();
     let mut pidfile = run_dir.join("gunicorn.pid");
     let mut fifo = run_dir.join("uwsgi.fifo");
-    let mut program = format!("{app}-web");
-    let mut unit = format!("{app}-web.service");
     for process in &config.processes {
         match &process.restart {
             Restart::GunicornHup { pidfile: p } => pidfile.clone_from(p),
             Restart::UwsgiChain { fifo: f } => fifo.clone_from(f),
-            Restart::Supervisor { program: p } => {
-                program = p.split_whitespace().next().unwrap_or(p).to_string();
-            }
-            Restart::Systemd { unit: u } => unit.clone_from(u),
-            Restart::Command { .. } => {}
+            _ => {}
         }
     }
+    let ready_dir = match setup.server {
+        AppServer::Gunicorn => ready_dir(&pidfile),
+        AppServer::Uwsgi => ready_dir(&fifo),
+    };
     let (server_command, reload_command) = match setup.server {
         AppServer::Gunicorn => {
             let venv = setup
@@ -108,13 +225,19 @@ fn values(config: &Config) -> Values {
                 "/bin/kill -HUP $MAINPID".to_string(),
             )
         }
-        AppServer::Uwsgi => (
-            format!("uwsgi --ini {}", quote(&config_dir.join("uwsgi.ini"))),
-            format!(
-                "/bin/sh -c {}",
-                shell_quote(&format!("printf c > {}", quote(&fifo)))
-            ),
-        ),
+        AppServer::Uwsgi => {
+            let uwsgi = setup
+                .uwsgi
+                .as_ref()
+                .map_or_else(|| "uwsgi".to_string(), |path| quote(path));
+            (
+                format!("{uwsgi} --ini {}", quote(&config_dir.join("uwsgi.ini"))),
+                format!(
+                    "/bin/sh -c {}",
+                    shell_quote(&format!("printf c > {}", quote(&fifo)))
+                ),
+            )
+        }
     };
     let upstream: String = app
         .chars()
@@ -131,15 +254,35 @@ fn values(config: &Config) -> Values {
         config_dir: config_dir.display().to_string(),
         run_dir: run_dir.display().to_string(),
         log_dir: log_dir.display().to_string(),
+        program_log_dir: setup.program_log_dir.display().to_string(),
+        ready_dir: ready_dir.display().to_string(),
         pidfile: pidfile.display().to_string(),
         fifo: fifo.display().to_string(),
-        program,
-        unit,
+        program: format!("{app}-web"),
+        unit: format!("{app}-web.service"),
         upstream: format!("{upstream}_app"),
         server_command,
         reload_command,
         stop_signal: "TERM".into(),
+        directory: config_dir.display().to_string(),
+        description: format!("{app} web server (hoist)"),
+        user: setup.user.clone().unwrap_or_default(),
+        uwsgi_plugin: setup.uwsgi.is_none(),
         app,
+    }
+}
+
+impl Values {
+    fn for_program(&self, program: &Program) -> Values {
+        Values {
+            program: program.program.clone(),
+            unit: program.unit.clone(),
+            server_command: program.command.clone(),
+            reload_command: program.reload.clone(),
+            directory: program.directory.clone(),
+            description: program.description.clone(),
+            ..self.clone()
+        }
     }
 }
 
@@ -163,8 +306,13 @@ fn override_dir(config: &Config) -> Result<Option<PathBuf>, SetupError> {
     }
 }
 
-/// Renders every file `[setup]` calls for, with the host path each goes to.
+/// Renders every file for a host whose root is `[release] root`.
 pub fn render_all(config: &Config) -> Result<Vec<Rendered>, SetupError> {
+    render_for(config, &config.release.root)
+}
+
+/// Renders every file for a host whose deploy root is `root` (a host may have its own).
+pub fn render_for(config: &Config, root: &Path) -> Result<Vec<Rendered>, SetupError> {
     let overrides = override_dir(config)?;
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -186,44 +334,74 @@ pub fn render_all(config: &Config) -> Result<Vec<Rendered>, SetupError> {
         env.add_template_owned(*name, source)
             .map_err(|e| template_error(&overrides, name, &e))?;
     }
-    let values = values(config);
+    let values = base_values(config, root);
+    let programs = programs(config, root)?;
     let setup = &config.setup;
+    let render = |name: &str, values: &Values| -> Result<String, SetupError> {
+        env.get_template(name)
+            .and_then(|t| t.render(values))
+            .map_err(|e| template_error(&overrides, name, &e))
+    };
     let config_dir = PathBuf::from(&values.config_dir);
-    let mut wanted: Vec<(&str, PathBuf)> =
-        vec![("hoist_loader.py", config_dir.join("hoist_loader.py"))];
+    let mut all = Vec::new();
+    let mut push = |template: &str, path: PathBuf, contents: String| {
+        all.push(Rendered {
+            template: template.to_string(),
+            path,
+            contents,
+        });
+    };
+    push(
+        "hoist_loader.py",
+        config_dir.join("hoist_loader.py"),
+        render("hoist_loader.py", &values)?,
+    );
     match setup.server {
-        AppServer::Gunicorn => {
-            wanted.push(("gunicorn.conf.py", config_dir.join("gunicorn.conf.py")))
-        }
-        AppServer::Uwsgi => wanted.push(("uwsgi.ini", config_dir.join("uwsgi.ini"))),
+        AppServer::Gunicorn => push(
+            "gunicorn.conf.py",
+            config_dir.join("gunicorn.conf.py"),
+            render("gunicorn.conf.py", &values)?,
+        ),
+        AppServer::Uwsgi => push(
+            "uwsgi.ini",
+            config_dir.join("uwsgi.ini"),
+            render("uwsgi.ini", &values)?,
+        ),
     }
     match setup.supervision {
-        Supervision::Supervisor => wanted.push((
-            "supervisor.conf",
-            setup.supervisor_dir.join(format!("{}.conf", values.app)),
-        )),
+        // One file per app, one `[program:…]` per program: a file supervisord reads whole.
+        Supervision::Supervisor => {
+            let mut text = String::new();
+            for program in &programs {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&render("supervisor.conf", &values.for_program(program))?);
+            }
+            push(
+                "supervisor.conf",
+                setup.supervisor_dir.join(format!("{}.conf", values.app)),
+                text,
+            );
+        }
         Supervision::Systemd => {
-            wanted.push(("systemd.service", setup.systemd_dir.join(&values.unit)))
+            for program in &programs {
+                push(
+                    "systemd.service",
+                    setup.systemd_dir.join(&program.unit),
+                    render("systemd.service", &values.for_program(program))?,
+                );
+            }
         }
     }
-    wanted.push((
-        "nginx.conf",
-        setup.nginx_dir.join(format!("{}.conf", values.app)),
-    ));
-    wanted
-        .into_iter()
-        .map(|(name, path)| {
-            let contents = env
-                .get_template(name)
-                .and_then(|t| t.render(&values))
-                .map_err(|e| template_error(&overrides, name, &e))?;
-            Ok(Rendered {
-                template: name.to_string(),
-                path,
-                contents,
-            })
-        })
-        .collect()
+    if setup.nginx {
+        push(
+            "nginx.conf",
+            setup.nginx_dir.join(format!("{}.conf", values.app)),
+            render("nginx.conf", &values)?,
+        );
+    }
+    Ok(all)
 }
 
 fn template_error(overrides: &Option<PathBuf>, name: &str, e: &minijinja::Error) -> SetupError {
@@ -254,6 +432,8 @@ const VARIABLES: &[&str] = &[
     "config_dir",
     "run_dir",
     "log_dir",
+    "program_log_dir",
+    "ready_dir",
     "pidfile",
     "fifo",
     "program",
@@ -262,6 +442,10 @@ const VARIABLES: &[&str] = &[
     "server_command",
     "reload_command",
     "stop_signal",
+    "directory",
+    "description",
+    "user",
+    "uwsgi_plugin",
 ];
 
 #[cfg(test)]
@@ -326,6 +510,39 @@ mod tests {
         );
         assert!(nginx.contents.contains("alias /srv/shop/current/static/;"));
         assert!(nginx.contents.contains("listen 80;"));
+    }
+
+    #[test]
+    fn a_worker_gets_a_unit_of_its_own_and_the_units_run_as_the_user() {
+        let all = render_all(&config(
+            "[[process]]\nname = \"web\"\nrestart = \"uwsgi-chain\"\nfifo = \"/srv/shop/shared/run/uwsgi.fifo\"\n\n[[process]]\nname = \"queue\"\nrestart = \"systemd\"\nunit = \"shop-queue.service\"\nrun = \".venv/bin/rq worker\"\n\n[setup]\nserver = \"uwsgi\"\nuwsgi = \"/opt/uwsgi/bin/uwsgi\"\nsupervisor = \"systemd\"\nuser = \"deploy\"\nnginx = false\n",
+        ))
+        .unwrap();
+        let units: Vec<&Rendered> = all
+            .iter()
+            .filter(|r| r.template == "systemd.service")
+            .collect();
+        assert_eq!(units.len(), 2);
+        assert_eq!(
+            units[0].path,
+            PathBuf::from("/etc/systemd/system/shop-web.service")
+        );
+        assert!(units[0]
+            .contents
+            .contains("ExecStart=/opt/uwsgi/bin/uwsgi --ini /srv/shop/shared/setup/uwsgi.ini\n"));
+        assert!(units[0].contents.contains("User=deploy\n"));
+        assert_eq!(
+            units[1].path,
+            PathBuf::from("/etc/systemd/system/shop-queue.service")
+        );
+        assert!(units[1]
+            .contents
+            .contains("ExecStart=/bin/sh -c 'cd /srv/shop/current && exec .venv/bin/rq worker'\n"));
+        assert!(!units[1].contents.contains("ExecReload"));
+        assert!(units[1].contents.contains("User=deploy\n"));
+        // A uWSGI with Python built in loads no plugin; no nginx block.
+        assert!(!file(&all, "uwsgi.ini").contents.contains("plugins"));
+        assert!(all.iter().all(|r| r.template != "nginx.conf"));
     }
 
     #[test]

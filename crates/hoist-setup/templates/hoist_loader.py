@@ -4,7 +4,9 @@ It resolves {{ root }}/current once, to the release it points at now, and serves
 by its resolved path: the release directory goes first on sys.path, its virtualenv's packages
 ahead of the server's, and the worker changes into it. A worker started before a switch keeps
 the release it loaded; only workers started after a reload (gunicorn HUP, uWSGI chain reload)
-load the new one. hoist reads the workers' directories to know when every one runs it.
+load the new one. Once the app is imported (or failed to), the worker writes a file named
+after its pid into {{ ready_dir }}: its start time and the release. hoist waits for those files
+(and the workers' directories) to know when every new worker has loaded the release.
 
 If the release fails to import, the worker serves 503 with the reason in the server's log, so
 hoist's health check fails and hoist switches back; the server itself stays up.
@@ -19,10 +21,14 @@ import traceback
 
 ROOT = {{ root | py }}
 ENTRY = {{ entry | py }}
+READY_DIR = {{ ready_dir | py }}
+
+
+_RESOLVED = os.path.realpath(os.path.join(ROOT, "current"))
 
 
 def _load():
-    release = os.path.realpath(os.path.join(ROOT, "current"))
+    release = _RESOLVED
     if not os.path.isfile(os.path.join(release, "RELEASE.json")):
         raise RuntimeError(f"{ROOT}/current does not point at a release (resolved: {release})")
     os.chdir(release)
@@ -52,3 +58,28 @@ except Exception:  # noqa: BLE001 - any failure must leave a worker that answers
     def application(environ, start_response):
         start_response("503 Service Unavailable", [("Content-Type", "text/plain; charset=utf-8")])
         return [b"the release failed to load; see the app server's error log\n"]
+
+
+def _say_ready(release):
+    """Writes <READY_DIR>/<pid>: this worker's start time and the release it loaded; removes
+    the files of workers that are gone. Never fails the worker."""
+    try:
+        os.makedirs(READY_DIR, exist_ok=True)
+        with open("/proc/self/stat") as stat:
+            started = stat.read().rsplit(")", 1)[1].split()[19]
+        pid = os.getpid()
+        for name in os.listdir(READY_DIR):
+            if name.isdigit() and not os.path.exists(f"/proc/{name}"):
+                try:
+                    os.unlink(os.path.join(READY_DIR, name))
+                except OSError:
+                    pass
+        partial = os.path.join(READY_DIR, f".{pid}.tmp")
+        with open(partial, "w") as ready:
+            ready.write(f"{started} {release}\n")
+        os.replace(partial, os.path.join(READY_DIR, str(pid)))
+    except Exception as error:  # noqa: BLE001 - reporting must never stop a worker
+        sys.stderr.write(f"hoist loader: cannot write the ready file in {READY_DIR}: {error}\n")
+
+
+_say_ready(_RESOLVED)

@@ -127,6 +127,7 @@ port = {app_port}
 workers = 2
 server_venv = "{venv}"
 supervisor_dir = "{base}/supervisor.d"
+program_log_dir = "{base}"
 nginx_dir = "{base}/nginx.d"
 nginx_listen = "127.0.0.1:{nginx_port}"
 "#,
