@@ -55,7 +55,7 @@ fn each_restart_strategy_is_probed_on_the_host() {
     );
 
     let out = site.hoist(&["check"]);
-    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    assert_exit(&out, EXIT_CHECK_FAILED);
     let text = stdout(&out);
     assert_eq!(
         line_with(&text, "local  FAILED restart hup:"),

@@ -55,8 +55,8 @@ fn a_run_prints_its_steps_then_failures_counts_and_jobs_and_exits_zero() {
         "test  · 2 test(s) from 1 file(s): 1 failed, 0 errors, 0 skipped",
         "FAILED t::bad: assert 1 == 2",
         "    trace line",
-        "tests: 2 total, 1 passed, 1 failed, 0 errors, 0 skipped (0.50s reported)",
-        "  0.40s t::bad",
+        "tests: 2 total, 1 passed, 1 failed, 0 errors, 0 skipped (500 ms reported)",
+        "  400 ms t::bad",
         "deploy  · skipped: deploy steps are off for this run (--no-deploy)",
     ] {
         assert!(

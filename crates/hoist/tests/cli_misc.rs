@@ -34,7 +34,7 @@ fn check_passes_on_the_example_and_names_what_is_missing() {
     )
     .unwrap();
     let out = site.hoist(&["check"]);
-    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    assert_exit(&out, EXIT_CHECK_FAILED);
     assert!(
         stdout(&out).contains("local  FAILED python:"),
         "{}",
@@ -75,7 +75,7 @@ fn init_writes_a_config_whose_guesses_check_flags() {
         "this test needs a machine where systemd is not the init system"
     );
     let out = run(&["check"]);
-    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    assert_exit(&out, EXIT_CHECK_FAILED);
     let text = stdout(&out);
     assert!(
         text.contains("config  warning placeholder: ")

@@ -78,27 +78,29 @@ fn a_hand_made_lock_stops_deploys_until_released() {
     site.change_code("during maintenance");
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_LOCK_HELD);
+    // Not "another deploy (pid 0)": who took it by hand, and why.
+    let err = stderr(&out);
     assert!(
-        stderr(&out).contains("for `hoist lock acquire`: database maintenance"),
-        "{}",
-        stderr(&out)
+        err.contains("error: local: the deploy lock is taken by hand by tester@"),
+        "{err}"
     );
+    assert!(err.contains(": database maintenance"), "{err}");
+    assert!(!err.contains("pid"), "{err}");
     let out = site.hoist(&["rollback"]);
     assert_exit(&out, EXIT_LOCK_HELD);
     site.assert_live(&a);
 
     let status = site.hoist(&["status"]);
     assert!(
-        stdout(&status).contains("lock:     held by tester@"),
+        stdout(&status).contains("lock:     taken by hand by tester@"),
         "{}",
         stdout(&status)
     );
 
     let out = site.hoist(&["lock", "release"]);
     assert_exit(&out, EXIT_OK);
-    assert!(
-        stdout(&out).starts_with("released the lock of example on local: it was held by tester@")
-    );
+    assert!(stdout(&out)
+        .starts_with("released the lock of example on local: it was taken by hand by tester@"));
     let b = site.deploy_ok();
     assert_ne!(a, b);
     assert!(stdout(&site.hoist(&["status"])).contains("lock:     free"));
@@ -236,8 +238,16 @@ fn a_lock_from_another_machine_is_held_while_its_lease_runs_and_reclaimed_once_i
     );
     site.assert_live(&a);
 
-    // No heartbeat for two minutes, by the host's own clock: the lease has expired.
+    // No heartbeat for two minutes, by the host's own clock: the lease has expired, and
+    // `status` says so (not "that process is gone": no one here can see that process).
     write_foreign_lock(&site, Duration::from_secs(120));
+    let status = stdout(&site.hoist(&["status"]));
+    assert!(
+        status.contains(
+            "[stale: its lease expired: no heartbeat from its holder; the next deploy reclaims it]"
+        ),
+        "{status}"
+    );
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_OK);
     assert!(

@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
-use anstream::{eprintln, print, println};
 use clap::Args;
 use hoist_setup::Change;
 use hoist_transport::Local;
 
+use crate::command_error::CommandError;
 use crate::commands::load_config;
-use crate::{exit, printer};
+use crate::printer::Printer;
+use crate::warn_user;
 
 #[derive(Args, Debug)]
 pub struct SetupArgs {
@@ -21,65 +22,56 @@ pub struct SetupArgs {
     pub apply: bool,
 }
 
-pub fn run(args: &SetupArgs, config: Option<&Path>) -> i32 {
-    let config = match load_config(config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub fn run(args: &SetupArgs, config: Option<&Path>, printer: Printer) -> Result<(), CommandError> {
+    let config = load_config(config)?;
+    let app = &config.app.name;
     // Written through the Transport trait, so the same code serves SSH hosts later.
     let t = Local::default();
-    let plan = match hoist_setup::plan(&config, &t) {
-        Ok(plan) => plan,
-        Err(e) => {
-            printer::error(
-                &format!("setup of {}: {e}", config.app.name),
-                &["fix the template or the [setup] table in hoist.toml".into()],
-            );
-            return exit::CONFIG;
-        }
-    };
+    let plan = hoist_setup::plan(&config, &t).map_err(|e| {
+        CommandError::from(e)
+            .prefixed(&format!("setup of {app}"))
+            .hint("fix the template or the [setup] table in hoist.toml")
+    })?;
     if let Some(env) = &args.env {
-        eprintln!(
+        printer.info(format!(
             "setup: environment {env}: targeting this machine ({})",
             plan.host
-        );
+        ));
     }
     for file in &plan.files {
-        println!(
+        printer.data(format!(
             "{} {} (from {})",
             file.change().word(),
             file.path.display(),
             file.template
-        );
+        ));
         if file.change() != Change::Unchanged {
-            print!("{}", file.diff());
+            printer.raw(&file.diff());
         }
     }
     for missing in &plan.missing {
-        printer::warning(&format!(
+        warn_user!(
+            printer,
             "{} is missing on {}: install it with `apt-get install {}` (hoist does not install packages)",
-            missing.command, plan.host, missing.package
-        ));
+            missing.command,
+            plan.host,
+            missing.package
+        );
     }
     if !plan.has_changes() {
-        eprintln!("setup: {} is up to date", plan.host);
-        return exit::OK;
+        printer.outcome(format!("setup: {} is up to date", plan.host));
+        return Ok(());
     }
     if !args.apply {
-        eprintln!("setup: nothing written; run `hoist setup --apply` to write the files above");
-        return exit::OK;
+        printer
+            .outcome("setup: nothing written; run `hoist setup --apply` to write the files above");
+        return Ok(());
     }
-    match hoist_setup::apply(&plan, &t) {
-        Ok(written) => {
-            for path in written {
-                eprintln!("wrote {}", path.display());
-            }
-            eprintln!("setup: load them with `supervisorctl update` (or `systemctl daemon-reload`) and `nginx -t && nginx -s reload`");
-            exit::OK
-        }
-        Err(e) => {
-            printer::error(&format!("setup of {}: {e}", config.app.name), &[]);
-            exit::INTERNAL
-        }
+    let written = hoist_setup::apply(&plan, &t)
+        .map_err(|e| CommandError::from(e).prefixed(&format!("setup of {app}")))?;
+    for path in written {
+        printer.outcome(format!("wrote {}", path.display()));
     }
+    printer.info("setup: load them with `supervisorctl update` (or `systemctl daemon-reload`) and `nginx -t && nginx -s reload`");
+    Ok(())
 }

@@ -16,6 +16,7 @@ pub const EXIT_CONFIG: i32 = 2;
 pub const EXIT_BEFORE_SWITCH: i32 = 3;
 pub const EXIT_ROLLED_BACK: i32 = 4;
 pub const EXIT_LOCK_HELD: i32 = 5;
+pub const EXIT_CHECK_FAILED: i32 = 8;
 
 pub fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/flask-app")
