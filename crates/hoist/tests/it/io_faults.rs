@@ -3,13 +3,12 @@
 //! left, and the next deploy works once the disk has room. The root is a real tmpfs mount
 //! (the tests run as root, as CI does).
 
-mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 /// A tmpfs mounted on `path`, unmounted (lazily: the app may still hold files) on drop.
 struct Mount(PathBuf);

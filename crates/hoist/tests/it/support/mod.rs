@@ -2,8 +2,6 @@
 //! own loopback port, and helpers that read what a user would look at: `current`, the
 //! journal, RELEASE.json, and the app's HTTP answers. Real gunicorn, real virtualenvs.
 
-#![allow(dead_code)]
-
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,10 @@
 //! Invariant 7: one deploy at a time, the holder named, `--lock-wait`, hand-made locks.
 
-mod support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn a_second_deploy_fails_on_the_lock_naming_the_holder_or_waits_with_lock_wait() {

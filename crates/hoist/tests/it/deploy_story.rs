@@ -2,12 +2,11 @@
 //! and real HTTP: deploy, code-only redeploy, requirements change, rollback, rollback --to.
 //! After each step `current`, the journal, RELEASE.json and the app's answer agree.
 
-mod support;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn deploy_redeploy_rollback_and_rollback_to_agree_everywhere() {

@@ -7,14 +7,13 @@
 //! - A `shared` path whose parent in the app's tree is a symlink is refused before the switch
 //!   (exit 3) and the files the symlink points to survive byte for byte.
 
-mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use hoist_testkit::SshServer;
-use support::*;
+use crate::support::*;
 
 /// `touch -h -d @1700000000` on every file, folder and symlink of the tree (as `git archive`,
 /// reproducible builds and artifact pipelines leave a tree).

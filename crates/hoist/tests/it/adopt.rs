@@ -2,12 +2,11 @@
 //! `env` virtualenv inside each build) are adopted: their builds are listed as adopted, can be
 //! rolled back to with their own environment, and nothing of theirs is moved or rewritten.
 
-mod support;
 
 use std::fs;
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 const A: &str = "20180718120000";
 const B: &str = "20180719120000";

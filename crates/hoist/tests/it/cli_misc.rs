@@ -1,11 +1,10 @@
 //! `hoist check`, `hoist init`, `hoist status`, and a journal torn by a killed writer.
 
-mod support;
 
 use std::fs;
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn check_passes_on_the_example_and_names_what_is_missing() {

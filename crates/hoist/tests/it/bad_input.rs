@@ -1,10 +1,9 @@
 //! Bad input gets a clear error (file, line, fix) and changes nothing on disk.
 
-mod support;
 
 use std::fs;
 
-use support::*;
+use crate::support::*;
 
 /// Runs a deploy that must fail with `code`, and checks the root did not change.
 fn refused(site: &Site, args: &[&str], code: i32) -> String {

@@ -1,11 +1,10 @@
 //! Every failure leaves the old release serving and the new one marked failed; a health check
 //! that never passes after the switch is undone by switching back. Real gunicorn, real HTTP.
 
-mod support;
 
 use std::fs;
 
-use support::*;
+use crate::support::*;
 
 /// Asserts the failed deploy's release is recorded as failed at `stage`.
 fn assert_failed(site: &Site, before: &[String], stage: &str) -> String {

@@ -1,10 +1,9 @@
 //! Bad marks mean what they say: rolling forward is no verdict on the release left, pruning
 //! keeps it as good, and `hoist releases mark-good` clears a bad mark. Real gunicorn, real HTTP.
 
-mod support;
 
 use serde_json::Value;
-use support::*;
+use crate::support::*;
 
 /// The first line of stdout without its duration (" in 1.2s; ...").
 fn said(out: &std::process::Output) -> String {

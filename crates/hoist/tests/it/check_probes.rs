@@ -3,14 +3,13 @@
 //! supervisor socket the user cannot open is named as a permission problem with the fix, and
 //! guesses `hoist init` left as PLACEHOLDER are flagged.
 
-mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// A child process killed and reaped when the test ends, pass or fail.
 struct Reaped(Child);

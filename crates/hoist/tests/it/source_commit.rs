@@ -1,12 +1,11 @@
 //! The commit recorded for a release is the source's own: an app directory that the enclosing
 //! repository does not track gets no commit (not the outer repository's HEAD).
 
-mod support;
 
 use std::fs;
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 fn git(dir: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new("git")

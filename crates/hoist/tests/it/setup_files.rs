@@ -1,12 +1,11 @@
 //! `hoist setup`: shows what it would write as a diff, writes only with --apply, says when
 //! the host is up to date, and takes the user's templates in place of its own.
 
-mod support;
 
 use std::fs;
 use std::path::PathBuf;
 
-use support::{assert_exit, stderr, stdout, Site, EXIT_CONFIG, EXIT_OK};
+use crate::support::{assert_exit, stderr, stdout, Site, EXIT_CONFIG, EXIT_OK};
 
 struct SetupSite {
     site: Site,

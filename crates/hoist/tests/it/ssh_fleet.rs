@@ -2,14 +2,13 @@
 //! hoist-testkit fixture), three inventory hosts (`web1`..`web3`, each with its own root and
 //! gunicorn port), driven through the `hoist` binary.
 
-mod support;
 
 use std::fs;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use hoist_testkit::SshServer;
-use support::*;
+use crate::support::*;
 
 struct SshSite {
     server: SshServer,

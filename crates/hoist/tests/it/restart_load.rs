@@ -8,7 +8,6 @@
 //! printed. `scripts/bench-restart` runs the same scenario longer and with more load. Every
 //! server runs under a `ProcessGuard`: it is stopped, with its workers, however the test ends.
 
-mod support;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -21,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hoist_testkit::ProcessGuard;
-use support::{assert_exit, free_port, Site, EXIT_OK, EXIT_ROLLED_BACK};
+use crate::support::{assert_exit, free_port, Site, EXIT_OK, EXIT_ROLLED_BACK};
 
 /// The servers are heavy for a 2-core machine: one scenario at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -616,7 +615,7 @@ fn broken_release_is_rolled_back(strategy: Strategy) {
 
     let out = stack.hoist(&["deploy"]);
     assert_exit(&out, EXIT_ROLLED_BACK);
-    let stderr = support::stderr(&out);
+    let stderr = crate::support::stderr(&out);
     assert!(stderr.contains("health check failed"), "{stderr}");
     assert!(stderr.contains(&format!("serves {good} again")), "{stderr}");
     assert_eq!(stack.site.current().as_deref(), Some(good.as_str()));
@@ -661,7 +660,7 @@ fn supervisor_restart_that_cannot_spawn_fails_the_deploy_by_its_status() {
     stack.site.change_code("unstartable");
     let out = stack.hoist(&["deploy"]);
     assert_exit(&out, EXIT_ROLLED_BACK);
-    let err = support::stderr(&out);
+    let err = crate::support::stderr(&out);
     // supervisorctl's own word is kept in the message, but the verdict is the status.
     assert!(
         err.contains("restarting web failed: supervisor program example-web is BACKOFF")
@@ -707,8 +706,8 @@ fn a_factory_entry_is_served(strategy: Strategy) {
     .unwrap();
     stack.site.commit("a factory that raises");
     let out = stack.hoist(&["deploy"]);
-    assert_exit(&out, support::EXIT_BEFORE_SWITCH);
-    let err = support::stderr(&out);
+    assert_exit(&out, crate::support::EXIT_BEFORE_SWITCH);
+    let err = crate::support::stderr(&out);
     assert!(
         err.contains("cannot import its entry point app:create_app()"),
         "{err}"
@@ -773,7 +772,7 @@ fn killing_a_gunicorn_hup_deploy_at_any_step_never_stops_the_serving() {
                 out.status.signal(),
                 Some(9),
                 "{point}: hoist was not killed: {}",
-                support::stderr(&out)
+                crate::support::stderr(&out)
             );
         }
         let current = stack.site.current().expect("current survives the kill");
