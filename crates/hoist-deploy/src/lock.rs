@@ -327,12 +327,18 @@ pub(crate) fn acquire(
                             )
                         },
                     );
-                    err = err.hint("wait for it, or pass --lock-wait 5m to queue behind it");
-                    err = err.hint(format!(
-                        "a deploy that died on another machine loses the lock {}s after its \
-                         last heartbeat; to take it at once: hoist lock release --force",
-                        holder.lease_secs.unwrap_or(LEASE.as_secs())
-                    ));
+                    if holder.pid == 0 {
+                        err = err.hint(
+                            "ask its holder, or once the work it protects is done: hoist lock release",
+                        );
+                    } else {
+                        err = err.hint("wait for it, or pass --lock-wait 5m to queue behind it");
+                        err = err.hint(format!(
+                            "a deploy that died on another machine loses the lock {}s after its \
+                             last heartbeat; to take it at once: hoist lock release --force",
+                            holder.lease_secs.unwrap_or(LEASE.as_secs())
+                        ));
+                    }
                     return Err(err);
                 }
                 if !announced {

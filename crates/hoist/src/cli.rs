@@ -11,9 +11,9 @@ const EXIT_CODES: &str = "Exit codes:
   0  success
   1  internal error
   2  configuration or usage error (nothing changed)
-  3  deploy failed before any switch (the live release still serves)
+  3  failed before any switch, or a host could not be reached (the live release still serves)
   4  failed after the switch and switched back to the previous release
-  5  the lock is held by another deploy
+  5  the lock is held by another deploy, or was taken by hand
   6  failed after the switch and left as it was (--no-rollback-on-failure)
   7  hoist ci run: a job failed, timed out or was cancelled
   8  hoist check: a check failed (nothing changed)";

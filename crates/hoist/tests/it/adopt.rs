@@ -2,7 +2,6 @@
 //! `env` virtualenv inside each build) are adopted: their builds are listed as adopted, can be
 //! rolled back to with their own environment, and nothing of theirs is moved or rewritten.
 
-
 use std::fs;
 use std::process::Command;
 

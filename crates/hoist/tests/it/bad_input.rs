@@ -1,16 +1,19 @@
-//! Bad input gets a clear error (file, line, fix) and changes nothing on disk.
-
+//! Bad input gets a clear error (file, line, fix) and changes nothing on disk. Every message is
+//! a reviewed snapshot (`snapshots/bad_input-*.snap`).
 
 use std::fs;
 
 use crate::support::*;
+use crate::user_sees;
 
-/// Runs a deploy that must fail with `code`, and checks the root did not change.
-fn refused(site: &Site, args: &[&str], code: i32) -> String {
+/// Runs a deploy that must fail with `code`, checks the root did not change, and snapshots
+/// what the user saw as `bad_input-<name>`.
+fn refused(site: &Site, args: &[&str], code: i32, name: &str) -> String {
     let before = snapshot(&site.root);
     let out = site.hoist(args);
     assert_exit(&out, code);
     assert_eq!(snapshot(&site.root), before, "{args:?} changed the root");
+    user_sees!(format!("bad_input-{name}"), out);
     stderr(&out)
 }
 
@@ -37,14 +40,14 @@ fn broken_configs_name_the_line_and_the_fix_and_touch_nothing() {
     let cfg = site.config.display().to_string();
 
     edit_config(&site, "[health]", "[health");
-    let err = refused(&site, &["deploy"], EXIT_CONFIG);
+    let err = refused(&site, &["deploy"], EXIT_CONFIG, "malformed-toml");
     let line = line_of(&site, "[health");
     assert!(err.starts_with(&format!("error: {cfg}:{line}:")), "{err}");
     assert!(err.contains("malformed TOML"), "{err}");
 
     fs::write(&site.config, &original).unwrap();
     edit_config(&site, "keep_releases = 5", "keep_release = 5");
-    let err = refused(&site, &["deploy"], EXIT_CONFIG);
+    let err = refused(&site, &["deploy"], EXIT_CONFIG, "unknown-key");
     let line = line_of(&site, "keep_release = 5");
     assert!(
         err.starts_with(&format!("error: {cfg}:{line}:1: unknown key `keep_release` in [release]; did you mean `keep_releases`?")),
@@ -53,12 +56,12 @@ fn broken_configs_name_the_line_and_the_fix_and_touch_nothing() {
 
     fs::write(&site.config, &original).unwrap();
     edit_config(&site, "keep_releases = 5", "keep_releases = 1");
-    let err = refused(&site, &["deploy"], EXIT_CONFIG);
+    let err = refused(&site, &["deploy"], EXIT_CONFIG, "keep-releases-too-small");
     assert!(err.contains("keep_releases must be at least 2"), "{err}");
 
     fs::write(&site.config, &original).unwrap();
     edit_config(&site, "restart = \"command\"", "restart = \"supervisr\"");
-    let err = refused(&site, &["deploy"], EXIT_CONFIG);
+    let err = refused(&site, &["deploy"], EXIT_CONFIG, "unknown-restart-strategy");
     assert!(
         err.contains("unknown restart strategy \"supervisr\"; expected one of supervisor, systemd, uwsgi-chain, gunicorn-hup, command"),
         "{err}"
@@ -70,7 +73,7 @@ fn broken_configs_name_the_line_and_the_fix_and_touch_nothing() {
         "requirements = [\"requirements.txt\"]",
         "requirements = [\"requirements-prod.txt\"]",
     );
-    let err = refused(&site, &["deploy"], EXIT_CONFIG);
+    let err = refused(&site, &["deploy"], EXIT_CONFIG, "missing-requirements-file");
     assert!(
         err.contains("requirements file \"requirements-prod.txt\" does not exist"),
         "{err}"
@@ -84,10 +87,14 @@ fn broken_configs_name_the_line_and_the_fix_and_touch_nothing() {
 fn a_root_of_slash_or_a_relative_root_is_refused() {
     let site = Site::new();
     let root_line = format!("root = \"{}\"", site.root.display());
-    for (root, message) in [
-        ("/", "release root \"/\" is the file system root"),
-        ("srv/app", "must be an absolute path"),
-        ("/srv/../etc", ".."),
+    for (root, message, name) in [
+        (
+            "/",
+            "release root \"/\" is the file system root",
+            "root-slash",
+        ),
+        ("srv/app", "must be an absolute path", "root-relative"),
+        ("/srv/../etc", "..", "root-dot-dot"),
     ] {
         let text = fs::read_to_string(&site.config).unwrap();
         let changed = text.replace(&root_line, &format!("root = \"{root}\""));
@@ -95,6 +102,7 @@ fn a_root_of_slash_or_a_relative_root_is_refused() {
         let out = site.hoist(&["deploy"]);
         assert_exit(&out, EXIT_CONFIG);
         assert!(stderr(&out).contains(message), "{root}: {}", stderr(&out));
+        user_sees!(format!("bad_input-{name}"), out);
         fs::write(&site.config, &text).unwrap();
     }
     assert!(!site.root.exists(), "nothing was created");
@@ -112,13 +120,17 @@ fn a_tampered_journal_is_refused_with_its_line() {
     );
     fs::write(&journal, text).unwrap();
     site.change_code("tampered");
-    for args in [
-        &["deploy"][..],
-        &["rollback"][..],
-        &["rollback", "--to", "../../etc"][..],
+    for (args, name) in [
+        (&["deploy"][..], "journal-tampered-deploy"),
+        (&["rollback"][..], "journal-tampered-rollback"),
+        (
+            &["rollback", "--to", "../../etc"][..],
+            "rollback-to-invalid-id",
+        ),
     ] {
         let before = snapshot(&site.root);
         let out = site.hoist(args);
+        user_sees!(format!("bad_input-{name}"), out);
         assert_ne!(out.status.code(), Some(0), "{args:?}");
         let err = stderr(&out);
         if args.len() == 3 {
@@ -147,6 +159,7 @@ fn a_current_that_is_a_real_directory_is_refused_with_a_hint() {
     let before = snapshot(&site.root);
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_CONFIG);
+    user_sees!("bad_input-current-is-a-directory", out);
     let err = stderr(&out);
     assert!(
         err.contains("is a real directory or file, not a symlink"),
@@ -218,6 +231,7 @@ fn absurd_durations_are_config_errors_before_anything_is_created() {
     let site = Site::new();
     let out = site.hoist(&["deploy", "--lock-wait", "10000000000000000000s"]);
     assert_exit(&out, EXIT_CONFIG);
+    user_sees!("bad_input-lock-wait-overflows", out);
     assert!(
         stderr(&out).contains(
             "--lock-wait \"10000000000000000000s\": duration \"10000000000000000000s\" is too long"
@@ -227,6 +241,7 @@ fn absurd_durations_are_config_errors_before_anything_is_created() {
     );
     let out = site.hoist(&["deploy", "--lock-wait", "100000h"]);
     assert_exit(&out, EXIT_CONFIG);
+    user_sees!("bad_input-lock-wait-too-long", out);
     assert!(
         stderr(&out).contains("duration \"100000h\" is too long: at most 720h (30 days)"),
         "{}",
@@ -239,6 +254,7 @@ fn absurd_durations_are_config_errors_before_anything_is_created() {
     );
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_CONFIG);
+    user_sees!("bad_input-config-lock-wait-too-long", out);
     let line = line_of(&site, "lock_wait");
     let err = stderr(&out);
     assert!(
@@ -285,9 +301,13 @@ fn a_config_that_is_not_a_bounded_regular_file_is_refused_at_once() {
         .status()
         .unwrap();
     assert!(status.success());
-    for config in [std::path::Path::new("/dev/zero"), fifo.as_path()] {
+    for (config, name) in [
+        (std::path::Path::new("/dev/zero"), "config-is-a-device"),
+        (fifo.as_path(), "config-is-a-fifo"),
+    ] {
         let out = check_with_config(config);
         assert_exit(&out, EXIT_CONFIG);
+        user_sees!(format!("bad_input-{name}"), out);
         assert!(
             stderr(&out).contains(&format!(
                 "error: {}: the config file is not a regular file",
@@ -301,6 +321,7 @@ fn a_config_that_is_not_a_bounded_regular_file_is_refused_at_once() {
     fs::write(&huge, "# padding\n".repeat(200_000)).unwrap();
     let out = check_with_config(&huge);
     assert_exit(&out, EXIT_CONFIG);
+    user_sees!("bad_input-config-too-large", out);
     assert!(
         stderr(&out).contains("the config file is larger than 1024 KiB"),
         "{}",

@@ -3,7 +3,6 @@
 //! supervisor socket the user cannot open is named as a permission problem with the fix, and
 //! guesses `hoist init` left as PLACEHOLDER are flagged.
 
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

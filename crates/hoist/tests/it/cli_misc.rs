@@ -1,6 +1,5 @@
 //! `hoist check`, `hoist init`, `hoist status`, and a journal torn by a killed writer.
 
-
 use std::fs;
 use std::process::Command;
 
@@ -239,6 +238,7 @@ fn help_says_what_hoist_is_in_the_users_words() {
         stdout(&out)
     };
     let top = help(&["--help"]);
+    crate::support::snapshot_settings().bind(|| insta::assert_snapshot!("help", top));
     assert_eq!(
         top.lines().next(),
         Some("hoist: deploy a Python web app to its servers and back, atomically, over plain SSH"),

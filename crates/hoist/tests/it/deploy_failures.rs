@@ -1,7 +1,6 @@
 //! Every failure leaves the old release serving and the new one marked failed; a health check
 //! that never passes after the switch is undone by switching back. Real gunicorn, real HTTP.
 
-
 use std::fs;
 
 use crate::support::*;

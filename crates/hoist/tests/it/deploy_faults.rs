@@ -2,12 +2,11 @@
 //! deploy and of a rollback. Afterwards invariants 1, 3, 4 and 7 hold, and the next deploy
 //! succeeds without any manual repair.
 
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde_json::Value;
 use crate::support::*;
+use serde_json::Value;
 
 /// The failure points a deploy or a rollback passes when nothing fails (the `switched-back`
 /// ones are only reached on the way back from a failure, `deploy:pruning-env` only when an

@@ -1,6 +1,5 @@
 //! Invariant 7: one deploy at a time, the holder named, `--lock-wait`, hand-made locks.
 
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,6 @@
 //! and real HTTP: deploy, code-only redeploy, requirements change, rollback, rollback --to.
 //! After each step `current`, the journal, RELEASE.json and the app's answer agree.
 
-
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 

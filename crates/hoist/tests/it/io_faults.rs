@@ -3,7 +3,6 @@
 //! left, and the next deploy works once the disk has room. The root is a real tmpfs mount
 //! (the tests run as root, as CI does).
 
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -16,6 +16,7 @@ mod deploy_failures;
 mod deploy_faults;
 mod deploy_lock;
 mod deploy_story;
+mod exit_codes;
 mod import_ansible;
 mod import_ansible_roles;
 mod io_faults;

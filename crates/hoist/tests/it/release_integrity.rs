@@ -7,13 +7,12 @@
 //! - A `shared` path whose parent in the app's tree is a symlink is refused before the switch
 //!   (exit 3) and the files the symlink points to survive byte for byte.
 
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hoist_testkit::SshServer;
 use crate::support::*;
+use hoist_testkit::SshServer;
 
 /// `touch -h -d @1700000000` on every file, folder and symlink of the tree (as `git archive`,
 /// reproducible builds and artifact pipelines leave a tree).

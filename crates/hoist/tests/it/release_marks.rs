@@ -1,9 +1,8 @@
 //! Bad marks mean what they say: rolling forward is no verdict on the release left, pruning
 //! keeps it as good, and `hoist releases mark-good` clears a bad mark. Real gunicorn, real HTTP.
 
-
-use serde_json::Value;
 use crate::support::*;
+use serde_json::Value;
 
 /// The first line of stdout without its duration (" in 1.2s; ...").
 fn said(out: &std::process::Output) -> String {

@@ -8,7 +8,6 @@
 //! printed. `scripts/bench-restart` runs the same scenario longer and with more load. Every
 //! server runs under a `ProcessGuard`: it is stopped, with its workers, however the test ends.
 
-
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -19,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hoist_testkit::ProcessGuard;
 use crate::support::{assert_exit, free_port, Site, EXIT_OK, EXIT_ROLLED_BACK};
+use hoist_testkit::ProcessGuard;
 
 /// The servers are heavy for a 2-core machine: one scenario at a time.
 static SERIAL: Mutex<()> = Mutex::new(());

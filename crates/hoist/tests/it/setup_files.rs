@@ -1,7 +1,6 @@
 //! `hoist setup`: shows what it would write as a diff, writes only with --apply, says when
 //! the host is up to date, and takes the user's templates in place of its own.
 
-
 use std::fs;
 use std::path::PathBuf;
 

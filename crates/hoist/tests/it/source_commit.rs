@@ -1,7 +1,6 @@
 //! The commit recorded for a release is the source's own: an app directory that the enclosing
 //! repository does not track gets no commit (not the outer repository's HEAD).
 
-
 use std::fs;
 use std::process::Command;
 

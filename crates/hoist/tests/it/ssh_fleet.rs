@@ -2,13 +2,12 @@
 //! hoist-testkit fixture), three inventory hosts (`web1`..`web3`, each with its own root and
 //! gunicorn port), driven through the `hoist` binary.
 
-
 use std::fs;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use hoist_testkit::SshServer;
 use crate::support::*;
+use hoist_testkit::SshServer;
 
 struct SshSite {
     server: SshServer,

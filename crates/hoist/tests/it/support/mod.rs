@@ -14,6 +14,7 @@ pub const EXIT_CONFIG: i32 = 2;
 pub const EXIT_BEFORE_SWITCH: i32 = 3;
 pub const EXIT_ROLLED_BACK: i32 = 4;
 pub const EXIT_LOCK_HELD: i32 = 5;
+pub const EXIT_LEFT_AS_IS: i32 = 6;
 pub const EXIT_CHECK_FAILED: i32 = 8;
 
 pub fn example_dir() -> PathBuf {
@@ -389,4 +390,73 @@ pub fn snapshot(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// What a person sees of a command: its exit code, stdout and stderr, as one text to snapshot.
+pub fn seen(out: &Output) -> String {
+    format!(
+        "exit code: {}\n----- stdout -----\n{}----- stderr -----\n{}",
+        out.status
+            .code()
+            .map_or("none (killed)".into(), |c| c.to_string()),
+        stdout(out),
+        stderr(out)
+    )
+}
+
+/// insta settings whose filters replace what differs from run to run: temporary paths, ports,
+/// release ids, commits, pids, durations and ages.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    let tmp = std::env::temp_dir().display().to_string();
+    let tmp = tmp.trim_end_matches('/');
+    settings.add_filter(&format!("{}/[^/\\s\"'`:]+", regex_escape(tmp)), "[TMP]");
+    settings.add_filter(r"\b\d{8}T\d{6}Z(-\d+)?\b", "[RELEASE]");
+    settings.add_filter(r"\b[0-9a-f]{40}\b", "[COMMIT]");
+    settings.add_filter(r"\b[0-9a-f]{24,39}\b", "[KEY]");
+    settings.add_filter(r"\bcommit [0-9a-f]{7,12}\b", "commit [SHORT]");
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    settings.add_filter(r"HOIST_PORT=\d+", "HOIST_PORT=[PORT]");
+    settings.add_filter(r"\(pid \d+\)", "(pid [PID])");
+    settings.add_filter(r"\b\d+(\.\d+)? (ms|s|min|h)\b", "[TIME]");
+    settings.add_filter(r"\b\d+\.\d+s\b", "[TIME]");
+    // How many polls fit in a health check's time depends on the machine's speed.
+    settings.add_filter(r"\bafter \d+ attempts\b", "after [N] attempts");
+    settings.add_filter(
+        r"\b\d+ server errors in a row\b",
+        "[N] server errors in a row",
+    );
+    if let Ok(host) = fs::read_to_string("/proc/sys/kernel/hostname") {
+        settings.add_filter(&format!("@{}\\b", regex_escape(host.trim())), "@[HOSTNAME]");
+    }
+    settings.add_filter(r"\b(\d+[dhms] )?\d+[dhms] ago\b", "[AGE] ago");
+    // A table's column after an age is padded to the widest age: one width for all.
+    settings.add_filter(r"(\[(TIME|AGE)\] ago) +", "$1  ");
+    settings.add_filter(r"\bAGE +WHO\b", "AGE  WHO");
+    settings.add_filter(r"\b[0-9a-f]{10}\b", "[SHORT]");
+    settings.add_filter(r"\b\d+ MiB free\b", "[N] MiB free");
+    settings
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+/// `user_sees!(name, output)`: a reviewed snapshot (`tests/it/snapshots/<name>.snap`) of what a
+/// person sees of a command, filtered by [`snapshot_settings`].
+#[macro_export]
+macro_rules! user_sees {
+    ($name:expr, $out:expr) => {
+        $crate::support::snapshot_settings()
+            .bind(|| insta::assert_snapshot!($name, $crate::support::seen(&$out)))
+    };
 }
