@@ -396,61 +396,22 @@ struct SshSite {
 }
 
 impl SshSite {
+    /// web1 over SSH (hoist-testkit's site builder), with the gated hook.
     fn new() -> SshSite {
-        let server = hoist_testkit::SshServer::start();
-        let dir = tempfile::Builder::new()
+        let site = hoist_testkit::SiteBuilder::new()
             .prefix("hoist-ssh-lock-")
-            .tempdir()
-            .unwrap();
-        let project = dir.path().join("project");
-        copy_tree(&example_dir(), &project);
-        let root = dir.path().join("srv");
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(root.join("port"), free_port().to_string()).unwrap();
-        let text = format!(
-            r#"[app]
-name = "example"
-entry = "app:app"
-installer = "uv"
-exclude = ["tests/", "instance/settings.toml", "instance/*.sqlite3"]
-
-[release]
-root = "/srv/unused"
-shared = ["logs/", "run/"]
-{GATED_HOOK}
-[[process]]
-name = "web"
-restart = "command"
-command = "HOIST_PORT=$(cat \"$HOIST_ROOT/port\") bin/restart-web"
-
-[health]
-command = "curl -fsS \"http://127.0.0.1:$(cat \"$HOIST_ROOT/port\")/health\""
-timeout = "10s"
-interval = "100ms"
-
-[ssh]
-config_file = "{ssh_config}"
-connect_timeout = "2s"
-
-[hosts.web1]
-address = "web1"
-root = "{root}"
-groups = ["web"]
-
-[environments.production]
-groups = ["web"]
-"#,
-            ssh_config = server.client_config.display(),
-            root = root.display(),
-        );
-        let config = project.join("hoist.toml");
-        std::fs::write(&config, text).unwrap();
+            .hosts(hoist_testkit::Hosts::Ssh(1))
+            .extra_hooks(GATED_HOOK)
+            .health(hoist_testkit::Health::Command(
+                "curl -fsS \"http://127.0.0.1:{port}/health\"".into(),
+            ))
+            .build();
         SshSite {
-            _server: server,
-            _dir: dir,
-            project,
-            config,
-            root,
+            _server: site.server.expect("an SSH site has its sshd"),
+            _dir: site.dir,
+            project: site.project,
+            config: site.config,
+            root: site.roots[0].clone(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use hoist_testkit::SshServer;
+use hoist_testkit::{Health, Hook, Hosts, SiteBuilder, SshServer};
 
 struct SshSite {
     server: SshServer,
@@ -18,68 +18,28 @@ struct SshSite {
 }
 
 impl SshSite {
+    /// web1..web3 over SSH (hoist-testkit's site builder), plus `extra_hosts` TOML.
     fn new(extra_hosts: &str) -> SshSite {
-        let server = SshServer::start();
-        let dir = tempfile::Builder::new()
+        let site = SiteBuilder::new()
             .prefix("hoist-ssh-")
-            .tempdir()
-            .unwrap();
-        let project = dir.path().join("project");
-        copy_tree(&example_dir(), &project);
-        let mut roots = Vec::new();
-        let mut ports = Vec::new();
-        let mut hosts = String::new();
-        for name in ["web1", "web2", "web3"] {
-            let root = dir.path().join(format!("srv {name}"));
-            fs::create_dir_all(&root).unwrap();
-            let port = free_port();
-            fs::write(root.join("port"), port.to_string()).unwrap();
-            hosts.push_str(&format!(
-                "[hosts.{name}]\naddress = \"{name}\"\nroot = \"{}\"\ngroups = [\"web\"]\n\n",
-                root.display()
-            ));
-            roots.push(root);
-            ports.push(port);
-        }
-        let text = format!(
-            r#"[app]
-name = "example"
-entry = "app:app"
-installer = "uv"
-exclude = ["tests/", "instance/settings.toml", "instance/*.sqlite3"]
-
-[release]
-root = "/srv/unused"
-shared = ["logs/", "run/"]
-
-[[hook]]
-name = "gate"
-run = "test ! -e \"$HOIST_ROOT/fail-prepare\""
-
-[[process]]
-name = "web"
-restart = "command"
-command = "HOIST_PORT=$(cat \"$HOIST_ROOT/port\") bin/restart-web"
-
-[health]
-command = "curl -fsS \"http://127.0.0.1:$(cat \"$HOIST_ROOT/port\")/health\""
-timeout = "10s"
-interval = "100ms"
-
-[ssh]
-config_file = "{ssh_config}"
-connect_timeout = "2s"
-
-{hosts}{extra_hosts}
-[environments.production]
-groups = ["web"]
-"#,
-            ssh_config = server.client_config.display(),
-        );
-        let config = project.join("hoist.toml");
-        fs::write(&config, text).unwrap();
-        SshSite {
+            .hosts(Hosts::Ssh(3))
+            .hook(Hook::new("gate", "test ! -e \"$HOIST_ROOT/fail-prepare\""))
+            .health(Health::Command(
+                "curl -fsS \"http://127.0.0.1:{port}/health\"".into(),
+            ))
+            .health_timeout("10s")
+            .extra(extra_hosts)
+            .build();
+        let hoist_testkit::Site {
+            dir,
+            config,
+            roots,
+            ports,
             server,
+            ..
+        } = site;
+        SshSite {
+            server: server.expect("an SSH site has its sshd"),
             dir,
             config,
             roots,

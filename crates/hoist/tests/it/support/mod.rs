@@ -17,8 +17,28 @@ pub const EXIT_LOCK_HELD: i32 = 5;
 pub const EXIT_LEFT_AS_IS: i32 = 6;
 pub const EXIT_CHECK_FAILED: i32 = 8;
 
-pub fn example_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/flask-app")
+pub use hoist_testkit::{copy_tree, example_dir};
+
+/// The one-root site of these tests, from hoist-testkit's builder: the example app with its
+/// requirements, a `migrate` hook, its web process restarted by command, a health URL.
+fn site_builder(opts: &SiteOptions) -> hoist_testkit::SiteBuilder {
+    let mut builder = hoist_testkit::SiteBuilder::new()
+        .installer(opts.installer)
+        .requirements()
+        .exclude("requirements-dev.txt")
+        .keep_releases(opts.keep_releases)
+        .shared("instance/settings.toml")
+        .hook(
+            hoist_testkit::Hook::new("migrate", ".venv/bin/python bin/migrate")
+                .once()
+                .timeout("2m"),
+        )
+        .restart_timeout("60s")
+        .health_timeout(opts.health_timeout);
+    if !opts.extra_hooks.is_empty() {
+        builder = builder.extra_hooks(&opts.extra_hooks);
+    }
+    builder
 }
 
 pub struct Site {
@@ -57,69 +77,26 @@ impl Site {
     }
 
     pub fn with(opts: SiteOptions) -> Site {
-        let dir = tempfile::Builder::new()
-            .prefix("hoist-test-")
-            .tempdir()
-            .unwrap();
-        let project = dir.path().join("project");
-        copy_tree(&example_dir(), &project);
-        let root = dir.path().join("root");
-        let port = free_port();
-        let site = Site {
-            mark: hoist_testkit::new_mark(),
-            config: project.join("hoist.toml"),
+        let built = site_builder(&opts).build();
+        let hoist_testkit::Site {
             dir,
             project,
-            root,
-            port,
+            config,
+            roots,
+            ports,
+            ..
+        } = built;
+        let site = Site {
+            mark: hoist_testkit::new_mark(),
+            dir,
+            project,
+            root: roots[0].clone(),
+            port: ports[0],
+            config,
         };
-        site.write_config(&opts);
         site.git(&["init", "-q", "-b", "main"]);
         site.commit("initial");
         site
-    }
-
-    pub fn write_config(&self, opts: &SiteOptions) {
-        let text = format!(
-            r#"[app]
-name = "example"
-entry = "app:app"
-requirements = ["requirements.txt"]
-exclude = ["tests/", "requirements-dev.txt", "instance/settings.toml", "instance/*.sqlite3"]
-installer = "{installer}"
-
-[release]
-root = "{root}"
-keep_releases = {keep}
-shared = ["instance/settings.toml", "logs/", "run/"]
-
-[[hook]]
-name = "migrate"
-run = ".venv/bin/python bin/migrate"
-once = true
-timeout = "2m"
-{extra_hooks}
-[[process]]
-name = "web"
-restart = "command"
-command = "HOIST_PORT={port} bin/restart-web"
-timeout = "60s"
-
-[health]
-url = "http://127.0.0.1:{port}/health"
-status = 200
-body = "ok"
-timeout = "{health_timeout}"
-interval = "100ms"
-"#,
-            installer = opts.installer,
-            root = self.root.display(),
-            keep = opts.keep_releases,
-            extra_hooks = opts.extra_hooks,
-            port = self.port,
-            health_timeout = opts.health_timeout,
-        );
-        fs::write(&self.config, text).unwrap();
     }
 
     pub fn git(&self, args: &[&str]) -> String {
@@ -336,29 +313,6 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     s.read_to_string(&mut raw).ok()?;
     let (_, body) = raw.split_once("\r\n\r\n")?;
     Some(body.to_string())
-}
-
-/// Copies a directory tree, skipping what a developer's checkout may hold but a test must not.
-pub fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if matches!(
-            name.as_ref(),
-            ".venv" | "__pycache__" | ".pytest_cache" | ".git"
-        ) {
-            continue;
-        }
-        let ty = entry.file_type().unwrap();
-        let dest = to.join(entry.file_name());
-        if ty.is_dir() {
-            copy_tree(&entry.path(), &dest);
-        } else if ty.is_file() {
-            fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
 }
 
 /// Every path under `dir` with its kind and size, for "nothing changed on disk" assertions.
