@@ -56,8 +56,8 @@ pub struct Cli {
     #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Print more: the output of every hook and of the installer as it comes (otherwise shown
-    /// only for the step that failed).
+    /// Print more: the output of every hook and of the installer as it comes (otherwise a
+    /// failed step's error carries the end of it).
     #[arg(long, short = 'v', global = true)]
     pub verbose: bool,
 

@@ -15,7 +15,7 @@ pub fn run(
     let printer = printer.with_json(args.json);
     let config = load_config(config)?;
     let fleet = fleet(&config, &args.target)?;
-    let sink = printer::deploy::events(printer);
+    let sink = printer::deploy::events(printer, fleet.hosts.len());
     let adopted = hoist_deploy::adopt(
         &fleet,
         &hoist_deploy::who(),

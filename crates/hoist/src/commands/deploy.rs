@@ -21,7 +21,7 @@ pub fn run(args: &DeployArgs, config: Option<&Path>, printer: Printer) -> Result
         command: command_line(),
         rollback_on_failure: !args.no_rollback_on_failure,
     };
-    let sink = printer::deploy::events(printer);
+    let sink = printer::deploy::events(printer, fleet.hosts.len());
     if args.plan {
         let plan = hoist_deploy::plan_deploy(&config, &fleet, &opts)?;
         if !printer.json {

@@ -12,7 +12,7 @@ use crate::printer::{self, Printer};
 pub fn run(args: LockArgs, config: Option<&Path>, printer: Printer) -> Result<(), CommandError> {
     let config = load_config(config)?;
     let fleet = fleet(&config, &args.target)?;
-    let sink = printer::deploy::events(printer);
+    let sink = printer::deploy::events(printer, fleet.hosts.len());
     let who = hoist_deploy::who();
     let app = &config.app.name;
     let now = chrono::Utc::now;

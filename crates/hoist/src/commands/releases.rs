@@ -33,7 +33,7 @@ fn mark_good(
     })?;
     let lock_wait = lock_wait(args.lock_wait.as_deref(), &config)?;
     let fleet = fleet(&config, &args.target)?;
-    let sink = printer::deploy::events(printer);
+    let sink = printer::deploy::events(printer, fleet.hosts.len());
     let hosts = hoist_deploy::mark_good(
         &config,
         &fleet,

@@ -27,7 +27,7 @@ pub fn run(
         })?;
     let lock_wait = lock_wait(args.lock_wait.as_deref(), &config)?;
     let fleet = fleet(&config, &args.target)?;
-    let sink = printer::deploy::events(printer);
+    let sink = printer::deploy::events(printer, fleet.hosts.len());
     let report = hoist_deploy::rollback(
         &config,
         &fleet,

@@ -33,13 +33,15 @@ pub fn host_table(hosts: &[HostOutcome]) -> String {
 
 /// Renders engine events: JSON lines on stdout with `--json`; otherwise, on a terminal, a live
 /// line per host (indicatif) with finished steps printed above, and plain lines when stderr is
-/// not a terminal (CI logs). A tool's or hook's output is shown as it comes with `--verbose`;
-/// otherwise it is kept until its step ends and shown only if the step failed. `--quiet` shows
-/// no progress at all (the error says what failed).
-pub fn events(printer: Printer) -> impl Fn(Event) + Sync {
+/// not a terminal (CI logs). A tool's or hook's output is shown as it comes with `--verbose`
+/// only: when its step fails, the error carries the end of it. `--quiet` shows no progress at
+/// all (the error says what failed).
+///
+/// The error is printed once, by `main`: with one host, a failed step's line names the step
+/// only; with several, it also says why, since the error sums the hosts up.
+pub fn events(printer: Printer, hosts: usize) -> impl Fn(Event) + Sync {
     let live = (!printer.json && !printer.quiet() && std::io::stderr().is_terminal())
         .then(LiveHosts::default);
-    let held: Mutex<BTreeMap<String, Vec<String>>> = Mutex::default();
     move |event| {
         if printer.json {
             printer.json_line(&event);
@@ -52,11 +54,6 @@ pub fn events(printer: Printer) -> impl Fn(Event) + Sync {
         if printer.quiet() {
             return;
         }
-        let emit = |line: &str| match &live {
-            Some(live) => live.println(line),
-            None => eprintln!("{line}"),
-        };
-        let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
         let line = match &event {
             Event::Step {
                 host,
@@ -75,7 +72,6 @@ pub fn events(printer: Printer) -> impl Fn(Event) + Sync {
                         return;
                     }
                     StepStatus::Done => {
-                        held.remove(host);
                         if *step == Step::Unlock {
                             if let Some(live) = &live {
                                 live.finish(host);
@@ -83,30 +79,30 @@ pub fn events(printer: Printer) -> impl Fn(Event) + Sync {
                         }
                         format!("{host}  {} {}{detail}{took}", "ok".green(), step.name())
                     }
-                    StepStatus::Failed => {
-                        for line in held.remove(host).unwrap_or_default() {
-                            emit(&line);
-                        }
+                    StepStatus::Failed if hosts > 1 => {
                         format!("{host}  {} {}{detail}", "FAILED".red().bold(), step.name())
+                    }
+                    StepStatus::Failed => {
+                        format!("{host}  {} {}", "FAILED".red().bold(), step.name())
                     }
                 }
             }
             Event::Output { host, step, line } => {
-                let line = format!("{host}  {}  | {line}", step.name().dimmed());
                 // Waiting for the lock is progress, not a tool's output.
                 if !printer.verbose() && *step != Step::Lock {
-                    held.entry(host.clone()).or_default().push(line);
                     return;
                 }
-                line
+                format!("{host}  {}  | {line}", step.name().dimmed())
             }
             Event::Warning { host, message } => {
                 format!("{}: {host}: {message}", "warning".yellow().bold())
             }
             Event::Plan { .. } => return,
         };
-        drop(held);
-        emit(&line);
+        match &live {
+            Some(live) => live.println(&line),
+            None => eprintln!("{line}"),
+        }
     }
 }
 

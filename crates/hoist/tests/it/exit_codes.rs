@@ -37,10 +37,16 @@ fn every_exit_code_of_the_table_with_what_the_user_reads() {
     assert_exit(&out, EXIT_CONFIG);
     user_sees!("exit-2-no-config", out);
 
-    // 3: a hook fails before the switch; its output, held until then, is shown with it.
+    // 3: a hook fails before the switch. The error is printed once, with the end of the hook's
+    // output; `--verbose` shows all of that output as it comes.
     fs::write(site.dir.path().join("closed"), "").unwrap();
     site.change_code("gate closed");
     let out = site.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    let err = stderr(&out);
+    assert_eq!(err.matches("gate checked").count(), 1, "{err}");
+    assert!(err.contains("local  FAILED hook\n"), "{err}");
+    let out = site.hoist(&["--verbose", "deploy"]);
     assert_exit(&out, EXIT_BEFORE_SWITCH);
     let err = stderr(&out);
     assert!(err.contains("local  hook  | gate checked"), "{err}");
