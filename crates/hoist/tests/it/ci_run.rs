@@ -117,6 +117,14 @@ fn a_failing_job_exits_seven_and_json_prints_one_event_per_line() {
     assert_eq!(events[3]["line"], "x");
     assert_eq!(events[5]["exit_code"], 3);
     assert_eq!(events[7]["record"]["passed"], false);
+    // What a person reads: the steps, the job, the verdict; with --quiet, the verdict alone.
+    let out = hoist(dir.path()).args(["ci", "run"]).output().unwrap();
+    crate::user_sees!("exit-7-pipeline-failed", out);
+    let out = hoist(dir.path())
+        .args(["--quiet", "ci", "run"])
+        .output()
+        .unwrap();
+    crate::user_sees!("exit-7-pipeline-failed-quietly", out);
     let help = hoist(dir.path()).arg("--help").output().unwrap();
     assert!(
         String::from_utf8(help.stdout)

@@ -145,6 +145,11 @@ fn three_hosts_over_ssh_deploy_redeploy_and_roll_back_in_agreement() {
 
     let out = site.hoist(&["releases", "production"]);
     assert_exit(&out, EXIT_OK);
+    crate::user_sees!("fleet-releases", out);
+    let out = site.hoist(&["status", "production"]);
+    assert_exit(&out, EXIT_OK);
+    crate::user_sees!("fleet-status", out);
+    let out = site.hoist(&["releases", "production"]);
     let table = stdout(&out);
     assert!(
         table

@@ -366,6 +366,7 @@ pub fn snapshot_settings() -> insta::Settings {
     let tmp = std::env::temp_dir().display().to_string();
     let tmp = tmp.trim_end_matches('/');
     settings.add_filter(&format!("{}/[^/\\s\"'`:]+", regex_escape(tmp)), "[TMP]");
+    settings.add_filter(r"\b\d{8}T\d{6}\.\d{3}Z-[0-9a-f]+-\d+\b", "[RUN]");
     settings.add_filter(r"\b\d{8}T\d{6}Z(-\d+)?\b", "[RELEASE]");
     settings.add_filter(r"\b[0-9a-f]{40}\b", "[COMMIT]");
     settings.add_filter(r"\b[0-9a-f]{24,39}\b", "[KEY]");
@@ -386,7 +387,7 @@ pub fn snapshot_settings() -> insta::Settings {
     }
     settings.add_filter(r"\b(\d+[dhms] )?\d+[dhms] ago\b", "[AGE] ago");
     // A table's column after an age is padded to the widest age: one width for all.
-    settings.add_filter(r"(\[(TIME|AGE)\] ago) +", "$1  ");
+    settings.add_filter(r"(\[(TIME|AGE)\] ago)  +", "$1  ");
     settings.add_filter(r"\bAGE +WHO\b", "AGE  WHO");
     settings.add_filter(r"\b[0-9a-f]{10}\b", "[SHORT]");
     settings.add_filter(r"\b\d+ MiB free\b", "[N] MiB free");
