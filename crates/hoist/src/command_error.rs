@@ -219,3 +219,41 @@ impl From<hoist_setup::SetupError> for CommandError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KINDS: [ErrorKind; 8] = [
+        ErrorKind::Internal,
+        ErrorKind::Config,
+        ErrorKind::BeforeSwitch,
+        ErrorKind::RolledBack,
+        ErrorKind::LockHeld,
+        ErrorKind::LeftAsIs,
+        ErrorKind::PipelineFailed,
+        ErrorKind::CheckFailed,
+    ];
+
+    /// One kind per row of README's table, and no row without its kind.
+    #[test]
+    fn kinds_map_one_to_one_to_the_exit_codes_readme_documents() {
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("### Exit codes")
+            .nth(1)
+            .expect("README has an exit-code section");
+        let documented: Vec<i32> = table
+            .lines()
+            .skip_while(|l| !l.starts_with("| code"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| l.split('|').nth(1).unwrap().trim().parse().unwrap())
+            .collect();
+        let mut codes: Vec<i32> = KINDS.iter().map(|k| k.exit_code()).collect();
+        codes.insert(0, 0);
+        assert_eq!(documented, codes);
+        let names: std::collections::BTreeSet<&str> = KINDS.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), KINDS.len());
+    }
+}
