@@ -140,6 +140,16 @@ pub fn lock_status(t: &dyn Transport, layout: &Layout) -> Result<LockStatus, Dep
     Ok(LockStatus::Held(owner))
 }
 
+/// Why a stale lock is stale: its process is gone (seen on its own machine), or its lease
+/// expired (seen from any other).
+pub fn stale_reason(t: &dyn Transport, owner: &LockOwner) -> &'static str {
+    if owner.machine.is_some() && owner.machine == host_identity(t).ok() {
+        "that process is gone"
+    } else {
+        "its lease expired: no heartbeat from its holder"
+    }
+}
+
 /// A hand-made lock (pid 0) is never stale. On the holder's own machine its pid decides; any
 /// other host can only see whether the lease was renewed in time.
 fn holder_is_gone(t: &dyn Transport, lock: &Path, owner: &LockOwner) -> Result<bool, DeployError> {
@@ -286,11 +296,7 @@ pub(crate) fn acquire(
                     message: format!(
                         "reclaiming a stale lock: {} ({})",
                         old.describe(Utc::now()),
-                        if old.machine.is_some() && old.machine == host_identity(t).ok() {
-                            "that process is gone"
-                        } else {
-                            "its lease expired: no heartbeat from its holder"
-                        }
+                        stale_reason(t, &old)
                     ),
                 });
                 reclaim(t, layout)?;
@@ -307,18 +313,32 @@ pub(crate) fn acquire(
                 if Instant::now() >= deadline {
                     let mut err = DeployError::new(
                         FailureKind::LockHeld,
-                        format!(
-                            "{}: another deploy holds the lock: {}",
-                            t.host(),
-                            holder.describe(Utc::now())
-                        ),
+                        if holder.pid == 0 {
+                            format!(
+                                "{}: the deploy lock is {}",
+                                t.host(),
+                                holder.describe(Utc::now())
+                            )
+                        } else {
+                            format!(
+                                "{}: another deploy holds the lock: {}",
+                                t.host(),
+                                holder.describe(Utc::now())
+                            )
+                        },
                     );
-                    err = err.hint("wait for it, or pass --lock-wait 5m to queue behind it");
-                    err = err.hint(format!(
-                        "a deploy that died on another machine loses the lock {}s after its \
-                         last heartbeat; to take it at once: hoist lock release --force",
-                        holder.lease_secs.unwrap_or(LEASE.as_secs())
-                    ));
+                    if holder.pid == 0 {
+                        err = err.hint(
+                            "ask its holder, or once the work it protects is done: hoist lock release",
+                        );
+                    } else {
+                        err = err.hint("wait for it, or pass --lock-wait 5m to queue behind it");
+                        err = err.hint(format!(
+                            "a deploy that died on another machine loses the lock {}s after its \
+                             last heartbeat; to take it at once: hoist lock release --force",
+                            holder.lease_secs.unwrap_or(LEASE.as_secs())
+                        ));
+                    }
                     return Err(err);
                 }
                 if !announced {

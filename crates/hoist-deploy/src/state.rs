@@ -176,6 +176,9 @@ pub struct Status {
     pub rollback_target: Option<String>,
     pub lock: Option<LockOwner>,
     pub lock_stale: bool,
+    /// Why the lock is stale: its process is gone, or its lease expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_stale_reason: Option<String>,
 }
 
 /// The live release, the rollback target and the lock on `host`.
@@ -184,10 +187,13 @@ pub fn status(host: &Host) -> Result<Status, DeployError> {
     let layout = &host.layout;
     let rows = releases(host)?;
     let state = HostState::read(t, layout)?;
-    let (lock, lock_stale) = match lock_status(t, layout)? {
-        LockStatus::Free => (None, false),
-        LockStatus::Held(owner) => (Some(owner), false),
-        LockStatus::Stale(owner) => (Some(owner), true),
+    let (lock, lock_stale_reason) = match lock_status(t, layout)? {
+        LockStatus::Free => (None, None),
+        LockStatus::Held(owner) => (Some(owner), None),
+        LockStatus::Stale(owner) => {
+            let why = crate::lock::stale_reason(t, &owner).to_string();
+            (Some(owner), Some(why))
+        }
     };
     Ok(Status {
         host: host.name.clone(),
@@ -195,6 +201,7 @@ pub fn status(host: &Host) -> Result<Status, DeployError> {
         current: rows.into_iter().find(|r| r.current),
         rollback_target: state.rollback_target().map(|id| id.to_string()),
         lock,
-        lock_stale,
+        lock_stale: lock_stale_reason.is_some(),
+        lock_stale_reason,
     })
 }

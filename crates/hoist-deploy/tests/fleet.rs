@@ -1,9 +1,9 @@
 //! The fleet engine on several hosts: here, several roots on this machine (each with its own
-//! gunicorn on its own port, given as the host variable `port`, i.e. `$HOIST_VAR_PORT`), driven through the real engine with real
+//! gunicorn on its own port, in `<root>/port`), driven through the real engine with real
 //! virtualenvs and real HTTP. Over SSH the same engine runs with another transport.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use hoist_deploy::{
     deploy, rollback, Activation, DeployError, DeployOptions, Event, FailureKind, Fleet, Host,
     HostResult, Layout,
 };
+use hoist_testkit::{example_dir, Health, Hook, Hosts, SiteBuilder};
 use hoist_transport::Local;
 
 struct TestFleet {
@@ -21,91 +22,26 @@ struct TestFleet {
     ports: Vec<u16>,
 }
 
-fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/flask-app")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if [".venv", "__pycache__", ".pytest_cache", "tests"].contains(&name.as_str()) {
-            continue;
-        }
-        let dest = to.join(&name);
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
-
 impl TestFleet {
+    /// `hosts` roots on this machine (hoist-testkit's site builder), each with its own port.
     fn new(hosts: usize) -> TestFleet {
-        let dir = tempfile::Builder::new()
+        let site = SiteBuilder::new()
             .prefix("hoist-fleet-")
-            .tempdir()
-            .unwrap();
-        let project = dir.path().join("project");
-        copy_tree(&example(), &project);
-        let mut roots = Vec::new();
-        let mut ports = Vec::new();
-        for i in 0..hosts {
-            let root = dir.path().join(format!("web{}", i + 1));
-            fs::create_dir_all(&root).unwrap();
-            let port = free_port();
-            roots.push(root);
-            ports.push(port);
-        }
-        let text = format!(
-            r#"[app]
-name = "example"
-entry = "app:app"
-installer = "uv"
-exclude = ["instance/settings.toml", "instance/*.sqlite3"]
-
-[release]
-root = "{root}"
-shared = ["logs/", "run/"]
-
-[[hook]]
-name = "gate"
-run = "test ! -e \"$HOIST_ROOT/fail-prepare\""
-
-[[hook]]
-name = "migrate"
-run = "python bin/migrate"
-once = true
-
-[[process]]
-name = "web"
-restart = "command"
-command = "HOIST_PORT=$HOIST_VAR_PORT bin/restart-web"
-
-[health]
-command = "test ! -e \"$HOIST_ROOT/fail-health\" && curl -fsS \"http://127.0.0.1:$HOIST_VAR_PORT/health\""
-timeout = "3s"
-interval = "100ms"
-"#,
-            root = roots[0].display()
-        );
-        fs::write(project.join("hoist.toml"), text).unwrap();
-        let config = hoist_config::load(&project.join("hoist.toml")).unwrap();
+            .hosts(Hosts::LocalRoots(hosts))
+            .hook(Hook::new("gate", "test ! -e \"$HOIST_ROOT/fail-prepare\""))
+            .hook(Hook::new("migrate", "python bin/migrate").once())
+            .health(Health::Command(
+                "test ! -e \"$HOIST_ROOT/fail-health\" && curl -fsS \"http://127.0.0.1:{port}/health\""
+                    .into(),
+            ))
+            .health_timeout("3s")
+            .build();
+        let config = hoist_config::load(&site.config).unwrap();
         TestFleet {
-            _dir: dir,
             config,
-            roots,
-            ports,
+            roots: site.roots,
+            ports: site.ports,
+            _dir: site.dir,
         }
     }
 
@@ -121,7 +57,7 @@ interval = "100ms"
                     transport: Box::new(Local::new(format!("web{}", i + 1))),
                     layout: Layout::with_root(&self.config.release, root.clone()),
                     python: "python3".into(),
-                    vars: [("port".to_string(), self.ports[i].to_string())].into(),
+                    vars: Default::default(),
                 })
                 .collect(),
             activation,
@@ -208,7 +144,7 @@ interval = "100ms"
 impl Drop for TestFleet {
     fn drop(&mut self) {
         for root in &self.roots {
-            let _ = Command::new(example().join("bin/stop-web"))
+            let _ = Command::new(example_dir().join("bin/stop-web"))
                 .env("HOIST_ROOT", root)
                 .env("HOIST_STOP_TIMEOUT", "10")
                 .output();

@@ -36,12 +36,31 @@ pub struct LockOwner {
 impl LockOwner {
     /// One line for people: "held by alice@web1 (pid 4242) since 3m 12s ago for `hoist deploy`
     /// of 20261126T161845Z: hotfix".
+    ///
+    /// A lock taken by hand (`hoist lock acquire`, pid 0: no process backs it) says so: "taken
+    /// by hand by alice@web1 since 3m 12s ago: release freeze".
     pub fn describe(&self, now: DateTime<Utc>) -> String {
+        if self.pid == 0 && self.command == "hoist lock acquire" {
+            let mut text = format!(
+                "taken by hand by {}@{} since {}",
+                self.user,
+                self.host,
+                age(self.started, now)
+            );
+            if let Some(message) = &self.message {
+                text.push_str(&format!(": {message}"));
+            }
+            return text;
+        }
+        let pid = if self.pid == 0 {
+            String::new()
+        } else {
+            format!(" (pid {})", self.pid)
+        };
         let mut text = format!(
-            "held by {}@{} (pid {}) since {} for `{}`",
+            "held by {}@{}{pid} since {} for `{}`",
             self.user,
             self.host,
-            self.pid,
             age(self.started, now),
             self.command
         );
@@ -108,6 +127,21 @@ mod tests {
             owner.describe(owner.started + Duration::seconds(192)),
             "held by alice@web1 (pid 4242) since 3m 12s ago for `hoist deploy` of \
              20261126T161845Z: hotfix for checkout"
+        );
+    }
+
+    #[test]
+    fn a_lock_taken_by_hand_says_so_and_gives_its_message() {
+        let owner = LockOwner {
+            pid: 0,
+            release: None,
+            message: Some("release freeze".into()),
+            command: "hoist lock acquire".into(),
+            ..owner()
+        };
+        assert_eq!(
+            owner.describe(owner.started + Duration::seconds(60)),
+            "taken by hand by alice@web1 since 1m 0s ago: release freeze"
         );
     }
 

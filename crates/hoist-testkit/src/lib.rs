@@ -16,6 +16,10 @@
 //! dropped. The sshd runs under one, and its sessions carry the guard's mark: a server a test
 //! starts over SSH is stopped with the sshd.
 //!
+//! [`Site`] (built by [`SiteBuilder`] from typed options) is a copy of the example app with one
+//! deploy root and loopback port per host and its hoist.toml, over SSH through an
+//! [`SshServer`] when asked: the set-up every deploy test starts from.
+//!
 //! [`PostgresServer`] is a throwaway PostgreSQL (`initdb` + the postmaster) on a free 127.0.0.1
 //! port, run as the `postgres` user when the tests run as root.
 
@@ -31,8 +35,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod postgres;
+mod site;
 
 pub use postgres::PostgresServer;
+pub use site::{copy_tree, example_dir, Health, Hook, Hosts, Site, SiteBuilder};
 
 /// The `Host` aliases that [`SshServer::start`] writes into its own client config.
 pub const ALIASES: &[&str] = &["sshd", "web1", "web2", "web3"];

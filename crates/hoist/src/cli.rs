@@ -5,20 +5,41 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{cache::CacheCommand, ci::CiCommand, import::ImportCommand};
+use crate::printer::Verbosity;
 
 const EXIT_CODES: &str = "Exit codes:
   0  success
   1  internal error
   2  configuration or usage error (nothing changed)
-  3  deploy failed before any switch (the live release still serves)
+  3  failed before any switch, or a host could not be reached (the live release still serves)
   4  failed after the switch and switched back to the previous release
-  5  the lock is held by another deploy
+  5  the lock is held by another deploy, or was taken by hand
   6  failed after the switch and left as it was (--no-rollback-on-failure)
-  7  hoist ci run: a job failed, timed out or was cancelled";
+  7  hoist ci run: a job failed, timed out or was cancelled
+  8  hoist check: a check failed (nothing changed)";
 
-/// hoist: deploy a Python web app to its servers and back, atomically, over plain SSH.
+const ABOUT: &str =
+    "hoist: deploy a Python web app to its servers and back, atomically, over plain SSH";
+
+/// What `hoist --help` opens with: what hoist is, in one paragraph.
+const LONG_ABOUT: &str = "\
+hoist: deploy a Python web app to its servers and back, atomically, over plain SSH
+
+Each deploy ships the project as a new release beside the old ones, builds its virtualenv once \
+per set of requirements, switches the `current` symlink in one step, restarts the app \
+gracefully and keeps the release only if its health check passes, else switches back. hoist \
+also rolls back in a second, deploys fleets (all at once, canary or rolling), and runs the CI \
+pipeline of hoist.toml on this machine (`hoist ci run`). Everything is configured in \
+hoist.toml: `hoist init` writes one.";
+
 #[derive(Parser, Debug)]
-#[command(name = "hoist", version = env!("HOIST_VERSION"), long_about = None, after_help = EXIT_CODES)]
+#[command(
+    name = "hoist",
+    version = env!("HOIST_VERSION"),
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     /// The hoist.toml to use (default: ./hoist.toml or the nearest one in a parent directory).
     #[arg(
@@ -30,8 +51,42 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
+    /// Print only errors, the final result line and the data asked for (no progress, no
+    /// warnings).
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more: the output of every hook and of the installer as it comes (otherwise a
+    /// failed step's error carries the end of it).
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    pub fn verbosity(&self) -> Verbosity {
+        if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+
+    /// Whether the command was asked for `--json` (then its error is a JSON line too).
+    pub fn json(&self) -> bool {
+        match &self.command {
+            Command::Deploy(args) => args.json,
+            Command::Rollback(args) => args.json,
+            Command::Check(args) | Command::Adopt(args) | Command::Status(args) => args.json,
+            Command::Releases(args) => args.command.is_none() && args.list.json,
+            Command::Ci(CiCommand::Run(args)) => args.json,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

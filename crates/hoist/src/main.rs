@@ -1,9 +1,10 @@
-//! The `hoist` command line. Clap definitions live in `cli.rs`, one file per command under
-//! `commands/`, all terminal output in `printer.rs`, and exit codes in `exit.rs`.
+//! The `hoist` command line: clap definitions in `cli.rs`, one file per command under
+//! `commands/`, every error a [`command_error::CommandError`] mapped to its exit code here, and
+//! all terminal output through [`printer::Printer`].
 
 mod cli;
+mod command_error;
 mod commands;
-mod exit;
 mod printer;
 
 use clap::Parser;
@@ -15,6 +16,10 @@ fn main() {
         hoist_pipeline::request_cancel();
     });
     let cli = cli::Cli::parse();
-    let code = commands::dispatch(cli);
-    std::process::exit(code);
+    let printer = printer::Printer::new(cli.verbosity());
+    let json = cli.json();
+    if let Err(e) = commands::dispatch(cli, printer) {
+        printer::error(printer.with_json(json), &e);
+        std::process::exit(e.kind.exit_code());
+    }
 }

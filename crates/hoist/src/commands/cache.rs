@@ -7,7 +7,9 @@ use hoist_config::parse_duration;
 use hoist_config::pipeline::{parse_size, CacheLimits};
 use hoist_pipeline::cache_store::CacheStore;
 
-use crate::printer;
+use crate::command_error::CommandError;
+use crate::commands::config_path;
+use crate::printer::Printer;
 
 /// `hoist cache ...`
 #[derive(clap::Subcommand, Debug)]
@@ -50,105 +52,75 @@ pub struct PruneArgs {
     pub max_age: Option<String>,
 }
 
-/// Runs a `hoist cache` command; returns the exit code.
-pub fn run(cmd: CacheCommand, config: Option<&Path>) -> i32 {
+/// Runs a `hoist cache` command.
+pub fn run(cmd: CacheCommand, config: Option<&Path>, printer: Printer) -> Result<(), CommandError> {
     let dir = CacheStore::default_dir();
-    let store = match CacheStore::open(&dir) {
-        Ok(s) => s,
-        Err(e) => {
-            printer::error(
-                &e.to_string(),
-                &["set HOIST_CACHE_DIR to a writable directory".into()],
-            );
-            return crate::exit::INTERNAL;
+    let store = CacheStore::open(&dir)
+        .map_err(|e| CommandError::from(e).hint("set HOIST_CACHE_DIR to a writable directory"))?;
+    match cmd {
+        CacheCommand::Ls(args) => ls(&store, printer.with_json(args.json))?,
+        CacheCommand::Rm(args) => {
+            let removed = store.remove(args.prefix.as_deref().unwrap_or_default())?;
+            for entry in &removed {
+                printer.data(format!("removed {} ({})", entry.key, size(entry.bytes)));
+            }
+            if removed.is_empty() {
+                printer.warn("no cache matches");
+            }
         }
-    };
-    let result = match cmd {
-        CacheCommand::Ls(args) => ls(&store, args.json),
-        CacheCommand::Rm(args) => store
-            .remove(args.prefix.as_deref().unwrap_or_default())
-            .map(|removed| {
-                for entry in &removed {
-                    println!("removed {} ({})", entry.key, size(entry.bytes));
-                }
-                if removed.is_empty() {
-                    printer::warning("no cache matches");
-                }
-            }),
         CacheCommand::Prune(args) => {
-            let Some(limits) = limits(&args, config) else {
-                return crate::exit::CONFIG;
-            };
-            store.prune(limits.max_bytes, limits.max_age).map(|report| {
-                for key in &report.removed {
-                    println!("removed {key}");
-                }
-                println!(
-                    "pruned {} cache(s), freed {}",
-                    report.removed.len(),
-                    size(report.freed_bytes)
-                );
-            })
-        }
-    };
-    match result {
-        Ok(()) => crate::exit::OK,
-        Err(e) => {
-            printer::error(&e.to_string(), &[]);
-            crate::exit::INTERNAL
+            let limits = limits(&args, config)?;
+            let report = store.prune(limits.max_bytes, limits.max_age)?;
+            for key in &report.removed {
+                printer.data(format!("removed {key}"));
+            }
+            printer.data(format!(
+                "pruned {} cache(s), freed {}",
+                report.removed.len(),
+                size(report.freed_bytes)
+            ));
         }
     }
+    Ok(())
 }
 
-fn limits(args: &PruneArgs, config: Option<&Path>) -> Option<CacheLimits> {
+fn limits(args: &PruneArgs, config: Option<&Path>) -> Result<CacheLimits, CommandError> {
     // The pipeline's bounds when there is one; the command line wins.
-    let mut limits = config
-        .map(Path::to_path_buf)
-        .or_else(|| hoist_config::find(&std::env::current_dir().ok()?))
+    let mut limits = config_path(config)
+        .ok()
         .and_then(|p| hoist_config::pipeline::load(&p).ok())
         .map_or_else(CacheLimits::default, |p| p.cache);
     if let Some(text) = &args.max_size {
-        let Some(bytes) = parse_size(text) else {
-            printer::error(
-                &format!("--max-size {text:?} is not a size"),
-                &["write e.g. 500MB or 5GB".into()],
-            );
-            return None;
-        };
-        limits.max_bytes = bytes;
+        limits.max_bytes = parse_size(text).ok_or_else(|| {
+            CommandError::config(format!("--max-size \"{text}\" is not a size"))
+                .hint("write e.g. 500MB or 5GB")
+        })?;
     }
     if let Some(text) = &args.max_age {
-        let age = match parse_duration(text) {
-            Ok(age) => age,
-            Err(e) => {
-                printer::error(
-                    &format!("--max-age: {e}"),
-                    &["write e.g. 12h or 168h (units are ms, s, m and h)".into()],
-                );
-                return None;
-            }
-        };
-        limits.max_age = age;
+        limits.max_age = parse_duration(text).map_err(|e| {
+            CommandError::config(format!("--max-age: {e}"))
+                .hint("write e.g. 12h or 168h (units are ms, s, m and h)")
+        })?;
     }
-    Some(limits)
+    Ok(limits)
 }
 
-fn ls(store: &CacheStore, json: bool) -> Result<(), hoist_pipeline::cache_store::CacheError> {
+fn ls(store: &CacheStore, printer: Printer) -> Result<(), CommandError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     for entry in store.list()? {
-        if json {
-            printer::json_line(&entry);
+        if printer.json {
+            printer.json_line(&entry);
         } else {
             let age = Duration::from_millis(now.saturating_sub(entry.created_ms));
-            println!(
+            printer.data(format!(
                 "{}  {}  {} ago  {}",
                 entry.key,
                 size(entry.bytes),
                 ago(age),
                 entry.paths.join(", ")
-            );
+            ));
         }
     }
     Ok(())

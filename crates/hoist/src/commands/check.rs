@@ -2,23 +2,23 @@
 
 use std::path::Path;
 
-use anstream::println;
 use hoist_deploy::{CheckItem, CheckStatus};
-use owo_colors::OwoColorize;
 
 use crate::cli::HostsOutputArgs;
+use crate::command_error::{CommandError, ErrorKind};
 use crate::commands::{fleet, load_config};
-use crate::{exit, printer};
+use crate::printer::{tables, Printer};
 
-pub fn run(args: &HostsOutputArgs, config: Option<&Path>) -> i32 {
-    let config = match load_config(config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let fleet = match fleet(&config, &args.target) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
+/// A failed check exits 8 (README: "a check FAILED"), apart from a deploy that failed before
+/// its switch (3): nothing was attempted.
+pub fn run(
+    args: &HostsOutputArgs,
+    config: Option<&Path>,
+    printer: Printer,
+) -> Result<(), CommandError> {
+    let printer = printer.with_json(args.json);
+    let config = load_config(config)?;
+    let fleet = fleet(&config, &args.target)?;
     let mut items = placeholder_items(&config);
     items.extend(
         fleet
@@ -26,28 +26,11 @@ pub fn run(args: &HostsOutputArgs, config: Option<&Path>) -> i32 {
             .into_iter()
             .flatten(),
     );
-    let failed = items.iter().any(|i| i.status == CheckStatus::Failed);
-    if args.json {
-        printer::json_line(&items);
-    } else {
-        println!("config    {} is valid", config.path.display());
-        for item in &items {
-            let mark = match item.status {
-                CheckStatus::Ok => "ok".green().to_string(),
-                CheckStatus::Warning => "warning".yellow().to_string(),
-                CheckStatus::Failed => "FAILED".red().bold().to_string(),
-            };
-            println!("{}  {mark} {}: {}", item.host, item.what, item.detail);
-            if let Some(hint) = &item.hint {
-                println!("{}  hint: {hint}", item.host);
-            }
-        }
+    tables::check(printer, &config, &items);
+    if items.iter().any(|i| i.status == CheckStatus::Failed) {
+        return Err(CommandError::reported(ErrorKind::CheckFailed));
     }
-    if failed {
-        exit::BEFORE_SWITCH
-    } else {
-        exit::OK
-    }
+    Ok(())
 }
 
 /// A warning for each guess `hoist init` marked PLACEHOLDER that is still in hoist.toml.

@@ -6,32 +6,29 @@ use std::io::Write;
 use clap::CommandFactory;
 
 use crate::cli::Cli;
-use crate::{exit, printer};
+use crate::command_error::CommandError;
 
-pub fn completions(shell: clap_complete::Shell) -> i32 {
+pub fn completions(shell: clap_complete::Shell) -> Result<(), CommandError> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "hoist", &mut script);
     write_stdout(&script, "completion script")
 }
 
-pub fn man() -> i32 {
+pub fn man() -> Result<(), CommandError> {
     let mut page = Vec::new();
-    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
-        printer::error(&format!("cannot render the manual page: {e}"), &[]);
-        return exit::INTERNAL;
-    }
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|e| CommandError::internal(format!("cannot render the manual page: {e}")))?;
     write_stdout(&page, "manual page")
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn write_stdout(bytes: &[u8], what: &str) -> i32 {
+fn write_stdout(bytes: &[u8], what: &str) -> Result<(), CommandError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => exit::OK,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
-        Err(e) => {
-            printer::error(&format!("cannot write the {what}: {e}"), &[]);
-            exit::INTERNAL
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CommandError::internal(
+            format!("cannot write the {what}: {e}"),
+        )),
+        _ => Ok(()),
     }
 }

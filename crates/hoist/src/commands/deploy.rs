@@ -2,26 +2,18 @@
 
 use std::path::Path;
 
-use anstream::println;
 use hoist_deploy::{DeployOptions, Event};
 
 use crate::cli::DeployArgs;
+use crate::command_error::CommandError;
 use crate::commands::{command_line, fleet, load_config, lock_wait};
-use crate::{exit, printer};
+use crate::printer::{self, Printer};
 
-pub fn run(args: &DeployArgs, config: Option<&Path>) -> i32 {
-    let config = match load_config(config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let lock_wait = match lock_wait(args.lock_wait.as_deref(), &config) {
-        Ok(d) => d,
-        Err(code) => return code,
-    };
-    let fleet = match fleet(&config, &args.target) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
+pub fn run(args: &DeployArgs, config: Option<&Path>, printer: Printer) -> Result<(), CommandError> {
+    let printer = printer.with_json(args.json);
+    let config = load_config(config)?;
+    let lock_wait = lock_wait(args.lock_wait.as_deref(), &config)?;
+    let fleet = fleet(&config, &args.target)?;
     let opts = DeployOptions {
         who: hoist_deploy::who(),
         git_ref: args.git_ref.clone(),
@@ -29,83 +21,30 @@ pub fn run(args: &DeployArgs, config: Option<&Path>) -> i32 {
         command: command_line(),
         rollback_on_failure: !args.no_rollback_on_failure,
     };
-    let sink = printer::events(args.json);
+    let sink = printer::deploy::events(printer, fleet.hosts.len());
     if args.plan {
-        return match hoist_deploy::plan_deploy(&config, &fleet, &opts) {
-            Ok(plan) => {
-                if !args.json {
-                    let hosts: Vec<&str> = plan.hosts.iter().map(|h| h.host.as_str()).collect();
-                    println!(
-                        "plan: deploy {} as release {} to {} (nothing below has been done)",
-                        config.app.name,
-                        plan.release,
-                        hosts.join(", ")
-                    );
-                }
-                for host in plan.hosts {
-                    for (step, action) in host.actions {
-                        sink(Event::Plan {
-                            host: host.host.clone(),
-                            step,
-                            action,
-                        });
-                    }
-                }
-                exit::OK
-            }
-            Err(e) => {
-                printer::deploy_error(&e);
-                exit::code(e.kind)
-            }
-        };
-    }
-    match hoist_deploy::deploy(&config, &fleet, &opts, &sink) {
-        Ok(report) => {
-            if args.json {
-                printer::json_line(&serde_json::json!({
-                    "event": "deployed",
-                    "release": report.release.to_string(),
-                    "commit": report.commit,
-                    "hosts": report.hosts,
-                    "env_reused": report.env_reused,
-                    "dep_keys": report.dep_keys,
-                    "pruned": report.pruned.iter().map(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>()).collect::<Vec<_>>(),
-                    "ms": report.elapsed.as_millis() as u64,
-                }));
-            } else {
-                let took = printer::format_ms(report.elapsed.as_millis() as u64);
-                if let [only] = report.hosts.as_slice() {
-                    println!(
-                        "deployed {} to {} in {took} (was {})",
-                        report.release,
-                        only.host,
-                        only.previous.as_deref().unwrap_or("nothing")
-                    );
-                } else {
-                    println!(
-                        "deployed {} to {} hosts of {} in {took}",
-                        report.release,
-                        report.hosts.len(),
-                        fleet.name
-                    );
-                    printer::host_table(&report.hosts);
-                }
-            }
-            exit::OK
+        let plan = hoist_deploy::plan_deploy(&config, &fleet, &opts)?;
+        if !printer.json {
+            let hosts: Vec<&str> = plan.hosts.iter().map(|h| h.host.as_str()).collect();
+            printer.data(format!(
+                "plan: deploy {} as release {} to {} (nothing below has been done)",
+                config.app.name,
+                plan.release,
+                hosts.join(", ")
+            ));
         }
-        Err(e) => {
-            if args.json {
-                printer::json_line(&serde_json::json!({
-                    "event": "failed",
-                    "kind": format!("{:?}", e.kind),
-                    "message": e.message,
-                    "hints": e.hints,
-                    "hosts": e.hosts,
-                    "exit_code": exit::code(e.kind),
-                }));
+        for host in plan.hosts {
+            for (step, action) in host.actions {
+                sink(Event::Plan {
+                    host: host.host.clone(),
+                    step,
+                    action,
+                });
             }
-            printer::deploy_error(&e);
-            exit::code(e.kind)
         }
+        return Ok(());
     }
+    let report = hoist_deploy::deploy(&config, &fleet, &opts, &sink)?;
+    printer::deploy::deployed(printer, &report, &fleet.name);
+    Ok(())
 }

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anstream::eprintln;
-
-use crate::printer;
+use crate::command_error::CommandError;
+use crate::printer::Printer;
+use crate::warn_user;
 
 /// `hoist import ...`
 #[derive(clap::Subcommand, Debug)]
@@ -26,25 +26,27 @@ pub struct CircleciArgs {
     pub write: bool,
 }
 
-/// Runs a `hoist import` command; returns the exit code.
-pub fn run(cmd: ImportCommand, config: Option<&Path>) -> i32 {
+/// Runs a `hoist import` command.
+pub fn run(
+    cmd: ImportCommand,
+    config: Option<&Path>,
+    printer: Printer,
+) -> Result<(), CommandError> {
     match cmd {
-        ImportCommand::Circleci(args) => circleci(&args, config),
-        ImportCommand::Ansible(args) => super::import_ansible::run(&args, config),
+        ImportCommand::Circleci(args) => circleci(&args, config, printer),
+        ImportCommand::Ansible(args) => super::import_ansible::run(&args, config, printer),
     }
 }
 
-fn circleci(args: &CircleciArgs, config: Option<&Path>) -> i32 {
-    let yaml = match std::fs::read_to_string(&args.path) {
-        Ok(t) => t,
-        Err(e) => {
-            printer::error(
-                &format!("cannot read {}: {e}", args.path.display()),
-                &["pass the config's path: hoist import circleci .circleci/config.yml".into()],
-            );
-            return crate::exit::CONFIG;
-        }
-    };
+fn circleci(
+    args: &CircleciArgs,
+    config: Option<&Path>,
+    printer: Printer,
+) -> Result<(), CommandError> {
+    let yaml = std::fs::read_to_string(&args.path).map_err(|e| {
+        CommandError::config(format!("cannot read {}: {e}", args.path.display()))
+            .hint("pass the config's path: hoist import circleci .circleci/config.yml")
+    })?;
     let target = config
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("hoist.toml"));
@@ -53,26 +55,17 @@ fn circleci(args: &CircleciArgs, config: Option<&Path>) -> i32 {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let conversion = match hoist_pipeline::import::circleci(
-        &yaml,
-        &args.path.display().to_string(),
-        Some(&project),
-    ) {
-        Ok(c) => c,
-        Err(e) => {
-            printer::error(&e.to_string(), &[e.hint()]);
-            return crate::exit::CONFIG;
-        }
-    };
+    let conversion =
+        hoist_pipeline::import::circleci(&yaml, &args.path.display().to_string(), Some(&project))?;
     for note in &conversion.notes {
-        eprintln!("note: {note}");
+        printer.info(format!("note: {note}"));
     }
     for item in &conversion.unconverted {
-        printer::warning(&format!("not converted: {item}"));
+        warn_user!(printer, "not converted: {item}");
     }
     if !args.write {
-        print!("{}", conversion.toml);
-        return crate::exit::OK;
+        printer.raw(&conversion.toml);
+        return Ok(());
     }
     let existing = std::fs::read_to_string(&target).unwrap_or_default();
     if hoist_config::pipeline::parse(&target, &existing).is_ok_and(|p| p.is_some())
@@ -80,27 +73,22 @@ fn circleci(args: &CircleciArgs, config: Option<&Path>) -> i32 {
             .lines()
             .any(|l| l.trim_start().starts_with("[pipeline"))
     {
-        printer::error(
-            &format!("{} already has a [pipeline]", target.display()),
-            &[
-                "remove it first, or run without --write and merge the printed pipeline by hand"
-                    .into(),
-            ],
+        return Err(
+            CommandError::config(format!("{} already has a [pipeline]", target.display())).hint(
+                "remove it first, or run without --write and merge the printed pipeline by hand",
+            ),
         );
-        return crate::exit::CONFIG;
     }
     let text = if existing.is_empty() {
         conversion.toml.clone()
     } else {
         format!("{}\n\n{}", existing.trim_end(), conversion.toml)
     };
-    if let Err(e) = std::fs::write(&target, text) {
-        printer::error(&format!("cannot write {}: {e}", target.display()), &[]);
-        return crate::exit::INTERNAL;
-    }
-    eprintln!(
+    std::fs::write(&target, text)
+        .map_err(|e| CommandError::internal(format!("cannot write {}: {e}", target.display())))?;
+    printer.outcome(format!(
         "wrote the pipeline to {}; run it with: hoist ci run",
         target.display()
-    );
-    crate::exit::OK
+    ));
+    Ok(())
 }

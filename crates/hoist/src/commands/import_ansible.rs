@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anstream::eprintln;
-
-use crate::{exit, printer};
+use crate::command_error::CommandError;
+use crate::printer::Printer;
+use crate::warn_user;
 
 /// `hoist import ansible`
 #[derive(clap::Args, Debug)]
@@ -30,98 +30,73 @@ const ALL_VARS_NAMES: &[&str] = &[
     "group_vars/all.yaml",
 ];
 
-/// Runs `hoist import ansible`; returns the exit code.
-pub fn run(args: &AnsibleArgs, config: Option<&Path>) -> i32 {
+/// Runs `hoist import ansible`.
+pub fn run(
+    args: &AnsibleArgs,
+    config: Option<&Path>,
+    printer: Printer,
+) -> Result<(), CommandError> {
     let inventory_path = match &args.inventory {
         Some(path) => path.clone(),
-        None => match INVENTORY_NAMES
+        None => INVENTORY_NAMES
             .iter()
             .map(|name| args.dir.join(name))
             .find(|p| p.is_file())
-        {
-            Some(path) => path,
-            None => {
-                printer::error(
-                    &format!(
-                        "no Ansible inventory in {} (looked for {})",
-                        args.dir.display(),
-                        INVENTORY_NAMES.join(", ")
-                    ),
-                    &["pass it: hoist import ansible <dir> --inventory <file>".into()],
-                );
-                return exit::CONFIG;
-            }
-        },
+            .ok_or_else(|| {
+                CommandError::config(format!(
+                    "no Ansible inventory in {} (looked for {})",
+                    args.dir.display(),
+                    INVENTORY_NAMES.join(", ")
+                ))
+                .hint("pass it: hoist import ansible <dir> --inventory <file>")
+            })?,
     };
-    let inventory = match std::fs::read_to_string(&inventory_path) {
-        Ok(text) => text,
-        Err(e) => {
-            printer::error(
-                &format!("cannot read {}: {e}", inventory_path.display()),
-                &[],
-            );
-            return exit::CONFIG;
-        }
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| CommandError::config(format!("cannot read {}: {e}", path.display())))
     };
+    let inventory = read(&inventory_path)?;
     let vars_path = ALL_VARS_NAMES
         .iter()
         .map(|name| args.dir.join(name))
         .find(|p| p.is_file());
-    let vars = match &vars_path {
-        None => None,
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Some(text),
-            Err(e) => {
-                printer::error(&format!("cannot read {}: {e}", path.display()), &[]);
-                return exit::CONFIG;
-            }
-        },
-    };
+    let vars = vars_path.as_deref().map(read).transpose()?;
     let shown = inventory_path.display().to_string();
-    let import = match hoist_config::import_ansible(&shown, &inventory, vars.as_deref()) {
-        Ok(import) => import,
-        Err(e) => {
-            printer::error(
-                &e.to_string(),
-                &["hoist reads Ansible's INI inventory format; fix the line or convert it by hand".into()],
-            );
-            return exit::CONFIG;
-        }
-    };
-    let mut import = import;
-    if let Err(code) = import_roles(&args.dir, vars.as_deref(), &mut import) {
-        return code;
-    }
+    let mut import =
+        hoist_config::import_ansible(&shown, &inventory, vars.as_deref()).map_err(|e| {
+            CommandError::from(e).hint(
+                "hoist reads Ansible's INI inventory format; fix the line or convert it by hand",
+            )
+        })?;
+    import_roles(&args.dir, vars.as_deref(), &mut import)?;
     for note in &import.notes {
-        eprintln!("note: {note}");
+        printer.info(format!("note: {note}"));
     }
     for other in other_var_files(&args.dir, vars_path.as_deref()) {
-        printer::warning(&format!(
+        warn_user!(
+            printer,
             "not converted: {} (only group_vars/all and the inventory are read)",
             other.display()
-        ));
+        );
     }
     if !args.write {
-        print!("{}", import.toml);
-        return exit::OK;
+        printer.raw(&import.toml);
+        return Ok(());
     }
     let target = config.map_or_else(|| PathBuf::from(hoist_config::FILE_NAME), Path::to_path_buf);
     if target.exists() {
-        printer::error(
-            &format!("{} already exists", target.display()),
-            &["run without --write and merge the printed file by hand".into()],
+        return Err(
+            CommandError::config(format!("{} already exists", target.display()))
+                .hint("run without --write and merge the printed file by hand"),
         );
-        return exit::CONFIG;
     }
-    if let Err(e) = std::fs::write(&target, &import.toml) {
-        printer::error(&format!("cannot write {}: {e}", target.display()), &[]);
-        return exit::INTERNAL;
-    }
-    eprintln!(
+    std::fs::write(&target, &import.toml)
+        .map_err(|e| CommandError::internal(format!("cannot write {}: {e}", target.display())))?;
+    printer.outcome(format!(
         "wrote {}; check [app] and the notes above, then: hoist check",
         target.display()
-    );
-    exit::OK
+    ));
+    Ok(())
 }
 
 /// Files under group_vars/ and host_vars/ other than the one that was read.
@@ -148,14 +123,11 @@ fn import_roles(
     dir: &Path,
     vars: Option<&str>,
     import: &mut hoist_config::AnsibleImport,
-) -> Result<(), i32> {
-    let mut known = match vars.map(hoist_config::ansible_vars).transpose() {
-        Ok(v) => v.unwrap_or_default(),
-        Err(e) => {
-            printer::error(&e.to_string(), &[]);
-            return Err(exit::CONFIG);
-        }
-    };
+) -> Result<(), CommandError> {
+    let mut known = vars
+        .map(hoist_config::ansible_vars)
+        .transpose()?
+        .unwrap_or_default();
     let playbook_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     known.insert("playbook_dir".into(), playbook_dir.display().to_string());
     let mut task_files: Vec<PathBuf> = std::fs::read_dir(dir.join("roles"))
@@ -182,13 +154,7 @@ fn import_roles(
                     &mut tasks,
                 )
             });
-        if let Err(e) = read {
-            printer::error(
-                &e.to_string(),
-                &["fix the file, or convert its tasks by hand".into()],
-            );
-            return Err(exit::CONFIG);
-        }
+        read.map_err(|e| CommandError::from(e).hint("fix the file, or convert its tasks by hand"))?;
     }
     for path in tasks.exclude_from.clone() {
         match std::fs::read_to_string(&path) {

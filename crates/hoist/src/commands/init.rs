@@ -2,43 +2,27 @@
 
 use std::path::Path;
 
-use anstream::{eprintln, println};
-
 use crate::cli::InitArgs;
-use crate::{exit, printer};
+use crate::command_error::CommandError;
+use crate::printer::Printer;
 
-pub fn run(args: &InitArgs, config: Option<&Path>) -> i32 {
-    let dir = match std::env::current_dir() {
-        Ok(d) => d,
-        Err(e) => {
-            printer::error(&format!("cannot read the current directory: {e}"), &[]);
-            return exit::INTERNAL;
-        }
-    };
+pub fn run(args: &InitArgs, config: Option<&Path>, printer: Printer) -> Result<(), CommandError> {
+    let dir = std::env::current_dir()
+        .map_err(|e| CommandError::internal(format!("cannot read the current directory: {e}")))?;
     let target = config.map_or_else(|| dir.join("hoist.toml"), Path::to_path_buf);
     if target.exists() && !args.force {
-        printer::error(
-            &format!("{} already exists", target.display()),
-            &["pass --force to overwrite it".into()],
+        return Err(
+            CommandError::config(format!("{} already exists", target.display()))
+                .hint("pass --force to overwrite it"),
         );
-        return exit::CONFIG;
     }
-    let plan = match hoist_config::init_plan(&dir, args.root.as_deref()) {
-        Ok(plan) => plan,
-        Err(e) => {
-            let hints: Vec<String> = e.hint().into_iter().map(Into::into).collect();
-            printer::error(&e.to_string(), &hints);
-            return exit::CONFIG;
-        }
-    };
+    let plan = hoist_config::init_plan(&dir, args.root.as_deref())?;
     for line in &plan.detected {
-        eprintln!("detected  {line}");
+        printer.info(format!("detected  {line}"));
     }
-    if let Err(e) = std::fs::write(&target, &plan.text) {
-        printer::error(&format!("cannot write {}: {e}", target.display()), &[]);
-        return exit::INTERNAL;
-    }
-    println!("wrote {}", target.display());
-    eprintln!("next: review it, then `hoist check` and `hoist deploy --plan`");
-    exit::OK
+    std::fs::write(&target, &plan.text)
+        .map_err(|e| CommandError::internal(format!("cannot write {}: {e}", target.display())))?;
+    printer.data(format!("wrote {}", target.display()));
+    printer.info("next: review it, then `hoist check` and `hoist deploy --plan`");
+    Ok(())
 }

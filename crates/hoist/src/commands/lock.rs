@@ -2,27 +2,25 @@
 
 use std::path::Path;
 
-use anstream::println;
-
 use crate::cli::{LockArgs, LockCommand};
+use crate::command_error::CommandError;
 use crate::commands::{fleet, load_config};
-use crate::{exit, printer};
+use crate::printer::{self, Printer};
 
-pub fn run(args: LockArgs, config: Option<&Path>) -> i32 {
-    let config = match load_config(config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let fleet = match fleet(&config, &args.target) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
-    let sink = printer::events(false);
+/// Acts on every host; the hosts where it failed are the error (the last one; earlier ones are
+/// shown as warnings), the others are reported.
+pub fn run(args: LockArgs, config: Option<&Path>, printer: Printer) -> Result<(), CommandError> {
+    let config = load_config(config)?;
+    let fleet = fleet(&config, &args.target)?;
+    let sink = printer::deploy::events(printer, fleet.hosts.len());
     let who = hoist_deploy::who();
-    let mut code = exit::OK;
-    match args.command {
-        LockCommand::Acquire { message } => {
-            let results = fleet.each(|_, host| {
+    let app = &config.app.name;
+    let now = chrono::Utc::now;
+    let results: Vec<Result<String, hoist_deploy::DeployError>> = match args.command {
+        LockCommand::Acquire { message } => fleet
+            .hosts
+            .iter()
+            .zip(fleet.each(|_, host| {
                 hoist_deploy::acquire_manual_lock(
                     host.t(),
                     &host.layout,
@@ -30,44 +28,37 @@ pub fn run(args: LockArgs, config: Option<&Path>) -> i32 {
                     message.as_deref(),
                     &sink,
                 )
-            });
-            for (host, r) in fleet.hosts.iter().zip(results) {
-                match r {
-                    Ok(owner) => println!(
-                        "locked {} on {}: {}",
-                        config.app.name,
+            }))
+            .map(|(host, r)| {
+                r.map(|owner| format!("locked {app} on {}: {}", host.name, owner.describe(now())))
+            })
+            .collect(),
+        LockCommand::Release { force } => fleet
+            .hosts
+            .iter()
+            .zip(fleet.each(|_, host| hoist_deploy::release_lock(host.t(), &host.layout, force)))
+            .map(|(host, r)| {
+                r.map(|owner| match owner {
+                    Some(owner) => format!(
+                        "released the lock of {app} on {}: it was {}",
                         host.name,
-                        owner.describe(chrono::Utc::now())
+                        owner.describe(now())
                     ),
-                    Err(e) => {
-                        printer::deploy_error(&e);
-                        code = exit::code(e.kind);
-                    }
-                }
-            }
-        }
-        LockCommand::Release { force } => {
-            let results =
-                fleet.each(|_, host| hoist_deploy::release_lock(host.t(), &host.layout, force));
-            for (host, r) in fleet.hosts.iter().zip(results) {
-                match r {
-                    Ok(Some(owner)) => println!(
-                        "released the lock of {} on {}: it was {}",
-                        config.app.name,
-                        host.name,
-                        owner.describe(chrono::Utc::now())
-                    ),
-                    Ok(None) => println!(
-                        "the lock of {} on {} was not held",
-                        config.app.name, host.name
-                    ),
-                    Err(e) => {
-                        printer::deploy_error(&e);
-                        code = exit::code(e.kind);
-                    }
+                    None => format!("the lock of {app} on {} was not held", host.name),
+                })
+            })
+            .collect(),
+    };
+    let mut failed: Option<CommandError> = None;
+    for result in results {
+        match result {
+            Ok(line) => printer.data(line),
+            Err(e) => {
+                if let Some(earlier) = failed.replace(e.into()) {
+                    printer.warn(&earlier.message);
                 }
             }
         }
     }
-    code
+    failed.map_or(Ok(()), Err)
 }

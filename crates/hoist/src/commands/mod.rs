@@ -1,4 +1,5 @@
-//! One file per command. Each returns the process's exit code.
+//! One file per command. Each returns `Result<(), CommandError>`; `main` prints the error and
+//! maps it to the exit code.
 
 pub mod adopt;
 pub mod cache;
@@ -22,74 +23,59 @@ use hoist_deploy::{Activation, Fleet, Host, Layout};
 use hoist_transport::HostKeyPolicy;
 
 use crate::cli::{Cli, Command, TargetArgs};
-use crate::{exit, printer};
+use crate::command_error::{CommandError, ErrorKind};
+use crate::printer::Printer;
 
-pub fn dispatch(cli: Cli) -> i32 {
+pub fn dispatch(cli: Cli, printer: Printer) -> Result<(), CommandError> {
     let config = cli.config.as_deref();
     match cli.command {
-        Command::Init(args) => init::run(&args, config),
-        Command::Adopt(args) => adopt::run(&args, config),
-        Command::Check(args) => check::run(&args, config),
-        Command::Deploy(args) => deploy::run(&args, config),
-        Command::Rollback(args) => rollback::run(&args, config),
-        Command::Releases(args) => releases::run(&args, config),
-        Command::Status(args) => status::run(&args, config),
-        Command::Lock(args) => lock::run(args, config),
-        Command::Ci(cmd) => ci::run(cmd, config),
-        Command::Cache(cmd) => cache::run(cmd, config),
-        Command::Import(cmd) => import::run(cmd, config),
-        Command::Setup(args) => setup::run(&args, config),
+        Command::Init(args) => init::run(&args, config, printer),
+        Command::Adopt(args) => adopt::run(&args, config, printer),
+        Command::Check(args) => check::run(&args, config, printer),
+        Command::Deploy(args) => deploy::run(&args, config, printer),
+        Command::Rollback(args) => rollback::run(&args, config, printer),
+        Command::Releases(args) => releases::run(&args, config, printer),
+        Command::Status(args) => status::run(&args, config, printer),
+        Command::Lock(args) => lock::run(args, config, printer),
+        Command::Ci(cmd) => ci::run(cmd, config, printer),
+        Command::Cache(cmd) => cache::run(cmd, config, printer),
+        Command::Import(cmd) => import::run(cmd, config, printer),
+        Command::Setup(args) => setup::run(&args, config, printer),
         Command::Completions(args) => completions::completions(args.shell),
         Command::Man => completions::man(),
     }
 }
 
-/// Finds and loads hoist.toml, printing the error (file:line, hint) when it is wrong.
-pub fn load_config(explicit: Option<&Path>) -> Result<Config, i32> {
-    let path: PathBuf = match explicit {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let cwd = std::env::current_dir().map_err(|e| {
-                printer::error(&format!("cannot read the current directory: {e}"), &[]);
-                exit::INTERNAL
-            })?;
-            match hoist_config::find(&cwd) {
-                Some(p) => p,
-                None => {
-                    printer::error(
-                        &format!("no hoist.toml in {} or any parent directory", cwd.display()),
-                        &["run `hoist init` to write one, or pass --config <path>".into()],
-                    );
-                    return Err(exit::CONFIG);
-                }
-            }
-        }
-    };
-    hoist_config::load(&path).map_err(|e| {
-        let hints: Vec<String> = e.hint.iter().cloned().collect();
-        printer::error(&e.to_string(), &hints);
-        exit::CONFIG
+/// Where hoist.toml is: `--config`, else ./hoist.toml or the nearest one in a parent directory.
+/// Every command that reads the file finds it here.
+pub fn config_path(explicit: Option<&Path>) -> Result<PathBuf, CommandError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| CommandError::internal(format!("cannot read the current directory: {e}")))?;
+    hoist_config::find(&cwd).ok_or_else(|| {
+        CommandError::config(format!(
+            "no hoist.toml in {} or any parent directory",
+            cwd.display()
+        ))
+        .hint("run `hoist init` to write one, or pass --config <path>")
     })
+}
+
+/// Finds and loads hoist.toml (errors at file:line:column, with a hint).
+pub fn load_config(explicit: Option<&Path>) -> Result<Config, CommandError> {
+    Ok(hoist_config::load(&config_path(explicit)?)?)
 }
 
 /// The hosts to act on: the environment's, narrowed by `--hosts`/`--group`, each connected
 /// (in parallel; an unreachable host is an error naming it, before anything is changed).
-pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, i32> {
-    let env = config
-        .environment(target.environment.as_deref())
-        .map_err(|e| {
-            let hints: Vec<String> = e.hint.iter().cloned().collect();
-            printer::error(&e.to_string(), &hints);
-            exit::CONFIG
-        })?;
+pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, CommandError> {
+    let env = config.environment(target.environment.as_deref())?;
     let env = if target.hosts.is_empty() && target.group.is_none() {
         env
     } else {
-        env.select(&target.hosts, target.group.as_deref())
-            .map_err(|e| {
-                printer::error(&e.to_string(), &[]);
-                exit::CONFIG
-            })?
+        env.select(&target.hosts, target.group.as_deref())?
     };
     let forks = target.forks.unwrap_or(env.forks).max(1);
     let activation = match env.activation {
@@ -114,7 +100,7 @@ pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, i32> {
     let specs = env.hosts.clone();
     let connected = connecting.run_each(&specs, |spec| hoist_transport::connect(spec, policy));
     let mut hosts = Vec::new();
-    let mut failed = false;
+    let mut unreachable = Vec::new();
     for (spec, transport) in specs.into_iter().zip(connected) {
         match transport {
             Ok(transport) => hosts.push(Host {
@@ -124,18 +110,27 @@ pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, i32> {
                 python: spec.python.clone(),
                 vars: spec.vars.clone(),
             }),
-            Err(e) => {
-                printer::error(&e.to_string(), &[]);
-                failed = true;
-            }
+            Err(e) => unreachable.push(CommandError::from(e)),
         }
     }
-    if failed {
-        printer::error(
-            "nothing was changed on any host: every host must be reachable before hoist acts",
-            &["fix the connection, or leave the host out with --hosts/--group".into()],
-        );
-        return Err(exit::BEFORE_SWITCH);
+    if !unreachable.is_empty() {
+        let kind = if unreachable
+            .iter()
+            .all(|e| e.kind == ErrorKind::BeforeSwitch)
+        {
+            ErrorKind::BeforeSwitch
+        } else {
+            ErrorKind::Internal
+        };
+        let mut message =
+            "nothing was changed on any host: every host must be reachable before hoist acts"
+                .to_string();
+        for e in &unreachable {
+            message.push('\n');
+            message.push_str(&e.message);
+        }
+        return Err(CommandError::new(kind, message)
+            .hint("fix the connection, or leave the host out with --hosts/--group"));
     }
     Ok(Fleet {
         name: env.name,
@@ -146,13 +141,11 @@ pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, i32> {
 }
 
 /// Parses a `--lock-wait` value, falling back to the config's default.
-pub fn lock_wait(flag: Option<&str>, config: &Config) -> Result<std::time::Duration, i32> {
+pub fn lock_wait(flag: Option<&str>, config: &Config) -> Result<std::time::Duration, CommandError> {
     match flag {
         None => Ok(config.release.lock_wait),
-        Some(text) => hoist_config::parse_duration(text).map_err(|e| {
-            printer::error(&format!("--lock-wait {text:?}: {e}"), &[]);
-            exit::CONFIG
-        }),
+        Some(text) => hoist_config::parse_duration(text)
+            .map_err(|e| CommandError::config(format!("--lock-wait \"{text}\": {e}"))),
     }
 }
 

@@ -2,38 +2,33 @@
 
 use std::path::Path;
 
-use anstream::println;
 use hoist_release::ReleaseId;
 
 use crate::cli::RollbackArgs;
+use crate::command_error::CommandError;
 use crate::commands::{command_line, fleet, load_config, lock_wait};
-use crate::{exit, printer};
+use crate::printer::{self, Printer};
 
-pub fn run(args: &RollbackArgs, config: Option<&Path>) -> i32 {
-    let config = match load_config(config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let to = match args.to.as_deref().map(ReleaseId::parse).transpose() {
-        Ok(to) => to,
-        Err(e) => {
-            printer::error(
-                &format!("--to: {e}"),
-                &["`hoist releases` lists the release ids".into()],
-            );
-            return exit::CONFIG;
-        }
-    };
-    let lock_wait = match lock_wait(args.lock_wait.as_deref(), &config) {
-        Ok(d) => d,
-        Err(code) => return code,
-    };
-    let fleet = match fleet(&config, &args.target) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
-    let sink = printer::events(args.json);
-    match hoist_deploy::rollback(
+pub fn run(
+    args: &RollbackArgs,
+    config: Option<&Path>,
+    printer: Printer,
+) -> Result<(), CommandError> {
+    let printer = printer.with_json(args.json);
+    let config = load_config(config)?;
+    let to = args
+        .to
+        .as_deref()
+        .map(ReleaseId::parse)
+        .transpose()
+        .map_err(|e| {
+            CommandError::config(format!("--to: {e}"))
+                .hint("`hoist releases` lists the release ids")
+        })?;
+    let lock_wait = lock_wait(args.lock_wait.as_deref(), &config)?;
+    let fleet = fleet(&config, &args.target)?;
+    let sink = printer::deploy::events(printer, fleet.hosts.len());
+    let report = hoist_deploy::rollback(
         &config,
         &fleet,
         to.as_ref(),
@@ -41,43 +36,7 @@ pub fn run(args: &RollbackArgs, config: Option<&Path>) -> i32 {
         &command_line(),
         lock_wait,
         &sink,
-    ) {
-        Ok(report) => {
-            let took = printer::format_ms(report.elapsed.as_millis() as u64);
-            if args.json {
-                printer::json_line(&serde_json::json!({
-                    "event": "rolled_back",
-                    "to": report.to.to_string(),
-                    "hosts": report.hosts,
-                    "ms": report.elapsed.as_millis() as u64,
-                }));
-            } else if let [only] = report.hosts.as_slice() {
-                let from = only.previous.as_deref().unwrap_or("-");
-                if report.left_marked_bad {
-                    println!(
-                        "rolled back {} from {from} to {} in {took}; {from} is marked bad",
-                        only.host, report.to
-                    );
-                } else {
-                    println!(
-                        "rolled forward {} from {from} to {} in {took}; {from} keeps its state",
-                        only.host, report.to
-                    );
-                }
-            } else {
-                println!(
-                    "rolled back {} hosts of {} to {} in {took}",
-                    report.hosts.len(),
-                    fleet.name,
-                    report.to
-                );
-                printer::host_table(&report.hosts);
-            }
-            exit::OK
-        }
-        Err(e) => {
-            printer::deploy_error(&e);
-            exit::code(e.kind)
-        }
-    }
+    )?;
+    printer::deploy::rolled_back(printer, &report, &fleet.name);
+    Ok(())
 }

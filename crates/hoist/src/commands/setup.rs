@@ -5,13 +5,14 @@
 
 use std::path::Path;
 
-use anstream::{eprintln, print, println};
 use clap::Args;
 use hoist_setup::{Change, Reloaded, SetupError, SetupPlan};
 
 use crate::cli::TargetArgs;
+use crate::command_error::CommandError;
 use crate::commands::{fleet, load_config};
-use crate::{exit, printer};
+use crate::printer::Printer;
+use crate::warn_user;
 
 #[derive(Args, Debug)]
 pub struct SetupArgs {
@@ -23,52 +24,41 @@ pub struct SetupArgs {
     pub apply: bool,
 }
 
-pub fn run(args: &SetupArgs, config: Option<&Path>) -> i32 {
-    let config = match load_config(config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let fleet = match fleet(&config, &args.target) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
+pub fn run(args: &SetupArgs, config: Option<&Path>, printer: Printer) -> Result<(), CommandError> {
+    let config = load_config(config)?;
+    let app = &config.app.name;
+    let fleet = fleet(&config, &args.target)?;
     let plans =
         fleet.each(|_, host| hoist_setup::plan(&config, &host.layout.root, &*host.transport));
     let mut ready = Vec::new();
-    let mut code = exit::OK;
+    let mut failure = None;
     for (host, plan) in fleet.hosts.iter().zip(plans) {
         match plan {
             Ok(plan) => {
-                show(&plan, fleet.hosts.len() > 1);
+                show(&plan, fleet.hosts.len() > 1, printer);
                 ready.push(plan);
             }
             Err(e @ (SetupError::Template { .. } | SetupError::Clash(_))) => {
-                printer::error(
-                    &format!("setup of {}: {e}", config.app.name),
-                    &[
-                        "fix the template or the [setup] and [[process]] tables in hoist.toml"
-                            .into(),
-                    ],
-                );
-                return exit::CONFIG;
+                return Err(CommandError::from(e)
+                    .prefixed(&format!("setup of {app}"))
+                    .hint("fix the template or the [setup] and [[process]] tables in hoist.toml"));
             }
             Err(e) => {
-                printer::error(
-                    &format!("setup of {} on {}: {e}", config.app.name, host.name),
-                    &[],
-                );
-                code = exit::INTERNAL;
+                let e = CommandError::from(e).prefixed(&format!("setup of {app} on {}", host.name));
+                if let Some(earlier) = failure.replace(e) {
+                    printer.warn(&earlier.message);
+                }
             }
         }
     }
-    if code != exit::OK {
-        return code;
+    if let Some(e) = failure {
+        return Err(e);
     }
     if !args.apply {
         if ready.iter().any(SetupPlan::has_changes) {
-            eprintln!("setup: nothing written; run `hoist setup --apply` to write the files above");
+            printer.outcome("setup: nothing written; run `hoist setup --apply` to write the files above");
         }
-        return exit::OK;
+        return Ok(());
     }
     let results = fleet.each(|i, host| {
         let plan = &ready[i];
@@ -80,56 +70,62 @@ pub fn run(args: &SetupArgs, config: Option<&Path>) -> i32 {
         match result {
             Ok((written, reloaded)) => {
                 for path in written {
-                    eprintln!("wrote {}", path.display());
+                    printer.outcome(format!("wrote {}", path.display()));
                 }
                 match reloaded {
                     Reloaded::Loaded(states) => {
-                        eprintln!("setup: {}: loaded {}", plan.host, states.join(", "));
+                        printer.info(format!("setup: {}: loaded {}", plan.host, states.join(", ")));
                     }
-                    Reloaded::NotRunning(why) => printer::warning(&format!(
+                    Reloaded::NotRunning(why) => warn_user!(
+                        printer,
                         "{}: the programs are not loaded: {why}; they load when supervisord starts (or run `supervisorctl update` there)",
                         plan.host
-                    )),
+                    ),
                 }
             }
             Err(e) => {
-                printer::error(
-                    &format!("setup of {} on {}: {e}", config.app.name, plan.host),
-                    &[],
-                );
-                code = exit::INTERNAL;
+                let e = CommandError::from(e).prefixed(&format!("setup of {app} on {}", plan.host));
+                if let Some(earlier) = failure.replace(e) {
+                    printer.warn(&earlier.message);
+                }
             }
         }
     }
-    if code == exit::OK && config.setup.nginx {
-        eprintln!("setup: load the nginx server block with `nginx -t && nginx -s reload`");
+    if let Some(e) = failure {
+        return Err(e);
     }
-    code
+    if config.setup.nginx {
+        printer.outcome("setup: load the nginx server block with `nginx -t && nginx -s reload`");
+    }
+    Ok(())
 }
 
 /// Prints a host's plan: each file with what applying would do, and the diff.
-fn show(plan: &SetupPlan, several: bool) {
+fn show(plan: &SetupPlan, several: bool, printer: Printer) {
     if several {
-        println!("host {} ({})", plan.host, plan.root.display());
+        printer.data(format!("host {} ({})", plan.host, plan.root.display()));
     }
     for file in &plan.files {
-        println!(
+        printer.data(format!(
             "{} {} (from {})",
             file.change().word(),
             file.path.display(),
             file.template
-        );
+        ));
         if file.change() != Change::Unchanged {
-            print!("{}", file.diff());
+            printer.raw(&file.diff());
         }
     }
     for missing in &plan.missing {
-        printer::warning(&format!(
+        warn_user!(
+            printer,
             "{} is missing on {}: install it with `apt-get install {}` (hoist does not install packages)",
-            missing.command, plan.host, missing.package
-        ));
+            missing.command,
+            plan.host,
+            missing.package
+        );
     }
     if !plan.has_changes() {
-        eprintln!("setup: {} is up to date", plan.host);
+        printer.info(format!("setup: {} is up to date", plan.host));
     }
 }

@@ -2,71 +2,32 @@
 
 use std::path::Path;
 
-use anstream::println;
-use hoist_config::Config;
-use hoist_deploy::Status;
-
 use crate::cli::HostsOutputArgs;
-use crate::commands::releases::short_commit;
+use crate::command_error::CommandError;
 use crate::commands::{fleet, load_config};
-use crate::{exit, printer};
+use crate::printer::{tables, Printer};
 
-pub fn run(args: &HostsOutputArgs, config: Option<&Path>) -> i32 {
-    let config = match load_config(config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let fleet = match fleet(&config, &args.target) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
+/// Every host's status; a host whose status cannot be read is the error (the last one, when
+/// several fail: the others are shown as warnings).
+pub fn run(
+    args: &HostsOutputArgs,
+    config: Option<&Path>,
+    printer: Printer,
+) -> Result<(), CommandError> {
+    let printer = printer.with_json(args.json);
+    let config = load_config(config)?;
+    let fleet = fleet(&config, &args.target)?;
     let many = fleet.hosts.len() > 1;
-    let mut code = exit::OK;
+    let mut failed: Option<CommandError> = None;
     for status in fleet.each(|_, h| hoist_deploy::status(h)) {
         match status {
-            Ok(status) if args.json => printer::json_line(&status),
-            Ok(status) => show(&config, &status, many),
+            Ok(status) => tables::status(printer, &config, &status, many),
             Err(e) => {
-                printer::deploy_error(&e);
-                code = exit::code(e.kind);
+                if let Some(earlier) = failed.replace(e.into()) {
+                    printer.warn(&earlier.message);
+                }
             }
         }
     }
-    code
-}
-
-fn show(config: &Config, status: &Status, many: bool) {
-    if many {
-        println!("[{}]", status.host);
-    }
-    println!(
-        "app:      {} at {} on {}",
-        config.app.name, status.root, status.host
-    );
-    match &status.current {
-        Some(r) => println!(
-            "live:     {} ({}, commit {}, {} by {})",
-            r.id,
-            r.state,
-            r.commit.as_deref().map_or("-".into(), short_commit),
-            r.created.map_or("-".into(), printer::age),
-            r.who.as_deref().unwrap_or("-")
-        ),
-        None => println!("live:     nothing deployed yet"),
-    }
-    println!(
-        "rollback: {}",
-        status.rollback_target.as_deref().unwrap_or("no target")
-    );
-    match &status.lock {
-        None => println!("lock:     free"),
-        Some(owner) => {
-            let stale = if status.lock_stale {
-                " [stale: that process is gone; the next deploy reclaims it]"
-            } else {
-                ""
-            };
-            println!("lock:     {}{stale}", owner.describe(chrono::Utc::now()));
-        }
-    }
+    failed.map_or(Ok(()), Err)
 }
