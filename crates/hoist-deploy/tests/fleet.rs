@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hoist_deploy::{
-    deploy, rollback, Activation, DeployError, DeployOptions, Event, FailureKind, Fleet, Host,
-    HostResult, Layout,
+    deploy, rollback, DeployError, DeployOptions, Event, FailureKind, Fleet, Host, HostResult,
+    Layout, Rollout,
 };
 use hoist_transport::Local;
 
@@ -109,7 +109,7 @@ interval = "100ms"
         }
     }
 
-    fn fleet(&self, activation: Activation) -> Fleet {
+    fn fleet(&self, rollout: Rollout) -> Fleet {
         Fleet {
             name: "test".into(),
             hosts: self
@@ -124,7 +124,7 @@ interval = "100ms"
                     vars: [("port".to_string(), self.ports[i].to_string())].into(),
                 })
                 .collect(),
-            activation,
+            rollout,
             forks: 10,
         }
     }
@@ -139,21 +139,16 @@ interval = "100ms"
         }
     }
 
-    fn deploy(&self, activation: Activation) -> Result<hoist_deploy::DeployReport, DeployError> {
+    fn deploy(&self, rollout: Rollout) -> Result<hoist_deploy::DeployReport, DeployError> {
         let sink = |_: Event| {};
-        deploy(
-            &self.config,
-            &self.fleet(activation),
-            &self.opts(true),
-            &sink,
-        )
+        deploy(&self.config, &self.fleet(rollout), &self.opts(true), &sink)
     }
 
     fn rollback(&self) -> Result<hoist_deploy::RollbackReport, DeployError> {
         let sink = |_: Event| {};
         rollback(
             &self.config,
-            &self.fleet(Activation::All),
+            &self.fleet(Rollout::All),
             None,
             "tester@ci",
             "hoist rollback (test)",
@@ -219,18 +214,21 @@ impl Drop for TestFleet {
 #[test]
 fn three_hosts_deploy_redeploy_and_roll_back_together() {
     let f = TestFleet::new(3);
-    let a = f.deploy(Activation::All).unwrap();
+    let a = f.deploy(Rollout::All).unwrap();
     assert_eq!(a.hosts.len(), 3);
-    assert!(a.hosts.iter().all(|h| h.result == HostResult::Live));
+    assert!(a.hosts.iter().all(|h| h.outcome.result == HostResult::Live));
     f.assert_all_live(a.release.as_str());
     // The once-per-deploy hook ran on the first host only.
     let journal = |i: usize| fs::read_to_string(f.roots[i].join(".hoist/journal.jsonl")).unwrap();
     assert!(journal(0).contains("deploy_succeeded"));
 
     f.change_code("b");
-    let b = f.deploy(Activation::All).unwrap();
+    let b = f.deploy(Rollout::All).unwrap();
     f.assert_all_live(b.release.as_str());
-    assert_eq!(b.env_reused, vec![true, true, true]);
+    assert!(
+        b.hosts.iter().all(|h| h.env_reused),
+        "every host reuses its environment"
+    );
 
     let r = f.rollback().unwrap();
     assert_eq!(r.to, a.release);
@@ -240,10 +238,10 @@ fn three_hosts_deploy_redeploy_and_roll_back_together() {
 #[test]
 fn one_host_failing_to_prepare_switches_no_host() {
     let f = TestFleet::new(3);
-    let a = f.deploy(Activation::All).unwrap().release.to_string();
+    let a = f.deploy(Rollout::All).unwrap().release.to_string();
     f.change_code("b");
     fs::write(f.roots[1].join("fail-prepare"), "").unwrap();
-    let e = f.deploy(Activation::All).unwrap_err();
+    let e = f.deploy(Rollout::All).unwrap_err();
     assert_eq!(e.kind, FailureKind::BeforeSwitch);
     assert!(
         e.message
@@ -285,8 +283,8 @@ fn one_host_failing_to_prepare_switches_no_host() {
 #[test]
 fn an_unwritable_root_on_one_host_stops_the_deploy_before_anything() {
     let f = TestFleet::new(2);
-    let a = f.deploy(Activation::All).unwrap().release.to_string();
-    let mut fleet = f.fleet(Activation::All);
+    let a = f.deploy(Rollout::All).unwrap().release.to_string();
+    let mut fleet = f.fleet(Rollout::All);
     fleet.hosts[1].layout =
         Layout::with_root(&f.config.release, "/proc/hoist-cannot-write-here".into());
     let sink = |_: Event| {};
@@ -306,10 +304,10 @@ fn an_unwritable_root_on_one_host_stops_the_deploy_before_anything() {
 #[test]
 fn a_health_check_failing_on_the_second_of_three_hosts_switches_all_back() {
     let f = TestFleet::new(3);
-    let a = f.deploy(Activation::All).unwrap().release.to_string();
+    let a = f.deploy(Rollout::All).unwrap().release.to_string();
     f.change_code("b");
     fs::write(f.roots[1].join("fail-health"), "").unwrap();
-    let e = f.deploy(Activation::All).unwrap_err();
+    let e = f.deploy(Rollout::All).unwrap_err();
     // The old release must pass its health check on the way back too: let it.
     assert_eq!(e.kind, FailureKind::RolledBack, "{}", e.message);
     assert!(
@@ -333,7 +331,7 @@ fn a_health_check_failing_on_the_second_of_three_hosts_switches_all_back() {
 #[test]
 fn canary_failure_leaves_the_other_hosts_untouched() {
     let f = TestFleet::new(3);
-    let a = f.deploy(Activation::All).unwrap().release.to_string();
+    let a = f.deploy(Rollout::All).unwrap().release.to_string();
     f.change_code("b");
     fs::write(f.roots[0].join("fail-health"), "").unwrap();
     let seen = Mutex::new(Vec::new());
@@ -347,13 +345,7 @@ fn canary_failure_leaves_the_other_hosts_untouched() {
                 .push(format!("{host} {} {status:?}", step.name()));
         }
     };
-    let e = deploy(
-        &f.config,
-        &f.fleet(Activation::Canary),
-        &f.opts(true),
-        &sink,
-    )
-    .unwrap_err();
+    let e = deploy(&f.config, &f.fleet(Rollout::Canary), &f.opts(true), &sink).unwrap_err();
     assert_eq!(e.kind, FailureKind::RolledBack);
     let results: Vec<HostResult> = e.hosts.iter().map(|h| h.result).collect();
     assert_eq!(
@@ -380,10 +372,10 @@ fn canary_failure_leaves_the_other_hosts_untouched() {
 #[test]
 fn rolling_batches_stop_at_the_failing_batch() {
     let f = TestFleet::new(3);
-    let a = f.deploy(Activation::All).unwrap().release.to_string();
+    let a = f.deploy(Rollout::All).unwrap().release.to_string();
     f.change_code("b");
     fs::write(f.roots[1].join("fail-health"), "").unwrap();
-    let rolling = Activation::Rolling {
+    let rolling = Rollout::Rolling {
         batch: 1,
         pause: Duration::ZERO,
     };
@@ -405,11 +397,11 @@ fn rolling_batches_stop_at_the_failing_batch() {
 #[test]
 fn no_rollback_on_failure_leaves_the_drift_and_says_so() {
     let f = TestFleet::new(2);
-    let a = f.deploy(Activation::All).unwrap().release.to_string();
+    let a = f.deploy(Rollout::All).unwrap().release.to_string();
     f.change_code("b");
     fs::write(f.roots[1].join("fail-health"), "").unwrap();
     let sink = |_: Event| {};
-    let e = deploy(&f.config, &f.fleet(Activation::All), &f.opts(false), &sink).unwrap_err();
+    let e = deploy(&f.config, &f.fleet(Rollout::All), &f.opts(false), &sink).unwrap_err();
     assert_eq!(e.kind, FailureKind::LeftAsIs);
     assert!(
         e.message.contains("--no-rollback-on-failure"),
@@ -429,9 +421,9 @@ fn no_rollback_on_failure_leaves_the_drift_and_says_so() {
 #[test]
 fn rollback_refuses_when_the_hosts_do_not_share_a_target() {
     let f = TestFleet::new(2);
-    let a = f.deploy(Activation::All).unwrap().release.to_string();
+    let a = f.deploy(Rollout::All).unwrap().release.to_string();
     f.change_code("b");
-    let b = f.deploy(Activation::All).unwrap().release.to_string();
+    let b = f.deploy(Rollout::All).unwrap().release.to_string();
     // web2 loses the release it would roll back to.
     fs::remove_dir_all(f.roots[1].join("releases").join(&a)).unwrap();
     let e = f.rollback().unwrap_err();

@@ -60,11 +60,11 @@ pub fn var_name(name: &str) -> String {
 /// Restarts one process the way its strategy says. Success here only means the restart was
 /// carried out; whether the app serves is for [`crate::wait_healthy`] to decide.
 pub fn restart(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     process: &Process,
     ctx: &RestartContext<'_>,
 ) -> Result<(), ServiceError> {
-    let host = t.host().to_string();
+    let host = transport.host().to_string();
     let cmd = match &process.restart {
         Restart::Command { command } => Cmd::new("timeout")
             .arg(format!("{}s", process.timeout.as_secs().max(1)))
@@ -74,21 +74,23 @@ pub fn restart(
             .arg("-c")
             .arg(command.clone()),
         Restart::Supervisor { program } => {
-            return supervisor::restart(t, &process.name, program, process.timeout)
+            return supervisor::restart(transport, &process.name, program, process.timeout)
         }
         Restart::Systemd { unit } => {
-            return systemd::restart(t, &process.name, unit, process.timeout)
+            return systemd::restart(transport, &process.name, unit, process.timeout)
         }
-        Restart::UwsgiChain { fifo } => return uwsgi_chain(t, process, fifo, ctx.release_path),
+        Restart::UwsgiChain { fifo } => {
+            return uwsgi_chain(transport, process, fifo, ctx.release_path)
+        }
         Restart::GunicornHup { pidfile } => {
-            return gunicorn_hup(t, process, pidfile, ctx.release_path)
+            return gunicorn_hup(transport, process, pidfile, ctx.release_path)
         }
     };
     let mut cmd = cmd.cwd(ctx.release_path);
     for (k, v) in ctx.env() {
         cmd = cmd.env(k, v);
     }
-    let out = t.exec(&cmd)?;
+    let out = transport.exec(&cmd)?;
     match out.status {
         0 => Ok(()),
         124 => Err(ServiceError::RestartTimedOut {
@@ -108,26 +110,26 @@ pub fn restart(
 /// SIGHUP to the gunicorn master: it re-reads its config and replaces every worker, and the
 /// listening socket stays open throughout. Done when every worker is new and runs `release`.
 fn gunicorn_hup(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     process: &Process,
     pidfile: &Path,
     release: &Path,
 ) -> Result<(), ServiceError> {
     let fail = |detail: String, hint: &str| ServiceError::ReloadFailed {
-        host: t.host().to_string(),
+        host: transport.host().to_string(),
         process: process.name.clone(),
         detail,
         hint: hint.to_string(),
     };
     let start_it = "start gunicorn under its supervisor with this pid file (`hoist setup` writes the program and gunicorn.conf.py)";
-    let text = t.read_file(pidfile)?.unwrap_or_default();
+    let text = transport.read_file(pidfile)?.unwrap_or_default();
     let Some(master) = parse_pid(&String::from_utf8_lossy(&text)) else {
         return Err(fail(
             format!("no gunicorn master pid in {}", pidfile.display()),
             start_it,
         ));
     };
-    let before = list_workers(t, master, release)?;
+    let before = list_workers(transport, master, release)?;
     if !before.master_alive {
         return Err(fail(
             format!(
@@ -137,7 +139,7 @@ fn gunicorn_hup(
             start_it,
         ));
     }
-    let sent = t.exec(&Cmd::new("kill").arg("-HUP").arg(master.to_string()))?;
+    let sent = transport.exec(&Cmd::new("kill").arg("-HUP").arg(master.to_string()))?;
     if !sent.success() {
         return Err(fail(
             format!("kill -HUP {master} failed: {}", sent.tail(2)),
@@ -145,25 +147,32 @@ fn gunicorn_hup(
         ));
     }
     let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
-    wait_for_new_workers(t, &process.name, master, release, &old, process.timeout)
+    wait_for_new_workers(
+        transport,
+        &process.name,
+        master,
+        release,
+        &old,
+        process.timeout,
+    )
 }
 
 /// A chain reload through the uWSGI master FIFO: workers are replaced one at a time, each new
 /// one accepting before the next old one stops. Done when every worker is new and runs
 /// `release` (uWSGI must run with lazy-apps, so that each worker loads the app itself).
 fn uwsgi_chain(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     process: &Process,
     fifo: &Path,
     release: &Path,
 ) -> Result<(), ServiceError> {
     let fail = |detail: String, hint: &str| ServiceError::ReloadFailed {
-        host: t.host().to_string(),
+        host: transport.host().to_string(),
         process: process.name.clone(),
         detail,
         hint: hint.to_string(),
     };
-    let holders = t.exec(
+    let holders = transport.exec(
         &Cmd::new("sh")
             .arg("-c")
             .arg(FIFO_HOLDERS)
@@ -176,14 +185,14 @@ fn uwsgi_chain(
             "start uWSGI under its supervisor with `master-fifo` set to this path (`hoist setup` writes the uwsgi.ini)",
         ));
     };
-    let before = list_workers(t, master, release)?;
+    let before = list_workers(transport, master, release)?;
     let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
     let start = Instant::now();
     // uWSGI ignores a chain-reload request while it is still finishing the previous one, so a
     // request that changes nothing within a few seconds is sent again.
     loop {
         // A FIFO write blocks while nobody reads it: bounded, in case the master is wedged.
-        let sent = t.exec(
+        let sent = transport.exec(
             &Cmd::new("timeout")
                 .arg("10s")
                 .arg("sh")
@@ -205,7 +214,7 @@ fn uwsgi_chain(
         }
         let asked = Instant::now();
         let moving = loop {
-            let now = list_workers(t, master, release)?;
+            let now = list_workers(transport, master, release)?;
             let replaced = old
                 .iter()
                 .any(|pid| !now.workers.iter().any(|w| w.pid == *pid));
@@ -222,7 +231,7 @@ fn uwsgi_chain(
         }
     }
     let left = process.timeout.saturating_sub(start.elapsed());
-    wait_for_new_workers(t, &process.name, master, release, &old, left)
+    wait_for_new_workers(transport, &process.name, master, release, &old, left)
 }
 
 /// How long a chain-reload request may show no effect before it is sent again.

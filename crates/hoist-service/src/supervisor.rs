@@ -129,10 +129,10 @@ impl Unreachable {
 /// The transport's error, or [`Unreachable`] inside `Ok(Err(..))` when supervisorctl ran but
 /// could not reach supervisord.
 pub fn query_status(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     programs: &[String],
 ) -> Result<Result<Vec<ProgramStatus>, Unreachable>, hoist_transport::TransportError> {
-    let out = t.exec(&supervisorctl("status", programs))?;
+    let out = transport.exec(&supervisorctl("status", programs))?;
     let text = out.stdout_text();
     let found = parse_status(&text);
     if found.is_empty() {
@@ -144,11 +144,11 @@ pub fn query_status(
 }
 
 fn status_of(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     process: &str,
     programs: &[String],
 ) -> Result<BTreeMap<String, ProgramStatus>, ServiceError> {
-    let out = t.exec(&supervisorctl("status", programs))?;
+    let out = transport.exec(&supervisorctl("status", programs))?;
     let text = out.stdout_text();
     let found: BTreeMap<String, ProgramStatus> = parse_status(&text)
         .into_iter()
@@ -157,7 +157,7 @@ fn status_of(
     if found.is_empty() {
         if let Some(problem) = Unreachable::from_output(&out.tail(3)) {
             return Err(ServiceError::ReloadFailed {
-                host: t.host().to_string(),
+                host: transport.host().to_string(),
                 process: process.to_string(),
                 detail: problem.detail(),
                 hint: problem.hint().into(),
@@ -166,7 +166,7 @@ fn status_of(
     }
     if let Some(missing) = programs.iter().find(|p| !found.contains_key(*p)) {
         return Err(ServiceError::ReloadFailed {
-            host: t.host().to_string(),
+            host: transport.host().to_string(),
             process: process.to_string(),
             detail: format!(
                 "supervisorctl status does not list program {missing:?}: {}",
@@ -180,18 +180,18 @@ fn status_of(
 
 /// Restarts the programs and waits until each runs with a new pid.
 pub(crate) fn restart(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     process: &str,
     program: &str,
     timeout: Duration,
 ) -> Result<(), ServiceError> {
     let programs = program_names(program);
-    let before = status_of(t, process, &programs)?;
+    let before = status_of(transport, process, &programs)?;
     let start = Instant::now();
     // The exit code says nothing (3.x exits 0 on a failed spawn); the status below decides.
-    let said = t.exec(&supervisorctl("restart", &programs))?;
+    let said = transport.exec(&supervisorctl("restart", &programs))?;
     loop {
-        let now = status_of(t, process, &programs)?;
+        let now = status_of(transport, process, &programs)?;
         let mut waiting = None;
         for name in &programs {
             let status = &now[name];
@@ -202,7 +202,7 @@ pub(crate) fn restart(
                     if start.elapsed() > Duration::from_secs(1) || status.state == "FATAL" =>
                 {
                     return Err(ServiceError::ReloadFailed {
-                        host: t.host().to_string(),
+                        host: transport.host().to_string(),
                         process: process.to_string(),
                         detail: format!(
                             "supervisor program {name} is {} ({}) after `supervisorctl restart`, which said: {}",
@@ -219,7 +219,7 @@ pub(crate) fn restart(
         let Some(why) = waiting else { return Ok(()) };
         if start.elapsed() >= timeout {
             return Err(ServiceError::ReloadFailed {
-                host: t.host().to_string(),
+                host: transport.host().to_string(),
                 process: process.to_string(),
                 detail: format!("not running with a new pid after {timeout:?}: {why}"),
                 hint: "raise the process `timeout`, or see the program's log".into(),

@@ -46,11 +46,11 @@ done
 
 /// Lists the workers of `master` on the host.
 pub fn list_workers(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     master: u32,
     release: &Path,
 ) -> Result<WorkerListing, ServiceError> {
-    let out = t.exec(
+    let out = transport.exec(
         &Cmd::new("sh")
             .arg("-c")
             .arg(LIST_WORKERS)
@@ -146,7 +146,7 @@ pub fn reload_progress(
 
 /// Polls until every worker of `master` runs `release`, or `timeout` passes.
 pub(crate) fn wait_for_new_workers(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     process: &str,
     master: u32,
     release: &Path,
@@ -156,12 +156,12 @@ pub(crate) fn wait_for_new_workers(
     let start = Instant::now();
     let min_workers = before.len().max(1);
     loop {
-        let listing = list_workers(t, master, release)?;
+        let listing = list_workers(transport, master, release)?;
         match reload_progress(before, &listing, min_workers) {
             ReloadProgress::Done => return Ok(()),
             ReloadProgress::MasterGone => {
                 return Err(ServiceError::ReloadFailed {
-                    host: t.host().to_string(),
+                    host: transport.host().to_string(),
                     process: process.to_string(),
                     detail: format!("the master (pid {master}) exited during the reload"),
                     hint: "see the server's error log; its supervisor restarts it with the release `current` points at".into(),
@@ -170,7 +170,7 @@ pub(crate) fn wait_for_new_workers(
             ReloadProgress::Waiting(why) => {
                 if start.elapsed() >= timeout {
                     return Err(ServiceError::ReloadFailed {
-                        host: t.host().to_string(),
+                        host: transport.host().to_string(),
                         process: process.to_string(),
                         detail: format!("not every worker runs the new release after {timeout:?}: {why}"),
                         hint: "new workers must load the app through hoist's loader (`hoist setup` writes it), which changes into the resolved release directory; raise the process `timeout` if the app is slow to start".into(),
@@ -248,10 +248,10 @@ mod tests {
             .current_dir(&release)
             .spawn()
             .unwrap();
-        let t = hoist_transport::Local::default();
+        let transport = hoist_transport::Local::default();
         let deadline = Instant::now() + Duration::from_secs(5);
         let listing = loop {
-            let l = list_workers(&t, master.id(), &release).unwrap();
+            let l = list_workers(&transport, master.id(), &release).unwrap();
             if l.workers.len() == 2 || Instant::now() > deadline {
                 break l;
             }

@@ -4,11 +4,10 @@
 //! string. [`Cmd::render`] is the one function that turns it into shell text (for SSH), quoting
 //! every argument, so that a path or release id with spaces, quotes, `$()` or `;` stays one
 //! argument. The [`Transport`] trait is what engines use; [`Local`] is the same machine, [`Ssh`]
-//! a host reached with the system `ssh` (multiplexed) and `rsync`. [`connect`] picks one for
-//! an inventory host.
+//! a host reached with the system `ssh` (multiplexed) and `rsync`, described by an
+//! [`SshTarget`].
 
 mod cmd;
-mod connect;
 mod error;
 mod interrupt;
 mod local;
@@ -17,7 +16,6 @@ mod ssh;
 mod ssh_shell;
 
 pub use cmd::{shell_quote, Cmd, Output};
-pub use connect::{connect, is_local_address};
 pub use error::TransportError;
 pub use interrupt::{commands_interrupted, interrupt_commands};
 pub use local::Local;

@@ -874,9 +874,9 @@ mod tests {
     use super::*;
 
     fn target() -> SshTarget {
-        let mut t = SshTarget::new("web2", "10.0.0.2");
-        t.port = Some(2222);
-        t
+        let mut target = SshTarget::new("web2", "10.0.0.2");
+        target.port = Some(2222);
+        target
     }
 
     #[test]

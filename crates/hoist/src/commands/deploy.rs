@@ -67,9 +67,6 @@ pub fn run(args: &DeployArgs, config: Option<&Path>) -> i32 {
                     "release": report.release.to_string(),
                     "commit": report.commit,
                     "hosts": report.hosts,
-                    "env_reused": report.env_reused,
-                    "dep_keys": report.dep_keys,
-                    "pruned": report.pruned.iter().map(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>()).collect::<Vec<_>>(),
                     "ms": report.elapsed.as_millis() as u64,
                 }));
             } else {
@@ -78,8 +75,8 @@ pub fn run(args: &DeployArgs, config: Option<&Path>) -> i32 {
                     println!(
                         "deployed {} to {} in {took} (was {})",
                         report.release,
-                        only.host,
-                        only.previous.as_deref().unwrap_or("nothing")
+                        only.outcome.host,
+                        only.outcome.previous.as_deref().unwrap_or("nothing")
                     );
                 } else {
                     println!(
@@ -88,7 +85,8 @@ pub fn run(args: &DeployArgs, config: Option<&Path>) -> i32 {
                         report.hosts.len(),
                         fleet.name
                     );
-                    printer::host_table(&report.hosts);
+                    let outcomes: Vec<_> = report.hosts.iter().map(|h| h.outcome.clone()).collect();
+                    printer::host_table(&outcomes);
                 }
             }
             exit::OK

@@ -24,7 +24,7 @@ pub fn run(args: LockArgs, config: Option<&Path>) -> i32 {
         LockCommand::Acquire { message } => {
             let results = fleet.each(|_, host| {
                 hoist_deploy::acquire_manual_lock(
-                    host.t(),
+                    host.transport(),
                     &host.layout,
                     &who,
                     message.as_deref(),
@@ -47,8 +47,8 @@ pub fn run(args: LockArgs, config: Option<&Path>) -> i32 {
             }
         }
         LockCommand::Release { force } => {
-            let results =
-                fleet.each(|_, host| hoist_deploy::release_lock(host.t(), &host.layout, force));
+            let results = fleet
+                .each(|_, host| hoist_deploy::release_lock(host.transport(), &host.layout, force));
             for (host, r) in fleet.hosts.iter().zip(results) {
                 match r {
                     Ok(Some(owner)) => println!(

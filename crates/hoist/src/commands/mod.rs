@@ -18,7 +18,7 @@ pub mod status;
 use std::path::{Path, PathBuf};
 
 use hoist_config::Config;
-use hoist_deploy::{Activation, Fleet, Host, Layout};
+use hoist_deploy::{Fleet, Host, Layout, Rollout};
 use hoist_transport::HostKeyPolicy;
 
 use crate::cli::{Cli, Command, TargetArgs};
@@ -92,14 +92,7 @@ pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, i32> {
             })?
     };
     let forks = target.forks.unwrap_or(env.forks).max(1);
-    let activation = match env.activation {
-        hoist_config::Activation::All => Activation::All,
-        hoist_config::Activation::Canary => Activation::Canary,
-        hoist_config::Activation::Rolling { batch, pause } => Activation::Rolling {
-            batch: batch.size(env.hosts.len()),
-            pause,
-        },
-    };
+    let rollout = Rollout::from_config(&env.activation, env.hosts.len());
     let policy = if target.accept_new_host_keys {
         HostKeyPolicy::AcceptNew
     } else {
@@ -108,11 +101,11 @@ pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, i32> {
     let connecting = Fleet {
         name: env.name.clone(),
         hosts: Vec::new(),
-        activation: Activation::All,
+        rollout: Rollout::All,
         forks,
     };
     let specs = env.hosts.clone();
-    let connected = connecting.run_each(&specs, |spec| hoist_transport::connect(spec, policy));
+    let connected = connecting.run_each(&specs, |spec| hoist_deploy::connect(spec, policy));
     let mut hosts = Vec::new();
     let mut failed = false;
     for (spec, transport) in specs.into_iter().zip(connected) {
@@ -140,7 +133,7 @@ pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, i32> {
     Ok(Fleet {
         name: env.name,
         hosts,
-        activation,
+        rollout,
         forks,
     })
 }
