@@ -220,6 +220,7 @@ impl DeployRun<'_> {
                     commit: plan.source.commit.clone(),
                     branch: plan.source.branch.clone(),
                     host: host.name.clone(),
+                    dirty: plan.source.dirty,
                 },
             )?;
         }

@@ -133,6 +133,7 @@ fn plan_host(
             commit: None,
             branch: None,
             host: host.name.clone(),
+            dirty: false,
         },
         JournalEvent::DeploySucceeded {
             release: release.clone(),

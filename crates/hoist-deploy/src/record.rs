@@ -81,6 +81,7 @@ impl<'a> Recorder<'a> {
             id: id.clone(),
             commit: plan.source.commit.clone(),
             branch: plan.source.branch.clone(),
+            dirty: plan.source.dirty,
             who: self.who.to_string(),
             created: Utc::now(),
             dep_key: Some(host_plan.dep_key.to_string()),

@@ -105,6 +105,8 @@ impl HostState {
 pub struct ReleaseRow {
     pub id: String,
     pub commit: Option<String>,
+    /// Shipped from a working tree that was not exactly `commit`.
+    pub dirty: bool,
     pub created: Option<DateTime<Utc>>,
     pub who: Option<String>,
     pub state: String,
@@ -126,6 +128,7 @@ pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
         rows.push(ReleaseRow {
             id: summary.id.to_string(),
             commit: summary.commit.clone(),
+            dirty: summary.dirty,
             created: Some(summary.started),
             who: Some(summary.who.clone()),
             state: if summary.host.is_none() && summary.state == ReleaseState::Good {
@@ -143,6 +146,7 @@ pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
             rows.push(ReleaseRow {
                 id: id.to_string(),
                 commit: None,
+                dirty: false,
                 created: None,
                 who: None,
                 state: "unknown".into(),

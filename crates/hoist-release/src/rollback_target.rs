@@ -160,6 +160,7 @@ mod tests {
             commit: None,
             branch: None,
             host: "web1".into(),
+            dirty: false,
         };
         for word in script.split_whitespace() {
             if let Some((from, to)) = word.split_once(">!") {

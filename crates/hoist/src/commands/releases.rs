@@ -110,7 +110,7 @@ fn list(args: &HostsOutputArgs, config: Option<&Path>) -> i32 {
             }
             vec![
                 r.id.clone(),
-                r.commit.as_deref().map_or("-".into(), short_commit),
+                commit_label(r),
                 r.created.map_or("-".into(), printer::age),
                 r.who.clone().unwrap_or_else(|| "-".into()),
                 r.state.clone(),
@@ -126,7 +126,17 @@ fn list(args: &HostsOutputArgs, config: Option<&Path>) -> i32 {
     exit::OK
 }
 
-/// The first 10 characters of a sha, keeping a `-dirty` mark.
+/// The commit column of a release: its short sha, marked `-dirty` when the files shipped were
+/// not exactly that commit's.
+pub fn commit_label(row: &hoist_deploy::ReleaseRow) -> String {
+    match (&row.commit, row.dirty) {
+        (Some(commit), true) => format!("{}-dirty", short_commit(commit)),
+        (Some(commit), false) => short_commit(commit),
+        (None, _) => "-".into(),
+    }
+}
+
+/// The first 10 characters of a sha, keeping a `-dirty` mark (older releases recorded it so).
 pub fn short_commit(commit: &str) -> String {
     match commit.split_once('-') {
         Some((sha, rest)) => format!("{}-{rest}", &sha[..sha.len().min(10)]),
@@ -231,7 +241,7 @@ fn fleet_table(per_host: &[(String, Vec<hoist_deploy::ReleaseRow>)], json: bool)
         }
         cells.push(vec![
             id.clone(),
-            first.commit.as_deref().map_or("-".into(), short_commit),
+            commit_label(first),
             first.created.map_or("-".into(), printer::age),
             first.who.clone().unwrap_or_else(|| "-".into()),
             state,

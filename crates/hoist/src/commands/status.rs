@@ -7,7 +7,7 @@ use hoist_config::Config;
 use hoist_deploy::Status;
 
 use crate::cli::HostsOutputArgs;
-use crate::commands::releases::short_commit;
+use crate::commands::releases::commit_label;
 use crate::commands::{fleet, load_config};
 use crate::{exit, printer};
 
@@ -48,7 +48,7 @@ fn show(config: &Config, status: &Status, many: bool) {
             "live:     {} ({}, commit {}, {} by {})",
             r.id,
             r.state,
-            r.commit.as_deref().map_or("-".into(), short_commit),
+            commit_label(r),
             r.created.map_or("-".into(), printer::age),
             r.who.as_deref().unwrap_or("-")
         ),
