@@ -28,7 +28,7 @@ pub use config::{find, load, parse, Config, FILE_NAME};
 pub use duration::{parse_duration, DurationError, MAX_DURATION};
 pub use error::ConfigError;
 pub use health::{Health, HealthProbe};
-pub use hook::Hook;
+pub use hook::{Hook, HookWhen};
 pub use import_ansible::{import_ansible, AnsibleImport, AnsibleImportError};
 pub use import_ansible_tasks::{ansible_vars, read_ansible_tasks, AnsibleTasks};
 pub use init::{init_plan, placeholders, InitError, InitPlan, Placeholder};

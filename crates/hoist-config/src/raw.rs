@@ -66,6 +66,8 @@ pub(crate) struct RawHook {
     pub run: Text,
     pub once: Option<bool>,
     pub timeout: Option<Text>,
+    pub when: Option<Text>,
+    pub first_deploy_only: Option<Spanned<bool>>,
 }
 
 /// Every strategy's keys are optional here; validation checks that the chosen strategy's key is

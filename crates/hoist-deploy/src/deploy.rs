@@ -5,18 +5,19 @@
 
 use std::time::{Duration, Instant};
 
-use hoist_config::Config;
+use hoist_config::{Config, HookWhen};
 use hoist_release::{JournalEvent, ReleaseId, ReleaseState};
 use hoist_transport::UploadStats;
 use serde::Serialize;
 
 use crate::activate::{activate, describe_back_result, switch_back};
 use crate::event::{EventSink, Step, Stepper};
+use crate::hooks;
 use crate::host::{Fleet, Host};
 use crate::lock::{self, ensure_all_ours, lock_all, unlock_all, HeldLock};
 use crate::outcome::{HostOutcome, HostResult};
 use crate::plan::{make_plan, read_states, DeployPlan};
-use crate::prepare::{prepare_host, run_hook, Prepared};
+use crate::prepare::{prepare_host, Prepared};
 use crate::record::Recorder;
 use crate::{fault, DeployError, FailureKind};
 
@@ -145,6 +146,10 @@ impl DeployRun<'_> {
             recorder.write_release_json(&id, &plan, host_plan, ReleaseState::Good);
         }
         fault::point("deploy:recorded");
+        let previous = |i: usize| plan.hosts[i].previous.clone();
+        let hook_failures =
+            hooks::run_after(config, fleet, &id, HookWhen::AfterSwitch, &previous, events);
+
         let pruned = fleet.each(|i, host| {
             let step = Stepper {
                 host: &host.name,
@@ -160,6 +165,17 @@ impl DeployRun<'_> {
                 Vec::new()
             })
         });
+        if !hook_failures.is_empty() {
+            let mut e = hooks::after_failure(fleet, &id, HookWhen::AfterSwitch, &hook_failures);
+            e.hosts = outcomes(fleet, &plan, |i| {
+                let failed = hook_failures.iter().any(|(host, _)| *host == i);
+                (
+                    HostResult::Live,
+                    failed.then(|| "after-switch hook failed".to_string()),
+                )
+            });
+            return Err(e);
+        }
         let hosts = outcomes(fleet, &plan, |_| (HostResult::Live, None))
             .into_iter()
             .zip(&ready)
@@ -246,13 +262,18 @@ impl DeployRun<'_> {
             return Err(self.abort_before_switch(&plan, failures));
         }
         // Hooks that run once per deploy (a migration): on the first host, before any switch.
-        for hook in config.hooks.iter().filter(|h| h.once) {
+        let first_previous = plan.hosts[0].previous.as_ref();
+        for hook in config
+            .hooks
+            .iter()
+            .filter(|h| h.once && hooks::runs(h, HookWhen::BeforeSwitch, first_previous))
+        {
             let host = &fleet.hosts[0];
             let step = Stepper {
                 host: &host.name,
                 events,
             };
-            if let Err(e) = run_hook(config, host, &id, hook, &step) {
+            if let Err(e) = hooks::run_hook(config, host, &id, hook, &step) {
                 return Err(self.abort_before_switch(&plan, vec![(0, Step::Hook, e)]));
             }
         }

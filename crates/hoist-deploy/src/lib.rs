@@ -12,6 +12,7 @@ mod deploy;
 mod error;
 mod event;
 mod fault;
+mod hooks;
 mod host;
 mod layout;
 mod lock;

@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hoist_config::{Config, Hook, SharedPath};
-use hoist_transport::{Cmd, FileKind, Transport, UploadStats};
+use hoist_config::{Config, HookWhen, SharedPath};
+use hoist_transport::{FileKind, Transport, UploadStats};
 
 use crate::event::{Step, Stepper};
+use crate::hooks;
 use crate::host::Host;
 use crate::plan::{env_link, installer_name, DeployPlan, HostPlan};
 use crate::{fault, DeployError, Layout};
@@ -153,69 +154,20 @@ pub(crate) fn prepare_host(
         format!("{} imports", config.app.entry),
     );
 
-    for hook in config.hooks.iter().filter(|h| !h.once) {
+    let previous = host_plan.previous.as_ref();
+    for hook in config
+        .hooks
+        .iter()
+        .filter(|h| !h.once && hooks::runs(h, HookWhen::BeforeSwitch, previous))
+    {
         cancelled(Step::Hook)?;
-        run_hook(config, host, &plan.release, hook, step).map_err(|e| (Step::Hook, e))?;
+        hooks::run_hook(config, host, &plan.release, hook, step).map_err(|e| (Step::Hook, e))?;
     }
     fault::point("deploy:hooks");
     Ok(Prepared {
         upload,
         env_reused: env.reused,
     })
-}
-
-/// Runs one pre-switch hook in the new release with its environment first on PATH.
-pub(crate) fn run_hook(
-    config: &Config,
-    host: &Host,
-    id: &hoist_release::ReleaseId,
-    hook: &Hook,
-    step: &Stepper<'_>,
-) -> Result<(), DeployError> {
-    let release_dir = host.layout.release(id);
-    step.start(Step::Hook);
-    let since = Instant::now();
-    let script = format!("export PATH=\"$VIRTUAL_ENV/bin:$PATH\"\n{}", hook.run);
-    let mut cmd = Cmd::new("timeout")
-        .interruptible()
-        .arg(format!("{}s", hook.timeout.as_secs().max(1)))
-        .args(["bash", "-eo", "pipefail", "-c"])
-        .arg(script)
-        .cwd(&release_dir)
-        .env(
-            "VIRTUAL_ENV",
-            release_dir.join(".venv").display().to_string(),
-        )
-        .env("HOIST_HOOK", hook.name.clone());
-    for (k, v) in crate::activate::restart_context(config, host, id).env() {
-        cmd = cmd.env(k, v);
-    }
-    let out = host.transport().exec(&cmd).map_err(|e| {
-        let e = DeployError::before_switch(e.to_string());
-        step.fail(Step::Hook, &e);
-        e
-    })?;
-    step.output(Step::Hook, &out.stdout_text());
-    step.output(Step::Hook, &out.stderr_text());
-    if !out.success() {
-        let why = if crate::cancel::requested() {
-            format!("was interrupted (Ctrl-C) and exited {}", out.status)
-        } else if out.status == 124 {
-            format!("timed out after {}s", hook.timeout.as_secs())
-        } else {
-            format!("exited {}", out.status)
-        };
-        let e = DeployError::before_switch(format!(
-            "{}: pre-switch hook {:?} {why}: {}",
-            host.name,
-            hook.name,
-            out.tail(5)
-        ));
-        step.fail(Step::Hook, &e);
-        return Err(e);
-    }
-    step.timed(Step::Hook, since, format!("{} passed", hook.name));
-    Ok(())
 }
 
 /// Replaces each shared path in the release with a link into `<root>/shared`.

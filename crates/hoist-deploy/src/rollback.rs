@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use hoist_config::Config;
+use hoist_config::{Config, HookWhen};
 use hoist_release::{
     check_explicit_target, rollback_target, JournalEvent, ReleaseId, ReleaseState,
 };
@@ -283,6 +283,35 @@ fn rollback_locked(
         recorder.set_release_state(&target, ReleaseState::Good);
     }
     fault::point("rollback:recorded");
+    let previous = |i: usize| Some(froms[i].clone());
+    let hook_failures = crate::hooks::run_after(
+        config,
+        fleet,
+        &target,
+        HookWhen::AfterRollback,
+        &previous,
+        events,
+    );
+    if !hook_failures.is_empty() {
+        let mut e =
+            crate::hooks::after_failure(fleet, &target, HookWhen::AfterRollback, &hook_failures);
+        e.hosts = fleet
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| HostOutcome {
+                host: h.name.clone(),
+                previous: Some(froms[i].to_string()),
+                release: target.to_string(),
+                result: HostResult::Live,
+                detail: hook_failures
+                    .iter()
+                    .any(|(host, _)| *host == i)
+                    .then(|| "after-rollback hook failed".to_string()),
+            })
+            .collect();
+        return Err(e);
+    }
     let left_marked_bad = fleet
         .hosts
         .iter()

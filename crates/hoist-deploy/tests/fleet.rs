@@ -52,6 +52,11 @@ fn copy_tree(from: &Path, to: &Path) {
 
 impl TestFleet {
     fn new(hosts: usize) -> TestFleet {
+        TestFleet::with_extra(hosts, "")
+    }
+
+    /// A fleet whose hoist.toml ends with `extra` (more `[[hook]]`s, an `[env]`).
+    fn with_extra(hosts: usize, extra: &str) -> TestFleet {
         let dir = tempfile::Builder::new()
             .prefix("hoist-fleet-")
             .tempdir()
@@ -96,7 +101,7 @@ command = "HOIST_PORT=$HOIST_VAR_PORT bin/restart-web"
 command = "test ! -e \"$HOIST_ROOT/fail-health\" && curl -fsS \"http://127.0.0.1:$HOIST_VAR_PORT/health\""
 timeout = "3s"
 interval = "100ms"
-"#,
+{extra}"#,
             root = roots[0].display()
         );
         fs::write(project.join("hoist.toml"), text).unwrap();
@@ -162,6 +167,24 @@ interval = "100ms"
         let mut text = fs::read_to_string(&app).unwrap();
         text.push_str(&format!("\n# {marker}\n"));
         fs::write(app, text).unwrap();
+    }
+
+    /// The lines hooks appended to `<root>/hooks.log` on host `host`.
+    fn hook_log(&self, host: usize) -> Vec<String> {
+        fs::read_to_string(self.roots[host].join("hooks.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn release_state(&self, host: usize, id: &str) -> String {
+        let path = self.roots[host]
+            .join("releases")
+            .join(id)
+            .join("RELEASE.json");
+        let record: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+        record["state"].as_str().unwrap().to_string()
     }
 
     fn current(&self, host: usize) -> Option<String> {
@@ -430,4 +453,149 @@ fn rollback_refuses_when_the_hosts_do_not_share_a_target() {
     assert_eq!(e.kind, FailureKind::Config);
     assert!(e.message.starts_with("web2: "), "{}", e.message);
     f.assert_all_live(&b);
+}
+
+/// Hooks that append `<moment> <hook> <release> <what serves>` to `$HOIST_ROOT/hooks.log`.
+const LOGGING_HOOKS: &str = r#"
+[[hook]]
+name = "notify"
+when = "after-switch"
+run = "echo \"after-switch notify $HOIST_RELEASE_ID $(curl -fsS http://127.0.0.1:$HOIST_VAR_PORT/version | grep -o $HOIST_RELEASE_ID)\" >> \"$HOIST_ROOT/hooks.log\""
+
+[[hook]]
+name = "warm-cache"
+when = "after-switch"
+once = true
+run = "echo \"after-switch warm-cache $HOIST_RELEASE_ID\" >> \"$HOIST_ROOT/hooks.log\""
+
+[[hook]]
+name = "init-db"
+first_deploy_only = true
+run = "echo \"first-deploy init-db $HOIST_RELEASE_ID\" >> \"$HOIST_ROOT/hooks.log\""
+
+[[hook]]
+name = "after-first"
+when = "after-switch"
+first_deploy_only = true
+run = "echo \"after-switch after-first $HOIST_RELEASE_ID\" >> \"$HOIST_ROOT/hooks.log\""
+
+[[hook]]
+name = "page"
+when = "after-rollback"
+run = "echo \"after-rollback page $HOIST_RELEASE_ID\" >> \"$HOIST_ROOT/hooks.log\" && test ! -e \"$HOIST_ROOT/fail-after-rollback\""
+
+[[hook]]
+name = "smoke"
+when = "after-switch"
+run = "test ! -e \"$HOIST_ROOT/fail-after-switch\""
+"#;
+
+#[test]
+fn after_switch_hooks_run_once_the_new_release_serves_and_first_deploy_hooks_only_once() {
+    let f = TestFleet::with_extra(2, LOGGING_HOOKS);
+    let a = f.deploy(Rollout::All).unwrap().release.to_string();
+    f.assert_all_live(&a);
+    // The after-switch hook saw its own release answering; the first-deploy hooks ran on both
+    // roots (each had nothing live), the `once` hook on the first host only.
+    assert_eq!(
+        f.hook_log(0),
+        vec![
+            format!("first-deploy init-db {a}"),
+            format!("after-switch notify {a} {a}"),
+            format!("after-switch warm-cache {a}"),
+            format!("after-switch after-first {a}"),
+        ]
+    );
+    assert_eq!(
+        f.hook_log(1),
+        vec![
+            format!("first-deploy init-db {a}"),
+            format!("after-switch notify {a} {a}"),
+            format!("after-switch after-first {a}"),
+        ]
+    );
+
+    f.change_code("b");
+    let b = f.deploy(Rollout::All).unwrap().release.to_string();
+    f.assert_all_live(&b);
+    assert_eq!(
+        f.hook_log(1)[3..],
+        [format!("after-switch notify {b} {b}")],
+        "a second deploy runs no first-deploy hook"
+    );
+
+    let back = f.rollback().unwrap();
+    assert_eq!(back.to.to_string(), a);
+    f.assert_all_live(&a);
+    assert_eq!(
+        f.hook_log(0).last().unwrap(),
+        &format!("after-rollback page {a}"),
+        "after-rollback hooks run in the release rolled back to"
+    );
+    assert_eq!(
+        f.hook_log(1).last().unwrap(),
+        &format!("after-rollback page {a}")
+    );
+}
+
+#[test]
+fn a_failed_after_switch_hook_leaves_the_healthy_release_live_and_says_so() {
+    let f = TestFleet::with_extra(2, LOGGING_HOOKS);
+    let a = f.deploy(Rollout::All).unwrap().release.to_string();
+    f.change_code("b");
+    fs::write(f.roots[1].join("fail-after-switch"), "").unwrap();
+    let e = f.deploy(Rollout::All).unwrap_err();
+    assert_eq!(e.kind, FailureKind::LeftAsIs);
+    let b = e.hosts[0].release.clone();
+    assert_ne!(a, b);
+    assert!(
+        e.message
+            .starts_with("web2: after-switch hook \"smoke\" exited 1"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.ends_with(&format!(
+            "every host serves {b} and passed its health check: a failed after-switch hook never switches back"
+        )),
+        "{}",
+        e.message
+    );
+    assert!(e.hosts.iter().all(|h| h.result == HostResult::Live));
+    assert_eq!(
+        e.hosts[1].detail.as_deref(),
+        Some("after-switch hook failed")
+    );
+    assert_eq!(e.hosts[0].detail, None);
+    // Live, healthy and recorded good: the next rollback goes back to a, not past b.
+    f.assert_all_live(&b);
+    assert_eq!(f.release_state(0, &b), "good");
+    assert_eq!(f.release_state(1, &b), "good");
+    assert_eq!(f.rollback().unwrap().to.to_string(), a);
+}
+
+#[test]
+fn a_failed_after_rollback_hook_keeps_the_rollback() {
+    let f = TestFleet::with_extra(1, LOGGING_HOOKS);
+    let a = f.deploy(Rollout::All).unwrap().release.to_string();
+    f.change_code("b");
+    f.deploy(Rollout::All).unwrap();
+    fs::write(f.roots[0].join("fail-after-rollback"), "").unwrap();
+    let e = f.rollback().unwrap_err();
+    assert_eq!(e.kind, FailureKind::LeftAsIs);
+    assert!(
+        e.message
+            .starts_with("web1: after-rollback hook \"page\" exited 1"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.ends_with(&format!(
+            "\nweb1 serves {a} and passed its health check: a failed after-rollback hook never switches back"
+        )),
+        "{}",
+        e.message
+    );
+    f.assert_all_live(&a);
+    assert_eq!(f.release_state(0, &a), "good");
 }
