@@ -9,7 +9,7 @@ use crate::check::{normalize, Checker};
 use crate::inventory::{self, Inventory, RawInventory};
 use crate::raw::RawConfig;
 use crate::{app, health, hook, process, release};
-use crate::{App, ConfigError, Health, Hook, Process, Release, Setup};
+use crate::{App, AppEnv, ConfigError, Health, Hook, Process, Release, Setup};
 
 /// The name hoist looks for.
 pub const FILE_NAME: &str = "hoist.toml";
@@ -33,6 +33,8 @@ pub struct Config {
     pub health: Option<Health>,
     /// `[setup]`: what `hoist setup` writes; defaults when the table is absent.
     pub setup: Setup,
+    /// `[env]`, `[environments.<name>.env]` and `[app] installer_env`.
+    pub env: AppEnv,
     /// `[pipeline]`, unchecked here: the pipeline crate owns its schema.
     pub pipeline: Option<toml::Value>,
     /// `[ssh]`, `[hosts.*]`, `[groups.*]`, `[environments.*]`; see [`Config::environment`].
@@ -140,6 +142,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 
     let setup = crate::setup::validate(&check, &dir, raw.setup.as_ref())?;
 
+    let env = AppEnv {
+        vars: crate::env::validate(&check, &dir, raw.env.as_ref(), "[env]")?,
+        per_environment: raw
+            .environments
+            .iter()
+            .map(|(name, environment)| {
+                let table = format!("[environments.{}.env]", name.get_ref());
+                crate::env::validate(&check, &dir, environment.env.as_ref(), &table)
+                    .map(|vars| (name.get_ref().clone(), vars))
+            })
+            .collect::<Result<_, _>>()?,
+        installer: crate::env::validate(
+            &check,
+            &dir,
+            raw.app.get_ref().installer_env.as_ref(),
+            "[app] installer_env",
+        )?,
+    };
+
     let inventory = inventory::validate(
         &check,
         &dir,
@@ -160,6 +181,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         processes,
         health,
         setup,
+        env,
         pipeline: raw.pipeline,
         inventory,
     })

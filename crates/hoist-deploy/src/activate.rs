@@ -67,7 +67,9 @@ pub(crate) fn activate(
     after_restart: &str,
     interruptible: bool,
 ) -> Result<(), (Step, String)> {
-    let transport = host.transport();
+    // Restart and health commands run with the app's [env] (a `command` restart starts the
+    // app with it).
+    let transport = &crate::app_env::app_transport(config, host);
     let ctx = restart_context(config, host, id);
     for process in &config.processes {
         step.start(Step::Restart);

@@ -11,6 +11,7 @@ use hoist_transport::UploadStats;
 use serde::Serialize;
 
 use crate::activate::{activate, describe_back_result, switch_back};
+use crate::app_env;
 use crate::event::{EventSink, Step, Stepper};
 use crate::hooks;
 use crate::host::{Fleet, Host};
@@ -228,6 +229,8 @@ impl DeployRun<'_> {
         let states = if wrote { read_states(fleet)? } else { states };
         let plan = make_plan(config, fleet, opts, &states)?;
         let id = plan.release.clone();
+        // Every secret is read before anything is written anywhere.
+        let env = app_env::resolve(config, &fleet.name, &plan.source.files, &plan.source.dir)?;
         for host in &fleet.hosts {
             host.transport().create_dir_all(&host.layout.releases())?;
             Recorder::new(host, &opts.who, &config.app.name).journal(
@@ -248,7 +251,7 @@ impl DeployRun<'_> {
                 host: &host.name,
                 events,
             };
-            prepare_host(config, host, &plan, &plan.hosts[i], &step)
+            prepare_host(config, host, &plan, &plan.hosts[i], &env, &step)
         });
         let mut ready = Vec::new();
         let mut failures = Vec::new();

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use hoist_config::{Config, Hook, HookWhen};
 use hoist_release::ReleaseId;
-use hoist_transport::Cmd;
+use hoist_transport::{Cmd, Transport};
 
 use crate::event::{EventSink, Step, Stepper};
 use crate::host::{Fleet, Host};
@@ -60,11 +60,13 @@ pub(crate) fn run_hook(
     for (key, value) in crate::activate::restart_context(config, host, id).env() {
         cmd = cmd.env(key, value);
     }
-    let out = host.transport().exec(&cmd).map_err(|e| {
-        let e = DeployError::new(kind, e.to_string());
-        step.fail(Step::Hook, &e);
-        e
-    })?;
+    let out = crate::app_env::app_transport(config, host)
+        .exec(&cmd)
+        .map_err(|e| {
+            let e = DeployError::new(kind, e.to_string());
+            step.fail(Step::Hook, &e);
+            e
+        })?;
     step.output(Step::Hook, &out.stdout_text());
     step.output(Step::Hook, &out.stderr_text());
     if !out.success() {

@@ -5,6 +5,7 @@
 
 mod activate;
 mod adopt;
+mod app_env;
 mod cancel;
 mod check;
 mod connect;

@@ -7,6 +7,7 @@ use std::time::Instant;
 use hoist_config::{Config, HookWhen, SharedPath};
 use hoist_transport::{FileKind, Transport, UploadStats};
 
+use crate::app_env::{self, ResolvedEnv};
 use crate::event::{Step, Stepper};
 use crate::hooks;
 use crate::host::Host;
@@ -28,6 +29,7 @@ pub(crate) fn prepare_host(
     host: &Host,
     plan: &DeployPlan,
     host_plan: &HostPlan,
+    env: &ResolvedEnv,
     step: &Stepper<'_>,
 ) -> Result<Prepared, PrepareFailure> {
     let transport = host.transport();
@@ -78,6 +80,7 @@ pub(crate) fn prepare_host(
     );
     fault::point("deploy:uploaded");
 
+    app_env::write(config, host, env).map_err(|e| fail(Step::Shared, e.nothing_switched()))?;
     if !config.release.shared.is_empty() {
         step.start(Step::Shared);
         let since = Instant::now();
@@ -95,7 +98,7 @@ pub(crate) fn prepare_host(
     let since = Instant::now();
     let mut log = |line: &str| step.output(Step::Environment, line);
     let env = hoist_pyenv::ensure_env(
-        transport,
+        &app_env::installer_transport(config, host),
         &layout.root,
         &host_plan.dep_key,
         &release_dir,
@@ -133,7 +136,7 @@ pub(crate) fn prepare_host(
     step.start(Step::ImportCheck);
     let since = Instant::now();
     hoist_pyenv::check_entry_imports(
-        transport,
+        &app_env::app_transport(config, host),
         &env.path,
         &release_dir,
         &config.app.entry.module,

@@ -57,6 +57,11 @@ impl TestFleet {
 
     /// A fleet whose hoist.toml ends with `extra` (more `[[hook]]`s, an `[env]`).
     fn with_extra(hosts: usize, extra: &str) -> TestFleet {
+        TestFleet::configured(hosts, "", extra)
+    }
+
+    /// A fleet whose hoist.toml has `app_extra` at the end of `[app]` and ends with `extra`.
+    fn configured(hosts: usize, app_extra: &str, extra: &str) -> TestFleet {
         let dir = tempfile::Builder::new()
             .prefix("hoist-fleet-")
             .tempdir()
@@ -78,6 +83,7 @@ name = "example"
 entry = "app:app"
 installer = "uv"
 exclude = ["instance/settings.toml", "instance/*.sqlite3"]
+{app_extra}
 
 [release]
 root = "{root}"
@@ -167,6 +173,11 @@ interval = "100ms"
         let mut text = fs::read_to_string(&app).unwrap();
         text.push_str(&format!("\n# {marker}\n"));
         fs::write(app, text).unwrap();
+    }
+
+    /// The temporary directory that holds the project and the roots.
+    fn base(&self) -> &Path {
+        self._dir.path()
     }
 
     /// The lines hooks appended to `<root>/hooks.log` on host `host`.
@@ -598,4 +609,189 @@ fn a_failed_after_rollback_hook_keeps_the_rollback() {
     );
     f.assert_all_live(&a);
     assert_eq!(f.release_state(0, &a), "good");
+}
+
+/// Every file under `dir`, except the environments (virtualenvs built without the app's
+/// variables) and the files in `skip`.
+fn files_under(dir: &Path, skip: &[PathBuf]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in fs::read_dir(&next).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir()
+                && path
+                    .file_name()
+                    .is_some_and(|n| n != "envs" && n != "wheels")
+            {
+                pending.push(path);
+            } else if kind.is_file() && !skip.contains(&path) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn env_values_reach_hooks_and_the_app_through_a_private_file_and_secrets_nowhere_else() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let secret_from_env = "s3cr3t it's from-env-7f1d";
+    let secret_from_file = "postgres://app:pa55-from-file-91c2@db/app";
+    std::env::set_var("HOIST_FLEET_TEST_SECRET_KEY", secret_from_env);
+    let extra = r#"
+[env]
+APP_MODE = "production"
+SECRET_KEY = { from_env = "HOIST_FLEET_TEST_SECRET_KEY" }
+PAYMENTS_URL = { from_file = "../db-url.secret" }
+
+[[hook]]
+name = "sees-env"
+run = "echo \"$APP_MODE $(printf %s \"$SECRET_KEY\" | sha256sum | cut -c1-16) ${#PAYMENTS_URL}\" > \"$HOIST_ROOT/hook-env\""
+"#;
+    let f = TestFleet::configured(2, "", extra);
+    fs::write(
+        f.base().join("db-url.secret"),
+        format!("{secret_from_file}\n"),
+    )
+    .unwrap();
+
+    let events = Mutex::new(Vec::new());
+    let sink = |e: Event| {
+        events
+            .lock()
+            .unwrap()
+            .push(serde_json::to_string(&e).unwrap())
+    };
+    let report = deploy(&f.config, &f.fleet(Rollout::All), &f.opts(true), &sink).unwrap();
+    let a = report.release.to_string();
+    f.assert_all_live(&a);
+
+    let digest = {
+        let out = Command::new("bash")
+            .args([
+                "-c",
+                "printf %s \"$1\" | sha256sum | cut -c1-16",
+                "-",
+                secret_from_env,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    for (host, root) in f.roots.iter().enumerate() {
+        // On the host: shared/env, mode 0600, in shell syntax.
+        let env_file = root.join("shared/env");
+        let mode = fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "web{} shared/env", host + 1);
+        let text = fs::read_to_string(&env_file).unwrap();
+        assert!(text.contains("APP_MODE=production\n"), "{text}");
+        for (name, value) in [
+            ("SECRET_KEY", secret_from_env),
+            ("PAYMENTS_URL", secret_from_file),
+        ] {
+            let line = format!("{name}={}\n", hoist_transport::shell_quote(value));
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+
+        // Hooks see the values.
+        assert_eq!(
+            fs::read_to_string(root.join("hook-env")).unwrap().trim(),
+            format!("production {digest} {}", secret_from_file.len())
+        );
+
+        // The app, started by its restart command, runs with them.
+        let pid = fs::read_to_string(root.join("shared/run/gunicorn.pid")).unwrap();
+        let environ = fs::read(format!("/proc/{}/environ", pid.trim())).unwrap();
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(
+            environ
+                .split('\0')
+                .any(|v| v == format!("SECRET_KEY={secret_from_env}")),
+            "the app's environment has SECRET_KEY"
+        );
+        assert!(environ.split('\0').any(|v| v == "APP_MODE=production"));
+
+        // Nothing else hoist wrote on the host holds a secret: journal, RELEASE.json, lock
+        // records, the release's files.
+        let written = files_under(root, std::slice::from_ref(&env_file));
+        assert!(written.iter().any(|p| p.ends_with("RELEASE.json")));
+        assert!(written.iter().any(|p| p.ends_with("journal.jsonl")));
+        for path in written {
+            let bytes = fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains(secret_from_env) && !text.contains(secret_from_file),
+                "a secret in {}",
+                path.display()
+            );
+        }
+    }
+    // Nor anything the engine reported.
+    let reported = events.lock().unwrap().join("\n");
+    assert!(reported.contains("sees-env passed"), "{reported}");
+    assert!(!reported.contains(secret_from_env) && !reported.contains(secret_from_file));
+}
+
+#[test]
+fn a_missing_secret_stops_the_deploy_before_anything_is_written() {
+    let extra = r#"
+[env]
+SECRET_KEY = { from_env = "HOIST_FLEET_TEST_NEVER_SET" }
+"#;
+    let f = TestFleet::configured(1, "", extra);
+    let e = f.deploy(Rollout::All).unwrap_err();
+    assert_eq!(e.kind, FailureKind::Config);
+    assert_eq!(
+        e.message,
+        "[env] SECRET_KEY: the variable HOIST_FLEET_TEST_NEVER_SET is not set on this machine (from_env)"
+    );
+    assert!(!f.roots[0].join("releases").exists());
+    assert!(!f.roots[0].join("shared/env").exists());
+}
+
+#[test]
+fn a_secret_file_the_release_would_ship_is_refused() {
+    let extra = r#"
+[env]
+DATABASE_URL = { from_file = "db-url.secret" }
+"#;
+    let f = TestFleet::configured(1, "", extra);
+    fs::write(f.config.app.source.join("db-url.secret"), "postgres://x").unwrap();
+    let e = f.deploy(Rollout::All).unwrap_err();
+    assert_eq!(e.kind, FailureKind::Config);
+    assert!(
+        e.message
+            .ends_with("is part of the app's files, so every release would carry it"),
+        "{}",
+        e.message
+    );
+    assert!(!f.roots[0].join("releases").exists());
+}
+
+#[test]
+fn installer_env_reaches_the_environment_build() {
+    // An index that refuses connections, given only to the installer: a requirement that is
+    // not cached then fails to install, naming that index.
+    let app_extra = r#"installer_env = { UV_INDEX_URL = "http://127.0.0.1:9/simple", PIP_INDEX_URL = "http://127.0.0.1:9/simple" }"#;
+    let f = TestFleet::configured(1, app_extra, "");
+    let requirements = f.config.app.source.join("requirements.txt");
+    let mut text = fs::read_to_string(&requirements).unwrap();
+    text.push_str("hoist-no-such-package-4b1e==1.0\n");
+    fs::write(&requirements, text).unwrap();
+    let e = f.deploy(Rollout::All).unwrap_err();
+    assert_eq!(e.kind, FailureKind::BeforeSwitch);
+    assert!(e.message.contains("127.0.0.1:9"), "{}", e.message);
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(f.roots[0].join("shared/installer-env"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode, 0o600);
 }

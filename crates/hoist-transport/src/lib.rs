@@ -51,6 +51,11 @@ pub trait Transport: Send + Sync {
     /// readers see the old or the new contents, never a torn file.
     fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError>;
 
+    /// As [`Transport::write_file_atomic`], for a secret: the file has mode 0600 from its
+    /// creation, so no other user can read it at any instant.
+    fn write_private_file_atomic(&self, path: &Path, contents: &[u8])
+        -> Result<(), TransportError>;
+
     /// Appends one line (a `\n` is added) to a file, creating it, and syncs it to disk.
     fn append_line(&self, path: &Path, line: &str) -> Result<(), TransportError>;
 
