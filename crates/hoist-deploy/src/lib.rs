@@ -24,6 +24,7 @@ mod prepare;
 mod prune;
 mod record;
 mod rollback;
+mod run;
 mod source;
 mod state;
 
@@ -42,6 +43,7 @@ pub use mark_good::mark_good;
 pub use outcome::{HostOutcome, HostResult};
 pub use plan::{plan_deploy, DeployPlan, HostPlan};
 pub use rollback::{rollback, RollbackReport};
+pub use run::{run_in_current, RunOutput};
 pub use source::{SourceTree, DEFAULT_EXCLUDES};
 pub use state::{releases, status, HostState, ReleaseRow, Status};
 

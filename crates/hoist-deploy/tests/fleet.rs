@@ -795,3 +795,27 @@ fn installer_env_reaches_the_environment_build() {
     };
     assert_eq!(mode, 0o600);
 }
+
+#[test]
+fn a_one_off_command_runs_in_each_hosts_live_release() {
+    let f = TestFleet::with_extra(2, "\n[env]\nAPP_MODE = \"production\"\n");
+    let a = f.deploy(Rollout::All).unwrap().release.to_string();
+    let fleet = f.fleet(Rollout::All);
+    let command: Vec<String> = [
+        "python",
+        "-c",
+        "import os, sys; print(sys.stdin.read().strip(), os.environ['HOIST_RELEASE_ID'], os.environ['HOIST_VAR_PORT'], os.environ['APP_MODE'])",
+    ]
+    .map(String::from)
+    .to_vec();
+    for (i, host) in fleet.hosts.iter().enumerate() {
+        let run = hoist_deploy::run_in_current(&f.config, host, &command, Some(b"hi\n".to_vec()))
+            .unwrap();
+        assert_eq!(run.release, a);
+        assert!(run.output.success(), "{}", run.output.stderr_text());
+        assert_eq!(
+            run.output.stdout_text(),
+            format!("hi {a} {} production\n", f.ports[i])
+        );
+    }
+}

@@ -70,6 +70,9 @@ pub enum Command {
     /// Show (and with --apply write) the server files for graceful restarts: app server
     /// config, hoist's loader, supervisor program or systemd unit, nginx server block.
     Setup(crate::commands::setup::SetupArgs),
+    /// Run a one-off command in the live release, with its .venv and the app's [env]: on the
+    /// environment's first host, or --all (`hoist run production -- flask routes`).
+    Run(RunArgs),
     /// Print a shell completion script: `hoist completions bash > /etc/bash_completion.d/hoist`,
     /// `hoist completions zsh > "${fpath[1]}/_hoist"`, `hoist completions fish >
     /// ~/.config/fish/completions/hoist.fish`.
@@ -121,6 +124,18 @@ pub struct TargetArgs {
     /// Trust a host key seen for the first time and record it (a changed key is always refused).
     #[arg(long)]
     pub accept_new_host_keys: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Run on every host of the environment, not only on its first.
+    #[arg(long)]
+    pub all: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug)]

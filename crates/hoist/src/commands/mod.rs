@@ -12,6 +12,7 @@ pub mod init;
 pub mod lock;
 pub mod releases;
 pub mod rollback;
+pub mod run;
 pub mod setup;
 pub mod status;
 
@@ -39,6 +40,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Cache(cmd) => cache::run(cmd, config),
         Command::Import(cmd) => import::run(cmd, config),
         Command::Setup(args) => setup::run(&args, config),
+        Command::Run(args) => run::run(&args, config),
         Command::Completions(args) => completions::completions(args.shell),
         Command::Man => completions::man(),
     }
