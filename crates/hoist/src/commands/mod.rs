@@ -10,6 +10,7 @@ pub mod import;
 pub mod import_ansible;
 pub mod init;
 pub mod lock;
+pub mod logs;
 pub mod releases;
 pub mod rollback;
 pub mod run;
@@ -41,6 +42,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Import(cmd) => import::run(cmd, config),
         Command::Setup(args) => setup::run(&args, config),
         Command::Run(args) => run::run(&args, config),
+        Command::Logs(args) => logs::run(&args, config),
         Command::Completions(args) => completions::completions(args.shell),
         Command::Man => completions::man(),
     }
