@@ -10,7 +10,7 @@ use crate::inventory::{self, Inventory, RawInventory};
 use crate::pipeline::Pipeline;
 use crate::raw::RawConfig;
 use crate::{app, health, hook, process, release};
-use crate::{App, ConfigError, Health, Hook, Process, Release, Setup};
+use crate::{App, AppEnv, ConfigError, Health, Hook, Process, Release, Setup};
 
 /// The name hoist looks for.
 pub const FILE_NAME: &str = "hoist.toml";
@@ -34,6 +34,8 @@ pub struct Config {
     pub health: Option<Health>,
     /// `[setup]`: what `hoist setup` writes; defaults when the table is absent.
     pub setup: Setup,
+    /// `[env]`, `[environments.<name>.env]` and `[app] installer_env`.
+    pub env: AppEnv,
     /// `[pipeline]` (or the file it names), when present.
     pub pipeline: Option<Pipeline>,
     /// `[ssh]`, `[hosts.*]`, `[groups.*]`, `[environments.*]`; see [`Config::environment`].
@@ -149,6 +151,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         .map(|p| crate::pipeline::validate(&check, &dir, p))
         .transpose()?;
 
+    let env = AppEnv {
+        vars: crate::env::validate(&check, &dir, raw.env.as_ref(), "[env]")?,
+        per_environment: raw
+            .environments
+            .iter()
+            .map(|(name, environment)| {
+                let table = format!("[environments.{}.env]", name.get_ref());
+                crate::env::validate(&check, &dir, environment.env.as_ref(), &table)
+                    .map(|vars| (name.get_ref().clone(), vars))
+            })
+            .collect::<Result<_, _>>()?,
+        installer: crate::env::validate(
+            &check,
+            &dir,
+            raw.app.get_ref().installer_env.as_ref(),
+            "[app] installer_env",
+        )?,
+    };
+
     let inventory = inventory::validate(
         &check,
         &dir,
@@ -169,6 +190,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         processes,
         health,
         setup,
+        env,
         pipeline,
         inventory,
     })

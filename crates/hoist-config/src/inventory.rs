@@ -70,6 +70,8 @@ pub(crate) struct RawEnvironment {
     pub activation: Option<Text>,
     pub batch: Option<Spanned<toml::Value>>,
     pub pause: Option<Text>,
+    /// Validated by `env.rs` into [`crate::AppEnv`].
+    pub env: Option<crate::env::RawEnv>,
 }
 
 /// The four inventory tables of the raw config.

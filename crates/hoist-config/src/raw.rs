@@ -25,6 +25,7 @@ pub(crate) struct RawConfig {
     pub health: Option<Spanned<RawHealth>>,
     pub setup: Option<crate::setup::RawSetup>,
     pub pipeline: Option<crate::pipeline::raw::RawPipeline>,
+    pub env: Option<crate::env::RawEnv>,
     pub ssh: Option<RawSsh>,
     #[serde(default)]
     pub hosts: BTreeMap<Spanned<String>, RawHost>,
@@ -46,6 +47,7 @@ pub(crate) struct RawApp {
     pub requirements: Option<Spanned<Vec<Text>>>,
     pub exclude: Option<Vec<Text>>,
     pub installer: Option<Text>,
+    pub installer_env: Option<crate::env::RawEnv>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +68,8 @@ pub(crate) struct RawHook {
     pub run: Text,
     pub once: Option<bool>,
     pub timeout: Option<Text>,
+    pub when: Option<Text>,
+    pub first_deploy_only: Option<Spanned<bool>>,
 }
 
 /// Every strategy's keys are optional here; validation checks that the chosen strategy's key is

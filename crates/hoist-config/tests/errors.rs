@@ -42,7 +42,7 @@ fn an_unknown_key_in_app_is_found_in_its_table() {
     assert_eq!(
         message,
         "hoist.toml:4:1: unknown key `entrypoint` in [app]; \
-         valid keys are name, source, entry, python, requirements, exclude, installer"
+         valid keys are name, source, entry, python, requirements, exclude, installer, installer_env"
     );
 }
 
@@ -52,13 +52,13 @@ fn an_unknown_table_is_called_a_table() {
     assert_eq!(
         project.message(&minimal_with("\n[pipline]\n")),
         "hoist.toml:8:2: unknown table [pipline]; did you mean [pipeline]? \
-         valid tables are [app], [release], [[hook]], [[process]], [health], [setup], [pipeline], \
+         valid tables are [app], [release], [[hook]], [[process]], [health], [setup], [pipeline], [env], \
          [ssh], [hosts], [groups], [environments]"
     );
     assert_eq!(
         project.message(&minimal_with("\n[[hooks]]\nname = \"x\"\nrun = \"true\"\n")),
         "hoist.toml:8:3: unknown table [[hooks]]; did you mean [[hook]]? \
-         valid tables are [app], [release], [[hook]], [[process]], [health], [setup], [pipeline], \
+         valid tables are [app], [release], [[hook]], [[process]], [health], [setup], [pipeline], [env], \
          [ssh], [hosts], [groups], [environments]"
     );
 }

@@ -67,12 +67,14 @@ pub(crate) fn activate(
     after_restart: &str,
     interruptible: bool,
 ) -> Result<(), (Step, String)> {
-    let t = host.t();
+    // Restart and health commands run with the app's [env] (a `command` restart starts the
+    // app with it).
+    let transport = &crate::app_env::app_transport(config, host);
     let ctx = restart_context(config, host, id);
     for process in &config.processes {
         step.start(Step::Restart);
         let since = Instant::now();
-        if let Err(e) = hoist_service::restart(t, process, &ctx.get()) {
+        if let Err(e) = hoist_service::restart(transport, process, &ctx.get()) {
             step.fail(Step::Restart, &e);
             return Err((Step::Restart, e.to_string()));
         }
@@ -85,7 +87,7 @@ pub(crate) fn activate(
         // Ctrl-C ends the wait of a forward switch (which is then switched back); the health
         // check of a switch back is always waited out.
         let interrupted = || interruptible && crate::cancel::requested();
-        match hoist_service::wait_healthy(t, health, &ctx.env(), &interrupted) {
+        match hoist_service::wait_healthy(transport, health, &ctx.env(), &interrupted) {
             Ok(report) => step.timed(
                 Step::Health,
                 since,
@@ -121,11 +123,11 @@ pub(crate) fn switch_back(
     step: &Stepper<'_>,
     after_restart: &str,
 ) -> (HostResult, Option<String>) {
-    let t = host.t();
+    let transport = host.transport();
     let layout = &host.layout;
     step.start(Step::SwitchBack);
     let Some(prev) = previous else {
-        if let Err(e) = t.remove_all(&layout.current()) {
+        if let Err(e) = transport.remove_all(&layout.current()) {
             step.fail(Step::SwitchBack, &e);
             return where_current_stands(host, None, &e.to_string());
         }
@@ -138,7 +140,7 @@ pub(crate) fn switch_back(
         );
         return (HostResult::CurrentRemoved, None);
     };
-    if let Err(e) = t.switch_symlink(&layout.current(), &layout.current_target(prev)) {
+    if let Err(e) = transport.switch_symlink(&layout.current(), &layout.current_target(prev)) {
         step.fail(Step::SwitchBack, &e);
         return where_current_stands(host, Some(prev), &e.to_string());
     }
@@ -166,7 +168,7 @@ fn where_current_stands(
     why: &str,
 ) -> (HostResult, Option<String>) {
     let layout = &host.layout;
-    match host.t().read_link(&layout.current()) {
+    match host.transport().read_link(&layout.current()) {
         Ok(target) => {
             let back = match (previous, target) {
                 (Some(prev), Some(target)) => target == layout.current_target(prev),

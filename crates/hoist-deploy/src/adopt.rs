@@ -8,9 +8,9 @@ use std::time::Duration;
 use hoist_release::{JournalEvent, ReleaseId};
 use hoist_transport::FileKind;
 
-use crate::deploy::{lock_all, unlock_all};
 use crate::event::{EventSink, Stepper};
 use crate::host::{Fleet, Host};
+use crate::lock::{lock_all, unlock_all};
 use crate::plan::read_states;
 use crate::record::Recorder;
 use crate::state::HostState;
@@ -36,7 +36,7 @@ pub fn adopt(
     let held = lock_all(fleet, who, command, Duration::ZERO, events)?;
     let result = fleet
         .each(|_, host| {
-            let state = HostState::read(host.t(), &host.layout)?;
+            let state = HostState::read(host.transport(), &host.layout)?;
             let step = Stepper {
                 host: &host.name,
                 events,
@@ -60,16 +60,16 @@ pub(crate) fn adopt_host(
     app: &str,
     step: &Stepper<'_>,
 ) -> Result<Vec<ReleaseId>, DeployError> {
-    let rec = Recorder::new(host, who, app);
+    let recorder = Recorder::new(host, who, app);
     let mut adopted = Vec::new();
     for id in &state.existing {
         if state.history.contains(id) {
             continue;
         }
-        if host.t().kind(&host.layout.release(id))? != FileKind::Dir {
+        if host.transport().kind(&host.layout.release(id))? != FileKind::Dir {
             continue;
         }
-        rec.journal(JournalEvent::Adopted {
+        recorder.journal(JournalEvent::Adopted {
             release: id.clone(),
         })?;
         adopted.push(id.clone());

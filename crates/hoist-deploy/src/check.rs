@@ -35,7 +35,7 @@ const LOW_DISK: u64 = 1 << 30;
 /// Checks the target: root writable, `current` a symlink, the journal readable, the
 /// interpreter and installer present, disk space, the restart commands present.
 pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
-    let t = target.t();
+    let transport = target.transport();
     let layout = &target.layout;
     let host = target.name.clone();
     let item = |what: &str, status, detail: String, hint: Option<String>| CheckItem {
@@ -47,8 +47,8 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
     };
     let mut items = Vec::new();
 
-    let existing = nearest_existing(t, &layout.root);
-    let writable = t
+    let existing = nearest_existing(transport, &layout.root);
+    let writable = transport
         .exec(&Cmd::new("test").arg("-w").path_arg(&existing))
         .is_ok_and(|o| o.success());
     items.push(if writable {
@@ -74,7 +74,7 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
         )
     });
 
-    match HostState::read(t, layout) {
+    match HostState::read(transport, layout) {
         Ok(state) => items.push(item(
             "releases",
             CheckStatus::Ok,
@@ -92,19 +92,19 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
         )),
     }
 
-    match hoist_pyenv::probe_interpreter(t, &target.python) {
-        Ok(interp) => {
+    match hoist_pyenv::probe_interpreter(transport, &target.python) {
+        Ok(interpreter) => {
             items.push(item(
                 "python",
                 CheckStatus::Ok,
                 format!(
                     "{} is Python {} ({})",
-                    config.app.python, interp.version, interp.executable
+                    config.app.python, interpreter.version, interpreter.executable
                 ),
                 None,
             ));
             let choice = installer_choice(config.app.installer);
-            match hoist_pyenv::probe_installer(t, &interp, choice) {
+            match hoist_pyenv::probe_installer(transport, &interpreter, choice) {
                 Ok(installer) => items.push(item(
                     "installer",
                     CheckStatus::Ok,
@@ -122,7 +122,7 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
         )),
     }
 
-    match t.free_bytes(&existing) {
+    match transport.free_bytes(&existing) {
         Ok(free) if free < LOW_DISK => items.push(item(
             "disk",
             CheckStatus::Warning,
@@ -139,8 +139,8 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
     }
 
     for process in &config.processes {
-        let (status, detail, hint) = probe_supervised_master(t, process)
-            .unwrap_or_else(|| probe_restart(t, config, process));
+        let (status, detail, hint) = probe_supervised_master(transport, process)
+            .unwrap_or_else(|| probe_restart(transport, config, process));
         items.push(item(
             &format!("restart {}", process.name),
             status,
@@ -184,7 +184,7 @@ fn probe_supervised_master(
 
 /// What the process's restart strategy needs, probed on the host: every ok is something seen.
 fn probe_restart(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     config: &Config,
     process: &hoist_config::Process,
 ) -> (CheckStatus, String, Option<String>) {
@@ -195,7 +195,7 @@ fn probe_restart(
                 .split_whitespace()
                 .find(|w| !w.contains('='))
                 .unwrap_or("");
-            if program_exists(t, first, &config.app.source) {
+            if program_exists(transport, first, &config.app.source) {
                 (CheckStatus::Ok, format!("{first} found"), None)
             } else {
                 failed(
@@ -207,7 +207,7 @@ fn probe_restart(
         Restart::Supervisor { program } => {
             let programs = hoist_service::supervisor::program_names(program);
             match hoist_service::supervisor::query_status_in(
-                t,
+                transport,
                 process.supervisor_conf.as_deref(),
                 &programs,
             ) {
@@ -236,7 +236,7 @@ fn probe_restart(
         }
         Restart::Systemd { unit } => {
             // sd_booted(3): systemd runs as the init system exactly when this directory exists.
-            let booted = t
+            let booted = transport
                 .kind(Path::new("/run/systemd/system"))
                 .is_ok_and(|k| k == FileKind::Dir);
             if !booted {
@@ -245,7 +245,7 @@ fn probe_restart(
                     "use another restart strategy (supervisor, gunicorn-hup, uwsgi-chain or command)",
                 );
             }
-            let out = t.exec(
+            let out = transport.exec(
                 &Cmd::new("systemctl")
                     .args(["show", "--property=LoadState", "--value"])
                     .arg(unit.clone()),
@@ -262,7 +262,7 @@ fn probe_restart(
             }
         }
         Restart::UwsgiChain { fifo } => {
-            let is_fifo = t
+            let is_fifo = transport
                 .exec(&Cmd::new("test").arg("-p").path_arg(fifo))
                 .is_ok_and(|o| o.success());
             if is_fifo {
@@ -280,7 +280,7 @@ fn probe_restart(
         }
         Restart::GunicornHup { pidfile } => {
             let hint = "start gunicorn with this pidfile (the config `hoist setup` writes does) before deploying, or fix `pidfile` in hoist.toml";
-            let pid = match t.read_file(pidfile) {
+            let pid = match transport.read_file(pidfile) {
                 Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).trim().to_string(),
                 Ok(None) => {
                     return failed(
@@ -299,7 +299,7 @@ fn probe_restart(
                     hint,
                 );
             }
-            let alive = t
+            let alive = transport
                 .exec(&Cmd::new("test").arg("-d").arg(format!("/proc/{pid}")))
                 .is_ok_and(|o| o.success());
             if alive {
@@ -321,9 +321,9 @@ fn probe_restart(
     }
 }
 
-fn nearest_existing(t: &dyn Transport, path: &Path) -> PathBuf {
+fn nearest_existing(transport: &dyn Transport, path: &Path) -> PathBuf {
     let mut p = path.to_path_buf();
-    while !t.kind(&p).is_ok_and(FileKind::exists) {
+    while !transport.kind(&p).is_ok_and(FileKind::exists) {
         match p.parent() {
             Some(parent) => p = parent.to_path_buf(),
             None => break,
@@ -334,13 +334,14 @@ fn nearest_existing(t: &dyn Transport, path: &Path) -> PathBuf {
 
 /// A command word exists: a path relative to the project (shipped with the release), or a
 /// program on the host's PATH.
-fn program_exists(t: &dyn Transport, program: &str, source: &Path) -> bool {
+fn program_exists(transport: &dyn Transport, program: &str, source: &Path) -> bool {
     if program.is_empty() {
         return false;
     }
     if program.contains('/') {
         return source.join(program).is_file() || Path::new(program).is_file();
     }
-    t.exec(&Cmd::new("bash").args(["-c", "command -v \"$1\"", "hoist-check", program]))
+    transport
+        .exec(&Cmd::new("bash").args(["-c", "command -v \"$1\"", "hoist-check", program]))
         .is_ok_and(|o| o.success())
 }

@@ -5,17 +5,20 @@
 
 use std::time::{Duration, Instant};
 
-use hoist_config::Config;
+use hoist_config::{Config, HookWhen};
 use hoist_release::{JournalEvent, ReleaseId, ReleaseState};
 use hoist_transport::UploadStats;
+use serde::Serialize;
 
 use crate::activate::{activate, describe_back_result, switch_back};
+use crate::app_env;
 use crate::event::{EventSink, Step, Stepper};
+use crate::hooks;
 use crate::host::{Fleet, Host};
-use crate::lock::{self, HeldLock, LockRequest};
+use crate::lock::{self, ensure_all_ours, lock_all, unlock_all, HeldLock};
 use crate::outcome::{HostOutcome, HostResult};
 use crate::plan::{make_plan, read_states, DeployPlan};
-use crate::prepare::{prepare_host, run_hook, Prepared};
+use crate::prepare::{prepare_host, Prepared};
 use crate::record::Recorder;
 use crate::{fault, DeployError, FailureKind};
 
@@ -40,89 +43,57 @@ pub struct DeployOptions {
 pub struct DeployReport {
     pub release: ReleaseId,
     pub commit: Option<String>,
-    pub hosts: Vec<HostOutcome>,
-    /// Per host, in fleet order.
-    pub uploads: Vec<UploadStats>,
-    pub env_reused: Vec<bool>,
-    pub dep_keys: Vec<String>,
-    pub pruned: Vec<Vec<ReleaseId>>,
+    /// One per host, in fleet order.
+    pub hosts: Vec<HostReport>,
     pub elapsed: Duration,
 }
 
-/// Takes the lock on every host, or none: on any failure the locks taken are released.
-pub(crate) fn lock_all(
-    fleet: &Fleet,
-    who: &str,
-    command: &str,
-    wait: Duration,
-    events: EventSink<'_>,
-) -> Result<Vec<HeldLock>, DeployError> {
-    let results = fleet.each(|_, host| {
-        let step = Stepper {
-            host: &host.name,
-            events,
-        };
-        step.start(Step::Lock);
-        let r = lock::acquire(
-            host.t(),
-            &host.layout,
-            &LockRequest {
-                who,
-                command,
-                release: None,
-                message: None,
-                wait,
-                pid: std::process::id(),
-            },
-            events,
-        );
-        match &r {
-            Ok(_) => step.done(Step::Lock, None),
-            Err(e) => step.fail(Step::Lock, e),
-        }
-        r
-    });
-    let mut held = Vec::new();
-    let mut first_error: Option<DeployError> = None;
-    for r in results {
-        match r {
-            Ok(l) => held.push(l),
-            Err(e) => {
-                if first_error
-                    .as_ref()
-                    .is_none_or(|f| f.kind != FailureKind::LockHeld)
-                {
-                    first_error = Some(e);
-                }
-            }
-        }
+/// What a successful deploy did on one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReport {
+    /// Where the host stands: its row of the per-host table.
+    #[serde(flatten)]
+    pub outcome: HostOutcome,
+    #[serde(skip)]
+    pub upload: UploadStats,
+    /// True when the release reused an environment built before (no Python work).
+    pub env_reused: bool,
+    pub dep_key: String,
+    /// The releases pruned after the deploy.
+    pub pruned: Vec<ReleaseId>,
+}
+
+/// One deploy's inputs, shared by its phases.
+struct DeployRun<'a> {
+    config: &'a Config,
+    fleet: &'a Fleet,
+    opts: &'a DeployOptions,
+    events: EventSink<'a>,
+}
+
+impl DeployRun<'_> {
+    fn recorder<'h>(&'h self, host: &'h Host) -> Recorder<'h> {
+        Recorder::new(host, &self.opts.who, &self.config.app.name)
     }
-    match first_error {
-        None => Ok(held),
-        Some(e) => {
-            unlock_all(fleet, held, events);
-            Err(e)
+
+    fn stepper<'h>(&'h self, host: &'h Host) -> Stepper<'h> {
+        Stepper {
+            host: &host.name,
+            events: self.events,
         }
     }
 }
 
-pub(crate) fn unlock_all(fleet: &Fleet, held: Vec<HeldLock>, events: EventSink<'_>) {
-    for (host, lock) in fleet.hosts.iter().zip(held) {
-        let step = Stepper {
-            host: &host.name,
-            events,
-        };
-        step.start(Step::Unlock);
-        match lock.release(host.t()) {
-            Ok(()) => step.done(Step::Unlock, None),
-            Err(e) if e.kind == FailureKind::LockHeld => {
-                step.warn(format!("{e}; left it to its holder"));
-            }
-            Err(e) => step.warn(format!(
-                "could not remove the lock: {e}; `hoist lock release` removes it"
-            )),
-        }
-    }
+/// A switch, restart or health check that failed on one host during activation.
+struct SwitchFailure<'a> {
+    /// Indexes of the hosts switched so far (the failed one included when its switch worked).
+    switched: &'a [usize],
+    /// Indexes of the switched hosts that passed their health check.
+    healthy: &'a [usize],
+    /// Index of the host where it failed.
+    host: usize,
+    step: Step,
+    why: String,
 }
 
 /// Deploys to every host of `fleet`. On failure the error's kind says whether every host still
@@ -141,444 +112,416 @@ pub fn deploy(
     let held = lock_all(fleet, &opts.who, &opts.command, opts.lock_wait, events)
         .map_err(DeployError::nothing_switched)?;
     fault::point("deploy:locked");
-    let result = lock::while_held(fleet, &held, || {
-        deploy_locked(config, fleet, opts, events, started, &held)
-    });
+    let run = DeployRun {
+        config,
+        fleet,
+        opts,
+        events,
+    };
+    let result = lock::while_held(fleet, &held, || run.locked(started, &held));
     unlock_all(fleet, held, events);
     result
 }
 
-/// Fails before the switch when the lock of some host was taken from this deploy.
-pub(crate) fn ensure_all_ours(fleet: &Fleet, held: &[HeldLock]) -> Result<(), DeployError> {
-    for (host, lock) in fleet.hosts.iter().zip(held) {
-        lock.ensure_ours(host.t()).map_err(|e| {
-            DeployError::before_switch(e.message)
-                .hint("nothing was switched by this deploy; the one holding the lock now goes on")
-        })?;
-    }
-    Ok(())
-}
+impl DeployRun<'_> {
+    /// The deploy, with every host's lock held.
+    fn locked(&self, started: Instant, held: &[HeldLock]) -> Result<DeployReport, DeployError> {
+        let (config, fleet, opts, events) = (self.config, self.fleet, self.opts, self.events);
+        // Whatever fails before the switch (a full disk, a read-only root, a lost connection) left
+        // every host serving its old release.
+        let (plan, ready) = self
+            .prepare_fleet()
+            .map_err(DeployError::nothing_switched)?;
+        let id = plan.release.clone();
 
-fn deploy_locked(
-    config: &Config,
-    fleet: &Fleet,
-    opts: &DeployOptions,
-    events: EventSink<'_>,
-    started: Instant,
-    held: &[HeldLock],
-) -> Result<DeployReport, DeployError> {
-    // Whatever fails before the switch (a full disk, a read-only root, a lost connection) left
-    // every host serving its old release.
-    let (plan, ready) =
-        prepare_fleet(config, fleet, opts, events).map_err(DeployError::nothing_switched)?;
-    let id = plan.release.clone();
+        // A deploy that lost its lock must not switch over the one that holds it now.
+        ensure_all_ours(fleet, held).map_err(DeployError::nothing_switched)?;
+        self.activate_fleet(&plan)?;
+        fault::point("deploy:healthy");
 
-    // A deploy that lost its lock must not switch over the one that holds it now.
-    ensure_all_ours(fleet, held).map_err(DeployError::nothing_switched)?;
-    activate_fleet(config, fleet, opts, &plan, events)?;
-    fault::point("deploy:healthy");
-
-    for (host, hp) in fleet.hosts.iter().zip(&plan.hosts) {
-        let rec = Recorder::new(host, &opts.who, &config.app.name);
-        rec.journal(JournalEvent::DeploySucceeded {
-            release: id.clone(),
-        })?;
-        rec.write_release_json(&id, &plan, hp, ReleaseState::Good);
-    }
-    fault::point("deploy:recorded");
-
-    let pruned = fleet.each(|i, host| {
-        let step = Stepper {
-            host: &host.name,
-            events,
-        };
-        if let Err(e) = held[i].ensure_ours(host.t()) {
-            step.warn(format!("not pruning: {e}"));
-            return Vec::new();
+        for (host, host_plan) in fleet.hosts.iter().zip(&plan.hosts) {
+            let recorder = Recorder::new(host, &opts.who, &config.app.name);
+            recorder.journal(JournalEvent::DeploySucceeded {
+                release: id.clone(),
+            })?;
+            recorder.write_release_json(&id, &plan, host_plan, ReleaseState::Good);
         }
-        let rec = Recorder::new(host, &opts.who, &config.app.name);
-        crate::prune::prune(config, host, &rec, &step).unwrap_or_else(|e| {
-            step.warn(format!("pruning failed (the deploy itself succeeded): {e}"));
-            Vec::new()
-        })
-    });
-    Ok(DeployReport {
-        release: id.clone(),
-        commit: plan.source.commit.clone(),
-        hosts: outcomes(fleet, &plan, |_| (HostResult::Live, None)),
-        uploads: ready.iter().map(|p: &Prepared| p.upload).collect(),
-        env_reused: ready.iter().map(|p| p.env_reused).collect(),
-        dep_keys: plan.hosts.iter().map(|h| h.dep_key.to_string()).collect(),
-        pruned,
-        elapsed: started.elapsed(),
-    })
-}
+        fault::point("deploy:recorded");
+        let previous = |i: usize| plan.hosts[i].previous.clone();
+        let hook_failures =
+            hooks::run_after(config, fleet, &id, HookWhen::AfterSwitch, &previous, events);
 
-/// Everything before the switch: repairs, the plan, the journal's start, every host prepared,
-/// the once-per-deploy hooks. On failure no host has switched.
-fn prepare_fleet(
-    config: &Config,
-    fleet: &Fleet,
-    opts: &DeployOptions,
-    events: EventSink<'_>,
-) -> Result<(DeployPlan, Vec<Prepared>), DeployError> {
-    let states = read_states(fleet)?;
-    let mut wrote = false;
-    for (host, state) in fleet.hosts.iter().zip(&states) {
-        let rec = Recorder::new(host, &opts.who, &config.app.name);
-        let step = Stepper {
-            host: &host.name,
-            events,
-        };
-        wrote |= rec.repair_torn(state, &step)?;
-        wrote |= rec.close_interrupted(state, &step)?;
-        wrote |= rec.close_interrupted_rollback(state, &step)?;
-        // A host deployed the seed's way: its builds become releases on the first deploy.
-        if state.entries.is_empty() {
-            wrote |= !crate::adopt::adopt_host(host, state, &opts.who, &config.app.name, &step)?
-                .is_empty();
-        }
-    }
-    if wrote {
-        fault::point("deploy:repaired");
-    }
-    // What was just recorded must be part of the plan.
-    let states = if wrote { read_states(fleet)? } else { states };
-    let plan = make_plan(config, fleet, opts, &states)?;
-    let id = plan.release.clone();
-    for host in &fleet.hosts {
-        host.t().create_dir_all(&host.layout.releases())?;
-        Recorder::new(host, &opts.who, &config.app.name).journal(JournalEvent::DeployStarted {
-            release: id.clone(),
-            commit: plan.source.commit.clone(),
-            branch: plan.source.branch.clone(),
-            host: host.name.clone(),
-        })?;
-    }
-    fault::point("deploy:started");
-
-    // Prepare everywhere; nothing switches anywhere until every host is ready.
-    let prepared = fleet.each(|i, host| {
-        let step = Stepper {
-            host: &host.name,
-            events,
-        };
-        prepare_host(config, host, &plan, &plan.hosts[i], &step)
-    });
-    let mut ready = Vec::new();
-    let mut failures = Vec::new();
-    for (i, r) in prepared.into_iter().enumerate() {
-        match r {
-            Ok(p) => ready.push(p),
-            Err((stage, e)) => failures.push((i, stage, e)),
-        }
-    }
-    if !failures.is_empty() {
-        return Err(abort_before_switch(config, fleet, opts, &plan, failures));
-    }
-    // Hooks that run once per deploy (a migration): on the first host, before any switch.
-    for hook in config.hooks.iter().filter(|h| h.once) {
-        let host = &fleet.hosts[0];
-        let step = Stepper {
-            host: &host.name,
-            events,
-        };
-        if let Err(e) = run_hook(config, host, &id, hook, &step) {
-            return Err(abort_before_switch(
-                config,
-                fleet,
-                opts,
-                &plan,
-                vec![(0, Step::Hook, e)],
-            ));
-        }
-    }
-    fault::point("deploy:once-hooks");
-    for (host, hp) in fleet.hosts.iter().zip(&plan.hosts) {
-        let rec = Recorder::new(host, &opts.who, &config.app.name);
-        rec.write_release_json(&id, &plan, hp, ReleaseState::Prepared);
-        rec.journal(JournalEvent::ReleasePrepared {
-            release: id.clone(),
-            dep_key: Some(hp.dep_key.to_string()),
-        })?;
-    }
-    fault::point("deploy:prepared");
-    if crate::cancel::requested() {
-        let e = DeployError::before_switch("interrupted (Ctrl-C) before the switch");
-        return Err(abort_before_switch(
-            config,
-            fleet,
-            opts,
-            &plan,
-            vec![(0, Step::Switch, e)],
-        ));
-    }
-    Ok((plan, ready))
-}
-
-fn outcomes(
-    fleet: &Fleet,
-    plan: &DeployPlan,
-    result: impl Fn(usize) -> (HostResult, Option<String>),
-) -> Vec<HostOutcome> {
-    fleet
-        .hosts
-        .iter()
-        .zip(&plan.hosts)
-        .enumerate()
-        .map(|(i, (host, hp))| {
-            let (result, detail) = result(i);
-            HostOutcome {
-                host: host.name.clone(),
-                previous: hp.previous.as_ref().map(ToString::to_string),
-                release: plan.release.to_string(),
-                result,
-                detail,
-            }
-        })
-        .collect()
-}
-
-/// Some host could not be prepared: mark the release failed on every host (the others'
-/// prepared releases are left unswitched), and say where everything stands.
-fn abort_before_switch(
-    config: &Config,
-    fleet: &Fleet,
-    opts: &DeployOptions,
-    plan: &DeployPlan,
-    failures: Vec<(usize, Step, DeployError)>,
-) -> DeployError {
-    let failed_names: Vec<&str> = failures
-        .iter()
-        .map(|(i, ..)| fleet.hosts[*i].name.as_str())
-        .collect();
-    for (i, (host, hp)) in fleet.hosts.iter().zip(&plan.hosts).enumerate() {
-        let rec = Recorder::new(host, &opts.who, &config.app.name);
-        let (stage, reason) = match failures.iter().find(|(f, ..)| *f == i) {
-            Some((_, stage, e)) => (stage.name().to_string(), e.message.clone()),
-            None => (
-                "aborted".to_string(),
-                format!(
-                    "not switched: {} failed to prepare",
-                    failed_names.join(", ")
-                ),
-            ),
-        };
-        rec.failed(&plan.release, plan, hp, &stage, &reason, None);
-    }
-    let hosts = outcomes(fleet, plan, |i| {
-        match failures.iter().find(|(f, ..)| *f == i) {
-            Some((_, stage, _)) => (HostResult::Failed, Some(format!("{} failed", stage.name()))),
-            None => (HostResult::NotSwitched, None),
-        }
-    });
-    let (_, _, first) = failures.into_iter().next().expect("at least one failure");
-    let serving = if fleet.hosts.len() == 1 {
-        format!(
-            "nothing was switched: {} still serves {}",
-            fleet.hosts[0].name,
-            plan.hosts[0]
-                .previous
-                .as_ref()
-                .map_or("nothing (first deploy)".into(), ToString::to_string)
-        )
-    } else {
-        "nothing was switched: every host still serves the release it served before".to_string()
-    };
-    let mut e = DeployError::before_switch(first.message);
-    e.hints = first.hints;
-    e.hints.push(serving);
-    e.hosts = hosts;
-    e
-}
-
-/// Switches, restarts and checks the fleet batch by batch. On a failure, switches back every
-/// host already switched (unless told not to) and returns the error with the per-host table.
-fn activate_fleet(
-    config: &Config,
-    fleet: &Fleet,
-    opts: &DeployOptions,
-    plan: &DeployPlan,
-    events: EventSink<'_>,
-) -> Result<(), DeployError> {
-    let id = &plan.release;
-    let batches = fleet.activation.batches(fleet.hosts.len());
-    let mut switched: Vec<usize> = Vec::new();
-    let mut healthy: Vec<usize> = Vec::new();
-    for (b, batch) in batches.iter().enumerate() {
-        if b > 0 && !fleet.activation.pause().is_zero() {
-            std::thread::sleep(fleet.activation.pause());
-        }
-        let results = fleet.each_of(batch, |_, host| {
+        let pruned = fleet.each(|i, host| {
             let step = Stepper {
                 host: &host.name,
                 events,
             };
-            switch(config, host, opts, id, plan, &step).map_err(|e| (Step::Switch, e))?;
-            Ok::<(), (Step, String)>(())
+            if let Err(e) = held[i].ensure_ours(host.transport()) {
+                step.warn(format!("not pruning: {e}"));
+                return Vec::new();
+            }
+            let recorder = Recorder::new(host, &opts.who, &config.app.name);
+            crate::prune::prune(config, host, &recorder, &step).unwrap_or_else(|e| {
+                step.warn(format!("pruning failed (the deploy itself succeeded): {e}"));
+                Vec::new()
+            })
         });
-        let mut failure = None;
-        for (&i, r) in batch.iter().zip(results) {
-            match r {
-                Ok(()) => switched.push(i),
-                Err(f) => failure = failure.or(Some((i, f))),
+        if !hook_failures.is_empty() {
+            let mut e = hooks::after_failure(fleet, &id, HookWhen::AfterSwitch, &hook_failures);
+            e.hosts = outcomes(fleet, &plan, |i| {
+                let failed = hook_failures.iter().any(|(host, _)| *host == i);
+                (
+                    HostResult::Live,
+                    failed.then(|| "after-switch hook failed".to_string()),
+                )
+            });
+            return Err(e);
+        }
+        let hosts = outcomes(fleet, &plan, |_| (HostResult::Live, None))
+            .into_iter()
+            .zip(&ready)
+            .zip(&plan.hosts)
+            .zip(pruned)
+            .map(
+                |(((outcome, prepared), host_plan), pruned): (((_, &Prepared), _), _)| HostReport {
+                    outcome,
+                    upload: prepared.upload,
+                    env_reused: prepared.env_reused,
+                    dep_key: host_plan.dep_key.to_string(),
+                    pruned,
+                },
+            )
+            .collect();
+        Ok(DeployReport {
+            release: id.clone(),
+            commit: plan.source.commit.clone(),
+            hosts,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Everything before the switch: repairs, the plan, the journal's start, every host prepared,
+    /// the once-per-deploy hooks. On failure no host has switched.
+    fn prepare_fleet(&self) -> Result<(DeployPlan, Vec<Prepared>), DeployError> {
+        let (config, fleet, opts, events) = (self.config, self.fleet, self.opts, self.events);
+        let states = read_states(fleet)?;
+        let mut wrote = false;
+        for (host, state) in fleet.hosts.iter().zip(&states) {
+            let recorder = Recorder::new(host, &opts.who, &config.app.name);
+            let step = Stepper {
+                host: &host.name,
+                events,
+            };
+            wrote |= recorder.repair_torn(state, &step)?;
+            wrote |= recorder.close_interrupted(state, &step)?;
+            wrote |= recorder.close_interrupted_rollback(state, &step)?;
+            // A host deployed the seed's way: its builds become releases on the first deploy.
+            if state.entries.is_empty() {
+                wrote |=
+                    !crate::adopt::adopt_host(host, state, &opts.who, &config.app.name, &step)?
+                        .is_empty();
             }
         }
-        if failure.is_none() {
-            fault::point("deploy:switched");
+        if wrote {
+            fault::point("deploy:repaired");
+        }
+        // What was just recorded must be part of the plan.
+        let states = if wrote { read_states(fleet)? } else { states };
+        let plan = make_plan(config, fleet, opts, &states)?;
+        let id = plan.release.clone();
+        // Every secret is read before anything is written anywhere.
+        let env = app_env::resolve(config, &fleet.name, &plan.source.files, &plan.source.dir)?;
+        for host in &fleet.hosts {
+            host.transport().create_dir_all(&host.layout.releases())?;
+            Recorder::new(host, &opts.who, &config.app.name).journal(
+                JournalEvent::DeployStarted {
+                    release: id.clone(),
+                    commit: plan.source.commit.clone(),
+                    branch: plan.source.branch.clone(),
+                    host: host.name.clone(),
+                    dirty: plan.source.dirty,
+                },
+            )?;
+        }
+        fault::point("deploy:started");
+
+        // Prepare everywhere; nothing switches anywhere until every host is ready.
+        let prepared = fleet.each(|i, host| {
+            let step = Stepper {
+                host: &host.name,
+                events,
+            };
+            prepare_host(config, host, &plan, &plan.hosts[i], &env, &step)
+        });
+        let mut ready = Vec::new();
+        let mut failures = Vec::new();
+        for (i, r) in prepared.into_iter().enumerate() {
+            match r {
+                Ok(p) => ready.push(p),
+                Err((stage, e)) => failures.push((i, stage, e)),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(self.abort_before_switch(&plan, failures));
+        }
+        // Hooks that run once per deploy (a migration): on the first host, before any switch.
+        let first_previous = plan.hosts[0].previous.as_ref();
+        for hook in config
+            .hooks
+            .iter()
+            .filter(|h| h.once && hooks::runs(h, HookWhen::BeforeSwitch, first_previous))
+        {
+            let host = &fleet.hosts[0];
+            let step = Stepper {
+                host: &host.name,
+                events,
+            };
+            if let Err(e) = hooks::run_hook(config, host, &id, hook, &step) {
+                return Err(self.abort_before_switch(&plan, vec![(0, Step::Hook, e)]));
+            }
+        }
+        fault::point("deploy:once-hooks");
+        for (host, host_plan) in fleet.hosts.iter().zip(&plan.hosts) {
+            let recorder = Recorder::new(host, &opts.who, &config.app.name);
+            recorder.write_release_json(&id, &plan, host_plan, ReleaseState::Prepared);
+            recorder.journal(JournalEvent::ReleasePrepared {
+                release: id.clone(),
+                dep_key: Some(host_plan.dep_key.to_string()),
+            })?;
+        }
+        fault::point("deploy:prepared");
+        if crate::cancel::requested() {
+            let e = DeployError::before_switch("interrupted (Ctrl-C) before the switch");
+            return Err(self.abort_before_switch(&plan, vec![(0, Step::Switch, e)]));
+        }
+        Ok((plan, ready))
+    }
+
+    /// Some host could not be prepared: mark the release failed on every host (the others'
+    /// prepared releases are left unswitched), and say where everything stands.
+    fn abort_before_switch(
+        &self,
+        plan: &DeployPlan,
+        failures: Vec<(usize, Step, DeployError)>,
+    ) -> DeployError {
+        let fleet = self.fleet;
+        let failed_names: Vec<&str> = failures
+            .iter()
+            .map(|(i, ..)| fleet.hosts[*i].name.as_str())
+            .collect();
+        for (i, (host, host_plan)) in fleet.hosts.iter().zip(&plan.hosts).enumerate() {
+            let recorder = self.recorder(host);
+            let (stage, reason) = match failures.iter().find(|(f, ..)| *f == i) {
+                Some((_, stage, e)) => (stage.name().to_string(), e.message.clone()),
+                None => (
+                    "aborted".to_string(),
+                    format!(
+                        "not switched: {} failed to prepare",
+                        failed_names.join(", ")
+                    ),
+                ),
+            };
+            recorder.failed(&plan.release, plan, host_plan, &stage, &reason, None);
+        }
+        let hosts = outcomes(fleet, plan, |i| {
+            match failures.iter().find(|(f, ..)| *f == i) {
+                Some((_, stage, _)) => {
+                    (HostResult::Failed, Some(format!("{} failed", stage.name())))
+                }
+                None => (HostResult::NotSwitched, None),
+            }
+        });
+        let (_, _, first) = failures.into_iter().next().expect("at least one failure");
+        let serving = if fleet.hosts.len() == 1 {
+            format!(
+                "nothing was switched: {} still serves {}",
+                fleet.hosts[0].name,
+                plan.hosts[0]
+                    .previous
+                    .as_ref()
+                    .map_or("nothing (first deploy)".into(), ToString::to_string)
+            )
+        } else {
+            "nothing was switched: every host still serves the release it served before".to_string()
+        };
+        let mut e = DeployError::before_switch(first.message);
+        e.hints = first.hints;
+        e.hints.push(serving);
+        e.hosts = hosts;
+        e
+    }
+
+    /// Switches, restarts and checks the fleet batch by batch. On a failure, switches back every
+    /// host already switched (unless told not to) and returns the error with the per-host table.
+    fn activate_fleet(&self, plan: &DeployPlan) -> Result<(), DeployError> {
+        let (config, fleet) = (self.config, self.fleet);
+        let id = &plan.release;
+        let batches = fleet.rollout.batches(fleet.hosts.len());
+        let mut switched: Vec<usize> = Vec::new();
+        let mut healthy: Vec<usize> = Vec::new();
+        for (b, batch) in batches.iter().enumerate() {
+            if b > 0 && !fleet.rollout.pause().is_zero() {
+                std::thread::sleep(fleet.rollout.pause());
+            }
             let results = fleet.each_of(batch, |_, host| {
-                let step = Stepper {
-                    host: &host.name,
-                    events,
-                };
-                activate(config, host, id, &step, "deploy:restarted", true)
+                let step = self.stepper(host);
+                self.switch(host, id, plan, &step)
+                    .map_err(|e| (Step::Switch, e))?;
+                Ok::<(), (Step, String)>(())
             });
+            let mut failure = None;
             for (&i, r) in batch.iter().zip(results) {
                 match r {
-                    Ok(()) => healthy.push(i),
+                    Ok(()) => switched.push(i),
                     Err(f) => failure = failure.or(Some((i, f))),
                 }
             }
+            if failure.is_none() {
+                fault::point("deploy:switched");
+                let results = fleet.each_of(batch, |_, host| {
+                    let step = self.stepper(host);
+                    activate(config, host, id, &step, "deploy:restarted", true)
+                });
+                for (&i, r) in batch.iter().zip(results) {
+                    match r {
+                        Ok(()) => healthy.push(i),
+                        Err(f) => failure = failure.or(Some((i, f))),
+                    }
+                }
+            }
+            if let Some((host, (step, why))) = failure {
+                return Err(self.after_switch_failure(
+                    plan,
+                    &SwitchFailure {
+                        switched: &switched,
+                        healthy: &healthy,
+                        host,
+                        step,
+                        why,
+                    },
+                ));
+            }
         }
-        if let Some((i, (failed_step, why))) = failure {
-            return Err(after_switch_failure(
-                config,
-                fleet,
-                opts,
-                plan,
-                events,
-                &switched,
-                &healthy,
-                i,
-                failed_step,
-                &why,
-            ));
-        }
+        Ok(())
     }
-    Ok(())
-}
 
-fn switch(
-    config: &Config,
-    host: &Host,
-    opts: &DeployOptions,
-    id: &ReleaseId,
-    plan: &DeployPlan,
-    step: &Stepper<'_>,
-) -> Result<(), String> {
-    let layout = &host.layout;
-    step.start(Step::Switch);
-    let since = Instant::now();
-    if let Err(e) = host
-        .t()
-        .switch_symlink(&layout.current(), &layout.current_target(id))
-    {
-        step.fail(Step::Switch, &e);
-        return Err(e.to_string());
-    }
-    fault::point("deploy:renamed");
-    let previous = plan
-        .hosts
-        .iter()
-        .find(|hp| hp.host == host.name)
-        .and_then(|hp| hp.previous.clone());
-    Recorder::new(host, &opts.who, &config.app.name)
-        .journal(JournalEvent::Switched {
-            release: id.clone(),
-            from: previous,
-        })
-        .map_err(|e| e.to_string())?;
-    step.timed(
-        Step::Switch,
-        since,
-        format!(
-            "{} -> {}",
-            layout.current().display(),
-            layout.current_target(id).display()
-        ),
-    );
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn after_switch_failure(
-    config: &Config,
-    fleet: &Fleet,
-    opts: &DeployOptions,
-    plan: &DeployPlan,
-    events: EventSink<'_>,
-    switched: &[usize],
-    healthy: &[usize],
-    failed_host: usize,
-    failed_step: Step,
-    why: &str,
-) -> DeployError {
-    let id = &plan.release;
-    let failed_name = fleet.hosts[failed_host].name.clone();
-    let headline = format!(
-        "{} failed on {failed_name} after the switch: {why}",
-        failed_step.name()
-    );
-    let mut results: Vec<(HostResult, Option<String>)> =
-        vec![(HostResult::NotSwitched, None); fleet.hosts.len()];
-    if opts.rollback_on_failure {
-        let back = fleet.each_of(switched, |i, host| {
-            let step = Stepper {
-                host: &host.name,
-                events,
-            };
-            let prev = plan.hosts[i].previous.as_ref();
-            switch_back(config, host, prev, &step, "deploy:switched-back")
-        });
-        for (&i, row) in switched.iter().zip(back) {
-            results[i] = row;
+    fn switch(
+        &self,
+        host: &Host,
+        id: &ReleaseId,
+        plan: &DeployPlan,
+        step: &Stepper<'_>,
+    ) -> Result<(), String> {
+        let layout = &host.layout;
+        step.start(Step::Switch);
+        let since = Instant::now();
+        if let Err(e) = host
+            .transport()
+            .switch_symlink(&layout.current(), &layout.current_target(id))
+        {
+            step.fail(Step::Switch, &e);
+            return Err(e.to_string());
         }
-    } else {
-        for &i in switched {
-            results[i] = if healthy.contains(&i) {
-                (HostResult::LeftSwitched, Some("healthy".into()))
-            } else {
-                (HostResult::LeftSwitched, Some("unhealthy".into()))
-            };
-        }
-    }
-    if let Some(r) = results.get_mut(failed_host) {
-        if r.1.is_none() {
-            r.1 = Some(format!("{} failed", failed_step.name()));
-        }
-    }
-    for (i, (host, hp)) in fleet.hosts.iter().zip(&plan.hosts).enumerate() {
-        let rec = Recorder::new(host, &opts.who, &config.app.name);
-        let left = results[i].0 == HostResult::LeftSwitched && healthy.contains(&i);
-        if left {
-            // Left live and healthy, as asked: it is a good release on this host.
-            let _ = rec.journal(JournalEvent::DeploySucceeded {
+        fault::point("deploy:renamed");
+        let previous = plan
+            .hosts
+            .iter()
+            .find(|host_plan| host_plan.host == host.name)
+            .and_then(|host_plan| host_plan.previous.clone());
+        self.recorder(host)
+            .journal(JournalEvent::Switched {
                 release: id.clone(),
-            });
-            rec.write_release_json(id, plan, hp, ReleaseState::Good);
-            continue;
-        }
-        let rolled_back_to = match results[i].0 {
-            HostResult::SwitchedBack => hp.previous.as_ref(),
-            _ => None,
-        };
-        let stage = if i == failed_host {
-            failed_step.name()
-        } else {
-            "aborted"
-        };
-        rec.failed(id, plan, hp, stage, why, rolled_back_to);
+                from: previous,
+            })
+            .map_err(|e| e.to_string())?;
+        step.timed(
+            Step::Switch,
+            since,
+            format!(
+                "{} -> {}",
+                layout.current().display(),
+                layout.current_target(id).display()
+            ),
+        );
+        Ok(())
     }
-    let hosts = outcomes(fleet, plan, |i| results[i].clone());
-    let single = fleet.hosts.len() == 1;
-    let mut e = if !opts.rollback_on_failure {
-        DeployError::new(
+
+    /// After a failure past the switch: switches back the hosts already switched (unless told
+    /// not to), records the release failed where it is not left live, and builds the error with
+    /// the per-host table.
+    fn after_switch_failure(&self, plan: &DeployPlan, failure: &SwitchFailure<'_>) -> DeployError {
+        let (config, fleet, opts) = (self.config, self.fleet, self.opts);
+        let SwitchFailure {
+            switched,
+            healthy,
+            host: failed_host,
+            step: failed_step,
+            why,
+        } = failure;
+        let (failed_host, failed_step) = (*failed_host, *failed_step);
+        let id = &plan.release;
+        let failed_name = fleet.hosts[failed_host].name.clone();
+        let headline = format!(
+            "{} failed on {failed_name} after the switch: {why}",
+            failed_step.name()
+        );
+        let mut results: Vec<(HostResult, Option<String>)> =
+            vec![(HostResult::NotSwitched, None); fleet.hosts.len()];
+        if opts.rollback_on_failure {
+            let back = fleet.each_of(switched, |i, host| {
+                let step = self.stepper(host);
+                let prev = plan.hosts[i].previous.as_ref();
+                switch_back(config, host, prev, &step, "deploy:switched-back")
+            });
+            for (&i, row) in switched.iter().zip(back) {
+                results[i] = row;
+            }
+        } else {
+            for &i in *switched {
+                results[i] = if healthy.contains(&i) {
+                    (HostResult::LeftSwitched, Some("healthy".into()))
+                } else {
+                    (HostResult::LeftSwitched, Some("unhealthy".into()))
+                };
+            }
+        }
+        if let Some(r) = results.get_mut(failed_host) {
+            if r.1.is_none() {
+                r.1 = Some(format!("{} failed", failed_step.name()));
+            }
+        }
+        for (i, (host, host_plan)) in fleet.hosts.iter().zip(&plan.hosts).enumerate() {
+            let recorder = Recorder::new(host, &opts.who, &config.app.name);
+            let left = results[i].0 == HostResult::LeftSwitched && healthy.contains(&i);
+            if left {
+                // Left live and healthy, as asked: it is a good release on this host.
+                let _ = recorder.journal(JournalEvent::DeploySucceeded {
+                    release: id.clone(),
+                });
+                recorder.write_release_json(id, plan, host_plan, ReleaseState::Good);
+                continue;
+            }
+            let rolled_back_to = match results[i].0 {
+                HostResult::SwitchedBack => host_plan.previous.as_ref(),
+                _ => None,
+            };
+            let stage = if i == failed_host {
+                failed_step.name()
+            } else {
+                "aborted"
+            };
+            recorder.failed(id, plan, host_plan, stage, why, rolled_back_to);
+        }
+        let hosts = outcomes(fleet, plan, |i| results[i].clone());
+        let single = fleet.hosts.len() == 1;
+        let mut e = if !opts.rollback_on_failure {
+            DeployError::new(
             FailureKind::LeftAsIs,
             format!("{headline}\nhosts were left as they were (--no-rollback-on-failure): they may serve different releases"),
         )
-    } else if single {
-        let host = &fleet.hosts[0];
-        match (&plan.hosts[0].previous, results[0].0) {
+        } else if single {
+            let host = &fleet.hosts[0];
+            match (&plan.hosts[0].previous, results[0].0) {
             (Some(prev), HostResult::SwitchedBack) => DeployError::new(
                 FailureKind::RolledBack,
                 format!("{headline}\nswitched back: {} serves {prev} again (health check passed); {id} is marked failed", host.name),
@@ -610,22 +553,46 @@ fn after_switch_failure(
                 host.layout.current().display()
             )),
         }
-    } else {
-        let all_back = results.iter().all(|(r, _)| {
-            matches!(
-                r,
-                HostResult::SwitchedBack | HostResult::NotSwitched | HostResult::CurrentRemoved
+        } else {
+            let all_back = results.iter().all(|(r, _)| {
+                matches!(
+                    r,
+                    HostResult::SwitchedBack | HostResult::NotSwitched | HostResult::CurrentRemoved
+                )
+            });
+            DeployError::new(
+                FailureKind::RolledBack,
+                if all_back {
+                    format!("{headline}\nevery switched host was switched back and serves its previous release again; {id} is marked failed")
+                } else {
+                    format!("{headline}\nnot every host could be switched back: see the table")
+                },
             )
-        });
-        DeployError::new(
-            FailureKind::RolledBack,
-            if all_back {
-                format!("{headline}\nevery switched host was switched back and serves its previous release again; {id} is marked failed")
-            } else {
-                format!("{headline}\nnot every host could be switched back: see the table")
-            },
-        )
-    };
-    e.hosts = hosts;
-    e
+        };
+        e.hosts = hosts;
+        e
+    }
+}
+
+fn outcomes(
+    fleet: &Fleet,
+    plan: &DeployPlan,
+    result: impl Fn(usize) -> (HostResult, Option<String>),
+) -> Vec<HostOutcome> {
+    fleet
+        .hosts
+        .iter()
+        .zip(&plan.hosts)
+        .enumerate()
+        .map(|(i, (host, host_plan))| {
+            let (result, detail) = result(i);
+            HostOutcome {
+                host: host.name.clone(),
+                previous: host_plan.previous.as_ref().map(ToString::to_string),
+                release: plan.release.to_string(),
+                result,
+                detail,
+            }
+        })
+        .collect()
 }

@@ -11,8 +11,9 @@ pub enum FailureKind {
     RolledBack,
     /// Another deploy holds the lock.
     LockHeld,
-    /// Failed after the switch and, as asked (`--no-rollback-on-failure`), left as it was:
-    /// hosts may serve different releases.
+    /// Failed after the switch and left as it was: as asked (`--no-rollback-on-failure`),
+    /// hosts may serve different releases; or an after-switch (after-rollback) hook failed and
+    /// the healthy release stays live.
     LeftAsIs,
     /// Anything else (a bug, an unexpected I/O error).
     Internal,

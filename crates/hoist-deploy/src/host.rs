@@ -36,7 +36,8 @@ impl Host {
         }
     }
 
-    pub fn t(&self) -> &dyn Transport {
+    /// How this host is reached.
+    pub fn transport(&self) -> &dyn Transport {
         self.transport.as_ref()
     }
 }
@@ -50,10 +51,11 @@ impl std::fmt::Debug for Host {
     }
 }
 
-/// How the new release goes live across the fleet (invariant 6: only after every host is
-/// prepared).
+/// How the new release goes live across the fleet, batch by batch (invariant 6: only after
+/// every host is prepared). The engine's form of the inventory's `activation` setting, with
+/// a rolling batch resolved to a number of hosts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Activation {
+pub enum Rollout {
     /// Every host switches, then every host restarts and is checked.
     All,
     /// `batch` hosts at a time, each batch healthy before the next, `pause` in between.
@@ -62,23 +64,35 @@ pub enum Activation {
     Canary,
 }
 
-impl Activation {
+impl Rollout {
+    /// The rollout an environment's `activation` setting asks for, over `hosts` hosts.
+    pub fn from_config(activation: &hoist_config::Activation, hosts: usize) -> Rollout {
+        match activation {
+            hoist_config::Activation::All => Rollout::All,
+            hoist_config::Activation::Canary => Rollout::Canary,
+            hoist_config::Activation::Rolling { batch, pause } => Rollout::Rolling {
+                batch: batch.size(hosts),
+                pause: *pause,
+            },
+        }
+    }
+
     /// The batches of host indexes, in order.
     pub fn batches(&self, hosts: usize) -> Vec<Vec<usize>> {
         let all: Vec<usize> = (0..hosts).collect();
         match self {
-            Activation::All => vec![all],
-            Activation::Rolling { batch, .. } => {
+            Rollout::All => vec![all],
+            Rollout::Rolling { batch, .. } => {
                 all.chunks((*batch).max(1)).map(<[usize]>::to_vec).collect()
             }
-            Activation::Canary if hosts > 1 => vec![vec![0], all[1..].to_vec()],
-            Activation::Canary => vec![all],
+            Rollout::Canary if hosts > 1 => vec![vec![0], all[1..].to_vec()],
+            Rollout::Canary => vec![all],
         }
     }
 
     pub fn pause(&self) -> Duration {
         match self {
-            Activation::Rolling { pause, .. } => *pause,
+            Rollout::Rolling { pause, .. } => *pause,
             _ => Duration::ZERO,
         }
     }
@@ -90,7 +104,7 @@ pub struct Fleet {
     /// The environment's name (`local` for the single-machine default).
     pub name: String,
     pub hosts: Vec<Host>,
-    pub activation: Activation,
+    pub rollout: Rollout,
     /// Hosts worked on at once.
     pub forks: usize,
 }
@@ -101,7 +115,7 @@ impl Fleet {
         Fleet {
             name: "local".into(),
             hosts: vec![Host::local(config)],
-            activation: Activation::All,
+            rollout: Rollout::All,
             forks: 1,
         }
     }
@@ -158,16 +172,16 @@ mod tests {
 
     #[test]
     fn batches_follow_the_strategy() {
-        assert_eq!(Activation::All.batches(3), vec![vec![0, 1, 2]]);
+        assert_eq!(Rollout::All.batches(3), vec![vec![0, 1, 2]]);
         assert_eq!(
-            Activation::Rolling {
+            Rollout::Rolling {
                 batch: 2,
                 pause: Duration::ZERO
             }
             .batches(5),
             vec![vec![0, 1], vec![2, 3], vec![4]]
         );
-        assert_eq!(Activation::Canary.batches(3), vec![vec![0], vec![1, 2]]);
-        assert_eq!(Activation::Canary.batches(1), vec![vec![0]]);
+        assert_eq!(Rollout::Canary.batches(3), vec![vec![0], vec![1, 2]]);
+        assert_eq!(Rollout::Canary.batches(1), vec![vec![0]]);
     }
 }

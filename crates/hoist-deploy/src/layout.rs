@@ -48,6 +48,16 @@ impl Layout {
         self.root.join("shared")
     }
 
+    /// `shared/env`: the app's `[env]`, written by each deploy (mode 0600).
+    pub fn env_file(&self) -> PathBuf {
+        self.shared().join("env")
+    }
+
+    /// `shared/installer-env`: `[app] installer_env`, for building environments (mode 0600).
+    pub fn installer_env_file(&self) -> PathBuf {
+        self.shared().join("installer-env")
+    }
+
     pub fn envs(&self) -> PathBuf {
         self.root.join("envs")
     }

@@ -21,7 +21,7 @@ use chrono::Utc;
 use hoist_release::{LockOwner, ReleaseId};
 use hoist_transport::{Cmd, Transport, TransportError};
 
-use crate::event::{Event, EventSink, Step};
+use crate::event::{Event, EventSink, Step, Stepper};
 use crate::host::Fleet;
 use crate::{DeployError, FailureKind, Layout};
 
@@ -50,18 +50,18 @@ pub(crate) struct HeldLock {
 
 impl HeldLock {
     /// Removes the lock, unless it is no longer ours (then it is left to its new holder).
-    pub(crate) fn release(self, t: &dyn Transport) -> Result<(), DeployError> {
-        self.ensure_ours(t)?;
-        remove_lock_dir(t, &self.path)
+    pub(crate) fn release(self, transport: &dyn Transport) -> Result<(), DeployError> {
+        self.ensure_ours(transport)?;
+        remove_lock_dir(transport, &self.path)
     }
 
     /// Fails with a clear message when the lock on this host was taken from us.
-    pub(crate) fn ensure_ours(&self, t: &dyn Transport) -> Result<(), DeployError> {
-        let token = t.read_file(&token_path(&self.path))?;
+    pub(crate) fn ensure_ours(&self, transport: &dyn Transport) -> Result<(), DeployError> {
+        let token = transport.read_file(&token_path(&self.path))?;
         if token.as_deref() == Some(self.token.as_bytes()) {
             return Ok(());
         }
-        let now = match lock_owner(t, &self.path)? {
+        let now = match lock_owner(transport, &self.path)? {
             Some(owner) => format!("it is now {}", owner.describe(Utc::now())),
             None => "nobody holds it now".to_string(),
         };
@@ -70,14 +70,14 @@ impl HeldLock {
             format!(
                 "{}: this deploy lost its lock (released with `hoist lock release --force`, or \
                  reclaimed after its lease expired); {now}",
-                t.host()
+                transport.host()
             ),
         ))
     }
 
     /// Touches the heartbeat if the lock is still ours; `false` when it is not.
-    fn renew(&self, t: &dyn Transport) -> Result<bool, TransportError> {
-        let out = t.exec(&script(RENEW, &self.path).arg(&self.token))?;
+    fn renew(&self, transport: &dyn Transport) -> Result<bool, TransportError> {
+        let out = transport.exec(&script(RENEW, &self.path).arg(&self.token))?;
         Ok(out.success())
     }
 }
@@ -107,20 +107,20 @@ fn script(text: &str, lock: &Path) -> Cmd {
         .path_arg(lock)
 }
 
-fn lock_owner(t: &dyn Transport, lock: &Path) -> Result<Option<LockOwner>, DeployError> {
-    Ok(match t.read_file(&owner_path(lock))? {
+fn lock_owner(transport: &dyn Transport, lock: &Path) -> Result<Option<LockOwner>, DeployError> {
+    Ok(match transport.read_file(&owner_path(lock))? {
         Some(bytes) => serde_json::from_slice::<LockOwner>(&bytes).ok(),
         None => None,
     })
 }
 
 /// Reads the lock's owner and decides whether it is stale.
-pub fn lock_status(t: &dyn Transport, layout: &Layout) -> Result<LockStatus, DeployError> {
+pub fn lock_status(transport: &dyn Transport, layout: &Layout) -> Result<LockStatus, DeployError> {
     let lock = layout.lock();
-    if !t.kind(&lock)?.exists() {
+    if !transport.kind(&lock)?.exists() {
         return Ok(LockStatus::Free);
     }
-    let Some(owner) = lock_owner(t, &lock)? else {
+    let Some(owner) = lock_owner(transport, &lock)? else {
         // Only an old-style or hand-made lock can lack a readable owner; treat it as held.
         return Ok(LockStatus::Held(LockOwner {
             pid: 0,
@@ -134,7 +134,7 @@ pub fn lock_status(t: &dyn Transport, layout: &Layout) -> Result<LockStatus, Dep
             lease_secs: None,
         }));
     };
-    if holder_is_gone(t, &lock, &owner)? {
+    if holder_is_gone(transport, &lock, &owner)? {
         return Ok(LockStatus::Stale(owner));
     }
     Ok(LockStatus::Held(owner))
@@ -152,20 +152,24 @@ pub fn stale_reason(t: &dyn Transport, owner: &LockOwner) -> &'static str {
 
 /// A hand-made lock (pid 0) is never stale. On the holder's own machine its pid decides; any
 /// other host can only see whether the lease was renewed in time.
-fn holder_is_gone(t: &dyn Transport, lock: &Path, owner: &LockOwner) -> Result<bool, DeployError> {
+fn holder_is_gone(
+    transport: &dyn Transport,
+    lock: &Path,
+    owner: &LockOwner,
+) -> Result<bool, DeployError> {
     if owner.pid == 0 {
         return Ok(false);
     }
     if let Some(machine) = &owner.machine {
-        if *machine == host_identity(t)? {
-            return Ok(!process_alive(t, owner.pid)?);
+        if *machine == host_identity(transport)? {
+            return Ok(!process_alive(transport, owner.pid)?);
         }
     }
     let lease = owner.lease_secs.unwrap_or(LEASE.as_secs());
-    let out = t.exec(&script(HEARTBEAT_AGE, lock))?;
+    let out = transport.exec(&script(HEARTBEAT_AGE, lock))?;
     if !out.success() {
         // The lock vanished while we looked: its holder released it.
-        return Ok(!t.kind(lock)?.exists());
+        return Ok(!transport.kind(lock)?.exists());
     }
     let age: i64 = String::from_utf8_lossy(&out.stdout)
         .trim()
@@ -181,19 +185,20 @@ fn controller_identity() -> String {
 }
 
 /// The same identity, read on the host through `t`.
-fn host_identity(t: &dyn Transport) -> Result<String, TransportError> {
-    identity_of(t)
+fn host_identity(transport: &dyn Transport) -> Result<String, TransportError> {
+    identity_of(transport)
 }
 
-fn identity_of(t: &dyn Transport) -> Result<String, TransportError> {
+fn identity_of(transport: &dyn Transport) -> Result<String, TransportError> {
     let read = |path: &str| -> Result<String, TransportError> {
-        Ok(t.read_file(Path::new(path))?
+        Ok(transport
+            .read_file(Path::new(path))?
             .map(|b| String::from_utf8_lossy(&b).trim().to_string())
             .unwrap_or_default())
     };
     let machine = read("/etc/machine-id")?;
     let boot = read("/proc/sys/kernel/random/boot_id")?;
-    let pid_ns = t
+    let pid_ns = transport
         .read_link(Path::new("/proc/self/ns/pid"))?
         .map(|p| p.display().to_string())
         .unwrap_or_default();
@@ -201,8 +206,8 @@ fn identity_of(t: &dyn Transport) -> Result<String, TransportError> {
 }
 
 /// Whether `pid` runs on the host and is a hoist process (not a zombie, not a reused pid).
-fn process_alive(t: &dyn Transport, pid: u32) -> Result<bool, TransportError> {
-    let Some(stat) = t.read_file(Path::new(&format!("/proc/{pid}/stat")))? else {
+fn process_alive(transport: &dyn Transport, pid: u32) -> Result<bool, TransportError> {
+    let Some(stat) = transport.read_file(Path::new(&format!("/proc/{pid}/stat")))? else {
         return Ok(false);
     };
     let stat = String::from_utf8_lossy(&stat);
@@ -212,7 +217,7 @@ fn process_alive(t: &dyn Transport, pid: u32) -> Result<bool, TransportError> {
     if zombie {
         return Ok(false);
     }
-    let cmdline = t
+    let cmdline = transport
         .read_file(Path::new(&format!("/proc/{pid}/cmdline")))?
         .unwrap_or_default();
     Ok(String::from_utf8_lossy(&cmdline).contains("hoist"))
@@ -231,13 +236,13 @@ pub(crate) struct LockRequest<'a> {
 /// Takes the lock, waiting up to `req.wait`, reclaiming a stale one (with a warning that says
 /// whose it was). A live holder past the wait is [`FailureKind::LockHeld`] with its details.
 pub(crate) fn acquire(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     layout: &Layout,
     req: &LockRequest<'_>,
     events: EventSink<'_>,
 ) -> Result<HeldLock, DeployError> {
     let lock = layout.lock();
-    t.create_dir_all(&layout.state_dir()).map_err(|e| {
+    transport.create_dir_all(&layout.state_dir()).map_err(|e| {
         DeployError::before_switch(e.to_string()).hint(format!(
             "check that {} is writable by this user",
             layout.root.display()
@@ -262,18 +267,18 @@ pub(crate) fn acquire(
         let tmp = layout
             .state_dir()
             .join(format!("lock.{}.{}.tmp", std::process::id(), nanos()));
-        t.create_dir(&tmp)?;
+        transport.create_dir(&tmp)?;
         let json = serde_json::to_vec_pretty(&owner).expect("lock owner serialises");
-        let written = t
+        let written = transport
             .write_file_atomic(&owner_path(&tmp), &json)
-            .and_then(|()| t.write_file_atomic(&token_path(&tmp), token.as_bytes()))
-            .and_then(|()| t.write_file_atomic(&tmp.join("heartbeat"), b""));
+            .and_then(|()| transport.write_file_atomic(&token_path(&tmp), token.as_bytes()))
+            .and_then(|()| transport.write_file_atomic(&tmp.join("heartbeat"), b""));
         if let Err(e) = written {
             // A full disk: leave no half-made lock behind.
-            let _ = t.remove_all(&tmp);
+            let _ = transport.remove_all(&tmp);
             return Err(e.into());
         }
-        match t.rename(&tmp, &lock) {
+        match transport.rename(&tmp, &lock) {
             Ok(()) => {
                 return Ok(HeldLock {
                     path: lock,
@@ -281,32 +286,32 @@ pub(crate) fn acquire(
                 })
             }
             Err(TransportError::AlreadyExists { .. }) => {
-                t.remove_all(&tmp)?;
+                transport.remove_all(&tmp)?;
             }
             Err(e) => {
-                let _ = t.remove_all(&tmp);
+                let _ = transport.remove_all(&tmp);
                 return Err(e.into());
             }
         }
-        match lock_status(t, layout)? {
+        match lock_status(transport, layout)? {
             LockStatus::Free => continue,
             LockStatus::Stale(old) => {
                 events(Event::Warning {
-                    host: t.host().into(),
+                    host: transport.host().into(),
                     message: format!(
                         "reclaiming a stale lock: {} ({})",
                         old.describe(Utc::now()),
-                        stale_reason(t, &old)
+                        stale_reason(transport, &old)
                     ),
                 });
-                reclaim(t, layout)?;
+                reclaim(transport, layout)?;
                 continue;
             }
             LockStatus::Held(holder) => {
                 if crate::cancel::requested() {
                     return Err(DeployError::before_switch(format!(
                         "{}: interrupted (Ctrl-C) while waiting for the lock: {}",
-                        t.host(),
+                        transport.host(),
                         holder.describe(Utc::now())
                     )));
                 }
@@ -316,13 +321,13 @@ pub(crate) fn acquire(
                         if holder.pid == 0 {
                             format!(
                                 "{}: the deploy lock is {}",
-                                t.host(),
+                                transport.host(),
                                 holder.describe(Utc::now())
                             )
                         } else {
                             format!(
                                 "{}: another deploy holds the lock: {}",
-                                t.host(),
+                                transport.host(),
                                 holder.describe(Utc::now())
                             )
                         },
@@ -344,7 +349,7 @@ pub(crate) fn acquire(
                 if !announced {
                     announced = true;
                     events(Event::Output {
-                        host: t.host().into(),
+                        host: transport.host().into(),
                         step: Step::Lock,
                         line: format!("waiting for the lock: {}", holder.describe(Utc::now())),
                     });
@@ -363,12 +368,12 @@ pub(crate) fn while_held<R>(fleet: &Fleet, held: &[HeldLock], work: impl FnOnce(
         for (host, lock) in fleet.hosts.iter().zip(held) {
             let (stop, stopped) = mpsc::channel::<()>();
             stops.push(stop);
-            let t = host.t();
+            let transport = host.transport();
             scope.spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(RENEW_EVERY) {
                     // A lock that is no longer ours is reported where it matters: before the
                     // switch, the prune and the release.
-                    if let Ok(false) = lock.renew(t) {
+                    if let Ok(false) = lock.renew(transport) {
                         break;
                     }
                 }
@@ -380,19 +385,106 @@ pub(crate) fn while_held<R>(fleet: &Fleet, held: &[HeldLock], work: impl FnOnce(
     })
 }
 
+/// Takes the lock on every host, or none: on any failure the locks taken are released.
+pub(crate) fn lock_all(
+    fleet: &Fleet,
+    who: &str,
+    command: &str,
+    wait: Duration,
+    events: EventSink<'_>,
+) -> Result<Vec<HeldLock>, DeployError> {
+    let results = fleet.each(|_, host| {
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        step.start(Step::Lock);
+        let acquired = acquire(
+            host.transport(),
+            &host.layout,
+            &LockRequest {
+                who,
+                command,
+                release: None,
+                message: None,
+                wait,
+                pid: std::process::id(),
+            },
+            events,
+        );
+        match &acquired {
+            Ok(_) => step.done(Step::Lock, None),
+            Err(e) => step.fail(Step::Lock, e),
+        }
+        acquired
+    });
+    let mut held = Vec::new();
+    let mut first_error: Option<DeployError> = None;
+    for result in results {
+        match result {
+            Ok(lock) => held.push(lock),
+            Err(e) => {
+                if first_error
+                    .as_ref()
+                    .is_none_or(|f| f.kind != FailureKind::LockHeld)
+                {
+                    first_error = Some(e);
+                }
+            }
+        }
+    }
+    match first_error {
+        None => Ok(held),
+        Some(e) => {
+            unlock_all(fleet, held, events);
+            Err(e)
+        }
+    }
+}
+
+pub(crate) fn unlock_all(fleet: &Fleet, held: Vec<HeldLock>, events: EventSink<'_>) {
+    for (host, lock) in fleet.hosts.iter().zip(held) {
+        let step = Stepper {
+            host: &host.name,
+            events,
+        };
+        step.start(Step::Unlock);
+        match lock.release(host.transport()) {
+            Ok(()) => step.done(Step::Unlock, None),
+            Err(e) if e.kind == FailureKind::LockHeld => {
+                step.warn(format!("{e}; left it to its holder"));
+            }
+            Err(e) => step.warn(format!(
+                "could not remove the lock: {e}; `hoist lock release` removes it"
+            )),
+        }
+    }
+}
+
+/// Fails before the switch when the lock of some host was taken from this deploy.
+pub(crate) fn ensure_all_ours(fleet: &Fleet, held: &[HeldLock]) -> Result<(), DeployError> {
+    for (host, lock) in fleet.hosts.iter().zip(held) {
+        lock.ensure_ours(host.transport()).map_err(|e| {
+            DeployError::before_switch(e.message)
+                .hint("nothing was switched by this deploy; the one holding the lock now goes on")
+        })?;
+    }
+    Ok(())
+}
+
 /// Moves a stale lock aside (atomic) and deletes it; a racing reclaimer simply finds it gone.
-fn reclaim(t: &dyn Transport, layout: &Layout) -> Result<(), DeployError> {
+fn reclaim(transport: &dyn Transport, layout: &Layout) -> Result<(), DeployError> {
     let aside = layout
         .state_dir()
         .join(format!("lock.stale.{}.{}", std::process::id(), nanos()));
-    match t.rename(&layout.lock(), &aside) {
-        Ok(()) => remove_lock_dir(t, &aside),
+    match transport.rename(&layout.lock(), &aside) {
+        Ok(()) => remove_lock_dir(transport, &aside),
         Err(_) => Ok(()),
     }
 }
 
-fn remove_lock_dir(t: &dyn Transport, path: &Path) -> Result<(), DeployError> {
-    t.remove_all(path).map_err(DeployError::from)
+fn remove_lock_dir(transport: &dyn Transport, path: &Path) -> Result<(), DeployError> {
+    transport.remove_all(path).map_err(DeployError::from)
 }
 
 fn nanos() -> u32 {
@@ -419,7 +511,7 @@ fn new_token() -> String {
 
 /// `hoist lock acquire -m "msg"`: a lock no process backs, released by `hoist lock release`.
 pub fn acquire_manual_lock(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     layout: &Layout,
     who: &str,
     message: Option<&str>,
@@ -433,8 +525,8 @@ pub fn acquire_manual_lock(
         wait: Duration::ZERO,
         pid: 0,
     };
-    acquire(t, layout, &req, events)?;
-    match lock_status(t, layout)? {
+    acquire(transport, layout, &req, events)?;
+    match lock_status(transport, layout)? {
         LockStatus::Held(owner) | LockStatus::Stale(owner) => Ok(owner),
         LockStatus::Free => Err(DeployError::internal(
             "the lock vanished right after taking it",
@@ -445,23 +537,23 @@ pub fn acquire_manual_lock(
 /// `hoist lock release [--force]`. Without `force`, a lock held by a live deploy is refused;
 /// a hand-made or stale lock is released. Returns the owner that was removed, if any.
 pub fn release_lock(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     layout: &Layout,
     force: bool,
 ) -> Result<Option<LockOwner>, DeployError> {
-    match lock_status(t, layout)? {
+    match lock_status(transport, layout)? {
         LockStatus::Free => Ok(None),
         LockStatus::Held(owner) if owner.pid != 0 && !force => Err(DeployError::new(
             FailureKind::LockHeld,
             format!(
                 "{}: the lock belongs to a running deploy: {}",
-                t.host(),
+                transport.host(),
                 owner.describe(Utc::now())
             ),
         )
         .hint("if you are sure it is dead: hoist lock release --force")),
         LockStatus::Held(owner) | LockStatus::Stale(owner) => {
-            reclaim(t, layout)?;
+            reclaim(transport, layout)?;
             Ok(Some(owner))
         }
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use hoist_config::Config;
 use hoist_release::{JournalEvent, ReleaseId, ReleaseState};
 
-use crate::deploy::{lock_all, unlock_all};
 use crate::event::EventSink;
 use crate::host::Fleet;
+use crate::lock::{lock_all, unlock_all};
 use crate::plan::read_states;
 use crate::record::Recorder;
 use crate::DeployError;
@@ -67,11 +67,11 @@ fn mark_good_locked(
     let mut marked = Vec::new();
     for i in to_mark {
         let host = &fleet.hosts[i];
-        let rec = Recorder::new(host, who, &config.app.name);
-        rec.journal(JournalEvent::MarkedGood {
+        let recorder = Recorder::new(host, who, &config.app.name);
+        recorder.journal(JournalEvent::MarkedGood {
             release: id.clone(),
         })?;
-        rec.set_release_state(id, ReleaseState::Good);
+        recorder.set_release_state(id, ReleaseState::Good);
         marked.push(host.name.clone());
     }
     Ok(marked)

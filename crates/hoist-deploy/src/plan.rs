@@ -57,7 +57,7 @@ pub fn plan_deploy(
 /// is touched anywhere).
 pub(crate) fn read_states(fleet: &Fleet) -> Result<Vec<HostState>, DeployError> {
     fleet
-        .each(|_, h| HostState::read(h.t(), &h.layout))
+        .each(|_, h| HostState::read(h.transport(), &h.layout))
         .into_iter()
         .collect()
 }
@@ -111,18 +111,18 @@ fn plan_host(
     source: &SourceTree,
     requirement_files: &[PathBuf],
 ) -> Result<HostPlan, DeployError> {
-    let t = host.t();
+    let transport = host.transport();
     let layout = &host.layout;
     let in_host = |e: &dyn std::fmt::Display| format!("{}: {e}", host.name);
-    let interpreter = hoist_pyenv::probe_interpreter(t, &host.python)
+    let interpreter = hoist_pyenv::probe_interpreter(transport, &host.python)
         .map_err(|e| DeployError::before_switch(in_host(&e)))?;
     let choice = installer_choice(config.app.installer);
-    let installer = hoist_pyenv::probe_installer(t, &interpreter, choice)
+    let installer = hoist_pyenv::probe_installer(transport, &interpreter, choice)
         .map_err(|e| DeployError::before_switch(in_host(&e)))?;
     let dep_key = hoist_pyenv::dep_key(&source.dir, requirement_files, &interpreter, &installer)
         .map_err(|e| DeployError::before_switch(in_host(&e)))?;
     let env_dir = layout.envs().join(dep_key.to_string());
-    let env_ready = t.kind(&env_dir.join(".hoist-complete"))?.exists();
+    let env_ready = transport.kind(&env_dir.join(".hoist-complete"))?.exists();
     let previous = state.current.clone();
 
     // Pruning is planned as if the new release had gone live.
@@ -133,6 +133,7 @@ fn plan_host(
             commit: None,
             branch: None,
             host: host.name.clone(),
+            dirty: false,
         },
         JournalEvent::DeploySucceeded {
             release: release.clone(),

@@ -4,10 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hoist_config::{Config, Hook, SharedPath};
-use hoist_transport::{Cmd, FileKind, Transport, UploadStats};
+use hoist_config::{Config, HookWhen, SharedPath};
+use hoist_transport::{FileKind, Transport, UploadStats};
 
+use crate::app_env::{self, ResolvedEnv};
 use crate::event::{Step, Stepper};
+use crate::hooks;
 use crate::host::Host;
 use crate::plan::{env_link, installer_name, DeployPlan, HostPlan};
 use crate::{fault, DeployError, Layout};
@@ -26,10 +28,11 @@ pub(crate) fn prepare_host(
     config: &Config,
     host: &Host,
     plan: &DeployPlan,
-    hp: &HostPlan,
+    host_plan: &HostPlan,
+    env: &ResolvedEnv,
     step: &Stepper<'_>,
 ) -> Result<Prepared, PrepareFailure> {
-    let t = host.t();
+    let transport = host.transport();
     let layout = &host.layout;
     let id = &plan.release;
     let release_dir = layout.release(id);
@@ -51,7 +54,7 @@ pub(crate) fn prepare_host(
     cancelled(Step::Upload)?;
     step.start(Step::Upload);
     let since = Instant::now();
-    let link_dest = hp.previous.as_ref().map(|p| layout.release(p));
+    let link_dest = host_plan.previous.as_ref().map(|p| layout.release(p));
     // Files at shared paths are replaced by links into shared/: not shipped, and so never in
     // a manifest that a later release would link through such a link.
     let files: Vec<PathBuf> = plan
@@ -61,7 +64,7 @@ pub(crate) fn prepare_host(
         .filter(|f| !is_shared(config, f))
         .cloned()
         .collect();
-    let upload = t
+    let upload = transport
         .upload_tree(&plan.source.dir, &files, &release_dir, link_dest.as_deref())
         .map_err(|e| fail(Step::Upload, DeployError::before_switch(e.to_string())))?;
     step.timed(
@@ -77,10 +80,12 @@ pub(crate) fn prepare_host(
     );
     fault::point("deploy:uploaded");
 
+    app_env::write(config, host, env).map_err(|e| fail(Step::Shared, e.nothing_switched()))?;
     if !config.release.shared.is_empty() {
         step.start(Step::Shared);
         let since = Instant::now();
-        link_shared(config, t, layout, &release_dir, step).map_err(|e| fail(Step::Shared, e))?;
+        link_shared(config, transport, layout, &release_dir, step)
+            .map_err(|e| fail(Step::Shared, e))?;
         step.timed(
             Step::Shared,
             since,
@@ -93,13 +98,13 @@ pub(crate) fn prepare_host(
     let since = Instant::now();
     let mut log = |line: &str| step.output(Step::Environment, line);
     let env = hoist_pyenv::ensure_env(
-        t,
+        &app_env::installer_transport(config, host),
         &layout.root,
-        &hp.dep_key,
+        &host_plan.dep_key,
         &release_dir,
         &plan.requirement_files,
-        &hp.interpreter,
-        &hp.installer,
+        &host_plan.interpreter,
+        &host_plan.installer,
         &mut log,
     )
     .map_err(|e| {
@@ -109,18 +114,19 @@ pub(crate) fn prepare_host(
                 .hint("fix the requirements and deploy again; the live release was not touched"),
         )
     })?;
-    t.symlink(&env_link(&hp.dep_key), &release_dir.join(".venv"))
+    transport
+        .symlink(&env_link(&host_plan.dep_key), &release_dir.join(".venv"))
         .map_err(|e| fail(Step::Environment, e.into()))?;
     step.timed(
         Step::Environment,
         since,
         if env.reused {
-            format!("reused envs/{}", hp.dep_key)
+            format!("reused envs/{}", host_plan.dep_key)
         } else {
             format!(
                 "built envs/{} with {}",
-                hp.dep_key,
-                installer_name(&hp.installer)
+                host_plan.dep_key,
+                installer_name(&host_plan.installer)
             )
         },
     );
@@ -130,7 +136,7 @@ pub(crate) fn prepare_host(
     step.start(Step::ImportCheck);
     let since = Instant::now();
     hoist_pyenv::check_entry_imports(
-        t,
+        &app_env::app_transport(config, host),
         &env.path,
         &release_dir,
         &config.app.entry.module,
@@ -151,69 +157,20 @@ pub(crate) fn prepare_host(
         format!("{} imports", config.app.entry),
     );
 
-    for hook in config.hooks.iter().filter(|h| !h.once) {
+    let previous = host_plan.previous.as_ref();
+    for hook in config
+        .hooks
+        .iter()
+        .filter(|h| !h.once && hooks::runs(h, HookWhen::BeforeSwitch, previous))
+    {
         cancelled(Step::Hook)?;
-        run_hook(config, host, &plan.release, hook, step).map_err(|e| (Step::Hook, e))?;
+        hooks::run_hook(config, host, &plan.release, hook, step).map_err(|e| (Step::Hook, e))?;
     }
     fault::point("deploy:hooks");
     Ok(Prepared {
         upload,
         env_reused: env.reused,
     })
-}
-
-/// Runs one pre-switch hook in the new release with its environment first on PATH.
-pub(crate) fn run_hook(
-    config: &Config,
-    host: &Host,
-    id: &hoist_release::ReleaseId,
-    hook: &Hook,
-    step: &Stepper<'_>,
-) -> Result<(), DeployError> {
-    let release_dir = host.layout.release(id);
-    step.start(Step::Hook);
-    let since = Instant::now();
-    let script = format!("export PATH=\"$VIRTUAL_ENV/bin:$PATH\"\n{}", hook.run);
-    let mut cmd = Cmd::new("timeout")
-        .interruptible()
-        .arg(format!("{}s", hook.timeout.as_secs().max(1)))
-        .args(["bash", "-eo", "pipefail", "-c"])
-        .arg(script)
-        .cwd(&release_dir)
-        .env(
-            "VIRTUAL_ENV",
-            release_dir.join(".venv").display().to_string(),
-        )
-        .env("HOIST_HOOK", hook.name.clone());
-    for (k, v) in crate::activate::restart_context(config, host, id).env() {
-        cmd = cmd.env(k, v);
-    }
-    let out = host.t().exec(&cmd).map_err(|e| {
-        let e = DeployError::before_switch(e.to_string());
-        step.fail(Step::Hook, &e);
-        e
-    })?;
-    step.output(Step::Hook, &out.stdout_text());
-    step.output(Step::Hook, &out.stderr_text());
-    if !out.success() {
-        let why = if crate::cancel::requested() {
-            format!("was interrupted (Ctrl-C) and exited {}", out.status)
-        } else if out.status == 124 {
-            format!("timed out after {}s", hook.timeout.as_secs())
-        } else {
-            format!("exited {}", out.status)
-        };
-        let e = DeployError::before_switch(format!(
-            "{}: pre-switch hook {:?} {why}: {}",
-            host.name,
-            hook.name,
-            out.tail(5)
-        ));
-        step.fail(Step::Hook, &e);
-        return Err(e);
-    }
-    step.timed(Step::Hook, since, format!("{} passed", hook.name));
-    Ok(())
 }
 
 /// Replaces each shared path in the release with a link into `<root>/shared`.
@@ -224,7 +181,7 @@ pub(crate) fn run_hook(
 /// before any is linked; a symlinked parent refuses the release (before the switch).
 fn link_shared(
     config: &Config,
-    t: &dyn Transport,
+    transport: &dyn Transport,
     layout: &Layout,
     release_dir: &Path,
     step: &Stepper<'_>,
@@ -232,18 +189,18 @@ fn link_shared(
     let before_switch =
         |e: hoist_transport::TransportError| DeployError::before_switch(e.to_string());
     for shared in &config.release.shared {
-        refuse_symlinked_parents(t, release_dir, shared)?;
+        refuse_symlinked_parents(transport, release_dir, shared)?;
     }
     for shared in &config.release.shared {
         let target = layout.shared().join(&shared.path);
         let link = release_dir.join(&shared.path);
         if shared.is_dir {
-            t.create_dir_all(&target).map_err(before_switch)?;
+            transport.create_dir_all(&target).map_err(before_switch)?;
         } else {
             if let Some(parent) = target.parent() {
-                t.create_dir_all(parent).map_err(before_switch)?;
+                transport.create_dir_all(parent).map_err(before_switch)?;
             }
-            if !t.kind(&target).map_err(before_switch)?.exists() {
+            if !transport.kind(&target).map_err(before_switch)?.exists() {
                 step.warn(format!(
                     "shared file {} does not exist yet; the release links to it anyway — create it on the host",
                     target.display()
@@ -251,12 +208,12 @@ fn link_shared(
             }
         }
         if let Some(parent) = link.parent() {
-            t.create_dir_all(parent).map_err(before_switch)?;
+            transport.create_dir_all(parent).map_err(before_switch)?;
         }
         // The path itself may be a symlink of the app's tree: removing it removes the link,
         // never what it points to.
-        t.remove_all(&link).map_err(before_switch)?;
-        t.symlink(&target, &link).map_err(before_switch)?;
+        transport.remove_all(&link).map_err(before_switch)?;
+        transport.symlink(&target, &link).map_err(before_switch)?;
     }
     Ok(())
 }
@@ -264,7 +221,7 @@ fn link_shared(
 /// Fails when a parent of `shared` inside the release is a symlink or not a directory. Parents
 /// that do not exist yet are fine: they are created as real directories.
 fn refuse_symlinked_parents(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     release_dir: &Path,
     shared: &SharedPath,
 ) -> Result<(), DeployError> {
@@ -281,13 +238,13 @@ fn refuse_symlinked_parents(
     for component in parents.components() {
         dir.push(component);
         rel.push(component);
-        let kind = t
+        let kind = transport
             .kind(&dir)
             .map_err(|e| DeployError::before_switch(e.to_string()))?;
         let what = match kind {
             FileKind::Dir => continue,
             FileKind::Missing => return Ok(()),
-            FileKind::Symlink => match t.read_link(&dir) {
+            FileKind::Symlink => match transport.read_link(&dir) {
                 Ok(Some(to)) => format!("is a symlink (to {})", to.display()),
                 _ => "is a symlink".to_string(),
             },
@@ -295,7 +252,7 @@ fn refuse_symlinked_parents(
         };
         return Err(DeployError::before_switch(format!(
             "{}: shared path \"{written}\" cannot be linked: {} {what} in the release (it comes from the app's files), and hoist never follows a symlink of the release's tree; nothing outside the release was touched",
-            t.host(),
+            transport.host(),
             rel.display(),
         ))
         .hint(format!(

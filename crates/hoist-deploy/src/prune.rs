@@ -19,14 +19,14 @@ const PRUNING: &str = ".pruning-";
 pub(crate) fn prune(
     config: &Config,
     host: &Host,
-    rec: &Recorder<'_>,
+    recorder: &Recorder<'_>,
     step: &Stepper<'_>,
 ) -> Result<Vec<ReleaseId>, DeployError> {
-    let t = host.t();
+    let transport = host.transport();
     let layout = &host.layout;
     step.start(Step::Prune);
     let since = Instant::now();
-    let state = HostState::read(t, layout)?;
+    let state = HostState::read(transport, layout)?;
     let plan = prune_plan(
         &state.history,
         state.current.as_ref(),
@@ -36,17 +36,17 @@ pub(crate) fn prune(
     );
     for id in &plan.remove {
         let aside = layout.releases().join(format!("{PRUNING}{id}"));
-        t.rename(&layout.release(id), &aside)?;
-        rec.journal(JournalEvent::Pruned {
+        transport.rename(&layout.release(id), &aside)?;
+        recorder.journal(JournalEvent::Pruned {
             release: id.clone(),
         })?;
         fault::point("deploy:pruning");
-        t.remove_all(&aside)?;
+        transport.remove_all(&aside)?;
     }
     // Leftovers of a prune that was interrupted.
     for stray in &state.strays {
         if stray.starts_with(PRUNING) {
-            t.remove_all(&layout.releases().join(stray))?;
+            transport.remove_all(&layout.releases().join(stray))?;
         }
     }
     fault::point("deploy:pruned");
@@ -54,13 +54,13 @@ pub(crate) fn prune(
     // Environments no remaining release links to.
     let mut in_use = BTreeSet::new();
     for id in state.existing.iter().filter(|id| !plan.remove.contains(id)) {
-        if let Some(target) = t.read_link(&layout.release(id).join(".venv"))? {
+        if let Some(target) = transport.read_link(&layout.release(id).join(".venv"))? {
             if let Some(name) = target.file_name() {
                 in_use.insert(name.to_string_lossy().into_owned());
             }
         }
     }
-    let unused = hoist_pyenv::unused_envs(t, &layout.root, &in_use)
+    let unused = hoist_pyenv::unused_envs(transport, &layout.root, &in_use)
         .map_err(|e| DeployError::internal(e.to_string()))?;
     // As releases are: renamed aside first, so an environment half deleted never keeps its
     // name (nor its completion mark) for the next deploy to trust.
@@ -70,15 +70,15 @@ pub(crate) fn prune(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let aside = env.with_file_name(format!("{PRUNING}{name}"));
-        t.rename(env, &aside)?;
+        transport.rename(env, &aside)?;
         fault::point("deploy:pruning-env");
-        t.remove_all(&aside)?;
+        transport.remove_all(&aside)?;
     }
     // Leftovers of an environment prune that was interrupted.
     let envs = layout.envs();
-    for stray in t.list_dir(&envs)? {
+    for stray in transport.list_dir(&envs)? {
         if stray.starts_with(PRUNING) {
-            t.remove_all(&envs.join(stray))?;
+            transport.remove_all(&envs.join(stray))?;
         }
     }
     let mut detail = format!("{} removed, {} kept", plan.remove.len(), plan.keep.len());

@@ -13,7 +13,7 @@ use crate::{DeployError, Layout};
 
 /// Writes one host's journal and RELEASE.json files.
 pub(crate) struct Recorder<'a> {
-    t: &'a dyn Transport,
+    transport: &'a dyn Transport,
     layout: &'a Layout,
     who: &'a str,
     app: &'a str,
@@ -22,7 +22,7 @@ pub(crate) struct Recorder<'a> {
 impl<'a> Recorder<'a> {
     pub fn new(host: &'a Host, who: &'a str, app: &'a str) -> Self {
         Recorder {
-            t: host.t(),
+            transport: host.transport(),
             layout: &host.layout,
             who,
             app,
@@ -36,8 +36,8 @@ impl<'a> Recorder<'a> {
             who: self.who.to_string(),
             event,
         };
-        self.t.create_dir_all(&self.layout.state_dir())?;
-        self.t
+        self.transport.create_dir_all(&self.layout.state_dir())?;
+        self.transport
             .append_line(&self.layout.journal(), &entry.to_line())
             .map_err(|e| DeployError::internal(format!("writing the journal: {e}")))
     }
@@ -48,7 +48,7 @@ impl<'a> Recorder<'a> {
         &self,
         id: &ReleaseId,
         plan: &DeployPlan,
-        hp: &HostPlan,
+        host_plan: &HostPlan,
         stage: &str,
         reason: &str,
         rolled_back_to: Option<&ReleaseId>,
@@ -60,11 +60,11 @@ impl<'a> Recorder<'a> {
             rolled_back_to: rolled_back_to.cloned(),
         });
         if self
-            .t
+            .transport
             .kind(&self.layout.release(id))
             .is_ok_and(|k| k.exists())
         {
-            self.write_release_json(id, plan, hp, ReleaseState::Failed);
+            self.write_release_json(id, plan, host_plan, ReleaseState::Failed);
         }
     }
 
@@ -74,30 +74,31 @@ impl<'a> Recorder<'a> {
         &self,
         id: &ReleaseId,
         plan: &DeployPlan,
-        hp: &HostPlan,
+        host_plan: &HostPlan,
         state: ReleaseState,
     ) {
         let record = ReleaseRecord {
             id: id.clone(),
             commit: plan.source.commit.clone(),
             branch: plan.source.branch.clone(),
+            dirty: plan.source.dirty,
             who: self.who.to_string(),
             created: Utc::now(),
-            dep_key: Some(hp.dep_key.to_string()),
-            python: Some(hp.interpreter.version.clone()),
+            dep_key: Some(host_plan.dep_key.to_string()),
+            python: Some(host_plan.interpreter.version.clone()),
             state,
             app: self.app.to_string(),
         };
         let json = serde_json::to_vec_pretty(&record).expect("release record serialises");
         let _ = self
-            .t
+            .transport
             .write_file_atomic(&self.layout.release(id).join("RELEASE.json"), &json);
     }
 
     /// Sets the state in an existing RELEASE.json (rollback marks releases good or bad).
     pub fn set_release_state(&self, id: &ReleaseId, state: ReleaseState) {
         let path = self.layout.release(id).join("RELEASE.json");
-        let Ok(Some(bytes)) = self.t.read_file(&path) else {
+        let Ok(Some(bytes)) = self.transport.read_file(&path) else {
             return;
         };
         let Ok(mut record) = serde_json::from_slice::<ReleaseRecord>(&bytes) else {
@@ -105,7 +106,7 @@ impl<'a> Recorder<'a> {
         };
         record.state = state;
         let json = serde_json::to_vec_pretty(&record).expect("release record serialises");
-        let _ = self.t.write_file_atomic(&path, &json);
+        let _ = self.transport.write_file_atomic(&path, &json);
     }
 
     /// Cuts a journal line torn by a killed process, so the next append starts on a line of
@@ -114,7 +115,8 @@ impl<'a> Recorder<'a> {
     pub fn repair_torn(&self, state: &HostState, step: &Stepper<'_>) -> Result<bool, DeployError> {
         if let Some((torn, kept)) = &state.torn {
             step.warn(format!("{torn}; removing it"));
-            self.t.write_file_atomic(&self.layout.journal(), kept)?;
+            self.transport
+                .write_file_atomic(&self.layout.journal(), kept)?;
             return Ok(true);
         }
         Ok(false)

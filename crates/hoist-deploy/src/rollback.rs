@@ -6,17 +6,17 @@
 
 use std::time::{Duration, Instant};
 
-use hoist_config::Config;
+use hoist_config::{Config, HookWhen};
 use hoist_release::{
     check_explicit_target, rollback_target, JournalEvent, ReleaseId, ReleaseState,
 };
 use hoist_transport::{Cmd, FileKind};
 
 use crate::activate::{activate, describe_back_result, switch_back};
-use crate::deploy::{ensure_all_ours, lock_all, unlock_all};
 use crate::event::{EventSink, Step, Stepper};
 use crate::host::{Fleet, Host};
 use crate::lock::HeldLock;
+use crate::lock::{ensure_all_ours, lock_all, unlock_all};
 use crate::outcome::{HostOutcome, HostResult};
 use crate::plan::read_states;
 use crate::record::Recorder;
@@ -73,9 +73,9 @@ fn rollback_locked(
             host: &host.name,
             events,
         };
-        let rec = Recorder::new(host, who, &config.app.name);
-        rec.repair_torn(state, &step)?;
-        rec.close_interrupted_rollback(state, &step)?;
+        let recorder = Recorder::new(host, who, &config.app.name);
+        recorder.repair_torn(state, &step)?;
+        recorder.close_interrupted_rollback(state, &step)?;
         let Some(from) = state.current.clone() else {
             problems.push(format!(
                 "{}: nothing is deployed at {} yet, so there is nothing to roll back",
@@ -92,7 +92,7 @@ fn rollback_locked(
                 .map_err(|e| format!("{}: {e}", host.name)),
         };
         match target {
-            Ok(t) => targets.push((host.name.clone(), t)),
+            Ok(target) => targets.push((host.name.clone(), target)),
             Err(p) => problems.push(p),
         }
         froms.push(from);
@@ -107,10 +107,10 @@ fn rollback_locked(
         );
     }
     let target = targets[0].1.clone();
-    if targets.iter().any(|(_, t)| *t != target) {
+    if targets.iter().any(|(_, other)| *other != target) {
         let list = targets
             .iter()
-            .map(|(h, t)| format!("{h} -> {t}"))
+            .map(|(host, target)| format!("{host} -> {target}"))
             .collect::<Vec<_>>()
             .join(", ");
         return Err(DeployError::config(format!(
@@ -163,7 +163,7 @@ fn rollback_locked(
         let since = Instant::now();
         let layout = &host.layout;
         match host
-            .t()
+            .transport()
             .switch_symlink(&layout.current(), &layout.current_target(&target))
         {
             Ok(()) => {
@@ -193,13 +193,13 @@ fn rollback_locked(
     if let Some((failed, (failed_step, why))) = failure {
         // The target does not serve somewhere: it is bad, written down before the switch back
         // so that a rollback killed on its way back never picks it again.
-        let rec = Recorder::new(&fleet.hosts[failed], who, &config.app.name);
-        let _ = rec.journal(JournalEvent::RollbackFailed {
+        let recorder = Recorder::new(&fleet.hosts[failed], who, &config.app.name);
+        let _ = recorder.journal(JournalEvent::RollbackFailed {
             from: froms[failed].clone(),
             to: target.clone(),
             reason: why.clone(),
         });
-        rec.set_release_state(&target, ReleaseState::Bad);
+        recorder.set_release_state(&target, ReleaseState::Bad);
         // Then return every switched host to where it was.
         let indexes: Vec<usize> = (0..fleet.hosts.len())
             .filter(|&i| switched[i].is_ok())
@@ -267,8 +267,8 @@ fn rollback_locked(
     }
 
     for (i, host) in fleet.hosts.iter().enumerate() {
-        let rec = Recorder::new(host, who, &config.app.name);
-        rec.journal(JournalEvent::RolledBack {
+        let recorder = Recorder::new(host, who, &config.app.name);
+        recorder.journal(JournalEvent::RolledBack {
             from: froms[i].clone(),
             to: target.clone(),
             reason: match to {
@@ -278,11 +278,40 @@ fn rollback_locked(
         })?;
         // Rolling forward is no verdict on the release left (the journal's rule, see History).
         if !states[i].history.deployed_after(&target, &froms[i]) {
-            rec.set_release_state(&froms[i], ReleaseState::Bad);
+            recorder.set_release_state(&froms[i], ReleaseState::Bad);
         }
-        rec.set_release_state(&target, ReleaseState::Good);
+        recorder.set_release_state(&target, ReleaseState::Good);
     }
     fault::point("rollback:recorded");
+    let previous = |i: usize| Some(froms[i].clone());
+    let hook_failures = crate::hooks::run_after(
+        config,
+        fleet,
+        &target,
+        HookWhen::AfterRollback,
+        &previous,
+        events,
+    );
+    if !hook_failures.is_empty() {
+        let mut e =
+            crate::hooks::after_failure(fleet, &target, HookWhen::AfterRollback, &hook_failures);
+        e.hosts = fleet
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| HostOutcome {
+                host: h.name.clone(),
+                previous: Some(froms[i].to_string()),
+                release: target.to_string(),
+                result: HostResult::Live,
+                detail: hook_failures
+                    .iter()
+                    .any(|(host, _)| *host == i)
+                    .then(|| "after-rollback hook failed".to_string()),
+            })
+            .collect();
+        return Err(e);
+    }
     let left_marked_bad = fleet
         .hosts
         .iter()
@@ -311,22 +340,22 @@ fn rollback_locked(
 /// mark, or its interpreter not running. `None` when it is fine. A build adopted from a
 /// `builds/<timestamp>` layout keeps its own `env/`, which has no mark: its interpreter decides.
 fn environment_problem(host: &Host, id: &ReleaseId) -> Option<String> {
-    let t = host.t();
+    let transport = host.transport();
     let release = host.layout.release(id);
     let venv = release.join(".venv");
     let fail = |what: String| Some(format!("{}: cannot roll back to {id}: {what}", host.name));
-    let kind = match t.kind(&venv) {
+    let kind = match transport.kind(&venv) {
         Ok(kind) => kind,
         Err(e) => return fail(format!("reading {}: {e}", venv.display())),
     };
     let python = match kind {
         FileKind::Symlink => {
-            let env = match t.read_link(&venv) {
+            let env = match transport.read_link(&venv) {
                 Ok(Some(target)) => release.join(target),
                 Ok(None) => return fail(format!("{} is missing", venv.display())),
                 Err(e) => return fail(format!("reading {}: {e}", venv.display())),
             };
-            match hoist_pyenv::read_env_mark(t, &env) {
+            match hoist_pyenv::read_env_mark(transport, &env) {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     return fail(format!(
@@ -340,7 +369,7 @@ fn environment_problem(host: &Host, id: &ReleaseId) -> Option<String> {
             venv.join("bin/python")
         }
         FileKind::Dir => venv.join("bin/python"),
-        _ if matches!(t.kind(&release.join("env/bin/python")), Ok(k) if k.exists()) => {
+        _ if matches!(transport.kind(&release.join("env/bin/python")), Ok(k) if k.exists()) => {
             release.join("env/bin/python")
         }
         _ => {
@@ -350,7 +379,7 @@ fn environment_problem(host: &Host, id: &ReleaseId) -> Option<String> {
             ))
         }
     };
-    match t.exec(&Cmd::new(python.display().to_string()).args(["-c", ""])) {
+    match transport.exec(&Cmd::new(python.display().to_string()).args(["-c", ""])) {
         Ok(out) if out.success() => None,
         Ok(out) => fail(format!(
             "its interpreter {} does not run: {}",

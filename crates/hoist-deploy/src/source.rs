@@ -37,13 +37,16 @@ pub struct SourceTree {
     pub files: Vec<PathBuf>,
     pub commit: Option<String>,
     pub branch: Option<String>,
+    /// True when the files shipped are not exactly `commit`'s: a tracked file changed or
+    /// deleted, or an untracked file that is shipped. Never for a `--ref` export.
+    pub dirty: bool,
     /// Holds a `--ref` export alive until the upload is done.
     _export: Option<tempfile::TempDir>,
 }
 
 impl SourceTree {
-    /// Lists the working directory's files (its dirty state included, recorded as
-    /// `<sha>-dirty`), or, with `git_ref`, exports that commit's tree and lists it.
+    /// Lists the working directory's files (and whether they differ from its commit), or, with
+    /// `git_ref`, exports that commit's tree and lists it.
     pub fn collect(
         source: &Path,
         extra_excludes: &[String],
@@ -72,25 +75,50 @@ impl SourceTree {
                 // A commit describes the source only when the enclosing repository tracks it:
                 // an untracked app inside another repository is not that repository's HEAD.
                 let tracked = git(source, &["ls-files", "--error-unmatch", "--", "."]).is_some();
-                let sha = git(source, &["rev-parse", "HEAD"]).filter(|_| tracked);
-                let dirty = sha.is_some()
-                    && git(source, &["status", "--porcelain", "--untracked-files=no"])
-                        .is_some_and(|s| !s.is_empty());
-                let commit = sha.map(|s| if dirty { format!("{s}-dirty") } else { s });
+                let commit = git(source, &["rev-parse", "HEAD"]).filter(|_| tracked);
                 let branch = git(source, &["rev-parse", "--abbrev-ref", "HEAD"])
                     .filter(|b| tracked && b != "HEAD");
                 (source.to_path_buf(), None, commit, branch)
             }
         };
         let files = list_files(&dir, extra_excludes)?;
+        let dirty = export.is_none() && commit.is_some() && differs_from_head(&dir, &files);
         Ok(SourceTree {
             dir,
             files,
             commit,
             branch,
+            dirty,
             _export: export,
         })
     }
+}
+
+/// True when the working tree at `dir` is not its HEAD for what is shipped: a tracked file
+/// changed, staged or deleted, or one of the `shipped` files untracked.
+fn differs_from_head(dir: &Path, shipped: &[PathBuf]) -> bool {
+    let changed = git(
+        dir,
+        &["diff", "--name-only", "--relative", "HEAD", "--", "."],
+    )
+    .is_none_or(|names| !names.is_empty());
+    changed
+        || git(
+            dir,
+            &[
+                "ls-files",
+                "-z",
+                "--others",
+                "--exclude-standard",
+                "--",
+                ".",
+            ],
+        )
+        .is_some_and(|untracked| {
+            untracked
+                .split('\0')
+                .any(|name| shipped.binary_search(&PathBuf::from(name)).is_ok())
+        })
 }
 
 fn list_files(dir: &Path, extra_excludes: &[String]) -> Result<Vec<PathBuf>, DeployError> {
@@ -118,7 +146,8 @@ fn list_files(dir: &Path, extra_excludes: &[String]) -> Result<Vec<PathBuf>, Dep
         .overrides(overrides)
         // A directory holding pyvenv.cfg is a virtualenv whatever its name (the seed's `env/`).
         .filter_entry(|e| {
-            !(e.file_type().is_some_and(|t| t.is_dir()) && e.path().join("pyvenv.cfg").exists())
+            !(e.file_type().is_some_and(|kind| kind.is_dir())
+                && e.path().join("pyvenv.cfg").exists())
         })
         .build();
     let mut files = Vec::new();
@@ -126,7 +155,7 @@ fn list_files(dir: &Path, extra_excludes: &[String]) -> Result<Vec<PathBuf>, Dep
         let entry =
             entry.map_err(|e| DeployError::before_switch(format!("listing the source: {e}")))?;
         let ty = entry.file_type();
-        if ty.is_some_and(|t| t.is_file() || t.is_symlink()) {
+        if ty.is_some_and(|kind| kind.is_file() || kind.is_symlink()) {
             let rel = entry
                 .path()
                 .strip_prefix(dir)

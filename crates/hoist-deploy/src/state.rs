@@ -29,13 +29,13 @@ pub struct HostState {
 impl HostState {
     /// Reads the state. A tampered journal (an invalid release id, a broken line in the
     /// middle) is an error that names the line; `current` being a real directory is refused.
-    pub fn read(t: &dyn Transport, layout: &Layout) -> Result<HostState, DeployError> {
+    pub fn read(transport: &dyn Transport, layout: &Layout) -> Result<HostState, DeployError> {
         let journal_path = layout.journal();
-        let (entries, torn) = match t.read_file(&journal_path)? {
+        let (entries, torn) = match transport.read_file(&journal_path)? {
             None => (Vec::new(), None),
             Some(bytes) => {
                 let journal = Journal::parse(&String::from_utf8_lossy(&bytes)).map_err(|e| {
-                    DeployError::internal(format!("{}: {}: {e}", t.host(), journal_path.display()))
+                    DeployError::internal(format!("{}: {}: {e}", transport.host(), journal_path.display()))
                         .hint("the journal is append-only; restore it from a backup or remove the bad line by hand")
                 })?;
                 let torn = journal.torn_last_line.map(|line| {
@@ -47,15 +47,15 @@ impl HostState {
         };
         let history = History::from_entries(&entries);
         let current_path = layout.current();
-        let current = match t.kind(&current_path)? {
+        let current = match transport.kind(&current_path)? {
             FileKind::Missing => None,
             FileKind::Symlink => {
-                let target = t.read_link(&current_path)?.unwrap_or_default();
+                let target = transport.read_link(&current_path)?.unwrap_or_default();
                 let id = layout.release_of_link(&target);
                 if id.is_none() {
                     return Err(DeployError::internal(format!(
                         "{}: {} points to {}, which is not a release under {}",
-                        t.host(),
+                        transport.host(),
                         current_path.display(),
                         target.display(),
                         layout.releases().display()
@@ -67,7 +67,7 @@ impl HostState {
             _ => {
                 return Err(DeployError::config(format!(
                     "{}: {} is a real directory or file, not a symlink",
-                    t.host(),
+                    transport.host(),
                     current_path.display()
                 ))
                 .hint("hoist switches releases by replacing a symlink; move the directory into releases/ and point a symlink at it"))
@@ -77,7 +77,7 @@ impl HostState {
         history.settle_interrupted_rollback(current.as_ref());
         let mut existing = BTreeSet::new();
         let mut strays = Vec::new();
-        for name in t.list_dir(&layout.releases())? {
+        for name in transport.list_dir(&layout.releases())? {
             match ReleaseId::parse(&name) {
                 Ok(id) => {
                     existing.insert(id);
@@ -105,6 +105,8 @@ impl HostState {
 pub struct ReleaseRow {
     pub id: String,
     pub commit: Option<String>,
+    /// Shipped from a working tree that was not exactly `commit`.
+    pub dirty: bool,
     pub created: Option<DateTime<Utc>>,
     pub who: Option<String>,
     pub state: String,
@@ -115,7 +117,7 @@ pub struct ReleaseRow {
 
 /// Every release the journal knows or the releases folder holds on `host`, oldest first.
 pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
-    let state = HostState::read(host.t(), &host.layout)?;
+    let state = HostState::read(host.transport(), &host.layout)?;
     let target = state.rollback_target();
     let mut rows: Vec<ReleaseRow> = Vec::new();
     for summary in state.history.releases() {
@@ -126,6 +128,7 @@ pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
         rows.push(ReleaseRow {
             id: summary.id.to_string(),
             commit: summary.commit.clone(),
+            dirty: summary.dirty,
             created: Some(summary.started),
             who: Some(summary.who.clone()),
             state: if summary.host.is_none() && summary.state == ReleaseState::Good {
@@ -143,6 +146,7 @@ pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
             rows.push(ReleaseRow {
                 id: id.to_string(),
                 commit: None,
+                dirty: false,
                 created: None,
                 who: None,
                 state: "unknown".into(),
@@ -183,15 +187,15 @@ pub struct Status {
 
 /// The live release, the rollback target and the lock on `host`.
 pub fn status(host: &Host) -> Result<Status, DeployError> {
-    let t = host.t();
+    let transport = host.transport();
     let layout = &host.layout;
     let rows = releases(host)?;
-    let state = HostState::read(t, layout)?;
-    let (lock, lock_stale_reason) = match lock_status(t, layout)? {
+    let state = HostState::read(transport, layout)?;
+    let (lock, lock_stale_reason) = match lock_status(transport, layout)? {
         LockStatus::Free => (None, None),
         LockStatus::Held(owner) => (Some(owner), None),
         LockStatus::Stale(owner) => {
-            let why = crate::lock::stale_reason(t, &owner).to_string();
+            let why = crate::lock::stale_reason(transport, &owner).to_string();
             (Some(owner), Some(why))
         }
     };

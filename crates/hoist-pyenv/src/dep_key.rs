@@ -71,7 +71,7 @@ impl From<DepKey> for String {
 pub fn dep_key(
     source_dir: &Path,
     files: &[PathBuf],
-    interp: &Interpreter,
+    interpreter: &Interpreter,
     installer: &Installer,
 ) -> Result<DepKey, PyenvError> {
     let mut contents = Vec::with_capacity(files.len());
@@ -89,14 +89,14 @@ pub fn dep_key(
         })?;
         contents.push((rel.clone(), bytes));
     }
-    Ok(key_of(&contents, interp, installer))
+    Ok(key_of(&contents, interpreter, installer))
 }
 
 /// The key of files already read. Every field is length-prefixed so that no two different
 /// inputs can run together into the same bytes.
 pub(crate) fn key_of(
     contents: &[(PathBuf, Vec<u8>)],
-    interp: &Interpreter,
+    interpreter: &Interpreter,
     installer: &Installer,
 ) -> DepKey {
     let mut hasher = Sha256::new();
@@ -111,8 +111,8 @@ pub(crate) fn key_of(
         field(bytes);
     }
     field(b"python");
-    field(interp.version.as_bytes());
-    field(interp.platform.as_bytes());
+    field(interpreter.version.as_bytes());
+    field(interpreter.platform.as_bytes());
     field(b"installer");
     field(installer.name().as_bytes());
     field(installer.version().as_bytes());

@@ -47,16 +47,16 @@ const TRACEBACK_LINES: usize = 12;
 /// attribute` with `cwd = release_dir`, so the release directory is first on `sys.path`. On
 /// failure the error carries the last lines of the traceback.
 pub fn check_entry_imports(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     env: &Path,
     release_dir: &Path,
     module: &str,
     attribute: &str,
 ) -> Result<(), PyenvError> {
     let python = env.join("bin").join("python");
-    if !t.kind(&python)?.exists() {
+    if !transport.kind(&python)?.exists() {
         return Err(PyenvError::EnvMissing {
-            host: t.host().to_string(),
+            host: transport.host().to_string(),
             env: env.to_path_buf(),
         });
     }
@@ -68,13 +68,13 @@ pub fn check_entry_imports(
         .cwd(release_dir)
         // The check must leave the release as it was uploaded: no __pycache__ inside it.
         .env("PYTHONDONTWRITEBYTECODE", "1");
-    let out = t.exec(&cmd)?;
+    let out = transport.exec(&cmd)?;
     if out.success() {
         return Ok(());
     }
     Err(PyenvError::EntryImportFailed(Box::new(
         EntryImportFailure {
-            host: t.host().to_string(),
+            host: transport.host().to_string(),
             release_dir: release_dir.to_path_buf(),
             python,
             module: module.to_string(),

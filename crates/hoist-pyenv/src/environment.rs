@@ -45,8 +45,8 @@ pub struct EnvMark {
 
 /// Reads `<env>/.hoist-complete`; `None` when the environment is missing or half-built (no
 /// mark, or a mark that is not ours).
-pub fn read_env_mark(t: &dyn Transport, env: &Path) -> Result<Option<EnvMark>, PyenvError> {
-    let Some(bytes) = t.read_file(&env.join(COMPLETE_MARK))? else {
+pub fn read_env_mark(transport: &dyn Transport, env: &Path) -> Result<Option<EnvMark>, PyenvError> {
+    let Some(bytes) = transport.read_file(&env.join(COMPLETE_MARK))? else {
         return Ok(None);
     };
     Ok(serde_json::from_slice(&bytes).ok())
@@ -61,29 +61,29 @@ pub fn read_env_mark(t: &dyn Transport, env: &Path) -> Result<Option<EnvMark>, P
 /// says. `log` receives progress lines for the user.
 #[allow(clippy::too_many_arguments)] // the API the deploy engine calls; each is one fact
 pub fn ensure_env(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     root: &Path,
     key: &DepKey,
     release_dir: &Path,
     files: &[PathBuf],
-    interp: &Interpreter,
+    interpreter: &Interpreter,
     installer: &Installer,
     log: &mut dyn FnMut(&str),
 ) -> Result<EnvOutcome, PyenvError> {
     require_absolute("the deploy root", root)?;
     require_absolute("the release directory", release_dir)?;
-    let contents = read_release_files(t, release_dir, files)?;
-    let actual = key_of(&contents, interp, installer);
+    let contents = read_release_files(transport, release_dir, files)?;
+    let actual = key_of(&contents, interpreter, installer);
     if actual != *key {
         return Err(PyenvError::KeyMismatch {
-            host: t.host().to_string(),
+            host: transport.host().to_string(),
             release_dir: release_dir.to_path_buf(),
             expected: key.to_string(),
             actual: actual.to_string(),
         });
     }
     let env = root.join("envs").join(key.as_str());
-    if let Some(mark) = read_env_mark(t, &env)? {
+    if let Some(mark) = read_env_mark(transport, &env)? {
         if mark.key == *key {
             log(&format!(
                 "environment {key}: reusing {} (complete since {})",
@@ -97,25 +97,25 @@ pub fn ensure_env(
         }
     }
     let build = Build {
-        t,
+        transport,
         root,
         key,
         env: env.clone(),
         release_dir,
-        roots: install_roots(t, release_dir, &contents)?,
-        interp,
+        roots: install_roots(transport, release_dir, &contents)?,
+        interpreter,
     };
-    if t.kind(&env)?.exists() {
+    if transport.kind(&env)?.exists() {
         log(&format!(
             "environment {key}: removing half-built {} (no completion mark)",
             env.display()
         ));
     }
-    t.remove_all(&env)?;
-    t.create_dir_all(&root.join("envs"))?;
+    transport.remove_all(&env)?;
+    transport.create_dir_all(&root.join("envs"))?;
     log(&format!(
         "environment {key}: building with {installer} for Python {} ({})",
-        interp.version, interp.platform
+        interpreter.version, interpreter.platform
     ));
     let built = match installer {
         Installer::Uv { .. } => build.with_uv(log),
@@ -124,18 +124,18 @@ pub fn ensure_env(
     if let Err(e) = built {
         // Without its mark the directory would never be trusted anyway; removing it keeps
         // the disk clean and the next attempt honest.
-        let _ = t.remove_all(&env);
+        let _ = transport.remove_all(&env);
         return Err(e);
     }
     let mark = EnvMark {
         key: key.clone(),
-        interpreter: interp.clone(),
+        interpreter: interpreter.clone(),
         installer: installer.clone(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         files: files.to_vec(),
     };
     let json = serde_json::to_vec_pretty(&mark).expect("an EnvMark always serializes");
-    t.write_file_atomic(&env.join(COMPLETE_MARK), &json)?;
+    transport.write_file_atomic(&env.join(COMPLETE_MARK), &json)?;
     log(&format!("environment {key}: complete at {}", env.display()));
     Ok(EnvOutcome {
         path: env,
@@ -155,19 +155,20 @@ fn require_absolute(what: &'static str, path: &Path) -> Result<(), PyenvError> {
 }
 
 fn read_release_files(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     release_dir: &Path,
     files: &[PathBuf],
 ) -> Result<Vec<(PathBuf, Vec<u8>)>, PyenvError> {
     let mut contents = Vec::with_capacity(files.len());
     for rel in files {
         let path = release_dir.join(rel);
-        let bytes = t
-            .read_file(&path)?
-            .ok_or_else(|| PyenvError::RequirementsNotInRelease {
-                host: t.host().to_string(),
-                path: path.clone(),
-            })?;
+        let bytes =
+            transport
+                .read_file(&path)?
+                .ok_or_else(|| PyenvError::RequirementsNotInRelease {
+                    host: transport.host().to_string(),
+                    path: path.clone(),
+                })?;
         contents.push((rel.clone(), bytes));
     }
     Ok(contents)
@@ -176,7 +177,7 @@ fn read_release_files(
 /// The files to hand the installer as `-r`: those no other file includes. The rest come in
 /// through their `-r`/`-c` lines, so a constraints file stays a constraints file.
 fn install_roots(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     release_dir: &Path,
     contents: &[(PathBuf, Vec<u8>)],
 ) -> Result<Vec<PathBuf>, PyenvError> {
@@ -211,7 +212,7 @@ fn install_roots(
     }
     if roots.is_empty() {
         return Err(PyenvError::RequirementsNotInRelease {
-            host: t.host().to_string(),
+            host: transport.host().to_string(),
             path: release_dir.join("requirements.txt"),
         });
     }
@@ -220,13 +221,13 @@ fn install_roots(
 
 /// One environment being built.
 struct Build<'a> {
-    t: &'a dyn Transport,
+    transport: &'a dyn Transport,
     root: &'a Path,
     key: &'a DepKey,
     env: PathBuf,
     release_dir: &'a Path,
     roots: Vec<PathBuf>,
-    interp: &'a Interpreter,
+    interpreter: &'a Interpreter,
 }
 
 impl Build<'_> {
@@ -261,12 +262,12 @@ impl Build<'_> {
             .cwd(self.release_dir)
             .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
             .env("PIP_NO_INPUT", "1");
-        let out = self.t.exec(&cmd)?;
+        let out = self.transport.exec(&cmd)?;
         if out.success() {
             Ok(out)
         } else {
             Err(PyenvError::BuildFailed(Box::new(BuildFailure {
-                host: self.t.host().to_string(),
+                host: self.transport.host().to_string(),
                 step,
                 env: self.env.clone(),
                 requirements: self.requirements_list(),
@@ -281,7 +282,7 @@ impl Build<'_> {
             "fix or remove the requirement named above in {}, or make the package index \
              reachable from {}",
             self.requirements_list(),
-            self.t.host()
+            self.transport.host()
         )
     }
 
@@ -305,11 +306,11 @@ impl Build<'_> {
         log(&format!("creating virtualenv {}", self.env.display()));
         self.step(
             "creating the virtualenv (uv venv)",
-            uv(&["venv", "--python", &self.interp.executable]).path_arg(&self.env),
+            uv(&["venv", "--python", &self.interpreter.executable]).path_arg(&self.env),
             format!(
                 "check that {} runs on {} and that uv can write to {}",
-                self.interp.executable,
-                self.t.host(),
+                self.interpreter.executable,
+                self.transport.host(),
                 self.env.display()
             ),
         )?;
@@ -338,13 +339,13 @@ impl Build<'_> {
         log(&format!("creating virtualenv {}", self.env.display()));
         self.step(
             "creating the virtualenv (python -m venv)",
-            Cmd::new(&self.interp.executable)
+            Cmd::new(&self.interpreter.executable)
                 .args(["-m", "venv"])
                 .path_arg(&self.env),
             format!(
                 "check that {} can create virtualenvs (Debian/Ubuntu: apt-get install \
                  python3-venv) and can write to {}",
-                self.interp.executable,
+                self.interpreter.executable,
                 self.env.display()
             ),
         )?;
@@ -368,7 +369,7 @@ impl Build<'_> {
                 "cached wheels in {} are incomplete; rebuilding them",
                 wheels.display()
             ));
-            self.t.remove_all(&wheels)?;
+            self.transport.remove_all(&wheels)?;
             self.ensure_wheels(&wheels, log)?;
             self.install_from(&wheels)?;
         }
@@ -384,12 +385,12 @@ impl Build<'_> {
     /// Makes `<root>/wheels/<key>` a complete wheel directory for the requirements; true when
     /// it was built now, false when a complete one was already there.
     fn ensure_wheels(&self, wheels: &Path, log: &mut dyn FnMut(&str)) -> Result<bool, PyenvError> {
-        if self.t.kind(&wheels.join(COMPLETE_MARK))? == FileKind::File {
+        if self.transport.kind(&wheels.join(COMPLETE_MARK))? == FileKind::File {
             log(&format!("using cached wheels in {}", wheels.display()));
             return Ok(false);
         }
-        self.t.remove_all(wheels)?;
-        self.t.create_dir_all(wheels)?;
+        self.transport.remove_all(wheels)?;
+        self.transport.create_dir_all(wheels)?;
         log(&format!("building wheels into {}", wheels.display()));
         // PEP 517 for every build: a fresh venv's pip (Debian 12: pip 23.0 without `wheel`)
         // would otherwise take the legacy `setup.py bdist_wheel` path for a project without a
@@ -413,10 +414,10 @@ impl Build<'_> {
             ),
         );
         if let Err(e) = built {
-            let _ = self.t.remove_all(wheels);
+            let _ = self.transport.remove_all(wheels);
             return Err(e);
         }
-        self.t
+        self.transport
             .write_file_atomic(&wheels.join(COMPLETE_MARK), self.key.as_str().as_bytes())?;
         Ok(true)
     }
@@ -424,9 +425,9 @@ impl Build<'_> {
     fn complete_wheel_dirs(&self, except: &Path) -> Result<Vec<PathBuf>, PyenvError> {
         let parent = self.root.join("wheels");
         let mut dirs = Vec::new();
-        for name in self.t.list_dir(&parent)? {
+        for name in self.transport.list_dir(&parent)? {
             let dir = parent.join(&name);
-            if dir != except && self.t.kind(&dir.join(COMPLETE_MARK))? == FileKind::File {
+            if dir != except && self.transport.kind(&dir.join(COMPLETE_MARK))? == FileKind::File {
                 dirs.push(dir);
             }
         }

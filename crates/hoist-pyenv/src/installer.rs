@@ -74,29 +74,29 @@ impl FromStr for InstallerChoice {
 /// venv` will put into a new environment (`ensurepip.version()`), since that pip is the one
 /// that installs.
 pub fn probe_installer(
-    t: &dyn Transport,
-    interp: &Interpreter,
+    transport: &dyn Transport,
+    interpreter: &Interpreter,
     choice: InstallerChoice,
 ) -> Result<Installer, PyenvError> {
     match choice {
-        InstallerChoice::Uv => probe_uv(t),
-        InstallerChoice::Pip => probe_pip(t, interp),
-        InstallerChoice::Auto => match probe_uv(t) {
+        InstallerChoice::Uv => probe_uv(transport),
+        InstallerChoice::Pip => probe_pip(transport, interpreter),
+        InstallerChoice::Auto => match probe_uv(transport) {
             Ok(uv) => Ok(uv),
-            Err(PyenvError::UvNotFound { .. }) => probe_pip(t, interp),
+            Err(PyenvError::UvNotFound { .. }) => probe_pip(transport, interpreter),
             Err(e) => Err(e),
         },
     }
 }
 
-fn probe_uv(t: &dyn Transport) -> Result<Installer, PyenvError> {
+fn probe_uv(transport: &dyn Transport) -> Result<Installer, PyenvError> {
     let not_found = |output: String| PyenvError::UvNotFound {
-        host: t.host().to_string(),
+        host: transport.host().to_string(),
         output,
     };
     // A transport that cannot start `uv` at all (not on PATH) is the same answer as a
     // failing `uv --version`: this host has no usable uv.
-    let out = t
+    let out = transport
         .exec(&Cmd::new("uv").arg("--version"))
         .map_err(|_| not_found(String::new()))?;
     if !out.success() {
@@ -112,17 +112,20 @@ fn probe_uv(t: &dyn Transport) -> Result<Installer, PyenvError> {
     }
 }
 
-fn probe_pip(t: &dyn Transport, interp: &Interpreter) -> Result<Installer, PyenvError> {
-    let out = t.exec(
-        &Cmd::new(&interp.executable)
+fn probe_pip(
+    transport: &dyn Transport,
+    interpreter: &Interpreter,
+) -> Result<Installer, PyenvError> {
+    let out = transport.exec(
+        &Cmd::new(&interpreter.executable)
             .arg("-c")
             .arg("import ensurepip, venv; print(ensurepip.version())"),
     )?;
     let version = out.stdout_text().trim().to_string();
     if !out.success() || version.is_empty() {
         return Err(PyenvError::PipUnavailable {
-            host: t.host().to_string(),
-            python: interp.executable.clone(),
+            host: transport.host().to_string(),
+            python: interpreter.executable.clone(),
             output: out.tail(5),
         });
     }

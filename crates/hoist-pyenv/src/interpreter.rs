@@ -42,12 +42,15 @@ struct ProbeOutput {
 /// Runs `python -c` on the host to learn its version, implementation, `sys.platform`,
 /// `platform.machine()` and absolute `sys.executable`. A missing interpreter is
 /// [`PyenvError::InterpreterNotFound`].
-pub fn probe_interpreter(t: &dyn Transport, python: &str) -> Result<Interpreter, PyenvError> {
+pub fn probe_interpreter(
+    transport: &dyn Transport,
+    python: &str,
+) -> Result<Interpreter, PyenvError> {
     let not_found = || PyenvError::InterpreterNotFound {
-        host: t.host().to_string(),
+        host: transport.host().to_string(),
         python: python.to_string(),
     };
-    let out = match t.exec(&Cmd::new(python).arg("-c").arg(PROBE)) {
+    let out = match transport.exec(&Cmd::new(python).arg("-c").arg(PROBE)) {
         Ok(out) => out,
         Err(TransportError::Spawn { source, .. }) if source.kind() == ErrorKind::NotFound => {
             return Err(not_found())
@@ -59,7 +62,7 @@ pub fn probe_interpreter(t: &dyn Transport, python: &str) -> Result<Interpreter,
         return Err(not_found());
     }
     let broken = || PyenvError::InterpreterBroken {
-        host: t.host().to_string(),
+        host: transport.host().to_string(),
         python: python.to_string(),
         output: out.tail(10),
     };

@@ -87,6 +87,8 @@ pub struct ReleaseSummary {
     pub commit: Option<String>,
     /// The branch deployed, when known.
     pub branch: Option<String>,
+    /// The files shipped were not exactly `commit`'s.
+    pub dirty: bool,
     /// Who started the deploy or adopted the build.
     pub who: String,
     /// The host named by `deploy_started`; `None` for adopted builds.
@@ -165,11 +167,13 @@ impl History {
                 commit,
                 branch,
                 host,
+                dirty,
             } => {
                 let summary = self.introduce(release, entry);
                 summary.state = ReleaseState::Building;
                 summary.commit.clone_from(commit);
                 summary.branch.clone_from(branch);
+                summary.dirty = *dirty;
                 summary.host = Some(host.clone());
             }
             JournalEvent::Adopted { release } => {
@@ -267,6 +271,7 @@ impl History {
                 state: ReleaseState::Building,
                 commit: None,
                 branch: None,
+                dirty: false,
                 who: entry.who.clone(),
                 host: None,
                 dep_key: None,
@@ -390,6 +395,7 @@ mod tests {
             commit: Some(format!("commit-{release}")),
             branch: Some("main".into()),
             host: "web1".into(),
+            dirty: false,
         }
     }
 

@@ -35,6 +35,9 @@ pub enum JournalEvent {
         branch: Option<String>,
         /// The host this journal belongs to.
         host: String,
+        /// The files shipped were not exactly `commit`'s (uncommitted or untracked files).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        dirty: bool,
     },
     /// Files, environment and hooks are all done: the release is Prepared, ready to switch to.
     ReleasePrepared {
@@ -277,6 +280,7 @@ mod tests {
                 commit: Some("9f1c2ab".into()),
                 branch: None,
                 host: "web1".into(),
+                dirty: false,
             },
         }
     }
@@ -311,6 +315,7 @@ mod tests {
                 commit: None,
                 branch: Some("main".into()),
                 host: "web1".into(),
+                dirty: false,
             },
             JournalEvent::ReleasePrepared {
                 release: id("a"),

@@ -192,6 +192,7 @@ mod tests {
                 commit: None,
                 branch: None,
                 host: "web1".into(),
+                dirty: false,
             });
             match *outcome {
                 "good" | "bad" => {

@@ -12,6 +12,9 @@ pub struct ReleaseRecord {
     pub commit: Option<String>,
     /// The branch deployed, when known.
     pub branch: Option<String>,
+    /// The files shipped were not exactly `commit`'s (uncommitted or untracked files).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dirty: bool,
     /// Who deployed it.
     pub who: String,
     /// When the deploy chose this id.
@@ -43,6 +46,7 @@ mod tests {
             python: Some("3.12.7".into()),
             state: ReleaseState::Prepared,
             app: "shop".into(),
+            dirty: false,
         };
         let json = serde_json::to_string(&record).unwrap();
         assert_eq!(

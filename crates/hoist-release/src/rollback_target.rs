@@ -160,6 +160,7 @@ mod tests {
             commit: None,
             branch: None,
             host: "web1".into(),
+            dirty: false,
         };
         for word in script.split_whitespace() {
             if let Some((from, to)) = word.split_once(">!") {
@@ -218,7 +219,7 @@ mod tests {
     fn target(script: &str, current: Option<&str>, existing: &[&str]) -> Result<String, String> {
         let current = current.map(id);
         rollback_target(&history(script), current.as_ref(), &ids(existing))
-            .map(|t| t.to_string())
+            .map(|target| target.to_string())
             .map_err(|e| e.to_string())
     }
 

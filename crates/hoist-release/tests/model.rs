@@ -211,6 +211,7 @@ impl Host {
             commit: Some(format!("c{}", self.entries.len())),
             branch: Some("main".into()),
             host: "web1".into(),
+            dirty: false,
         });
         self.introduce(&release, ReleaseState::Building);
         if let Some(keep) = prune_during {

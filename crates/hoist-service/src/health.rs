@@ -42,7 +42,7 @@ pub const CONFIRM_SPAN: Duration = Duration::from_secs(1);
 /// true the wait ends with [`ServiceError::Interrupted`], so that Ctrl-C is honoured however
 /// long the timeout. One attempt takes at most [`MAX_ATTEMPT`].
 pub fn wait_healthy(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     health: &Health,
     env: &[(String, String)],
     interrupted: &dyn Fn() -> bool,
@@ -51,7 +51,7 @@ pub fn wait_healthy(
     let mut attempts = 0;
     let mut errors = ServerErrors::default();
     let stopped = |attempts| ServiceError::Interrupted {
-        host: t.host().to_string(),
+        host: transport.host().to_string(),
         attempts,
         waited: start.elapsed(),
     };
@@ -62,7 +62,7 @@ pub fn wait_healthy(
         attempts += 1;
         let remaining = health.timeout.saturating_sub(start.elapsed());
         let verdict = probe_once(
-            t,
+            transport,
             &health.probe,
             env,
             remaining.clamp(Duration::from_millis(100), MAX_ATTEMPT),
@@ -81,7 +81,7 @@ pub fn wait_healthy(
             Probe::ServerError(last) => {
                 if errors.record(Instant::now()) {
                     return Err(ServiceError::Unhealthy {
-                        host: t.host().to_string(),
+                        host: transport.host().to_string(),
                         attempts,
                         waited: start.elapsed(),
                         last: format!(
@@ -96,7 +96,7 @@ pub fn wait_healthy(
         };
         if start.elapsed() + health.interval >= health.timeout {
             return Err(ServiceError::Unhealthy {
-                host: t.host().to_string(),
+                host: transport.host().to_string(),
                 attempts,
                 waited: start.elapsed(),
                 last,
@@ -161,7 +161,7 @@ fn is_server_error(status: u16) -> bool {
 }
 
 fn probe_once(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     probe: &HealthProbe,
     env: &[(String, String)],
     budget: Duration,
@@ -196,7 +196,7 @@ fn probe_once(
             for (k, v) in env {
                 cmd = cmd.env(k.clone(), v.clone());
             }
-            match t.exec(&cmd) {
+            match transport.exec(&cmd) {
                 Err(e) => Probe::NotYet(e.to_string()),
                 Ok(out) if out.success() => Probe::Pass,
                 Ok(out) => Probe::NotYet(format!(

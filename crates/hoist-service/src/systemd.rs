@@ -124,18 +124,18 @@ pub(crate) fn restart_fully(
 }
 
 pub(crate) fn restart(
-    t: &dyn Transport,
+    transport: &dyn Transport,
     process: &str,
     unit: &str,
     timeout: Duration,
 ) -> Result<(), ServiceError> {
     let fail = |detail: String| ServiceError::ReloadFailed {
-        host: t.host().to_string(),
+        host: transport.host().to_string(),
         process: process.to_string(),
         detail,
         hint: format!("see `systemctl status {unit}` and `journalctl -u {unit}`"),
     };
-    let before = parse_show(&t.exec(&show(unit))?.stdout_text());
+    let before = parse_show(&transport.exec(&show(unit))?.stdout_text());
     if before.load != "loaded" {
         return Err(fail(format!(
             "systemd unit {unit} is {} (`hoist setup` writes one)",
@@ -146,10 +146,10 @@ pub(crate) fn restart(
             }
         )));
     }
-    let said = t.exec(&restart_command(unit, before.can_reload))?;
+    let said = transport.exec(&restart_command(unit, before.can_reload))?;
     let start = Instant::now();
     loop {
-        let now = parse_show(&t.exec(&show(unit))?.stdout_text());
+        let now = parse_show(&transport.exec(&show(unit))?.stdout_text());
         match verdict(&before, &now) {
             Ok(()) => return Ok(()),
             Err(why) if now.active == "failed" || start.elapsed() >= timeout => {

@@ -110,6 +110,7 @@ pub struct SiteBuilder {
     shared: Vec<String>,
     hooks: Vec<Hook>,
     raw_hooks: String,
+    app_extra: String,
     restart_timeout: Option<String>,
     health: Health,
     health_timeout: String,
@@ -132,6 +133,7 @@ impl Default for SiteBuilder {
             shared: vec!["logs/".into(), "run/".into()],
             hooks: Vec::new(),
             raw_hooks: String::new(),
+            app_extra: String::new(),
             restart_timeout: None,
             health: Health::Url,
             health_timeout: "10s".into(),
@@ -195,6 +197,13 @@ impl SiteBuilder {
     #[must_use]
     pub fn hook(mut self, hook: Hook) -> Self {
         self.hooks.push(hook);
+        self
+    }
+
+    /// Keys written as TOML at the end of `[app]` (e.g. `installer_env = ...`).
+    #[must_use]
+    pub fn app_extra(mut self, toml: &str) -> Self {
+        self.app_extra.push_str(toml);
         self
     }
 
@@ -295,6 +304,10 @@ impl SiteBuilder {
         );
         if self.requirements {
             text.push_str("requirements = [\"requirements.txt\"]\n");
+        }
+        if !self.app_extra.is_empty() {
+            text.push_str(&self.app_extra);
+            text.push('\n');
         }
         let root = match self.hosts {
             Hosts::Ssh(_) => "/srv/unused".to_string(),

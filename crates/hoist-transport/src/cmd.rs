@@ -64,6 +64,38 @@ impl Cmd {
         self
     }
 
+    /// The same command with every variable of the shell-syntax file `file` (on the host)
+    /// exported first. The values stay in the file: they are never part of a command line,
+    /// where `ps` or an error message could show them. A file that cannot be read fails the
+    /// command with status 125.
+    #[must_use]
+    pub fn with_env_file(self, file: &Path) -> Self {
+        let Cmd {
+            program,
+            args,
+            cwd,
+            env,
+            stdin,
+            interruptible,
+        } = self;
+        Cmd {
+            program: "bash".into(),
+            args: [
+                "-c".to_string(),
+                ENV_FILE_SCRIPT.to_string(),
+                file.to_string_lossy().into_owned(),
+                program,
+            ]
+            .into_iter()
+            .chain(args)
+            .collect(),
+            cwd,
+            env,
+            stdin,
+            interruptible,
+        }
+    }
+
     pub fn stdin(mut self, bytes: Vec<u8>) -> Self {
         self.stdin = Some(bytes);
         self
@@ -94,6 +126,9 @@ impl Cmd {
         out
     }
 }
+
+/// Exports the variables of the file `$0`, then runs `"$@"` in its place.
+const ENV_FILE_SCRIPT: &str = r#"set -a; . "$0" || { echo "cannot read the environment file $0" >&2; exit 125; }; set +a; exec "$@""#;
 
 /// Quotes one value for a POSIX shell: safe characters pass as they are, everything else is
 /// wrapped in single quotes with embedded single quotes written as `'\''`.

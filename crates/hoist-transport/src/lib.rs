@@ -4,11 +4,10 @@
 //! string. [`Cmd::render`] is the one function that turns it into shell text (for SSH), quoting
 //! every argument, so that a path or release id with spaces, quotes, `$()` or `;` stays one
 //! argument. The [`Transport`] trait is what engines use; [`Local`] is the same machine, [`Ssh`]
-//! a host reached with the system `ssh` (multiplexed) and `rsync`. [`connect`] picks one for
-//! an inventory host.
+//! a host reached with the system `ssh` (multiplexed) and `rsync`, described by an
+//! [`SshTarget`].
 
 mod cmd;
-mod connect;
 mod error;
 mod interrupt;
 mod local;
@@ -17,7 +16,6 @@ mod ssh;
 mod ssh_shell;
 
 pub use cmd::{shell_quote, Cmd, Output};
-pub use connect::{connect, is_local_address};
 pub use error::TransportError;
 pub use interrupt::{commands_interrupted, interrupt_commands};
 pub use local::Local;
@@ -52,6 +50,11 @@ pub trait Transport: Send + Sync {
     /// Writes a file through a temporary file in the same directory and `rename(2)`, so
     /// readers see the old or the new contents, never a torn file.
     fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError>;
+
+    /// As [`Transport::write_file_atomic`], for a secret: the file has mode 0600 from its
+    /// creation, so no other user can read it at any instant.
+    fn write_private_file_atomic(&self, path: &Path, contents: &[u8])
+        -> Result<(), TransportError>;
 
     /// Appends one line (a `\n` is added) to a file, creating it, and syncs it to disk.
     fn append_line(&self, path: &Path, line: &str) -> Result<(), TransportError>;

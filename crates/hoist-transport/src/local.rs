@@ -36,8 +36,9 @@ impl Local {
         path: &Path,
         contents: &[u8],
         durable: bool,
+        mode: u32,
     ) -> Result<(), TransportError> {
-        let (tmp, mut f) = create_sibling_tmp(path).map_err(|e| self.io("write", path, e))?;
+        let (tmp, mut f) = create_sibling_tmp(path, mode).map_err(|e| self.io("write", path, e))?;
         let mut write = || -> std::io::Result<()> {
             f.write_all(contents)?;
             if durable {
@@ -54,7 +55,7 @@ impl Local {
     /// A release's manifest needs no sync: one lost or cut short in a crash vouches for
     /// nothing, and the next release is copied whole.
     fn write_manifest(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
-        self.write_through_tmp(path, contents, false)
+        self.write_through_tmp(path, contents, false, 0o644)
     }
 
     fn io(&self, action: &'static str, path: &Path, source: std::io::Error) -> TransportError {
@@ -131,7 +132,15 @@ impl Transport for Local {
     }
 
     fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
-        self.write_through_tmp(path, contents, true)
+        self.write_through_tmp(path, contents, true, 0o644)
+    }
+
+    fn write_private_file_atomic(
+        &self,
+        path: &Path,
+        contents: &[u8],
+    ) -> Result<(), TransportError> {
+        self.write_through_tmp(path, contents, true, 0o600)
     }
 
     fn append_line(&self, path: &Path, line: &str) -> Result<(), TransportError> {
@@ -356,7 +365,7 @@ pub(crate) fn parse_df(text: &str) -> Option<u64> {
 /// Creates a new temporary file beside `path` under a random name, with `O_CREAT|O_EXCL|
 /// O_NOFOLLOW`: whatever sits in that directory (a symlink planted by a release's tree under a
 /// guessable name), the write can only go to a file this call created.
-fn create_sibling_tmp(path: &Path) -> std::io::Result<(PathBuf, fs::File)> {
+fn create_sibling_tmp(path: &Path, mode: u32) -> std::io::Result<(PathBuf, fs::File)> {
     use std::hash::{BuildHasher, Hasher};
     use std::os::unix::fs::OpenOptionsExt;
     let name = path
@@ -377,7 +386,7 @@ fn create_sibling_tmp(path: &Path) -> std::io::Result<(PathBuf, fs::File)> {
         match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o644)
+            .mode(mode)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)
         {

@@ -635,6 +635,11 @@ const WRITE_FILE_ATOMIC: &str = r#"d=${1%/*}; tmp=$(mktemp -- "$d/.${1##*/}.hois
 if cat > "$tmp" && chmod 644 -- "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
 rm -f -- "$tmp"; exit 1"#;
 
+/// As [`WRITE_FILE_ATOMIC`], keeping the mode 0600 that `mktemp` gives the file from the start.
+const WRITE_PRIVATE_FILE_ATOMIC: &str = r#"d=${1%/*}; tmp=$(mktemp -- "$d/.${1##*/}.hoist-tmp-XXXXXXXXXX") || exit 1
+if chmod 600 -- "$tmp" && cat > "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
+rm -f -- "$tmp"; exit 1"#;
+
 /// As [`WRITE_FILE_ATOMIC`], without the sync.
 const WRITE_MANIFEST: &str = r#"d=${1%/*}; tmp=$(mktemp -- "$d/.${1##*/}.hoist-tmp-XXXXXXXXXX") || exit 1
 if cat > "$tmp" && chmod 644 -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
@@ -690,6 +695,15 @@ impl Transport for Ssh {
 
     fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
         let out = self.script(WRITE_FILE_ATOMIC, &[path], Some(contents))?;
+        self.expect_success("write", path, &out)
+    }
+
+    fn write_private_file_atomic(
+        &self,
+        path: &Path,
+        contents: &[u8],
+    ) -> Result<(), TransportError> {
+        let out = self.script(WRITE_PRIVATE_FILE_ATOMIC, &[path], Some(contents))?;
         self.expect_success("write", path, &out)
     }
 
@@ -874,9 +888,9 @@ mod tests {
     use super::*;
 
     fn target() -> SshTarget {
-        let mut t = SshTarget::new("web2", "10.0.0.2");
-        t.port = Some(2222);
-        t
+        let mut target = SshTarget::new("web2", "10.0.0.2");
+        target.port = Some(2222);
+        target
     }
 
     #[test]

@@ -10,11 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hoist_config::HostSpec;
 use hoist_testkit::{generate_key, write_client_config, SshServer};
-use hoist_transport::{
-    connect, Cmd, FileKind, HostKeyPolicy, Ssh, SshTarget, Transport, TransportError,
-};
+use hoist_transport::{Cmd, FileKind, HostKeyPolicy, Ssh, SshTarget, Transport, TransportError};
 
 fn target(server: &SshServer, alias: &str) -> SshTarget {
     let mut target = SshTarget::new(alias, alias);
@@ -546,38 +543,4 @@ fn a_master_that_went_away_is_replaced_on_the_next_command() {
     assert_ne!(fresh, socket);
     drop(host);
     assert!(!fresh.exists(), "dropping the transport closes its master");
-}
-
-#[test]
-fn connect_picks_local_for_local_addresses_and_ssh_otherwise() {
-    let server = SshServer::start();
-    let spec = |name: &str, address: &str| HostSpec {
-        name: name.into(),
-        address: address.into(),
-        user: None,
-        port: None,
-        identity_file: None,
-        config_file: Some(server.client_config.clone()),
-        root: PathBuf::from("/srv/app"),
-        python: "python3".into(),
-        groups: vec![],
-        vars: Default::default(),
-        accept_new_host_keys: false,
-        connect_timeout: Duration::from_secs(5),
-    };
-    for address in ["local", "localhost"] {
-        let local = connect(&spec("box", address), HostKeyPolicy::Strict).unwrap();
-        assert_eq!(local.host(), "box");
-        // The local transport runs without a shell: `$0` is not expanded.
-        let out = local.exec(&Cmd::new("echo").arg("$0")).unwrap();
-        assert_eq!(out.stdout_text(), "$0\n");
-    }
-    let remote = connect(&spec("web2", "web2"), HostKeyPolicy::Strict).unwrap();
-    assert_eq!(remote.host(), "web2");
-    let out = remote.exec(&Cmd::shell("echo $SSH_CONNECTION")).unwrap();
-    assert!(
-        out.stdout_text().contains("127.0.0.1"),
-        "{}",
-        out.stdout_text()
-    );
 }

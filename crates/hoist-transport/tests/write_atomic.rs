@@ -86,3 +86,57 @@ fn a_symlink_planted_at_the_temporary_name_is_not_followed_over_ssh() {
         .unwrap();
     assert_written_and_victim_intact(&release, &victim);
 }
+
+/// `write_private_file_atomic` leaves a 0600 file, replacing one that was readable by others,
+/// and a command run `with_env_file` sees its variables while its command line does not.
+fn private_write_and_env_file(host: &dyn Transport, dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let file = dir.join("env");
+    fs::write(&file, "OLD=1\n").unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    host.write_private_file_atomic(&file, b"GREETING='hello there'\nTOKEN=s3cr3t\n")
+        .unwrap();
+    assert_eq!(
+        fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let out = host
+        .exec(
+            &Cmd::new("bash")
+                .args([
+                    "-c",
+                    "printf '%s|%s|' \"$GREETING\" \"$TOKEN\"; cat /proc/$$/cmdline | tr '\\0' ' '",
+                ])
+                .with_env_file(&file),
+        )
+        .unwrap();
+    assert!(out.success(), "{}", out.stderr_text());
+    let text = out.stdout_text();
+    assert!(text.starts_with("hello there|s3cr3t|"), "{text}");
+    assert!(
+        !text["hello there|s3cr3t|".len()..].contains("s3cr3t"),
+        "{text}"
+    );
+
+    let missing = host
+        .exec(&Cmd::new("true").with_env_file(&dir.join("nothing-here")))
+        .unwrap();
+    assert_eq!(missing.status, 125);
+}
+
+#[test]
+fn a_private_file_is_0600_and_an_env_file_feeds_a_command_locally() {
+    let tmp = tempfile::tempdir().unwrap();
+    private_write_and_env_file(&Local::default(), tmp.path());
+}
+
+#[test]
+fn a_private_file_is_0600_and_an_env_file_feeds_a_command_over_ssh() {
+    let server = SshServer::start();
+    let mut target = SshTarget::new("web1", "web1");
+    target.config_file = Some(server.client_config.clone());
+    target.connect_timeout = Duration::from_secs(5);
+    let host = Ssh::connect(&target).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    private_write_and_env_file(&host, tmp.path());
+}

@@ -125,6 +125,12 @@ pub enum Command {
     /// Show (and with --apply write) the server files for graceful restarts: app server
     /// config, hoist's loader, supervisor program or systemd unit, nginx server block.
     Setup(crate::commands::setup::SetupArgs),
+    /// Run a one-off command in the live release, with its .venv and the app's [env]: on the
+    /// environment's first host, or --all (`hoist run production -- flask routes`).
+    Run(RunArgs),
+    /// Show the recent log of each [[process]] (or of PROCESS): `supervisorctl tail` for a
+    /// supervisor program, `journalctl` for a systemd unit.
+    Logs(LogsArgs),
     /// Print a shell completion script: `hoist completions bash > /etc/bash_completion.d/hoist`,
     /// `hoist completions zsh > "${fpath[1]}/_hoist"`, `hoist completions fish >
     /// ~/.config/fish/completions/hoist.fish`.
@@ -176,6 +182,30 @@ pub struct TargetArgs {
     /// Trust a host key seen for the first time and record it (a changed key is always refused).
     #[arg(long)]
     pub accept_new_host_keys: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The [[process]] whose log to show (default: every process).
+    #[arg(value_name = "PROCESS")]
+    pub process: Option<String>,
+    /// How many of the last lines to show, per log.
+    #[arg(short = 'n', long, default_value_t = 100)]
+    pub lines: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Run on every host of the environment, not only on its first.
+    #[arg(long)]
+    pub all: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -81,6 +81,8 @@ pub struct CommandError {
     pub hints: Vec<String>,
     /// Printed as a table under the message when there is more than one host.
     pub hosts: Vec<HostOutcome>,
+    /// `hoist run`: the exit status of the user's own command, passed on instead of the kind's.
+    pub command_status: Option<i32>,
 }
 
 impl CommandError {
@@ -90,7 +92,22 @@ impl CommandError {
             message: message.into(),
             hints: Vec::new(),
             hosts: Vec::new(),
+            command_status: None,
         }
+    }
+
+    /// `hoist run`: the command ran on the host and exited non-zero (or was killed: 1); hoist
+    /// exits with that status, and prints nothing more (the command's output said it).
+    pub fn command_status(status: i32) -> Self {
+        CommandError {
+            command_status: Some(status.clamp(1, 255)),
+            ..CommandError::reported(ErrorKind::Internal)
+        }
+    }
+
+    /// The process's exit code: the kind's (README's table), or `hoist run`'s command's own.
+    pub fn exit_code(&self) -> i32 {
+        self.command_status.unwrap_or_else(|| self.kind.exit_code())
     }
 
     pub fn config(message: impl Into<String>) -> Self {
@@ -133,6 +150,7 @@ impl From<DeployError> for CommandError {
             message: e.message,
             hints: e.hints,
             hosts: e.hosts,
+            command_status: None,
         }
     }
 }

@@ -20,6 +20,6 @@ fn main() {
     let json = cli.json();
     if let Err(e) = commands::dispatch(cli, printer) {
         printer::error(printer.with_json(json), &e);
-        std::process::exit(e.kind.exit_code());
+        std::process::exit(e.exit_code());
     }
 }

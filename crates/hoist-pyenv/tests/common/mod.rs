@@ -198,6 +198,13 @@ impl Transport for HostWithEnv {
     fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
         self.0.write_file_atomic(path, contents)
     }
+    fn write_private_file_atomic(
+        &self,
+        path: &Path,
+        contents: &[u8],
+    ) -> Result<(), TransportError> {
+        self.0.write_private_file_atomic(path, contents)
+    }
     fn append_line(&self, path: &Path, line: &str) -> Result<(), TransportError> {
         self.0.append_line(path, line)
     }

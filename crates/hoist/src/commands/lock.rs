@@ -22,7 +22,7 @@ pub fn run(args: LockArgs, config: Option<&Path>, printer: Printer) -> Result<()
             .iter()
             .zip(fleet.each(|_, host| {
                 hoist_deploy::acquire_manual_lock(
-                    host.t(),
+                    host.transport(),
                     &host.layout,
                     &who,
                     message.as_deref(),
@@ -33,21 +33,25 @@ pub fn run(args: LockArgs, config: Option<&Path>, printer: Printer) -> Result<()
                 r.map(|owner| format!("locked {app} on {}: {}", host.name, owner.describe(now())))
             })
             .collect(),
-        LockCommand::Release { force } => fleet
-            .hosts
-            .iter()
-            .zip(fleet.each(|_, host| hoist_deploy::release_lock(host.t(), &host.layout, force)))
-            .map(|(host, r)| {
-                r.map(|owner| match owner {
-                    Some(owner) => format!(
-                        "released the lock of {app} on {}: it was {}",
-                        host.name,
-                        owner.describe(now())
-                    ),
-                    None => format!("the lock of {app} on {} was not held", host.name),
+        LockCommand::Release { force } => {
+            fleet
+                .hosts
+                .iter()
+                .zip(fleet.each(|_, host| {
+                    hoist_deploy::release_lock(host.transport(), &host.layout, force)
+                }))
+                .map(|(host, r)| {
+                    r.map(|owner| match owner {
+                        Some(owner) => format!(
+                            "released the lock of {app} on {}: it was {}",
+                            host.name,
+                            owner.describe(now())
+                        ),
+                        None => format!("the lock of {app} on {} was not held", host.name),
+                    })
                 })
-            })
-            .collect(),
+                .collect()
+        }
     };
     let mut failed: Option<CommandError> = None;
     for result in results {

@@ -11,15 +11,17 @@ pub mod import;
 pub mod import_ansible;
 pub mod init;
 pub mod lock;
+pub mod logs;
 pub mod releases;
 pub mod rollback;
+pub mod run;
 pub mod setup;
 pub mod status;
 
 use std::path::{Path, PathBuf};
 
 use hoist_config::Config;
-use hoist_deploy::{Activation, Fleet, Host, Layout};
+use hoist_deploy::{Fleet, Host, Layout, Rollout};
 use hoist_transport::HostKeyPolicy;
 
 use crate::cli::{Cli, Command, TargetArgs};
@@ -41,6 +43,8 @@ pub fn dispatch(cli: Cli, printer: Printer) -> Result<(), CommandError> {
         Command::Cache(cmd) => cache::run(cmd, config, printer),
         Command::Import(cmd) => import::run(cmd, config, printer),
         Command::Setup(args) => setup::run(&args, config, printer),
+        Command::Run(args) => run::run(&args, config, printer),
+        Command::Logs(args) => logs::run(&args, config, printer),
         Command::Completions(args) => completions::completions(args.shell),
         Command::Man => completions::man(),
     }
@@ -78,14 +82,7 @@ pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, CommandError
         env.select(&target.hosts, target.group.as_deref())?
     };
     let forks = target.forks.unwrap_or(env.forks).max(1);
-    let activation = match env.activation {
-        hoist_config::Activation::All => Activation::All,
-        hoist_config::Activation::Canary => Activation::Canary,
-        hoist_config::Activation::Rolling { batch, pause } => Activation::Rolling {
-            batch: batch.size(env.hosts.len()),
-            pause,
-        },
-    };
+    let rollout = Rollout::from_config(&env.activation, env.hosts.len());
     let policy = if target.accept_new_host_keys {
         HostKeyPolicy::AcceptNew
     } else {
@@ -94,11 +91,11 @@ pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, CommandError
     let connecting = Fleet {
         name: env.name.clone(),
         hosts: Vec::new(),
-        activation: Activation::All,
+        rollout: Rollout::All,
         forks,
     };
     let specs = env.hosts.clone();
-    let connected = connecting.run_each(&specs, |spec| hoist_transport::connect(spec, policy));
+    let connected = connecting.run_each(&specs, |spec| hoist_deploy::connect(spec, policy));
     let mut hosts = Vec::new();
     let mut unreachable = Vec::new();
     for (spec, transport) in specs.into_iter().zip(connected) {
@@ -135,7 +132,7 @@ pub fn fleet(config: &Config, target: &TargetArgs) -> Result<Fleet, CommandError
     Ok(Fleet {
         name: env.name,
         hosts,
-        activation,
+        rollout,
         forks,
     })
 }

@@ -56,7 +56,9 @@ pub fn run(args: &SetupArgs, config: Option<&Path>, printer: Printer) -> Result<
     }
     if !args.apply {
         if ready.iter().any(SetupPlan::has_changes) {
-            printer.outcome("setup: nothing written; run `hoist setup --apply` to write the files above");
+            printer.outcome(
+                "setup: nothing written; run `hoist setup --apply` to write the files above",
+            );
         }
         return Ok(());
     }

@@ -159,13 +159,6 @@ pub fn deployed(printer: Printer, report: &hoist_deploy::DeployReport, fleet: &s
             "release": report.release.to_string(),
             "commit": report.commit,
             "hosts": report.hosts,
-            "env_reused": report.env_reused,
-            "dep_keys": report.dep_keys,
-            "pruned": report
-                .pruned
-                .iter()
-                .map(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>())
-                .collect::<Vec<_>>(),
             "ms": report.elapsed.as_millis() as u64,
         }));
         return;
@@ -175,8 +168,8 @@ pub fn deployed(printer: Printer, report: &hoist_deploy::DeployReport, fleet: &s
         printer.data(format!(
             "deployed {} to {} in {took} (was {})",
             report.release,
-            only.host,
-            only.previous.as_deref().unwrap_or("nothing")
+            only.outcome.host,
+            only.outcome.previous.as_deref().unwrap_or("nothing")
         ));
     } else {
         printer.data(format!(
@@ -184,7 +177,8 @@ pub fn deployed(printer: Printer, report: &hoist_deploy::DeployReport, fleet: &s
             report.release,
             report.hosts.len(),
         ));
-        printer.data(host_table(&report.hosts));
+        let outcomes: Vec<_> = report.hosts.iter().map(|h| h.outcome.clone()).collect();
+        printer.data(host_table(&outcomes));
     }
 }
 

@@ -27,7 +27,7 @@ pub fn status(printer: Printer, config: &Config, status: &Status, many: bool) {
             "live:     {} ({}, commit {}, {} by {})",
             r.id,
             r.state,
-            r.commit.as_deref().map_or("-".into(), short_commit),
+            commit_label(r),
             r.created.map_or("-".into(), age),
             r.who.as_deref().unwrap_or("-")
         ),
@@ -95,7 +95,7 @@ pub fn releases(printer: Printer, config: &Config, rows: &[ReleaseRow]) {
             }
             vec![
                 r.id.clone(),
-                r.commit.as_deref().map_or("-".into(), short_commit),
+                commit_label(r),
                 r.created.map_or("-".into(), age),
                 r.who.clone().unwrap_or_else(|| "-".into()),
                 r.state.clone(),
@@ -114,6 +114,17 @@ pub fn releases(printer: Printer, config: &Config, rows: &[ReleaseRow]) {
 }
 
 /// The first 10 characters of a sha, keeping a `-dirty` mark.
+/// The commit column of a release: its short sha, marked `-dirty` when the files shipped were
+/// not exactly that commit's.
+pub fn commit_label(row: &hoist_deploy::ReleaseRow) -> String {
+    match (&row.commit, row.dirty) {
+        (Some(commit), true) => format!("{}-dirty", short_commit(commit)),
+        (Some(commit), false) => short_commit(commit),
+        (None, _) => "-".into(),
+    }
+}
+
+/// The first 10 characters of a sha, keeping a `-dirty` mark (older releases recorded it so).
 pub fn short_commit(commit: &str) -> String {
     match commit.split_once('-') {
         Some((sha, rest)) => format!("{}-{rest}", &sha[..sha.len().min(10)]),
@@ -217,7 +228,7 @@ pub fn fleet_releases(printer: Printer, per_host: &[(String, Vec<ReleaseRow>)]) 
         }
         cells.push(vec![
             id.clone(),
-            first.commit.as_deref().map_or("-".into(), short_commit),
+            commit_label(first),
             first.created.map_or("-".into(), age),
             first.who.clone().unwrap_or_else(|| "-".into()),
             state,

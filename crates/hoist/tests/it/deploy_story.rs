@@ -42,7 +42,7 @@ fn deploy_redeploy_rollback_and_rollback_to_agree_everywhere() {
         .find(|e| e["event"] == "deployed")
         .unwrap();
     assert_eq!(
-        done["env_reused"][0], true,
+        done["hosts"][0]["env_reused"], true,
         "a code-only deploy reuses the environment"
     );
     assert_eq!(site.envs().len(), 1);

@@ -23,6 +23,7 @@ mod io_faults;
 mod release_integrity;
 mod release_marks;
 mod restart_load;
+mod run_command;
 mod setup_files;
 mod setup_first_deploy;
 mod source_commit;

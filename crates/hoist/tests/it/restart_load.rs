@@ -802,3 +802,54 @@ fn killing_a_gunicorn_hup_deploy_at_any_step_never_stops_the_serving() {
         }
     }
 }
+
+/// `hoist logs` reads a supervisor program's log through the real supervisord: the last lines
+/// of the file supervisord writes for it.
+#[test]
+fn logs_show_the_tail_of_a_supervisor_programs_log() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let stack = Stack::start(Strategy::SupervisorRestart);
+    assert_exit(&stack.hoist(&["deploy"]), EXIT_OK);
+    let log_file = find_file(stack.site.dir.path(), "example-web.log")
+        .expect("supervisord writes the program's log");
+    // What the program printed, as supervisord keeps it (gunicorn itself logs to its own
+    // files, so the lines are added here).
+    let mut file = fs::OpenOptions::new().append(true).open(&log_file).unwrap();
+    file.write_all(b"line one\nline two\nline three\nline four\n")
+        .unwrap();
+
+    for args in [&["logs", "-n", "3"][..], &["logs", "web", "-n", "3"][..]] {
+        let out = stack.hoist(args);
+        assert_exit(&out, EXIT_OK);
+        let shown = crate::support::stdout(&out);
+        let mut lines = shown.lines();
+        assert_eq!(lines.next(), Some("==> supervisor program example-web <=="));
+        let tail: Vec<&str> = lines.collect();
+        assert_eq!(tail, ["line two", "line three", "line four"], "{args:?}");
+    }
+
+    let out = stack.hoist(&["logs", "worker"]);
+    assert_exit(&out, crate::support::EXIT_CONFIG);
+    assert!(
+        crate::support::stderr(&out).contains(
+            "no environment or [[process]] named \"worker\"; environments: none; processes: web"
+        ),
+        "{}",
+        crate::support::stderr(&out)
+    );
+}
+
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in fs::read_dir(dir).ok()? {
+        let entry = entry.ok()?;
+        let path = entry.path();
+        if entry.file_type().ok()?.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if entry.file_name() == name {
+            return Some(path);
+        }
+    }
+    None
+}

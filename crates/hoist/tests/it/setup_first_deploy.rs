@@ -12,8 +12,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hoist_testkit::ProcessGuard;
 use crate::support::{assert_exit, free_port, http_get, stderr, Site, EXIT_OK};
+use hoist_testkit::ProcessGuard;
 
 /// Real servers are heavy for a 2-core machine: one scenario at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -217,7 +217,8 @@ fn the_first_deploy_starts_the_server_setup_loaded_and_a_new_environment_restart
     let out = s.site.hoist(&["check"]);
     assert_exit(&out, EXIT_OK);
     assert!(
-        crate::support::stdout(&out).contains("local  ok restart web: supervisor program example-web is "),
+        crate::support::stdout(&out)
+            .contains("local  ok restart web: supervisor program example-web is "),
         "{}",
         crate::support::stdout(&out)
     );

@@ -1,10 +1,11 @@
-//! [`connect`]: the transport for one inventory host.
+//! [`connect`]: the transport for one inventory host. The inventory's [`HostSpec`] becomes the
+//! transport's own [`SshTarget`] here, so that the transport knows nothing of hoist.toml.
 
 use std::time::Duration;
 
 use hoist_config::HostSpec;
 
-use crate::{HostKeyPolicy, Local, Ssh, SshTarget, Transport, TransportError};
+use hoist_transport::{HostKeyPolicy, Local, Ssh, SshTarget, Transport, TransportError};
 
 /// True for the addresses that mean "this machine, no SSH": `local` and `localhost`.
 #[must_use]
