@@ -556,4 +556,47 @@ mod tests {
         assert!(loader.contents.contains("ROOT = \"/srv/shop\"\n"));
         assert!(loader.contents.contains("ENTRY = \"app:app\"\n"));
     }
+
+    /// The rendered loader, run by the real Python: the variables of `shared/env` (as
+    /// `hoist deploy` writes them, shell-quoted) are in `os.environ` when the app is imported.
+    #[test]
+    fn the_loader_exports_shared_env_before_the_app_is_imported() {
+        let root = tempfile::tempdir().unwrap();
+        let release = root.path().join("releases/1");
+        std::fs::create_dir_all(&release).unwrap();
+        std::fs::create_dir_all(root.path().join("shared")).unwrap();
+        std::fs::write(release.join("RELEASE.json"), "{}").unwrap();
+        std::fs::write(
+            release.join("app.py"),
+            "import os\napp = (os.environ['APP_MODE'], os.environ['QUOTED'], os.environ['EMPTY'])\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&release, root.path().join("current")).unwrap();
+        std::fs::write(
+            root.path().join("shared/env"),
+            "# Written by `hoist deploy`\nAPP_MODE=production\nQUOTED='it'\\''s $HOME'\nEMPTY=''\n",
+        )
+        .unwrap();
+        let text = format!(
+            "[app]\nname = \"shop\"\nentry = \"app:app\"\n\n[release]\nroot = \"{}\"\n",
+            root.path().display()
+        );
+        let config = hoist_config::parse(&release.join("hoist.toml"), &text).unwrap();
+        let all = render_all(&config).unwrap();
+        let loader = file(&all, "hoist_loader.py");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hoist_loader.py"), &loader.contents).unwrap();
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import hoist_loader; print(hoist_loader.application)"])
+            .current_dir(dir.path())
+            .env_remove("APP_MODE")
+            .output()
+            .expect("python3 runs");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "('production', \"it's $HOME\", '')\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

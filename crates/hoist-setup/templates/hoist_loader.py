@@ -8,6 +8,10 @@ load the new one. Once the app is imported (or failed to), the worker writes a f
 after its pid into {{ ready_dir }}: its start time and the release. hoist waits for those files
 (and the workers' directories) to know when every new worker has loaded the release.
 
+Before the import, the worker exports the app's variables from {{ root }}/shared/env (written by
+`hoist deploy` from hoist.toml's [env], one `NAME=value` line each in POSIX shell quoting), so a
+graceful reload gives the workers the values of the last deploy.
+
 If the release fails to import, the worker serves 503 with the reason in the server's log, so
 hoist's health check fails and hoist switches back; the server itself stays up.
 """
@@ -15,6 +19,7 @@ hoist's health check fails and hoist switches back; the server itself stays up.
 import glob
 import importlib
 import os
+import shlex
 import site
 import sys
 import traceback
@@ -27,7 +32,27 @@ READY_DIR = {{ ready_dir | py }}
 _RESOLVED = os.path.realpath(os.path.join(ROOT, "current"))
 
 
+def _export_env():
+    """Exports <ROOT>/shared/env's variables (no file: nothing to do). A line that does not
+    parse stops the load: a worker must not serve without the configuration it was given."""
+    path = os.path.join(ROOT, "shared", "env")
+    try:
+        with open(path, encoding="utf-8") as env:
+            lines = env.read().splitlines()
+    except FileNotFoundError:
+        return
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        words = shlex.split(value) if sep else None
+        if not sep or not name.isidentifier() or words is None or len(words) > 1:
+            raise RuntimeError(f"{path}:{number}: not a NAME=value line")
+        os.environ[name] = words[0] if words else ""
+
+
 def _load():
+    _export_env()
     release = _RESOLVED
     if not os.path.isfile(os.path.join(release, "RELEASE.json")):
         raise RuntimeError(f"{ROOT}/current does not point at a release (resolved: {release})")
