@@ -23,6 +23,7 @@ use hoist_store::{Backend, Store, StoreError};
 use tokio::sync::{watch, Notify};
 
 pub use config::{ProjectConfig, SecretSource, ServerConfig};
+pub use hoist_store::Role;
 pub use state::AppState;
 
 use runner::{Phase, Runners};
@@ -146,6 +147,12 @@ impl RunningServer {
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where its mirrors and runs are.
+    #[must_use]
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.app.config.data_dir
     }
 
     /// Its store.

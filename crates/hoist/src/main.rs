@@ -9,12 +9,15 @@ mod printer;
 use clap::Parser;
 
 fn main() {
-    // Ctrl-C (and SIGTERM): let the engine stop at a safe point and release the lock.
-    let _ = ctrlc::set_handler(|| {
-        hoist_deploy::request_cancel();
-        hoist_pipeline::request_cancel();
-    });
     let cli = cli::Cli::parse();
+    // Ctrl-C (and SIGTERM): let the engine stop at a safe point and release the lock.
+    // `hoist serve` handles both itself: it lets running runs finish within a grace period.
+    if !matches!(cli.command, cli::Command::Serve(_)) {
+        let _ = ctrlc::set_handler(|| {
+            hoist_deploy::request_cancel();
+            hoist_pipeline::request_cancel();
+        });
+    }
     let code = commands::dispatch(cli);
     std::process::exit(code);
 }

@@ -12,6 +12,7 @@ pub mod init;
 pub mod lock;
 pub mod releases;
 pub mod rollback;
+pub mod serve;
 pub mod setup;
 pub mod status;
 
@@ -36,6 +37,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Status(args) => status::run(&args, config),
         Command::Lock(args) => lock::run(args, config),
         Command::Ci(cmd) => ci::run(cmd, config),
+        Command::Serve(args) => serve::run(args),
         Command::Cache(cmd) => cache::run(cmd, config),
         Command::Import(cmd) => import::run(cmd, config),
         Command::Setup(args) => setup::run(&args, config),
