@@ -2,6 +2,7 @@
 //! on a random loopback port against a real SQLite store; webhooks are real HTTP requests with
 //! real HMACs; runs use real git repositories and the real pipeline engine.
 
+mod api;
 mod config;
 mod runs;
 mod support;
