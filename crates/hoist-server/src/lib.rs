@@ -203,6 +203,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     }
     let secrets = read_secrets(&config)?;
     let store = open_store(&config).await?;
+    // The store has read its password: no job the server starts may.
+    std::env::remove_var("PGPASSWORD");
     // Every process the runners start carries this mark (see runner::strays).
     std::env::set_var(
         runner::strays::OWNER_VAR,

@@ -254,3 +254,87 @@ fn kill_9_mid_run_then_a_restart_interrupts_the_run_kills_its_processes_and_runs
         "cancelled server shutdown"
     );
 }
+
+#[test]
+fn init_user_add_and_token_create_as_a_user_types_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hoist-server.toml");
+    let init = hoist(&config).arg("init").output().unwrap();
+    assert_eq!(init.status.code(), Some(0));
+    assert!(std::fs::read_to_string(&config)
+        .unwrap()
+        .contains("listen = \"127.0.0.1:8080\""));
+    let again = hoist(&config).arg("init").output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr),
+        format!(
+            "error: {} already exists\nhint: pass --force to overwrite it\n",
+            config.display()
+        )
+    );
+
+    let mut add = hoist(&config)
+        .args(["user", "add", "ada", "--role", "admin"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let added = add.wait_with_output().unwrap();
+    assert_eq!(added.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&added.stderr),
+        "added user ada (admin)\n"
+    );
+    let twice = hoist(&config)
+        .args(["user", "add", "ada", "--role", "admin"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(twice.status.code(), Some(2), "no password on stdin");
+
+    let token = hoist(&config)
+        .args(["token", "create", "ci-bot", "--role", "deployer"])
+        .output()
+        .unwrap();
+    assert_eq!(token.status.code(), Some(0));
+    let secret = String::from_utf8(token.stdout).unwrap();
+    assert!(
+        secret.starts_with("hoist_") && secret.ends_with('\n') && secret.len() > 40,
+        "{secret}"
+    );
+    let same = hoist(&config)
+        .args(["token", "create", "ci-bot", "--role", "viewer"])
+        .output()
+        .unwrap();
+    assert_eq!(same.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&same.stderr),
+        "error: token `ci-bot` already exists\n"
+    );
+
+    // Root refused (this machine's tests run as root) with the way out.
+    let serve = hoist(&config).output().unwrap();
+    assert_eq!(serve.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&serve.stderr).starts_with("error: hoist serve runs pipelines (the repositories' own code) and refuses to run as root\nhint: "));
+
+    std::fs::write(
+        &config,
+        "[[project]]\nname = \"shop\"\nrepository = \"/srv/shop.git\"\nsecret = \"hunter2\"\n",
+    )
+    .unwrap();
+    let inline = hoist(&config)
+        .args(["token", "create", "x", "--role", "viewer"])
+        .output()
+        .unwrap();
+    assert_eq!(inline.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&inline.stderr),
+        format!("error: {}:4:10: project \"shop\": the webhook secret is written in the file\nhint: a secret never belongs in a committed file: set secret_env = \"NAME\" (an environment variable of the server) or secret_file = \"PATH\"\n", config.display())
+    );
+}

@@ -161,9 +161,13 @@ pub fn run(args: ServeArgs) -> i32 {
         Err(e) => {
             printer::error(&e.to_string(), &e.hint().into_iter().collect::<Vec<_>>());
             match e {
-                hoist_server::ServerError::Root | hoist_server::ServerError::Secret { .. } => {
-                    exit::CONFIG
-                }
+                hoist_server::ServerError::Root
+                | hoist_server::ServerError::Secret { .. }
+                | hoist_server::ServerError::Store(
+                    hoist_store::StoreError::Exists { .. }
+                    | hoist_store::StoreError::Invalid { .. }
+                    | hoist_store::StoreError::UnsupportedUrl { .. },
+                ) => exit::CONFIG,
                 _ => exit::INTERNAL,
             }
         }
