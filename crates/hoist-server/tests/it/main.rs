@@ -4,6 +4,7 @@
 
 mod api;
 mod config;
+mod example_app;
 mod runs;
 mod support;
 mod webhooks;
