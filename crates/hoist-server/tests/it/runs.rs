@@ -212,3 +212,38 @@ fn rustix_is_root() -> bool {
         .find(|l| l.starts_with("Uid:"))
         .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_postgresql_store_a_push_runs_and_its_log_streams_the_same() {
+    let postgres = tokio::task::spawn_blocking(hoist_testkit::PostgresServer::start)
+        .await
+        .unwrap();
+    let url = postgres.create_database("hoist_server_runs");
+    let repo = Repo::new(&pipeline("echo on postgres; exit 0"));
+    let mut server = TestServer::start(&repo.path(), "", &format!("database = \"{url}\"")).await;
+    assert_eq!(server.store().backend(), hoist_store::Backend::Postgres);
+    let id = push(&server, &repo, "pg-1", "on postgres").await;
+    // A redelivery is recognised on PostgreSQL too.
+    let commit = repo.git(&["rev-parse", "HEAD"]);
+    let again = post_github(
+        server.addr(),
+        "push",
+        "pg-1",
+        SECRET,
+        &github_push("master", &[(commit.as_str(), "on postgres")]),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.json()["run"].as_i64()),
+        (200, Some(id))
+    );
+    assert_eq!(server.wait_finished(id, LONG).await, RunStatus::Passed);
+    assert!(server.log(id).await.contains(&"on postgres".to_string()));
+    let mut stream = server.store().subscribe(id, 0).await.unwrap();
+    let mut streamed = Vec::new();
+    while let Some(line) = stream.next().await {
+        streamed.push(line.unwrap().text);
+    }
+    assert_eq!(streamed, server.log(id).await);
+    server.stop().await;
+}
