@@ -227,12 +227,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     for project in &config.projects {
         store.ensure_project(&project.name).await?;
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServerError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = listen(config.listen).map_err(|source| ServerError::Listen {
+        addr: config.listen,
+        source,
+    })?;
     let addr = listener
         .local_addr()
         .map_err(|e| ServerError::Other(e.to_string()))?;
@@ -265,6 +263,21 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         runners,
         interrupted,
     })
+}
+
+/// How many connections may wait to be accepted. The default of the socket libraries (128)
+/// overflows when a forge redelivers a burst: the dropped SYNs cost their senders a second.
+const LISTEN_BACKLOG: u32 = 1024;
+
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// `hoist serve`: starts the server and runs it until SIGTERM or SIGINT, then shuts it down
