@@ -177,8 +177,36 @@ fn kill_9_mid_run_then_a_restart_interrupts_the_run_kills_its_processes_and_runs
     wait_for("the slow step to start", Duration::from_secs(60), || {
         log_has(&s, slow, "started")
     });
-    let queued = trigger(&s, "quick");
+    // Queued from the command line, while the server runs.
+    let cli = hoist(&s.config)
+        .args(["run", "app", "--branch", "quick"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        cli.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let queued: i64 = String::from_utf8(cli.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&cli.stderr),
+        format!("queued run {queued} of app\n")
+    );
     assert_eq!(status(&s, queued), "queued");
+    let unknown = hoist(&s.config)
+        .args(["run", "app", "--branch", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&unknown.stderr),
+        "error: the repository has no branch \"nope\"\n"
+    );
 
     sh(s.dir.path(), &format!("kill -9 {}", first.id()));
     wait_for("the server to die", Duration::from_secs(10), || {
