@@ -4,6 +4,7 @@
 
 pub mod checkout;
 pub mod pipeline;
+pub mod retention;
 pub mod strays;
 
 use std::path::PathBuf;
@@ -75,6 +76,18 @@ impl Runners {
             let phase = phase.clone();
             handles.push(tokio::spawn(async move { runners.work(phase).await }));
         }
+        let app = Arc::clone(&self.app);
+        let mut phase_rt = phase.clone();
+        tokio::spawn(async move {
+            loop {
+                let config = &app.config;
+                retention::prune(&*app.store, &config.data_dir, config.retention).await;
+                tokio::select! {
+                    () = tokio::time::sleep(retention::EVERY) => {}
+                    changed = phase_rt.changed() => if changed.is_err() || *phase_rt.borrow() != Phase::Running { break },
+                }
+            }
+        });
         let runners = Arc::clone(self);
         let mut phase_hb = phase.clone();
         tokio::spawn(async move {

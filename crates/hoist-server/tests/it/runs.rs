@@ -247,3 +247,38 @@ async fn on_a_postgresql_store_a_push_runs_and_its_log_streams_the_same() {
     assert_eq!(streamed, server.log(id).await);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_directories_older_than_retention_are_deleted_and_the_store_keeps_the_run() {
+    let repo = Repo::new(&pipeline("echo kept in the store"));
+    let mut server = TestServer::start(&repo.path(), "", "retention = \"1ms\"").await;
+    let id = push(&server, &repo, "ret-1", "short-lived").await;
+    assert_eq!(server.wait_finished(id, LONG).await, RunStatus::Passed);
+    let dir = server.config.data_dir.join(format!("runs/{id}"));
+    assert!(dir.is_dir(), "kept until the next look");
+    let store = server.store();
+    let deleted = hoist_server::runner::retention::prune(
+        &*store,
+        &server.config.data_dir,
+        Duration::from_millis(1),
+    )
+    .await;
+    assert_eq!(deleted, vec![id]);
+    assert!(!dir.exists());
+    assert!(server
+        .log(id)
+        .await
+        .contains(&"kept in the store".to_string()));
+    // A long retention keeps everything.
+    let id2 = push(&server, &repo, "ret-2", "long-lived").await;
+    server.wait_finished(id2, LONG).await;
+    let none = hoist_server::runner::retention::prune(
+        &*store,
+        &server.config.data_dir,
+        Duration::from_secs(3600),
+    )
+    .await;
+    assert!(none.is_empty());
+    assert!(server.config.data_dir.join(format!("runs/{id2}")).is_dir());
+    server.stop().await;
+}
