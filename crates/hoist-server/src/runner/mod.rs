@@ -4,6 +4,7 @@
 
 pub mod checkout;
 pub mod pipeline;
+pub mod poll;
 pub mod retention;
 pub mod strays;
 
@@ -75,6 +76,12 @@ impl Runners {
             let runners = Arc::clone(self);
             let phase = phase.clone();
             handles.push(tokio::spawn(async move { runners.work(phase).await }));
+        }
+        for project in &self.app.config.projects {
+            if project.poll.is_some() {
+                let app = Arc::clone(&self.app);
+                tokio::spawn(poll::poll(app, project.clone(), phase.clone()));
+            }
         }
         let app = Arc::clone(&self.app);
         let mut phase_rt = phase.clone();

@@ -282,3 +282,63 @@ async fn run_directories_older_than_retention_are_deleted_and_the_store_keeps_th
     assert!(server.config.data_dir.join(format!("runs/{id2}")).is_dir());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn polling_runs_a_branch_whose_head_moved_and_a_new_branch() {
+    let repo = Repo::new(&pipeline("echo polled"));
+    let mut server = TestServer::start(&repo.path(), "poll = \"100ms\"", "").await;
+    let store = server.store();
+    // The first look only notes the heads.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(store
+        .runs(&hoist_store::RunQuery::default())
+        .await
+        .unwrap()
+        .is_empty());
+    let moved = repo.commit("moved on");
+    let new_branch = {
+        repo.git(&["checkout", "-q", "-b", "feature"]);
+        repo.commit("a feature")
+    };
+    let deadline = std::time::Instant::now() + LONG;
+    let runs = loop {
+        let runs = store.runs(&hoist_store::RunQuery::default()).await.unwrap();
+        if runs.len() >= 2 {
+            break runs;
+        }
+        assert!(std::time::Instant::now() < deadline, "{runs:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut seen: Vec<(String, String, String)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r.branch.clone(),
+                r.commit.clone(),
+                r.trigger.kind.to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("feature".to_string(), new_branch, "poll".to_string()),
+            ("master".to_string(), moved, "poll".to_string()),
+        ]
+    );
+    for run in &runs {
+        assert_eq!(server.wait_finished(run.id, LONG).await, RunStatus::Passed);
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        store
+            .runs(&hoist_store::RunQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "nothing moved: nothing more runs"
+    );
+    server.stop().await;
+}
