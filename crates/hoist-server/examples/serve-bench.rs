@@ -111,5 +111,57 @@ async fn main() {
             times.last().unwrap().as_secs_f64() * 1000.0
         );
     }
+    sse_latency(&server).await;
     server.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+/// Log line appended to the store → the same line read by an SSE client over HTTP.
+async fn sse_latency(server: &hoist_server::RunningServer) {
+    let store = server.store();
+    let token = store
+        .create_token("bench", hoist_store::Role::Viewer, "bench")
+        .await
+        .unwrap()
+        .secret;
+    // Run 1 is the sleeping run: its stream stays open. Resume after its newest line.
+    let start = hoist_store::NewLogLine {
+        step: None,
+        at: chrono::Utc::now(),
+        text: "bench starts".into(),
+    };
+    let last = store.append_log(1, &[start]).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let request = format!(
+        "GET /api/runs/1/events HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nLast-Event-ID: {last}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut times = Vec::new();
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    for n in 0..200 {
+        let text = format!("probe {n}");
+        let started = Instant::now();
+        let line = hoist_store::NewLogLine {
+            step: None,
+            at: chrono::Utc::now(),
+            text: text.clone(),
+        };
+        store.append_log(1, &[line]).await.unwrap();
+        let wanted = format!("data: {text}\n");
+        while !String::from_utf8_lossy(&buffer).contains(&wanted) {
+            let read = stream.read(&mut chunk).await.unwrap();
+            assert!(read > 0, "the stream ended");
+            buffer.extend_from_slice(&chunk[..read]);
+        }
+        times.push(started.elapsed());
+        buffer.clear();
+    }
+    times.sort();
+    println!(
+        "log line -> SSE client: {} lines, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        times.len(),
+        percentile(&times, 0.5).as_secs_f64() * 1000.0,
+        percentile(&times, 0.99).as_secs_f64() * 1000.0,
+        times.last().unwrap().as_secs_f64() * 1000.0
+    );
 }
