@@ -29,21 +29,66 @@ macro_rules! impl_store {
             use crate::model::from_millis;
             use crate::{
                 ApiToken, AuditEntry, Artifact, Deployment, Job, LogLine, Project, Run,
-                RunStatus, Step, StepStatus, StoreError, TestCase, TestOutcome, Trigger,
-                TriggerKind, User, Role,
+                RunStatus, Step, StepStatus, StoreError, TestCase, TestOutcome, TestSuite,
+                Trigger, TriggerKind, User, Role,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
 
-            fn opt_time(row: &DbRow, column: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
-                Ok(row.try_get::<Option<i64>, _>(column)?.map(from_millis))
+            /// The one way a column becomes a model value: times stored as epoch milliseconds,
+            /// enums stored as their names, counts and sizes stored as non-negative integers.
+            pub(super) trait Columns {
+                /// A time column (milliseconds since the epoch).
+                fn time(&self, column: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError>;
+                /// A nullable time column.
+                fn opt_time(&self, column: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError>;
+                /// A text column holding an enum's name, read with its `from_db`.
+                fn named<T>(&self, column: &str, from_db: fn(&str) -> Result<T, StoreError>) -> Result<T, StoreError>;
+                /// A count or size (never negative; a negative value reads as 0).
+                fn unsigned(&self, column: &str) -> Result<u64, StoreError>;
+                /// A count that fits a `u32`.
+                fn count(&self, column: &str) -> Result<u32, StoreError>;
+                /// A nullable duration in milliseconds.
+                fn opt_duration(&self, column: &str) -> Result<Option<Duration>, StoreError>;
+                /// A duration in milliseconds.
+                fn duration(&self, column: &str) -> Result<Duration, StoreError> {
+                    Ok(Duration::from_millis(self.unsigned(column)?))
+                }
+            }
+
+            impl Columns for DbRow {
+                fn time(&self, column: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+                    Ok(from_millis(self.try_get(column)?))
+                }
+
+                fn opt_time(&self, column: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+                    Ok(self.try_get::<Option<i64>, _>(column)?.map(from_millis))
+                }
+
+                fn named<T>(&self, column: &str, from_db: fn(&str) -> Result<T, StoreError>) -> Result<T, StoreError> {
+                    from_db(&self.try_get::<String, _>(column)?)
+                }
+
+                fn unsigned(&self, column: &str) -> Result<u64, StoreError> {
+                    Ok(u64::try_from(self.try_get::<i64, _>(column)?).unwrap_or(0))
+                }
+
+                fn count(&self, column: &str) -> Result<u32, StoreError> {
+                    Ok(u32::try_from(self.unsigned(column)?).unwrap_or(u32::MAX))
+                }
+
+                fn opt_duration(&self, column: &str) -> Result<Option<Duration>, StoreError> {
+                    Ok(self
+                        .try_get::<Option<i64>, _>(column)?
+                        .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
+                }
             }
 
             pub(super) fn project(row: &DbRow) -> Result<Project, StoreError> {
                 Ok(Project {
                     id: row.try_get("id")?,
                     name: row.try_get("name")?,
-                    created_at: from_millis(row.try_get("created_at")?),
+                    created_at: row.time("created_at")?,
                 })
             }
 
@@ -56,16 +101,16 @@ macro_rules! impl_store {
                     message: row.try_get("message")?,
                     author: row.try_get("author")?,
                     trigger: Trigger {
-                        kind: TriggerKind::from_db(&row.try_get::<String, _>("trigger_kind")?)?,
+                        kind: row.named("trigger_kind", TriggerKind::from_db)?,
                         by: row.try_get("triggered_by")?,
                     },
                     rerun_of: row.try_get("rerun_of")?,
-                    status: RunStatus::from_db(&row.try_get::<String, _>("status")?)?,
-                    queued_at: from_millis(row.try_get("queued_at")?),
-                    started_at: opt_time(row, "started_at")?,
-                    finished_at: opt_time(row, "finished_at")?,
+                    status: row.named("status", RunStatus::from_db)?,
+                    queued_at: row.time("queued_at")?,
+                    started_at: row.opt_time("started_at")?,
+                    finished_at: row.opt_time("finished_at")?,
                     runner: row.try_get("runner_id")?,
-                    heartbeat_at: opt_time(row, "heartbeat_at")?,
+                    heartbeat_at: row.opt_time("heartbeat_at")?,
                     cancelled_by: row.try_get("cancelled_by")?,
                 })
             }
@@ -80,9 +125,9 @@ macro_rules! impl_store {
                     requires: serde_json::from_str(&requires).map_err(|_| {
                         StoreError::UnknownValue { column: "job requires", value: requires.clone() }
                     })?,
-                    status: StepStatus::from_db(&row.try_get::<String, _>("status")?)?,
-                    started_at: opt_time(row, "started_at")?,
-                    finished_at: opt_time(row, "finished_at")?,
+                    status: row.named("status", StepStatus::from_db)?,
+                    started_at: row.opt_time("started_at")?,
+                    finished_at: row.opt_time("finished_at")?,
                     steps: Vec::new(),
                 })
             }
@@ -93,14 +138,12 @@ macro_rules! impl_store {
                     job: row.try_get("job_id")?,
                     name: row.try_get("name")?,
                     position: row.try_get("position")?,
-                    status: StepStatus::from_db(&row.try_get::<String, _>("status")?)?,
+                    status: row.named("status", StepStatus::from_db)?,
                     exit_code: row
                         .try_get::<Option<i64>, _>("exit_code")?
                         .map(|c| i32::try_from(c).unwrap_or(i32::MIN)),
-                    duration: row
-                        .try_get::<Option<i64>, _>("duration_ms")?
-                        .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
-                    started_at: opt_time(row, "started_at")?,
+                    duration: row.opt_duration("duration_ms")?,
+                    started_at: row.opt_time("started_at")?,
                 })
             }
 
@@ -109,7 +152,7 @@ macro_rules! impl_store {
                     run: row.try_get("run_id")?,
                     seq: row.try_get("seq")?,
                     step: row.try_get("step_id")?,
-                    at: from_millis(row.try_get("at")?),
+                    at: row.time("at")?,
                     text: row.try_get("text")?,
                 })
             }
@@ -120,17 +163,27 @@ macro_rules! impl_store {
                     TestCase {
                         classname: row.try_get("classname")?,
                         name: row.try_get("name")?,
-                        outcome: TestOutcome::from_db(&row.try_get::<String, _>("outcome")?)?,
-                        duration: Duration::from_millis(
-                            u64::try_from(row.try_get::<i64, _>("duration_ms")?).unwrap_or(0),
-                        ),
+                        outcome: row.named("outcome", TestOutcome::from_db)?,
+                        duration: row.duration("duration_ms")?,
                         message: row.try_get("message")?,
                     },
                 ))
             }
 
-            pub(super) fn count(row: &DbRow, column: &str) -> Result<u32, StoreError> {
-                Ok(u32::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
+            pub(super) fn test_suite(row: &DbRow) -> Result<(i64, TestSuite), StoreError> {
+                Ok((
+                    row.try_get("id")?,
+                    TestSuite {
+                        name: row.try_get("name")?,
+                        step: row.try_get("step_id")?,
+                        tests: row.count("tests")?,
+                        failures: row.count("failures")?,
+                        errors: row.count("errors")?,
+                        skipped: row.count("skipped")?,
+                        duration: row.duration("duration_ms")?,
+                        cases: Vec::new(),
+                    },
+                ))
             }
 
             pub(super) fn artifact(row: &DbRow) -> Result<Artifact, StoreError> {
@@ -138,32 +191,32 @@ macro_rules! impl_store {
                     run: row.try_get("run_id")?,
                     name: row.try_get("name")?,
                     path: row.try_get("path")?,
-                    size: u64::try_from(row.try_get::<i64, _>("size_bytes")?).unwrap_or(0),
-                    created_at: from_millis(row.try_get("created_at")?),
+                    size: row.unsigned("size_bytes")?,
+                    created_at: row.time("created_at")?,
                 })
             }
 
             pub(super) fn user(row: &DbRow) -> Result<User, StoreError> {
                 Ok(User {
                     name: row.try_get("name")?,
-                    role: Role::from_db(&row.try_get::<String, _>("role")?)?,
-                    created_at: from_millis(row.try_get("created_at")?),
+                    role: row.named("role", Role::from_db)?,
+                    created_at: row.time("created_at")?,
                 })
             }
 
             pub(super) fn token(row: &DbRow) -> Result<ApiToken, StoreError> {
                 Ok(ApiToken {
                     name: row.try_get("name")?,
-                    role: Role::from_db(&row.try_get::<String, _>("role")?)?,
+                    role: row.named("role", Role::from_db)?,
                     created_by: row.try_get("created_by")?,
-                    created_at: from_millis(row.try_get("created_at")?),
+                    created_at: row.time("created_at")?,
                 })
             }
 
             pub(super) fn audit(row: &DbRow) -> Result<AuditEntry, StoreError> {
                 Ok(AuditEntry {
                     id: row.try_get("id")?,
-                    at: from_millis(row.try_get("at")?),
+                    at: row.time("at")?,
                     who: row.try_get("who")?,
                     action: row.try_get("action")?,
                     target: row.try_get("target")?,
@@ -181,7 +234,7 @@ macro_rules! impl_store {
                     release: row.try_get("release_id")?,
                     outcome: row.try_get("outcome")?,
                     who: row.try_get("who")?,
-                    at: from_millis(row.try_get("at")?),
+                    at: row.time("at")?,
                 })
             }
         }
@@ -739,20 +792,9 @@ macro_rules! impl_store {
                 let mut suites = Vec::with_capacity(rows.len());
                 let mut ids = Vec::with_capacity(rows.len());
                 for row in &rows {
-                    use sqlx::Row;
-                    ids.push(row.try_get::<i64, _>("id")?);
-                    suites.push(crate::TestSuite {
-                        name: row.try_get("name")?,
-                        step: row.try_get("step_id")?,
-                        tests: shared_rows::count(row, "tests")?,
-                        failures: shared_rows::count(row, "failures")?,
-                        errors: shared_rows::count(row, "errors")?,
-                        skipped: shared_rows::count(row, "skipped")?,
-                        duration: std::time::Duration::from_millis(
-                            u64::try_from(row.try_get::<i64, _>("duration_ms")?).unwrap_or(0),
-                        ),
-                        cases: Vec::new(),
-                    });
+                    let (id, suite) = shared_rows::test_suite(row)?;
+                    ids.push(id);
+                    suites.push(suite);
                 }
                 let cases = sqlx::query(
                     "SELECT c.suite_id, c.classname, c.name, c.outcome, c.duration_ms, c.message \

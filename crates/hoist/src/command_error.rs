@@ -236,6 +236,25 @@ impl From<hoist_setup::SetupError> for CommandError {
     }
 }
 
+/// A server that may not start as configured (root, a secret it cannot read, a store URL or
+/// name that is wrong) is the configuration's fault (2); anything else is internal.
+impl From<hoist_server::ServerError> for CommandError {
+    fn from(e: hoist_server::ServerError) -> Self {
+        let hint = e.hint();
+        let kind = match &e {
+            hoist_server::ServerError::Root
+            | hoist_server::ServerError::Secret { .. }
+            | hoist_server::ServerError::Store(
+                hoist_store::StoreError::Exists { .. }
+                | hoist_store::StoreError::Invalid { .. }
+                | hoist_store::StoreError::UnsupportedUrl { .. },
+            ) => ErrorKind::Config,
+            _ => ErrorKind::Internal,
+        };
+        CommandError::new(kind, e.to_string()).hints(hint)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,12 +10,15 @@ mod printer;
 use clap::Parser;
 
 fn main() {
-    // Ctrl-C (and SIGTERM): let the engine stop at a safe point and release the lock.
-    let _ = ctrlc::set_handler(|| {
-        hoist_deploy::request_cancel();
-        hoist_pipeline::request_cancel();
-    });
     let cli = cli::Cli::parse();
+    // Ctrl-C (and SIGTERM): let the engine stop at a safe point and release the lock.
+    // `hoist serve` handles both itself: it lets running runs finish within a grace period.
+    if !matches!(cli.command, cli::Command::Serve(_)) {
+        let _ = ctrlc::set_handler(|| {
+            hoist_deploy::request_cancel();
+            hoist_pipeline::request_cancel();
+        });
+    }
     let printer = printer::Printer::new(cli.verbosity());
     let json = cli.json();
     if let Err(e) = commands::dispatch(cli, printer) {

@@ -15,6 +15,7 @@ pub mod logs;
 pub mod releases;
 pub mod rollback;
 pub mod run;
+pub mod serve;
 pub mod setup;
 pub mod status;
 
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli, printer: Printer) -> Result<(), CommandError> {
         Command::Status(args) => status::run(&args, config, printer),
         Command::Lock(args) => lock::run(args, config, printer),
         Command::Ci(cmd) => ci::run(cmd, config, printer),
+        Command::Serve(args) => serve::run(args, printer),
         Command::Cache(cmd) => cache::run(cmd, config, printer),
         Command::Import(cmd) => import::run(cmd, config, printer),
         Command::Setup(args) => setup::run(&args, config, printer),

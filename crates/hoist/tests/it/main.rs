@@ -24,6 +24,7 @@ mod release_integrity;
 mod release_marks;
 mod restart_load;
 mod run_command;
+mod serve;
 mod setup_files;
 mod setup_first_deploy;
 mod source_commit;

@@ -1,0 +1,546 @@
+//! The JSON API: `Authorization: Bearer <token>`; viewers read, deployers also trigger, cancel
+//! and re-run. Every request that changes something is in the audit log. The status badge is
+//! public.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hoist_store::{
+    ApiToken, LogLine, LogStream, NewAudit, NewRun, Role, Run, RunId, RunQuery, RunStatus,
+    StoreError, Trigger, TriggerKind,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::runner::checkout;
+use crate::state::AppState;
+
+type App = State<Arc<AppState>>;
+
+pub(crate) fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/projects", get(projects))
+        .route("/api/projects/{project}/runs", get(runs).post(trigger))
+        .route("/api/runs/{id}", get(run))
+        .route("/api/runs/{id}/log", get(log))
+        .route("/api/runs/{id}/events", get(events))
+        .route("/api/runs/{id}/cancel", post(cancel))
+        .route("/api/runs/{id}/rerun", post(rerun))
+        .route("/api/runs/{id}/artifacts/{*name}", get(artifact))
+        .route("/badge/{project}", get(badge))
+}
+
+/// An API error: a status and a message, as `{"error": "…"}`.
+pub(crate) struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+fn not_found(what: String) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, what)
+}
+
+/// The caller, from `Authorization: Bearer <token>`.
+pub(crate) struct Caller(ApiToken);
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<AppState>,
+    ) -> Result<Caller, ApiError> {
+        let unauthorized = |m: &str| ApiError(StatusCode::UNAUTHORIZED, m.to_string());
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| unauthorized("send an API token: Authorization: Bearer <token>"))?;
+        let secret = value
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        match app.store.token_by_secret(secret.trim()).await? {
+            Some(token) => Ok(Caller(token)),
+            None => Err(unauthorized("unknown or revoked API token")),
+        }
+    }
+}
+
+impl Caller {
+    fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.0.role.allows(role) {
+            Ok(())
+        } else {
+            Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "token {} is a {}; this needs {role}",
+                    self.0.name, self.0.role
+                ),
+            ))
+        }
+    }
+
+    fn who(&self) -> String {
+        format!("token {}", self.0.name)
+    }
+}
+
+async fn audit(app: &AppState, caller: &Caller, action: &str, target: String, detail: String) {
+    let _ = app
+        .store
+        .audit(&NewAudit {
+            who: caller.who(),
+            action: action.into(),
+            target,
+            detail,
+        })
+        .await;
+}
+
+fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
+    t.map_or(Value::Null, |t| {
+        Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    })
+}
+
+fn run_json(app: &AppState, run: &Run) -> Value {
+    json!({
+        "id": run.id,
+        "project": run.project,
+        "branch": run.branch,
+        "commit": run.commit,
+        "message": run.message,
+        "author": run.author,
+        "trigger": run.trigger.kind.as_str(),
+        "triggered_by": run.trigger.by,
+        "rerun_of": run.rerun_of,
+        "status": run.status.as_str(),
+        "queued_at": time(Some(run.queued_at)),
+        "started_at": time(run.started_at),
+        "finished_at": time(run.finished_at),
+        "cancelled_by": run.cancelled_by,
+        "url": app.run_url(run.id),
+    })
+}
+
+async fn projects(State(app): App, _caller: Caller) -> Result<Json<Value>, ApiError> {
+    let names: Vec<Value> = app
+        .config
+        .projects
+        .iter()
+        .map(|p| json!({ "name": p.name, "repository": p.repository, "webhook": format!("{}/hooks/{}", app.config.public_url, p.name) }))
+        .collect();
+    Ok(Json(json!({ "projects": names })))
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    branch: Option<String>,
+    status: Option<String>,
+    before: Option<RunId>,
+    limit: Option<u32>,
+}
+
+async fn runs(
+    State(app): App,
+    _caller: Caller,
+    Path(project): Path<String>,
+    Query(query): Query<RunsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if app.project(&project).is_none() {
+        return Err(not_found(format!("no project named {project:?}")));
+    }
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            s.parse::<RunStatus>()
+                .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?,
+        ),
+    };
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let list = app
+        .store
+        .runs(&RunQuery {
+            project: Some(project),
+            branch: query.branch,
+            status,
+            before: query.before,
+            limit,
+        })
+        .await?;
+    let next = if list.len() == limit as usize {
+        list.last().map(|r| r.id)
+    } else {
+        None
+    };
+    let runs: Vec<Value> = list.iter().map(|r| run_json(&app, r)).collect();
+    Ok(Json(json!({ "runs": runs, "next_before": next })))
+}
+
+async fn find_run(app: &AppState, id: RunId) -> Result<Run, ApiError> {
+    app.store
+        .run(id)
+        .await?
+        .ok_or_else(|| not_found(format!("no run {id}")))
+}
+
+async fn run(
+    State(app): App,
+    _caller: Caller,
+    Path(id): Path<RunId>,
+) -> Result<Json<Value>, ApiError> {
+    let run = find_run(&app, id).await?;
+    let jobs: Vec<Value> = app
+        .store
+        .jobs(id)
+        .await?
+        .iter()
+        .map(|job| {
+            json!({
+                "name": job.name,
+                "status": job.status.as_str(),
+                "requires": job.requires,
+                "started_at": time(job.started_at),
+                "finished_at": time(job.finished_at),
+                "steps": job.steps.iter().map(|s| json!({
+                    "id": s.id,
+                    "name": s.name,
+                    "status": s.status.as_str(),
+                    "exit_code": s.exit_code,
+                    "millis": s.duration.map(|d| d.as_millis()),
+                    "started_at": time(s.started_at),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let tests = app.store.test_summary(id).await?;
+    let artifacts: Vec<Value> = app
+        .store
+        .artifacts(id)
+        .await?
+        .iter()
+        .map(|a| json!({ "name": a.name, "size": a.size, "url": format!("{}/api/runs/{id}/artifacts/{}", app.config.public_url, a.name) }))
+        .collect();
+    let mut body = run_json(&app, &run);
+    body["jobs"] = Value::Array(jobs);
+    body["tests"] = json!({ "tests": tests.tests, "failures": tests.failures, "errors": tests.errors, "skipped": tests.skipped });
+    body["artifacts"] = Value::Array(artifacts);
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+fn line_json(line: &LogLine) -> Value {
+    json!({ "seq": line.seq, "step": line.step, "at": time(Some(line.at)), "text": line.text })
+}
+
+async fn log(
+    State(app): App,
+    _caller: Caller,
+    Path(id): Path<RunId>,
+    Query(query): Query<LogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    find_run(&app, id).await?;
+    let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
+    let lines = app
+        .store
+        .log_after(id, query.after.unwrap_or(0), limit)
+        .await?;
+    let next = lines.last().map(|l| l.seq);
+    Ok(Json(json!({
+        "lines": lines.iter().map(line_json).collect::<Vec<_>>(),
+        "next_after": if lines.len() == limit as usize { next } else { None },
+    })))
+}
+
+/// The log as Server-Sent Events: each line's `seq` is its event id, so a client that
+/// reconnects with `Last-Event-ID` resumes after the last line it got. The stream ends when
+/// the run has finished and every line was sent.
+async fn events(
+    State(app): App,
+    _caller: Caller,
+    Path(id): Path<RunId>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    find_run(&app, id).await?;
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(0);
+    let stream = app.store.subscribe(id, after).await?;
+    Ok(Sse::new(SseLines(stream))
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// A run's log lines as SSE events.
+pub(crate) struct SseLines(LogStream);
+
+impl futures_core::Stream for SseLines {
+    type Item = Result<SseEvent, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match Pin::new(&mut self.0).poll_next(cx) {
+            Poll::Ready(Some(Ok(line))) => Poll::Ready(Some(Ok(SseEvent::default()
+                .id(line.seq.to_string())
+                .data(line.text)))),
+            // A store error ends the stream; the client reconnects with its Last-Event-ID.
+            Poll::Ready(Some(Err(_)) | None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct TriggerBody {
+    branch: Option<String>,
+    commit: Option<String>,
+}
+
+async fn trigger(
+    State(app): App,
+    caller: Caller,
+    Path(project): Path<String>,
+    body: Option<Json<TriggerBody>>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Deployer)?;
+    let config = app
+        .project(&project)
+        .cloned()
+        .ok_or_else(|| not_found(format!("no project named {project:?}")))?;
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let branch = body.branch.unwrap_or_else(|| "master".into());
+    let data_dir = app.config.data_dir.clone();
+    let wanted = body.commit.clone();
+    let (b, name, repo) = (
+        branch.clone(),
+        config.name.clone(),
+        config.repository.clone(),
+    );
+    let resolved = tokio::task::spawn_blocking(move || {
+        let mirror = checkout::update_mirror(&data_dir, &name, &repo)?;
+        let commit = match wanted {
+            Some(commit) if checkout::has_commit(&mirror, &commit) => commit,
+            Some(commit) => return Err(format!("the repository has no commit {commit:?}")),
+            None => checkout::branch_head(&mirror, &b)?,
+        };
+        let (message, author) = checkout::describe(&mirror, &commit);
+        Ok((commit, message, author))
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let (commit, message, author) =
+        resolved.map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let enqueued = app
+        .store
+        .enqueue(&NewRun {
+            project: project.clone(),
+            branch: branch.clone(),
+            commit: commit.clone(),
+            message,
+            author,
+            trigger: Trigger {
+                kind: TriggerKind::Manual,
+                by: caller.who(),
+            },
+            auto_cancel: false,
+        })
+        .await?;
+    app.wake_runners();
+    audit(
+        &app,
+        &caller,
+        "run.trigger",
+        format!("run {}", enqueued.run),
+        format!("{project} {branch} {commit}"),
+    )
+    .await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "run": enqueued.run, "url": app.run_url(enqueued.run) })),
+    )
+        .into_response())
+}
+
+async fn cancel(
+    State(app): App,
+    caller: Caller,
+    Path(id): Path<RunId>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Deployer)?;
+    find_run(&app, id).await?;
+    let cancelled = app.store.cancel(id, &caller.who()).await?;
+    if cancelled {
+        audit(
+            &app,
+            &caller,
+            "run.cancel",
+            format!("run {id}"),
+            String::new(),
+        )
+        .await;
+    }
+    Ok(Json(json!({ "run": id, "cancelled": cancelled })))
+}
+
+async fn rerun(
+    State(app): App,
+    caller: Caller,
+    Path(id): Path<RunId>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Deployer)?;
+    find_run(&app, id).await?;
+    let new = app.store.rerun(id, &caller.who()).await?;
+    app.wake_runners();
+    audit(
+        &app,
+        &caller,
+        "run.rerun",
+        format!("run {new}"),
+        format!("re-run of run {id}"),
+    )
+    .await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "run": new, "url": app.run_url(new) })),
+    )
+        .into_response())
+}
+
+/// An artifact's file. The name is looked up in the run's artifact list; the file must lie
+/// inside that artifact's directory once every symlink is resolved: no `..`, no escape.
+async fn artifact(
+    State(app): App,
+    _caller: Caller,
+    Path((id, name)): Path<(RunId, String)>,
+) -> Result<Response, ApiError> {
+    let missing = || not_found(format!("run {id} has no artifact {name:?}"));
+    let artifacts = app.store.artifacts(id).await?;
+    let (artifact, rest) = artifacts
+        .iter()
+        .find_map(|a| {
+            if name == a.name {
+                Some((a, ""))
+            } else {
+                name.strip_prefix(&a.name)
+                    .and_then(|r| r.strip_prefix('/'))
+                    .map(|r| (a, r))
+            }
+        })
+        .ok_or_else(missing)?;
+    let root = app
+        .config
+        .data_dir
+        .join(&artifact.path)
+        .canonicalize()
+        .map_err(|_| missing())?;
+    let file = root.join(rest).canonicalize().map_err(|_| missing())?;
+    if !file.starts_with(&root) || !file.is_file() {
+        return Err(missing());
+    }
+    let bytes = tokio::fs::read(&file).await.map_err(|_| missing())?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, "attachment".to_string()),
+        ],
+        Body::from(bytes),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct BadgeQuery {
+    branch: Option<String>,
+}
+
+/// `GET /badge/<project>.svg[?branch=B]`: the last finished run's status (public).
+async fn badge(
+    State(app): App,
+    Path(file): Path<String>,
+    Query(query): Query<BadgeQuery>,
+) -> Result<Response, ApiError> {
+    let project = file
+        .strip_suffix(".svg")
+        .ok_or_else(|| not_found(format!("no badge {file:?}: ask for /badge/<project>.svg")))?;
+    if app.project(project).is_none() {
+        return Err(not_found(format!("no project named {project:?}")));
+    }
+    let branch = query.branch.unwrap_or_else(|| "master".into());
+    let mut before = None;
+    let mut status = None;
+    // The newest finished run: skip queued and running ones, a page at a time.
+    'pages: for _ in 0..20 {
+        let page = app
+            .store
+            .runs(&RunQuery {
+                project: Some(project.to_string()),
+                branch: Some(branch.clone()),
+                status: None,
+                before,
+                limit: 50,
+            })
+            .await?;
+        for run in &page {
+            if run.status.is_finished() {
+                status = Some(run.status);
+                break 'pages;
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 50 => before = Some(last.id),
+            _ => break,
+        }
+    }
+    let (text, colour) = match status {
+        Some(RunStatus::Passed) => ("passed", "#4c1"),
+        Some(RunStatus::Failed) => ("failed", "#e05d44"),
+        Some(RunStatus::Cancelled) => ("cancelled", "#9f9f9f"),
+        Some(RunStatus::Interrupted) => ("interrupted", "#dfb317"),
+        _ => ("unknown", "#9f9f9f"),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        badge_svg(text, colour),
+    )
+        .into_response())
+}
+
+/// A flat two-part badge; `text` is one of the fixed status words, never user input.
+fn badge_svg(text: &str, colour: &str) -> String {
+    let left = 37;
+    let right = 8 + 7 * text.len();
+    let width = left + right;
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" role="img" aria-label="hoist: {text}"><rect width="{left}" height="20" fill="#555"/><rect x="{left}" width="{right}" height="20" fill="{colour}"/><g fill="#fff" font-family="Verdana,sans-serif" font-size="11"><text x="5" y="14">hoist</text><text x="{}" y="14">{text}</text></g></svg>"##,
+        left + 4
+    )
+}

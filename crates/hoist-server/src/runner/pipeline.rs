@@ -1,0 +1,367 @@
+//! The one place the server calls the CI engine (`hoist-pipeline`): it runs the pipeline of a
+//! checked-out commit, exactly as `hoist ci run` does in a working copy, and turns the engine's
+//! events into the store's jobs, steps, log lines, test suites and artifacts as they come.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hoist_pipeline::event::Event;
+use hoist_pipeline::junit::Outcome;
+use hoist_pipeline::record::{JobStatus, RunRecord, Severity, StepStatus as EngineStepStatus};
+use hoist_pipeline::{engine, RunOptions};
+use hoist_store::{
+    JobId, NewJob, NewLogLine, RunId, StepId, StepStatus, Store, StoreError, TestCase, TestOutcome,
+    TestSuite,
+};
+use tokio::sync::mpsc;
+
+/// One pipeline run of a checked-out commit.
+pub struct PipelineRun {
+    /// The run in the store.
+    pub run: RunId,
+    /// The checkout (a git repository at `commit`).
+    pub checkout: PathBuf,
+    /// Its hoist.toml (inside the checkout).
+    pub config: PathBuf,
+    /// The commit.
+    pub commit: String,
+    /// The branch it runs as (decides the jobs' filters).
+    pub branch: String,
+    /// Records, logs and workspaces of this run.
+    pub ci_dir: PathBuf,
+    /// The CI cache store, shared by the server's runs.
+    pub cache_dir: PathBuf,
+    /// The data dir, which artifact paths are kept relative to.
+    pub data_dir: PathBuf,
+    /// Whether deploy steps run.
+    pub deploy: bool,
+    /// Set to stop the run: running steps are killed, nothing more starts.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Runs the pipeline; `Ok(true)` when it passed. `Err` when it could not start (the message is
+/// also in the run's log).
+///
+/// # Errors
+///
+/// The pipeline's definition or the engine refused to start, or the store failed.
+pub async fn run(store: Arc<dyn Store>, spec: PipelineRun) -> Result<bool, String> {
+    let pipeline = match hoist_config::pipeline::load(&spec.config) {
+        Ok(pipeline) => pipeline,
+        Err(e) => {
+            let hint = e
+                .hint
+                .as_ref()
+                .map(|h| format!(" (hint: {h})"))
+                .unwrap_or_default();
+            return Err(format!("{e}{hint}"));
+        }
+    };
+    let requires: HashMap<String, Vec<String>> = pipeline
+        .jobs
+        .iter()
+        .map(|j| (j.name.clone(), j.requires.clone()))
+        .collect();
+    let mut opts = RunOptions::new(&spec.config);
+    opts.project_dir.clone_from(&spec.checkout);
+    opts.revision = Some(spec.commit.clone());
+    opts.branch = Some(spec.branch.clone());
+    opts.ci_dir.clone_from(&spec.ci_dir);
+    opts.cache_dir.clone_from(&spec.cache_dir);
+    opts.deploy = spec.deploy;
+    opts.cancel = spec.cancel.clone();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let engine = tokio::task::spawn_blocking(move || {
+        engine::run(&pipeline, &opts, &move |event| {
+            let _ = tx.send(event);
+        })
+        .map_err(|e| {
+            let hint = e
+                .hint()
+                .map(|h| format!(" (hint: {h})"))
+                .unwrap_or_default();
+            format!("{e}{hint}")
+        })
+    });
+    let mut sink = EventSink {
+        store,
+        run: spec.run,
+        data_dir: spec.data_dir,
+        requires,
+        jobs: HashMap::new(),
+        steps: HashMap::new(),
+        pending: Vec::new(),
+    };
+    let stored = sink.consume(rx).await;
+    let outcome = engine
+        .await
+        .map_err(|e| format!("the pipeline engine stopped: {e}"))?;
+    stored.map_err(|e| format!("the run's events could not be stored: {e}"))?;
+    outcome.map(|record| record.passed)
+}
+
+/// Turns engine events into store rows, in order; output lines are appended in batches (all
+/// the lines waiting when the channel runs dry).
+struct EventSink {
+    store: Arc<dyn Store>,
+    run: RunId,
+    data_dir: PathBuf,
+    requires: HashMap<String, Vec<String>>,
+    jobs: HashMap<String, JobId>,
+    steps: HashMap<(String, usize), StepId>,
+    pending: Vec<NewLogLine>,
+}
+
+fn job_status(status: JobStatus) -> StepStatus {
+    match status {
+        JobStatus::Passed => StepStatus::Passed,
+        JobStatus::Failed | JobStatus::TimedOut => StepStatus::Failed,
+        JobStatus::Skipped => StepStatus::Skipped,
+        JobStatus::Cancelled => StepStatus::Cancelled,
+    }
+}
+
+fn step_status(status: EngineStepStatus) -> StepStatus {
+    match status {
+        EngineStepStatus::Passed => StepStatus::Passed,
+        EngineStepStatus::Failed | EngineStepStatus::TimedOut => StepStatus::Failed,
+        EngineStepStatus::Skipped => StepStatus::Skipped,
+        EngineStepStatus::Cancelled => StepStatus::Cancelled,
+    }
+}
+
+impl EventSink {
+    async fn consume(&mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> Result<(), StoreError> {
+        while let Some(event) = rx.recv().await {
+            self.handle(event).await?;
+            while let Ok(event) = rx.try_recv() {
+                self.handle(event).await?;
+            }
+            self.flush().await?;
+        }
+        self.flush().await
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.pending.is_empty() {
+            let lines = std::mem::take(&mut self.pending);
+            self.store.append_log(self.run, &lines).await?;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, step: Option<StepId>, at: DateTime<Utc>, text: String) {
+        self.pending.push(NewLogLine { step, at, text });
+    }
+
+    fn note(&mut self, text: String) {
+        self.line(None, Utc::now(), text);
+    }
+
+    async fn step_id(&mut self, job: &str, step: usize, name: &str) -> Result<StepId, StoreError> {
+        if let Some(id) = self.steps.get(&(job.to_string(), step)) {
+            return Ok(*id);
+        }
+        let job_id = self.job_id(job).await?;
+        let id = self
+            .store
+            .add_step(job_id, name, i64::try_from(step).unwrap_or(i64::MAX))
+            .await?;
+        self.steps.insert((job.to_string(), step), id);
+        Ok(id)
+    }
+
+    async fn job_id(&mut self, job: &str) -> Result<JobId, StoreError> {
+        if let Some(id) = self.jobs.get(job) {
+            return Ok(*id);
+        }
+        let new = NewJob {
+            name: job.to_string(),
+            position: i64::try_from(self.jobs.len()).unwrap_or(i64::MAX),
+            requires: self.requires.get(job).cloned().unwrap_or_default(),
+        };
+        let id = self.store.add_job(self.run, &new).await?;
+        self.jobs.insert(job.to_string(), id);
+        Ok(id)
+    }
+
+    async fn handle(&mut self, event: Event) -> Result<(), StoreError> {
+        match event {
+            Event::RunStarted {
+                commit,
+                branch,
+                jobs,
+                ..
+            } => {
+                for job in &jobs {
+                    self.job_id(job).await?;
+                }
+                self.note(format!(
+                    "running commit {commit} as branch {branch}: jobs {}",
+                    jobs.join(", ")
+                ));
+            }
+            Event::Warning { job, message } => match job {
+                Some(job) => self.note(format!("warning: {job}: {message}")),
+                None => self.note(format!("warning: {message}")),
+            },
+            Event::JobSkipped { job, reason } => {
+                self.flush().await?;
+                let id = self.job_id(&job).await?;
+                self.store.set_job_status(id, StepStatus::Skipped).await?;
+                self.note(format!("{job}: skipped: {reason}"));
+            }
+            Event::JobStarted { job } => {
+                let id = self.job_id(&job).await?;
+                self.store.set_job_status(id, StepStatus::Running).await?;
+            }
+            Event::ServiceStarted {
+                job,
+                service,
+                port,
+                millis,
+            } => {
+                self.note(format!(
+                    "{job}: service {service} ready on 127.0.0.1:{port} ({millis} ms)"
+                ));
+            }
+            Event::ServiceFailed {
+                job,
+                service,
+                message,
+                log,
+            } => {
+                self.note(format!("{job}: service {service} failed: {message}"));
+                for line in log.lines() {
+                    self.note(format!("{job}: {service} | {line}"));
+                }
+            }
+            Event::StepStarted { job, step, name } => {
+                self.flush().await?;
+                let id = self.step_id(&job, step, &name).await?;
+                self.store.start_step(id).await?;
+            }
+            Event::Output {
+                job,
+                step,
+                time,
+                line,
+                ..
+            } => {
+                let id = self.steps.get(&(job, step)).copied();
+                let at = DateTime::parse_from_rfc3339(&time)
+                    .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
+                self.line(id, at, line);
+            }
+            Event::StepNote {
+                job,
+                step,
+                severity,
+                message,
+            } => {
+                let id = self.steps.get(&(job, step)).copied();
+                let line = match severity {
+                    Severity::Warning => format!("warning: {message}"),
+                    Severity::Info => message,
+                };
+                self.line(id, Utc::now(), line);
+            }
+            Event::StepFinished {
+                job,
+                step,
+                name,
+                status,
+                exit_code,
+                millis,
+            } => {
+                self.flush().await?;
+                let id = self.step_id(&job, step, &name).await?;
+                self.store
+                    .finish_step(
+                        id,
+                        step_status(status),
+                        exit_code,
+                        Duration::from_millis(millis),
+                    )
+                    .await?;
+            }
+            Event::JobFinished {
+                job,
+                status,
+                reason,
+                ..
+            } => {
+                self.flush().await?;
+                let id = self.job_id(&job).await?;
+                self.store.set_job_status(id, job_status(status)).await?;
+                if let Some(reason) = reason {
+                    self.note(format!("{job}: {}: {reason}", job_status(status)));
+                }
+            }
+            Event::RunFinished { record } => {
+                self.flush().await?;
+                self.keep_results(&record).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The record's JUnit results and artifacts, into the store.
+    async fn keep_results(&mut self, record: &RunRecord) -> Result<(), StoreError> {
+        for job in &record.jobs {
+            if let Some(report) = &job.tests {
+                let count = |o: &Outcome| {
+                    u32::try_from(report.cases.iter().filter(|c| &c.outcome == o).count())
+                        .unwrap_or(u32::MAX)
+                };
+                let suite = TestSuite {
+                    name: job.name.clone(),
+                    step: None,
+                    tests: u32::try_from(report.cases.len()).unwrap_or(u32::MAX),
+                    failures: count(&Outcome::Failed),
+                    errors: count(&Outcome::Error),
+                    skipped: count(&Outcome::Skipped),
+                    duration: Duration::from_secs_f64(report.seconds.max(0.0)),
+                    cases: report
+                        .cases
+                        .iter()
+                        .map(|c| TestCase {
+                            classname: c.classname.clone(),
+                            name: c.name.clone(),
+                            outcome: match c.outcome {
+                                Outcome::Passed => TestOutcome::Passed,
+                                Outcome::Failed => TestOutcome::Failed,
+                                Outcome::Error => TestOutcome::Error,
+                                Outcome::Skipped => TestOutcome::Skipped,
+                            },
+                            duration: Duration::from_secs_f64(c.seconds.max(0.0)),
+                            message: Some(c.message.clone()).filter(|m| !m.is_empty()),
+                        })
+                        .collect(),
+                };
+                self.store.add_test_suite(self.run, &suite).await?;
+            }
+            for step in &job.steps {
+                for artifact in &step.artifacts {
+                    let full = record.dir.join(&artifact.stored);
+                    let Ok(relative) = full.strip_prefix(&self.data_dir) else {
+                        continue;
+                    };
+                    let name = Path::new(&artifact.stored)
+                        .strip_prefix("artifacts")
+                        .unwrap_or(Path::new(&artifact.stored))
+                        .to_string_lossy()
+                        .into_owned();
+                    self.store
+                        .add_artifact(self.run, &name, &relative.to_string_lossy(), artifact.bytes)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
