@@ -251,18 +251,7 @@ fn rollback_locked(
                 failed_step.name()
             ),
         );
-        e.hosts = fleet
-            .hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| HostOutcome {
-                host: h.name.clone(),
-                previous: Some(froms[i].to_string()),
-                release: target.to_string(),
-                result: results[i].0,
-                detail: results[i].1.clone(),
-            })
-            .collect();
+        e.hosts = rollback_rows(fleet, &froms, &target, |i| results[i].clone());
         return Err(e);
     }
 
@@ -295,21 +284,13 @@ fn rollback_locked(
     if !hook_failures.is_empty() {
         let mut e =
             crate::hooks::after_failure(fleet, &target, HookWhen::AfterRollback, &hook_failures);
-        e.hosts = fleet
-            .hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| HostOutcome {
-                host: h.name.clone(),
-                previous: Some(froms[i].to_string()),
-                release: target.to_string(),
-                result: HostResult::Live,
-                detail: hook_failures
-                    .iter()
-                    .any(|(host, _)| *host == i)
-                    .then(|| "after-rollback hook failed".to_string()),
-            })
-            .collect();
+        e.hosts = rollback_rows(fleet, &froms, &target, |i| {
+            let failed = hook_failures.iter().any(|(host, _)| *host == i);
+            (
+                HostResult::Live,
+                failed.then(|| "after-rollback hook failed".to_string()),
+            )
+        });
         return Err(e);
     }
     let left_marked_bad = fleet
@@ -318,22 +299,35 @@ fn rollback_locked(
         .enumerate()
         .any(|(i, _)| !states[i].history.deployed_after(&target, &froms[i]));
     Ok(RollbackReport {
-        hosts: fleet
-            .hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| HostOutcome {
-                host: h.name.clone(),
-                previous: Some(froms[i].to_string()),
-                release: target.to_string(),
-                result: HostResult::Live,
-                detail: None,
-            })
-            .collect(),
+        hosts: rollback_rows(fleet, &froms, &target, |_| (HostResult::Live, None)),
         to: target,
         elapsed: started.elapsed(),
         left_marked_bad,
     })
+}
+
+/// The per-host table of a rollback from `froms[i]` to `target`: each host's result and detail.
+fn rollback_rows(
+    fleet: &Fleet,
+    froms: &[ReleaseId],
+    target: &ReleaseId,
+    row: impl Fn(usize) -> (HostResult, Option<String>),
+) -> Vec<HostOutcome> {
+    fleet
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let (result, detail) = row(i);
+            HostOutcome {
+                host: h.name.clone(),
+                previous: Some(froms[i].to_string()),
+                release: target.to_string(),
+                result,
+                detail,
+            }
+        })
+        .collect()
 }
 
 /// Why release `id` on `host` could not serve: its environment gone, without its completion

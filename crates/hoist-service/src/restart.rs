@@ -119,25 +119,10 @@ fn gunicorn_hup(
 ) -> Result<(), ServiceError> {
     let release = ctx.release_path;
     let ready = ready_dir(pidfile);
-    if let Some(master) = start_unless_reloadable(t, process, ctx)? {
-        let none = BTreeSet::new();
-        return wait_for_new_workers(
-            t,
-            &process.name,
-            master,
-            release,
-            Some(&ready),
-            &none,
-            1,
-            process.timeout,
-        );
+    if started_fresh(t, process, ctx, &ready)? {
+        return Ok(());
     }
-    let fail = |detail: String, hint: &str| ServiceError::ReloadFailed {
-        host: t.host().to_string(),
-        process: process.name.clone(),
-        detail,
-        hint: hint.to_string(),
-    };
+    let fail = reload_failure(t, process);
     let start_it = "start gunicorn under its supervisor with this pid file (`hoist setup` writes the program and gunicorn.conf.py)";
     let text = t.read_file(pidfile)?.unwrap_or_default();
     let Some(master) = parse_pid(&String::from_utf8_lossy(&text)) else {
@@ -187,25 +172,10 @@ fn uwsgi_chain(
 ) -> Result<(), ServiceError> {
     let release = ctx.release_path;
     let ready = ready_dir(fifo);
-    if let Some(master) = start_unless_reloadable(t, process, ctx)? {
-        let none = BTreeSet::new();
-        return wait_for_new_workers(
-            t,
-            &process.name,
-            master,
-            release,
-            Some(&ready),
-            &none,
-            1,
-            process.timeout,
-        );
+    if started_fresh(t, process, ctx, &ready)? {
+        return Ok(());
     }
-    let fail = |detail: String, hint: &str| ServiceError::ReloadFailed {
-        host: t.host().to_string(),
-        process: process.name.clone(),
-        detail,
-        hint: hint.to_string(),
-    };
+    let fail = reload_failure(t, process);
     let holders = t.exec(
         &Cmd::new("sh")
             .arg("-c")
@@ -341,6 +311,44 @@ impl MasterLog {
                 .arg(words),
         )?;
         Ok(out.success())
+    }
+}
+
+/// Starts the program when a reload cannot serve the release (see [`start_unless_reloadable`])
+/// and waits until a worker of the new master runs `release`. `false`: the running master is
+/// the one to reload.
+fn started_fresh(
+    t: &dyn Transport,
+    process: &Process,
+    ctx: &RestartContext<'_>,
+    ready: &Path,
+) -> Result<bool, ServiceError> {
+    let Some(master) = start_unless_reloadable(t, process, ctx)? else {
+        return Ok(false);
+    };
+    wait_for_new_workers(
+        t,
+        &process.name,
+        master,
+        ctx.release_path,
+        Some(ready),
+        &BTreeSet::new(),
+        1,
+        process.timeout,
+    )?;
+    Ok(true)
+}
+
+/// The error of a graceful reload of `process` that could not be done, with a hint.
+fn reload_failure<'a>(
+    t: &'a dyn Transport,
+    process: &'a Process,
+) -> impl Fn(String, &str) -> ServiceError + 'a {
+    move |detail, hint| ServiceError::ReloadFailed {
+        host: t.host().to_string(),
+        process: process.name.clone(),
+        detail,
+        hint: hint.to_string(),
     }
 }
 
