@@ -370,7 +370,15 @@ fn init_user_add_and_token_create_as_a_user_types_them() {
 /// `hoist serve` for `site`: its project is the site's repository, `main` may deploy, two runs
 /// at once; the server (and so every app server its deploys start) carries the site's mark.
 fn deploying_server(site: &crate::support::Site) -> (PathBuf, u16, String, ProcessGuard) {
-    let dir = site.dir.path();
+    deploying_server_of(site.dir.path(), &site.project, &site.mark)
+}
+
+/// [`deploying_server`] for the repository `project`, its files in `dir`.
+fn deploying_server_of(
+    dir: &Path,
+    project: &Path,
+    mark: &str,
+) -> (PathBuf, u16, String, ProcessGuard) {
     std::fs::write(dir.join("secret"), "hook-secret\n").unwrap();
     let port = free_port();
     let config = dir.join("hoist-server.toml");
@@ -378,7 +386,7 @@ fn deploying_server(site: &crate::support::Site) -> (PathBuf, u16, String, Proce
         &config,
         format!(
             "listen = \"127.0.0.1:{port}\"\nallow_root = true\nmax_concurrent_runs = 2\nshutdown_grace = \"5s\"\ndeploy_lock_wait = \"5m\"\ndata_dir = \"serve-data\"\n\n[[project]]\nname = \"site\"\nrepository = \"{}\"\nsecret_file = \"secret\"\ndeploy_branches = [\"main\"]\nauto_cancel = false\n",
-            site.project.display()
+            project.display()
         ),
     )
     .unwrap();
@@ -396,7 +404,7 @@ fn deploying_server(site: &crate::support::Site) -> (PathBuf, u16, String, Proce
     let file = std::fs::File::create(&log).unwrap();
     let guard = ProcessGuard::spawn(
         hoist(&config)
-            .env(hoist_testkit::GUARD_MARK, &site.mark)
+            .env(hoist_testkit::GUARD_MARK, mark)
             .stdout(Stdio::null())
             .stderr(file),
         "hoist serve",
@@ -828,4 +836,98 @@ fn runner_only_is_refused_on_a_sqlite_store_with_the_fix() {
         String::from_utf8_lossy(&out.stderr),
         "error: --runner-only needs a PostgreSQL store shared with a server; this one is SQLite, which one process owns\nhint: set database = \"postgres://USER@HOST/DB\" in hoist-server.toml, the same as the server's\n"
     );
+}
+
+/// Stops the example app on each root when the test ends (it runs under the test sshd).
+struct StopWeb(Vec<PathBuf>);
+
+impl Drop for StopWeb {
+    fn drop(&mut self) {
+        for root in &self.0 {
+            let _ = Command::new(crate::support::example_dir().join("bin/stop-web"))
+                .env("HOIST_ROOT", root)
+                .env("HOIST_STOP_TIMEOUT", "10")
+                .output();
+        }
+    }
+}
+
+#[test]
+fn over_ssh_a_runs_deploy_keeps_each_hosts_outcome_and_the_deployments_api_reads_every_host() {
+    let site = hoist_testkit::SiteBuilder::new()
+        .prefix("hoist-serve-ssh-")
+        .hosts(hoist_testkit::Hosts::Ssh(2))
+        .health(hoist_testkit::Health::Command(
+            "curl -fsS \"http://127.0.0.1:{port}/health\"".into(),
+        ))
+        .health_timeout("20s")
+        .extra("\n[pipeline.jobs.ship]\nsteps = [{ deploy = true }]\n")
+        .build();
+    let _stop = StopWeb(site.roots.clone());
+    let project = site.project.clone();
+    sh(
+        &project,
+        "git init -q -b main . && git add -A && git commit -qm 'ship over ssh'",
+    );
+    let mark = hoist_testkit::new_mark();
+    let (_config, port, token, _server) = deploying_server_of(site.dir.path(), &project, &mark);
+
+    let (code, body) = http(
+        port,
+        "POST",
+        "/api/projects/site/runs",
+        &token,
+        "{\"branch\":\"main\"}",
+    );
+    assert_eq!(code, 202, "{body}");
+    let run = json(&body)["run"].as_i64().unwrap();
+    wait_for("the run to finish", Duration::from_secs(300), || {
+        !matches!(status_of(port, &token, run).as_str(), "queued" | "running")
+    });
+    let detail = run_json(port, &token, run);
+    assert_eq!(
+        detail["status"],
+        "passed",
+        "{:#?}",
+        log_lines(port, &token, run)
+    );
+    let release = std::fs::read_link(site.roots[0].join("current"))
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let outcomes: Vec<(String, String, String, String)> = detail["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let s = |k: &str| d[k].as_str().unwrap().to_string();
+            (s("environment"), s("host"), s("release"), s("outcome"))
+        })
+        .collect();
+    let row = |host: &str| {
+        (
+            "production".to_string(),
+            host.to_string(),
+            release.clone(),
+            "live".to_string(),
+        )
+    };
+    assert_eq!(outcomes, vec![row("web1"), row("web2")], "{detail:#}");
+
+    let (code, body) = http(port, "GET", "/api/projects/site/deployments", &token, "");
+    assert_eq!(code, 200, "{body}");
+    let seen = json(&body);
+    let production = &seen["environments"][0];
+    assert_eq!(production["name"], "production", "{seen:#}");
+    assert_eq!(production["unreachable"], serde_json::json!([]), "{seen:#}");
+    assert_eq!(production["drift"], serde_json::json!([]), "{seen:#}");
+    let hosts = production["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2, "{seen:#}");
+    for (host, name) in hosts.iter().zip(["web1", "web2"]) {
+        assert_eq!(host["host"], name, "{seen:#}");
+        assert_eq!(host["live"]["id"], release.as_str(), "{seen:#}");
+        assert_eq!(host["recorded"]["run"], run, "{seen:#}");
+    }
 }
