@@ -1,6 +1,6 @@
-//! The JSON API: `Authorization: Bearer <token>`; viewers read, deployers also trigger, cancel
-//! and re-run. Every request that changes something is in the audit log. The status badge is
-//! public.
+//! The JSON API: `Authorization: Bearer <token>`; viewers read, deployers also trigger, cancel,
+//! re-run and roll back, admins read the audit log. Every request that changes something is in
+//! the audit log. The status badge is public.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hoist_store::{
-    ApiToken, LogLine, LogStream, NewAudit, NewRun, Role, Run, RunId, RunQuery, RunStatus,
-    StoreError, Trigger, TriggerKind,
+    ApiToken, LogLine, LogStream, NewAudit, NewDeployment, NewRun, Role, Run, RunId, RunQuery,
+    RunStatus, StoreError, Trigger, TriggerKind,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -37,6 +37,9 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/api/runs/{id}/cancel", post(cancel))
         .route("/api/runs/{id}/rerun", post(rerun))
         .route("/api/runs/{id}/artifacts/{*name}", get(artifact))
+        .route("/api/projects/{project}/deployments", get(deployments))
+        .route("/api/projects/{project}/rollback", post(rollback))
+        .route("/api/audit", get(audit_log))
         .route("/badge/{project}", get(badge))
 }
 
@@ -139,6 +142,7 @@ fn run_json(app: &AppState, run: &Run) -> Value {
         "started_at": time(run.started_at),
         "finished_at": time(run.finished_at),
         "cancelled_by": run.cancelled_by,
+        "runner": run.runner,
         "url": app.run_url(run.id),
     })
 }
@@ -241,10 +245,27 @@ async fn run(
         .iter()
         .map(|a| json!({ "name": a.name, "size": a.size, "url": format!("{}/api/runs/{id}/artifacts/{}", app.config.public_url, a.name) }))
         .collect();
+    let deployments: Vec<Value> = app
+        .store
+        .run_deployments(id)
+        .await?
+        .iter()
+        .map(|d| {
+            json!({
+                "environment": d.environment,
+                "host": d.host,
+                "release": d.release,
+                "outcome": d.outcome,
+                "detail": d.detail,
+                "at": d.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            })
+        })
+        .collect();
     let mut body = run_json(&app, &run);
     body["jobs"] = Value::Array(jobs);
     body["tests"] = json!({ "tests": tests.tests, "failures": tests.failures, "errors": tests.errors, "skipped": tests.skipped });
     body["artifacts"] = Value::Array(artifacts);
+    body["deployments"] = Value::Array(deployments);
     Ok(Json(body))
 }
 
@@ -472,6 +493,172 @@ async fn artifact(
         Body::from(bytes),
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+struct DeploymentsQuery {
+    fresh: Option<bool>,
+}
+
+/// The project's deployments read from its hosts (cached for a few seconds; `?fresh=true`
+/// reads them now): see [`crate::deployments`].
+async fn deployments(
+    State(app): App,
+    _caller: Caller,
+    Path(project): Path<String>,
+    Query(query): Query<DeploymentsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let config = app
+        .project(&project)
+        .cloned()
+        .ok_or_else(|| not_found(format!("no project named {project:?}")))?;
+    let recorded = app.store.deployments(&project).await?;
+    let body = crate::deployments::read(
+        &app.deployments,
+        &app.config.data_dir,
+        &config,
+        recorded,
+        query.fresh.unwrap_or(false),
+    )
+    .await
+    .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e))?;
+    Ok(Json(body))
+}
+
+#[derive(Deserialize, Default)]
+struct RollbackBody {
+    environment: Option<String>,
+    to: Option<String>,
+}
+
+/// Rolls an environment back (to `to`, or to the rollback target) with the deploy engine; the
+/// outcome of every host is recorded as a deployment, the request in the audit log.
+async fn rollback(
+    State(app): App,
+    caller: Caller,
+    Path(project): Path<String>,
+    body: Option<Json<RollbackBody>>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Deployer)?;
+    let config = app
+        .project(&project)
+        .cloned()
+        .ok_or_else(|| not_found(format!("no project named {project:?}")))?;
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let asked = body.to.clone().map_or_else(
+        || "the rollback target".to_string(),
+        |to| format!("--to {to}"),
+    );
+    let target = format!(
+        "{project} {}",
+        body.environment.as_deref().unwrap_or("(its environment)")
+    );
+    let result = crate::deployments::rollback(
+        &app.deployments,
+        &app.config.data_dir,
+        &config,
+        body.environment,
+        body.to,
+        format!("{} (hoist serve)", caller.who()),
+    )
+    .await;
+    let (environment, report) = match result {
+        Ok(done) => done,
+        Err(failed) => {
+            let e = failed.error;
+            audit(
+                &app,
+                &caller,
+                "environment.rollback",
+                target,
+                format!("{asked}: failed: {}", e.message),
+            )
+            .await;
+            let status = match e.kind {
+                hoist_deploy::FailureKind::Config => StatusCode::UNPROCESSABLE_ENTITY,
+                hoist_deploy::FailureKind::LockHeld => StatusCode::CONFLICT,
+                hoist_deploy::FailureKind::BeforeSwitch => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            return Ok((
+                status,
+                Json(json!({ "error": e.message, "hints": e.hints, "hosts": e.hosts })),
+            )
+                .into_response());
+        }
+    };
+    let to = report.to.to_string();
+    for host in &report.hosts {
+        let outcome = match host.result {
+            hoist_deploy::HostResult::Live => "rolled_back".to_string(),
+            other => serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        };
+        app.store
+            .record_deployment(&NewDeployment {
+                run: None,
+                project: project.clone(),
+                environment: environment.clone(),
+                host: host.host.clone(),
+                release: host.release.clone(),
+                outcome,
+                detail: host
+                    .previous
+                    .as_ref()
+                    .map(|p| format!("rolled back from {p}")),
+                who: caller.who(),
+            })
+            .await?;
+    }
+    audit(
+        &app,
+        &caller,
+        "environment.rollback",
+        format!("{project} {environment}"),
+        format!("{asked}: rolled back to {to}"),
+    )
+    .await;
+    Ok(Json(json!({
+        "project": project,
+        "environment": environment,
+        "to": to,
+        "hosts": report.hosts,
+        "marked_bad": report.left_marked_bad,
+        "millis": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    limit: Option<u32>,
+}
+
+/// The newest audit log entries (admin).
+async fn audit_log(
+    State(app): App,
+    caller: Caller,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let entries: Vec<Value> = app
+        .store
+        .audit_log(query.limit.unwrap_or(100).clamp(1, 1000))
+        .await?
+        .iter()
+        .map(|e| {
+            json!({
+                "at": time(Some(e.at)),
+                "who": e.who,
+                "action": e.action,
+                "target": e.target,
+                "detail": e.detail,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "entries": entries })))
 }
 
 #[derive(Deserialize)]

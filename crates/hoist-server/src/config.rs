@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub retention: Duration,
     /// How long SIGTERM waits for running runs before cancelling them.
     pub shutdown_grace: Duration,
+    /// How long a run's deploy step waits for another deploy's lock on a host.
+    pub deploy_lock_wait: Duration,
     /// Run pipelines when the server runs as root.
     pub allow_root: bool,
     /// The projects, in file order.
@@ -117,6 +119,7 @@ struct RawServer {
     max_concurrent_runs: Option<Spanned<i64>>,
     retention: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
+    deploy_lock_wait: Option<Spanned<String>>,
     allow_root: Option<bool>,
     #[serde(default)]
     project: Vec<Spanned<RawProject>>,
@@ -229,6 +232,11 @@ pub fn parse(path: &Path, text: &str) -> Result<ServerConfig, ConfigError> {
         "shutdown_grace",
         Duration::from_secs(30),
     )?;
+    let deploy_lock_wait = duration(
+        &raw.deploy_lock_wait,
+        "deploy_lock_wait",
+        Duration::from_secs(3600),
+    )?;
     let mut projects: Vec<ProjectConfig> = Vec::new();
     for project in &raw.project {
         let span = project.span();
@@ -311,6 +319,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ServerConfig, ConfigError> {
         max_concurrent_runs,
         retention,
         shutdown_grace,
+        deploy_lock_wait,
         allow_root: raw.allow_root.unwrap_or(false),
         projects,
     })
@@ -339,6 +348,10 @@ retention = "720h"
 
 # On SIGTERM, how long running runs may take to finish before they are cancelled.
 shutdown_grace = "30s"
+
+# How long a run's deploy step waits while another deploy (another run, or a person) holds a
+# host's lock, before it fails. Two runs never deploy one environment at once: the second waits.
+deploy_lock_wait = "1h"
 
 # Pipelines run the repository's own code: the server refuses to run as root unless this is true.
 # allow_root = false

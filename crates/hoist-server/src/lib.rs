@@ -10,6 +10,7 @@
 pub mod admin;
 mod api;
 pub mod config;
+pub mod deployments;
 pub mod http;
 pub mod runner;
 mod state;
@@ -53,6 +54,9 @@ pub enum ServerError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `--runner-only` on a SQLite store, which one process owns.
+    #[error("--runner-only needs a PostgreSQL store shared with a server; this one is SQLite, which one process owns")]
+    RunnerOnlySqlite,
     /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -75,6 +79,7 @@ impl ServerError {
             ServerError::Secret { .. } => Some("export the variable named by secret_env, or make the secret_file readable".into()),
             ServerError::DataDir { .. } => Some("set data_dir in hoist-server.toml to a writable directory".into()),
             ServerError::Listen { .. } => Some("another process may hold the port: set listen = \"127.0.0.1:PORT\"".into()),
+            ServerError::RunnerOnlySqlite => Some("set database = \"postgres://USER@HOST/DB\" in hoist-server.toml, the same as the server's".into()),
             ServerError::Store(_) => None,
             ServerError::Other(_) => None,
         }
@@ -130,9 +135,18 @@ pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, ServerE
     Ok(hoist_store::open(&config.database).await?)
 }
 
+/// What a started process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Serve HTTP (webhooks, the API) and run jobs.
+    Full,
+    /// Run jobs only, from a PostgreSQL store shared with a server (`--runner-only`).
+    RunnerOnly,
+}
+
 /// A server started by [`start`]: its address, and the way to stop it.
 pub struct RunningServer {
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
     app: Arc<AppState>,
     phase: watch::Sender<Phase>,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -144,8 +158,18 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// The address it listens on.
+    ///
+    /// # Panics
+    ///
+    /// For a `--runner-only` replica, which listens nowhere (see [`RunningServer::listening`]).
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("a runner-only replica listens nowhere")
+    }
+
+    /// The address it listens on; `None` for a `--runner-only` replica.
+    #[must_use]
+    pub fn listening(&self) -> Option<SocketAddr> {
         self.addr
     }
 
@@ -198,10 +222,27 @@ async fn futures_join(handles: &mut Vec<tokio::task::JoinHandle<()>>) {
 ///
 /// Any [`ServerError`]; nothing is listening then.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    start_as(config, Mode::Full).await
+}
+
+/// [`start`], as a full server or as a `--runner-only` replica: no HTTP, no webhook secrets
+/// read, no polling; only runners claiming from the shared PostgreSQL store.
+///
+/// # Errors
+///
+/// Any [`ServerError`]; [`ServerError::RunnerOnlySqlite`] for a runner-only replica of a
+/// SQLite store.
+pub async fn start_as(config: ServerConfig, mode: Mode) -> Result<RunningServer, ServerError> {
     if rustix::process::geteuid().is_root() && !config.allow_root {
         return Err(ServerError::Root);
     }
-    let secrets = read_secrets(&config)?;
+    if mode == Mode::RunnerOnly && !config.database.starts_with("postgres") {
+        return Err(ServerError::RunnerOnlySqlite);
+    }
+    let secrets = match mode {
+        Mode::Full => read_secrets(&config)?,
+        Mode::RunnerOnly => HashMap::new(),
+    };
     let store = open_store(&config).await?;
     // The store has read its password: no job the server starts may.
     std::env::remove_var("PGPASSWORD");
@@ -209,6 +250,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     std::env::set_var(
         runner::strays::OWNER_VAR,
         runner::strays::owner_mark(&config.data_dir),
+    );
+    // A run's deploy step (`hoist deploy`) waits this long for a host lock another deploy holds.
+    std::env::set_var(
+        LOCK_WAIT_VAR,
+        format!("{}s", config.deploy_lock_wait.as_secs().max(1)),
     );
     let interrupted = match store.backend() {
         // One process owns a SQLite store: whatever is `running` was left by a killed server.
@@ -227,33 +273,49 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     for project in &config.projects {
         store.ensure_project(&project.name).await?;
     }
-    let listener = listen(config.listen).map_err(|source| ServerError::Listen {
-        addr: config.listen,
-        source,
-    })?;
+    let listener = match mode {
+        Mode::Full => Some(listen(config.listen).map_err(|source| ServerError::Listen {
+            addr: config.listen,
+            source,
+        })?),
+        Mode::RunnerOnly => None,
+    };
     let addr = listener
-        .local_addr()
+        .as_ref()
+        .map(tokio::net::TcpListener::local_addr)
+        .transpose()
         .map_err(|e| ServerError::Other(e.to_string()))?;
     let mut config = config;
-    if config.public_url == format!("http://{}", config.listen) {
-        config.public_url = format!("http://{addr}");
+    if let Some(addr) = addr {
+        if config.public_url == format!("http://{}", config.listen) {
+            config.public_url = format!("http://{addr}");
+        }
     }
     let app = Arc::new(AppState {
         store,
         config,
         secrets,
         queued: Notify::new(),
+        deployments: deployments::Cache::default(),
     });
     let stop_http = Arc::new(Notify::new());
     let stop = Arc::clone(&stop_http);
-    let router = http::router(Arc::clone(&app));
-    let http = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.notified().await })
-            .await
-    });
+    let http = match listener {
+        Some(listener) => {
+            let router = http::router(Arc::clone(&app));
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.notified().await })
+                    .await
+            })
+        }
+        None => tokio::spawn(async move {
+            stop.notified().await;
+            Ok(())
+        }),
+    };
     let (phase, phase_rx) = watch::channel(Phase::Running);
-    let runners = Runners::new(Arc::clone(&app)).spawn(&phase_rx);
+    let runners = Runners::new(Arc::clone(&app)).spawn(&phase_rx, mode == Mode::Full);
     Ok(RunningServer {
         addr,
         app,
@@ -264,6 +326,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         interrupted,
     })
 }
+
+/// The variable `hoist deploy` reads its `--lock-wait` from.
+pub const LOCK_WAIT_VAR: &str = "HOIST_LOCK_WAIT";
 
 /// How many connections may wait to be accepted. The default of the socket libraries (128)
 /// overflows when a forge redelivers a burst: the dropped SYNs cost their senders a second.
@@ -288,6 +353,7 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 /// Any [`ServerError`] from [`start`] or the shutdown.
 pub fn serve_until_signal(
     config: ServerConfig,
+    mode: Mode,
     ready: impl FnOnce(&RunningServer),
 ) -> Result<(), ServerError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -301,7 +367,7 @@ pub fn serve_until_signal(
         let mut int = signal(SignalKind::interrupt())
             .map_err(|e| ServerError::Other(format!("cannot handle SIGINT: {e}")))?;
         let grace = config.shutdown_grace;
-        let server = start(config).await?;
+        let server = start_as(config, mode).await?;
         ready(&server);
         tokio::select! {
             _ = term.recv() => {}

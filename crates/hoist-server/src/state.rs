@@ -18,6 +18,8 @@ pub struct AppState {
     pub secrets: HashMap<String, String>,
     /// Woken when a run is queued, so that an idle runner claims it at once.
     pub queued: Notify,
+    /// The last read of each project's hosts (`GET /api/projects/<p>/deployments`).
+    pub deployments: crate::deployments::Cache,
 }
 
 impl AppState {

@@ -232,6 +232,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// A project's deployments, newest first.
     async fn deployments(&self, project: &str) -> Result<Vec<Deployment>, StoreError>;
+
+    /// The deployments a run made, in the order they were recorded.
+    async fn run_deployments(&self, run: RunId) -> Result<Vec<Deployment>, StoreError>;
 }
 
 /// Refuses empty names and names with control characters or surrounding spaces.

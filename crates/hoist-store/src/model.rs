@@ -531,6 +531,8 @@ pub struct NewDeployment {
     pub release: String,
     /// What happened on that host (`switched`, `switched back`, `failed`…).
     pub outcome: String,
+    /// The deploy engine's detail for that host (why it failed, what was switched back).
+    pub detail: Option<String>,
     /// Who asked.
     pub who: String,
 }
@@ -552,6 +554,8 @@ pub struct Deployment {
     pub release: String,
     /// What happened.
     pub outcome: String,
+    /// The deploy engine's detail, if any.
+    pub detail: Option<String>,
     /// Who asked.
     pub who: String,
     /// When.

@@ -233,6 +233,7 @@ macro_rules! impl_store {
                     host: row.try_get("host")?,
                     release: row.try_get("release_id")?,
                     outcome: row.try_get("outcome")?,
+                    detail: row.try_get("detail")?,
                     who: row.try_get("who")?,
                     at: row.time("at")?,
                 })
@@ -1016,7 +1017,7 @@ macro_rules! impl_store {
                 let project = project_id_in(&mut tx, &deployment.project).await?;
                 sqlx::query(
                     "INSERT INTO deployments (run_id, project_id, environment, host, release_id, \
-                     outcome, who, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     outcome, detail, who, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(deployment.run)
                 .bind(project)
@@ -1024,6 +1025,7 @@ macro_rules! impl_store {
                 .bind(&deployment.host)
                 .bind(&deployment.release)
                 .bind(&deployment.outcome)
+                .bind(&deployment.detail)
                 .bind(&deployment.who)
                 .bind(crate::model::now_ms())
                 .execute(&mut *tx)
@@ -1035,10 +1037,24 @@ macro_rules! impl_store {
             async fn deployments(&self, project: &str) -> Result<Vec<crate::Deployment>, crate::StoreError> {
                 sqlx::query(
                     "SELECT d.id, d.run_id, p.name AS project, d.environment, d.host, d.release_id, \
-                     d.outcome, d.who, d.at FROM deployments d JOIN projects p ON p.id = d.project_id \
+                     d.outcome, d.detail, d.who, d.at FROM deployments d JOIN projects p ON p.id = d.project_id \
                      WHERE p.name = $1 ORDER BY d.id DESC",
                 )
                 .bind(project)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(shared_rows::deployment)
+                .collect()
+            }
+
+            async fn run_deployments(&self, run: crate::RunId) -> Result<Vec<crate::Deployment>, crate::StoreError> {
+                sqlx::query(
+                    "SELECT d.id, d.run_id, p.name AS project, d.environment, d.host, d.release_id, \
+                     d.outcome, d.detail, d.who, d.at FROM deployments d JOIN projects p ON p.id = d.project_id \
+                     WHERE d.run_id = $1 ORDER BY d.id",
+                )
+                .bind(run)
                 .fetch_all(&self.read)
                 .await?
                 .iter()

@@ -805,6 +805,7 @@ async fn jobs_steps_tests_artifacts_and_deployments_are_kept(f: &Fixture) {
                 host: host.into(),
                 release: "20261201T045500Z".into(),
                 outcome: outcome.into(),
+                detail: (outcome != "switched").then(|| "the health check failed".into()),
                 who: "ada".into(),
             })
             .await
@@ -817,6 +818,20 @@ async fn jobs_steps_tests_artifacts_and_deployments_are_kept(f: &Fixture) {
         .collect();
     assert_eq!(seen, vec![("web2", "switched back"), ("web1", "switched")]);
     assert_eq!(deployments[0].run, Some(run));
+    assert_eq!(
+        deployments[0].detail.as_deref(),
+        Some("the health check failed")
+    );
+    assert_eq!(deployments[1].detail, None);
+    let of_run: Vec<String> = store
+        .run_deployments(run)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.host)
+        .collect();
+    assert_eq!(of_run, ["web1", "web2"]);
+    assert!(store.run_deployments(run + 1).await.unwrap().is_empty());
     assert!(store.deployments("blog").await.unwrap().is_empty());
 }
 

@@ -270,8 +270,9 @@ pub struct DeployArgs {
     /// Print one JSON event per line on stdout instead of progress on stderr.
     #[arg(long)]
     pub json: bool,
-    /// Wait this long for another deploy's lock, e.g. 30s or 5m (default: release.lock_wait).
-    #[arg(long, value_name = "DURATION")]
+    /// Wait this long for another deploy's lock, e.g. 30s or 5m (default: $HOIST_LOCK_WAIT, else
+    /// release.lock_wait).
+    #[arg(long, value_name = "DURATION", env = "HOIST_LOCK_WAIT")]
     pub lock_wait: Option<String>,
     /// Ship this commit's tree (a sha, branch or tag) instead of the working directory.
     #[arg(long = "ref", value_name = "COMMIT")]

@@ -92,6 +92,23 @@ pub fn branch_head(mirror: &Path, branch: &str) -> Result<String, String> {
     .map_err(|_| format!("the repository has no branch {branch:?}"))
 }
 
+/// The commit `HEAD` points at: the default branch's head in a mirror, the checked-out commit
+/// in a checkout.
+///
+/// # Errors
+///
+/// When there is no such repository or `HEAD` points at nothing.
+pub fn head(repository: &Path) -> Result<String, String> {
+    if !repository.exists() {
+        return Err(format!("{} does not exist", repository.display()));
+    }
+    git(
+        os!["rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
+        Some(repository),
+    )
+    .map_err(|_| format!("{} has no HEAD commit", repository.display()))
+}
+
 /// A commit's subject and author, from the mirror.
 #[must_use]
 pub fn describe(mirror: &Path, commit: &str) -> (String, String) {

@@ -23,6 +23,9 @@ use crate::state::AppState;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How often a running run's cancellation is looked up, and heartbeats sent.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
+/// On a shared PostgreSQL store, a run whose runner sent no heartbeat for this long (its
+/// process was killed, or its machine is gone) is marked `interrupted` by another replica.
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
 /// What the runners of one server share.
 pub struct Runners {
@@ -65,11 +68,14 @@ impl Runners {
         })
     }
 
-    /// Starts `max_concurrent_runs` runners and the heartbeat; they stop once `phase` leaves
-    /// `Running` and their runs are over.
+    /// Starts `max_concurrent_runs` runners and the heartbeat (which, on PostgreSQL, also marks
+    /// the runs of replicas gone quiet `interrupted`); they stop once `phase` leaves `Running`
+    /// and their runs are over. `poll`: whether this process polls the projects that say so
+    /// (a `--runner-only` replica leaves that to the server).
     pub fn spawn(
         self: &Arc<Self>,
         phase: &watch::Receiver<Phase>,
+        poll: bool,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let mut handles = Vec::new();
         for _ in 0..self.app.config.max_concurrent_runs {
@@ -78,7 +84,7 @@ impl Runners {
             handles.push(tokio::spawn(async move { runners.work(phase).await }));
         }
         for project in &self.app.config.projects {
-            if project.poll.is_some() {
+            if poll && project.poll.is_some() {
                 let app = Arc::clone(&self.app);
                 tokio::spawn(poll::poll(app, project.clone(), phase.clone()));
             }
@@ -100,6 +106,9 @@ impl Runners {
         tokio::spawn(async move {
             loop {
                 let _ = runners.app.store.heartbeat(&runners.id).await;
+                if runners.app.store.backend() == hoist_store::Backend::Postgres {
+                    let _ = runners.app.store.interrupt_stale(STALE_AFTER).await;
+                }
                 tokio::select! {
                     () = tokio::time::sleep(WATCH_EVERY * 10) => {}
                     changed = phase_hb.changed() => if changed.is_err() { break },
@@ -240,6 +249,7 @@ impl Runners {
             Arc::clone(&self.app.store),
             pipeline::PipelineRun {
                 run: run.id,
+                project: project.name.clone(),
                 checkout: src,
                 config,
                 commit: run.commit.clone(),

@@ -1,6 +1,8 @@
 //! The one place the server calls the CI engine (`hoist-pipeline`): it runs the pipeline of a
 //! checked-out commit, exactly as `hoist ci run` does in a working copy, and turns the engine's
 //! events into the store's jobs, steps, log lines, test suites and artifacts as they come.
+//! A `deploy` step's own report (the last JSON event of `hoist deploy --json`) becomes the run's
+//! per-host deployments.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,13 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hoist_config::pipeline::{Pipeline, StepKind};
 use hoist_pipeline::event::Event;
 use hoist_pipeline::junit::Outcome;
 use hoist_pipeline::record::{JobStatus, RunRecord, Severity, StepStatus as EngineStepStatus};
 use hoist_pipeline::{engine, RunOptions};
 use hoist_store::{
-    JobId, NewJob, NewLogLine, RunId, StepId, StepStatus, Store, StoreError, TestCase, TestOutcome,
-    TestSuite,
+    JobId, NewDeployment, NewJob, NewLogLine, RunId, StepId, StepStatus, Store, StoreError,
+    TestCase, TestOutcome, TestSuite,
 };
 use tokio::sync::mpsc;
 
@@ -23,6 +26,8 @@ use tokio::sync::mpsc;
 pub struct PipelineRun {
     /// The run in the store.
     pub run: RunId,
+    /// Its project.
+    pub project: String,
     /// The checkout (a git repository at `commit`).
     pub checkout: PathBuf,
     /// Its hoist.toml (inside the checkout).
@@ -66,6 +71,7 @@ pub async fn run(store: Arc<dyn Store>, spec: PipelineRun) -> Result<bool, Strin
         .iter()
         .map(|j| (j.name.clone(), j.requires.clone()))
         .collect();
+    let deploys = deploy_steps(&pipeline, &spec.config);
     let mut opts = RunOptions::new(&spec.config);
     opts.project_dir.clone_from(&spec.checkout);
     opts.revision = Some(spec.commit.clone());
@@ -90,8 +96,11 @@ pub async fn run(store: Arc<dyn Store>, spec: PipelineRun) -> Result<bool, Strin
     let mut sink = EventSink {
         store,
         run: spec.run,
+        project: spec.project,
         data_dir: spec.data_dir,
         requires,
+        deploys,
+        reports: HashMap::new(),
         jobs: HashMap::new(),
         steps: HashMap::new(),
         pending: Vec::new(),
@@ -104,13 +113,65 @@ pub async fn run(store: Arc<dyn Store>, spec: PipelineRun) -> Result<bool, Strin
     outcome.map(|record| record.passed)
 }
 
+/// The pipeline's deploy steps by (job, step number, from 1, as the engine counts them): the
+/// environment each deploys to (the only one of the commit's hoist.toml when it names none).
+fn deploy_steps(pipeline: &Pipeline, config: &Path) -> HashMap<(String, usize), String> {
+    let hoist = hoist_config::load(config).ok();
+    let mut steps = HashMap::new();
+    for job in &pipeline.jobs {
+        for (i, step) in job.steps.iter().enumerate() {
+            if let StepKind::Deploy { environment } = &step.kind {
+                let name = hoist
+                    .as_ref()
+                    .and_then(|c| c.environment(environment.as_deref()).ok())
+                    .map(|e| e.name)
+                    .or_else(|| environment.clone())
+                    .unwrap_or_else(|| "default".into());
+                steps.insert((job.name.clone(), i + 1), name);
+            }
+        }
+    }
+    steps
+}
+
+/// The last event `hoist deploy --json` prints: `deployed` or `failed`, with the per-host table.
+#[derive(serde::Deserialize)]
+struct DeployReport {
+    event: String,
+    #[serde(default)]
+    hosts: Vec<HostRow>,
+}
+
+/// One host of that table.
+#[derive(serde::Deserialize)]
+struct HostRow {
+    host: String,
+    release: String,
+    result: String,
+    #[serde(default)]
+    detail: Option<String>,
+}
+
+impl DeployReport {
+    fn parse(line: &str) -> Option<DeployReport> {
+        serde_json::from_str::<DeployReport>(line)
+            .ok()
+            .filter(|r| r.event == "deployed" || r.event == "failed")
+    }
+}
+
 /// Turns engine events into store rows, in order; output lines are appended in batches (all
 /// the lines waiting when the channel runs dry).
 struct EventSink {
     store: Arc<dyn Store>,
     run: RunId,
+    project: String,
     data_dir: PathBuf,
     requires: HashMap<String, Vec<String>>,
+    /// The deploy steps and their environments.
+    deploys: HashMap<(String, usize), String>,
+    /// The last report each deploy step printed.
+    reports: HashMap<(String, usize), DeployReport>,
     jobs: HashMap<String, JobId>,
     steps: HashMap<(String, usize), StepId>,
     pending: Vec<NewLogLine>,
@@ -252,7 +313,13 @@ impl EventSink {
                 line,
                 ..
             } => {
-                let id = self.steps.get(&(job, step)).copied();
+                let key = (job, step);
+                if self.deploys.contains_key(&key) {
+                    if let Some(report) = DeployReport::parse(&line) {
+                        self.reports.insert(key.clone(), report);
+                    }
+                }
+                let id = self.steps.get(&key).copied();
                 let at = DateTime::parse_from_rfc3339(&time)
                     .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
                 self.line(id, at, line);
@@ -288,6 +355,7 @@ impl EventSink {
                         Duration::from_millis(millis),
                     )
                     .await?;
+                self.record_deployments(&(job, step)).await?;
             }
             Event::JobFinished {
                 job,
@@ -308,6 +376,39 @@ impl EventSink {
             }
         }
         Ok(())
+    }
+
+    /// A finished deploy step's per-host outcome, into the store's deployments of the run.
+    async fn record_deployments(&mut self, key: &(String, usize)) -> Result<(), StoreError> {
+        let (Some(environment), Some(report)) =
+            (self.deploys.get(key).cloned(), self.reports.remove(key))
+        else {
+            return Ok(());
+        };
+        for host in report.hosts {
+            self.note(format!(
+                "deploy to {environment}: {}: {} ({}){}",
+                host.host,
+                host.result.replace('_', " "),
+                host.release,
+                host.detail
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ));
+            let deployment = NewDeployment {
+                run: Some(self.run),
+                project: self.project.clone(),
+                environment: environment.clone(),
+                host: host.host,
+                release: host.release,
+                outcome: host.result,
+                detail: host.detail,
+                who: format!("run {}", self.run),
+            };
+            self.store.record_deployment(&deployment).await?;
+        }
+        self.flush().await
     }
 
     /// The record's JUnit results and artifacts, into the store.

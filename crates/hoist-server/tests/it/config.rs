@@ -25,8 +25,19 @@ fn an_empty_file_means_loopback_8080_and_sqlite_in_the_data_dir() {
         )
     );
     assert_eq!(config.max_concurrent_runs, 2);
+    assert_eq!(
+        config.deploy_lock_wait,
+        std::time::Duration::from_secs(3600)
+    );
     assert!(!config.allow_root);
     assert!(config.projects.is_empty());
+    let waits = parse(&path, "deploy_lock_wait = \"5m\"\n").unwrap();
+    assert_eq!(waits.deploy_lock_wait, std::time::Duration::from_secs(300));
+    let (message, _) = error("deploy_lock_wait = \"soon\"\n");
+    assert!(
+        message.starts_with("hoist-server.toml:1:20: deploy_lock_wait: "),
+        "{message}"
+    );
 }
 
 #[test]

@@ -21,6 +21,9 @@ pub struct ServeArgs {
         default_value = config::FILE_NAME
     )]
     pub server_config: PathBuf,
+    /// Run jobs only, serving no HTTP: a replica sharing the server's PostgreSQL store.
+    #[arg(long)]
+    pub runner_only: bool,
     #[command(subcommand)]
     pub command: Option<ServeCommand>,
 }
@@ -96,19 +99,31 @@ pub fn run(args: ServeArgs, printer: Printer) -> Result<(), CommandError> {
     };
     let config = config::load(path)?;
     match command {
-        None => hoist_server::serve_until_signal(config, |server| {
-            printer.outcome(format!(
-                "hoist serve: listening on http://{} (runs in {})",
-                server.addr(),
-                server.data_dir().display()
-            ));
-            for run in &server.interrupted {
-                printer.outcome(format!(
-                    "run {run} was running when the server stopped: now interrupted"
-                ));
-            }
-        })
-        .map(|()| printer.outcome("hoist serve: stopped"))?,
+        None => {
+            let mode = if args.runner_only {
+                hoist_server::Mode::RunnerOnly
+            } else {
+                hoist_server::Mode::Full
+            };
+            hoist_server::serve_until_signal(config, mode, |server| {
+                match server.listening() {
+                    Some(addr) => printer.outcome(format!(
+                        "hoist serve: listening on http://{addr} (runs in {})",
+                        server.data_dir().display()
+                    )),
+                    None => printer.outcome(format!(
+                        "hoist serve: running jobs only, serving no HTTP (runs in {})",
+                        server.data_dir().display()
+                    )),
+                }
+                for run in &server.interrupted {
+                    printer.outcome(format!(
+                        "run {run} was running when the server stopped: now interrupted"
+                    ));
+                }
+            })
+            .map(|()| printer.outcome("hoist serve: stopped"))?;
+        }
         Some(ServeCommand::User(UserCommand::Add { name, role })) => {
             let password = password()?;
             let user = admin::add_user(&config, &name, role, &password)?;
