@@ -102,7 +102,7 @@ pub(crate) fn prepare_host(
         &layout.root,
         &host_plan.dep_key,
         &release_dir,
-        &plan.requirement_files,
+        &plan.dependencies,
         &host_plan.interpreter,
         &host_plan.installer,
         &mut log,
