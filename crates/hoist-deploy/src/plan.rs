@@ -80,7 +80,7 @@ pub(crate) fn make_plan(
         opts.git_ref.as_deref(),
     )?;
     let dependencies = hoist_pyenv::read_dependencies(&source.dir, &dependency_source(config))
-        .map_err(|e| DeployError::config(e.to_string()))?;
+        .map_err(|e| with_hint(&e.to_string()))?;
     let hosts = fleet
         .each(|i, host| {
             plan_host(
@@ -326,6 +326,15 @@ fn describe_health(probe: &HealthProbe, timeout: Duration) -> String {
 /// The `.venv` link target of a release: relative, so the root can move.
 pub(crate) fn env_link(key: &DepKey) -> PathBuf {
     Path::new("../..").join("envs").join(key.to_string())
+}
+
+/// A configuration error whose text ends in `\nhint: ...` (hoist-pyenv writes its fixes that
+/// way), with the hint as the error's own, so it is printed as a `hint:` line.
+fn with_hint(text: &str) -> DeployError {
+    match text.rsplit_once("\nhint: ") {
+        Some((message, hint)) => DeployError::config(message).hint(hint),
+        None => DeployError::config(text),
+    }
 }
 
 /// The config's `[app]` dependency keys in hoist-pyenv's terms.

@@ -40,7 +40,8 @@ pub struct Dependencies {
     /// For a `pyproject.toml` source: the requirements list installed, which is written into
     /// the environment as [`EXPORTED_REQUIREMENTS`] and hashed into the key as well.
     pub export: Option<Export>,
-    /// What the user should know, e.g. that an unlocked environment is not reproducible.
+    /// What the user should know, e.g. that an unlocked environment is not reproducible; the
+    /// caller shows them (the deploy engine: as a warning per host on every deploy).
     pub warnings: Vec<String>,
 }
 
@@ -220,10 +221,15 @@ fn uv_export(source_dir: &Path, selection: &Selection) -> Result<String, PyenvEr
                 .into(),
         })?;
     if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        // uv's progress lines say nothing about the failure.
+        let stderr: Vec<&str> = std::str::from_utf8(&out.stderr)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.starts_with("Using ") && !l.starts_with("Resolved "))
+            .collect();
         return Err(PyenvError::BadDependencies {
             file: lock,
-            problem: format!("`uv export --locked` failed:\n{}", stderr.trim_end()),
+            problem: format!("`uv export --locked` failed:\n{}", stderr.join("\n").trim()),
             hint: "when uv.lock is out of date with pyproject.toml, run `uv lock` and commit \
                    uv.lock"
                 .into(),

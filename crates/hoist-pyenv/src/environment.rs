@@ -60,8 +60,8 @@ pub fn read_env_mark(transport: &dyn Transport, env: &Path) -> Result<Option<Env
 /// then writes the completion mark atomically. The files are relative to `release_dir`; with
 /// the export, they must hash to `key` there, so an environment never holds other
 /// requirements than its name says. An export is written into the environment as
-/// [`EXPORTED_REQUIREMENTS`] and installed from there. `log` receives progress lines (and
-/// `deps`' warnings, prefixed `warning:`) for the user.
+/// [`EXPORTED_REQUIREMENTS`] and installed from there. `log` receives progress lines for the
+/// user; `deps`' warnings are the caller's to show.
 #[allow(clippy::too_many_arguments)] // the API the deploy engine calls; each is one fact
 pub fn ensure_env(
     transport: &dyn Transport,
@@ -75,9 +75,6 @@ pub fn ensure_env(
 ) -> Result<EnvOutcome, PyenvError> {
     require_absolute("the deploy root", root)?;
     require_absolute("the release directory", release_dir)?;
-    for warning in &deps.warnings {
-        log(&format!("warning: {warning}"));
-    }
     let contents = read_release_files(transport, release_dir, &deps.files)?;
     let actual = key_of(&contents, deps.export.as_ref(), interpreter, installer);
     if actual != *key {

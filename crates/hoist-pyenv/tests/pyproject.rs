@@ -225,10 +225,12 @@ fn a_pyproject_without_lock_installs_its_dependencies_and_warns() {
         "1.16.0 False True False"
     );
     assert_eq!(
-        built.log[0],
-        "warning: pyproject.toml has no lock file, so two deploys of the same commit can \
+        built.deps.warnings,
+        [
+            "pyproject.toml has no lock file, so two deploys of the same commit can \
          install different versions; for a reproducible environment run `uv lock`, commit \
          uv.lock and set `dependencies = \"uv.lock\"` in hoist.toml"
+        ]
     );
 }
 
