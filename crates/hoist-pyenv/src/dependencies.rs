@@ -145,6 +145,19 @@ fn exported(
             requirement,
         });
     }
+    // A local directory (a workspace member, a path dependency) installed non-editable would
+    // be frozen into the shared environment while the key only covers pyproject.toml and the
+    // lock, so a change to it would never reach the servers.
+    if let Some((line, requirement)) = local_path_lines(&requirements).into_iter().next() {
+        return Err(PyenvError::BadDependencies {
+            file: source_dir.join(from),
+            problem: format!(
+                "line {line} of the exported requirements installs the local directory                  `{requirement}`, which the dependency key does not cover"
+            ),
+            hint: "publish it to a package index, or keep it inside the app's package so it                    is imported from the release directory"
+                .into(),
+        });
+    }
     let mut files = vec![PathBuf::from("pyproject.toml")];
     if from != "pyproject.toml" {
         files.push(PathBuf::from(from));
@@ -165,6 +178,23 @@ fn exported(
         }),
         warnings,
     })
+}
+
+/// Lines of a requirements list that name a local directory or file: (line, requirement).
+fn local_path_lines(requirements: &str) -> Vec<(usize, String)> {
+    requirements
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let line = line.trim();
+            let local = line.starts_with("./")
+                || line.starts_with("../")
+                || line.starts_with('/')
+                || line.starts_with("file:")
+                || line.contains(" @ file:");
+            local.then(|| (i + 1, line.trim_end_matches('\\').trim().to_string()))
+        })
+        .collect()
 }
 
 fn read_text(source_dir: &Path, name: &str) -> Result<String, PyenvError> {
@@ -245,4 +275,22 @@ fn uv_export(source_dir: &Path, selection: &Selection) -> Result<String, PyenvEr
         }
     }
     Ok(requirements)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_directories_in_an_export_are_found() {
+        let text =
+            "six==1.16.0 \\\n    --hash=sha256:aa\n./packages/lib\nlib2 @ file:///src/lib2\n";
+        assert_eq!(
+            local_path_lines(text),
+            [
+                (3, "./packages/lib".to_string()),
+                (4, "lib2 @ file:///src/lib2".to_string())
+            ]
+        );
+    }
 }
