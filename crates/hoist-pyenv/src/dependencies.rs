@@ -226,12 +226,15 @@ fn uv_export(source_dir: &Path, selection: &Selection) -> Result<String, PyenvEr
     cmd.args([
         "export",
         "--locked",
-        "--no-dev",
         "--no-emit-project",
         "--no-header",
         "--format",
         "requirements-txt",
     ]);
+    // `--no-dev` wins over `--group dev`: the dev group is left out unless it is chosen.
+    if !selection.groups.iter().any(|g| g == "dev") {
+        cmd.arg("--no-dev");
+    }
     for extra in &selection.extras {
         cmd.args(["--extra", extra]);
     }
@@ -261,7 +264,8 @@ fn uv_export(source_dir: &Path, selection: &Selection) -> Result<String, PyenvEr
             file: lock,
             problem: format!("`uv export --locked` failed:\n{}", stderr.join("\n").trim()),
             hint: "when uv.lock is out of date with pyproject.toml, run `uv lock` and commit \
-                   uv.lock"
+                   uv.lock; an extra or group that pyproject.toml does not define is removed \
+                   from `extras`/`groups` in hoist.toml"
                 .into(),
         });
     }

@@ -177,9 +177,46 @@ fn a_uv_lock_out_of_date_with_pyproject_is_refused_with_the_fix() {
         "{err}"
     );
     assert!(
+        err.contains("needs to be updated, but `--locked` was provided"),
+        "{err}"
+    );
+    assert!(
         err.ends_with(
-            "hint: when uv.lock is out of date with pyproject.toml, run `uv lock` and commit uv.lock"
+            "hint: when uv.lock is out of date with pyproject.toml, run `uv lock` and commit \
+             uv.lock; an extra or group that pyproject.toml does not define is removed from \
+             `extras`/`groups` in hoist.toml"
         ),
+        "{err}"
+    );
+}
+
+#[test]
+fn uv_lock_groups_are_chosen_by_name_the_dev_group_too() {
+    let p = uv_project();
+    let export = |groups: &[&str]| {
+        let selection = Selection {
+            extras: Vec::new(),
+            groups: groups.iter().map(|g| (*g).to_string()).collect(),
+        };
+        read_dependencies(&p.source, &DependencySource::UvLock(selection))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .export
+            .unwrap()
+            .requirements
+    };
+    assert!(!export(&[]).contains("iniconfig"));
+    assert!(export(&["dev"]).contains("iniconfig==2.0.0 \\\n"));
+    let err = read_dependencies(
+        &p.source,
+        &DependencySource::UvLock(Selection {
+            extras: vec!["pg".into()],
+            groups: Vec::new(),
+        }),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("Extra `pg` is not defined in the `optional-dependencies` table for `shop`"),
         "{err}"
     );
 }
