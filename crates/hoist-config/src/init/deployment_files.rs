@@ -46,8 +46,33 @@ const SKIPPED: &[&str] = &[
 /// is depth 3).
 const MAX_DEPTH: usize = 4;
 
+/// Programs a repository's supervisor or systemd files often run beside the app, which a
+/// deploy of the app must not restart.
+const NOT_THE_APP: &[&str] = &[
+    "nginx",
+    "redis-server",
+    "postgres",
+    "memcached",
+    "cron",
+    "crond",
+    "sshd",
+    "supervisord",
+    "caddy",
+    "haproxy",
+];
+
+/// True when the command runs one of [`NOT_THE_APP`], by whatever path.
+fn runs_something_else(command: &str) -> bool {
+    command
+        .split_whitespace()
+        .next()
+        .map(|program| program.rsplit('/').next().unwrap_or(program))
+        .is_some_and(|program| NOT_THE_APP.contains(&program))
+}
+
 /// Every supervisor program (`[program:x]` in a `.conf`/`.ini` file) and systemd service unit
-/// (`*.service` with an `ExecStart=`) in the project, sorted by file then order in the file.
+/// (`*.service` with an `ExecStart=`) in the project, sorted by file then order in the file,
+/// leaving out web servers, databases and other daemons that are not the app.
 pub(crate) fn find(project: &Path) -> Vec<Deployed> {
     let mut files = Vec::new();
     walk(project, "", 1, &mut files);
@@ -63,6 +88,7 @@ pub(crate) fn find(project: &Path) -> Vec<Deployed> {
             found.extend(supervisor_programs(&rel, &text));
         }
     }
+    found.retain(|d| !runs_something_else(&d.command));
     found
 }
 
@@ -160,6 +186,22 @@ mod tests {
             found[1].command,
             "/home/u/venv/bin/rq worker microblog-tasks"
         );
+    }
+
+    #[test]
+    fn daemons_beside_the_app_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("docker")).unwrap();
+        std::fs::write(
+            dir.path().join("docker/supervisord.conf"),
+            "[supervisord]\nnodaemon=true\n[program:nginx]\ncommand=/usr/sbin/nginx -g 'daemon off;'\n\
+             [program:app]\ncommand=gunicorn -b :8000 app:app\n",
+        )
+        .unwrap();
+        let found = find(dir.path());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].name(), "app");
+        assert_eq!(found[0].file, "docker/supervisord.conf");
     }
 
     #[test]
