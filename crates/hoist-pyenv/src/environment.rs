@@ -261,12 +261,9 @@ impl Build<'_> {
     }
 
     fn requirements_list(&self) -> String {
+        // The exported file goes with the failed environment; the lock is what the user fixes.
         if let Some(export) = self.export {
-            return format!(
-                "{} (exported to {})",
-                export.from,
-                self.env.join(EXPORTED_REQUIREMENTS).display()
-            );
+            return format!("{} (exported)", export.from);
         }
         self.roots
             .iter()

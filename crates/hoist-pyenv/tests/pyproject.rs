@@ -338,7 +338,10 @@ fn a_poetry_lock_is_installed_by_its_hashes_without_poetry() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("poetry.lock (exported to "), "{err}");
+    assert!(
+        err.contains(" failed for ") && err.contains("(requirements: poetry.lock (exported)):\n"),
+        "{err}"
+    );
     assert!(err.contains("DO NOT MATCH THE HASHES"), "{err}");
     assert!(!p.env(&key).exists(), "a failed build must be removed");
 }
