@@ -19,8 +19,15 @@ pub struct App {
     pub entry: Entry,
     /// The interpreter command on the target hosts, e.g. `python3.12`.
     pub python: String,
-    /// Requirements files, relative to `source`; each one exists.
+    /// Requirements files, relative to `source`; each one exists. Empty unless `dependencies`
+    /// is [`DependencyFormat::Requirements`].
     pub requirements: Vec<PathBuf>,
+    /// Where the environment's packages are declared.
+    pub dependencies: DependencyFormat,
+    /// Optional dependencies (`[project.optional-dependencies]`) installed too.
+    pub extras: Vec<String>,
+    /// Dependency groups installed too (PEP 735 `[dependency-groups]`, Poetry groups).
+    pub groups: Vec<String>,
     /// Gitignore-style patterns left out of the upload, on top of hoist's built-in ones.
     pub exclude: Vec<String>,
     /// Which installer builds the environment.
@@ -97,6 +104,34 @@ fn is_identifier(s: &str) -> bool {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+/// Where the environment's packages are declared: `[app] dependencies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DependencyFormat {
+    /// `requirements` files (default).
+    #[default]
+    Requirements,
+    /// `uv.lock`, exported with `uv export --locked --no-dev --no-emit-project`.
+    UvLock,
+    /// `poetry.lock`, read by hoist (main group, chosen groups and extras).
+    PoetryLock,
+    /// `[project] dependencies` of `pyproject.toml`, without a lock.
+    Pyproject,
+}
+
+impl DependencyFormat {
+    /// The value as written in hoist.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DependencyFormat::Requirements => "requirements",
+            DependencyFormat::UvLock => "uv.lock",
+            DependencyFormat::PoetryLock => "poetry.lock",
+            DependencyFormat::Pyproject => "pyproject.toml",
+        }
+    }
+}
+
+const DEPENDENCY_FORMATS: &[&str] = &["requirements", "uv.lock", "poetry.lock", "pyproject.toml"];
 
 /// Which installer builds the release's environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -186,7 +221,21 @@ pub(crate) fn validate(check: &Checker<'_>, dir: &Path, raw: &RawApp) -> Result<
         None => "python3".to_owned(),
     };
 
-    let requirements = requirements(check, &source, raw)?;
+    let dependencies = dependency_format(check, &source, raw)?;
+    let requirements = if dependencies == DependencyFormat::Requirements {
+        requirements(check, &source, raw)?
+    } else {
+        Vec::new()
+    };
+    let names =
+        |list: &Option<Vec<crate::raw::Text>>, key: &str| -> Result<Vec<String>, ConfigError> {
+            match list {
+                None => Ok(Vec::new()),
+                Some(list) => list.iter().map(|name| check.non_empty(name, key)).collect(),
+            }
+        };
+    let extras = names(&raw.extras, "extras")?;
+    let groups = names(&raw.groups, "groups")?;
 
     let exclude = match &raw.exclude {
         None => Vec::new(),
@@ -221,9 +270,66 @@ pub(crate) fn validate(check: &Checker<'_>, dir: &Path, raw: &RawApp) -> Result<
         entry,
         python,
         requirements,
+        dependencies,
+        extras,
+        groups,
         exclude,
         installer,
     })
+}
+
+fn dependency_format(
+    check: &Checker<'_>,
+    source: &Path,
+    raw: &RawApp,
+) -> Result<DependencyFormat, ConfigError> {
+    let Some(value) = &raw.dependencies else {
+        return Ok(DependencyFormat::Requirements);
+    };
+    let format = match value.get_ref().as_str() {
+        "requirements" => DependencyFormat::Requirements,
+        "uv.lock" => DependencyFormat::UvLock,
+        "poetry.lock" => DependencyFormat::PoetryLock,
+        "pyproject.toml" => DependencyFormat::Pyproject,
+        other => {
+            let mut error = check.error(
+                value.span(),
+                format!(
+                    "unknown dependencies {other:?}; expected one of requirements, uv.lock, \
+                     poetry.lock, pyproject.toml"
+                ),
+            );
+            if let Some(suggestion) = closest(other, DEPENDENCY_FORMATS) {
+                error = error.with_hint(format!("did you mean \"{suggestion}\"?"));
+            }
+            return Err(error);
+        }
+    };
+    if format != DependencyFormat::Requirements {
+        if raw.requirements.is_some() {
+            return Err(check
+                .error(
+                    value.span(),
+                    format!(
+                        "`dependencies = \"{}\"` and `requirements` both say where the \
+                         packages come from",
+                        format.as_str()
+                    ),
+                )
+                .with_hint("keep one of them"));
+        }
+        for file in ["pyproject.toml", format.as_str()] {
+            if !source.join(file).is_file() {
+                return Err(check
+                    .error(
+                        value.span(),
+                        format!("{file} does not exist in {}", source.display()),
+                    )
+                    .with_hint("commit the file, or change `dependencies`"));
+            }
+        }
+    }
+    Ok(format)
 }
 
 fn requirements(

@@ -25,7 +25,7 @@ mod release;
 mod setup;
 mod suggest;
 
-pub use app::{App, Entry, InstallerChoice};
+pub use app::{App, DependencyFormat, Entry, InstallerChoice};
 pub use config::{find, load, parse, Config, FILE_NAME};
 pub use duration::{parse_duration, DurationError, MAX_DURATION};
 pub use env::{name_says_secret, AppEnv, EnvValue, EnvVar};

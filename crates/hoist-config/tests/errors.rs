@@ -42,7 +42,7 @@ fn an_unknown_key_in_app_is_found_in_its_table() {
     assert_eq!(
         message,
         "hoist.toml:4:1: unknown key `entrypoint` in [app]; \
-         valid keys are name, source, entry, python, requirements, exclude, installer, installer_env"
+         valid keys are name, source, entry, python, requirements, dependencies, extras, groups, exclude, installer, installer_env"
     );
 }
 

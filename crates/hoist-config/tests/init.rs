@@ -4,7 +4,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use hoist_config::{init_plan, Config, InitError, InitPlan, Restart};
+use hoist_config::{init_plan, Config, DependencyFormat, InitError, InitPlan, Restart};
 use support::Project;
 
 /// Runs init on `dir`, writes the result as `dir/hoist.toml` and loads it back.
@@ -270,14 +270,211 @@ fn a_project_with_nothing_to_detect_gets_marked_placeholders() {
 }
 
 #[test]
-fn a_pyproject_only_project_is_told_to_export_requirements() {
+fn a_uv_project_is_deployed_from_its_lock() {
     let project = Project::new();
-    project.file("pyproject.toml", "[project]\nname = \"x\"\n");
-    let plan = init_plan(project.path(), None).unwrap();
-    assert!(plan
-        .detected
+    project
+        .file(
+            "pyproject.toml",
+            "[project]\nname = \"shop\"\nversion = \"1\"\ndependencies = [\"flask\"]\n",
+        )
+        .file("uv.lock", "version = 1\n")
+        // Exported from the lock for another tool: the lock decides.
+        .file("requirements.txt", "flask==3.0.0\n")
+        .file("app.py", "from flask import Flask\napp = Flask(__name__)\n");
+    let (plan, config) = init_and_load(project.path());
+    assert_eq!(config.app.dependencies, DependencyFormat::UvLock);
+    assert_eq!(config.app.requirements, Vec::<PathBuf>::new());
+    assert!(config.app.extras.is_empty() && config.app.groups.is_empty());
+    assert!(
+        plan.detected.contains(
+            &"dependencies: uv.lock (with pyproject.toml), installed as locked without the dev group"
+                .to_owned()
+        ),
+        "{:?}",
+        plan.detected
+    );
+    assert!(plan.detected.contains(
+        &"requirements files found, not used: requirements.txt (uv.lock decides)".to_owned()
+    ));
+    assert!(plan.text.contains("dependencies = \"uv.lock\"\n"));
+}
+
+#[test]
+fn a_poetry_project_is_deployed_from_its_lock() {
+    let project = Project::new();
+    project
+        .file(
+            "pyproject.toml",
+            "[tool.poetry]\nname = \"shop\"\n[tool.poetry.dependencies]\nflask = \"^3\"\n",
+        )
+        .file("poetry.lock", "")
+        .file("app.py", "app = 1\n");
+    let (_, config) = init_and_load(project.path());
+    assert_eq!(config.app.dependencies, DependencyFormat::PoetryLock);
+}
+
+#[test]
+fn a_pyproject_without_lock_is_used_with_a_warning() {
+    let project = Project::new();
+    project
+        .file(
+            "pyproject.toml",
+            "[project]\nname = \"x\"\ndependencies = [\"flask\"]\n",
+        )
+        .file("app.py", "app = 1\n");
+    let (plan, config) = init_and_load(project.path());
+    assert_eq!(config.app.dependencies, DependencyFormat::Pyproject);
+    assert!(plan.detected.contains(
+        &"dependencies: pyproject.toml [project] dependencies, no lock file: deploys are not reproducible; run `uv lock`, commit uv.lock and set `dependencies = \"uv.lock\"`".to_owned()
+    ));
+}
+
+#[test]
+fn locks_hoist_cannot_read_are_named_with_their_export_command() {
+    let project = Project::new();
+    project
+        .file("pyproject.toml", "[tool.pdm]\n")
+        .file("pdm.lock", "")
+        .file("app.py", "app = 1\n");
+    let (plan, config) = init_and_load(project.path());
+    assert_eq!(config.app.dependencies, DependencyFormat::Requirements);
+    assert!(plan.detected.contains(
+        &"pdm.lock: hoist does not read it; export it with `pdm export --prod -o requirements.txt` and list that file in `requirements`".to_owned()
+    ));
+}
+
+/// A Flask app that ships its own deployment files, as the Flask Mega-Tutorial's microblog
+/// does: supervisor programs for the web server and a task queue worker, and a Procfile whose
+/// `web:` line runs release steps before the server.
+#[test]
+fn a_repository_with_supervisor_files_and_a_chained_procfile() {
+    let project = Project::new();
+    project
+        .file(
+            "Procfile",
+            "web: flask db upgrade; flask translate compile; gunicorn microblog:app\n",
+        )
+        .file(
+            "deployment/supervisor/microblog.conf",
+            "[program:microblog]\ncommand=/home/ubuntu/microblog/venv/bin/gunicorn -b localhost:8000 -w 4 microblog:app\n\
+             directory=/home/ubuntu/microblog\nuser=ubuntu\nautostart=true\n",
+        )
+        .file(
+            "deployment/supervisor/microblog-tasks.conf",
+            "[program:microblog-tasks]\ncommand=/home/ubuntu/microblog/venv/bin/rq worker microblog-tasks\nnumprocs=1\n",
+        )
+        .file("microblog.py", "from app import create_app\napp = create_app()\n")
+        .file("migrations/env.py", "")
+        .file("migrations/alembic.ini", "")
+        .file("requirements.txt", "flask\nflask-migrate\ngunicorn\nrq\n");
+    let (plan, config) = init_and_load(project.path());
+
+    let hooks: Vec<(&str, &str, bool)> = config
+        .hooks
         .iter()
-        .any(|line| line.starts_with("pyproject.toml: hoist installs from requirements files")));
+        .map(|h| (h.name.as_str(), h.run.as_str(), h.once))
+        .collect();
+    assert_eq!(
+        hooks,
+        [
+            ("flask-db-upgrade", "flask db upgrade", true),
+            ("flask-translate-compile", "flask translate compile", false),
+        ]
+    );
+    let processes: Vec<(&str, &Restart)> = config
+        .processes
+        .iter()
+        .map(|p| (p.name.as_str(), &p.restart))
+        .collect();
+    assert_eq!(
+        processes,
+        [
+            (
+                "web",
+                &Restart::Supervisor {
+                    program: "microblog".to_owned()
+                }
+            ),
+            (
+                "microblog-tasks",
+                &Restart::Supervisor {
+                    program: "microblog-tasks".to_owned()
+                }
+            ),
+        ]
+    );
+    assert_eq!(config.app.entry.to_string(), "microblog:app");
+    for line in [
+        "hook flask-db-upgrade: `flask db upgrade`, once per deploy (from Procfile web:)",
+        "hook flask-translate-compile: `flask translate compile`, on every host (from Procfile web:)",
+        "process web: supervisor program microblog (from deployment/supervisor/microblog.conf)",
+        "process microblog-tasks: supervisor program microblog-tasks (from deployment/supervisor/microblog-tasks.conf)",
+    ] {
+        assert!(
+            plan.detected.contains(&line.to_owned()),
+            "{line}\n{:?}",
+            plan.detected
+        );
+    }
+    // The web process runs the server alone; the release steps are hooks.
+    assert!(plan.text.contains(
+        "# A name for this process, unique among processes; it runs `gunicorn microblog:app` (Procfile web:).\n"
+    ));
+    // gunicorn's bind in the supervisor program is the health URL's port.
+    assert!(plan
+        .text
+        .contains("# The app listens on port 8000 (from deployment/supervisor/microblog.conf).\n"));
+    assert!(plan.text.contains("# url = \"http://127.0.0.1:8000/\"\n"));
+    // Flask-Migrate's upgrade already runs as a hook: not offered again.
+    assert!(!plan.text.contains("# run = \"flask"), "{}", plan.text);
+    assert!(!plan.text.contains("# PLACEHOLDER:"), "{}", plan.text);
+}
+
+#[test]
+fn a_systemd_unit_in_the_repository_and_alembic() {
+    let project = Project::new();
+    project
+        .file(
+            "deploy/shop.service",
+            "[Unit]\nDescription=shop\n[Service]\nExecStart=/srv/shop/current/.venv/bin/gunicorn --bind 127.0.0.1:8100 app:app\n",
+        )
+        .file("alembic.ini", "[alembic]\n")
+        .file("app.py", "app = 1\n");
+    let (plan, config) = init_and_load(project.path());
+    assert_eq!(
+        config.processes[0].restart,
+        Restart::Systemd {
+            unit: "shop.service".to_owned()
+        }
+    );
+    assert_eq!(config.processes.len(), 1);
+    assert!(config.hooks.is_empty());
+    assert!(plan.text.contains(
+        "# [[hook]]\n# name = \"alembic-upgrade\"\n# run = \"alembic upgrade head\"\n# once = true\n"
+    ));
+    assert!(plan.detected.contains(
+        &"suggested hook alembic-upgrade: `alembic upgrade head` (Alembic (alembic.ini)), commented out in hoist.toml".to_owned()
+    ));
+    assert!(plan.text.contains("# url = \"http://127.0.0.1:8100/\"\n"));
+}
+
+#[test]
+fn flask_migrate_is_offered_with_the_app() {
+    let project = Project::new();
+    project
+        .file(
+            "app.py",
+            "from flask import Flask\ndef create_app():\n    return Flask(__name__)\n",
+        )
+        .file("requirements.txt", "Flask-Migrate==4.0\n");
+    let (plan, config) = init_and_load(project.path());
+    assert!(config.hooks.is_empty());
+    assert!(
+        plan.text
+            .contains("# run = \"flask --app 'app:create_app()' db upgrade\"\n"),
+        "{}",
+        plan.text
+    );
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::Utc;
-use hoist_config::{Config, HealthProbe, InstallerChoice, Restart};
-use hoist_pyenv::{DepKey, Installer, Interpreter};
+use hoist_config::{Config, DependencyFormat, HealthProbe, InstallerChoice, Restart};
+use hoist_pyenv::{DepKey, Dependencies, DependencySource, Installer, Interpreter, Selection};
 use hoist_release::{prune_plan, History, JournalEntry, JournalEvent, PrunePlan, ReleaseId};
 
 use crate::event::Step;
@@ -22,8 +22,9 @@ pub struct DeployPlan {
     /// The one release id of this deploy, the same on every host (invariant 5).
     pub release: ReleaseId,
     pub source: SourceTree,
-    /// Requirements files (relative to the source), includes followed.
-    pub requirement_files: Vec<PathBuf>,
+    /// What decides the environment: requirements files (relative to the source, includes
+    /// followed), or pyproject.toml and its lock with the requirements exported from them.
+    pub dependencies: Dependencies,
     /// One per host, in the fleet's order.
     pub hosts: Vec<HostPlan>,
 }
@@ -78,8 +79,8 @@ pub(crate) fn make_plan(
         &config.app.exclude,
         opts.git_ref.as_deref(),
     )?;
-    let requirement_files = hoist_pyenv::requirement_files(&source.dir, &config.app.requirements)
-        .map_err(|e| DeployError::config(e.to_string()))?;
+    let dependencies = hoist_pyenv::read_dependencies(&source.dir, &dependency_source(config))
+        .map_err(|e| with_hint(&e.to_string()))?;
     let hosts = fleet
         .each(|i, host| {
             plan_host(
@@ -89,7 +90,7 @@ pub(crate) fn make_plan(
                 &states[i],
                 &release,
                 &source,
-                &requirement_files,
+                &dependencies,
             )
         })
         .into_iter()
@@ -97,7 +98,7 @@ pub(crate) fn make_plan(
     Ok(DeployPlan {
         release,
         source,
-        requirement_files,
+        dependencies,
         hosts,
     })
 }
@@ -109,7 +110,7 @@ fn plan_host(
     state: &HostState,
     release: &ReleaseId,
     source: &SourceTree,
-    requirement_files: &[PathBuf],
+    dependencies: &Dependencies,
 ) -> Result<HostPlan, DeployError> {
     let transport = host.transport();
     let layout = &host.layout;
@@ -119,7 +120,7 @@ fn plan_host(
     let choice = installer_choice(config.app.installer);
     let installer = hoist_pyenv::probe_installer(transport, &interpreter, choice)
         .map_err(|e| DeployError::before_switch(in_host(&e)))?;
-    let dep_key = hoist_pyenv::dep_key(&source.dir, requirement_files, &interpreter, &installer)
+    let dep_key = hoist_pyenv::dep_key(&source.dir, dependencies, &interpreter, &installer)
         .map_err(|e| DeployError::before_switch(in_host(&e)))?;
     let env_dir = layout.envs().join(dep_key.to_string());
     let env_ready = transport.kind(&env_dir.join(".hoist-complete"))?.exists();
@@ -196,7 +197,7 @@ fn plan_host(
                 env_dir.display(),
                 installer_name(&installer),
                 interpreter.version,
-                join_paths(requirement_files)
+                dependencies.describe()
             )
         },
     ));
@@ -277,17 +278,6 @@ pub(crate) fn installer_name(installer: &Installer) -> String {
     }
 }
 
-fn join_paths(paths: &[PathBuf]) -> String {
-    if paths.is_empty() {
-        return "no requirements files".into();
-    }
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// "30s", "5m", "250ms".
 fn human(d: Duration) -> String {
     if d.is_zero() {
@@ -336,6 +326,30 @@ fn describe_health(probe: &HealthProbe, timeout: Duration) -> String {
 /// The `.venv` link target of a release: relative, so the root can move.
 pub(crate) fn env_link(key: &DepKey) -> PathBuf {
     Path::new("../..").join("envs").join(key.to_string())
+}
+
+/// A configuration error whose text ends in `\nhint: ...` (hoist-pyenv writes its fixes that
+/// way), with the hint as the error's own, so it is printed as a `hint:` line.
+fn with_hint(text: &str) -> DeployError {
+    match text.rsplit_once("\nhint: ") {
+        Some((message, hint)) => DeployError::config(message).hint(hint),
+        None => DeployError::config(text),
+    }
+}
+
+/// The config's `[app]` dependency keys in hoist-pyenv's terms.
+fn dependency_source(config: &Config) -> DependencySource {
+    let app = &config.app;
+    let selection = || Selection {
+        extras: app.extras.clone(),
+        groups: app.groups.clone(),
+    };
+    match app.dependencies {
+        DependencyFormat::Requirements => DependencySource::Requirements(app.requirements.clone()),
+        DependencyFormat::UvLock => DependencySource::UvLock(selection()),
+        DependencyFormat::PoetryLock => DependencySource::PoetryLock(selection()),
+        DependencyFormat::Pyproject => DependencySource::Pyproject(selection()),
+    }
 }
 
 /// The config's installer choice in hoist-pyenv's terms.

@@ -95,6 +95,9 @@ pub(crate) fn prepare_host(
 
     cancelled(Step::Environment)?;
     step.start(Step::Environment);
+    for warning in &plan.dependencies.warnings {
+        step.warn(warning.clone());
+    }
     let since = Instant::now();
     let mut log = |line: &str| step.output(Step::Environment, line);
     let env = hoist_pyenv::ensure_env(
@@ -102,7 +105,7 @@ pub(crate) fn prepare_host(
         &layout.root,
         &host_plan.dep_key,
         &release_dir,
-        &plan.requirement_files,
+        &plan.dependencies,
         &host_plan.interpreter,
         &host_plan.installer,
         &mut log,

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::dependencies::{Dependencies, Export};
 use crate::error::PyenvError;
 use crate::installer::Installer;
 use crate::interpreter::Interpreter;
@@ -64,18 +65,18 @@ impl From<DepKey> for String {
     }
 }
 
-/// The key of the environment for `files` (relative to `source_dir`, as
-/// [`crate::requirement_files`] returns them) on this interpreter with this installer:
-/// sha256 over each file's relative path and bytes, the interpreter's version and platform,
-/// and the installer's name and version.
+/// The key of the environment for `deps` (files relative to `source_dir`, as
+/// [`crate::read_dependencies`] returns them) on this interpreter with this installer:
+/// sha256 over each file's relative path and bytes, the exported requirements if any, the
+/// interpreter's version and platform, and the installer's name and version.
 pub fn dep_key(
     source_dir: &Path,
-    files: &[PathBuf],
+    deps: &Dependencies,
     interpreter: &Interpreter,
     installer: &Installer,
 ) -> Result<DepKey, PyenvError> {
-    let mut contents = Vec::with_capacity(files.len());
-    for rel in files {
+    let mut contents = Vec::with_capacity(deps.files.len());
+    for rel in &deps.files {
         let path = source_dir.join(rel);
         let bytes = std::fs::read(&path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
@@ -89,13 +90,19 @@ pub fn dep_key(
         })?;
         contents.push((rel.clone(), bytes));
     }
-    Ok(key_of(&contents, interpreter, installer))
+    Ok(key_of(
+        &contents,
+        deps.export.as_ref(),
+        interpreter,
+        installer,
+    ))
 }
 
 /// The key of files already read. Every field is length-prefixed so that no two different
 /// inputs can run together into the same bytes.
 pub(crate) fn key_of(
     contents: &[(PathBuf, Vec<u8>)],
+    export: Option<&Export>,
     interpreter: &Interpreter,
     installer: &Installer,
 ) -> DepKey {
@@ -109,6 +116,12 @@ pub(crate) fn key_of(
         field(b"file");
         field(rel.to_string_lossy().as_bytes());
         field(bytes);
+    }
+    // Absent for requirements files, so their keys stay what they were.
+    if let Some(export) = export {
+        field(b"export");
+        field(export.from.as_bytes());
+        field(export.requirements.as_bytes());
     }
     field(b"python");
     field(interpreter.version.as_bytes());

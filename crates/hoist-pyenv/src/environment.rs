@@ -7,6 +7,7 @@ use hoist_transport::{Cmd, FileKind, Output, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::dep_key::{key_of, DepKey};
+use crate::dependencies::{Dependencies, Export, EXPORTED_REQUIREMENTS};
 use crate::error::{BuildFailure, IncludedFrom, PyenvError};
 use crate::installer::Installer;
 use crate::interpreter::Interpreter;
@@ -52,28 +53,30 @@ pub fn read_env_mark(transport: &dyn Transport, env: &Path) -> Result<Option<Env
     Ok(serde_json::from_slice(&bytes).ok())
 }
 
-/// Makes sure `<root>/envs/<key>` is a complete environment for the requirements files found
+/// Makes sure `<root>/envs/<key>` is a complete environment for `deps`, whose files are found
 /// in `release_dir` (the new release, already on the host): reuses it when its completion mark
 /// exists; otherwise removes whatever half-built thing is there, builds the venv at its final
 /// path (venvs are not relocatable), installs, runs `pip check` (uv: `uv pip check`), and only
-/// then writes the completion mark atomically. `files` are relative to `release_dir`; they
-/// must hash to `key` there, so an environment never holds other requirements than its name
-/// says. `log` receives progress lines for the user.
+/// then writes the completion mark atomically. The files are relative to `release_dir`; with
+/// the export, they must hash to `key` there, so an environment never holds other
+/// requirements than its name says. An export is written into the environment as
+/// [`EXPORTED_REQUIREMENTS`] and installed from there. `log` receives progress lines for the
+/// user; `deps`' warnings are the caller's to show.
 #[allow(clippy::too_many_arguments)] // the API the deploy engine calls; each is one fact
 pub fn ensure_env(
     transport: &dyn Transport,
     root: &Path,
     key: &DepKey,
     release_dir: &Path,
-    files: &[PathBuf],
+    deps: &Dependencies,
     interpreter: &Interpreter,
     installer: &Installer,
     log: &mut dyn FnMut(&str),
 ) -> Result<EnvOutcome, PyenvError> {
     require_absolute("the deploy root", root)?;
     require_absolute("the release directory", release_dir)?;
-    let contents = read_release_files(transport, release_dir, files)?;
-    let actual = key_of(&contents, interpreter, installer);
+    let contents = read_release_files(transport, release_dir, &deps.files)?;
+    let actual = key_of(&contents, deps.export.as_ref(), interpreter, installer);
     if actual != *key {
         return Err(PyenvError::KeyMismatch {
             host: transport.host().to_string(),
@@ -102,7 +105,14 @@ pub fn ensure_env(
         key,
         env: env.clone(),
         release_dir,
-        roots: install_roots(transport, release_dir, &contents)?,
+        roots: match &deps.export {
+            Some(export) if has_requirements(&export.requirements) => {
+                vec![env.join(EXPORTED_REQUIREMENTS)]
+            }
+            Some(_) => Vec::new(),
+            None => install_roots(transport, release_dir, &contents)?,
+        },
+        export: deps.export.as_ref(),
         interpreter,
     };
     if transport.kind(&env)?.exists() {
@@ -132,7 +142,7 @@ pub fn ensure_env(
         interpreter: interpreter.clone(),
         installer: installer.clone(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        files: files.to_vec(),
+        files: deps.files.clone(),
     };
     let json = serde_json::to_vec_pretty(&mark).expect("an EnvMark always serializes");
     transport.write_file_atomic(&env.join(COMPLETE_MARK), &json)?;
@@ -219,6 +229,13 @@ fn install_roots(
     Ok(roots)
 }
 
+fn has_requirements(text: &str) -> bool {
+    text.lines().any(|line| {
+        let line = line.trim();
+        !line.is_empty() && !line.starts_with('#')
+    })
+}
+
 /// One environment being built.
 struct Build<'a> {
     transport: &'a dyn Transport,
@@ -227,6 +244,7 @@ struct Build<'a> {
     env: PathBuf,
     release_dir: &'a Path,
     roots: Vec<PathBuf>,
+    export: Option<&'a Export>,
     interpreter: &'a Interpreter,
 }
 
@@ -243,6 +261,10 @@ impl Build<'_> {
     }
 
     fn requirements_list(&self) -> String {
+        // The exported file goes with the failed environment; the lock is what the user fixes.
+        if let Some(export) = self.export {
+            return format!("{} (exported)", export.from);
+        }
         self.roots
             .iter()
             .map(|r| {
@@ -314,6 +336,7 @@ impl Build<'_> {
                 self.env.display()
             ),
         )?;
+        self.write_export()?;
         if self.roots.is_empty() {
             return Ok(());
         }
@@ -349,6 +372,7 @@ impl Build<'_> {
                 self.env.display()
             ),
         )?;
+        self.write_export()?;
         if self.roots.is_empty() {
             return Ok(());
         }
@@ -379,6 +403,18 @@ impl Build<'_> {
             Cmd::new(self.env_python().to_string_lossy()).args(["-m", "pip", "check"]),
             self.check_hint(),
         )?;
+        Ok(())
+    }
+
+    /// Writes the exported requirements into the new environment, where the installer reads
+    /// them and where they stay as the record of what was installed.
+    fn write_export(&self) -> Result<(), PyenvError> {
+        if let Some(export) = self.export {
+            self.transport.write_file_atomic(
+                &self.env.join(EXPORTED_REQUIREMENTS),
+                export.requirements.as_bytes(),
+            )?;
+        }
         Ok(())
     }
 

@@ -62,6 +62,29 @@ pub enum PyenvError {
         hint: &'static str,
     },
 
+    /// A `-e`/`--editable` line: it would install the project editable into an environment
+    /// that every release with the same key shares, pointing into one release.
+    #[error(
+        "{at}: `{requirement}` installs a project editable into the environment that every \
+         release with these requirements shares, so it would point into one release and break \
+         when that release is pruned\n\
+         hint: remove the line (the release directory is on the app's import path); with uv, \
+         export without it: `uv export --no-dev --no-emit-project -o requirements.txt`, or set \
+         `dependencies = \"uv.lock\"` in hoist.toml"
+    )]
+    EditableRequirement {
+        at: IncludedFrom,
+        requirement: String,
+    },
+
+    /// A pyproject.toml or lock file hoist cannot install from.
+    #[error("{}: {problem}\nhint: {hint}", file.display())]
+    BadDependencies {
+        file: PathBuf,
+        problem: String,
+        hint: String,
+    },
+
     /// A requirements file that decided the key is not in the release uploaded to the host.
     #[error(
         "{host}: requirements file {} is missing from the release; check that it is not \

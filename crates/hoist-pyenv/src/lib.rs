@@ -2,7 +2,10 @@
 //!
 //! The flow the deploy engine follows, per host:
 //!
-//! 1. [`requirement_files`] on the controller: the roots and every `-r`/`-c` include.
+//! 1. [`read_dependencies`] on the controller: requirements files (the roots and every
+//!    `-r`/`-c` include), or a `pyproject.toml` with `uv.lock` / `poetry.lock` exported to one
+//!    pinned requirements list. The project itself is never installed into the environment,
+//!    which releases share: it is imported from the release directory.
 //! 2. [`probe_interpreter`] and [`probe_installer`] on the host.
 //! 3. [`dep_key`]: the hash of all of that; the environment's name under `<root>/envs/`.
 //! 4. [`ensure_env`] after the release is uploaded: reuse `<root>/envs/<key>` when it is marked
@@ -15,15 +18,21 @@
 //! requirements files are read from the controller's disk.
 
 mod dep_key;
+mod dependencies;
 mod entry_check;
 mod environment;
 mod error;
 mod installer;
 mod interpreter;
+mod poetry_lock;
 mod prune;
+mod pyproject;
 mod requirements;
 
 pub use dep_key::{dep_key, DepKey};
+pub use dependencies::{
+    read_dependencies, Dependencies, DependencySource, Export, Selection, EXPORTED_REQUIREMENTS,
+};
 pub use entry_check::check_entry_imports;
 pub use environment::{ensure_env, read_env_mark, EnvMark, EnvOutcome, COMPLETE_MARK};
 pub use error::{BuildFailure, EntryImportFailure, IncludedFrom, PyenvError};

@@ -25,11 +25,11 @@ pub(crate) struct Include {
     pub line: usize,
 }
 
-/// The `-r`/`-c` includes written in a requirements file, in order. Follows pip's reading of
-/// the file: lines ending in `\` continue on the next one, and `#` starts a comment at the
-/// start of a line or after whitespace.
-pub(crate) fn parse_includes(text: &str) -> Vec<Include> {
-    let mut includes = Vec::new();
+/// The logical lines of a requirements file with the 1-based line each starts on, comments
+/// removed and trimmed. Follows pip's reading of the file: lines ending in `\\` continue on
+/// the next one, and `#` starts a comment at the start of a line or after whitespace.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut lines = Vec::new();
     let mut logical = String::new();
     let mut start = 0;
     for (index, raw) in text.lines().enumerate() {
@@ -44,22 +44,44 @@ pub(crate) fn parse_includes(text: &str) -> Vec<Include> {
             None => logical.push_str(raw),
         }
         let line = std::mem::take(&mut logical);
-        if let Some((kind, target)) = include_of(strip_comment(&line).trim()) {
-            includes.push(Include {
-                kind,
-                target,
-                line: start,
-            });
-        }
+        lines.push((start, strip_comment(&line).trim().to_string()));
     }
-    if let Some((kind, target)) = include_of(strip_comment(&logical).trim()) {
-        includes.push(Include {
-            kind,
-            target,
-            line: start,
-        });
+    if !logical.is_empty() {
+        lines.push((start, strip_comment(&logical).trim().to_string()));
     }
-    includes
+    lines
+}
+
+/// The `-r`/`-c` includes written in a requirements file, in order.
+pub(crate) fn parse_includes(text: &str) -> Vec<Include> {
+    logical_lines(text)
+        .into_iter()
+        .filter_map(|(line, text)| {
+            include_of(&text).map(|(kind, target)| Include { kind, target, line })
+        })
+        .collect()
+}
+
+/// The `-e`/`--editable` lines of a requirements file that name a local directory: (line, the
+/// line as written). A VCS editable (`-e git+https://...`) is checked out inside the
+/// environment itself, so it does not point into a release.
+pub(crate) fn editable_lines(text: &str) -> Vec<(usize, String)> {
+    logical_lines(text)
+        .into_iter()
+        .filter(|(_, text)| {
+            let Some(rest) = text
+                .strip_prefix("--editable")
+                .or_else(|| text.strip_prefix("-e"))
+            else {
+                return false;
+            };
+            if !(rest.is_empty() || rest.starts_with([' ', '\t', '=', '.', '/'])) {
+                return false;
+            }
+            let target = rest.trim_start_matches(['=', ' ', '\t']);
+            !target.contains("://")
+        })
+        .collect()
 }
 
 fn strip_comment(line: &str) -> &str {
@@ -175,7 +197,17 @@ impl Walk<'_> {
             Err(source) => return Err(PyenvError::RequirementsUnreadable { path, source }),
         };
         self.files.push(rel.clone());
-        for include in parse_includes(&String::from_utf8_lossy(&bytes)) {
+        let text = String::from_utf8_lossy(&bytes);
+        if let Some((line, requirement)) = editable_lines(&text).into_iter().next() {
+            return Err(PyenvError::EditableRequirement {
+                at: IncludedFrom {
+                    file: rel.clone(),
+                    line,
+                },
+                requirement,
+            });
+        }
+        for include in parse_includes(&text) {
             let at = IncludedFrom {
                 file: rel.clone(),
                 line: include.line,
@@ -254,6 +286,14 @@ mod tests {
                 (R, "h.txt".into(), 8),
             ]
         );
+    }
+
+    #[test]
+    fn editable_lines_are_found_in_every_spelling() {
+        let text = "six\n-e .\n--editable=./pkg\n-e./other\n  # -e commented\n-extra-not\n\
+                    -e git+https://example.org/lib.git#egg=lib\n-e /abs/path\n";
+        let lines: Vec<usize> = editable_lines(text).into_iter().map(|(l, _)| l).collect();
+        assert_eq!(lines, [2, 3, 4, 8]);
     }
 
     #[test]

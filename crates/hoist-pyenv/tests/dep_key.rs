@@ -5,7 +5,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::Project;
-use hoist_pyenv::{dep_key, DepKey, Installer, Interpreter};
+use hoist_pyenv::{dep_key, DepKey, Dependencies, Installer, Interpreter};
 
 fn interp(version: &str) -> Interpreter {
     Interpreter {
@@ -102,7 +102,7 @@ fn a_file_that_vanished_is_an_error_naming_it() {
     let p = project();
     let err = dep_key(
         &p.source,
-        &[PathBuf::from("gone.txt")],
+        &Dependencies::files(vec![PathBuf::from("gone.txt")]),
         &interp("3.11.7"),
         &pip("23.2.1"),
     )

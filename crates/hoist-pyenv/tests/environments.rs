@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use common::{run_in_env, HostWithEnv, Project};
 use hoist_pyenv::{
-    check_entry_imports, ensure_env, read_env_mark, unused_envs, unused_wheel_dirs, Installer,
-    Interpreter, COMPLETE_MARK,
+    check_entry_imports, ensure_env, read_env_mark, unused_envs, unused_wheel_dirs, Dependencies,
+    Installer, Interpreter, COMPLETE_MARK,
 };
 use hoist_transport::Local;
 
@@ -65,7 +65,7 @@ fn assert_built_then_reused(p: &Project, interp: &Interpreter, installer: &Insta
     assert_eq!(mark.key, key);
     assert_eq!(&mark.interpreter, interp);
     assert_eq!(&mark.installer, installer);
-    assert_eq!(mark.files, files);
+    assert_eq!(mark.files, files.files);
     let before = mark_identity(&first.path);
 
     // A code-only deploy: same requirements, new release, no Python work at all.
@@ -583,14 +583,20 @@ fn no_requirements_files_build_a_bare_environment() {
     let p = Project::new(&[("app.py", "application = object()\n")]);
     let interp = common::python();
     for (name, installer) in [("pip", common::pip(&interp)), ("uv", common::uv(&interp))] {
-        let key = hoist_pyenv::dep_key(&p.source, &[], &interp, &installer).unwrap();
+        let key = hoist_pyenv::dep_key(
+            &p.source,
+            &Dependencies::files(Vec::new()),
+            &interp,
+            &installer,
+        )
+        .unwrap();
         let release = p.upload(&format!("bare-{name}"));
         let env = hoist_pyenv::ensure_env(
             &Local::default(),
             &p.root,
             &key,
             &release,
-            &[],
+            &Dependencies::files(Vec::new()),
             &interp,
             &installer,
             &mut |_| {},

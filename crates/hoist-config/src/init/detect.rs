@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::procfile::{analyze, parse_procfile, ProcfileLine, Server};
+use super::deployment_files::{self, Deployed, Supervisor};
+use super::procfile::{analyze, parse_procfile, split_chain, ProcfileLine, Server};
 use super::InitError;
 use crate::app::sanitize_app_name;
 use crate::Entry;
@@ -14,11 +15,36 @@ pub(crate) struct Findings {
     pub entry: Option<(Entry, String)>,
     pub python: Option<(String, String)>,
     pub requirements: Requirements,
+    pub dependencies: DependencyFinding,
     pub processes: Vec<ProcessFinding>,
-    pub release_hook: Option<String>,
-    pub port: Option<u16>,
-    pub django: bool,
-    pub has_pyproject: bool,
+    /// Hooks the project's own files run before the server starts.
+    pub hooks: Vec<HookFinding>,
+    /// Release steps its framework usually needs, offered commented out.
+    pub suggested_hooks: Vec<HookFinding>,
+    /// The port and where it was read.
+    pub port: Option<(u16, String)>,
+}
+
+/// Where the environment's packages are declared.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum DependencyFinding {
+    /// Requirements files (possibly none); `note` says what else was seen and not used.
+    Requirements { note: Option<String> },
+    /// `uv.lock` or `poetry.lock` beside `pyproject.toml`.
+    Lock(&'static str),
+    /// `[project] dependencies` of `pyproject.toml` without a lock.
+    Pyproject,
+}
+
+/// A release step: a command run in the new release before it goes live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HookFinding {
+    pub name: String,
+    pub run: String,
+    /// Once per deploy (a migration) rather than on every host (a build step).
+    pub once: bool,
+    /// Where it was read or why it is suggested, e.g. `Procfile web:` or `Flask-Migrate`.
+    pub from: String,
 }
 
 /// Requirements files: the ones to install on servers and the ones left for development.
@@ -32,8 +58,10 @@ pub(crate) struct Requirements {
 #[derive(Debug)]
 pub(crate) struct ProcessFinding {
     pub name: String,
-    /// The command that runs it, when a Procfile says.
+    /// The command that runs it, when a Procfile or a deployment file says.
     pub command: Option<String>,
+    /// Where the command was read: `Procfile web:`, `deployment/supervisor/app.conf`.
+    pub from: Option<String>,
     pub restart: RestartFinding,
 }
 
@@ -41,6 +69,10 @@ pub(crate) struct ProcessFinding {
 pub(crate) enum RestartFinding {
     GunicornHup(String),
     UwsgiChain(String),
+    /// A supervisor program the repository's own supervisor file (the second field) defines.
+    Supervisor(String, String),
+    /// A systemd unit the repository ships, and its file.
+    Systemd(String, String),
     /// No graceful strategy could be read: a systemd unit whose name is a guess.
     GuessedSystemd(String),
 }
@@ -56,12 +88,51 @@ pub(crate) fn detect(project: &Path) -> Result<Findings, InitError> {
         .map(|text| parse_procfile(&text))
         .unwrap_or_default();
     let web = procfile.iter().find(|line| line.kind == "web");
-    let web_server = web.and_then(|line| analyze(&line.command, project));
+    // `web: flask db upgrade; flask translate compile; gunicorn app:app`: the commands before
+    // the server are release steps, the server is the process.
+    let mut hooks: Vec<HookFinding> = procfile
+        .iter()
+        .filter(|line| line.kind == "release")
+        .map(|line| HookFinding {
+            name: "release".to_owned(),
+            run: line.command.clone(),
+            once: true,
+            from: "Procfile release:".to_owned(),
+        })
+        .collect();
+    let mut web_command = web.map(|line| line.command.clone());
+    if let Some(line) = web {
+        let chain = split_chain(&line.command);
+        if let Some(at) = chain.iter().position(|c| analyze(c, project).is_some()) {
+            for run in &chain[..at] {
+                hooks.push(HookFinding {
+                    name: unique_hook_name(&hooks, run),
+                    run: run.clone(),
+                    once: changes_the_database(run),
+                    from: "Procfile web:".to_owned(),
+                });
+            }
+            web_command = Some(chain[at..].join("; "));
+        }
+    }
+    let web_server = web_command
+        .as_deref()
+        .and_then(|command| analyze(command, project));
+
+    let deployed = deployment_files::find(project);
+    let deployed_server = deployed
+        .iter()
+        .find_map(|d| analyze(&d.command, project).map(|server| (d, server)));
 
     let mut entry = web_server
         .as_ref()
         .and_then(|server| server.entry.clone())
         .map(|entry| (entry, "Procfile".to_owned()));
+    if entry.is_none() {
+        entry = deployed_server
+            .as_ref()
+            .and_then(|(d, server)| Some((server.entry.clone()?, d.file.clone())));
+    }
     let django = django_entry(project)?;
     if entry.is_none() {
         entry = top_level_entry(project)?;
@@ -73,23 +144,248 @@ pub(crate) fn detect(project: &Path) -> Result<Findings, InitError> {
         entry = package_entry(project)?;
     }
 
-    let processes = processes(project, &name, &procfile, web.is_some());
-    let release_hook = procfile
-        .iter()
-        .find(|line| line.kind == "release")
-        .map(|line| line.command.clone());
+    let mut processes = processes(project, &name, &procfile, web_command.as_deref());
+    merge_deployed(&mut processes, &deployed, project);
+    let port = web_server
+        .and_then(|server| server.port)
+        .map(|port| (port, "Procfile web:".to_owned()))
+        .or_else(|| {
+            let (d, server) = deployed_server.as_ref()?;
+            Some((server.port?, d.file.clone()))
+        });
+
+    let requirements = requirements(project)?;
+    let dependencies = dependencies(project, &requirements)?;
+    let suggested_hooks = suggested_hooks(
+        project,
+        django.is_some(),
+        entry.as_ref().map(|(e, _)| e),
+        &hooks,
+    )?;
 
     Ok(Findings {
         name,
         entry,
         python: python_version(project)?,
-        requirements: requirements(project)?,
+        requirements,
+        dependencies,
         processes,
-        release_hook,
-        port: web_server.and_then(|server| server.port),
-        django: django.is_some(),
-        has_pyproject: project.join("pyproject.toml").is_file(),
+        hooks,
+        suggested_hooks,
+        port,
     })
+}
+
+/// True for a command that migrates a database: it runs on one host per deploy.
+fn changes_the_database(run: &str) -> bool {
+    ["migrate", "db upgrade", "alembic upgrade", "upgrade head"]
+        .iter()
+        .any(|word| run.contains(word))
+}
+
+/// A hook name from its command's words (`flask db upgrade` → `flask-db-upgrade`), unique
+/// among `hooks`.
+fn unique_hook_name(hooks: &[HookFinding], run: &str) -> String {
+    let words: Vec<&str> = run
+        .split_whitespace()
+        .filter(|w| !w.starts_with('-') && !w.contains('='))
+        .filter(|w| {
+            !matches!(
+                *w,
+                "python" | "python3" | "manage.py" | "exec" | "uv" | "run"
+            )
+        })
+        .take(3)
+        .collect();
+    let base = sanitize_app_name(&words.join("-"));
+    let mut name = base.clone();
+    let mut n = 2;
+    while hooks.iter().any(|h| h.name == name) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    name
+}
+
+/// Where the packages are declared: a lock beside pyproject.toml wins over requirements files
+/// (they are usually exported from it); a pyproject.toml with `[project]` and no lock is used
+/// when there are no requirements files.
+fn dependencies(
+    project: &Path,
+    requirements: &Requirements,
+) -> Result<DependencyFinding, InitError> {
+    let Some(pyproject) = read_text(&project.join("pyproject.toml"))? else {
+        return Ok(DependencyFinding::Requirements { note: None });
+    };
+    for lock in ["uv.lock", "poetry.lock"] {
+        if project.join(lock).is_file() {
+            return Ok(DependencyFinding::Lock(lock));
+        }
+    }
+    if !requirements.install.is_empty() {
+        return Ok(DependencyFinding::Requirements { note: None });
+    }
+    let doc: Option<toml::Table> = toml::from_str(&pyproject).ok();
+    let table = |key: &str| doc.as_ref().and_then(|d| d.get(key));
+    if table("project").is_some() {
+        return Ok(DependencyFinding::Pyproject);
+    }
+    let note = if project.join("pdm.lock").is_file() {
+        "pdm.lock: hoist does not read it; export it with `pdm export --prod -o requirements.txt` and list that file in `requirements`"
+    } else if project.join("Pipfile.lock").is_file() {
+        "Pipfile.lock: hoist does not read it; export it with `pipenv requirements > requirements.txt` and list that file in `requirements`"
+    } else if table("tool").and_then(|t| t.get("poetry")).is_some() {
+        "pyproject.toml declares Poetry dependencies without poetry.lock: run `poetry lock`, commit poetry.lock and set `dependencies = \"poetry.lock\"`"
+    } else {
+        "pyproject.toml has no [project] table: list requirements files in `requirements`, or declare [project] dependencies and set `dependencies = \"pyproject.toml\"`"
+    };
+    Ok(DependencyFinding::Requirements {
+        note: Some(note.to_owned()),
+    })
+}
+
+/// Release steps the project's framework usually needs, offered commented out (a migration
+/// needs the database reachable from the host that runs it): Django's migrate and
+/// collectstatic, Flask-Migrate's `flask db upgrade`, Alembic's `alembic upgrade head`. A step
+/// the project's own hooks already run is not offered again.
+fn suggested_hooks(
+    project: &Path,
+    django: bool,
+    entry: Option<&Entry>,
+    hooks: &[HookFinding],
+) -> Result<Vec<HookFinding>, InitError> {
+    let mut suggested = Vec::new();
+    let mut offer = |name: &str, run: String, once: bool, from: &str| {
+        let covered = hooks
+            .iter()
+            .any(|h| h.run.contains(name) || (once && changes_the_database(&h.run)));
+        if !covered {
+            suggested.push(HookFinding {
+                name: name.to_owned(),
+                run,
+                once,
+                from: from.to_owned(),
+            });
+        }
+    };
+    if django || project.join("manage.py").is_file() {
+        offer(
+            "migrate",
+            "python manage.py migrate --noinput".to_owned(),
+            true,
+            "Django",
+        );
+        offer(
+            "collectstatic",
+            "python manage.py collectstatic --noinput".to_owned(),
+            false,
+            "Django",
+        );
+        return Ok(suggested);
+    }
+    let declared = declared_dependencies(project)?.to_ascii_lowercase();
+    let flask_migrate = declared.contains("flask-migrate")
+        || declared.contains("flask_migrate")
+        || (project.join("migrations/env.py").is_file()
+            && project.join("migrations/alembic.ini").is_file());
+    if flask_migrate {
+        let app = entry.map_or_else(String::new, |e| format!(" --app '{e}'"));
+        offer(
+            "db-upgrade",
+            format!("flask{app} db upgrade"),
+            true,
+            "Flask-Migrate",
+        );
+    } else if project.join("alembic.ini").is_file() {
+        offer(
+            "alembic-upgrade",
+            "alembic upgrade head".to_owned(),
+            true,
+            "Alembic (alembic.ini)",
+        );
+    }
+    Ok(suggested)
+}
+
+/// The text of every file that may name the project's packages: requirements files and
+/// pyproject.toml.
+fn declared_dependencies(project: &Path) -> Result<String, InitError> {
+    let mut text = read_text(&project.join("pyproject.toml"))?.unwrap_or_default();
+    for dir in [project.to_path_buf(), project.join("requirements")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().to_ascii_lowercase();
+            if name.ends_with(".txt") && (name.contains("requirements") || dir != project) {
+                text.push_str(&read_text(&entry.path())?.unwrap_or_default());
+            }
+        }
+    }
+    Ok(text)
+}
+
+/// Deployment files in the repository say how its programs are kept running: a program whose
+/// command runs the app's server restarts `web`; the others match a process by command or
+/// name, or become processes of their own. Only guesses are replaced: a graceful strategy
+/// read from the Procfile stays.
+fn merge_deployed(processes: &mut Vec<ProcessFinding>, deployed: &[Deployed], project: &Path) {
+    for d in deployed {
+        let is_server = analyze(&d.command, project).is_some();
+        let restart = || match &d.by {
+            Supervisor::Program(program) => {
+                RestartFinding::Supervisor(program.clone(), d.file.clone())
+            }
+            Supervisor::Unit(unit) => RestartFinding::Systemd(unit.clone(), d.file.clone()),
+        };
+        let matching = processes.iter_mut().find(|p| {
+            if is_server {
+                p.name == "web"
+            } else {
+                p.command.as_deref() == Some(d.command.as_str())
+                    || (p.name != "web" && d.name().contains(p.name.as_str()))
+                    || p.command
+                        .as_deref()
+                        .is_some_and(|c| same_program(c, &d.command))
+            }
+        });
+        match matching {
+            Some(process) => {
+                if matches!(process.restart, RestartFinding::GuessedSystemd(_)) {
+                    process.restart = restart();
+                    if process.command.is_none() {
+                        process.command = Some(d.command.clone());
+                        process.from = Some(d.file.clone());
+                    }
+                }
+            }
+            None => {
+                let mut name = sanitize_app_name(d.name());
+                if processes.iter().any(|p| p.name == name) {
+                    name = format!("{name}-{}", processes.len() + 1);
+                }
+                processes.push(ProcessFinding {
+                    name,
+                    command: Some(d.command.clone()),
+                    from: Some(d.file.clone()),
+                    restart: restart(),
+                });
+            }
+        }
+    }
+}
+
+/// Two commands that run the same program with the same first argument (`rq worker`,
+/// `celery -A x worker`), whatever path the program is called by.
+fn same_program(a: &str, b: &str) -> bool {
+    let key = |c: &str| {
+        let mut words = c.split_whitespace();
+        let program = words
+            .next()
+            .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned());
+        (program, words.next().map(str::to_owned))
+    };
+    key(a) == key(b)
 }
 
 /// A file's text, `None` when it does not exist; undecodable bytes are replaced, not fatal.
@@ -369,19 +665,21 @@ fn requirements(project: &Path) -> Result<Requirements, InitError> {
     Ok(Requirements { install, left_out })
 }
 
-/// One process per Procfile line other than `release`, `web` first. Without a `web` line, a
-/// `web` process whose systemd unit is a guess comes first all the same: the app must restart.
+/// One process per Procfile line other than `release`, `web` first (its command without the
+/// release steps chained before the server). Without a `web` line, a `web` process whose
+/// systemd unit is a guess comes first all the same: the app must restart.
 fn processes(
     project: &Path,
     app: &str,
     procfile: &[ProcfileLine],
-    has_web: bool,
+    web_command: Option<&str>,
 ) -> Vec<ProcessFinding> {
     let mut found = Vec::new();
-    if !has_web {
+    if web_command.is_none() {
         found.push(ProcessFinding {
             name: "web".to_owned(),
             command: None,
+            from: None,
             restart: RestartFinding::GuessedSystemd(format!("{app}.service")),
         });
     }
@@ -391,12 +689,16 @@ fn processes(
         if found.iter().any(|p: &ProcessFinding| p.name == line.kind) {
             continue;
         }
+        let command = match (line.kind.as_str(), web_command) {
+            ("web", Some(web)) => web.to_owned(),
+            _ => line.command.clone(),
+        };
         let unit = if line.kind == "web" {
             format!("{app}.service")
         } else {
             format!("{app}-{}.service", sanitize_app_name(&line.kind))
         };
-        let restart = match analyze(&line.command, project) {
+        let restart = match analyze(&command, project) {
             Some(s) if s.server == Server::Gunicorn => {
                 s.pidfile.filter(|p| p.starts_with('/')).map_or(
                     RestartFinding::GuessedSystemd(unit),
@@ -411,7 +713,8 @@ fn processes(
         };
         found.push(ProcessFinding {
             name: line.kind.clone(),
-            command: Some(line.command.clone()),
+            command: Some(command),
+            from: Some(format!("Procfile {}:", line.kind)),
             restart,
         });
     }

@@ -1,12 +1,13 @@
 //! `hoist init`: a commented hoist.toml for a project, from what its files say.
 
+mod deployment_files;
 mod detect;
 mod procfile;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use detect::{detect, Findings, ProcessFinding, RestartFinding};
+use detect::{detect, DependencyFinding, Findings, HookFinding, ProcessFinding, RestartFinding};
 
 /// The hoist.toml that `hoist init` proposes, and what it was based on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,10 +102,15 @@ impl InitError {
 
 /// Proposes a hoist.toml for the project in `project_dir`, asking nothing.
 ///
-/// Detects the app name (the directory's, sanitised), requirements files (production ones;
-/// development and test ones are listed in a comment), the entry point (Procfile `web:` line,
-/// wsgi.py/asgi.py/app.py/main.py, a Django project, a package's `__init__.py`), the interpreter
-/// (`.python-version`, `runtime.txt`) and processes (Procfile lines; `release:` becomes a hook).
+/// Detects the app name (the directory's, sanitised), where the packages are declared
+/// (`uv.lock`/`poetry.lock` beside pyproject.toml, requirements files — production ones;
+/// development and test ones are listed in a comment — or pyproject.toml's `[project]`), the
+/// entry point (Procfile `web:` line, a server program in the repository's supervisor files or
+/// systemd units, wsgi.py/asgi.py/app.py/main.py, a Django project, a package's `__init__.py`),
+/// the interpreter (`.python-version`, `runtime.txt`), processes (Procfile lines, restarted as
+/// the repository's supervisor programs or systemd units say), hooks (Procfile `release:` and
+/// the commands chained before the server in `web:`) and the release steps of Django,
+/// Flask-Migrate and Alembic, offered commented out.
 /// `root` defaults to `/srv/<name>`. The caller writes the file; this function writes nothing.
 ///
 /// # Errors
@@ -186,10 +192,8 @@ impl<'a> Writer<'a> {
         self.hooks();
         self.processes();
         self.health();
-        if f.has_pyproject && f.requirements.install.is_empty() {
-            self.detected.push(
-                "pyproject.toml: hoist installs from requirements files; export one (e.g. `uv export --no-dev -o requirements.txt`) and list it in `requirements`".to_owned(),
-            );
+        if let DependencyFinding::Requirements { note: Some(note) } = &f.dependencies {
+            self.detected.push(note.clone());
         }
         InitPlan {
             text: self.text,
@@ -253,6 +257,46 @@ impl<'a> Writer<'a> {
                     .push("python: python3 (default; no .python-version)".to_owned());
             }
         }
+        match &f.dependencies {
+            DependencyFinding::Requirements { .. } => self.requirements(),
+            DependencyFinding::Lock(lock) => {
+                self.key(
+                    &format!("Where the packages are declared: {lock} with pyproject.toml, installed as locked (see docs/config.md)."),
+                    "dependencies",
+                    &literal(*lock),
+                );
+                self.selection();
+                self.detected.push(format!(
+                    "dependencies: {lock} (with pyproject.toml), installed as locked without the dev group"
+                ));
+                self.requirements_not_used(lock);
+            }
+            DependencyFinding::Pyproject => {
+                self.key(
+                    "Where the packages are declared: [project] dependencies of pyproject.toml, unpinned (no lock file).",
+                    "dependencies",
+                    &literal("pyproject.toml"),
+                );
+                self.selection();
+                self.detected.push(
+                    "dependencies: pyproject.toml [project] dependencies, no lock file: deploys are not reproducible; run `uv lock`, commit uv.lock and set `dependencies = \"uv.lock\"`".to_owned(),
+                );
+            }
+        }
+        self.key(
+            "Extra gitignore-style patterns left out of the upload, e.g. [\"tests/\", \"*.sqlite\"].",
+            "exclude",
+            "[]",
+        );
+        self.key(
+            "Installer: \"auto\" (uv when the server has it, else pip), \"uv\" or \"pip\".",
+            "installer",
+            &literal("auto"),
+        );
+    }
+
+    fn requirements(&mut self) {
+        let f = self.findings;
         let install: Vec<&str> = f.requirements.install.iter().map(String::as_str).collect();
         self.key(
             "Requirements files installed into each release's environment, relative to source.",
@@ -274,16 +318,37 @@ impl<'a> Writer<'a> {
             self.detected
                 .push(format!("requirements also found, not listed: {left_out}"));
         }
+    }
+
+    fn selection(&mut self) {
         self.key(
-            "Extra gitignore-style patterns left out of the upload, e.g. [\"tests/\", \"*.sqlite\"].",
-            "exclude",
+            "Optional dependencies installed too, e.g. [\"postgres\"].",
+            "extras",
             "[]",
         );
         self.key(
-            "Installer: \"auto\" (uv when the server has it, else pip), \"uv\" or \"pip\".",
-            "installer",
-            &literal("auto"),
+            "Dependency groups installed too, e.g. [\"prod\"]; the dev group never is unless listed.",
+            "groups",
+            "[]",
         );
+    }
+
+    fn requirements_not_used(&mut self, lock: &str) {
+        let f = self.findings;
+        let files: Vec<&str> = f
+            .requirements
+            .install
+            .iter()
+            .chain(&f.requirements.left_out)
+            .map(String::as_str)
+            .collect();
+        if !files.is_empty() {
+            let files = files.join(", ");
+            self.line(&format!("# Also found, not used ({lock} decides): {files}"));
+            self.detected.push(format!(
+                "requirements files found, not used: {files} ({lock} decides)"
+            ));
+        }
     }
 
     fn release(&mut self, root: &str) {
@@ -322,25 +387,42 @@ impl<'a> Writer<'a> {
 
     fn hooks(&mut self) {
         let f = self.findings;
-        if let Some(run) = &f.release_hook {
+        if !f.hooks.is_empty() {
             self.line("");
             self.line("# Hooks run in order inside the new release, before it goes live.");
-            self.line("[[hook]]");
-            self.hook_keys("release", run, true, "Procfile release:");
-            self.detected.push(format!(
-                "hook release: `{run}`, once per deploy (from Procfile release:)"
-            ));
-        } else if f.django {
-            self.line("");
-            self.line("# Hooks run in order inside the new release, before it goes live. Uncomment to use:");
-            self.line("# [[hook]]");
-            self.line("# name = \"migrate\"");
-            self.line("# run = \"python manage.py migrate --noinput\"");
-            self.line("# once = true");
-            self.line("# [[hook]]");
-            self.line("# name = \"collectstatic\"");
-            self.line("# run = \"python manage.py collectstatic --noinput\"");
         }
+        for hook in &f.hooks {
+            self.line("[[hook]]");
+            self.hook_keys(&hook.name, &hook.run, hook.once, &hook.from);
+            let hosts = if hook.once {
+                "once per deploy"
+            } else {
+                "on every host"
+            };
+            self.detected.push(format!(
+                "hook {}: `{}`, {hosts} (from {})",
+                hook.name, hook.run, hook.from
+            ));
+        }
+        if !f.suggested_hooks.is_empty() {
+            self.line("");
+            self.line("# Release steps this project's framework usually needs; they need the database (or the");
+            self.line("# static root) reachable from the hosts. Uncomment to use:");
+        }
+        for hook in &f.suggested_hooks {
+            self.suggested_hook(hook);
+        }
+    }
+
+    fn suggested_hook(&mut self, hook: &HookFinding) {
+        self.line("# [[hook]]");
+        self.line(&format!("# name = {}", literal(hook.name.as_str())));
+        self.line(&format!("# run = {}", literal(hook.run.as_str())));
+        self.line(&format!("# once = {}", literal(hook.once)));
+        self.detected.push(format!(
+            "suggested hook {}: `{}` ({}), commented out in hoist.toml",
+            hook.name, hook.run, hook.from
+        ));
     }
 
     fn hook_keys(&mut self, name: &str, run: &str, once: bool, from: &str) {
@@ -380,12 +462,11 @@ impl<'a> Writer<'a> {
 
     fn process(&mut self, process: &ProcessFinding) {
         let name = &process.name;
+        let from = process.from.as_deref().unwrap_or("Procfile");
         let source = process
             .command
             .as_ref()
-            .map_or_else(String::new, |command| {
-                format!(" runs `{command}` (Procfile {name}:)")
-            });
+            .map_or_else(String::new, |command| format!(" runs `{command}` ({from})"));
         self.key(
             &format!("A name for this process, unique among processes; it{source}."),
             "name",
@@ -404,7 +485,7 @@ impl<'a> Writer<'a> {
                     &literal(pidfile.as_str()),
                 );
                 self.detected.push(format!(
-                    "process {name}: gunicorn-hup with pidfile {pidfile} (from Procfile {name}:)"
+                    "process {name}: gunicorn-hup with pidfile {pidfile} (from {from})"
                 ));
             }
             RestartFinding::UwsgiChain(fifo) => {
@@ -419,8 +500,37 @@ impl<'a> Writer<'a> {
                     &literal(fifo.as_str()),
                 );
                 self.detected.push(format!(
-                    "process {name}: uwsgi-chain with fifo {fifo} (from Procfile {name}:)"
+                    "process {name}: uwsgi-chain with fifo {fifo} (from {from})"
                 ));
+            }
+            RestartFinding::Supervisor(program, from) => {
+                self.key(
+                    &format!("Restarted with supervisorctl (from {from})."),
+                    "restart",
+                    &literal("supervisor"),
+                );
+                self.key(
+                    &format!("The supervisor program (from {from})."),
+                    "program",
+                    &literal(program.as_str()),
+                );
+                self.detected.push(format!(
+                    "process {name}: supervisor program {program} (from {from})"
+                ));
+            }
+            RestartFinding::Systemd(unit, from) => {
+                self.key(
+                    &format!("Restarted with systemctl (from {from})."),
+                    "restart",
+                    &literal("systemd"),
+                );
+                self.key(
+                    &format!("The systemd unit (from {from})."),
+                    "unit",
+                    &literal(unit.as_str()),
+                );
+                self.detected
+                    .push(format!("process {name}: systemd unit {unit} (from {from})"));
             }
             RestartFinding::GuessedSystemd(unit) => {
                 self.key(
@@ -433,11 +543,10 @@ impl<'a> Writer<'a> {
                     "unit",
                     &literal(unit.as_str()),
                 );
-                let from = if process.command.is_some() {
-                    format!(" (from Procfile {name}:)")
-                } else {
-                    String::new()
-                };
+                let from = process
+                    .from
+                    .as_ref()
+                    .map_or_else(String::new, |from| format!(" (from {from})"));
                 self.detected.push(format!(
                     "process {name}{from}: placeholder restart = \"systemd\", unit = \"{unit}\"; set how your servers run it"
                 ));
@@ -451,11 +560,14 @@ impl<'a> Writer<'a> {
     }
 
     fn health(&mut self) {
-        let port = self.findings.port.unwrap_or(8000);
+        let port = self.findings.port.as_ref().map_or(8000, |(port, _)| *port);
         self.line("");
         self.line(
             "# Health check after each restart: uncomment and point it at a URL the app serves.",
         );
+        if let Some((port, from)) = &self.findings.port {
+            self.line(&format!("# The app listens on port {port} (from {from})."));
+        }
         self.line("# [health]");
         self.line("# # An http:// URL on the server that must answer `status` (exactly one of url or command).");
         self.line(&format!("# url = \"http://127.0.0.1:{port}/\""));

@@ -73,7 +73,13 @@ pub(crate) fn analyze(command: &str, project: &Path) -> Option<ServerCommand> {
         Server::Gunicorn => {
             found.entry = options.positional_entry();
             found.pidfile = options.value(&["--pid", "-p"]);
-            found.port = options.value(&["--bind", "-b"]).and_then(|b| port_of(&b));
+            found.port = options
+                .value(&["--bind", "-b"])
+                .or_else(|| {
+                    let config = options.value(&["--config", "-c"])?;
+                    bind_in_gunicorn_config(&std::fs::read_to_string(project.join(config)).ok()?)
+                })
+                .and_then(|b| port_of(&b));
         }
         Server::Uvicorn => {
             found.entry = options.positional_entry().map(|entry| {
@@ -111,6 +117,49 @@ pub(crate) fn analyze(command: &str, project: &Path) -> Option<ServerCommand> {
         }
     }
     Some(found)
+}
+
+/// The first address of `bind = "..."` (or `bind = ["...", ...]`) in a gunicorn.conf.py.
+fn bind_in_gunicorn_config(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix("bind")?.trim_start().strip_prefix('=')?;
+        let value = value.trim().trim_start_matches('[').trim_start();
+        let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        value[1..].split(quote).next().map(str::to_owned)
+    })
+}
+
+/// The commands of a shell line chained with `;` or `&&`, in order, trimmed; separators
+/// inside quotes are part of their command.
+pub(crate) fn split_chain(command: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = command.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == ';' => {
+                parts.push(std::mem::take(&mut part));
+                continue;
+            }
+            None if c == '&' && chars.peek() == Some(&'&') => {
+                chars.next();
+                parts.push(std::mem::take(&mut part));
+                continue;
+            }
+            None => {}
+        }
+        part.push(c);
+    }
+    parts.push(part);
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// Options of a command line: `--key value`, `--key=value`, `-k value` and positionals.
@@ -355,6 +404,38 @@ mod tests {
         assert_eq!(cmd.entry.unwrap().to_string(), "app:app");
         assert_eq!(cmd.fifo.as_deref(), Some("/run/app.fifo"));
         assert_eq!(cmd.port, Some(8001));
+    }
+
+    #[test]
+    fn chained_commands_are_split_outside_quotes() {
+        assert_eq!(
+            split_chain("flask db upgrade; flask translate compile; gunicorn microblog:app"),
+            [
+                "flask db upgrade",
+                "flask translate compile",
+                "gunicorn microblog:app"
+            ]
+        );
+        assert_eq!(
+            split_chain("python manage.py migrate && echo 'a; b && c' ;gunicorn x:y;"),
+            [
+                "python manage.py migrate",
+                "echo 'a; b && c'",
+                "gunicorn x:y"
+            ]
+        );
+    }
+
+    #[test]
+    fn gunicorn_reads_bind_from_its_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("gunicorn.conf.py"),
+            "workers = 3\nbind = [\"127.0.0.1:8123\", \"[::1]:8123\"]\n",
+        )
+        .unwrap();
+        let cmd = analyze("gunicorn -c gunicorn.conf.py app:app", dir.path()).unwrap();
+        assert_eq!(cmd.port, Some(8123));
     }
 
     #[test]

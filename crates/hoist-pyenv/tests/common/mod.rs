@@ -8,8 +8,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use hoist_pyenv::{
-    dep_key, ensure_env, probe_installer, probe_interpreter, requirement_files, DepKey, EnvOutcome,
-    Installer, InstallerChoice, Interpreter, PyenvError,
+    dep_key, ensure_env, probe_installer, probe_interpreter, requirement_files, DepKey,
+    Dependencies, EnvOutcome, Installer, InstallerChoice, Interpreter, PyenvError,
 };
 use hoist_transport::{Cmd, FileKind, Local, Output, Transport, TransportError, UploadStats};
 
@@ -56,8 +56,10 @@ impl Project {
     }
 
     /// The requirements files of `requirements.txt` and their key.
-    pub fn key(&self, interp: &Interpreter, installer: &Installer) -> (Vec<PathBuf>, DepKey) {
-        let files = requirement_files(&self.source, &[PathBuf::from("requirements.txt")]).unwrap();
+    pub fn key(&self, interp: &Interpreter, installer: &Installer) -> (Dependencies, DepKey) {
+        let files = Dependencies::files(
+            requirement_files(&self.source, &[PathBuf::from("requirements.txt")]).unwrap(),
+        );
         let key = dep_key(&self.source, &files, interp, installer).unwrap();
         (files, key)
     }
