@@ -432,37 +432,44 @@ async fn rerun(
         .into_response())
 }
 
-/// An artifact's file. The name is looked up in the run's artifact list; the file must lie
-/// inside that artifact's directory once every symlink is resolved: no `..`, no escape.
+/// The file of run `id` that the artifact path `name` (`<artifact>` or `<artifact>/<path>`)
+/// names: `None` unless the name is in the run's artifact list and the file lies inside that
+/// artifact's directory once every symlink is resolved (no `..`, no escape). The API and the
+/// dashboard both download through it.
+pub(crate) async fn artifact_file(
+    app: &AppState,
+    id: RunId,
+    name: &str,
+) -> Result<Option<std::path::PathBuf>, StoreError> {
+    let artifacts = app.store.artifacts(id).await?;
+    let Some((artifact, rest)) = artifacts.iter().find_map(|a| {
+        if name == a.name {
+            Some((a, ""))
+        } else {
+            name.strip_prefix(&a.name)
+                .and_then(|r| r.strip_prefix('/'))
+                .map(|r| (a, r))
+        }
+    }) else {
+        return Ok(None);
+    };
+    let Ok(root) = app.config.data_dir.join(&artifact.path).canonicalize() else {
+        return Ok(None);
+    };
+    let Ok(file) = root.join(rest).canonicalize() else {
+        return Ok(None);
+    };
+    Ok((file.starts_with(&root) && file.is_file()).then_some(file))
+}
+
+/// An artifact's file, as [`artifact_file`] finds it.
 async fn artifact(
     State(app): App,
     _caller: Caller,
     Path((id, name)): Path<(RunId, String)>,
 ) -> Result<Response, ApiError> {
     let missing = || not_found(format!("run {id} has no artifact {name:?}"));
-    let artifacts = app.store.artifacts(id).await?;
-    let (artifact, rest) = artifacts
-        .iter()
-        .find_map(|a| {
-            if name == a.name {
-                Some((a, ""))
-            } else {
-                name.strip_prefix(&a.name)
-                    .and_then(|r| r.strip_prefix('/'))
-                    .map(|r| (a, r))
-            }
-        })
-        .ok_or_else(missing)?;
-    let root = app
-        .config
-        .data_dir
-        .join(&artifact.path)
-        .canonicalize()
-        .map_err(|_| missing())?;
-    let file = root.join(rest).canonicalize().map_err(|_| missing())?;
-    if !file.starts_with(&root) || !file.is_file() {
-        return Err(missing());
-    }
+    let file = artifact_file(&app, id, &name).await?.ok_or_else(missing)?;
     let bytes = tokio::fs::read(&file).await.map_err(|_| missing())?;
     Ok((
         [

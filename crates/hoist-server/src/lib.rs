@@ -11,6 +11,7 @@ pub mod admin;
 mod api;
 pub mod config;
 pub mod http;
+mod pages;
 pub mod runner;
 mod state;
 pub mod webhook;
