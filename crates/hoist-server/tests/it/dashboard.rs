@@ -312,6 +312,12 @@ async fn a_signed_in_reader_watches_a_run_log_arrive_live_with_its_colours() {
             .any(|s| s.contains("script") && s.contains("exit 0")),
         "{steps:?}"
     );
+    // The README's picture: the start of the log, with its colours.
+    browser
+        .client
+        .execute("document.getElementById('log').scrollTop = 0;", vec![])
+        .await
+        .unwrap();
     browser.screenshot("run").await;
 
     // A deep link to a line opens at that line, marked.
@@ -654,4 +660,62 @@ async fn session_cookies_are_http_only_same_site_lax_and_secure_behind_https_and
         .unwrap()
         .ends_with("; HttpOnly; SameSite=Lax; Secure"));
     behind_https.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_200000_line_log_opens_at_its_tail_and_earlier_lines_come_on_demand() {
+    let repo = Repo::new(&pipeline("seq 1 200000"));
+    let mut server = TestServer::start(&repo.path(), "", "").await;
+    users(&server).await;
+    let id = push(&server, &repo, "d-5", "a long log").await;
+    assert_eq!(
+        server.wait_finished(id, Duration::from_secs(300)).await,
+        RunStatus::Passed
+    );
+    let browser = Browser::start(&server).await;
+    browser.open(&format!("/runs/{id}")).await;
+    browser.sign_in("ada", PASSWORD).await;
+
+    let shown = browser.texts("#lines .line code").await;
+    assert_eq!(shown.len(), 500);
+    let last_number = shown.iter().rposition(|l| l == "200000").unwrap();
+    assert_eq!(shown[last_number - 1], "199999");
+    let first = shown[0].clone();
+
+    // "Earlier lines" inserts the 500 before, above, without leaving the page.
+    browser.mark_page().await;
+    browser
+        .client
+        .find(Locator::Id("earlier"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + LONG;
+    while browser
+        .client
+        .find_all(Locator::Css("#lines .line"))
+        .await
+        .unwrap()
+        .len()
+        < 1000
+    {
+        assert!(Instant::now() < deadline, "no earlier lines came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let shown = browser.texts("#lines .line code").await;
+    assert_eq!(shown.len(), 1000);
+    assert_eq!(shown[500], first);
+    let before: u32 = first.parse().unwrap();
+    assert_eq!(shown[499], (before - 1).to_string());
+    let same = browser
+        .client
+        .execute("return window.hoistOldPage === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(same, serde_json::json!(true), "the page was not reloaded");
+    browser.screenshot("long-log").await;
+    browser.close().await;
+    server.stop().await;
 }
