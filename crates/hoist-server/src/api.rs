@@ -41,7 +41,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
 }
 
 /// An API error: a status and a message, as `{"error": "…"}`.
-pub(crate) struct ApiError(StatusCode, String);
+pub(crate) struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -329,22 +329,47 @@ async fn trigger(
     body: Option<Json<TriggerBody>>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Deployer)?;
-    let config = app
-        .project(&project)
-        .cloned()
-        .ok_or_else(|| not_found(format!("no project named {project:?}")))?;
     let body = body.map(|b| b.0).unwrap_or_default();
     let branch = body.branch.unwrap_or_else(|| "master".into());
+    let (run, commit) =
+        queue_manual_run(&app, &project, &branch, body.commit, caller.who()).await?;
+    audit(
+        &app,
+        &caller,
+        "run.trigger",
+        format!("run {run}"),
+        format!("{project} {branch} {commit}"),
+    )
+    .await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "run": run, "url": app.run_url(run) })),
+    )
+        .into_response())
+}
+
+/// Queues a manual run of `branch`'s head (fetched now) or of `commit`, by `who`: the new run
+/// and the commit it runs. The API and the dashboard's Run button both queue through it.
+pub(crate) async fn queue_manual_run(
+    app: &AppState,
+    project: &str,
+    branch: &str,
+    commit: Option<String>,
+    who: String,
+) -> Result<(RunId, String), ApiError> {
+    let config = app
+        .project(project)
+        .cloned()
+        .ok_or_else(|| not_found(format!("no project named {project:?}")))?;
     let data_dir = app.config.data_dir.clone();
-    let wanted = body.commit.clone();
     let (b, name, repo) = (
-        branch.clone(),
+        branch.to_string(),
         config.name.clone(),
         config.repository.clone(),
     );
     let resolved = tokio::task::spawn_blocking(move || {
         let mirror = checkout::update_mirror(&data_dir, &name, &repo)?;
-        let commit = match wanted {
+        let commit = match commit {
             Some(commit) if checkout::has_commit(&mirror, &commit) => commit,
             Some(commit) => return Err(format!("the repository has no commit {commit:?}")),
             None => checkout::branch_head(&mirror, &b)?,
@@ -359,32 +384,20 @@ async fn trigger(
     let enqueued = app
         .store
         .enqueue(&NewRun {
-            project: project.clone(),
-            branch: branch.clone(),
+            project: project.to_string(),
+            branch: branch.to_string(),
             commit: commit.clone(),
             message,
             author,
             trigger: Trigger {
                 kind: TriggerKind::Manual,
-                by: caller.who(),
+                by: who,
             },
             auto_cancel: false,
         })
         .await?;
     app.wake_runners();
-    audit(
-        &app,
-        &caller,
-        "run.trigger",
-        format!("run {}", enqueued.run),
-        format!("{project} {branch} {commit}"),
-    )
-    .await;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "run": enqueued.run, "url": app.run_url(enqueued.run) })),
-    )
-        .into_response())
+    Ok((enqueued.run, commit))
 }
 
 async fn cancel(

@@ -40,6 +40,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/signin", get(signin::form).post(signin::submit))
         .route("/signout", post(signin::signout))
         .route("/projects/{project}", get(runs::project_runs))
+        .route("/projects/{project}/run", post(runs::start))
         .route("/runs/{id}", get(run::page))
         .route("/runs/{id}/lines", get(run::earlier_lines))
         .route("/runs/{id}/live", get(run::live))
@@ -109,6 +110,12 @@ impl IntoResponse for PageError {
         );
         *response.status_mut() = self.0;
         response
+    }
+}
+
+impl From<crate::api::ApiError> for PageError {
+    fn from(e: crate::api::ApiError) -> PageError {
+        PageError(e.0, e.1)
     }
 }
 

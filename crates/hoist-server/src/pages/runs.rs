@@ -1,12 +1,14 @@
-//! `GET /`: the projects with their branches' last runs; `GET /projects/<p>`: a project's runs.
+//! `GET /`: the projects with their branches' last runs; `GET /projects/<p>`: a project's runs;
+//! `POST /projects/<p>/run`: a deployer queues a run of a branch or a commit.
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
-use hoist_store::{Run, RunId, RunQuery, RunStatus};
+use axum::response::{IntoResponse, Redirect, Response};
+use hoist_store::{NewAudit, Role, Run, RunId, RunQuery, RunStatus};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
-use super::{between, not_found, render, when, App, PageError, Reader};
+use super::{between, not_found, render, when, App, Form, PageError, Reader};
 
 /// One page of a project's runs.
 const PAGE: u32 = 50;
@@ -125,4 +127,39 @@ pub(crate) async fn project_runs(
             next => next,
         },
     ))
+}
+
+/// The Run button: the branch's head (fetched now), or the commit when one is given.
+pub(crate) async fn start(
+    State(app): App,
+    reader: Reader,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form = Form::parse(&body);
+    reader.check_form(&form, Role::Deployer)?;
+    let branch = form
+        .get("branch")
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .unwrap_or("master")
+        .to_string();
+    let commit = form
+        .get("commit")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(String::from);
+    let who = format!("user {}", reader.name);
+    let (run, commit) =
+        crate::api::queue_manual_run(&app, &project, &branch, commit, who.clone()).await?;
+    let _ = app
+        .store
+        .audit(&NewAudit {
+            who,
+            action: "run.trigger".into(),
+            target: format!("run {run}"),
+            detail: format!("{project} {branch} {commit}"),
+        })
+        .await;
+    Ok(Redirect::to(&format!("/runs/{run}")).into_response())
 }

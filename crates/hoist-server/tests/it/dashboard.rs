@@ -474,9 +474,20 @@ async fn the_tests_tab_lists_a_failure_with_its_traceback_and_a_forged_form_is_r
     let rerun = browser.path().await;
     assert_ne!(rerun, format!("/runs/{id}"));
     assert!(
-        browser.text(".meta").await.contains("by user ada"),
+        browser.text(".meta").await.contains("rerun by user ada"),
         "{}",
         browser.text(".meta").await
+    );
+
+    // A deployer runs a branch's head from the project's page.
+    browser.open("/projects/app").await;
+    browser.press("Run").await;
+    assert_eq!(run_count(&server).await, 4);
+    assert_ne!(browser.path().await, rerun);
+    let meta = browser.text(".meta").await;
+    assert!(
+        meta.starts_with("master · ") && meta.contains("a failing test · Ada · manual by user ada"),
+        "{meta}"
     );
 
     browser.close().await;
@@ -520,6 +531,11 @@ async fn a_viewer_reads_but_is_refused_a_deployer_action_and_failed_sign_ins_are
         "vic is a viewer; this needs deployer"
     );
     assert_eq!(run_count(&server).await, 1);
+    browser.open("/projects/app").await;
+    assert!(
+        browser.texts("button").await.iter().all(|b| b != "Run"),
+        "a viewer gets no Run button"
+    );
 
     // Signed out, the pages ask for a sign-in again.
     browser.open("/").await;
