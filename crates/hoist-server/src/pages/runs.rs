@@ -125,6 +125,8 @@ pub(crate) async fn project_runs(
             statuses => ["queued", "running", "passed", "failed", "cancelled", "interrupted"],
             runs => list.iter().map(row).collect::<Vec<_>>(),
             next => next,
+            badge_url => format!("{}/badge/{project}.svg", app.config.public_url),
+            page_url => format!("{}/projects/{project}", app.config.public_url),
         },
     ))
 }

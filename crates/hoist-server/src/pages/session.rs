@@ -18,6 +18,8 @@ const IDLE: Duration = Duration::from_secs(12 * 3600);
 const FREE_FAILURES: u32 = 3;
 /// The longest wait imposed after failed sign-ins.
 const MAX_WAIT: Duration = Duration::from_secs(300);
+/// How long failed sign-ins are remembered once their wait is over.
+const FORGET: Duration = Duration::from_secs(3600);
 
 /// A signed-in person.
 #[derive(Clone)]
@@ -77,6 +79,10 @@ impl Sessions {
     /// Notes a failed sign-in of `user`.
     pub fn failed(&self, user: &str) {
         let mut failures = self.failures.lock().expect("failures lock");
+        // Names tried once and long ago are forgotten: guessed names must not fill the memory.
+        failures.retain(|_, (count, last)| {
+            last.elapsed() < penalty(*count).unwrap_or(Duration::ZERO).max(FORGET)
+        });
         let entry = failures
             .entry(user.to_lowercase())
             .or_insert((0, Instant::now()));

@@ -352,6 +352,19 @@ async fn a_signed_in_reader_watches_a_run_log_arrive_live_with_its_colours() {
     assert_eq!(browser.texts(".runs tbody tr").await, ["No runs match."]);
     browser.open("/projects/app?status=passed").await;
     assert_eq!(browser.texts(".runs tbody tr").await.len(), 1);
+    let snippet = browser
+        .client
+        .find(Locator::Css(".badge pre"))
+        .await
+        .unwrap()
+        .html(true)
+        .await
+        .unwrap();
+    let base = &browser.base;
+    assert_eq!(
+        snippet,
+        format!("[![hoist]({base}/badge/app.svg)]({base}/projects/app)")
+    );
     browser.screenshot("runs").await;
 
     browser.close().await;
