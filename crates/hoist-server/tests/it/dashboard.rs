@@ -367,6 +367,26 @@ async fn a_signed_in_reader_watches_a_run_log_arrive_live_with_its_colours() {
     );
     browser.screenshot("runs").await;
 
+    // At 360 px wide (a phone), the pages fit: nothing scrolls sideways but the log itself.
+    browser.client.set_window_size(360, 800).await.unwrap();
+    for path in [
+        "/".to_string(),
+        "/projects/app".to_string(),
+        format!("/runs/{id}"),
+    ] {
+        browser.open(&path).await;
+        let fits = browser
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth <= document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(fits, serde_json::json!(true), "{path} is wider than 360 px");
+    }
+    browser.screenshot("run-narrow").await;
+
     browser.close().await;
     server.stop().await;
 }
