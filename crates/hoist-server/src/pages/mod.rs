@@ -13,6 +13,7 @@ mod artifacts;
 mod run;
 mod runs;
 mod session;
+mod settings;
 mod signin;
 mod tests_tab;
 
@@ -49,6 +50,12 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/runs/{id}/tests", get(tests_tab::page))
         .route("/runs/{id}/artifacts", get(artifacts::page))
         .route("/runs/{id}/files/{*name}", get(artifacts::download))
+        .route("/settings", get(settings::page))
+        .route("/settings/users/add", post(settings::add_user))
+        .route("/settings/users/role", post(settings::set_role))
+        .route("/settings/users/remove", post(settings::remove_user))
+        .route("/settings/tokens/create", post(settings::create_token))
+        .route("/settings/tokens/revoke", post(settings::revoke_token))
         .route("/assets/{name}", get(asset))
         .layer(Extension(Arc::new(Sessions::default())))
 }
@@ -64,6 +71,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("tests.html", include_str!("templates/tests.html")),
         ("artifacts.html", include_str!("templates/artifacts.html")),
         ("error.html", include_str!("templates/error.html")),
+        ("settings.html", include_str!("templates/settings.html")),
     ] {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("template {name}: {e}"));
@@ -185,6 +193,18 @@ impl Reader {
         self.role.allows(role)
     }
 
+    /// Refuses a reader below `role`.
+    fn require(&self, role: Role) -> Result<(), PageError> {
+        if self.may(role) {
+            Ok(())
+        } else {
+            Err(PageError(
+                StatusCode::FORBIDDEN,
+                format!("{} is a {}; this needs {role}", self.name, self.role),
+            ))
+        }
+    }
+
     /// Refuses a form whose CSRF token is not this session's, and a reader below `role`.
     fn check_form(&self, form: &Form, role: Role) -> Result<(), PageError> {
         if !session::same_token(form.get("csrf").unwrap_or(""), &self.csrf) {
@@ -193,13 +213,7 @@ impl Reader {
                 "the form's CSRF token is missing or stale: reload the page and try again".into(),
             ));
         }
-        if !self.may(role) {
-            return Err(PageError(
-                StatusCode::FORBIDDEN,
-                format!("{} is a {}; this needs {role}", self.name, self.role),
-            ));
-        }
-        Ok(())
+        self.require(role)
     }
 
     /// What every template's header shows.
@@ -209,6 +223,7 @@ impl Reader {
             role => self.role.as_str(),
             csrf => self.csrf,
             deployer => self.may(Role::Deployer),
+            admin => self.may(Role::Admin),
         }
     }
 }

@@ -768,3 +768,171 @@ async fn a_200000_line_log_opens_at_its_tail_and_earlier_lines_come_on_demand() 
     browser.close().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_manages_users_and_tokens_on_the_settings_page_and_a_deployer_may_not() {
+    let repo = Repo::new(&pipeline("true"));
+    let mut server = TestServer::start(&repo.path(), "", "").await;
+    users(&server).await;
+    server
+        .store()
+        .add_user("root", Role::Admin, PASSWORD)
+        .await
+        .unwrap();
+    let browser = Browser::start(&server).await;
+
+    // A deployer is refused the page.
+    browser.open("/settings").await;
+    browser.sign_in("ada", PASSWORD).await;
+    assert_eq!(browser.text("h1").await, "403");
+    assert_eq!(
+        browser.text(".error").await,
+        "ada is a deployer; this needs admin"
+    );
+    browser.open("/").await;
+    assert!(browser
+        .client
+        .find(Locator::LinkText("Settings"))
+        .await
+        .is_err());
+    browser.press("Sign out").await;
+
+    browser.open("/settings").await;
+    browser.sign_in("root", PASSWORD).await;
+    assert_eq!(browser.path().await, "/settings");
+    let fill = |form: &'static str, fields: Vec<(&'static str, &'static str)>| {
+        let browser = &browser;
+        async move {
+            let form = browser.client.form(Locator::Css(form)).await.unwrap();
+            for (name, value) in fields {
+                form.set_by_name(name, value).await.unwrap();
+            }
+            browser.mark_page().await;
+            form.submit().await.unwrap();
+            browser.wait_new_page().await;
+        }
+    };
+
+    // A user added here signs in with that password.
+    fill(
+        "form[action='/settings/users/add']",
+        vec![
+            ("name", "dora"),
+            ("role", "deployer"),
+            ("password", "dora's password"),
+        ],
+    )
+    .await;
+    assert!(
+        browser
+            .texts("table.users tbody tr")
+            .await
+            .iter()
+            .any(|r| r.starts_with("dora")),
+        "{:?}",
+        browser.texts("table.users tbody tr").await
+    );
+    assert!(server
+        .store()
+        .login("dora", "dora's password")
+        .await
+        .unwrap()
+        .is_some_and(|u| u.role == Role::Deployer));
+
+    // A token's secret is shown once and works on the API.
+    fill(
+        "form[action='/settings/tokens/create']",
+        vec![("name", "ci-bot"), ("role", "viewer")],
+    )
+    .await;
+    let secret = browser.text("#secret").await;
+    let api = request(
+        server.addr(),
+        "GET",
+        "/api/projects",
+        &[("Authorization", format!("Bearer {secret}"))],
+        b"",
+        None,
+    )
+    .await;
+    assert_eq!(api.status, 200, "{}", api.body);
+    browser.screenshot("settings").await;
+    browser.open("/settings").await;
+    assert!(!browser.client.source().await.unwrap().contains(&secret));
+
+    // Revoked, it is refused.
+    fill("form[action='/settings/tokens/revoke']", vec![]).await;
+    assert_eq!(browser.texts("table.tokens tbody tr").await, ["No tokens."]);
+    let api = request(
+        server.addr(),
+        "GET",
+        "/api/projects",
+        &[("Authorization", format!("Bearer {secret}"))],
+        b"",
+        None,
+    )
+    .await;
+    assert_eq!(api.status, 401);
+
+    // Another user's role is changed, then the user removed.
+    fill(
+        "form[action='/settings/users/role']:has(input[value='dora'])",
+        vec![("role", "viewer")],
+    )
+    .await;
+    assert_eq!(
+        server
+            .store()
+            .login("dora", "dora's password")
+            .await
+            .unwrap()
+            .map(|u| u.role),
+        Some(Role::Viewer)
+    );
+    fill(
+        "form[action='/settings/users/remove']:has(input[value='dora'])",
+        vec![],
+    )
+    .await;
+    assert!(server
+        .store()
+        .login("dora", "dora's password")
+        .await
+        .unwrap()
+        .is_none());
+
+    // The admin's own row has no Change or Remove; another user's has.
+    let own = browser
+        .texts("table.users tbody tr")
+        .await
+        .into_iter()
+        .find(|r| r.starts_with("root"))
+        .unwrap();
+    assert!(
+        own.contains("admin (you)") && !own.contains("Remove"),
+        "{own}"
+    );
+    let audit: Vec<String> = server
+        .store()
+        .audit_log(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {} {}", e.who, e.action, e.target))
+        .collect();
+    for expected in [
+        "user root user.add user dora",
+        "user root token.create token ci-bot",
+        "user root token.revoke token ci-bot",
+        "user root user.role user dora",
+        "user root user.remove user dora",
+    ] {
+        assert!(
+            audit.iter().any(|a| a == expected),
+            "{expected}: {audit:#?}"
+        );
+    }
+
+    browser.close().await;
+    server.stop().await;
+}
