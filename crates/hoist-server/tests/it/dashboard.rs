@@ -240,15 +240,15 @@ async fn run_count(server: &TestServer) -> usize {
         .len()
 }
 
-/// A step that prints a red bold line, then a line every 0.3 s for 12 s.
-const TICKS: &str = r"printf '\033[1;31mred alert\033[0m\n'; for i in $(seq 1 40); do echo tick $i; sleep 0.3; done";
+/// A step that prints a red bold line, then a line every 0.3 s for 18 s.
+const TICKS: &str = r"printf '\033[1;31mred alert\033[0m\n'; for i in $(seq 1 60); do echo tick $i; sleep 0.3; done";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signed_in_reader_watches_a_run_log_arrive_live_with_its_colours() {
     let repo = Repo::new(&pipeline(TICKS));
     let mut server = TestServer::start(&repo.path(), "", "").await;
     users(&server).await;
-    let id = push(&server, &repo, "d-1", "tick forty times").await;
+    let id = push(&server, &repo, "d-1", "tick sixty times").await;
     server.wait_status(id, RunStatus::Running, LONG).await;
     let browser = Browser::start(&server).await;
 
@@ -264,7 +264,7 @@ async fn a_signed_in_reader_watches_a_run_log_arrive_live_with_its_colours() {
     // The lines written after the page loaded arrive without a reload.
     let loaded = browser.texts("#lines .line code").await;
     assert!(
-        !loaded.contains(&"tick 40".to_string()),
+        !loaded.contains(&"tick 60".to_string()),
         "the run had already ended: {loaded:?}"
     );
     browser
@@ -272,13 +272,38 @@ async fn a_signed_in_reader_watches_a_run_log_arrive_live_with_its_colours() {
         .execute("window.sameDocument = true;", vec![])
         .await
         .unwrap();
-    let last = browser
-        .client
-        .wait()
-        .at_most(LONG)
-        .for_element(Locator::XPath("//div[@id='lines']/div[code='tick 40']"))
-        .await
-        .expect("tick 40 arrives on the open page");
+    let line = |n: u32| {
+        let browser = &browser;
+        async move {
+            browser
+                .client
+                .wait()
+                .at_most(LONG)
+                .for_element(Locator::XPath(&format!(
+                    "//div[@id='lines']/div[code='tick {n}']"
+                )))
+                .await
+                .unwrap_or_else(|e| panic!("tick {n} never arrived on the open page: {e}"))
+        }
+    };
+    let scroll = |script: &'static str| {
+        let browser = &browser;
+        async move { browser.client.execute(script, vec![]).await.unwrap() }
+    };
+    // The log follows new lines while the reader is at its end…
+    line(45).await;
+    let at_end = scroll(
+        "const l = document.getElementById('log');
+         return l.scrollHeight > l.clientHeight
+             && l.scrollHeight - l.scrollTop - l.clientHeight < 40;",
+    )
+    .await;
+    assert_eq!(at_end, serde_json::json!(true), "the log is not at its end");
+    // …and stays where the reader scrolled up to.
+    scroll("document.getElementById('log').scrollTop = 0;").await;
+    let last = line(60).await;
+    let top = scroll("return document.getElementById('log').scrollTop;").await;
+    assert_eq!(top, serde_json::json!(0), "the log moved under the reader");
     let same = browser
         .client
         .execute("return window.sameDocument === true;", vec![])
