@@ -327,3 +327,50 @@ pub(crate) async fn rerun(
     .await;
     Ok(Redirect::to(&format!("/runs/{new}")).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use hoist_store::{Job, StepStatus};
+
+    fn job(name: &str, position: i64, requires: &[&str]) -> Job {
+        Job {
+            id: position,
+            run: 1,
+            name: name.into(),
+            position,
+            requires: requires.iter().map(|r| (*r).to_string()).collect(),
+            status: StepStatus::Pending,
+            started_at: None,
+            finished_at: None,
+            steps: Vec::new(),
+        }
+    }
+
+    fn names(jobs: Vec<Job>) -> Vec<String> {
+        super::in_requires_order(jobs)
+            .into_iter()
+            .map(|j| j.name)
+            .collect()
+    }
+
+    #[test]
+    fn a_job_comes_after_the_jobs_it_requires_and_otherwise_in_pipeline_order() {
+        let jobs = vec![
+            job("deploy", 0, &["test", "lint"]),
+            job("test", 1, &["build"]),
+            job("lint", 2, &[]),
+            job("build", 3, &[]),
+        ];
+        assert_eq!(names(jobs), ["lint", "build", "test", "deploy"]);
+    }
+
+    #[test]
+    fn a_cycle_or_an_unknown_requirement_keeps_every_job() {
+        let jobs = vec![
+            job("a", 0, &["b"]),
+            job("b", 1, &["a"]),
+            job("c", 2, &["gone"]),
+        ];
+        assert_eq!(names(jobs), ["c", "a", "b"]);
+    }
+}
