@@ -633,7 +633,7 @@ async fn a_viewer_reads_but_is_refused_a_deployer_action_and_failed_sign_ins_are
 }
 
 /// The sign-in form over raw HTTP: its token, the cookies it sets.
-async fn sign_in_raw(server: &TestServer, user: &str) -> Answer {
+async fn sign_in_raw(server: &TestServer, user: &str, next: &str) -> Answer {
     let form = request(server.addr(), "GET", "/signin", &[], b"", None).await;
     assert_eq!(form.status, 200);
     let cookie = form.header("set-cookie").unwrap().to_string();
@@ -648,7 +648,8 @@ async fn sign_in_raw(server: &TestServer, user: &str) -> Answer {
         "{}",
         form.body
     );
-    let body = format!("csrf={token}&next=%2F&user={user}&password=correct+horse+battery");
+    let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    let body = format!("csrf={token}&next={next}&user={user}&password=correct+horse+battery");
     request(
         server.addr(),
         "POST",
@@ -675,9 +676,21 @@ async fn session_cookies_are_http_only_same_site_lax_and_secure_behind_https_and
     let id = push(&server, &repo, "d-4", "plain").await;
     server.wait_finished(id, LONG).await;
 
-    let signed_in = sign_in_raw(&server, "ada").await;
+    let signed_in = sign_in_raw(&server, "ada", &format!("/runs/{id}")).await;
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
-    assert_eq!(signed_in.header("location"), Some("/"));
+    assert_eq!(
+        signed_in.header("location"),
+        Some(format!("/runs/{id}").as_str())
+    );
+    // After signing in, only a page of this site: never another site's.
+    for elsewhere in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let answer = sign_in_raw(&server, "ada", elsewhere).await;
+        assert_eq!(answer.header("location"), Some("/"), "{elsewhere}");
+    }
     let cookie = signed_in.header("set-cookie").unwrap();
     assert!(
         cookie.starts_with("hoist_session=")
@@ -727,7 +740,7 @@ async fn session_cookies_are_http_only_same_site_lax_and_secure_behind_https_and
     let mut behind_https =
         TestServer::start(&repo.path(), "", "public_url = \"https://ci.example.com\"").await;
     users(&behind_https).await;
-    let signed_in = sign_in_raw(&behind_https, "ada").await;
+    let signed_in = sign_in_raw(&behind_https, "ada", "/").await;
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
     assert!(signed_in
         .header("set-cookie")
