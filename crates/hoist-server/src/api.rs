@@ -44,7 +44,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
 }
 
 /// An API error: a status and a message, as `{"error": "…"}`.
-pub(crate) struct ApiError(StatusCode, String);
+pub(crate) struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -350,22 +350,47 @@ async fn trigger(
     body: Option<Json<TriggerBody>>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Deployer)?;
-    let config = app
-        .project(&project)
-        .cloned()
-        .ok_or_else(|| not_found(format!("no project named {project:?}")))?;
     let body = body.map(|b| b.0).unwrap_or_default();
     let branch = body.branch.unwrap_or_else(|| "master".into());
+    let (run, commit) =
+        queue_manual_run(&app, &project, &branch, body.commit, caller.who()).await?;
+    audit(
+        &app,
+        &caller,
+        "run.trigger",
+        format!("run {run}"),
+        format!("{project} {branch} {commit}"),
+    )
+    .await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "run": run, "url": app.run_url(run) })),
+    )
+        .into_response())
+}
+
+/// Queues a manual run of `branch`'s head (fetched now) or of `commit`, by `who`: the new run
+/// and the commit it runs. The API and the dashboard's Run button both queue through it.
+pub(crate) async fn queue_manual_run(
+    app: &AppState,
+    project: &str,
+    branch: &str,
+    commit: Option<String>,
+    who: String,
+) -> Result<(RunId, String), ApiError> {
+    let config = app
+        .project(project)
+        .cloned()
+        .ok_or_else(|| not_found(format!("no project named {project:?}")))?;
     let data_dir = app.config.data_dir.clone();
-    let wanted = body.commit.clone();
     let (b, name, repo) = (
-        branch.clone(),
+        branch.to_string(),
         config.name.clone(),
         config.repository.clone(),
     );
     let resolved = tokio::task::spawn_blocking(move || {
         let mirror = checkout::update_mirror(&data_dir, &name, &repo)?;
-        let commit = match wanted {
+        let commit = match commit {
             Some(commit) if checkout::has_commit(&mirror, &commit) => commit,
             Some(commit) => return Err(format!("the repository has no commit {commit:?}")),
             None => checkout::branch_head(&mirror, &b)?,
@@ -380,32 +405,20 @@ async fn trigger(
     let enqueued = app
         .store
         .enqueue(&NewRun {
-            project: project.clone(),
-            branch: branch.clone(),
+            project: project.to_string(),
+            branch: branch.to_string(),
             commit: commit.clone(),
             message,
             author,
             trigger: Trigger {
                 kind: TriggerKind::Manual,
-                by: caller.who(),
+                by: who,
             },
             auto_cancel: false,
         })
         .await?;
     app.wake_runners();
-    audit(
-        &app,
-        &caller,
-        "run.trigger",
-        format!("run {}", enqueued.run),
-        format!("{project} {branch} {commit}"),
-    )
-    .await;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "run": enqueued.run, "url": app.run_url(enqueued.run) })),
-    )
-        .into_response())
+    Ok((enqueued.run, commit))
 }
 
 async fn cancel(
@@ -453,37 +466,44 @@ async fn rerun(
         .into_response())
 }
 
-/// An artifact's file. The name is looked up in the run's artifact list; the file must lie
-/// inside that artifact's directory once every symlink is resolved: no `..`, no escape.
+/// The file of run `id` that the artifact path `name` (`<artifact>` or `<artifact>/<path>`)
+/// names: `None` unless the name is in the run's artifact list and the file lies inside that
+/// artifact's directory once every symlink is resolved (no `..`, no escape). The API and the
+/// dashboard both download through it.
+pub(crate) async fn artifact_file(
+    app: &AppState,
+    id: RunId,
+    name: &str,
+) -> Result<Option<std::path::PathBuf>, StoreError> {
+    let artifacts = app.store.artifacts(id).await?;
+    let Some((artifact, rest)) = artifacts.iter().find_map(|a| {
+        if name == a.name {
+            Some((a, ""))
+        } else {
+            name.strip_prefix(&a.name)
+                .and_then(|r| r.strip_prefix('/'))
+                .map(|r| (a, r))
+        }
+    }) else {
+        return Ok(None);
+    };
+    let Ok(root) = app.config.data_dir.join(&artifact.path).canonicalize() else {
+        return Ok(None);
+    };
+    let Ok(file) = root.join(rest).canonicalize() else {
+        return Ok(None);
+    };
+    Ok((file.starts_with(&root) && file.is_file()).then_some(file))
+}
+
+/// An artifact's file, as [`artifact_file`] finds it.
 async fn artifact(
     State(app): App,
     _caller: Caller,
     Path((id, name)): Path<(RunId, String)>,
 ) -> Result<Response, ApiError> {
     let missing = || not_found(format!("run {id} has no artifact {name:?}"));
-    let artifacts = app.store.artifacts(id).await?;
-    let (artifact, rest) = artifacts
-        .iter()
-        .find_map(|a| {
-            if name == a.name {
-                Some((a, ""))
-            } else {
-                name.strip_prefix(&a.name)
-                    .and_then(|r| r.strip_prefix('/'))
-                    .map(|r| (a, r))
-            }
-        })
-        .ok_or_else(missing)?;
-    let root = app
-        .config
-        .data_dir
-        .join(&artifact.path)
-        .canonicalize()
-        .map_err(|_| missing())?;
-    let file = root.join(rest).canonicalize().map_err(|_| missing())?;
-    if !file.starts_with(&root) || !file.is_file() {
-        return Err(missing());
-    }
+    let file = artifact_file(&app, id, &name).await?.ok_or_else(missing)?;
     let bytes = tokio::fs::read(&file).await.map_err(|_| missing())?;
     Ok((
         [

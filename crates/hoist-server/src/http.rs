@@ -27,6 +27,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/hooks/{project}", post(hook))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
         .merge(crate::api::router())
+        .merge(crate::pages::router())
         .with_state(state)
 }
 

@@ -12,6 +12,7 @@ mod api;
 pub mod config;
 pub mod deployments;
 pub mod http;
+mod pages;
 pub mod runner;
 mod state;
 pub mod webhook;

@@ -116,7 +116,8 @@ pub enum Command {
     /// Run the CI pipeline defined in hoist.toml.
     #[command(subcommand)]
     Ci(CiCommand),
-    /// Run the server: webhooks, the run queue, runners and the API (see docs/server.md).
+    /// Run the server: webhooks, the run queue, runners, the API and the dashboard (see
+    /// docs/server.md).
     Serve(crate::commands::serve::ServeArgs),
     /// Inspect and clean the CI dependency cache.
     #[command(subcommand)]

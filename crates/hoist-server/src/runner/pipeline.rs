@@ -440,7 +440,14 @@ impl EventSink {
                                 Outcome::Skipped => TestOutcome::Skipped,
                             },
                             duration: Duration::from_secs_f64(c.seconds.max(0.0)),
-                            message: Some(c.message.clone()).filter(|m| !m.is_empty()),
+                            // The message's first line, then the traceback: the Tests tab
+                            // shows both.
+                            message: Some(if c.details.trim().is_empty() {
+                                c.message.clone()
+                            } else {
+                                format!("{}\n{}", c.message, c.details.trim_end())
+                            })
+                            .filter(|m| !m.trim().is_empty()),
                         })
                         .collect(),
                 };

@@ -4,6 +4,7 @@
 
 mod api;
 mod config;
+mod dashboard;
 mod example_app;
 mod runs;
 mod support;
