@@ -31,6 +31,12 @@ pub struct Process {
     /// The supervisord config `supervisorctl` is pointed at (`-c`), when the host has several
     /// supervisords; `None`: supervisorctl's default.
     pub supervisor_conf: Option<PathBuf>,
+    /// How long a `supervisor`/`systemd` process must stay up after its restart, with the pid
+    /// it started with, before the deploy goes on (`settle`); zero turns the watch off.
+    pub settle: Duration,
+    /// A command run in the new release after the restart (`check`, e.g. `rq info` or `python
+    /// -c "import app.tasks"`): a non-zero exit fails the host like a failed health check.
+    pub check: Option<String>,
 }
 
 /// The supervisor program or systemd unit that runs a process.
@@ -139,6 +145,9 @@ const STRATEGIES: &[(&str, &str, &str)] = &[
 ];
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Long enough for a worker that fails on start-up to have failed: supervisor's own
+/// `startsecs` is 1 s.
+const DEFAULT_SETTLE: Duration = Duration::from_secs(2);
 
 pub(crate) fn validate(check: &Checker<'_>, raw: &RawProcess) -> Result<Process, ConfigError> {
     let name = check.non_empty(&raw.name, "name")?;
@@ -287,6 +296,19 @@ pub(crate) fn validate(check: &Checker<'_>, raw: &RawProcess) -> Result<Process,
         }
         None => None,
     };
+    if let Some(value) = &raw.settle {
+        if !matches!(strategy, "supervisor" | "systemd") {
+            return Err(check
+                .error(
+                    value.span(),
+                    format!(
+                        "key `settle` does not belong to restart strategy \"{strategy}\", which takes `{own_key}` (and {})",
+                        extra_keys(strategy)
+                    ),
+                )
+                .with_hint("`settle` is how long a supervisor program or systemd unit must stay up after its restart: use it with restart = \"supervisor\" or \"systemd\" (gunicorn-hup and uwsgi-chain already wait for their new workers)"));
+        }
+    }
     Ok(Process {
         name,
         restart,
@@ -294,6 +316,11 @@ pub(crate) fn validate(check: &Checker<'_>, raw: &RawProcess) -> Result<Process,
         supervised,
         run,
         supervisor_conf,
+        settle: check.duration(raw.settle.as_ref(), "settle", DEFAULT_SETTLE)?,
+        check: match &raw.check {
+            Some(value) => Some(check.non_empty(value, "check")?),
+            None => None,
+        },
     })
 }
 
@@ -301,10 +328,10 @@ pub(crate) fn validate(check: &Checker<'_>, raw: &RawProcess) -> Result<Process,
 fn extra_keys(strategy: &str) -> &'static str {
     match strategy {
         "gunicorn-hup" | "uwsgi-chain" => {
-            "program or unit, supervisor_conf, name, restart, timeout"
+            "program or unit, supervisor_conf, check, name, restart, timeout"
         }
-        "supervisor" => "run, supervisor_conf, name, restart, timeout",
-        "systemd" => "run, name, restart, timeout",
-        _ => "name, restart, timeout",
+        "supervisor" => "run, supervisor_conf, settle, check, name, restart, timeout",
+        "systemd" => "run, settle, check, name, restart, timeout",
+        _ => "check, name, restart, timeout",
     }
 }

@@ -92,6 +92,8 @@ pub(crate) struct RawProcess {
     /// app server: validated in `process.rs`.
     pub run: Option<Text>,
     pub supervisor_conf: Option<Text>,
+    pub settle: Option<Text>,
+    pub check: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -362,7 +362,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.ends_with("key `run` does not belong to restart strategy \"gunicorn-hup\", which takes `pidfile` (and program or unit, supervisor_conf, name, restart, timeout)"),
+            err.ends_with("key `run` does not belong to restart strategy \"gunicorn-hup\", which takes `pidfile` (and program or unit, supervisor_conf, check, name, restart, timeout)"),
             "{err}"
         );
         let err = parse_with(

@@ -32,7 +32,7 @@ fn an_unknown_key_without_a_close_match_lists_the_valid_keys_only() {
     assert_eq!(
         message,
         "hoist.toml:12:1: unknown key `colour` in [[process]]; \
-         valid keys are name, restart, command, program, unit, fifo, pidfile, timeout, run, supervisor_conf"
+         valid keys are name, restart, command, program, unit, fifo, pidfile, timeout, run, supervisor_conf, settle, check"
     );
 }
 
@@ -180,12 +180,32 @@ fn a_key_of_another_strategy_is_refused_naming_the_chosen_strategy_keys() {
     assert_eq!((error.line, error.column), (Some(12), Some(11)));
     assert_eq!(
         error.message,
-        "key `program` does not belong to restart strategy \"systemd\", which takes `unit` (and run, name, restart, timeout)"
+        "key `program` does not belong to restart strategy \"systemd\", which takes `unit` (and run, settle, check, name, restart, timeout)"
     );
     assert_eq!(
         error.hint.as_deref(),
         Some("`program` is for restart = \"supervisor\"; remove it or change the strategy")
     );
+}
+
+#[test]
+fn settle_is_only_for_processes_a_supervisor_keeps_and_bad_values_are_named() {
+    let error = Project::new().error(&minimal_with(
+        "\n[[process]]\nname = \"web\"\nrestart = \"gunicorn-hup\"\npidfile = \"/run/g.pid\"\nsettle = \"3s\"\n",
+    ));
+    assert_eq!((error.line, error.column), (Some(12), Some(10)));
+    assert_eq!(
+        error.message,
+        "key `settle` does not belong to restart strategy \"gunicorn-hup\", which takes `pidfile` (and program or unit, supervisor_conf, check, name, restart, timeout)"
+    );
+    let error = Project::new().error(&minimal_with(
+        "\n[[process]]\nname = \"worker\"\nrestart = \"supervisor\"\nprogram = \"q\"\nsettle = 3\n",
+    ));
+    assert_eq!(error.line, Some(12));
+    let error = Project::new().error(&minimal_with(
+        "\n[[process]]\nname = \"worker\"\nrestart = \"supervisor\"\nprogram = \"q\"\ncheck = \" \"\n",
+    ));
+    assert_eq!(error.message, "`check` must not be empty");
 }
 
 #[test]

@@ -71,6 +71,7 @@ pub(crate) fn activate(
     // app with it).
     let transport = &crate::app_env::app_transport(config, host);
     let ctx = restart_context(config, host, id);
+    let mut restarted = Vec::new();
     for process in &config.processes {
         step.start(Step::Restart);
         let since = Instant::now();
@@ -79,8 +80,12 @@ pub(crate) fn activate(
             return Err((Step::Restart, e.to_string()));
         }
         step.timed(Step::Restart, since, format!("{} restarted", process.name));
+        restarted.push(Instant::now());
     }
     fault::point(after_restart);
+    for (process, restarted) in config.processes.iter().zip(restarted) {
+        crate::process_check::verify(config, host, id, process, &ctx.get(), restarted, step)?;
+    }
     if let Some(health) = &config.health {
         step.start(Step::Health);
         let since = Instant::now();

@@ -28,6 +28,35 @@ fn moment(when: HookWhen) -> &'static str {
     }
 }
 
+/// `script` as a command in release `id`: `bash -eo pipefail -c` in the release directory, its
+/// `.venv/bin` first on PATH, the restart context's variables set, stopped after `timeout`
+/// (exit 124) and by Ctrl-C. Run it through [`crate::app_env::app_transport`] for the app's
+/// `[env]`.
+pub(crate) fn in_release(
+    config: &Config,
+    host: &Host,
+    id: &ReleaseId,
+    script: &str,
+    timeout: std::time::Duration,
+) -> Cmd {
+    let release_dir = host.layout.release(id);
+    let script = format!("export PATH=\"$VIRTUAL_ENV/bin:$PATH\"\n{script}");
+    let mut cmd = Cmd::new("timeout")
+        .interruptible()
+        .arg(format!("{}s", timeout.as_secs().max(1)))
+        .args(["bash", "-eo", "pipefail", "-c"])
+        .arg(script)
+        .cwd(&release_dir)
+        .env(
+            "VIRTUAL_ENV",
+            release_dir.join(".venv").display().to_string(),
+        );
+    for (key, value) in crate::activate::restart_context(config, host, id).env() {
+        cmd = cmd.env(key, value);
+    }
+    cmd
+}
+
 /// Runs one hook in release `id` with its environment first on PATH. A failure is
 /// [`FailureKind::BeforeSwitch`] for a pre-switch hook, else [`FailureKind::LeftAsIs`]: the
 /// release it ran in stays live.
@@ -42,24 +71,10 @@ pub(crate) fn run_hook(
         HookWhen::BeforeSwitch => FailureKind::BeforeSwitch,
         HookWhen::AfterSwitch | HookWhen::AfterRollback => FailureKind::LeftAsIs,
     };
-    let release_dir = host.layout.release(id);
     step.start(Step::Hook);
     let since = Instant::now();
-    let script = format!("export PATH=\"$VIRTUAL_ENV/bin:$PATH\"\n{}", hook.run);
-    let mut cmd = Cmd::new("timeout")
-        .interruptible()
-        .arg(format!("{}s", hook.timeout.as_secs().max(1)))
-        .args(["bash", "-eo", "pipefail", "-c"])
-        .arg(script)
-        .cwd(&release_dir)
-        .env(
-            "VIRTUAL_ENV",
-            release_dir.join(".venv").display().to_string(),
-        )
-        .env("HOIST_HOOK", hook.name.clone());
-    for (key, value) in crate::activate::restart_context(config, host, id).env() {
-        cmd = cmd.env(key, value);
-    }
+    let cmd =
+        in_release(config, host, id, &hook.run, hook.timeout).env("HOIST_HOOK", hook.name.clone());
     let out = crate::app_env::app_transport(config, host)
         .exec(&cmd)
         .map_err(|e| {

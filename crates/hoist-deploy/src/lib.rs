@@ -22,6 +22,7 @@ mod mark_good;
 mod outcome;
 mod plan;
 mod prepare;
+mod process_check;
 mod prune;
 mod record;
 mod rollback;

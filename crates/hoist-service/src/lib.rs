@@ -3,12 +3,14 @@
 
 mod health;
 mod restart;
+mod settle;
 pub mod supervisor;
 pub mod systemd;
 pub mod workers;
 
 pub use health::{http_get, wait_healthy, HealthReport, HttpAnswer};
 pub use restart::{restart, RestartContext};
+pub use settle::wait_settled;
 
 use std::time::Duration;
 
@@ -33,6 +35,17 @@ pub enum ServiceError {
     ReloadFailed {
         host: String,
         process: String,
+        detail: String,
+        hint: String,
+    },
+    /// A process did not stay up (or not in the new release) for its `settle` time.
+    #[error(
+        "{host}: {process} did not stay up {settle:?} after its restart: {detail}\nhint: {hint}"
+    )]
+    NotSettled {
+        host: String,
+        process: String,
+        settle: Duration,
         detail: String,
         hint: String,
     },

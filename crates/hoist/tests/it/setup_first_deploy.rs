@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_exit, free_port, http_get, stderr, Site, EXIT_OK};
+use crate::support::{assert_exit, free_port, http_get, stderr, Site, EXIT_OK, EXIT_ROLLED_BACK};
 use hoist_testkit::ProcessGuard;
 
 /// Real servers are heavy for a 2-core machine: one scenario at a time.
@@ -359,7 +359,7 @@ fn uwsgi_chain_is_done_only_once_every_new_worker_has_loaded_the_app() {
         &app,
         text.replacen(
             future,
-            &format!("{future}import time\ntime.sleep(1.5)\n"),
+            &format!("{future}import time\ntime.sleep(2.5)\n"),
             1,
         ),
     )
@@ -605,4 +605,75 @@ fn setup_run_as_root_prepares_a_shared_server_for_a_deploy_user() {
         "gunicorn runs as the deploy user"
     );
     assert_eq!(owner_of(&root.join("shared/run/gunicorn.pid")), user);
+}
+
+/// A worker is judged after its restart too (issue 10 §4): one that dies a second after
+/// starting, or whose tasks module no longer imports (a worker imports it only when a job
+/// comes), fails the host and is switched back, exit 4, with the state or the check's output
+/// named; the release before keeps the web server and the worker.
+#[test]
+fn a_worker_that_dies_after_starting_or_fails_its_check_is_switched_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Supervised::start(&Shape {
+        server: "gunicorn",
+        processes: "[[process]]\nname = \"web\"\nrestart = \"gunicorn-hup\"\npidfile = \"{run}/gunicorn.pid\"\n\n[[process]]\nname = \"worker\"\nrestart = \"supervisor\"\nprogram = \"example-queue\"\nrun = \".venv/bin/python worker.py\"\ncheck = \"python -c 'import tasks'\"\nsettle = \"4s\"\n",
+        setup: "",
+    });
+    let project = &s.site.project;
+    // Starts, then (when the release says so) dies after 2.5 s: past the program's startsecs
+    // (2 s, as `hoist setup` writes it), so supervisor reports a successful restart.
+    fs::write(
+        project.join("worker.py"),
+        "import os, signal, time\nif os.path.exists('DIE'):\n    time.sleep(2.5)\n    raise SystemExit('worker: no connection to the queue')\nsignal.pause()\n",
+    )
+    .unwrap();
+    fs::write(project.join("tasks.py"), "def work():\n    return 1\n").unwrap();
+    s.site.commit("a worker with a tasks module");
+    assert_exit(&s.site.hoist(&["setup", "--apply"]), EXIT_OK);
+    let good = s.deploy_ok();
+    let (_, worker) = s.status("example-queue");
+
+    // 1. A worker that dies after starting.
+    fs::write(project.join("DIE"), "").unwrap();
+    s.site.commit("the worker dies");
+    let out = s.site.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_ROLLED_BACK);
+    let err = stderr(&out);
+    assert!(
+        err.contains("worker did not stay up 4s after its restart: example-queue is"),
+        "{err}"
+    );
+    assert_eq!(s.site.current().as_deref(), Some(good.as_str()));
+    assert_eq!(s.serving().as_deref(), Some(good.as_str()));
+    s.wait_for(
+        || {
+            let (state, pid) = s.status("example-queue");
+            state == "RUNNING" && pid != worker
+        },
+        "the worker restarted in the release before",
+    );
+    let (_, back) = s.status("example-queue");
+    let cwd = fs::read_link(format!("/proc/{}/cwd", back.unwrap())).unwrap();
+    assert_eq!(cwd, s.site.release_dir(&good).canonicalize().unwrap());
+
+    // 2. A worker that runs, with a tasks module that no longer imports.
+    fs::remove_file(project.join("DIE")).unwrap();
+    fs::write(project.join("tasks.py"), "def work(:\n    return 1\n").unwrap();
+    s.site.commit("a syntax error in the tasks");
+    let out = s.site.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_ROLLED_BACK);
+    let err = stderr(&out);
+    assert!(
+        err.contains("the check of worker (`python -c 'import tasks'`) exited 1"),
+        "{err}"
+    );
+    assert!(err.contains("SyntaxError"), "{err}");
+    assert_eq!(s.site.current().as_deref(), Some(good.as_str()));
+    assert_eq!(s.serving().as_deref(), Some(good.as_str()));
+
+    // 3. Fixed: the check passes and the release goes live.
+    fs::write(project.join("tasks.py"), "def work():\n    return 2\n").unwrap();
+    s.site.commit("the tasks import again");
+    let fixed = s.deploy_ok();
+    assert_ne!(fixed, good);
 }
