@@ -74,7 +74,9 @@ pub(crate) fn activate(
     for process in &config.processes {
         step.start(Step::Restart);
         let since = Instant::now();
-        if let Err(e) = hoist_service::restart(transport, process, &ctx.get()) {
+        // `become = true` applies to restart commands (supervisorctl, systemctl, ...).
+        let privileged = hoist_transport::Privileged(transport);
+        if let Err(e) = hoist_service::restart(&privileged, process, &ctx.get()) {
             step.fail(Step::Restart, &e);
             return Err((Step::Restart, e.to_string()));
         }

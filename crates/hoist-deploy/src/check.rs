@@ -138,9 +138,11 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
         Err(e) => items.push(item("disk", CheckStatus::Warning, e.to_string(), None)),
     }
 
+    // `become = true` applies to the process queries, as to the restarts they stand for.
+    let privileged = hoist_transport::Privileged(transport);
     for process in &config.processes {
-        let (status, detail, hint) = probe_supervised_master(transport, process)
-            .unwrap_or_else(|| probe_restart(transport, config, process));
+        let (status, detail, hint) = probe_supervised_master(&privileged, process)
+            .unwrap_or_else(|| probe_restart(&privileged, config, process));
         items.push(item(
             &format!("restart {}", process.name),
             status,

@@ -11,6 +11,9 @@ pub struct Cmd {
     pub stdin: Option<Vec<u8>>,
     /// Stopped by [`crate::interrupt_commands`] (Ctrl-C); see [`Cmd::interruptible`].
     pub interruptible: bool,
+    /// Runs through `sudo -n` when the host has `become = true` ([`crate::Become`]): set on
+    /// restart, status and setup commands by [`crate::Privileged`].
+    pub privileged: bool,
 }
 
 impl Cmd {
@@ -77,6 +80,7 @@ impl Cmd {
             env,
             stdin,
             interruptible,
+            privileged,
         } = self;
         Cmd {
             program: "bash".into(),
@@ -93,6 +97,7 @@ impl Cmd {
             env,
             stdin,
             interruptible,
+            privileged,
         }
     }
 

@@ -7,6 +7,7 @@
 //! a host reached with the system `ssh` (multiplexed) and `rsync`, described by an
 //! [`SshTarget`].
 
+mod become_user;
 mod cmd;
 mod error;
 mod interrupt;
@@ -15,6 +16,7 @@ mod manifest;
 mod ssh;
 mod ssh_shell;
 
+pub use become_user::{refusal as sudo_refusal, Become, BecomeScope, Privileged};
 pub use cmd::{shell_quote, Cmd, Output};
 pub use error::TransportError;
 pub use interrupt::{commands_interrupted, interrupt_commands};

@@ -7,73 +7,43 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::manifest::{plan_upload, Manifest, MANIFEST_FILE};
-use crate::{Cmd, FileKind, Output, Transport, TransportError, UploadStats};
+use crate::{sudo_refusal, Become, Cmd, FileKind, Output, Transport, TransportError, UploadStats};
 
 /// The machine hoist runs on. Commands run directly (no shell in between); file operations
 /// are system calls.
 #[derive(Debug, Clone)]
 pub struct Local {
     name: String,
+    become_as: Option<Become>,
 }
 
 impl Default for Local {
     fn default() -> Self {
         Local {
             name: "local".into(),
+            become_as: None,
         }
     }
 }
 
 impl Local {
     pub fn new(name: impl Into<String>) -> Self {
-        Local { name: name.into() }
-    }
-
-    /// Writes a new file under a random temporary name, then renames it to `path`; `durable`
-    /// syncs it to disk first.
-    fn write_through_tmp(
-        &self,
-        path: &Path,
-        contents: &[u8],
-        durable: bool,
-        mode: u32,
-    ) -> Result<(), TransportError> {
-        let (tmp, mut f) = create_sibling_tmp(path, mode).map_err(|e| self.io("write", path, e))?;
-        let mut write = || -> std::io::Result<()> {
-            f.write_all(contents)?;
-            if durable {
-                f.sync_all()?;
-            }
-            fs::rename(&tmp, path)
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            self.io("write", path, e)
-        })
-    }
-
-    /// A release's manifest needs no sync: one lost or cut short in a crash vouches for
-    /// nothing, and the next release is copied whole.
-    fn write_manifest(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
-        self.write_through_tmp(path, contents, false, 0o644)
-    }
-
-    fn io(&self, action: &'static str, path: &Path, source: std::io::Error) -> TransportError {
-        TransportError::Io {
-            host: self.name.clone(),
-            action,
-            path: path.to_path_buf(),
-            source,
+        Local {
+            name: name.into(),
+            become_as: None,
         }
     }
-}
 
-impl Transport for Local {
-    fn host(&self) -> &str {
-        &self.name
+    /// The same machine, with the commands `become` applies to run through `sudo -n`. File
+    /// operations stay system calls of hoist's own user, also with [`crate::BecomeScope::All`].
+    #[must_use]
+    pub fn with_become(mut self, become_as: Option<Become>) -> Self {
+        self.become_as = become_as;
+        self
     }
 
-    fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
+    /// Runs `cmd` as hoist's own user.
+    fn exec_direct(&self, cmd: &Cmd) -> Result<Output, TransportError> {
         let mut command = Command::new(&cmd.program);
         command.args(&cmd.args);
         if let Some(cwd) = &cmd.cwd {
@@ -121,6 +91,68 @@ impl Transport for Local {
             stdout: out.stdout,
             stderr: out.stderr,
         })
+    }
+
+    /// Writes a new file under a random temporary name, then renames it to `path`; `durable`
+    /// syncs it to disk first.
+    fn write_through_tmp(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        durable: bool,
+        mode: u32,
+    ) -> Result<(), TransportError> {
+        let (tmp, mut f) = create_sibling_tmp(path, mode).map_err(|e| self.io("write", path, e))?;
+        let mut write = || -> std::io::Result<()> {
+            f.write_all(contents)?;
+            if durable {
+                f.sync_all()?;
+            }
+            fs::rename(&tmp, path)
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            self.io("write", path, e)
+        })
+    }
+
+    /// A release's manifest needs no sync: one lost or cut short in a crash vouches for
+    /// nothing, and the next release is copied whole.
+    fn write_manifest(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
+        self.write_through_tmp(path, contents, false, 0o644)
+    }
+
+    fn io(&self, action: &'static str, path: &Path, source: std::io::Error) -> TransportError {
+        TransportError::Io {
+            host: self.name.clone(),
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl Transport for Local {
+    fn host(&self) -> &str {
+        &self.name
+    }
+
+    fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
+        let Some(become_as) = self.become_as.as_ref().filter(|b| b.applies_to(cmd)) else {
+            return self.exec_direct(cmd);
+        };
+        let out = self.exec_direct(&become_as.wrap(cmd))?;
+        if out.success() {
+            return Ok(out);
+        }
+        let login = self
+            .exec_direct(&Cmd::new("id").arg("-un"))
+            .map(|out| out.stdout_text().trim().to_string())
+            .unwrap_or_default();
+        match sudo_refusal(&self.name, &login, become_as, &out) {
+            Some(refused) => Err(refused),
+            None => Ok(out),
+        }
     }
 
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {

@@ -22,7 +22,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::local::parse_df;
 use crate::manifest::{plan_upload, Manifest, MANIFEST_FILE};
 use crate::ssh_shell::RemoteShell;
-use crate::{shell_quote, Cmd, FileKind, Output, Transport, TransportError, UploadStats};
+use crate::{
+    shell_quote, sudo_refusal, Become, BecomeScope, Cmd, FileKind, Output, Transport,
+    TransportError, UploadStats,
+};
 
 /// How an SSH host's key is checked against known_hosts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,6 +57,8 @@ pub struct SshTarget {
     pub known_hosts: HostKeyPolicy,
     /// How long connecting (TCP and the SSH banner) may take; whole seconds, at least 1.
     pub connect_timeout: Duration,
+    /// Which commands run as another user through `sudo -n`; `None` runs all as the login user.
+    pub become_as: Option<Become>,
 }
 
 impl SshTarget {
@@ -69,6 +74,7 @@ impl SshTarget {
             config_file: None,
             known_hosts: HostKeyPolicy::Strict,
             connect_timeout: Duration::from_secs(10),
+            become_as: None,
         }
     }
 
@@ -206,9 +212,37 @@ impl Ssh {
         self.target.name.clone()
     }
 
-    /// Runs one command: in the host's long-lived shell when it can be had (a pipe round
-    /// trip), else in a session of its own.
+    /// Runs one command, through `sudo -n` when the host's `become` applies to it; sudo's own
+    /// refusal (it wants a password) is an error naming the sudoers line to add.
     fn run(&self, cmd: &Cmd) -> Result<Output, TransportError> {
+        let Some(become_as) = self.target.become_as.as_ref().filter(|b| b.applies_to(cmd)) else {
+            return self.run_as_login(cmd);
+        };
+        let out = self.run_as_login(&become_as.wrap(cmd))?;
+        if out.success() {
+            return Ok(out);
+        }
+        match sudo_refusal(&self.target.name, &self.login(), become_as, &out) {
+            Some(refused) => Err(refused),
+            None => Ok(out),
+        }
+    }
+
+    /// The user hoist logs in as: the configured one, else what the host says.
+    fn login(&self) -> String {
+        if let Some(user) = &self.target.user {
+            return user.clone();
+        }
+        self.run_as_login(&Cmd::new("id").arg("-un"))
+            .map(|out| out.stdout_text().trim().to_string())
+            .ok()
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "<login user>".to_string())
+    }
+
+    /// Runs one command as the login user: in the host's long-lived shell when it can be had
+    /// (a pipe round trip), else in a session of its own.
+    fn run_as_login(&self, cmd: &Cmd) -> Result<Output, TransportError> {
         let session = self.session()?;
         // The shell runs one command at a time; a command from another thread (the lock's
         // heartbeat while a long hook runs) gets a session of its own rather than waiting.
@@ -347,11 +381,22 @@ impl Ssh {
             "ssh -S {} -o ControlMaster=no -o BatchMode=yes -p 9",
             shell_quote(&socket.to_string_lossy())
         );
-        // The remote side creates `dest` in the same round trip: this runs in its shell.
-        let rsync_path = format!(
-            "{} && rsync",
-            Cmd::new("mkdir").args(["-p", "--"]).path_arg(dest).render()
-        );
+        // The remote side creates `dest` in the same round trip: this runs in its shell. With
+        // `become = "all"` both run through `sudo -n`, so the release may be owned by root.
+        let mkdir = Cmd::new("mkdir").args(["-p", "--"]).path_arg(dest);
+        let become_as = self
+            .target
+            .become_as
+            .as_ref()
+            .filter(|b| b.scope == BecomeScope::All);
+        let rsync_path = match become_as {
+            Some(become_as) => format!(
+                "{} && {}",
+                become_as.wrap(&mkdir).render(),
+                become_as.wrap(&Cmd::new("rsync")).render()
+            ),
+            None => format!("{} && rsync", mkdir.render()),
+        };
         let mut command = Command::new("rsync");
         command
             .args(["-a", "-ii", "--protect-args", "--files-from=-", "--from0"])
@@ -388,6 +433,11 @@ impl Ssh {
             stderr: out.stderr,
         };
         if !output.success() {
+            if let Some(refused) =
+                become_as.and_then(|b| sudo_refusal(&self.target.name, &self.login(), b, &output))
+            {
+                return Err(refused);
+            }
             self.mark_used(false);
             return Err(self.failed("upload to", dest, &output));
         }
