@@ -60,15 +60,15 @@ pub(crate) fn run_hook(
     for (key, value) in crate::activate::restart_context(config, host, id).env() {
         cmd = cmd.env(key, value);
     }
+    // What the hook says is shown as it comes: a migration that runs for minutes must not
+    // look hung.
     let out = crate::app_env::app_transport(config, host)
-        .exec(&cmd)
+        .exec_streaming(&cmd, &|_, line| step.line(Step::Hook, line))
         .map_err(|e| {
             let e = DeployError::new(kind, e.to_string());
             step.fail(Step::Hook, &e);
             e
         })?;
-    step.output(Step::Hook, &out.stdout_text());
-    step.output(Step::Hook, &out.stderr_text());
     if !out.success() {
         let why = if crate::cancel::requested() {
             format!("was interrupted (Ctrl-C) and exited {}", out.status)

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Cmd, FileKind, Output, Transport, TransportError, UploadStats};
+use crate::{Cmd, FileKind, LineSink, Output, Transport, TransportError, UploadStats};
 
 /// Which commands run through `sudo -n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,7 @@ impl Become {
             stdin: cmd.stdin.clone(),
             interruptible: cmd.interruptible,
             privileged: cmd.privileged,
+            live: cmd.live,
         }
     }
 
@@ -112,6 +113,12 @@ impl Transport for Privileged<'_> {
         let mut cmd = cmd.clone();
         cmd.privileged = true;
         self.0.exec(&cmd)
+    }
+
+    fn exec_streaming(&self, cmd: &Cmd, on_line: LineSink<'_>) -> Result<Output, TransportError> {
+        let mut cmd = cmd.clone();
+        cmd.privileged = true;
+        self.0.exec_streaming(&cmd, on_line)
     }
 
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {

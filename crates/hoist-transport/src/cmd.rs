@@ -14,6 +14,9 @@ pub struct Cmd {
     /// Runs through `sudo -n` when the host has `become = true` ([`crate::Become`]): set on
     /// restart, status and setup commands by [`crate::Privileged`].
     pub privileged: bool,
+    /// Its output is the user's to follow as it comes (a `command` restart): a transport
+    /// wrapped in [`crate::Streamed`] passes it on line by line; see [`Cmd::live`].
+    pub live: bool,
 }
 
 impl Cmd {
@@ -67,6 +70,14 @@ impl Cmd {
         self
     }
 
+    /// Marks a user-written command whose output should be followed live ([`crate::Streamed`]),
+    /// unlike hoist's own probes and polls.
+    #[must_use]
+    pub fn live(mut self) -> Self {
+        self.live = true;
+        self
+    }
+
     /// The same command with every variable of the shell-syntax file `file` (on the host)
     /// exported first. The values stay in the file: they are never part of a command line,
     /// where `ps` or an error message could show them. A file that cannot be read fails the
@@ -81,6 +92,7 @@ impl Cmd {
             stdin,
             interruptible,
             privileged,
+            live,
         } = self;
         Cmd {
             program: "bash".into(),
@@ -98,6 +110,7 @@ impl Cmd {
             stdin,
             interruptible,
             privileged,
+            live,
         }
     }
 

@@ -20,6 +20,7 @@ mod exit_codes;
 mod import_ansible;
 mod import_ansible_roles;
 mod io_faults;
+mod live_output;
 mod release_integrity;
 mod release_marks;
 mod restart_load;
