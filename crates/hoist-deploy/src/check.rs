@@ -74,11 +74,12 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
         )
     });
 
+    let mut current = None;
     match HostState::read(transport, layout) {
         Ok(state) => items.push(item(
             "releases",
             CheckStatus::Ok,
-            match &state.current {
+            match state.current.clone().map(|id| current.insert(id).clone()) {
                 Some(id) => format!("current is {id}; {} releases on disk", state.existing.len()),
                 None => "nothing deployed yet".into(),
             },
@@ -92,8 +93,12 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
         )),
     }
 
+    // The health URL is fetched with the host's Python; `python3` when the configured one is
+    // missing (that is reported above).
+    let mut python = "python3".to_string();
     match hoist_pyenv::probe_interpreter(transport, &target.python) {
         Ok(interpreter) => {
+            python.clone_from(&interpreter.executable);
             items.push(item(
                 "python",
                 CheckStatus::Ok,
@@ -150,8 +155,149 @@ pub fn check(config: &Config, target: &Host) -> Vec<CheckItem> {
             hint,
         ));
     }
+
+    if let Some(health) = &config.health {
+        let (status, detail, hint) =
+            probe_health(config, target, &health.probe, &python, current.as_ref());
+        items.push(item("health", status, detail, hint));
+    }
     items
 }
+
+/// Asks the app on the host what the deploy's health check would ask, once, and says what it
+/// got: the URL is fetched from the server itself (with its Python), so an app bound to
+/// 127.0.0.1 there answers; a health command runs in the live release. An app that does not
+/// serve is a warning: it does not stop a deploy, which restarts it.
+fn probe_health(
+    config: &Config,
+    target: &Host,
+    probe: &hoist_config::HealthProbe,
+    python: &str,
+    current: Option<&hoist_release::ReleaseId>,
+) -> (CheckStatus, String, Option<String>) {
+    let transport = crate::app_env::app_transport(config, target);
+    let not_serving = || {
+        Some(match current {
+            Some(_) => "the live release does not serve as the health check expects: `hoist logs` shows what the app says".to_string(),
+            None => "nothing is deployed yet: the first deploy starts the app".to_string(),
+        })
+    };
+    match probe {
+        hoist_config::HealthProbe::Http { url, status, body } => {
+            let cmd = Cmd::new(python).args(["-c", FETCH, url.as_str()]);
+            let out = match transport.exec(&cmd) {
+                Ok(out) if out.success() => out,
+                Ok(out) => {
+                    return (
+                        CheckStatus::Warning,
+                        format!("GET {url} on {} failed: {}", target.name, out.tail(2)),
+                        None,
+                    )
+                }
+                Err(e) => return (CheckStatus::Warning, e.to_string(), None),
+            };
+            let text = out.stdout_text();
+            let (first, answer) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+            let Ok(code) = first.trim().parse::<u16>() else {
+                let why = first.trim().strip_prefix("error ").unwrap_or(first.trim());
+                return (
+                    CheckStatus::Warning,
+                    format!("GET {url} on {}: no answer ({why})", target.name),
+                    not_serving(),
+                );
+            };
+            let start: String = answer
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(80)
+                .collect();
+            if code != *status {
+                return (
+                    CheckStatus::Warning,
+                    format!(
+                        "GET {url} on {}: {code}, expected {status}; it said {start:?}",
+                        target.name
+                    ),
+                    not_serving(),
+                );
+            }
+            match body {
+                Some(want) if !answer.contains(want.as_str()) => (
+                    CheckStatus::Warning,
+                    format!(
+                        "GET {url} on {}: {code} without {want:?} in its body; it said {start:?}",
+                        target.name
+                    ),
+                    not_serving(),
+                ),
+                Some(want) => (
+                    CheckStatus::Ok,
+                    format!(
+                        "GET {url} on {}: {code} with {want:?} in its body",
+                        target.name
+                    ),
+                    None,
+                ),
+                None => (
+                    CheckStatus::Ok,
+                    format!("GET {url} on {}: {code}", target.name),
+                    None,
+                ),
+            }
+        }
+        hoist_config::HealthProbe::Command { command } => {
+            let Some(id) = current else {
+                return (
+                    CheckStatus::Ok,
+                    format!("`{command}` runs once a release is live; nothing deployed yet"),
+                    None,
+                );
+            };
+            let ctx = crate::activate::restart_context(config, target, id);
+            let mut cmd = Cmd::new("timeout")
+                .args(["30s", "bash", "-eo", "pipefail", "-c"])
+                .arg(command.clone())
+                .cwd(&target.layout.release(id));
+            for (k, v) in ctx.env() {
+                cmd = cmd.env(k, v);
+            }
+            match transport.exec(&cmd) {
+                Ok(out) if out.success() => (
+                    CheckStatus::Ok,
+                    format!("`{command}` passed on {} in {id}", target.name),
+                    None,
+                ),
+                Ok(out) => (
+                    CheckStatus::Warning,
+                    format!(
+                        "`{command}` exited {} on {} in {id}: {}",
+                        out.status,
+                        target.name,
+                        out.tail(2)
+                    ),
+                    not_serving(),
+                ),
+                Err(e) => (CheckStatus::Warning, e.to_string(), None),
+            }
+        }
+    }
+}
+
+/// Fetches `argv[1]` with Python's standard library (on every host hoist deploys to): prints
+/// the status on the first line, then the start of the body; or `error <reason>`.
+const FETCH: &str = r#"import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=5)
+    code, body = r.status, r.read(4096)
+except urllib.error.HTTPError as e:
+    code, body = e.code, e.read(4096)
+except Exception as e:
+    print("error", getattr(e, "reason", e))
+    sys.exit(0)
+print(code)
+sys.stdout.write(body.decode("utf-8", "replace"))"#;
 
 /// A gunicorn or uWSGI master run by a supervisor program hoist knows: the deploy starts the
 /// program when it is not running (the first deploy, after a reboot), so what must hold then is
