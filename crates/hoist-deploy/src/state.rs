@@ -107,8 +107,13 @@ pub struct ReleaseRow {
     pub commit: Option<String>,
     /// Shipped from a working tree that was not exactly `commit`.
     pub dirty: bool,
+    /// When it was built: the deploy's start, or for an adopted build the time its name
+    /// carries (the build's own time, not the adoption's).
     pub created: Option<DateTime<Utc>>,
     pub who: Option<String>,
+    /// The first line of the commit's message, when the front end could read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     pub state: String,
     pub current: bool,
     pub rollback_target: bool,
@@ -125,13 +130,20 @@ pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
         if !on_disk && summary.state == ReleaseState::Pruned {
             continue;
         }
+        let adopted = summary.host.is_none();
         rows.push(ReleaseRow {
             id: summary.id.to_string(),
             commit: summary.commit.clone(),
             dirty: summary.dirty,
-            created: Some(summary.started),
+            created: Some(
+                adopted
+                    .then(|| build_time(&summary.id))
+                    .flatten()
+                    .unwrap_or(summary.started),
+            ),
             who: Some(summary.who.clone()),
-            state: if summary.host.is_none() && summary.state == ReleaseState::Good {
+            message: None,
+            state: if adopted && summary.state == ReleaseState::Good {
                 "adopted".into()
             } else {
                 state_name(summary.state).into()
@@ -147,8 +159,9 @@ pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
                 id: id.to_string(),
                 commit: None,
                 dirty: false,
-                created: None,
+                created: build_time(id),
                 who: None,
+                message: None,
                 state: "unknown".into(),
                 current: state.current.as_ref() == Some(id),
                 rollback_target: false,
@@ -157,6 +170,21 @@ pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
         }
     }
     Ok(rows)
+}
+
+/// The time a build's name carries: hoist's `20261126T161845Z`, or the `date +%Y%m%d%H%M%S` of
+/// a `builds/<timestamp>` layout (read as UTC); `None` for other names.
+pub fn build_time(id: &ReleaseId) -> Option<DateTime<Utc>> {
+    let name = id.as_str();
+    let parse = |text: &str, format: &str| {
+        chrono::NaiveDateTime::parse_from_str(text, format)
+            .ok()
+            .map(|t| t.and_utc())
+    };
+    match name.len() {
+        14 => parse(name, "%Y%m%d%H%M%S"),
+        _ => parse(name.get(..16)?, "%Y%m%dT%H%M%SZ"),
+    }
 }
 
 /// The word `hoist releases` shows for a state.

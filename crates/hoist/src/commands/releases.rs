@@ -64,7 +64,14 @@ fn list(
         .iter()
         .zip(fleet.each(|_, h| hoist_deploy::releases(h)))
     {
-        per_host.push((host.name.clone(), rows?));
+        let mut rows = rows?;
+        for row in &mut rows {
+            row.message = row
+                .commit
+                .as_deref()
+                .and_then(|c| commit_subject(&config.app.source, c));
+        }
+        per_host.push((host.name.clone(), rows));
     }
     if per_host.len() > 1 {
         tables::fleet_releases(printer, &per_host);
@@ -73,4 +80,22 @@ fn list(
         tables::releases(printer, &config, &rows);
     }
     Ok(())
+}
+
+/// The first line of `commit`'s message, from the repository of the app's source on this
+/// machine; `None` when it is not there (another clone, a shallow one).
+fn commit_subject(source: &Path, commit: &str) -> Option<String> {
+    let sha = commit.split_once('-').map_or(commit, |(sha, _)| sha);
+    if sha.is_empty() || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(source)
+        .args(["log", "-1", "--format=%s", sha, "--"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let subject = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !subject.is_empty()).then_some(subject)
 }

@@ -96,6 +96,7 @@ pub fn releases(printer: Printer, config: &Config, rows: &[ReleaseRow]) {
             vec![
                 r.id.clone(),
                 commit_label(r),
+                r.message.as_deref().map_or("-".into(), |m| clip(m, 50)),
                 r.created.map_or("-".into(), age),
                 r.who.clone().unwrap_or_else(|| "-".into()),
                 r.state.clone(),
@@ -110,7 +111,20 @@ pub fn releases(printer: Printer, config: &Config, rows: &[ReleaseRow]) {
         ));
         return;
     }
-    printer.table(&["RELEASE", "COMMIT", "AGE", "WHO", "STATE", ""], &cells);
+    printer.table(
+        &["RELEASE", "COMMIT", "MESSAGE", "AGE", "WHO", "STATE", ""],
+        &cells,
+    );
+}
+
+/// `text` cut to `max` characters, with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// The first 10 characters of a sha, keeping a `-dirty` mark.

@@ -23,6 +23,7 @@ mod io_faults;
 mod live_output;
 mod release_integrity;
 mod release_marks;
+mod releases_log;
 mod restart_load;
 mod run_command;
 mod serve;
