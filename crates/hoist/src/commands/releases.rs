@@ -16,6 +16,7 @@ pub fn run(
 ) -> Result<(), CommandError> {
     match &args.command {
         Some(ReleasesCommand::MarkGood(mark)) => mark_good(mark, config, printer),
+        None if args.history => history(&args.list, config, printer),
         None => list(&args.list, config, printer),
     }
 }
@@ -47,6 +48,27 @@ fn mark_good(
         "marked {id} good on {}; it can be a rollback target again",
         hosts.join(", ")
     ));
+    Ok(())
+}
+
+/// `hoist releases --history`: the journal of every host, as outcomes.
+fn history(
+    args: &HostsOutputArgs,
+    config: Option<&Path>,
+    printer: Printer,
+) -> Result<(), CommandError> {
+    let printer = printer.with_json(args.json);
+    let config = load_config(config)?;
+    let fleet = fleet(&config, &args.target)?;
+    let mut per_host = Vec::new();
+    for (host, rows) in fleet
+        .hosts
+        .iter()
+        .zip(fleet.each(|_, h| hoist_deploy::journal_history(h)))
+    {
+        per_host.push((host.name.clone(), rows?));
+    }
+    tables::history(printer, &per_host);
     Ok(())
 }
 
