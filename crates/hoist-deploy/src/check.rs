@@ -313,7 +313,7 @@ fn probe_supervised_master(
     let failed = |detail: String, hint: &str| (CheckStatus::Failed, detail, Some(hint.to_string()));
     let programs = vec![program.clone()];
     match hoist_service::supervisor::query_status_in(t, process.supervisor_conf.as_deref(), &programs) {
-        Err(e) => Some(failed(e.to_string(), "check that the host is reachable")),
+        Err(e) => Some(failed(e.to_string(), unreachable_hint(&e))),
         Ok(Err(problem)) => Some(failed(problem.detail(), problem.hint())),
         Ok(Ok(found)) => match found.iter().find(|s| &s.name == program) {
             None => Some(failed(
@@ -327,6 +327,16 @@ fn probe_supervised_master(
                 None,
             )),
         },
+    }
+}
+
+/// The hint for a probe that could not run: sudo's refusal (`become`) has its own fix.
+fn unreachable_hint(e: &hoist_transport::TransportError) -> &'static str {
+    match e {
+        hoist_transport::TransportError::SudoRefused { .. } => {
+            "add that line, or set become = false for this host if its login user may run supervisorctl itself"
+        }
+        _ => "check that the host is reachable",
     }
 }
 
@@ -359,7 +369,7 @@ fn probe_restart(
                 process.supervisor_conf.as_deref(),
                 &programs,
             ) {
-                Err(e) => failed(e.to_string(), "check that the host is reachable"),
+                Err(e) => failed(e.to_string(), unreachable_hint(&e)),
                 Ok(Err(problem)) => failed(problem.detail(), problem.hint()),
                 Ok(Ok(found)) => {
                     let mut seen = Vec::new();
@@ -406,7 +416,7 @@ fn probe_restart(
                     format!("systemd has no unit {unit} (LoadState: {})", o.tail(1).trim()),
                     "`hoist setup --apply` writes it (then `systemctl daemon-reload`), or fix `unit` in hoist.toml",
                 ),
-                Err(e) => failed(e.to_string(), "check that the host is reachable"),
+                Err(e) => failed(e.to_string(), unreachable_hint(&e)),
             }
         }
         Restart::UwsgiChain { fifo } => {

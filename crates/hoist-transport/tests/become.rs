@@ -2,85 +2,29 @@
 //! `sudo -n`, against the testkit's real sshd, real sudo and a real sudoers file.
 //!
 //! The fixture creates two login users once (the tests run as root, as CI does):
-//! `hoist-deploy`, whom `/etc/sudoers.d/hoist-test-become` lets run anything without a password,
+//! `hoist-deploy`, whom the testkit's sudoers file lets run anything without a password,
 //! and `hoist-nosudo`, who has no rule at all.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hoist_testkit::SshServer;
+use hoist_testkit::{login_user, open_to_other_users, SshServer};
 use hoist_transport::{
     Become, BecomeScope, Cmd, Privileged, Ssh, SshTarget, Transport, TransportError,
 };
 
 const DEPLOY: &str = "hoist-deploy";
 const NO_SUDO: &str = "hoist-nosudo";
-const SUDOERS: &str = "/etc/sudoers.d/hoist-test-become";
 
-/// Creates the login users and the sudoers file when missing; the tests of this binary share
-/// them, so one thread at a time.
-fn users() {
-    static ONCE: Mutex<bool> = Mutex::new(false);
-    let mut done = ONCE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if *done {
-        return;
-    }
-    assert!(
-        Path::new("/usr/bin/sudo").exists(),
-        "sudo is missing: run scripts/install-deps (apt-get install sudo)"
-    );
-    for user in [DEPLOY, NO_SUDO] {
-        let known = Command::new("id").arg(user).output().unwrap();
-        if !known.status.success() {
-            let made = Command::new("useradd")
-                .args(["--create-home", "--shell", "/bin/sh", user])
-                .output()
-                .expect("run useradd (package passwd)");
-            // Another test binary may have made it in the meantime.
-            let known = Command::new("id").arg(user).output().unwrap();
-            assert!(
-                known.status.success(),
-                "useradd {user}: {}",
-                String::from_utf8_lossy(&made.stderr)
-            );
-        }
-        // useradd locks the password ("!"), and sshd without PAM refuses a locked account even
-        // for a key; "*" has no password either, without the lock.
-        let unlocked = Command::new("usermod")
-            .args(["-p", "*", user])
-            .status()
-            .unwrap();
-        assert!(unlocked.success(), "usermod -p '*' {user}");
-    }
-    let rule = format!("{DEPLOY} ALL=(ALL) NOPASSWD: ALL\n");
-    if fs::read_to_string(SUDOERS).ok().as_deref() != Some(rule.as_str()) {
-        let tmp = format!("{SUDOERS}.tmp-{}", std::process::id());
-        fs::write(&tmp, &rule).unwrap();
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o440)).unwrap();
-        let checked = Command::new("visudo").args(["-cf", &tmp]).output().unwrap();
-        assert!(checked.status.success(), "visudo: {checked:?}");
-        fs::rename(&tmp, SUDOERS).unwrap();
-    }
-    *done = true;
-}
-
-/// The testkit's sshd, with its key files readable by the non-root users (sshd reads
-/// `authorized_keys` as the user logging in).
+/// The testkit's sshd, open to the login users of these tests.
 fn server() -> SshServer {
-    users();
+    login_user(DEPLOY, true);
+    login_user(NO_SUDO, false);
     let server = SshServer::start();
-    fs::set_permissions(server.dir(), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::set_permissions(
-        server.dir().join("authorized_keys"),
-        fs::Permissions::from_mode(0o644),
-    )
-    .unwrap();
+    open_to_other_users(&server);
     server
 }
 

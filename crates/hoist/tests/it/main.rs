@@ -7,6 +7,7 @@ mod support;
 
 mod adopt;
 mod bad_input;
+mod become_sudo;
 mod check_probes;
 mod ci_cache;
 mod ci_import;
