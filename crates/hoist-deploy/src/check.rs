@@ -330,6 +330,51 @@ fn probe_supervised_master(
     }
 }
 
+/// A command line's words as the shell splits them at the top level: whitespace inside quotes
+/// or `$(...)` does not split (`HOIST_PORT=$(cat "$HOIST_ROOT/port") bin/restart-web` is two
+/// words). Quotes are kept; this only finds where the program is.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut quote, mut depth) = (None, 0usize);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '$') if chars.peek() == Some(&'(') => {
+                word.push(c);
+                depth += 1;
+                word.push(chars.next().unwrap_or('('));
+                continue;
+            }
+            (None, ')') if depth > 0 => depth -= 1,
+            (None, c) if c.is_whitespace() && depth == 0 => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        word.push(c);
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// `NAME=value`, a variable assignment before the program.
+fn is_assignment(word: &str) -> bool {
+    word.split_once('=').is_some_and(|(name, _)| {
+        !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
 /// The hint for a probe that could not run: sudo's refusal (`become`) has its own fix.
 fn unreachable_hint(e: &hoist_transport::TransportError) -> &'static str {
     match e {
@@ -349,10 +394,11 @@ fn probe_restart(
     let failed = |detail: String, hint: &str| (CheckStatus::Failed, detail, Some(hint.to_string()));
     match &process.restart {
         Restart::Command { command } => {
-            let first = command
-                .split_whitespace()
-                .find(|w| !w.contains('='))
-                .unwrap_or("");
+            let words = shell_words(command);
+            let first = words
+                .iter()
+                .find(|w| !is_assignment(w))
+                .map_or("", String::as_str);
             if program_exists(transport, first, &config.app.source) {
                 (CheckStatus::Ok, format!("{first} found"), None)
             } else {
@@ -502,4 +548,29 @@ fn program_exists(transport: &dyn Transport, program: &str, source: &Path) -> bo
     transport
         .exec(&Cmd::new("bash").args(["-c", "command -v \"$1\"", "hoist-check", program]))
         .is_ok_and(|o| o.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_is_found_after_assignments_with_spaces_inside() {
+        let words = shell_words(r#"HOIST_PORT=$(cat "$HOIST_ROOT/port") bin/restart-web --now"#);
+        assert_eq!(
+            words,
+            [
+                r#"HOIST_PORT=$(cat "$HOIST_ROOT/port")"#,
+                "bin/restart-web",
+                "--now"
+            ]
+        );
+        assert!(is_assignment(&words[0]));
+        assert!(!is_assignment("bin/restart-web"));
+        assert!(!is_assignment("--opt=1"));
+        assert_eq!(
+            shell_words("A='x y' B=\"z\"  run"),
+            ["A='x y'", "B=\"z\"", "run"]
+        );
+    }
 }
