@@ -3,8 +3,9 @@
 //! Pure: the caller reads the files and writes the result. What has no hoist equivalent (Jinja
 //! templates, unknown variables, host patterns with letters) is listed in the notes rather than
 //! guessed. Hosts keep their inventory names; `ansible_host`, `ansible_port`, `ansible_user` and
-//! `ansible_ssh_private_key_file` become `address`, `port`, `user` and `identity_file`, on the
-//! host or, from `[group:vars]`, on the group. Every group with hosts is selected by one
+//! `ansible_ssh_private_key_file` become `address`, `port`, `user` and `identity_file`, and
+//! `ansible_become`/`ansible_become_user` become `become`/`become_user`, on the host or, from
+//! `[group:vars]`, on the group. Every group with hosts is selected by one
 //! environment, `production`, as the seed's playbooks target them all.
 
 use indexmap::IndexMap;
@@ -75,8 +76,25 @@ pub(crate) struct Connection {
     pub port: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity_file: Option<String>,
+    #[serde(rename = "become", skip_serializing_if = "Option::is_none")]
+    pub become_mode: Option<BecomeValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub become_user: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub vars: BTreeMap<String, String>,
+}
+
+/// `become` as hoist.toml spells it: `true`/`false`, or `"all"` for every step of a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum BecomeValue {
+    Set(bool),
+    All(&'static str),
+}
+
+impl BecomeValue {
+    /// `become = "all"`.
+    pub const ALL: BecomeValue = BecomeValue::All("all");
 }
 
 impl Connection {
@@ -198,6 +216,8 @@ struct Settings {
     port: Option<String>,
     user: Option<String>,
     identity_file: Option<String>,
+    become_mode: Option<String>,
+    become_user: Option<String>,
     vars: BTreeMap<String, String>,
 }
 
@@ -328,6 +348,23 @@ fn connection(settings: &Settings, owner: &str, notes: &mut Vec<String>) -> Conn
             out.identity_file = Some(key_file.clone());
         }
     }
+    if let Some(flag) = &settings.become_mode {
+        match ansible_bool(flag) {
+            Some(on) => out.become_mode = Some(BecomeValue::Set(on)),
+            None => notes.push(format!(
+                "{owner}: ansible_become {flag:?} is not a boolean and was not converted"
+            )),
+        }
+    }
+    if let Some(user) = &settings.become_user {
+        if user.contains("{{") {
+            notes.push(format!(
+                "{owner}: ansible_become_user {user:?} uses Jinja and was not converted"
+            ));
+        } else {
+            out.become_user = Some(user.clone());
+        }
+    }
     for (k, v) in &settings.vars {
         if v.contains("{{") {
             notes.push(format!(
@@ -338,6 +375,15 @@ fn connection(settings: &Settings, owner: &str, notes: &mut Vec<String>) -> Conn
         }
     }
     out
+}
+
+/// Ansible's booleans: `yes`/`no`, `true`/`false` (any case), `on`/`off`, `1`/`0`.
+pub(crate) fn ansible_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" | "y" => Some(true),
+        "no" | "false" | "off" | "0" | "n" => Some(false),
+        _ => None,
+    }
 }
 
 /// Groups a host belongs to, directly or through `[parent:children]`, in inventory order.
@@ -507,6 +553,12 @@ fn merge(base: &mut Settings, top: &Settings) {
     if top.identity_file.is_some() {
         base.identity_file.clone_from(&top.identity_file);
     }
+    if top.become_mode.is_some() {
+        base.become_mode.clone_from(&top.become_mode);
+    }
+    if top.become_user.is_some() {
+        base.become_user.clone_from(&top.become_user);
+    }
     base.vars.extend(top.vars.clone());
 }
 
@@ -519,6 +571,15 @@ fn set_var(conn: &mut Settings, key: &str, value: &str, owner: &str, notes: &mut
         "ansible_ssh_private_key_file" | "ansible_private_key_file" => {
             conn.identity_file = Some(value);
         }
+        "ansible_become" => conn.become_mode = Some(value),
+        "ansible_become_user" => conn.become_user = Some(value),
+        "ansible_become_method" if value == "sudo" => {}
+        "ansible_become_method" => notes.push(format!(
+            "{owner}: ansible_become_method={value} is not converted: hoist's become runs `sudo -n`"
+        )),
+        "ansible_become_pass" | "ansible_become_password" => notes.push(format!(
+            "{owner}: {key} is not converted: hoist never types a sudo password; give the login user a NOPASSWD rule in /etc/sudoers.d (docs/config.md, `become`)"
+        )),
         other if other.starts_with("ansible_") => notes.push(format!(
             "{owner}: {other}={value} is an Ansible connection setting with no hoist.toml key; not converted (an ssh_config can carry it: [ssh] config_file)"
         )),

@@ -1,12 +1,14 @@
 //! `hoist import ansible`, the playbook's side: what the roles' tasks do that hoist.toml can say.
 //! A `supervisorctl` task (or a `command`/`shell` running `supervisorctl restart …`) becomes a
 //! `[[process]]` with `restart = "supervisor"`; rsync's `--exclude`/`--exclude-from` become
-//! `[app] exclude`. Pure: the caller reads the task files and the exclude files.
+//! `[app] exclude`. A play that runs its roles with `become` makes its hosts `become = "all"`.
+//! Pure: the caller reads the playbooks, the task files and the exclude files.
 
 use std::collections::BTreeMap;
 
 use crate::import_ansible::{
-    parse_group_vars, value_text, AnsibleImport, AnsibleImportError, ProcessTable,
+    ansible_bool, parse_group_vars, value_text, AnsibleImport, AnsibleImportError, BecomeValue,
+    Connection, ProcessTable,
 };
 
 /// What the tasks of a playbook's roles say about restarts and the upload.
@@ -19,8 +21,66 @@ pub struct AnsibleTasks {
     /// rsync `--exclude-from` files, with the `{{ var }}` references that `vars` resolve
     /// substituted.
     pub exclude_from: Vec<String>,
+    /// Plays that run their roles with `become`: the playbook file, the play's `hosts` and
+    /// its `become_user`.
+    pub become_plays: Vec<BecomePlay>,
     /// What was read, or not, one sentence each.
     pub notes: Vec<String>,
+}
+
+/// A play whose roles run with `become` (on the play or on a role).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BecomePlay {
+    /// The playbook, as the caller named it.
+    pub file: String,
+    /// The play's `hosts`: a group, a host or `all`.
+    pub hosts: String,
+    /// `become_user`, when the play sets one.
+    pub user: Option<String>,
+}
+
+/// Reads a playbook (a YAML list of plays) for the plays that run with `become`. Returns false,
+/// reading nothing, when the text is not a list of plays (another YAML file of the directory).
+pub fn read_ansible_playbook(file: &str, yaml: &str, into: &mut AnsibleTasks) -> bool {
+    let Ok(Some(plays)) = serde_saphyr::from_str::<Option<Vec<serde_json::Value>>>(yaml) else {
+        return false;
+    };
+    let is_play = |p: &serde_json::Value| p.get("hosts").is_some_and(serde_json::Value::is_string);
+    if plays.is_empty() || !plays.iter().all(is_play) {
+        return false;
+    }
+    let flag = |v: &serde_json::Value| match v.get("become") {
+        Some(serde_json::Value::Bool(on)) => *on,
+        Some(serde_json::Value::String(text)) => ansible_bool(text).unwrap_or(false),
+        _ => false,
+    };
+    let text = |v: &serde_json::Value, key: &str| {
+        v.get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    for play in &plays {
+        let roles = play.get("roles").and_then(serde_json::Value::as_array);
+        let role_with_become = roles.into_iter().flatten().find(|r| flag(r));
+        if !flag(play) && role_with_become.is_none() {
+            continue;
+        }
+        let user = text(play, "become_user")
+            .or_else(|| role_with_become.and_then(|r| text(r, "become_user")));
+        let hosts = text(play, "hosts").unwrap_or_default();
+        let seen = into
+            .become_plays
+            .iter()
+            .any(|p| p.hosts == hosts && p.user == user);
+        if !seen {
+            into.become_plays.push(BecomePlay {
+                file: file.to_owned(),
+                hosts,
+                user,
+            });
+        }
+    }
+    true
 }
 
 /// `group_vars/all`'s variables as text, for [`read_ansible_tasks`].
@@ -145,6 +205,9 @@ impl AnsibleTasks {
                 program: program.clone(),
             });
         }
+        for play in &self.become_plays {
+            apply_become(play, import);
+        }
         if self.restarts.is_empty() {
             import.notes.push(
                 "the playbook's roles restart no supervisor program hoist could read: add a [[process]] that says how the app restarts (docs/restart.md)".to_owned(),
@@ -153,6 +216,46 @@ impl AnsibleTasks {
         import.notes.extend(self.notes.iter().cloned());
         import.toml = import.file.render();
     }
+}
+
+/// `become = "all"` (and `become_user`) on the group or host a play with `become` targets, or
+/// on every group and host of the environment for `hosts: all`.
+fn apply_become(play: &BecomePlay, import: &mut AnsibleImport) {
+    let file = &mut import.file;
+    let set = |c: &mut Connection| {
+        c.become_mode = Some(BecomeValue::ALL);
+        if play.user.is_some() {
+            c.become_user.clone_from(&play.user);
+        }
+    };
+    let pattern = play.hosts.trim();
+    if let Some(group) = file.groups.get_mut(pattern) {
+        set(group);
+    } else if let Some(host) = file.hosts.get_mut(pattern) {
+        set(&mut host.connection);
+    } else if pattern == "all" {
+        for group in &file.environment.groups {
+            if let Some(c) = file.groups.get_mut(group) {
+                set(c);
+            }
+        }
+        for host in &file.environment.hosts {
+            if let Some(h) = file.hosts.get_mut(host) {
+                set(&mut h.connection);
+            }
+        }
+    } else {
+        import.notes.push(format!(
+            "{}: the play for hosts {pattern:?} runs with become, but hoist could not tell which hosts that is: set become = \"all\" on them",
+            play.file
+        ));
+        return;
+    }
+    import.notes.push(format!(
+        "{}: the play for {pattern} runs its roles with become, so every step of the deploy ran as {}: become = \"all\" does the same; become = true would run only restarts, status queries and setup through sudo -n, with the release root owned by the login user",
+        play.file,
+        play.user.as_deref().unwrap_or("root")
+    ));
 }
 
 /// Replaces `{{ var }}` by the value of `var` in `vars`, itself substituted (a few levels

@@ -33,6 +33,9 @@ pub(crate) struct RawSsh {
     pub accept_new_host_keys: Option<bool>,
     pub connect_timeout: Option<Text>,
     pub forks: Option<Spanned<i64>>,
+    #[serde(rename = "become")]
+    pub become_mode: Option<Spanned<toml::Value>>,
+    pub become_user: Option<Text>,
 }
 
 /// Free-form `vars = { key = value }`: strings, integers and booleans.
@@ -49,6 +52,9 @@ pub(crate) struct RawHost {
     pub root: Option<Text>,
     pub python: Option<Text>,
     pub vars: Option<RawVars>,
+    #[serde(rename = "become")]
+    pub become_mode: Option<Spanned<toml::Value>>,
+    pub become_user: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +66,9 @@ pub(crate) struct RawGroup {
     pub root: Option<Text>,
     pub python: Option<Text>,
     pub vars: Option<RawVars>,
+    #[serde(rename = "become")]
+    pub become_mode: Option<Spanned<toml::Value>>,
+    pub become_user: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +94,18 @@ pub(crate) struct RawInventory<'a> {
 // ---------------------------------------------------------------------------------------------
 // Validated inventory.
 
+/// Which commands run on a host as another user, through `sudo -n` (`become`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BecomeMode {
+    /// Every command as the login user (no `become`, or `become = false`).
+    #[default]
+    Off,
+    /// `become = true`: the commands that restart, query and set up the app's processes.
+    Service,
+    /// `become = "all"`: every command and file operation of the deploy, and rsync.
+    All,
+}
+
 /// `[ssh]`: connection defaults for every host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SshDefaults {
@@ -102,6 +123,10 @@ pub struct SshDefaults {
     pub connect_timeout: Duration,
     /// How many hosts are worked on at once; at least 1.
     pub forks: usize,
+    /// `become` for every host.
+    pub become_mode: Option<BecomeMode>,
+    /// `become_user` for every host.
+    pub become_user: Option<String>,
 }
 
 impl Default for SshDefaults {
@@ -114,6 +139,8 @@ impl Default for SshDefaults {
             accept_new_host_keys: false,
             connect_timeout: Duration::from_secs(10),
             forks: 10,
+            become_mode: None,
+            become_user: None,
         }
     }
 }
@@ -133,6 +160,10 @@ pub struct HostSettings {
     pub python: Option<String>,
     /// Free-form variables, as strings.
     pub vars: BTreeMap<String, String>,
+    /// `become`.
+    pub become_mode: Option<BecomeMode>,
+    /// `become_user`.
+    pub become_user: Option<String>,
 }
 
 /// One `[hosts.<name>]`, validated but not merged with its groups.
@@ -234,6 +265,10 @@ pub struct HostSpec {
     pub accept_new_host_keys: bool,
     /// Connect timeout.
     pub connect_timeout: Duration,
+    /// Which commands run through `sudo -n` as [`HostSpec::become_user`].
+    pub become_mode: BecomeMode,
+    /// The user `become` runs commands as; `root` unless `become_user` says otherwise.
+    pub become_user: String,
 }
 
 /// The hosts one command acts on, and how.
@@ -275,6 +310,25 @@ pub enum SelectError {
     /// Both filters together leave nothing.
     #[error("--hosts and --group together select no host of environment {environment}")]
     Empty { environment: String },
+}
+
+impl Inventory {
+    /// Widens every `become = true` to the whole of a command, as `become = "all"`. For `hoist
+    /// setup`, whose every step needs root: it writes under /etc, creates the root and chowns.
+    pub fn widen_become(&mut self) {
+        let widen = |mode: &mut Option<BecomeMode>| {
+            if *mode == Some(BecomeMode::Service) {
+                *mode = Some(BecomeMode::All);
+            }
+        };
+        widen(&mut self.ssh.become_mode);
+        for group in self.groups.values_mut() {
+            widen(&mut group.become_mode);
+        }
+        for host in &mut self.hosts {
+            widen(&mut host.settings.become_mode);
+        }
+    }
 }
 
 impl Environment {
@@ -462,6 +516,8 @@ impl Config {
                 vars: BTreeMap::new(),
                 accept_new_host_keys: ssh.accept_new_host_keys,
                 connect_timeout: ssh.connect_timeout,
+                become_mode: ssh.become_mode.unwrap_or_default(),
+                become_user: ssh.become_user.clone().unwrap_or_else(|| "root".to_owned()),
             }],
             activation: Activation::All,
             forks: 1,
@@ -474,6 +530,8 @@ impl Config {
             user: ssh.user.clone(),
             port: ssh.port,
             identity_file: ssh.identity_file.clone(),
+            become_mode: ssh.become_mode,
+            become_user: ssh.become_user.clone(),
             ..HostSettings::default()
         };
         for group in &host.groups {
@@ -495,6 +553,8 @@ impl Config {
             vars: merged.vars,
             accept_new_host_keys: ssh.accept_new_host_keys,
             connect_timeout: ssh.connect_timeout,
+            become_mode: merged.become_mode.unwrap_or_default(),
+            become_user: merged.become_user.unwrap_or_else(|| "root".to_owned()),
         }
     }
 }
@@ -514,6 +574,12 @@ fn overlay(base: &mut HostSettings, top: &HostSettings) {
     }
     if top.python.is_some() {
         base.python.clone_from(&top.python);
+    }
+    if top.become_mode.is_some() {
+        base.become_mode = top.become_mode;
+    }
+    if top.become_user.is_some() {
+        base.become_user.clone_from(&top.become_user);
     }
     base.vars
         .extend(top.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -545,6 +611,8 @@ pub(crate) fn validate(
                 root: group.root.as_ref(),
                 python: group.python.as_ref(),
                 vars: group.vars.as_ref(),
+                become_mode: group.become_mode.as_ref(),
+                become_user: group.become_user.as_ref(),
             },
         )?;
         groups.insert(name.get_ref().clone(), settings);
@@ -604,6 +672,8 @@ pub(crate) fn validate(
                 root: host.root.as_ref(),
                 python: host.python.as_ref(),
                 vars: host.vars.as_ref(),
+                become_mode: host.become_mode.as_ref(),
+                become_user: host.become_user.as_ref(),
             },
         )?;
         hosts.push(InventoryHost {
@@ -799,7 +869,11 @@ fn ssh_defaults(check: &Checker<'_>, dir: &Path, raw: &RawSsh) -> Result<SshDefa
         }
     };
     Ok(SshDefaults {
-        user: raw.user.as_ref().map(|u| user(check, u)).transpose()?,
+        user: raw
+            .user
+            .as_ref()
+            .map(|u| user(check, u, "user"))
+            .transpose()?,
         port: raw.port.as_ref().map(|p| port(check, p)).transpose()?,
         identity_file: raw
             .identity_file
@@ -818,6 +892,16 @@ fn ssh_defaults(check: &Checker<'_>, dir: &Path, raw: &RawSsh) -> Result<SshDefa
             Duration::from_secs(10),
         )?,
         forks,
+        become_mode: raw
+            .become_mode
+            .as_ref()
+            .map(|b| become_mode(check, b))
+            .transpose()?,
+        become_user: raw
+            .become_user
+            .as_ref()
+            .map(|u| user(check, u, "become_user"))
+            .transpose()?,
     })
 }
 
@@ -828,6 +912,8 @@ struct SettingsRef<'a> {
     root: Option<&'a Text>,
     python: Option<&'a Text>,
     vars: Option<&'a RawVars>,
+    become_mode: Option<&'a Spanned<toml::Value>>,
+    become_user: Option<&'a Text>,
 }
 
 fn settings(
@@ -863,7 +949,7 @@ fn settings(
         vars.insert(key.clone(), text);
     }
     Ok(HostSettings {
-        user: raw.user.map(|u| user(check, u)).transpose()?,
+        user: raw.user.map(|u| user(check, u, "user")).transpose()?,
         port: raw.port.map(|p| port(check, p)).transpose()?,
         identity_file: raw
             .identity_file
@@ -875,10 +961,31 @@ fn settings(
             .map(|p| check.non_empty(p, "python"))
             .transpose()?,
         vars,
+        become_mode: raw.become_mode.map(|b| become_mode(check, b)).transpose()?,
+        become_user: raw
+            .become_user
+            .map(|u| user(check, u, "become_user"))
+            .transpose()?,
     })
 }
 
-fn user(check: &Checker<'_>, raw: &Text) -> Result<String, ConfigError> {
+/// `become = true | false | "all"`.
+fn become_mode(check: &Checker<'_>, raw: &Spanned<toml::Value>) -> Result<BecomeMode, ConfigError> {
+    match raw.get_ref() {
+        toml::Value::Boolean(true) => Ok(BecomeMode::Service),
+        toml::Value::Boolean(false) => Ok(BecomeMode::Off),
+        toml::Value::String(s) if s == "all" => Ok(BecomeMode::All),
+        other => Err(check
+            .error(
+                raw.span(),
+                format!("become must be true, false or \"all\", not {other}"),
+            )
+            .with_hint("become = true runs restart, status and setup commands through sudo -n; become = \"all\" the whole deploy")),
+    }
+}
+
+/// A login name, for the key `key` (`user`, `become_user`).
+fn user(check: &Checker<'_>, raw: &Text, key: &str) -> Result<String, ConfigError> {
     let name = raw.get_ref();
     let valid = !name.is_empty()
         && !name.starts_with('-')
@@ -891,9 +998,9 @@ fn user(check: &Checker<'_>, raw: &Text) -> Result<String, ConfigError> {
         Err(check
             .error(
                 raw.span(),
-                format!("user {name:?} is not a valid login name"),
+                format!("{key} {name:?} is not a valid login name"),
             )
-            .with_hint("e.g. user = \"deploy\""))
+            .with_hint(format!("e.g. {key} = \"deploy\"")))
     }
 }
 

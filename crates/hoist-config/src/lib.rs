@@ -33,11 +33,13 @@ pub use error::ConfigError;
 pub use health::{Health, HealthProbe};
 pub use hook::{Hook, HookWhen};
 pub use import_ansible::{import_ansible, AnsibleImport, AnsibleImportError};
-pub use import_ansible_tasks::{ansible_vars, read_ansible_tasks, AnsibleTasks};
+pub use import_ansible_tasks::{
+    ansible_vars, read_ansible_playbook, read_ansible_tasks, AnsibleTasks, BecomePlay,
+};
 pub use init::{init_plan, placeholders, InitError, InitPlan, Placeholder};
 pub use inventory::{
-    Activation, Batch, Environment, HostSettings, HostSpec, Inventory, InventoryEnvironment,
-    InventoryHost, SelectError, SshDefaults, ALL_HOSTS, LOCAL,
+    Activation, Batch, BecomeMode, Environment, HostSettings, HostSpec, Inventory,
+    InventoryEnvironment, InventoryHost, SelectError, SshDefaults, ALL_HOSTS, LOCAL,
 };
 pub use process::{Process, Restart, Supervised};
 pub use release::{Release, SharedPath};

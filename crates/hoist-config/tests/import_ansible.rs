@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hoist_config::{import_ansible, Activation, Config};
+use hoist_config::{import_ansible, Activation, BecomeMode, Config};
 
 fn ansible_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ansible")
@@ -150,9 +150,21 @@ fn several_groups_with_per_host_ports_and_users() {
         "{}",
         import.toml
     );
+    // `ansible_become` is hoist's `become`, through `sudo -n` as Ansible's default method.
+    let modes: Vec<BecomeMode> = env.hosts.iter().map(|h| h.become_mode).collect();
+    assert_eq!(
+        modes,
+        [
+            BecomeMode::Off,
+            BecomeMode::Off,
+            BecomeMode::Off,
+            BecomeMode::Off,
+            BecomeMode::Service,
+            BecomeMode::Service,
+        ]
+    );
     assert!(
-        import.notes.iter().any(|n| n
-            == "group worker: ansible_become=true is an Ansible connection setting with no hoist.toml key; not converted (an ssh_config can carry it: [ssh] config_file)"),
+        !import.notes.iter().any(|n| n.contains("ansible_become")),
         "{:?}",
         import.notes
     );

@@ -5,7 +5,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hoist_config::{Activation, Batch, SelectError};
+use hoist_config::{Activation, Batch, BecomeMode, SelectError};
 use support::{minimal_with, Project, MINIMAL};
 
 const FLEET: &str = r#"
@@ -269,8 +269,16 @@ fn refusals_point_at_the_line() {
             "hoist.toml:9:15: environment \"production\" selects no host",
         ),
         (
+            "[hosts.web1]\naddress = \"a\"\nbecome = \"yes\"\n",
+            "hoist.toml:9:10: become must be true, false or \"all\", not \"yes\"",
+        ),
+        (
+            "[groups.web]\nbecome_user = \"-root\"\n",
+            "hoist.toml:8:15: become_user \"-root\" is not a valid login name",
+        ),
+        (
             "[hosts.web1]\nadress = \"a\"\n",
-            "hoist.toml:8:1: unknown key `adress` in [hosts.web1]; did you mean `address`? valid keys are address, user, port, identity_file, groups, root, python, vars",
+            "hoist.toml:8:1: unknown key `adress` in [hosts.web1]; did you mean `address`? valid keys are address, user, port, identity_file, groups, root, python, vars, become, become_user",
         ),
     ];
     for (extra, expected) in cases {
@@ -291,4 +299,59 @@ fn accept_new_host_keys_reaches_every_host() {
     let env = config.environment(None).unwrap();
     assert!(env.hosts[0].accept_new_host_keys);
     assert_eq!(env.hosts[0].connect_timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn become_is_set_per_host_group_or_default() {
+    let project = Project::new();
+    let config = project.config(&minimal_with(
+        r#"
+[ssh]
+user = "deploy"
+become = true
+
+[hosts.web1]
+address = "a"
+groups = ["web"]
+
+[hosts.web2]
+address = "b"
+groups = ["web"]
+become = false
+
+[hosts.worker1]
+address = "c"
+groups = ["worker"]
+
+[groups.web]
+become_user = "www-data"
+
+[groups.worker]
+become = "all"
+"#,
+    ));
+    let env = config.environment(None).unwrap();
+    let modes: Vec<(&str, BecomeMode, &str)> = env
+        .hosts
+        .iter()
+        .map(|h| (h.name.as_str(), h.become_mode, h.become_user.as_str()))
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            ("web1", BecomeMode::Service, "www-data"),
+            ("web2", BecomeMode::Off, "www-data"),
+            ("worker1", BecomeMode::All, "root"),
+        ]
+    );
+
+    // `hoist setup` runs all of its steps through sudo where `become = true`.
+    let mut config = config;
+    config.inventory.widen_become();
+    let env = config.environment(None).unwrap();
+    let modes: Vec<BecomeMode> = env.hosts.iter().map(|h| h.become_mode).collect();
+    assert_eq!(modes, [BecomeMode::All, BecomeMode::Off, BecomeMode::All]);
+
+    let local = project.config(MINIMAL).environment(None).unwrap();
+    assert_eq!(local.hosts[0].become_mode, BecomeMode::Off);
 }

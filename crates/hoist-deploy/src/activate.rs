@@ -75,7 +75,14 @@ pub(crate) fn activate(
     for process in &config.processes {
         step.start(Step::Restart);
         let since = Instant::now();
-        if let Err(e) = hoist_service::restart(transport, process, &ctx.get()) {
+        // `become = true` applies to restart commands (supervisorctl, systemctl, ...), and
+        // what a `command` restart or supervisorctl says is shown as it comes.
+        let privileged = hoist_transport::Privileged(transport);
+        let streamed = hoist_transport::Streamed {
+            inner: &privileged,
+            on_line: &|_, line| step.line(Step::Restart, line),
+        };
+        if let Err(e) = hoist_service::restart(&streamed, process, &ctx.get()) {
             step.fail(Step::Restart, &e);
             return Err((Step::Restart, e.to_string()));
         }
@@ -92,7 +99,25 @@ pub(crate) fn activate(
         // Ctrl-C ends the wait of a forward switch (which is then switched back); the health
         // check of a switch back is always waited out.
         let interrupted = || interruptible && crate::cancel::requested();
-        match hoist_service::wait_healthy(transport, health, &ctx.env(), &interrupted) {
+        // Each attempt that did not pass, when it finds something new: a slow start shows
+        // what the probe gets meanwhile, not a silence.
+        let last_said = std::sync::Mutex::new(String::new());
+        let on_attempt = |attempt: u32, found: &str| {
+            let mut last = last_said
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *last != found {
+                found.clone_into(&mut last);
+                step.line(Step::Health, &format!("attempt {attempt}: {found}"));
+            }
+        };
+        match hoist_service::wait_healthy_reporting(
+            transport,
+            health,
+            &ctx.env(),
+            &interrupted,
+            &on_attempt,
+        ) {
             Ok(report) => step.timed(
                 Step::Health,
                 since,

@@ -187,6 +187,14 @@ impl Transport for WithEnvFile<'_> {
     fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
         self.inner.exec(&self.command(cmd.clone()))
     }
+    fn exec_streaming(
+        &self,
+        cmd: &Cmd,
+        on_line: hoist_transport::LineSink<'_>,
+    ) -> Result<Output, TransportError> {
+        self.inner
+            .exec_streaming(&self.command(cmd.clone()), on_line)
+    }
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
         self.inner.read_file(path)
     }

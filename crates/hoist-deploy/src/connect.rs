@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use hoist_config::HostSpec;
+use hoist_config::{BecomeMode, HostSpec};
 
-use hoist_transport::{HostKeyPolicy, Local, Ssh, SshTarget, Transport, TransportError};
+use hoist_transport::{
+    Become, BecomeScope, HostKeyPolicy, Local, Ssh, SshTarget, Transport, TransportError,
+};
 
 /// True for the addresses that mean "this machine, no SSH": `local` and `localhost`.
 #[must_use]
@@ -27,8 +29,19 @@ pub fn connect(
     host: &HostSpec,
     policy: HostKeyPolicy,
 ) -> Result<Box<dyn Transport>, TransportError> {
+    let become_as = match host.become_mode {
+        BecomeMode::Off => None,
+        BecomeMode::Service => Some(BecomeScope::Service),
+        BecomeMode::All => Some(BecomeScope::All),
+    }
+    .map(|scope| Become {
+        user: host.become_user.clone(),
+        scope,
+    });
     if is_local_address(&host.address) {
-        return Ok(Box::new(Local::new(host.name.clone())));
+        return Ok(Box::new(
+            Local::new(host.name.clone()).with_become(become_as),
+        ));
     }
     let known_hosts = if host.accept_new_host_keys {
         HostKeyPolicy::AcceptNew
@@ -48,6 +61,7 @@ pub fn connect(
         } else {
             host.connect_timeout
         },
+        become_as,
     };
     Ok(Box::new(Ssh::connect(&target)?))
 }

@@ -138,6 +138,15 @@ impl Stepper<'_> {
         }
     }
 
+    /// One line of a running command's output, as it comes.
+    pub fn line(&self, step: Step, line: &str) {
+        (self.events)(Event::Output {
+            host: self.host.into(),
+            step,
+            line: line.to_string(),
+        });
+    }
+
     pub fn warn(&self, message: String) {
         (self.events)(Event::Warning {
             host: self.host.into(),

@@ -75,15 +75,15 @@ pub(crate) fn run_hook(
     let since = Instant::now();
     let cmd =
         in_release(config, host, id, &hook.run, hook.timeout).env("HOIST_HOOK", hook.name.clone());
+    // What the hook says is shown as it comes: a migration that runs for minutes must not
+    // look hung.
     let out = crate::app_env::app_transport(config, host)
-        .exec(&cmd)
+        .exec_streaming(&cmd, &|_, line| step.line(Step::Hook, line))
         .map_err(|e| {
             let e = DeployError::new(kind, e.to_string());
             step.fail(Step::Hook, &e);
             e
         })?;
-    step.output(Step::Hook, &out.stdout_text());
-    step.output(Step::Hook, &out.stderr_text());
     if !out.success() {
         let why = if crate::cancel::requested() {
             format!("was interrupted (Ctrl-C) and exited {}", out.status)

@@ -48,7 +48,7 @@ pub use plan::{plan_deploy, DeployPlan, HostPlan};
 pub use rollback::{rollback, RollbackReport};
 pub use run::{run_in_current, RunOutput};
 pub use source::{SourceTree, DEFAULT_EXCLUDES};
-pub use state::{releases, status, HostState, ReleaseRow, Status};
+pub use state::{journal_history, releases, status, HistoryRow, HostState, ReleaseRow, Status};
 
 /// Who is acting, as recorded in the journal and the lock: `HOIST_WHO`, else `user@host`.
 pub fn who() -> String {

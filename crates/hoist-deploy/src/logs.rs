@@ -4,7 +4,7 @@
 
 use hoist_config::{Config, Process, Restart};
 use hoist_service::supervisor::{program_names, Unreachable};
-use hoist_transport::Cmd;
+use hoist_transport::{Cmd, Transport as _};
 
 use crate::host::Host;
 use crate::DeployError;
@@ -105,7 +105,8 @@ pub fn process_logs(
 
 /// Runs a log command; its standard output, or an error with what it said.
 fn run(host: &Host, cmd: &Cmd) -> Result<String, DeployError> {
-    let out = host.transport().exec(cmd)?;
+    // `become = true` applies to supervisorctl and journalctl, as to restarts.
+    let out = hoist_transport::Privileged(host.transport()).exec(cmd)?;
     let said = format!("{}{}", out.stdout_text(), out.stderr_text());
     // A log can say anything: only a one-line answer is read as supervisorctl's own error.
     let one_line = said.trim().lines().count() <= 1;

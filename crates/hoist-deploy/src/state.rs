@@ -2,8 +2,8 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use hoist_release::{
-    rollback_target, History, Journal, JournalEntry, LockOwner, ReleaseId, ReleaseState,
-    TornLastLine,
+    rollback_target, History, Journal, JournalEntry, JournalEvent, LockOwner, ReleaseId,
+    ReleaseState, TornLastLine,
 };
 use hoist_transport::{FileKind, Transport};
 
@@ -107,8 +107,13 @@ pub struct ReleaseRow {
     pub commit: Option<String>,
     /// Shipped from a working tree that was not exactly `commit`.
     pub dirty: bool,
+    /// When it was built: the deploy's start, or for an adopted build the time its name
+    /// carries (the build's own time, not the adoption's).
     pub created: Option<DateTime<Utc>>,
     pub who: Option<String>,
+    /// The first line of the commit's message, when the front end could read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     pub state: String,
     pub current: bool,
     pub rollback_target: bool,
@@ -125,13 +130,20 @@ pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
         if !on_disk && summary.state == ReleaseState::Pruned {
             continue;
         }
+        let adopted = summary.host.is_none();
         rows.push(ReleaseRow {
             id: summary.id.to_string(),
             commit: summary.commit.clone(),
             dirty: summary.dirty,
-            created: Some(summary.started),
+            created: Some(
+                adopted
+                    .then(|| build_time(&summary.id))
+                    .flatten()
+                    .unwrap_or(summary.started),
+            ),
             who: Some(summary.who.clone()),
-            state: if summary.host.is_none() && summary.state == ReleaseState::Good {
+            message: None,
+            state: if adopted && summary.state == ReleaseState::Good {
                 "adopted".into()
             } else {
                 state_name(summary.state).into()
@@ -147,8 +159,9 @@ pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
                 id: id.to_string(),
                 commit: None,
                 dirty: false,
-                created: None,
+                created: build_time(id),
                 who: None,
+                message: None,
                 state: "unknown".into(),
                 current: state.current.as_ref() == Some(id),
                 rollback_target: false,
@@ -157,6 +170,151 @@ pub fn releases(host: &Host) -> Result<Vec<ReleaseRow>, DeployError> {
         }
     }
     Ok(rows)
+}
+
+/// One line of `hoist releases --history`: an outcome the journal recorded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryRow {
+    pub at: DateTime<Utc>,
+    pub who: String,
+    /// `deployed`, `deploy failed`, `deploy unfinished`, `rolled back`, `rollback failed`,
+    /// `rollback interrupted`, `adopted`, `pruned`, `marked good`.
+    pub event: String,
+    pub release: String,
+    /// The reason, the failed step, where it went back to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// From the start of the deploy or rollback to its outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub took_ms: Option<u64>,
+}
+
+/// The journal of `host` as outcomes, oldest first: each deploy once (with how long it took),
+/// each rollback, failure (with its step and reason), adoption, prune and mark. The steps in
+/// between (prepared, switched, rollback started) are folded into their outcome.
+pub fn journal_history(host: &Host) -> Result<Vec<HistoryRow>, DeployError> {
+    let state = HostState::read(host.transport(), &host.layout)?;
+    Ok(history_rows(&state.entries))
+}
+
+fn history_rows(entries: &[JournalEntry]) -> Vec<HistoryRow> {
+    use std::collections::BTreeMap;
+    let took = |from: Option<&DateTime<Utc>>, to: &DateTime<Utc>| {
+        from.and_then(|f| u64::try_from((*to - *f).num_milliseconds()).ok())
+    };
+    let mut started: BTreeMap<&ReleaseId, &JournalEntry> = BTreeMap::new();
+    let mut rollback_started: Option<DateTime<Utc>> = None;
+    let mut rows = Vec::new();
+    let row = |entry: &JournalEntry,
+               event: &str,
+               release: &ReleaseId,
+               detail: Option<String>,
+               took_ms| HistoryRow {
+        at: entry.ts,
+        who: entry.who.clone(),
+        event: event.to_string(),
+        release: release.to_string(),
+        detail,
+        took_ms,
+    };
+    for entry in entries {
+        match &entry.event {
+            JournalEvent::DeployStarted { release, .. } => {
+                started.insert(release, entry);
+            }
+            JournalEvent::ReleasePrepared { .. } | JournalEvent::Switched { .. } => {}
+            JournalEvent::DeploySucceeded { release } => {
+                let from = started.remove(release).map(|e| &e.ts);
+                rows.push(row(entry, "deployed", release, None, took(from, &entry.ts)));
+            }
+            JournalEvent::DeployFailed {
+                release,
+                stage,
+                reason,
+                rolled_back_to,
+            } => {
+                let from = started.remove(release).map(|e| &e.ts);
+                let back = rolled_back_to
+                    .as_ref()
+                    .map_or(String::new(), |to| format!("; switched back to {to}"));
+                rows.push(row(
+                    entry,
+                    "deploy failed",
+                    release,
+                    Some(format!("{stage}: {reason}{back}")),
+                    took(from, &entry.ts),
+                ));
+            }
+            JournalEvent::RollbackStarted { .. } => rollback_started = Some(entry.ts),
+            JournalEvent::RolledBack { from, to, reason } => {
+                let since = rollback_started.take();
+                rows.push(row(
+                    entry,
+                    "rolled back",
+                    to,
+                    Some(format!("from {from}: {reason}")),
+                    took(since.as_ref(), &entry.ts),
+                ));
+            }
+            JournalEvent::RollbackFailed { from, to, reason } => {
+                let since = rollback_started.take();
+                rows.push(row(
+                    entry,
+                    "rollback failed",
+                    to,
+                    Some(format!("from {from}: {reason}")),
+                    took(since.as_ref(), &entry.ts),
+                ));
+            }
+            JournalEvent::RollbackInterrupted { from, to, switched } => {
+                rollback_started = None;
+                let at = if *switched { to } else { from };
+                rows.push(row(
+                    entry,
+                    "rollback interrupted",
+                    to,
+                    Some(format!("from {from}; current was found at {at}")),
+                    None,
+                ));
+            }
+            JournalEvent::Adopted { release } => {
+                rows.push(row(entry, "adopted", release, None, None))
+            }
+            JournalEvent::Pruned { release } => {
+                rows.push(row(entry, "pruned", release, None, None))
+            }
+            JournalEvent::MarkedGood { release } => {
+                rows.push(row(entry, "marked good", release, None, None));
+            }
+        }
+    }
+    // A deploy with no outcome was killed, or still runs.
+    for (release, entry) in started {
+        rows.push(row(
+            entry,
+            "deploy unfinished",
+            release,
+            Some("no outcome recorded: killed, or still running".into()),
+            None,
+        ));
+    }
+    rows.sort_by_key(|r| r.at);
+    rows
+}
+
+/// The time a build's name carries: hoist's `20261126T161845Z`, or the `date +%Y%m%d%H%M%S` of
+/// a `builds/<timestamp>` layout (read as UTC); `None` for other names.
+pub fn build_time(id: &ReleaseId) -> Option<DateTime<Utc>> {
+    let name = id.as_str();
+    let parse = |text: &str, format: &str| {
+        chrono::NaiveDateTime::parse_from_str(text, format)
+            .ok()
+            .map(|t| t.and_utc())
+    };
+    match name.len() {
+        14 => parse(name, "%Y%m%d%H%M%S"),
+        _ => parse(name.get(..16)?, "%Y%m%dT%H%M%SZ"),
+    }
 }
 
 /// The word `hoist releases` shows for a state.

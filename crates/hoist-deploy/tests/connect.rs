@@ -24,6 +24,8 @@ fn connect_picks_local_for_local_addresses_and_ssh_otherwise() {
         vars: Default::default(),
         accept_new_host_keys: false,
         connect_timeout: Duration::from_secs(5),
+        become_mode: hoist_config::BecomeMode::Off,
+        become_user: "root".into(),
     };
     for address in ["local", "localhost"] {
         let local = connect(&spec("box", address), HostKeyPolicy::Strict).unwrap();

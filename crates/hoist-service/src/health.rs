@@ -47,6 +47,18 @@ pub fn wait_healthy(
     env: &[(String, String)],
     interrupted: &dyn Fn() -> bool,
 ) -> Result<HealthReport, ServiceError> {
+    wait_healthy_reporting(transport, health, env, interrupted, &|_, _| {})
+}
+
+/// [`wait_healthy`], telling `on_attempt` the number and finding of every attempt that did not
+/// pass, as it happens: a slow start shows what the probe gets meanwhile.
+pub fn wait_healthy_reporting(
+    transport: &dyn Transport,
+    health: &Health,
+    env: &[(String, String)],
+    interrupted: &dyn Fn() -> bool,
+    on_attempt: &dyn Fn(u32, &str),
+) -> Result<HealthReport, ServiceError> {
     let start = Instant::now();
     let mut attempts = 0;
     let mut errors = ServerErrors::default();
@@ -94,6 +106,7 @@ pub fn wait_healthy(
                 last
             }
         };
+        on_attempt(attempts, &last);
         if start.elapsed() + health.interval >= health.timeout {
             return Err(ServiceError::Unhealthy {
                 host: transport.host().to_string(),

@@ -8,7 +8,7 @@ pub mod supervisor;
 pub mod systemd;
 pub mod workers;
 
-pub use health::{http_get, wait_healthy, HealthReport, HttpAnswer};
+pub use health::{http_get, wait_healthy, wait_healthy_reporting, HealthReport, HttpAnswer};
 pub use restart::{restart, RestartContext};
 pub use settle::wait_settled;
 

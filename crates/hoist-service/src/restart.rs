@@ -72,7 +72,9 @@ pub fn restart(
             .arg("-eo")
             .arg("pipefail")
             .arg("-c")
-            .arg(command.clone()),
+            .arg(command.clone())
+            // The user's own command: what it says is shown as it comes.
+            .live(),
         Restart::Supervisor { program } => {
             return supervisor::restart(
                 t,

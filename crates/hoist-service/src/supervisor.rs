@@ -208,7 +208,7 @@ pub(crate) fn restart(
     let before = status_of(t, conf, process, &programs)?;
     let start = Instant::now();
     // The exit code says nothing (3.x exits 0 on a failed spawn); the status below decides.
-    let said = t.exec(&supervisorctl(conf, "restart", &programs))?;
+    let said = t.exec(&supervisorctl(conf, "restart", &programs).live())?;
     wait_running(
         t, conf, process, &programs, &before, "restart", &said, start, timeout,
     )

@@ -36,9 +36,11 @@ use std::time::{Duration, Instant};
 
 mod postgres;
 mod site;
+mod users;
 
 pub use postgres::PostgresServer;
 pub use site::{copy_tree, example_dir, Health, Hook, Hosts, Site, SiteBuilder};
+pub use users::{login_user, open_to_other_users, TEST_SUDOERS};
 
 /// The `Host` aliases that [`SshServer::start`] writes into its own client config.
 pub const ALIASES: &[&str] = &["sshd", "web1", "web2", "web3"];

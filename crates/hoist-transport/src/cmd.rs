@@ -11,6 +11,12 @@ pub struct Cmd {
     pub stdin: Option<Vec<u8>>,
     /// Stopped by [`crate::interrupt_commands`] (Ctrl-C); see [`Cmd::interruptible`].
     pub interruptible: bool,
+    /// Runs through `sudo -n` when the host has `become = true` ([`crate::Become`]): set on
+    /// restart, status and setup commands by [`crate::Privileged`].
+    pub privileged: bool,
+    /// Its output is the user's to follow as it comes (a `command` restart): a transport
+    /// wrapped in [`crate::Streamed`] passes it on line by line; see [`Cmd::live`].
+    pub live: bool,
 }
 
 impl Cmd {
@@ -64,6 +70,14 @@ impl Cmd {
         self
     }
 
+    /// Marks a user-written command whose output should be followed live ([`crate::Streamed`]),
+    /// unlike hoist's own probes and polls.
+    #[must_use]
+    pub fn live(mut self) -> Self {
+        self.live = true;
+        self
+    }
+
     /// The same command with every variable of the shell-syntax file `file` (on the host)
     /// exported first. The values stay in the file: they are never part of a command line,
     /// where `ps` or an error message could show them. A file that cannot be read fails the
@@ -77,6 +91,8 @@ impl Cmd {
             env,
             stdin,
             interruptible,
+            privileged,
+            live,
         } = self;
         Cmd {
             program: "bash".into(),
@@ -93,6 +109,8 @@ impl Cmd {
             env,
             stdin,
             interruptible,
+            privileged,
+            live,
         }
     }
 

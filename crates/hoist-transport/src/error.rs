@@ -75,6 +75,14 @@ pub enum TransportError {
         address: String,
         detail: String,
     },
+    /// sudo refused to run a command for `become` (it wanted a password, or is missing).
+    #[error("{host}: {detail}; add this line to /etc/sudoers.d/hoist on the host (with `visudo -f /etc/sudoers.d/hoist`): {line}")]
+    SudoRefused {
+        host: String,
+        detail: String,
+        /// The sudoers line that would let the command run.
+        line: String,
+    },
     /// An established connection dropped while a command ran.
     #[error("{host}: the SSH connection was lost: {detail}")]
     ConnectionLost { host: String, detail: String },

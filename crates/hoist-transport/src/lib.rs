@@ -7,6 +7,7 @@
 //! a host reached with the system `ssh` (multiplexed) and `rsync`, described by an
 //! [`SshTarget`].
 
+mod become_user;
 mod cmd;
 mod error;
 mod interrupt;
@@ -14,13 +15,16 @@ mod local;
 mod manifest;
 mod ssh;
 mod ssh_shell;
+mod streamed;
 
+pub use become_user::{refusal as sudo_refusal, Become, BecomeScope, Privileged};
 pub use cmd::{shell_quote, Cmd, Output};
 pub use error::TransportError;
 pub use interrupt::{commands_interrupted, interrupt_commands};
 pub use local::Local;
 pub use manifest::{Manifest, ManifestEntry, MANIFEST_FILE};
 pub use ssh::{HostKeyPolicy, Ssh, SshTarget};
+pub use streamed::Streamed;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +39,27 @@ pub struct UploadStats {
     pub bytes: u64,
 }
 
+/// Which output stream of a running command a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Called with each line of a command's output as the command writes it (without the newline):
+/// see [`Transport::exec_streaming`].
+pub type LineSink<'a> = &'a (dyn Fn(Stream, &str) + Sync);
+
+/// Calls `on_line` with every line of a finished command's output: stdout's, then stderr's.
+pub fn replay_lines(out: &Output, on_line: LineSink<'_>) {
+    for line in out.stdout_text().lines() {
+        on_line(Stream::Stdout, line);
+    }
+    for line in out.stderr_text().lines() {
+        on_line(Stream::Stderr, line);
+    }
+}
+
 /// A host that hoist can act on. All paths are absolute paths on that host.
 pub trait Transport: Send + Sync {
     /// The host's name as the user wrote it (`local` for the local machine).
@@ -43,6 +68,15 @@ pub trait Transport: Send + Sync {
     /// Runs a command and waits for it. A non-zero exit is not an error here: callers read
     /// [`Output::status`]. An error means the command could not be run at all.
     fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError>;
+
+    /// As [`Transport::exec`], and `on_line` gets each line of output while the command runs,
+    /// so that a migration running for minutes shows what it does. The returned [`Output`]
+    /// still holds all of it. By default the lines come when the command has ended.
+    fn exec_streaming(&self, cmd: &Cmd, on_line: LineSink<'_>) -> Result<Output, TransportError> {
+        let out = self.exec(cmd)?;
+        replay_lines(&out, on_line);
+        Ok(out)
+    }
 
     /// Reads a file; `Ok(None)` when it does not exist.
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError>;

@@ -7,73 +7,50 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::manifest::{plan_upload, Manifest, MANIFEST_FILE};
-use crate::{Cmd, FileKind, Output, Transport, TransportError, UploadStats};
+use crate::{
+    sudo_refusal, Become, Cmd, FileKind, LineSink, Output, Stream, Transport, TransportError,
+    UploadStats,
+};
 
 /// The machine hoist runs on. Commands run directly (no shell in between); file operations
 /// are system calls.
 #[derive(Debug, Clone)]
 pub struct Local {
     name: String,
+    become_as: Option<Become>,
 }
 
 impl Default for Local {
     fn default() -> Self {
         Local {
             name: "local".into(),
+            become_as: None,
         }
     }
 }
 
 impl Local {
     pub fn new(name: impl Into<String>) -> Self {
-        Local { name: name.into() }
-    }
-
-    /// Writes a new file under a random temporary name, then renames it to `path`; `durable`
-    /// syncs it to disk first.
-    fn write_through_tmp(
-        &self,
-        path: &Path,
-        contents: &[u8],
-        durable: bool,
-        mode: u32,
-    ) -> Result<(), TransportError> {
-        let (tmp, mut f) = create_sibling_tmp(path, mode).map_err(|e| self.io("write", path, e))?;
-        let mut write = || -> std::io::Result<()> {
-            f.write_all(contents)?;
-            if durable {
-                f.sync_all()?;
-            }
-            fs::rename(&tmp, path)
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            self.io("write", path, e)
-        })
-    }
-
-    /// A release's manifest needs no sync: one lost or cut short in a crash vouches for
-    /// nothing, and the next release is copied whole.
-    fn write_manifest(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
-        self.write_through_tmp(path, contents, false, 0o644)
-    }
-
-    fn io(&self, action: &'static str, path: &Path, source: std::io::Error) -> TransportError {
-        TransportError::Io {
-            host: self.name.clone(),
-            action,
-            path: path.to_path_buf(),
-            source,
+        Local {
+            name: name.into(),
+            become_as: None,
         }
     }
-}
 
-impl Transport for Local {
-    fn host(&self) -> &str {
-        &self.name
+    /// The same machine, with the commands `become` applies to run through `sudo -n`. File
+    /// operations stay system calls of hoist's own user, also with [`crate::BecomeScope::All`].
+    #[must_use]
+    pub fn with_become(mut self, become_as: Option<Become>) -> Self {
+        self.become_as = become_as;
+        self
     }
 
-    fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
+    /// Runs `cmd` as hoist's own user; `on_line` gets each line of output as it comes.
+    fn exec_direct(
+        &self,
+        cmd: &Cmd,
+        on_line: Option<LineSink<'_>>,
+    ) -> Result<Output, TransportError> {
         let mut command = Command::new(&cmd.program);
         command.args(&cmd.args);
         if let Some(cwd) = &cmd.cwd {
@@ -111,16 +88,95 @@ impl Transport for Local {
                 let _ = stdin.write_all(&bytes);
             });
         }
-        let out = child.wait_with_output();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        // Both pipes are read at once, line by line, so neither can fill up and block the child.
+        let (stdout, stderr) = std::thread::scope(|scope| {
+            let err = scope.spawn(|| read_lines(stderr, Stream::Stderr, on_line));
+            let out = read_lines(stdout, Stream::Stdout, on_line);
+            (out, err.join().unwrap_or_default())
+        });
+        let status = child.wait();
         if let Some(watcher) = watcher {
             watcher.finish();
         }
-        let out = out.map_err(spawn_err)?;
+        let status = status.map_err(spawn_err)?;
         Ok(Output {
-            status: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
+            status: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
         })
+    }
+
+    /// Writes a new file under a random temporary name, then renames it to `path`; `durable`
+    /// syncs it to disk first.
+    fn write_through_tmp(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        durable: bool,
+        mode: u32,
+    ) -> Result<(), TransportError> {
+        let (tmp, mut f) = create_sibling_tmp(path, mode).map_err(|e| self.io("write", path, e))?;
+        let mut write = || -> std::io::Result<()> {
+            f.write_all(contents)?;
+            if durable {
+                f.sync_all()?;
+            }
+            fs::rename(&tmp, path)
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            self.io("write", path, e)
+        })
+    }
+
+    /// A release's manifest needs no sync: one lost or cut short in a crash vouches for
+    /// nothing, and the next release is copied whole.
+    fn write_manifest(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
+        self.write_through_tmp(path, contents, false, 0o644)
+    }
+
+    /// Runs `cmd`, through `sudo -n` when `become` applies to it.
+    fn exec_as(&self, cmd: &Cmd, on_line: Option<LineSink<'_>>) -> Result<Output, TransportError> {
+        let Some(become_as) = self.become_as.as_ref().filter(|b| b.applies_to(cmd)) else {
+            return self.exec_direct(cmd, on_line);
+        };
+        let out = self.exec_direct(&become_as.wrap(cmd), on_line)?;
+        if out.success() {
+            return Ok(out);
+        }
+        let login = self
+            .exec_direct(&Cmd::new("id").arg("-un"), None)
+            .map(|out| out.stdout_text().trim().to_string())
+            .unwrap_or_default();
+        match sudo_refusal(&self.name, &login, become_as, &out) {
+            Some(refused) => Err(refused),
+            None => Ok(out),
+        }
+    }
+
+    fn io(&self, action: &'static str, path: &Path, source: std::io::Error) -> TransportError {
+        TransportError::Io {
+            host: self.name.clone(),
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl Transport for Local {
+    fn host(&self) -> &str {
+        &self.name
+    }
+
+    fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
+        self.exec_as(cmd, None)
+    }
+
+    fn exec_streaming(&self, cmd: &Cmd, on_line: LineSink<'_>) -> Result<Output, TransportError> {
+        self.exec_as(cmd, Some(on_line))
     }
 
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
@@ -404,6 +460,28 @@ fn sibling_tmp(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.hoist-tmp-{}", std::process::id()))
+}
+
+/// Reads a pipe to its end, calling `on_line` with each line as it arrives; returns every byte.
+fn read_lines(pipe: impl std::io::Read, stream: Stream, on_line: Option<LineSink<'_>>) -> Vec<u8> {
+    use std::io::BufRead as _;
+    let mut reader = std::io::BufReader::new(pipe);
+    let mut all = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                all.extend_from_slice(&line);
+                if let Some(on_line) = on_line {
+                    let text = String::from_utf8_lossy(&line);
+                    on_line(stream, text.trim_end_matches(['\n', '\r']));
+                }
+            }
+        }
+    }
+    all
 }
 
 /// Kills a command's process group if hoist dies while the command runs (a hook, a restart, a

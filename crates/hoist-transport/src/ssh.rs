@@ -22,7 +22,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::local::parse_df;
 use crate::manifest::{plan_upload, Manifest, MANIFEST_FILE};
 use crate::ssh_shell::RemoteShell;
-use crate::{shell_quote, Cmd, FileKind, Output, Transport, TransportError, UploadStats};
+use crate::{
+    shell_quote, sudo_refusal, Become, BecomeScope, Cmd, FileKind, LineSink, Output, Stream,
+    Transport, TransportError, UploadStats,
+};
 
 /// How an SSH host's key is checked against known_hosts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,6 +57,8 @@ pub struct SshTarget {
     pub known_hosts: HostKeyPolicy,
     /// How long connecting (TCP and the SSH banner) may take; whole seconds, at least 1.
     pub connect_timeout: Duration,
+    /// Which commands run as another user through `sudo -n`; `None` runs all as the login user.
+    pub become_as: Option<Become>,
 }
 
 impl SshTarget {
@@ -69,6 +74,7 @@ impl SshTarget {
             config_file: None,
             known_hosts: HostKeyPolicy::Strict,
             connect_timeout: Duration::from_secs(10),
+            become_as: None,
         }
     }
 
@@ -206,9 +212,46 @@ impl Ssh {
         self.target.name.clone()
     }
 
-    /// Runs one command: in the host's long-lived shell when it can be had (a pipe round
-    /// trip), else in a session of its own.
+    /// Runs one command, through `sudo -n` when the host's `become` applies to it; sudo's own
+    /// refusal (it wants a password) is an error naming the sudoers line to add.
     fn run(&self, cmd: &Cmd) -> Result<Output, TransportError> {
+        self.run_with(cmd, None)
+    }
+
+    /// [`Ssh::run`], passing each line of output to `on_line` as it comes when there is one.
+    fn run_with(&self, cmd: &Cmd, on_line: Option<LineSink<'_>>) -> Result<Output, TransportError> {
+        let login = |cmd: &Cmd| match on_line {
+            Some(on_line) => self.run_streaming(cmd, on_line),
+            None => self.run_as_login(cmd),
+        };
+        let Some(become_as) = self.target.become_as.as_ref().filter(|b| b.applies_to(cmd)) else {
+            return login(cmd);
+        };
+        let out = login(&become_as.wrap(cmd))?;
+        if out.success() {
+            return Ok(out);
+        }
+        match sudo_refusal(&self.target.name, &self.login(), become_as, &out) {
+            Some(refused) => Err(refused),
+            None => Ok(out),
+        }
+    }
+
+    /// The user hoist logs in as: the configured one, else what the host says.
+    fn login(&self) -> String {
+        if let Some(user) = &self.target.user {
+            return user.clone();
+        }
+        self.run_as_login(&Cmd::new("id").arg("-un"))
+            .map(|out| out.stdout_text().trim().to_string())
+            .ok()
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "<login user>".to_string())
+    }
+
+    /// Runs one command as the login user: in the host's long-lived shell when it can be had
+    /// (a pipe round trip), else in a session of its own.
+    fn run_as_login(&self, cmd: &Cmd) -> Result<Output, TransportError> {
         let session = self.session()?;
         // The shell runs one command at a time; a command from another thread (the lock's
         // heartbeat while a long hook runs) gets a session of its own rather than waiting.
@@ -245,13 +288,44 @@ impl Ssh {
         self.run_in_session(&session, cmd)
     }
 
+    /// Runs `cmd` as the login user in an SSH session of its own, passing each line of output
+    /// to `on_line` as it comes. As in the long-lived shell, the command is watched: hoist
+    /// keeps the channel open until it ends, and if hoist dies first the channel's end-of-file
+    /// kills every process of the session.
+    fn run_streaming(&self, cmd: &Cmd, on_line: LineSink<'_>) -> Result<Output, TransportError> {
+        if cmd.stdin.is_some() {
+            let out = self.run_as_login(cmd)?;
+            crate::replay_lines(&out, on_line);
+            return Ok(out);
+        }
+        let session = self.session()?;
+        let watched = Cmd::new("sh")
+            .arg("-c")
+            .arg(WATCHED)
+            .arg("hoist")
+            .arg(cmd.render());
+        self.run_in_session_with(&session, &watched, Some(on_line))
+    }
+
     /// Runs one rendered command in an SSH session of its own.
     fn run_in_session(&self, session: &Arc<Session>, cmd: &Cmd) -> Result<Output, TransportError> {
+        self.run_in_session_with(session, cmd, None)
+    }
+
+    fn run_in_session_with(
+        &self,
+        session: &Arc<Session>,
+        cmd: &Cmd,
+        on_line: Option<LineSink<'_>>,
+    ) -> Result<Output, TransportError> {
         let session = Arc::clone(session);
         let rendered = cmd.render();
-        let result = self
-            .runtime
-            .block_on(run_remote(&session, &rendered, cmd.stdin.as_deref()));
+        let result = self.runtime.block_on(run_remote(
+            &session,
+            &rendered,
+            cmd.stdin.as_deref(),
+            on_line,
+        ));
         match result {
             Ok(output) => {
                 self.mark_used(true);
@@ -347,11 +421,22 @@ impl Ssh {
             "ssh -S {} -o ControlMaster=no -o BatchMode=yes -p 9",
             shell_quote(&socket.to_string_lossy())
         );
-        // The remote side creates `dest` in the same round trip: this runs in its shell.
-        let rsync_path = format!(
-            "{} && rsync",
-            Cmd::new("mkdir").args(["-p", "--"]).path_arg(dest).render()
-        );
+        // The remote side creates `dest` in the same round trip: this runs in its shell. With
+        // `become = "all"` both run through `sudo -n`, so the release may be owned by root.
+        let mkdir = Cmd::new("mkdir").args(["-p", "--"]).path_arg(dest);
+        let become_as = self
+            .target
+            .become_as
+            .as_ref()
+            .filter(|b| b.scope == BecomeScope::All);
+        let rsync_path = match become_as {
+            Some(become_as) => format!(
+                "{} && {}",
+                become_as.wrap(&mkdir).render(),
+                become_as.wrap(&Cmd::new("rsync")).render()
+            ),
+            None => format!("{} && rsync", mkdir.render()),
+        };
         let mut command = Command::new("rsync");
         command
             .args(["-a", "-ii", "--protect-args", "--files-from=-", "--from0"])
@@ -388,6 +473,11 @@ impl Ssh {
             stderr: out.stderr,
         };
         if !output.success() {
+            if let Some(refused) =
+                become_as.and_then(|b| sudo_refusal(&self.target.name, &self.login(), b, &output))
+            {
+                return Err(refused);
+            }
             self.mark_used(false);
             return Err(self.failed("upload to", dest, &output));
         }
@@ -541,14 +631,19 @@ enum RunError {
     Spawn(std::io::Error),
 }
 
+/// Runs `rendered` in a session of its own. With `on_line`, each line of output goes to it as
+/// it comes, and the command's standard input stays open (and empty) until it has ended, for
+/// [`WATCHED`]'s watcher.
 async fn run_remote(
     session: &Session,
     rendered: &str,
     stdin: Option<&[u8]>,
+    on_line: Option<LineSink<'_>>,
 ) -> Result<Output, RunError> {
+    let hold_stdin = on_line.is_some() && stdin.is_none();
     let mut command = session.raw_command(rendered);
     command
-        .stdin(if stdin.is_some() {
+        .stdin(if stdin.is_some() || hold_stdin {
             openssh::Stdio::piped()
         } else {
             openssh::Stdio::null()
@@ -559,31 +654,21 @@ async fn run_remote(
         .spawn()
         .await
         .map_err(|e| RunError::Spawn(std::io::Error::other(e)))?;
-    let writer = child.stdin().take();
-    let mut reader_out = child.stdout().take();
-    let mut reader_err = child.stderr().take();
-    let write = async move {
-        if let (Some(mut writer), Some(bytes)) = (writer, stdin) {
+    let mut writer = child.stdin().take();
+    let reader_out = child.stdout().take();
+    let reader_err = child.stderr().take();
+    let write = async {
+        if let (Some(writer), Some(bytes)) = (writer.as_mut(), stdin) {
             // A failed write shows as the command's own failure (it read a short input).
             let _ = writer.write_all(bytes).await;
             let _ = writer.shutdown().await;
         }
     };
-    let read_out = async move {
-        let mut buf = Vec::new();
-        if let Some(r) = reader_out.as_mut() {
-            let _ = r.read_to_end(&mut buf).await;
-        }
-        buf
-    };
-    let read_err = async move {
-        let mut buf = Vec::new();
-        if let Some(r) = reader_err.as_mut() {
-            let _ = r.read_to_end(&mut buf).await;
-        }
-        buf
-    };
+    let read_out = read_remote(reader_out, Stream::Stdout, on_line);
+    let read_err = read_remote(reader_err, Stream::Stderr, on_line);
     let ((), stdout, stderr) = tokio::join!(write, read_out, read_err);
+    // Held open until here: the watcher of a streamed command reads it.
+    drop(writer);
     // The crate maps exit 127 and 255 to errors; we read the output first so that it is kept.
     match child.wait().await {
         Ok(status) => Ok(Output {
@@ -607,6 +692,38 @@ async fn run_remote(
     }
 }
 
+/// Reads one output stream of a remote command to its end; with `on_line`, line by line.
+async fn read_remote(
+    reader: Option<impl tokio::io::AsyncRead + Unpin>,
+    stream: Stream,
+    on_line: Option<LineSink<'_>>,
+) -> Vec<u8> {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut all = Vec::new();
+    let Some(reader) = reader else {
+        return all;
+    };
+    let Some(on_line) = on_line else {
+        let mut reader = reader;
+        let _ = reader.read_to_end(&mut all).await;
+        return all;
+    };
+    let mut reader = tokio::io::BufReader::new(reader);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                all.extend_from_slice(&line);
+                let text = String::from_utf8_lossy(&line);
+                on_line(stream, text.trim_end_matches(['\n', '\r']));
+            }
+        }
+    }
+    all
+}
+
 /// `readlink` prints the target and one newline; a target may itself end in newlines.
 fn strip_one_newline(mut bytes: Vec<u8>) -> Vec<u8> {
     if bytes.last() == Some(&b'\n') {
@@ -620,6 +737,17 @@ fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
 }
 
 // The scripts: constant text; values arrive as "$1", "$2" and are never part of the script.
+
+/// Runs `$1` (a rendered command) watched, as the long-lived shell runs its commands: the
+/// channel's input (kept open by hoist, fd 3) reaching end-of-file means hoist is gone, and
+/// every process of this SSH session is killed. A background list reads /dev/null unless told
+/// otherwise, hence fd 3.
+const WATCHED: &str = r#"exec 3<&0
+( eval "$1" ) </dev/null & p=$!
+( IFS= read -r _ <&3 || pkill -KILL -s 0 ) >/dev/null 2>&1 & w=$!
+wait "$p"; rc=$?
+kill -s KILL "$w" 2>/dev/null; wait "$w" 2>/dev/null
+exit "$rc""#;
 
 /// Hard-links the files listed on stdin (NUL-separated, relative) from the previous release
 /// `$1` into `$2`, making their folders: `cp -l --parents`, a few processes for any number of
@@ -682,6 +810,10 @@ impl Transport for Ssh {
 
     fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
         self.run(cmd)
+    }
+
+    fn exec_streaming(&self, cmd: &Cmd, on_line: LineSink<'_>) -> Result<Output, TransportError> {
+        self.run_with(cmd, Some(on_line))
     }
 
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {

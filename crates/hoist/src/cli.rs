@@ -227,6 +227,10 @@ pub struct ReleasesArgs {
     pub command: Option<ReleasesCommand>,
     #[command(flatten)]
     pub list: HostsOutputArgs,
+    /// Show the journal instead: every deploy, rollback and failure (with its step and
+    /// reason), adoption, prune and mark, oldest first, with who and how long it took.
+    #[arg(long)]
+    pub history: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -118,7 +118,8 @@ fn other_var_files(dir: &Path, read: Option<&Path>) -> Vec<PathBuf> {
 }
 
 /// What the playbook's roles do (`<dir>/roles/*/tasks/main.yml`): supervisor restarts become
-/// `[[process]]` tables, rsync excludes `[app] exclude`.
+/// `[[process]]` tables, rsync excludes `[app] exclude`; plays with `become` (`<dir>/*.yml`)
+/// `become = "all"` on their hosts.
 fn import_roles(
     dir: &Path,
     vars: Option<&str>,
@@ -155,6 +156,21 @@ fn import_roles(
                 )
             });
         read.map_err(|e| CommandError::from(e).hint("fix the file, or convert its tasks by hand"))?;
+    }
+    // The playbooks beside the inventory: a play that runs its roles with `become`.
+    let mut playbooks: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    playbooks.sort();
+    for file in &playbooks {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            hoist_config::read_ansible_playbook(&name, &text, &mut tasks);
+        }
     }
     for path in tasks.exclude_from.clone() {
         match std::fs::read_to_string(&path) {

@@ -25,7 +25,10 @@ pub struct SetupArgs {
 }
 
 pub fn run(args: &SetupArgs, config: Option<&Path>, printer: Printer) -> Result<(), CommandError> {
-    let config = load_config(config)?;
+    let mut config = load_config(config)?;
+    // Every step of setup needs root (files under /etc, the root's owner): `become = true`
+    // applies to all of it.
+    config.inventory.widen_become();
     let app = &config.app.name;
     let fleet = fleet(&config, &args.target)?;
     let plans =

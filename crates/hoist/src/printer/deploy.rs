@@ -33,9 +33,10 @@ pub fn host_table(hosts: &[HostOutcome]) -> String {
 
 /// Renders engine events: JSON lines on stdout with `--json`; otherwise, on a terminal, a live
 /// line per host (indicatif) with finished steps printed above, and plain lines when stderr is
-/// not a terminal (CI logs). A tool's or hook's output is shown as it comes with `--verbose`
-/// only: when its step fails, the error carries the end of it. `--quiet` shows no progress at
-/// all (the error says what failed).
+/// not a terminal (CI logs). What hooks, restarts and health attempts say is shown as it comes,
+/// line by line, prefixed by the host; a tool's output (pip) with `--verbose` only: when its
+/// step fails, the error carries the end of it. `--quiet` shows no progress at all (the error
+/// says what failed).
 ///
 /// The error is printed once, by `main`: with one host, a failed step's line names the step
 /// only; with several, it also says why, since the error sums the hosts up.
@@ -88,8 +89,12 @@ pub fn events(printer: Printer, hosts: usize) -> impl Fn(Event) + Sync {
                 }
             }
             Event::Output { host, step, line } => {
-                // Waiting for the lock is progress, not a tool's output.
-                if !printer.verbose() && *step != Step::Lock {
+                // Waiting for the lock is progress; hooks, restarts and health attempts are
+                // the user's own commands, followed live. A tool's output (pip) is noise
+                // unless asked for.
+                let followed =
+                    matches!(step, Step::Lock | Step::Hook | Step::Restart | Step::Health);
+                if !printer.verbose() && !followed {
                     return;
                 }
                 format!("{host}  {}  | {line}", step.name().dimmed())

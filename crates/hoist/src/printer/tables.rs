@@ -96,6 +96,7 @@ pub fn releases(printer: Printer, config: &Config, rows: &[ReleaseRow]) {
             vec![
                 r.id.clone(),
                 commit_label(r),
+                r.message.as_deref().map_or("-".into(), |m| clip(m, 50)),
                 r.created.map_or("-".into(), age),
                 r.who.clone().unwrap_or_else(|| "-".into()),
                 r.state.clone(),
@@ -110,7 +111,71 @@ pub fn releases(printer: Printer, config: &Config, rows: &[ReleaseRow]) {
         ));
         return;
     }
-    printer.table(&["RELEASE", "COMMIT", "AGE", "WHO", "STATE", ""], &cells);
+    printer.table(
+        &["RELEASE", "COMMIT", "MESSAGE", "AGE", "WHO", "STATE", ""],
+        &cells,
+    );
+}
+
+/// `hoist releases --history`: one row per outcome, with the host when there are several.
+pub fn history(printer: Printer, per_host: &[(String, Vec<hoist_deploy::HistoryRow>)]) {
+    if printer.json {
+        let rows: Vec<serde_json::Value> = per_host
+            .iter()
+            .flat_map(|(host, rows)| {
+                rows.iter().map(move |r| {
+                    let mut value = serde_json::to_value(r).unwrap_or_default();
+                    value["host"] = host.clone().into();
+                    value
+                })
+            })
+            .collect();
+        printer.json_line(&rows);
+        return;
+    }
+    let fleet = per_host.len() > 1;
+    let mut rows: Vec<(&str, &hoist_deploy::HistoryRow)> = per_host
+        .iter()
+        .flat_map(|(host, rows)| rows.iter().map(move |r| (host.as_str(), r)))
+        .collect();
+    rows.sort_by_key(|(_, r)| r.at);
+    if rows.is_empty() {
+        printer.info("the journal is empty: nothing deployed yet");
+        return;
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(host, r)| {
+            let mut cells = vec![r.at.format("%Y-%m-%d %H:%M:%S").to_string()];
+            if fleet {
+                cells.push((*host).to_string());
+            }
+            cells.extend([
+                r.who.clone(),
+                r.event.clone(),
+                r.release.clone(),
+                r.took_ms.map_or("-".into(), super::millis),
+                r.detail.clone().unwrap_or_default(),
+            ]);
+            cells
+        })
+        .collect();
+    let mut header = vec!["TIME (UTC)"];
+    if fleet {
+        header.push("HOST");
+    }
+    header.extend(["WHO", "EVENT", "RELEASE", "TOOK", "DETAIL"]);
+    printer.table(&header, &cells);
+}
+
+/// `text` cut to `max` characters, with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// The first 10 characters of a sha, keeping a `-dirty` mark.

@@ -92,6 +92,22 @@ fn seed_builds_are_adopted_listed_rolled_back_to_and_left_untouched() {
         row(B).contains("adopted") && row(B).ends_with("current"),
         "{table}"
     );
+    // An adopted build's age is the build's own (its name's time), not the adoption's.
+    let days = |id: &str| -> i64 {
+        let row = row(id);
+        let words: Vec<&str> = row.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "ago").unwrap();
+        words[at - 1]
+            .strip_suffix('d')
+            .unwrap_or_else(|| panic!("{row}"))
+            .parse()
+            .unwrap()
+    };
+    let expected = (chrono::Utc::now().date_naive()
+        - chrono::NaiveDate::from_ymd_opt(2018, 7, 18).unwrap())
+    .num_days();
+    assert!((days(A) - expected).abs() <= 1, "{table}");
+    assert_eq!(days(A) - days(B), 1, "{table}");
     // Adopting again finds nothing new.
     assert_eq!(
         stdout(&site.hoist(&["adopt"])).trim(),

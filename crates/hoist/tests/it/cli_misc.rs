@@ -20,6 +20,14 @@ fn check_passes_on_the_example_and_names_what_is_missing() {
     ] {
         assert!(text.contains(line), "{line:?} not in\n{text}");
     }
+    // The health URL is asked from the host; nothing serves before the first deploy.
+    let url = format!("http://127.0.0.1:{}/health", site.port);
+    assert!(
+        text.contains(&format!(
+            "local  warning health: GET {url} on local: no answer ([Errno 111] Connection refused)\nlocal  hint: nothing is deployed yet: the first deploy starts the app\n"
+        )),
+        "{text}"
+    );
     assert!(!site.root.exists(), "check creates nothing");
 
     let text = fs::read_to_string(&site.config).unwrap();

@@ -80,3 +80,60 @@ fn a_directory_without_an_inventory_is_refused_with_a_hint() {
         "{stderr}"
     );
 }
+
+#[test]
+fn become_is_mapped_from_the_inventory_and_the_playbooks() {
+    let ansible = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ansible.path().join("hosts"),
+        "[web]\nweb1\n\n[web:vars]\nansible_user=deploy\nansible_become=yes\nansible_become_user=www-data\n\n[worker]\nworker1 ansible_become_pass=hunter2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ansible.path().join("deployment.yml"),
+        "---\n- name: Deploy the workers\n  hosts: worker\n  roles:\n    - { role: deploy, become: yes }\n",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = hoist(dir.path())
+        .args(["import", "ansible", "--write"])
+        .arg(ansible.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let written = std::fs::read_to_string(dir.path().join("hoist.toml")).unwrap();
+    assert!(
+        written.contains(
+            "[groups.web]\nuser = \"deploy\"\nbecome = true\nbecome_user = \"www-data\"\n"
+        ),
+        "{written}"
+    );
+    assert!(
+        written.contains("[groups.worker]\nbecome = \"all\"\n"),
+        "{written}"
+    );
+    assert!(!written.contains("hunter2"), "{written}");
+    assert!(
+        stderr.contains("note: host worker1: ansible_become_pass is not converted: hoist never types a sudo password"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("note: deployment.yml: the play for worker runs its roles with become, so every step of the deploy ran as root: become = \"all\" does the same"),
+        "{stderr}"
+    );
+
+    let config = hoist_config::parse(&dir.path().join("hoist.toml"), &written).unwrap();
+    let hosts = config.environment(None).unwrap().hosts;
+    let modes: Vec<_> = hosts
+        .iter()
+        .map(|h| (h.name.as_str(), h.become_mode, h.become_user.as_str()))
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            ("web1", hoist_config::BecomeMode::Service, "www-data"),
+            ("worker1", hoist_config::BecomeMode::All, "root"),
+        ]
+    );
+}

@@ -1,0 +1,55 @@
+//! `become` through the `hoist` binary: a deploy user who is not root, over the testkit's
+//! sshd, with a real sudo and sudoers file. A missing rule is named at once, with the line to
+//! add, as the user reads it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+
+use crate::support::*;
+use hoist_testkit::{login_user, open_to_other_users, Health, Hosts, SiteBuilder};
+
+fn check_as(user: &str) -> (hoist_testkit::Site, Output) {
+    let site = SiteBuilder::new()
+        .prefix("hoist-become-")
+        .hosts(Hosts::Ssh(1))
+        .health(Health::Command("true".into()))
+        .extra(&format!(
+            "[groups.web]\nuser = \"{user}\"\nbecome = true\n\n[[process]]\nname = \"worker\"\nrestart = \"supervisor\"\nprogram = \"example-worker\"\n"
+        ))
+        .build();
+    open_to_other_users(site.server.as_ref().unwrap());
+    std::fs::set_permissions(site.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--config")
+        .arg(&site.config)
+        .args(["check", "production"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (site, out)
+}
+
+#[test]
+fn a_missing_sudoers_rule_is_named_with_the_line_to_add() {
+    login_user("hoist-nosudo", false);
+    let (_site, out) = check_as("hoist-nosudo");
+    let text = stdout(&out);
+    assert!(
+        text.contains("web1  FAILED restart worker: web1: sudo asks hoist-nosudo for a password to run commands as root, and hoist never waits for one; add this line to /etc/sudoers.d/hoist on the host (with `visudo -f /etc/sudoers.d/hoist`): hoist-nosudo ALL=(root) NOPASSWD: ALL\nweb1  hint: add that line, or set become = false for this host if its login user may run supervisorctl itself\n"),
+        "{text}\n{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn with_the_rule_the_restart_is_probed_as_root() {
+    login_user("hoist-deploy", true);
+    let (_site, out) = check_as("hoist-deploy");
+    let text = stdout(&out);
+    assert!(!text.contains("sudo"), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("web1  FAILED restart worker: supervisorctl cannot reach supervisord"),
+        "{text}\n{}",
+        stderr(&out)
+    );
+}
