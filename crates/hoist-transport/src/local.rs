@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::manifest::{plan_upload, Manifest, MANIFEST_FILE};
+use crate::manifest::{plan_against, MANIFEST_FILE};
 use crate::{
     sudo_refusal, Become, Cmd, FileKind, LineSink, Output, Stream, Transport, TransportError,
     UploadStats,
@@ -338,14 +338,7 @@ impl Transport for Local {
         dest: &Path,
         link_dest: Option<&Path>,
     ) -> Result<UploadStats, TransportError> {
-        let previous = match link_dest {
-            Some(prev) => self
-                .read_file(&prev.join(MANIFEST_FILE))?
-                .map(|bytes| Manifest::parse(&bytes)),
-            None => None,
-        };
-        let plan = plan_upload(src, files, previous.as_ref())
-            .map_err(|(path, e)| self.io("read", &path, e))?;
+        let plan = plan_against(self, src, files, link_dest)?;
         let linkable: HashSet<&PathBuf> = plan.link.iter().collect();
         let mut stats = UploadStats::default();
         fs::create_dir_all(dest).map_err(|e| self.io("create", dest, e))?;

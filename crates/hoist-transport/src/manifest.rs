@@ -141,6 +141,28 @@ pub(crate) struct UploadPlan {
     pub manifest: Manifest,
 }
 
+/// [`plan_upload`] against the manifest of `link_dest` on `host` (none: everything is copied),
+/// for `Transport::upload_tree`.
+pub(crate) fn plan_against(
+    host: &dyn crate::Transport,
+    src: &Path,
+    files: &[PathBuf],
+    link_dest: Option<&Path>,
+) -> Result<UploadPlan, crate::TransportError> {
+    let previous = match link_dest {
+        Some(prev) => host
+            .read_file(&prev.join(MANIFEST_FILE))?
+            .map(|bytes| Manifest::parse(&bytes)),
+        None => None,
+    };
+    plan_upload(src, files, previous.as_ref()).map_err(|(path, source)| crate::TransportError::Io {
+        host: host.host().to_string(),
+        action: "read",
+        path,
+        source,
+    })
+}
+
 /// Hashes the source's regular files and sorts each of `files` into link or copy, by comparing
 /// it with `previous` (the manifest of the release to link to).
 pub(crate) fn plan_upload(

@@ -20,7 +20,7 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::local::parse_df;
-use crate::manifest::{plan_upload, Manifest, MANIFEST_FILE};
+use crate::manifest::{plan_against, MANIFEST_FILE};
 use crate::ssh_shell::RemoteShell;
 use crate::{
     shell_quote, sudo_refusal, Become, BecomeScope, Cmd, FileKind, LineSink, Output, Stream,
@@ -952,20 +952,7 @@ impl Transport for Ssh {
         dest: &Path,
         link_dest: Option<&Path>,
     ) -> Result<UploadStats, TransportError> {
-        let previous = match link_dest {
-            Some(prev) => self
-                .read_file(&prev.join(MANIFEST_FILE))?
-                .map(|bytes| Manifest::parse(&bytes)),
-            None => None,
-        };
-        let plan = plan_upload(src, files, previous.as_ref()).map_err(|(path, source)| {
-            TransportError::Io {
-                host: self.host_name(),
-                action: "read",
-                path,
-                source,
-            }
-        })?;
+        let plan = plan_against(self, src, files, link_dest)?;
         // What did not change is linked on the host from the previous release (no data
         // crosses the network for it); what changed travels with rsync.
         let mut stats = UploadStats::default();
