@@ -23,7 +23,9 @@ pub(crate) fn verify(
     step: &Stepper<'_>,
 ) -> Result<(), (Step, String)> {
     let transport = crate::app_env::app_transport(config, host);
-    if let Err(e) = hoist_service::wait_settled(&transport, process, ctx, restarted) {
+    // supervisorctl and systemctl are asked as the restart asked them (`become`).
+    let privileged = hoist_transport::Privileged(&transport);
+    if let Err(e) = hoist_service::wait_settled(&privileged, process, ctx, restarted) {
         step.fail(Step::Health, &e);
         return Err((Step::Health, e.to_string()));
     }

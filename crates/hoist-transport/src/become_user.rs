@@ -5,9 +5,7 @@
 //! command at once, and [`refusal`] turns that failure into [`TransportError::SudoRefused`]
 //! naming the exact sudoers line to add.
 
-use std::path::{Path, PathBuf};
-
-use crate::{Cmd, FileKind, LineSink, Output, Transport, TransportError, UploadStats};
+use crate::{Cmd, CommandLayer, LineSink, Output, Transport, TransportError};
 
 /// Which commands run through `sudo -n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,97 +102,32 @@ pub fn refusal(
 /// File operations go to the inner transport unchanged.
 pub struct Privileged<'a>(pub &'a dyn Transport);
 
-impl Transport for Privileged<'_> {
-    fn host(&self) -> &str {
-        self.0.host()
+impl CommandLayer for Privileged<'_> {
+    fn inner(&self) -> &dyn Transport {
+        self.0
     }
 
-    fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
+    fn layer_exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
         let mut cmd = cmd.clone();
         cmd.privileged = true;
         self.0.exec(&cmd)
     }
 
-    fn exec_streaming(&self, cmd: &Cmd, on_line: LineSink<'_>) -> Result<Output, TransportError> {
+    fn layer_exec_streaming(
+        &self,
+        cmd: &Cmd,
+        on_line: LineSink<'_>,
+    ) -> Result<Output, TransportError> {
         let mut cmd = cmd.clone();
         cmd.privileged = true;
         self.0.exec_streaming(&cmd, on_line)
-    }
-
-    fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
-        self.0.read_file(path)
-    }
-
-    fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
-        self.0.write_file_atomic(path, contents)
-    }
-
-    fn write_private_file_atomic(
-        &self,
-        path: &Path,
-        contents: &[u8],
-    ) -> Result<(), TransportError> {
-        self.0.write_private_file_atomic(path, contents)
-    }
-
-    fn append_line(&self, path: &Path, line: &str) -> Result<(), TransportError> {
-        self.0.append_line(path, line)
-    }
-
-    fn create_dir_all(&self, path: &Path) -> Result<(), TransportError> {
-        self.0.create_dir_all(path)
-    }
-
-    fn create_dir(&self, path: &Path) -> Result<(), TransportError> {
-        self.0.create_dir(path)
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> Result<(), TransportError> {
-        self.0.rename(from, to)
-    }
-
-    fn remove_all(&self, path: &Path) -> Result<(), TransportError> {
-        self.0.remove_all(path)
-    }
-
-    fn kind(&self, path: &Path) -> Result<FileKind, TransportError> {
-        self.0.kind(path)
-    }
-
-    fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, TransportError> {
-        self.0.read_link(path)
-    }
-
-    fn list_dir(&self, path: &Path) -> Result<Vec<String>, TransportError> {
-        self.0.list_dir(path)
-    }
-
-    fn switch_symlink(&self, link: &Path, target: &Path) -> Result<(), TransportError> {
-        self.0.switch_symlink(link, target)
-    }
-
-    fn symlink(&self, target: &Path, link: &Path) -> Result<(), TransportError> {
-        self.0.symlink(target, link)
-    }
-
-    fn upload_tree(
-        &self,
-        src: &Path,
-        files: &[PathBuf],
-        dest: &Path,
-        link_dest: Option<&Path>,
-    ) -> Result<UploadStats, TransportError> {
-        self.0.upload_tree(src, files, dest, link_dest)
-    }
-
-    fn free_bytes(&self, path: &Path) -> Result<u64, TransportError> {
-        self.0.free_bytes(path)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn root(scope: BecomeScope) -> Become {
         Become {
