@@ -64,8 +64,8 @@ async fn messages(app: &AppState, project: &str, commits: Vec<String>) -> HashMa
     .unwrap_or_default()
 }
 
-/// One host's row of the grid; `majority` is the release most hosts of its environment serve.
-fn host_row(host: &Json, majority: Option<&str>, titles: &HashMap<String, String>) -> Value {
+/// One host's row of the grid, marked drifted as `agreement` says.
+fn host_row(host: &Json, agreement: &Agreement, titles: &HashMap<String, String>) -> Value {
     let live = &host["live"];
     let id = live["id"].as_str();
     let commit = live["commit"].as_str().unwrap_or("");
@@ -74,7 +74,7 @@ fn host_row(host: &Json, majority: Option<&str>, titles: &HashMap<String, String
         host => host["host"].as_str(),
         root => host["root"].as_str(),
         live => id,
-        drift => majority.is_some() && id != majority,
+        drift => agreement.drifted(id),
         commit => short(commit),
         dirty => live["dirty"].as_bool().unwrap_or(false),
         title => titles.get(commit).cloned().unwrap_or_default(),
@@ -98,25 +98,46 @@ fn host_row(host: &Json, majority: Option<&str>, titles: &HashMap<String, String
     }
 }
 
-/// The release most hosts serve, when the hosts do not all serve the same one.
-fn majority(hosts: &[Json]) -> Option<String> {
-    let lives: Vec<Option<&str>> = hosts.iter().map(|h| h["live"]["id"].as_str()).collect();
-    if lives.windows(2).all(|w| w[0] == w[1]) {
-        return None;
-    }
-    let mut counts: Vec<(Option<&str>, usize)> = Vec::new();
-    for live in &lives {
-        match counts.iter_mut().find(|(l, _)| l == live) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((*live, 1)),
+/// Whether an environment's hosts serve the same release.
+#[derive(Debug, PartialEq)]
+enum Agreement {
+    /// Every host serves the same release (or nothing).
+    Same,
+    /// Most hosts serve this release (`None`: nothing); the others are marked as drifted.
+    Majority(Option<String>),
+    /// No release is served by more hosts than every other: every host is marked.
+    Split,
+}
+
+impl Agreement {
+    fn of(hosts: &[Json]) -> Agreement {
+        let lives: Vec<Option<&str>> = hosts.iter().map(|h| h["live"]["id"].as_str()).collect();
+        if lives.windows(2).all(|w| w[0] == w[1]) {
+            return Agreement::Same;
+        }
+        let mut counts: Vec<(Option<&str>, usize)> = Vec::new();
+        for live in &lives {
+            match counts.iter_mut().find(|(l, _)| l == live) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((*live, 1)),
+            }
+        }
+        let best = counts.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        let mut leaders = counts.into_iter().filter(|(_, n)| *n == best);
+        match (leaders.next(), leaders.next()) {
+            (Some((live, _)), None) => Agreement::Majority(live.map(str::to_string)),
+            _ => Agreement::Split,
         }
     }
-    // Ties go to the first host's release, so the page does not flicker between reads.
-    let best = counts.iter().map(|(_, n)| *n).max().unwrap_or(0);
-    counts
-        .into_iter()
-        .find(|(_, n)| *n == best)
-        .and_then(|(l, _)| l.map(str::to_string))
+
+    /// Whether a host serving `live` is marked as drifted.
+    fn drifted(&self, live: Option<&str>) -> bool {
+        match self {
+            Agreement::Same => false,
+            Agreement::Majority(majority) => majority.as_deref() != live,
+            Agreement::Split => true,
+        }
+    }
 }
 
 /// Each environment of a read as the templates show it.
@@ -128,7 +149,7 @@ fn environments(body: &Json, titles: &HashMap<String, String>) -> Vec<Value> {
         .iter()
         .map(|env| {
             let hosts = env["hosts"].as_array().unwrap_or(&empty);
-            let majority = majority(hosts);
+            let agreement = Agreement::of(hosts);
             let mut targets: Vec<&str> = hosts
                 .iter()
                 .filter_map(|h| h["rollback_target"].as_str())
@@ -157,7 +178,7 @@ fn environments(body: &Json, titles: &HashMap<String, String>) -> Vec<Value> {
             context! {
                 name => env["name"].as_str(),
                 error => env["error"].as_str(),
-                hosts => hosts.iter().map(|h| host_row(h, majority.as_deref(), titles)).collect::<Vec<_>>(),
+                hosts => hosts.iter().map(|h| host_row(h, &agreement, titles)).collect::<Vec<_>>(),
                 unreachable => env["unreachable"].as_array().unwrap_or(&empty).iter().map(|u| context! {
                     host => u["host"].as_str(),
                     error => u["error"].as_str(),
@@ -176,6 +197,8 @@ fn journal_history(body: &Json) -> Vec<Value> {
         at: Option<DateTime<Utc>>,
         environment: &'a str,
         hosts: Vec<&'a str>,
+        /// How many hosts the environment has (read).
+        of: usize,
         entry: &'a Json,
         live_everywhere: bool,
     }
@@ -205,6 +228,7 @@ fn journal_history(body: &Json) -> Vec<Value> {
                     at: time_of(&entry["ts"]),
                     environment,
                     hosts: vec![name],
+                    of: hosts.len(),
                     entry,
                     live_everywhere: hosts.iter().all(|h| h["live"]["id"].as_str() == release),
                 });
@@ -254,7 +278,8 @@ fn journal_history(body: &Json) -> Vec<Value> {
             event => event.replace('_', " "),
             release => release,
             good => good,
-            can_return => returnable && !r.live_everywhere,
+            // Only a release every host of the environment has: the engine refuses others.
+            can_return => returnable && !r.live_everywhere && r.hosts.len() == r.of,
             who => r.entry["who"].as_str(),
             detail => detail,
         });
@@ -473,4 +498,33 @@ async fn execute(
     let mut response = render("rolled_back.html", context);
     *response.status_mut() = status;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Agreement;
+
+    fn of(lives: &[Option<&str>]) -> Agreement {
+        let hosts: Vec<serde_json::Value> = lives
+            .iter()
+            .map(|l| json!({ "live": l.map(|id| json!({ "id": id })) }))
+            .collect();
+        Agreement::of(&hosts)
+    }
+
+    #[test]
+    fn hosts_off_the_majority_release_are_drifted_and_a_split_marks_every_host() {
+        assert_eq!(of(&[Some("a"), Some("a")]), Agreement::Same);
+        let most = of(&[Some("a"), Some("b"), Some("a")]);
+        assert_eq!(most, Agreement::Majority(Some("a".into())));
+        assert!(most.drifted(Some("b")) && !most.drifted(Some("a")));
+        let nothing = of(&[None, Some("b"), None]);
+        assert_eq!(nothing, Agreement::Majority(None));
+        assert!(nothing.drifted(Some("b")) && !nothing.drifted(None));
+        let split = of(&[Some("a"), Some("b")]);
+        assert_eq!(split, Agreement::Split);
+        assert!(split.drifted(Some("a")) && split.drifted(Some("b")));
+    }
 }

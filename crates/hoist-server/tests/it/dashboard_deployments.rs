@@ -45,14 +45,16 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// `hoist deploy production` of the project's working tree, with the deploy engine.
-async fn deploy(config: PathBuf) -> String {
+/// `hoist deploy production` of the project's working tree to the hosts named `only` (all when
+/// empty), with the deploy engine.
+async fn deploy(config: PathBuf, only: &'static [&'static str]) -> String {
     tokio::task::spawn_blocking(move || {
         let config = hoist_config::load(&config).unwrap();
         let env = config.environment(Some("production")).unwrap();
         let hosts: Vec<Host> = env
             .hosts
             .iter()
+            .filter(|spec| only.is_empty() || only.contains(&spec.name.as_str()))
             .map(|spec| Host {
                 name: spec.name.clone(),
                 transport: hoist_deploy::connect(spec, HostKeyPolicy::Strict).unwrap(),
@@ -119,13 +121,16 @@ async fn a_deployer_sees_every_hosts_live_release_and_rolls_back_from_the_page_a
     git(&site.project, &["init", "-q", "-b", "master", "."]);
     git(&site.project, &["add", "-A"]);
     git(&site.project, &["commit", "-qm", "first version"]);
-    let first = deploy(site.config.clone()).await;
-    let app = site.project.join("app.py");
-    let mut code = std::fs::read_to_string(&app).unwrap();
-    code.push_str("\n# second\n");
-    std::fs::write(&app, code).unwrap();
-    git(&site.project, &["commit", "-qam", "second version"]);
-    let second = deploy(site.config.clone()).await;
+    let change = |version: &str| {
+        let app = site.project.join("app.py");
+        let mut code = std::fs::read_to_string(&app).unwrap();
+        code.push_str(&format!("\n# {version}\n"));
+        std::fs::write(&app, code).unwrap();
+        git(&site.project, &["commit", "-qam", version]);
+    };
+    let first = deploy(site.config.clone(), &[]).await;
+    change("second version");
+    let second = deploy(site.config.clone(), &[]).await;
     assert_ne!(first, second);
 
     let mut server = TestServer::start(&site.project, "", "").await;
@@ -173,7 +178,7 @@ async fn a_deployer_sees_every_hosts_live_release_and_rolls_back_from_the_page_a
         journal[1].ends_with("Roll back to this") && !journal[0].contains("Roll back"),
         "only a release not live can be gone back to: {journal:?}"
     );
-    browser.screenshot("deployments").await;
+    browser.screenshot("deployments-before").await;
 
     // Roll back: first a confirmation naming the target on every host; nothing changed yet.
     browser.press("Roll back").await;
@@ -241,15 +246,57 @@ async fn a_deployer_sees_every_hosts_live_release_and_rolls_back_from_the_page_a
         "the release rolled away from is bad, the other one live: {journal:?}"
     );
 
+    // Someone deploys to web1 alone: the hosts now serve different releases, and web1 is not
+    // on what the server last recorded there. Both rows are marked (no majority of two).
+    change("third version");
+    let third = deploy(site.config.clone(), &["web1"]).await;
+    browser.open("/projects/app/deployments?fresh=1").await;
+    let drift = browser.texts("#env-production .drift").await;
+    assert_eq!(
+        drift,
+        [
+            format!("⚠ hosts serve different releases: web1 -> {third}, web2 -> {first}"),
+            format!("⚠ web1 serves {third}, but the last deploy or rollback recorded here left {first} (user ada)"),
+        ]
+    );
+    let drifted = browser
+        .texts("#env-production .grid tbody tr.drifted")
+        .await;
+    assert_eq!(drifted.len(), 2, "{drifted:?}");
+    assert!(
+        drifted[0].contains(&format!("{third} ⚠ differs")),
+        "{drifted:?}"
+    );
+    // The README's picture.
+    browser.screenshot("deployments").await;
+
+    // At 360 px wide (a phone) the page fits: only its tables scroll sideways.
+    browser.client.set_window_size(360, 800).await.unwrap();
+    browser.open("/projects/app/deployments").await;
+    let fits = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fits,
+        serde_json::json!(true),
+        "the page is wider than 360 px"
+    );
+    browser.screenshot("deployments-narrow").await;
+    browser.client.set_window_size(1280, 900).await.unwrap();
+
     // A viewer sees the same page without a Roll back button, and is refused the form.
     browser.press("Sign out").await;
     browser.open("/projects/app/deployments").await;
     browser.sign_in("vic", PASSWORD).await;
-    assert!(browser
-        .texts("#env-production .grid tbody tr")
-        .await
-        .iter()
-        .all(|r| r.contains(&first)));
+    assert_eq!(
+        browser.texts("#env-production .grid tbody tr").await.len(),
+        2
+    );
     assert!(
         browser
             .texts("button")
@@ -273,9 +320,8 @@ async fn a_deployer_sees_every_hosts_live_release_and_rolls_back_from_the_page_a
         browser.text(".error").await,
         "vic is a viewer; this needs deployer"
     );
-    for root in &site.roots {
-        assert_eq!(current(root), first);
-    }
+    assert_eq!(current(&site.roots[0]), third);
+    assert_eq!(current(&site.roots[1]), first);
 
     browser.close().await;
     server.stop().await;
