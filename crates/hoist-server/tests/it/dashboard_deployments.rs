@@ -85,6 +85,32 @@ async fn deploy(config: PathBuf, only: &'static [&'static str]) -> String {
     .unwrap()
 }
 
+/// Takes (`hold`) or releases the deploy lock of the root of production's host `host`, as
+/// `hoist lock acquire|release` does.
+async fn lock(config: PathBuf, host: &'static str, hold: bool) {
+    tokio::task::spawn_blocking(move || {
+        let config = hoist_config::load(&config).unwrap();
+        let env = config.environment(Some("production")).unwrap();
+        let spec = env.hosts.iter().find(|h| h.name == host).unwrap();
+        let transport = hoist_deploy::connect(spec, HostKeyPolicy::Strict).unwrap();
+        let layout = Layout::with_root(&config.release, spec.root.clone());
+        if hold {
+            hoist_deploy::acquire_manual_lock(
+                transport.as_ref(),
+                &layout,
+                "dora@ops",
+                Some("database maintenance"),
+                &|_| {},
+            )
+            .unwrap();
+        } else {
+            hoist_deploy::release_lock(transport.as_ref(), &layout, false).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}
+
 fn current(root: &std::path::Path) -> String {
     std::fs::read_link(root.join("current"))
         .unwrap()
@@ -194,6 +220,28 @@ async fn a_deployer_sees_every_hosts_live_release_and_rolls_back_from_the_page_a
     assert_eq!(current(&site.roots[0]), second);
     browser.screenshot("rollback-confirm").await;
 
+    // Someone takes web2's lock meanwhile: the rollback is refused at once, nothing changes,
+    // and the page says why.
+    lock(site.config.clone(), "web2", true).await;
+    browser.press(&format!("Roll back to {first}")).await;
+    assert_eq!(
+        browser.text("h1").await,
+        "✗ failed Rollback of app production"
+    );
+    let refused = browser.text(".error").await;
+    assert!(refused.contains("database maintenance"), "{refused}");
+    for root in &site.roots {
+        assert_eq!(current(root), second);
+    }
+    browser.open("/projects/app/deployments").await;
+    let locked = browser.texts("#env-production .grid tbody tr").await;
+    assert!(
+        locked[1].contains("🔒 locked by dora@") && locked[1].contains("database maintenance"),
+        "{locked:?}"
+    );
+    lock(site.config.clone(), "web2", false).await;
+
+    browser.press("Roll back").await;
     browser.press(&format!("Roll back to {first}")).await;
     assert_eq!(
         browser.text("h1").await,
