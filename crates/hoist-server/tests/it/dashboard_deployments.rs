@@ -241,7 +241,15 @@ async fn a_deployer_sees_every_hosts_live_release_and_rolls_back_from_the_page_a
     );
     lock(site.config.clone(), "web2", false).await;
 
-    browser.press("Roll back").await;
+    // "Roll back to this" on the first release in the history asks the same confirmation.
+    browser.press("Roll back to this").await;
+    assert_eq!(
+        browser.texts(".confirm tbody tr").await,
+        [
+            format!("web1 {second} → {first}"),
+            format!("web2 {second} → {first}")
+        ]
+    );
     browser.press(&format!("Roll back to {first}")).await;
     assert_eq!(
         browser.text("h1").await,
