@@ -572,7 +572,9 @@ async fn rollback(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Deployer)?;
     let body = body.map(|b| b.0).unwrap_or_default();
-    match rollback_environment(&app, &project, body.environment, body.to, &caller.who()).await? {
+    let (who, quiet): (String, crate::deployments::Progress) = (caller.who(), Box::new(|_| {}));
+    let asked = rollback_environment(&app, &project, body.environment, body.to, &who, quiet);
+    match asked.await? {
         Ok((environment, report)) => Ok(Json(json!({
             "project": project,
             "environment": environment,
@@ -594,13 +596,15 @@ async fn rollback(
 /// `hoist rollback [ENV] [--to R]`: the deploy engine rolls every host back, each host's
 /// outcome is recorded as a deployment, and the request, done or not, goes into the audit log
 /// (`environment.rollback`). The API and the dashboard's Roll back button both go through it.
-/// The inner error is the engine's, with the HTTP status that fits it.
+/// The engine's events go to `progress`. The inner error is the engine's, with the HTTP status
+/// that fits it.
 pub(crate) async fn rollback_environment(
     app: &AppState,
     project: &str,
     environment: Option<String>,
     to: Option<String>,
     who: &str,
+    progress: crate::deployments::Progress,
 ) -> Result<
     Result<(String, hoist_deploy::RollbackReport), (StatusCode, hoist_deploy::DeployError)>,
     ApiError,
@@ -630,6 +634,7 @@ pub(crate) async fn rollback_environment(
         environment,
         to,
         format!("{who} (hoist serve)"),
+        progress,
     )
     .await;
     let (environment, report) = match result {

@@ -298,8 +298,13 @@ impl RollbackError {
     }
 }
 
+/// The engine's events of a rollback as they happen (each host's steps), for a page that shows
+/// its progress.
+pub type Progress = Box<dyn Fn(hoist_deploy::Event) + Send + Sync>;
+
 /// Rolls `environment` (the only one when `None`) of `project` back, to `to` or to the
-/// rollback target, as `hoist rollback` does; `who` goes into the journal and the lock. A
+/// rollback target, as `hoist rollback` does; `who` goes into the journal and the lock, the
+/// engine's events to `progress`. A
 /// deploy holding a host's lock makes it fail at once (`LockHeld`): nothing is changed.
 /// The next read of the project's deployments reads the hosts anew.
 ///
@@ -314,6 +319,7 @@ pub async fn rollback(
     environment: Option<String>,
     to: Option<String>,
     who: String,
+    progress: Progress,
 ) -> Result<(String, RollbackReport), RollbackError> {
     let slot = cache.slot(&project.name);
     let mut last = slot.lock().await;
@@ -351,7 +357,7 @@ pub async fn rollback(
             &who,
             &format!("hoist serve: rollback of {} {}", project.name, env.name),
             Duration::ZERO,
-            &|_| {},
+            &|event| progress(event),
         )
         .map(|report| (env.name.clone(), report))
         .map_err(|error| RollbackError { error })

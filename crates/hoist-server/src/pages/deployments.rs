@@ -9,18 +9,19 @@
 //! [`crate::api::rollback_environment`]: this page only shows what they return.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use hoist_store::Role;
 use minijinja::{context, Value};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::{not_found, render, when, App, Form, PageError, Reader};
+use super::{ansi, not_found, render, when, App, Form, PageError, Reader};
 use crate::runner::checkout;
 use crate::state::AppState;
 
@@ -367,7 +368,7 @@ pub(crate) async fn rollback(
         .map(str::to_string);
     let to = form.get("to").filter(|t| !t.is_empty()).map(str::to_string);
     if form.get("confirm") == Some("yes") {
-        return execute(&app, &reader, &project, environment, to).await;
+        return execute(app, &reader, &project, environment, to).await;
     }
     confirm(&app, &reader, &project, environment, to).await
 }
@@ -450,54 +451,153 @@ async fn confirm(
     ))
 }
 
-/// The rollback, as the API does it; the page shows each host's outcome.
+/// The rollback, as the API does it. The page streams: each host's steps appear as the engine
+/// reports them (plain HTML arriving over one response, so no script is needed), then each
+/// host's outcome. The rollback goes on to its end if the reader leaves the page.
 async fn execute(
-    app: &AppState,
+    app: Arc<AppState>,
     reader: &Reader,
     project: &str,
     environment: Option<String>,
     to: Option<String>,
 ) -> Result<Response, PageError> {
-    let who = format!("user {}", reader.name);
-    let asked_env = environment.clone();
-    let outcome = crate::api::rollback_environment(app, project, environment, to, &who).await?;
-    let row = |h: &hoist_deploy::HostOutcome| {
+    let page = render_page(
+        "rolling_back.html",
         context! {
-            host => h.host,
-            previous => h.previous,
-            release => h.release,
-            result => h.result.describe(),
-            ok => h.result == hoist_deploy::HostResult::Live,
-            detail => h.detail,
+            me => reader.context(),
+            project => project,
+            environment => environment,
+            to => to,
+        },
+    )?;
+    let mut parts = page.splitn(3, MARK);
+    let (head, middle, tail) = (
+        parts.next().unwrap_or_default().to_string(),
+        parts.next().unwrap_or_default().to_string(),
+        parts.next().unwrap_or_default().to_string(),
+    );
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let progress_sender = sender.clone();
+    let progress: crate::deployments::Progress = Box::new(move |event| {
+        if let Some(line) = progress_line(&event) {
+            let _ = progress_sender.send(format!("<li>{}</li>\n", ansi::to_html(&line)));
         }
-    };
-    let (status, context) = match outcome {
-        Ok((environment, report)) => (
-            StatusCode::OK,
+    });
+    let (who, project) = (format!("user {}", reader.name), project.to_string());
+    let asked_env = environment.clone();
+    tokio::spawn(async move {
+        let outcome =
+            crate::api::rollback_environment(&app, &project, environment, to, &who, progress).await;
+        let row = |h: &hoist_deploy::HostOutcome| {
             context! {
-                me => reader.context(),
+                host => h.host,
+                previous => h.previous,
+                release => h.release,
+                result => h.result.describe(),
+                ok => h.result == hoist_deploy::HostResult::Live,
+                detail => h.detail,
+            }
+        };
+        let context = match outcome {
+            Ok(Ok((environment, report))) => context! {
                 project => project,
                 environment => environment,
                 to => report.to.to_string(),
                 millis => report.elapsed.as_millis(),
                 hosts => report.hosts.iter().map(row).collect::<Vec<_>>(),
             },
-        ),
-        Err((status, e)) => (
-            status,
-            context! {
-                me => reader.context(),
+            Ok(Err((_, e))) => context! {
                 project => project,
                 environment => asked_env,
                 error => e.message,
                 hints => e.hints,
                 hosts => e.hosts.iter().map(row).collect::<Vec<_>>(),
             },
-        ),
+            Err(e) => context! {
+                project => project,
+                environment => asked_env,
+                error => e.1,
+            },
+        };
+        let outcome = render_page("rollback_outcome.html", context)
+            .unwrap_or_else(|e| format!("<p class=\"error\">{}</p>", ansi::to_html(&e.1)));
+        let _ = sender.send(format!("{middle}{outcome}"));
+    });
+    let body = Chunks {
+        head: Some(head),
+        lines: receiver,
+        tail: Some(tail),
     };
-    let mut response = render("rolled_back.html", context);
-    *response.status_mut() = status;
-    Ok(response)
+    Ok((super::page_headers(), Html(Body::from_stream(body))).into_response())
+}
+
+/// Where the streamed page's parts are cut.
+const MARK: &str = "<!--hoist:progress-->";
+
+/// A template rendered to a string (for a page sent in parts).
+fn render_page(template: &str, context: Value) -> Result<String, PageError> {
+    super::TEMPLATES
+        .get_template(template)
+        .and_then(|t| t.render(context))
+        .map_err(|e| {
+            PageError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the page {template} could not be rendered: {e}"),
+            )
+        })
+}
+
+/// One line of progress for a person: a host's step started, done or failed, or a warning.
+fn progress_line(event: &hoist_deploy::Event) -> Option<String> {
+    use hoist_deploy::{Event, StepStatus};
+    match event {
+        Event::Step {
+            host,
+            step,
+            status,
+            detail,
+            ..
+        } => {
+            let status = match status {
+                StepStatus::Started => "…",
+                StepStatus::Done => "✓",
+                StepStatus::Failed => "✗",
+            };
+            let detail = detail
+                .as_ref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            Some(format!("{host}: {status} {}{detail}", step.name()))
+        }
+        Event::Warning { host, message } => Some(format!("{host}: ⚠ {message}")),
+        _ => None,
+    }
+}
+
+/// The streamed page: its head, a line per engine event, then the outcome and the page's end.
+struct Chunks {
+    head: Option<String>,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    tail: Option<String>,
+}
+
+impl futures_core::Stream for Chunks {
+    type Item = Result<String, std::convert::Infallible>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if let Some(head) = self.head.take() {
+            return Poll::Ready(Some(Ok(head)));
+        }
+        match self.lines.poll_recv(cx) {
+            Poll::Ready(Some(line)) => Poll::Ready(Some(Ok(line))),
+            Poll::Ready(None) => Poll::Ready(self.tail.take().map(Ok)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .layer(Extension(Arc::new(Sessions::default())))
 }
 
-static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+pub(super) static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     for (name, source) in [
         ("base.html", include_str!("templates/base.html")),
@@ -81,8 +81,12 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ),
         ("rollback.html", include_str!("templates/rollback.html")),
         (
-            "rolled_back.html",
-            include_str!("templates/rolled_back.html"),
+            "rolling_back.html",
+            include_str!("templates/rolling_back.html"),
+        ),
+        (
+            "rollback_outcome.html",
+            include_str!("templates/rollback_outcome.html"),
         ),
     ] {
         env.add_template(name, source)
@@ -107,7 +111,7 @@ fn render(template: &str, context: Value) -> Response {
     }
 }
 
-fn page_headers() -> [(header::HeaderName, &'static str); 4] {
+pub(super) fn page_headers() -> [(header::HeaderName, &'static str); 4] {
     [
         (
             header::CONTENT_SECURITY_POLICY,

@@ -255,7 +255,7 @@ async fn a_deployer_sees_every_hosts_live_release_and_rolls_back_from_the_page_a
         browser.text("h1").await,
         format!("✓ done app production rolled back to {first}")
     );
-    let outcome = browser.texts(".outcome tbody tr").await;
+    let outcome = browser.texts(".outcome .hosts tbody tr").await;
     assert_eq!(
         outcome,
         [
@@ -269,6 +269,19 @@ async fn a_deployer_sees_every_hosts_live_release_and_rolls_back_from_the_page_a
             first,
             "current on disk in {}",
             root.display()
+        );
+    }
+    // Each host's steps, as the engine reported them while the page was loading.
+    let progress = browser.texts("#progress li").await;
+    for expected in [
+        "web1: ✓ switch",
+        "web2: ✓ switch",
+        "web1: ✓ health",
+        "web2: ✓ health",
+    ] {
+        assert!(
+            progress.iter().any(|l| l.starts_with(expected)),
+            "{expected}: {progress:#?}"
         );
     }
     browser.screenshot("rollback-done").await;
