@@ -206,6 +206,26 @@ async fn a_deployer_sees_every_hosts_live_release_and_rolls_back_from_the_page_a
     );
     browser.screenshot("deployments-before").await;
 
+    // A forged form (not this session's CSRF token) rolls nothing back, even confirmed.
+    browser
+        .client
+        .execute(
+            "const f = document.createElement('form');
+             f.method = 'post'; f.action = '/projects/app/rollback';
+             for (const [k, v] of [['csrf', 'forged'], ['environment', 'production'], ['confirm', 'yes']]) {
+               const i = document.createElement('input');
+               i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+             }
+             window.hoistOldPage = true; document.body.appendChild(f); f.submit();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser.wait_new_page().await;
+    assert_eq!(browser.text("h1").await, "403");
+    assert_eq!(current(&site.roots[0]), second);
+    browser.open("/projects/app/deployments").await;
+
     // Roll back: first a confirmation naming the target on every host; nothing changed yet.
     browser.press("Roll back").await;
     assert_eq!(browser.path().await, "/projects/app/rollback");
