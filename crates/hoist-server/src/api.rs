@@ -528,21 +528,32 @@ async fn deployments(
     Path(project): Path<String>,
     Query(query): Query<DeploymentsQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        read_deployments(&app, &project, query.fresh.unwrap_or(false)).await?,
+    ))
+}
+
+/// What [`crate::deployments::read`] reads of `project`'s hosts, with what the store recorded
+/// of its deployments. The API and the dashboard's Deployments page both read through it.
+pub(crate) async fn read_deployments(
+    app: &AppState,
+    project: &str,
+    fresh: bool,
+) -> Result<Value, ApiError> {
     let config = app
-        .project(&project)
+        .project(project)
         .cloned()
         .ok_or_else(|| not_found(format!("no project named {project:?}")))?;
-    let recorded = app.store.deployments(&project).await?;
-    let body = crate::deployments::read(
+    let recorded = app.store.deployments(project).await?;
+    crate::deployments::read(
         &app.deployments,
         &app.config.data_dir,
         &config,
         recorded,
-        query.fresh.unwrap_or(false),
+        fresh,
     )
     .await
-    .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e))?;
-    Ok(Json(body))
+    .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e))
 }
 
 #[derive(Deserialize, Default)]
@@ -560,51 +571,87 @@ async fn rollback(
     body: Option<Json<RollbackBody>>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Deployer)?;
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let (who, quiet): (String, crate::deployments::Progress) = (caller.who(), Box::new(|_| {}));
+    let asked = rollback_environment(&app, &project, body.environment, body.to, &who, quiet);
+    match asked.await? {
+        Ok((environment, report)) => Ok(Json(json!({
+            "project": project,
+            "environment": environment,
+            "to": report.to.to_string(),
+            "hosts": report.hosts,
+            "marked_bad": report.left_marked_bad,
+            "millis": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+        }))
+        .into_response()),
+        Err((status, e)) => Ok((
+            status,
+            Json(json!({ "error": e.message, "hints": e.hints, "hosts": e.hosts })),
+        )
+            .into_response()),
+    }
+}
+
+/// The rollback of an environment of `project` asked by `who` (`token NAME`, `user NAME`), as
+/// `hoist rollback [ENV] [--to R]`: the deploy engine rolls every host back, each host's
+/// outcome is recorded as a deployment, and the request, done or not, goes into the audit log
+/// (`environment.rollback`). The API and the dashboard's Roll back button both go through it.
+/// The engine's events go to `progress`. The inner error is the engine's, with the HTTP status
+/// that fits it.
+pub(crate) async fn rollback_environment(
+    app: &AppState,
+    project: &str,
+    environment: Option<String>,
+    to: Option<String>,
+    who: &str,
+    progress: crate::deployments::Progress,
+) -> Result<
+    Result<(String, hoist_deploy::RollbackReport), (StatusCode, hoist_deploy::DeployError)>,
+    ApiError,
+> {
     let config = app
-        .project(&project)
+        .project(project)
         .cloned()
         .ok_or_else(|| not_found(format!("no project named {project:?}")))?;
-    let body = body.map(|b| b.0).unwrap_or_default();
-    let asked = body.to.clone().map_or_else(
+    let asked = to.clone().map_or_else(
         || "the rollback target".to_string(),
         |to| format!("--to {to}"),
     );
     let target = format!(
         "{project} {}",
-        body.environment.as_deref().unwrap_or("(its environment)")
+        environment.as_deref().unwrap_or("(its environment)")
     );
+    let audit = |target: String, detail: String| NewAudit {
+        who: who.to_string(),
+        action: "environment.rollback".into(),
+        target,
+        detail,
+    };
     let result = crate::deployments::rollback(
         &app.deployments,
         &app.config.data_dir,
         &config,
-        body.environment,
-        body.to,
-        format!("{} (hoist serve)", caller.who()),
+        environment,
+        to,
+        format!("{who} (hoist serve)"),
+        progress,
     )
     .await;
     let (environment, report) = match result {
         Ok(done) => done,
         Err(failed) => {
             let e = failed.error;
-            audit(
-                &app,
-                &caller,
-                "environment.rollback",
-                target,
-                format!("{asked}: failed: {}", e.message),
-            )
-            .await;
+            let _ = app
+                .store
+                .audit(&audit(target, format!("{asked}: failed: {}", e.message)))
+                .await;
             let status = match e.kind {
                 hoist_deploy::FailureKind::Config => StatusCode::UNPROCESSABLE_ENTITY,
                 hoist_deploy::FailureKind::LockHeld => StatusCode::CONFLICT,
                 hoist_deploy::FailureKind::BeforeSwitch => StatusCode::BAD_GATEWAY,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            return Ok((
-                status,
-                Json(json!({ "error": e.message, "hints": e.hints, "hosts": e.hosts })),
-            )
-                .into_response());
+            return Ok(Err((status, e)));
         }
     };
     let to = report.to.to_string();
@@ -619,7 +666,7 @@ async fn rollback(
         app.store
             .record_deployment(&NewDeployment {
                 run: None,
-                project: project.clone(),
+                project: project.to_string(),
                 environment: environment.clone(),
                 host: host.host.clone(),
                 release: host.release.clone(),
@@ -628,27 +675,18 @@ async fn rollback(
                     .previous
                     .as_ref()
                     .map(|p| format!("rolled back from {p}")),
-                who: caller.who(),
+                who: who.to_string(),
             })
             .await?;
     }
-    audit(
-        &app,
-        &caller,
-        "environment.rollback",
-        format!("{project} {environment}"),
-        format!("{asked}: rolled back to {to}"),
-    )
-    .await;
-    Ok(Json(json!({
-        "project": project,
-        "environment": environment,
-        "to": to,
-        "hosts": report.hosts,
-        "marked_bad": report.left_marked_bad,
-        "millis": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
-    }))
-    .into_response())
+    let _ = app
+        .store
+        .audit(&audit(
+            format!("{project} {environment}"),
+            format!("{asked}: rolled back to {to}"),
+        ))
+        .await;
+    Ok(Ok((environment, report)))
 }
 
 #[derive(Deserialize)]

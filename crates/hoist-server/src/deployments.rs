@@ -148,6 +148,42 @@ fn leaves_live(outcome: &str) -> bool {
     matches!(outcome, "live" | "rolled_back" | "left_switched")
 }
 
+/// What was read of one host: its status and the tail of its journal, or why it could not be.
+type HostRead = Result<(hoist_deploy::Status, Vec<Value>), String>;
+
+/// How many of a host's latest journal events a read shows.
+pub const JOURNAL_TAIL: usize = 20;
+
+/// The host's latest deploys, rollbacks and failures from its journal, newest first, as the
+/// journal writes them (`ts`, `who`, `event` and the event's fields). Builds and switches are
+/// left out: each deploy or rollback ends in one of the events kept. A journal that
+/// cannot be read gives none (`status` has already said why).
+fn journal_tail(host: &Host) -> Vec<Value> {
+    let Ok(state) = hoist_deploy::HostState::read(host.transport(), &host.layout) else {
+        return Vec::new();
+    };
+    state
+        .entries
+        .iter()
+        .rev()
+        .filter(|e| {
+            matches!(
+                e.event.name(),
+                "deploy_succeeded"
+                    | "deploy_failed"
+                    | "rolled_back"
+                    | "rollback_failed"
+                    | "rollback_interrupted"
+                    | "adopted"
+                    | "marked_good"
+                    | "pruned"
+            )
+        })
+        .take(JOURNAL_TAIL)
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect()
+}
+
 /// Every environment's hosts, read in parallel.
 fn read_hosts(config: &Config, commit: &str, project: &str, recorded: &[Deployment]) -> Value {
     let environments: Vec<Value> = environment_names(config)
@@ -157,25 +193,25 @@ fn read_hosts(config: &Config, commit: &str, project: &str, recorded: &[Deployme
                 Ok(env) => env,
                 Err(e) => return json!({ "name": name, "error": e.to_string() }),
             };
-            let statuses: Vec<(String, Result<hoist_deploy::Status, String>)> =
-                std::thread::scope(|scope| {
-                    let reads: Vec<_> = env
-                        .hosts
-                        .iter()
-                        .map(|spec| {
-                            scope.spawn(move || {
-                                let status = connect(config, spec).and_then(|host| {
-                                    hoist_deploy::status(&host).map_err(|e| e.message)
-                                });
-                                (spec.name.clone(), status)
-                            })
+            let statuses: Vec<(String, HostRead)> = std::thread::scope(|scope| {
+                let reads: Vec<_> = env
+                    .hosts
+                    .iter()
+                    .map(|spec| {
+                        scope.spawn(move || {
+                            let status = connect(config, spec).and_then(|host| {
+                                let status = hoist_deploy::status(&host).map_err(|e| e.message)?;
+                                Ok((status, journal_tail(&host)))
+                            });
+                            (spec.name.clone(), status)
                         })
-                        .collect();
-                    reads
-                        .into_iter()
-                        .map(|r| r.join().expect("a host read does not panic"))
-                        .collect()
-                });
+                    })
+                    .collect();
+                reads
+                    .into_iter()
+                    .map(|r| r.join().expect("a host read does not panic"))
+                    .collect()
+            });
             environment_json(&env.name, &statuses, recorded)
         })
         .collect();
@@ -189,18 +225,14 @@ fn read_hosts(config: &Config, commit: &str, project: &str, recorded: &[Deployme
 }
 
 /// One environment: its hosts, those that could not be read, and drift.
-fn environment_json(
-    name: &str,
-    statuses: &[(String, Result<hoist_deploy::Status, String>)],
-    recorded: &[Deployment],
-) -> Value {
+fn environment_json(name: &str, statuses: &[(String, HostRead)], recorded: &[Deployment]) -> Value {
     let mut hosts = Vec::new();
     let mut unreachable = Vec::new();
     let mut drift = Vec::new();
     let mut lives: Vec<(String, Option<String>)> = Vec::new();
     for (host, status) in statuses {
-        let status = match status {
-            Ok(status) => status,
+        let (status, journal) = match status {
+            Ok((status, journal)) => (status, journal),
             Err(error) => {
                 unreachable.push(json!({ "host": host, "error": error }));
                 continue;
@@ -233,6 +265,7 @@ fn environment_json(
                 "run": d.run,
                 "at": time(d.at),
             })),
+            "journal": journal,
         }));
     }
     if lives.iter().any(|(_, live)| *live != lives[0].1) {
@@ -265,8 +298,13 @@ impl RollbackError {
     }
 }
 
+/// The engine's events of a rollback as they happen (each host's steps), for a page that shows
+/// its progress.
+pub type Progress = Box<dyn Fn(hoist_deploy::Event) + Send + Sync>;
+
 /// Rolls `environment` (the only one when `None`) of `project` back, to `to` or to the
-/// rollback target, as `hoist rollback` does; `who` goes into the journal and the lock. A
+/// rollback target, as `hoist rollback` does; `who` goes into the journal and the lock, the
+/// engine's events to `progress`. A
 /// deploy holding a host's lock makes it fail at once (`LockHeld`): nothing is changed.
 /// The next read of the project's deployments reads the hosts anew.
 ///
@@ -281,6 +319,7 @@ pub async fn rollback(
     environment: Option<String>,
     to: Option<String>,
     who: String,
+    progress: Progress,
 ) -> Result<(String, RollbackReport), RollbackError> {
     let slot = cache.slot(&project.name);
     let mut last = slot.lock().await;
@@ -318,7 +357,7 @@ pub async fn rollback(
             &who,
             &format!("hoist serve: rollback of {} {}", project.name, env.name),
             Duration::ZERO,
-            &|_| {},
+            &|event| progress(event),
         )
         .map(|report| (env.name.clone(), report))
         .map_err(|error| RollbackError { error })

@@ -10,6 +10,7 @@
 
 mod ansi;
 mod artifacts;
+mod deployments;
 mod run;
 mod runs;
 mod session;
@@ -42,6 +43,8 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/signout", post(signin::signout))
         .route("/projects/{project}", get(runs::project_runs))
         .route("/projects/{project}/run", post(runs::start))
+        .route("/projects/{project}/deployments", get(deployments::page))
+        .route("/projects/{project}/rollback", post(deployments::rollback))
         .route("/runs/{id}", get(run::page))
         .route("/runs/{id}/lines", get(run::earlier_lines))
         .route("/runs/{id}/live", get(run::live))
@@ -60,7 +63,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .layer(Extension(Arc::new(Sessions::default())))
 }
 
-static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+pub(super) static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     for (name, source) in [
         ("base.html", include_str!("templates/base.html")),
@@ -72,6 +75,19 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("artifacts.html", include_str!("templates/artifacts.html")),
         ("error.html", include_str!("templates/error.html")),
         ("settings.html", include_str!("templates/settings.html")),
+        (
+            "deployments.html",
+            include_str!("templates/deployments.html"),
+        ),
+        ("rollback.html", include_str!("templates/rollback.html")),
+        (
+            "rolling_back.html",
+            include_str!("templates/rolling_back.html"),
+        ),
+        (
+            "rollback_outcome.html",
+            include_str!("templates/rollback_outcome.html"),
+        ),
     ] {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("template {name}: {e}"));
@@ -95,7 +111,7 @@ fn render(template: &str, context: Value) -> Response {
     }
 }
 
-fn page_headers() -> [(header::HeaderName, &'static str); 4] {
+pub(super) fn page_headers() -> [(header::HeaderName, &'static str); 4] {
     [
         (
             header::CONTENT_SECURITY_POLICY,

@@ -974,3 +974,6 @@ async fn an_admin_manages_users_and_tokens_on_the_settings_page_and_a_deployer_m
     browser.close().await;
     server.stop().await;
 }
+
+#[path = "dashboard_deployments.rs"]
+mod deployments;
