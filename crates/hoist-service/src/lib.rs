@@ -5,6 +5,7 @@ mod health;
 mod restart;
 pub mod supervisor;
 pub mod systemd;
+mod warm;
 pub mod workers;
 
 pub use health::{http_get, wait_healthy, HealthReport, HttpAnswer};

@@ -109,8 +109,9 @@ pub fn restart(
     }
 }
 
-/// SIGHUP to the gunicorn master: it re-reads its config and replaces every worker, and the
-/// listening socket stays open throughout. Done when every worker is new and runs `release`.
+/// A warm reload of the gunicorn master ([`crate::warm`]): the new release's workers start and
+/// load the app while the old ones serve, then the old ones retire. Done when every worker is
+/// new, runs `release` and has loaded it.
 fn gunicorn_hup(
     t: &dyn Transport,
     process: &Process,
@@ -141,24 +142,7 @@ fn gunicorn_hup(
             start_it,
         ));
     }
-    let sent = t.exec(&Cmd::new("kill").arg("-HUP").arg(master.to_string()))?;
-    if !sent.success() {
-        return Err(fail(
-            format!("kill -HUP {master} failed: {}", sent.tail(2)),
-            "run hoist as the user that runs gunicorn",
-        ));
-    }
-    let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
-    wait_for_new_workers(
-        t,
-        &process.name,
-        master,
-        release,
-        Some(&ready),
-        &old,
-        old.len().max(1),
-        process.timeout,
-    )
+    crate::warm::warm_reload(t, &process.name, master, release, &ready, process.timeout)
 }
 
 /// A chain reload through the uWSGI master FIFO: workers are replaced one at a time, each new
