@@ -551,6 +551,20 @@ fn deploys_and_rollbacks_under_load(stack: &Stack, strategy: Strategy) -> LoadRe
         report.failed_posts,
         report.longest_gap.as_millis(),
     );
+    let took = |prefix: &str| -> Vec<u128> {
+        let mut ms: Vec<u128> = windows
+            .iter()
+            .filter(|(what, _)| what.starts_with(prefix))
+            .map(|(_, (from, to))| to.duration_since(*from).as_millis())
+            .collect();
+        ms.sort_unstable();
+        ms
+    };
+    eprintln!(
+        "restart figures: {strategy:?}: wall time of each `hoist deploy` {:?} ms, of each `hoist rollback` {:?} ms (under load)",
+        took("deploy"),
+        took("rollback")
+    );
     if report.failed() > 0 {
         eprintln!(
             "restart figures: {strategy:?}: first failures {:?}; nginx said {:?}",
