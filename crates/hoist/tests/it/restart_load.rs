@@ -674,6 +674,12 @@ fn broken_release_is_rolled_back(strategy: Strategy) {
                 report.gets,
                 report.posts
             );
+            // The failed workers were retired with the switch back: as many as before.
+            assert_eq!(
+                stack.workers(),
+                2,
+                "gunicorn's workers after the switch back"
+            );
         }
     }
     assert!(stderr.contains(&format!("serves {good} again")), "{stderr}");
