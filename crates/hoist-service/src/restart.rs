@@ -307,7 +307,7 @@ fn started_fresh(
     ctx: &RestartContext<'_>,
     ready: &Path,
 ) -> Result<bool, ServiceError> {
-    let Some(master) = start_unless_reloadable(t, process, ctx)? else {
+    let Some(master) = start_unless_reloadable(t, process, ctx, ready)? else {
         return Ok(false);
     };
     wait_for_new_workers(
@@ -346,7 +346,12 @@ fn start_unless_reloadable(
     t: &dyn Transport,
     process: &Process,
     ctx: &RestartContext<'_>,
+    ready: &Path,
 ) -> Result<Option<u32>, ServiceError> {
+    // A warm reload cut off earlier left its `warm-target`: a fresh master's workers must not
+    // take it for a reload in progress (one that fails to import would wait instead of
+    // answering 503 to the health check).
+    let forget_warm_reload = || t.remove_all(&ready.join(crate::warm::TARGET_FILE));
     match &process.supervised {
         None => Ok(None),
         Some(Supervised::Program(program)) => {
@@ -361,6 +366,7 @@ fn start_unless_reloadable(
                 }
                 _ => false,
             };
+            forget_warm_reload()?;
             supervisor::start(t, conf, &process.name, &now, restart, process.timeout).map(Some)
         }
         Some(Supervised::Unit(unit)) => {
@@ -371,6 +377,7 @@ fn start_unless_reloadable(
             {
                 return Ok(None);
             }
+            forget_warm_reload()?;
             systemd::restart_fully(t, &process.name, unit, process.timeout).map(Some)
         }
     }

@@ -32,6 +32,10 @@ use crate::ServiceError;
 /// one kind that arrive together are delivered once).
 const RESEND_AFTER: Duration = Duration::from_secs(2);
 
+/// The file in the ready directory that holds the worker count to return to while a warm reload
+/// runs (hoist's loader reads its presence).
+pub(crate) const TARGET_FILE: &str = "warm-target";
+
 /// The poll interval while workers start or stop.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -46,7 +50,7 @@ pub(crate) fn warm_reload(
     timeout: Duration,
 ) -> Result<(), ServiceError> {
     let start = Instant::now();
-    let target_file = ready.join("warm-target");
+    let target_file = ready.join(TARGET_FILE);
     let before = list_workers(t, master, release, Some(ready))?;
     let target = match t
         .read_file(&target_file)?
