@@ -28,8 +28,9 @@ use hoist_transport::{Cmd, Transport};
 use crate::workers::{list_workers, wait_for_new_workers, Worker};
 use crate::ServiceError;
 
-/// How long one grow or retire signal may show no effect before it is sent again (signals of
-/// one kind that arrive together are delivered once).
+/// How long a grow signal may show no effect before it is sent again (signals of one kind that
+/// arrive together are delivered once), and an old worker may outlive its retirement before it
+/// is stopped directly.
 const RESEND_AFTER: Duration = Duration::from_secs(2);
 
 /// The file in the ready directory that holds the worker count to return to while a warm reload
@@ -185,8 +186,11 @@ pub(crate) fn warm_reload(
     retired
 }
 
-/// Waits until no old worker is left, sending one more `TTOU` when the count stays above the
-/// target (a signal the master did not see).
+/// Waits until no old worker is left. An old worker still there after [`RESEND_AFTER`] gets a
+/// SIGTERM of its own (what gunicorn's `TTOU` sends it: it finishes the request it serves):
+/// another `TTOU` would be wrong when the worker is only slow to finish a long request, since
+/// the master would then retire a new worker too and serve with one fewer. When the master did
+/// miss a `TTOU`, it replaces the worker stopped here with a new one, which loads the release.
 #[allow(clippy::too_many_arguments)]
 fn retire(
     t: &dyn Transport,
@@ -206,8 +210,15 @@ fn retire(
         if !old_left || start.elapsed() >= timeout || !now.master_alive {
             break;
         }
-        if now.workers.len() > target && last.elapsed() >= RESEND_AFTER {
-            let _ = signal(t, master, "TTOU");
+        if last.elapsed() >= RESEND_AFTER {
+            let pids: Vec<String> = now
+                .workers
+                .iter()
+                .filter(|w| old.contains(&w.pid))
+                .map(|w| w.pid.to_string())
+                .collect();
+            // A worker that exits meanwhile makes kill fail for its pid only: not an error.
+            let _ = t.exec(&Cmd::new("kill").arg("-TERM").args(pids));
             last = Instant::now();
         }
         std::thread::sleep(POLL);
