@@ -889,6 +889,42 @@ fn killing_a_gunicorn_hup_deploy_at_any_step_never_stops_the_serving() {
     }
 }
 
+/// A request that outlasts the warm reload's retirement of the old workers: its worker finishes
+/// it (SIGTERM lets a sync worker end the request it serves), the deploy succeeds, and gunicorn
+/// keeps as many workers as before, not one fewer.
+#[test]
+fn a_slow_request_through_a_gunicorn_hup_deploy_is_answered_and_no_worker_is_lost() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let stack = Stack::start(Strategy::GunicornHup);
+    let app = stack.site.project.join("app.py");
+    let mut text = fs::read_to_string(&app).unwrap();
+    text.push_str(concat!(
+        "\nimport time as _time\n\n\n",
+        "@app.get(\"/slow\")\n",
+        "def slow():\n    _time.sleep(6)\n    return \"slow done\"\n",
+    ));
+    fs::write(&app, text).unwrap();
+    stack.site.commit("a slow page");
+    assert_exit(&stack.hoist(&["deploy"]), EXIT_OK);
+    let workers_before = stack.workers();
+
+    let port = stack.app_port;
+    let slow = std::thread::spawn(move || request(port, "/slow"));
+    std::thread::sleep(Duration::from_millis(300));
+    stack.site.change_code("during a slow request");
+    let out = stack.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_OK);
+    let live = stack.site.current().unwrap();
+    assert_eq!(stack.serving().as_deref(), Some(live.as_str()));
+    let answer = slow.join().unwrap();
+    assert_eq!(
+        answer.as_ref().map(|(status, body)| (*status, body.trim())),
+        Some((200, "slow done")),
+        "the slow request"
+    );
+    assert_eq!(stack.workers(), workers_before, "gunicorn's workers");
+}
+
 /// `hoist logs` reads a supervisor program's log through the real supervisord: the last lines
 /// of the file supervisord writes for it.
 #[test]
