@@ -136,29 +136,41 @@ pub(crate) fn prepare_host(
     fault::point("deploy:env");
 
     cancelled(Step::ImportCheck)?;
-    step.start(Step::ImportCheck);
-    let since = Instant::now();
-    hoist_pyenv::check_entry_imports(
-        &app_env::app_transport(config, host),
-        &env.path,
-        &release_dir,
-        &config.app.entry.module,
-        &config.app.entry.attribute,
-    )
-    .map_err(|e| {
-        fail(
+    if warm_reload_checks(config, host, host_plan, env.reused) {
+        // The new workers import the app before any old one retires, and one that cannot
+        // never takes a request: one cold import, not two.
+        step.done(
             Step::ImportCheck,
-            DeployError::before_switch(format!(
-                "the new release cannot import its entry point {}: {e}",
-                config.app.entry
-            )),
+            Some(
+                "left to the warm reload: the new workers import the app while the old ones serve"
+                    .into(),
+            ),
+        );
+    } else {
+        step.start(Step::ImportCheck);
+        let since = Instant::now();
+        hoist_pyenv::check_entry_imports(
+            &app_env::app_transport(config, host),
+            &env.path,
+            &release_dir,
+            &config.app.entry.module,
+            &config.app.entry.attribute,
         )
-    })?;
-    step.timed(
-        Step::ImportCheck,
-        since,
-        format!("{} imports", config.app.entry),
-    );
+        .map_err(|e| {
+            fail(
+                Step::ImportCheck,
+                DeployError::before_switch(format!(
+                    "the new release cannot import its entry point {}: {e}",
+                    config.app.entry
+                )),
+            )
+        })?;
+        step.timed(
+            Step::ImportCheck,
+            since,
+            format!("{} imports", config.app.entry),
+        );
+    }
 
     let previous = host_plan.previous.as_ref();
     for hook in config
@@ -174,6 +186,34 @@ pub(crate) fn prepare_host(
         upload,
         env_reused: env.reused,
     })
+}
+
+/// Whether the warm reload is the import check: every process is `gunicorn-hup` (whose new
+/// workers load the release while the old ones serve, and keep out of the way when they
+/// cannot), and the master will be reloaded rather than restarted (the environment is the
+/// previous release's, so the running master can load the release).
+fn warm_reload_checks(
+    config: &Config,
+    host: &Host,
+    host_plan: &HostPlan,
+    env_reused: bool,
+) -> bool {
+    let all_warm = !config.processes.is_empty()
+        && config
+            .processes
+            .iter()
+            .all(|p| matches!(p.restart, hoist_config::Restart::GunicornHup { .. }));
+    let Some(previous) = host_plan.previous.as_ref() else {
+        return false;
+    };
+    all_warm
+        && env_reused
+        && host
+            .transport()
+            .read_link(&host.layout.release(previous).join(".venv"))
+            .ok()
+            .flatten()
+            .is_some_and(|link| link == env_link(&host_plan.dep_key))
 }
 
 /// Replaces each shared path in the release with a link into `<root>/shared`.

@@ -6,6 +6,7 @@ mod restart;
 mod settle;
 pub mod supervisor;
 pub mod systemd;
+mod warm;
 pub mod workers;
 
 pub use health::{http_get, wait_healthy, wait_healthy_reporting, HealthReport, HttpAnswer};

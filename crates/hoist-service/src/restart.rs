@@ -111,8 +111,9 @@ pub fn restart(
     }
 }
 
-/// SIGHUP to the gunicorn master: it re-reads its config and replaces every worker, and the
-/// listening socket stays open throughout. Done when every worker is new and runs `release`.
+/// A warm reload of the gunicorn master ([`crate::warm`]): the new release's workers start and
+/// load the app while the old ones serve, then the old ones retire. Done when every worker is
+/// new, runs `release` and has loaded it.
 fn gunicorn_hup(
     t: &dyn Transport,
     process: &Process,
@@ -143,24 +144,7 @@ fn gunicorn_hup(
             start_it,
         ));
     }
-    let sent = t.exec(&Cmd::new("kill").arg("-HUP").arg(master.to_string()))?;
-    if !sent.success() {
-        return Err(fail(
-            format!("kill -HUP {master} failed: {}", sent.tail(2)),
-            "run hoist as the user that runs gunicorn",
-        ));
-    }
-    let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
-    wait_for_new_workers(
-        t,
-        &process.name,
-        master,
-        release,
-        Some(&ready),
-        &old,
-        old.len().max(1),
-        process.timeout,
-    )
+    crate::warm::warm_reload(t, &process.name, master, release, &ready, process.timeout)
 }
 
 /// A chain reload through the uWSGI master FIFO: workers are replaced one at a time, each new
@@ -325,7 +309,7 @@ fn started_fresh(
     ctx: &RestartContext<'_>,
     ready: &Path,
 ) -> Result<bool, ServiceError> {
-    let Some(master) = start_unless_reloadable(t, process, ctx)? else {
+    let Some(master) = start_unless_reloadable(t, process, ctx, ready)? else {
         return Ok(false);
     };
     wait_for_new_workers(
@@ -364,7 +348,12 @@ fn start_unless_reloadable(
     t: &dyn Transport,
     process: &Process,
     ctx: &RestartContext<'_>,
+    ready: &Path,
 ) -> Result<Option<u32>, ServiceError> {
+    // A warm reload cut off earlier left its `warm-target`: a fresh master's workers must not
+    // take it for a reload in progress (one that fails to import would wait instead of
+    // answering 503 to the health check).
+    let forget_warm_reload = || t.remove_all(&ready.join(crate::warm::TARGET_FILE));
     match &process.supervised {
         None => Ok(None),
         Some(Supervised::Program(program)) => {
@@ -379,6 +368,7 @@ fn start_unless_reloadable(
                 }
                 _ => false,
             };
+            forget_warm_reload()?;
             supervisor::start(t, conf, &process.name, &now, restart, process.timeout).map(Some)
         }
         Some(Supervised::Unit(unit)) => {
@@ -389,6 +379,7 @@ fn start_unless_reloadable(
             {
                 return Ok(None);
             }
+            forget_warm_reload()?;
             systemd::restart_fully(t, &process.name, unit, process.timeout).map(Some)
         }
     }

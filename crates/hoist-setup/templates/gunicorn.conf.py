@@ -1,9 +1,10 @@
 # gunicorn config for {{ app }}, written by `hoist setup`. Restart with
 # restart = "gunicorn-hup" and pidfile = {{ pidfile | py }}.
 #
-# SIGHUP re-reads this file and replaces every worker while the socket stays open. There is no
-# preload: each new worker imports hoist_loader, which loads the release `current` points at
-# by its resolved path, so old workers never read new files.
+# hoist reloads it warm: TTIN adds new workers while the old ones serve, TTOU retires the old
+# ones once the new ones have loaded the app (a change to this file needs a master restart, or a
+# SIGHUP). There is no preload: each new worker imports hoist_loader, which loads the release
+# `current` points at by its resolved path, so old workers never read new files.
 wsgi_app = "hoist_loader:application"
 pythonpath = {{ config_dir | py }}
 chdir = {{ config_dir | py }}

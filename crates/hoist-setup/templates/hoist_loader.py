@@ -3,7 +3,7 @@
 It resolves {{ root }}/current once, to the release it points at now, and serves that release
 by its resolved path: the release directory goes first on sys.path, its virtualenv's packages
 ahead of the server's, and the worker changes into it. A worker started before a switch keeps
-the release it loaded; only workers started after a reload (gunicorn HUP, uWSGI chain reload)
+the release it loaded; only workers started after a reload (gunicorn TTIN, uWSGI chain reload)
 load the new one. Once the app is imported (or failed to), the worker writes a file named
 after its pid into {{ ready_dir }}: its start time and the release. hoist waits for those files
 (and the workers' directories) to know when every new worker has loaded the release.
@@ -13,15 +13,20 @@ Before the import, the worker exports the app's variables from {{ root }}/shared
 graceful reload gives the workers the values of the last deploy.
 
 If the release fails to import, the worker serves 503 with the reason in the server's log, so
-hoist's health check fails and hoist switches back; the server itself stays up.
+hoist's health check fails and hoist switches back; the server itself stays up. During a warm
+reload (hoist's `warm-target` file is in {{ ready_dir }}), a worker that fails to import never
+serves at all: its ready file says `failed:<release>` with the reason on the next line, and it
+waits, without accepting, until it is told to stop, while the old workers keep serving.
 """
 
 import glob
 import importlib
 import os
 import shlex
+import signal
 import site
 import sys
+import time
 import traceback
 
 ROOT = {{ root | py }}
@@ -85,9 +90,10 @@ except Exception:  # noqa: BLE001 - any failure must leave a worker that answers
         return [b"the release failed to load; see the app server's error log\n"]
 
 
-def _say_ready(release):
-    """Writes <READY_DIR>/<pid>: this worker's start time and the release it loaded; removes
-    the files of workers that are gone. Never fails the worker."""
+def _say_ready(release, reason=None):
+    """Writes <READY_DIR>/<pid>: this worker's start time and the release it loaded (or
+    `failed:<release>` and the reason); removes the files of workers that are gone. Never fails
+    the worker."""
     try:
         os.makedirs(READY_DIR, exist_ok=True)
         with open("/proc/self/stat") as stat:
@@ -101,10 +107,21 @@ def _say_ready(release):
                     pass
         partial = os.path.join(READY_DIR, f".{pid}.tmp")
         with open(partial, "w") as ready:
-            ready.write(f"{started} {release}\n")
+            if reason is None:
+                ready.write(f"{started} {release}\n")
+            else:
+                last = reason.strip().splitlines()[-1] if reason.strip() else "unknown error"
+                ready.write(f"{started} failed:{release}\n{last}\n")
         os.replace(partial, os.path.join(READY_DIR, str(pid)))
     except Exception as error:  # noqa: BLE001 - reporting must never stop a worker
         sys.stderr.write(f"hoist loader: cannot write the ready file in {READY_DIR}: {error}\n")
 
+
+if RELEASE is None and os.path.exists(os.path.join(READY_DIR, "warm-target")):
+    # A warm reload: the old workers still serve, so this one must not take a request.
+    _say_ready(_RESOLVED, _REASON)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    while True:
+        time.sleep(3600)
 
 _say_ready(_RESOLVED)

@@ -221,6 +221,25 @@ nginx_listen = "127.0.0.1:{nginx_port}"
         }
     }
 
+    /// How many workers the gunicorn master (its pid file under `shared/run`) has: the live
+    /// children of that pid, from /proc.
+    fn workers(&self) -> usize {
+        let pid = fs::read_to_string(self.site.root.join("shared/run/gunicorn.pid"))
+            .expect("gunicorn's pid file")
+            .trim()
+            .to_string();
+        fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| fs::read_to_string(e.ok()?.path().join("stat")).ok())
+            .filter(|stat| {
+                let fields: Vec<&str> = stat
+                    .rsplit_once(") ")
+                    .map_or(Vec::new(), |(_, rest)| rest.split(' ').collect());
+                fields.get(1) == Some(&pid.as_str()) && fields.first() != Some(&"Z")
+            })
+            .count()
+    }
+
     /// The release the app serves through nginx, by `/version`.
     fn serving(&self) -> Option<String> {
         let (status, body) = request(self.nginx_port, "/version")?;
@@ -532,6 +551,20 @@ fn deploys_and_rollbacks_under_load(stack: &Stack, strategy: Strategy) -> LoadRe
         report.failed_posts,
         report.longest_gap.as_millis(),
     );
+    let took = |prefix: &str| -> Vec<u128> {
+        let mut ms: Vec<u128> = windows
+            .iter()
+            .filter(|(what, _)| what.starts_with(prefix))
+            .map(|(_, (from, to))| to.duration_since(*from).as_millis())
+            .collect();
+        ms.sort_unstable();
+        ms
+    };
+    eprintln!(
+        "restart figures: {strategy:?}: wall time of each `hoist deploy` {:?} ms, of each `hoist rollback` {:?} ms (under load)",
+        took("deploy"),
+        took("rollback")
+    );
     if report.failed() > 0 {
         eprintln!(
             "restart figures: {strategy:?}: first failures {:?}; nginx said {:?}",
@@ -592,8 +625,10 @@ fn supervisor_plain_restart_is_measured_for_comparison() {
     deploys_and_rollbacks_under_load(&stack, Strategy::SupervisorRestart);
 }
 
-/// A release whose app cannot start: the health check catches it, the previous release is
-/// restored and serves again, and the deploy exits non-zero.
+/// A release whose app cannot start: the previous release is restored and serves again, and the
+/// deploy exits non-zero. Under uWSGI the health check catches it; under gunicorn-hup the warm
+/// reload does (the new workers fail to load it while the old ones serve), and no request fails
+/// while it happens.
 fn broken_release_is_rolled_back(strategy: Strategy) {
     let stack = Stack::start(strategy);
     let out = stack.hoist(&["deploy"]);
@@ -613,10 +648,40 @@ fn broken_release_is_rolled_back(strategy: Strategy) {
     fs::write(&app, text).unwrap();
     stack.site.commit("a release that cannot start");
 
+    let load = Load::start(stack.nginx_port, 2, 1_000_000, Duration::from_secs(300));
     let out = stack.hoist(&["deploy"]);
+    let report = load.finish();
     assert_exit(&out, EXIT_ROLLED_BACK);
     let stderr = crate::support::stderr(&out);
-    assert!(stderr.contains("health check failed"), "{stderr}");
+    match strategy.server() {
+        Server::Uwsgi => assert!(stderr.contains("health check failed"), "{stderr}"),
+        Server::Gunicorn => {
+            assert!(
+                stderr.contains("the new workers cannot load")
+                    && stderr.contains("RuntimeError: this release cannot start")
+                    && stderr.contains("the old workers still serve"),
+                "{stderr}"
+            );
+            assert_eq!(
+                (report.failed_gets, report.failed_posts),
+                (0, 0),
+                "a release that cannot start took traffic: {:?}",
+                report.first_failures
+            );
+            assert!(
+                report.gets > 0 && report.posts > 0,
+                "no load during the deploy: {} GETs, {} POSTs",
+                report.gets,
+                report.posts
+            );
+            // The failed workers were retired with the switch back: as many as before.
+            assert_eq!(
+                stack.workers(),
+                2,
+                "gunicorn's workers after the switch back"
+            );
+        }
+    }
     assert!(stderr.contains(&format!("serves {good} again")), "{stderr}");
     assert_eq!(stack.site.current().as_deref(), Some(good.as_str()));
     assert_eq!(stack.serving().as_deref(), Some(good.as_str()));
@@ -685,8 +750,9 @@ fn supervisor_restart_that_cannot_spawn_fails_the_deploy_by_its_status() {
 }
 
 /// `entry = "app:create_app()"`: the import check and the app server's workers call the
-/// factory (the module defines no `app`), and the release serves; a factory that raises stops
-/// the deploy before the switch.
+/// factory (the module defines no `app`), and the release serves; a factory that raises never
+/// serves: the import check stops the deploy before the switch, or (gunicorn-hup) the new
+/// workers of the warm reload fail to load it and the deploy is switched back.
 fn a_factory_entry_is_served(strategy: Strategy) {
     let stack = Stack::start_with(strategy, "app:create_app()");
     let out = stack.hoist(&["deploy"]);
@@ -706,12 +772,23 @@ fn a_factory_entry_is_served(strategy: Strategy) {
     .unwrap();
     stack.site.commit("a factory that raises");
     let out = stack.hoist(&["deploy"]);
-    assert_exit(&out, crate::support::EXIT_BEFORE_SWITCH);
     let err = crate::support::stderr(&out);
-    assert!(
-        err.contains("cannot import its entry point app:create_app()"),
-        "{err}"
-    );
+    match strategy.server() {
+        // The import check before the switch catches it.
+        Server::Uwsgi => {
+            assert_exit(&out, crate::support::EXIT_BEFORE_SWITCH);
+            assert!(
+                err.contains("cannot import its entry point app:create_app()"),
+                "{err}"
+            );
+        }
+        // The warm reload is the import check: the new workers fail to load it and never
+        // serve, and the deploy is switched back.
+        Server::Gunicorn => {
+            assert_exit(&out, EXIT_ROLLED_BACK);
+            assert!(err.contains("the new workers cannot load"), "{err}");
+        }
+    }
     assert!(
         err.contains("RuntimeError: the factory cannot build the app"),
         "{err}"
@@ -732,9 +809,11 @@ fn uwsgi_serves_a_factory_entry() {
     a_factory_entry_is_served(Strategy::UwsgiChain);
 }
 
-/// hoist killed (SIGKILL) at every step of a deploy under gunicorn-hup: the app keeps answering
+/// hoist killed (SIGKILL) at every step of a deploy under gunicorn-hup, and inside the warm
+/// reload once the new workers are warm and before the old ones retire: the app keeps answering
 /// through nginx after each kill (the old master serves whatever happened), `current` is a whole
-/// release, and the next deploy serves exactly what `current` names.
+/// release, and the next deploy serves exactly what `current` names, with as many workers as
+/// before.
 #[test]
 fn killing_a_gunicorn_hup_deploy_at_any_step_never_stops_the_serving() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -749,7 +828,9 @@ fn killing_a_gunicorn_hup_deploy_at_any_step_never_stops_the_serving() {
                 && *p != "deploy:pruning-env"
                 && *p != "deploy:repaired"
         })
+        .chain(["warm:grown"])
         .collect();
+    let workers_before = stack.workers();
     let path = format!(
         "{}:{}",
         stack.bin.display(),
@@ -800,7 +881,48 @@ fn killing_a_gunicorn_hup_deploy_at_any_step_never_stops_the_serving() {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        assert_eq!(
+            stack.workers(),
+            workers_before,
+            "{point}: the next deploy left another number of workers"
+        );
     }
+}
+
+/// A request that outlasts the warm reload's retirement of the old workers: its worker finishes
+/// it (SIGTERM lets a sync worker end the request it serves), the deploy succeeds, and gunicorn
+/// keeps as many workers as before, not one fewer.
+#[test]
+fn a_slow_request_through_a_gunicorn_hup_deploy_is_answered_and_no_worker_is_lost() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let stack = Stack::start(Strategy::GunicornHup);
+    let app = stack.site.project.join("app.py");
+    let mut text = fs::read_to_string(&app).unwrap();
+    text.push_str(concat!(
+        "\nimport time as _time\n\n\n",
+        "@app.get(\"/slow\")\n",
+        "def slow():\n    _time.sleep(6)\n    return \"slow done\"\n",
+    ));
+    fs::write(&app, text).unwrap();
+    stack.site.commit("a slow page");
+    assert_exit(&stack.hoist(&["deploy"]), EXIT_OK);
+    let workers_before = stack.workers();
+
+    let port = stack.app_port;
+    let slow = std::thread::spawn(move || request(port, "/slow"));
+    std::thread::sleep(Duration::from_millis(300));
+    stack.site.change_code("during a slow request");
+    let out = stack.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_OK);
+    let live = stack.site.current().unwrap();
+    assert_eq!(stack.serving().as_deref(), Some(live.as_str()));
+    let answer = slow.join().unwrap();
+    assert_eq!(
+        answer.as_ref().map(|(status, body)| (*status, body.trim())),
+        Some((200, "slow done")),
+        "the slow request"
+    );
+    assert_eq!(stack.workers(), workers_before, "gunicorn's workers");
 }
 
 /// `hoist logs` reads a supervisor program's log through the real supervisord: the last lines

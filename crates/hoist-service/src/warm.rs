@@ -1,0 +1,274 @@
+//! gunicorn's warm reload: the new release's workers start and import the app while the old
+//! ones still serve, and the old ones retire only once every new one has loaded it.
+//!
+//! A HUP makes gunicorn spawn the new workers and stop the old ones at once, so for the length
+//! of one import (0.4 s for the example, more for a large app) the new workers cannot answer
+//! yet and the old ones are gone. Instead, under the same master and listening socket:
+//!
+//! 1. grow: one `TTIN` per worker, each adding one worker (a new one, which loads the release
+//!    `current` points at through hoist's loader), while the old workers keep answering;
+//! 2. warm: wait until as many new workers as there were old ones have loaded the release
+//!    (their ready files);
+//! 3. retire: one `TTOU` per old worker; gunicorn stops the oldest workers first, with SIGTERM,
+//!    which lets a sync worker finish the request it is serving.
+//!
+//! The master, its pid and its supervisor program never change, so this works under
+//! supervisord or systemd, unlike USR2 (a new master, which a supervisor sees as its program
+//! exiting). The worker count to return to is kept in `<ready dir>/warm-target` while a warm
+//! reload runs, so one that was interrupted (hoist killed between grow and retire) or failed is
+//! finished by the next one (every worker from before retires) rather than doubling the
+//! workers again.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hoist_transport::{Cmd, Transport};
+
+use crate::workers::{list_workers, wait_for_new_workers, Worker};
+use crate::ServiceError;
+
+/// How long a grow signal may show no effect before it is sent again (signals of one kind that
+/// arrive together are delivered once), and an old worker may outlive its retirement before it
+/// is stopped directly.
+const RESEND_AFTER: Duration = Duration::from_secs(2);
+
+/// The file in the ready directory that holds the worker count to return to while a warm reload
+/// runs (hoist's loader reads its presence).
+pub(crate) const TARGET_FILE: &str = "warm-target";
+
+/// The poll interval while workers start or stop.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A warm reload of the gunicorn master `master` onto `release`, whose workers write ready
+/// files into `ready`.
+pub(crate) fn warm_reload(
+    t: &dyn Transport,
+    process: &str,
+    master: u32,
+    release: &Path,
+    ready: &Path,
+    timeout: Duration,
+) -> Result<(), ServiceError> {
+    let start = Instant::now();
+    let target_file = ready.join(TARGET_FILE);
+    let before = list_workers(t, master, release, Some(ready))?;
+    let target = match t
+        .read_file(&target_file)?
+        .and_then(|text| String::from_utf8_lossy(&text).trim().parse::<usize>().ok())
+    {
+        Some(n) if n > 0 => n,
+        _ => {
+            let n = before.workers.len().max(1);
+            t.create_dir_all(ready)?;
+            t.write_file_atomic(&target_file, format!("{n}\n").as_bytes())?;
+            n
+        }
+    };
+    // Every worker from before retires, even one that already runs the release (left by an
+    // interrupted reload, or by a failed one that was switched back): gunicorn retires the
+    // oldest first, so only the workers started here can be the ones kept.
+    let old: BTreeSet<u32> = before.workers.iter().map(|w| w.pid).collect();
+    let fail = |detail: String| {
+        ServiceError::ReloadFailed {
+        host: t.host().to_string(),
+        process: process.to_string(),
+        detail,
+        hint: "see the gunicorn error log; new workers load the app through hoist's loader (`hoist setup` writes it); raise the process `timeout` if the app is slow to start".into(),
+    }
+    };
+
+    // 1. Grow: one new worker per missing one, the old ones still serving.
+    // The worker count the last TTIN should bring, and when it was sent.
+    let mut asked: Option<(usize, Instant)> = None;
+    loop {
+        let now = list_workers(t, master, release, Some(ready))?;
+        if !now.master_alive {
+            return Err(fail(format!(
+                "the master (pid {master}) exited during the reload"
+            )));
+        }
+        // A worker that failed to load another release (left from a failed reload) does not
+        // count.
+        let fresh = now
+            .workers
+            .iter()
+            .filter(|w| {
+                !old.contains(&w.pid)
+                    && !w.ready.as_deref().is_some_and(|r| {
+                        r.starts_with("failed:") && r != format!("failed:{}", now.release)
+                    })
+            })
+            .count();
+        if fresh >= target {
+            break;
+        }
+        if start.elapsed() >= timeout {
+            return Err(fail(format!(
+                "{fresh} of {target} new workers started after {timeout:?}"
+            )));
+        }
+        let send = asked
+            .is_none_or(|(want, at)| now.workers.len() >= want || at.elapsed() >= RESEND_AFTER);
+        if send {
+            signal(t, master, "TTIN").map_err(&fail)?;
+            asked = Some((now.workers.len() + 1, Instant::now()));
+        }
+        std::thread::sleep(POLL);
+    }
+
+    // 2. Warm: every new worker has imported the app.
+    loop {
+        let now = list_workers(t, master, release, Some(ready))?;
+        if !now.master_alive {
+            return Err(fail(format!(
+                "the master (pid {master}) exited during the reload"
+            )));
+        }
+        let failed = format!("failed:{}", now.release);
+        if let Some(w) = now
+            .workers
+            .iter()
+            .find(|w| !old.contains(&w.pid) && w.ready.as_deref() == Some(failed.as_str()))
+        {
+            let reason = t
+                .read_file(&ready.join(w.pid.to_string()))?
+                .map(|text| {
+                    String::from_utf8_lossy(&text)
+                        .lines()
+                        .nth(1)
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            return Err(ServiceError::ReloadFailed {
+                host: t.host().to_string(),
+                process: process.to_string(),
+                detail: format!(
+                    "the new workers cannot load {}: {reason}; the old workers still serve",
+                    now.release
+                ),
+                hint: "the traceback is in the gunicorn error log".into(),
+            });
+        }
+        let warm = now
+            .workers
+            .iter()
+            .filter(|w| !old.contains(&w.pid) && loaded(w, &now.release))
+            .count();
+        if warm >= target {
+            break;
+        }
+        if start.elapsed() >= timeout {
+            return Err(fail(format!(
+                "{warm} of {target} new workers loaded {} after {timeout:?}",
+                now.release
+            )));
+        }
+        std::thread::sleep(POLL);
+    }
+
+    // Killed here, hoist leaves twice the workers and `warm-target`: the next reload finishes.
+    fault_point("warm:grown");
+
+    // 3. Retire: gunicorn stops the oldest workers first.
+    let now = list_workers(t, master, release, Some(ready))?;
+    for _ in target..now.workers.len() {
+        signal(t, master, "TTOU").map_err(&fail)?;
+        // Apart, so that the master sees each one.
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let left = timeout.saturating_sub(start.elapsed());
+    let retired = retire(t, process, master, release, ready, &old, target, left);
+    if retired.is_ok() {
+        t.remove_all(&target_file)?;
+    }
+    retired
+}
+
+/// Waits until no old worker is left. An old worker still there after [`RESEND_AFTER`] gets a
+/// SIGTERM of its own (what gunicorn's `TTOU` sends it: it finishes the request it serves):
+/// another `TTOU` would be wrong when the worker is only slow to finish a long request, since
+/// the master would then retire a new worker too and serve with one fewer. When the master did
+/// miss a `TTOU`, it replaces the worker stopped here with a new one, which loads the release.
+#[allow(clippy::too_many_arguments)]
+fn retire(
+    t: &dyn Transport,
+    process: &str,
+    master: u32,
+    release: &Path,
+    ready: &Path,
+    old: &BTreeSet<u32>,
+    target: usize,
+    timeout: Duration,
+) -> Result<(), ServiceError> {
+    let start = Instant::now();
+    let mut last = Instant::now();
+    loop {
+        let now = list_workers(t, master, release, Some(ready))?;
+        let old_left = now.workers.iter().any(|w| old.contains(&w.pid));
+        if !old_left || start.elapsed() >= timeout || !now.master_alive {
+            break;
+        }
+        if last.elapsed() >= RESEND_AFTER {
+            let pids: Vec<String> = now
+                .workers
+                .iter()
+                .filter(|w| old.contains(&w.pid))
+                .map(|w| w.pid.to_string())
+                .collect();
+            // A worker that exits meanwhile makes kill fail for its pid only: not an error.
+            let _ = t.exec(&Cmd::new("kill").arg("-TERM").args(pids));
+            last = Instant::now();
+        }
+        std::thread::sleep(POLL);
+    }
+    wait_for_new_workers(
+        t,
+        process,
+        master,
+        release,
+        Some(ready),
+        old,
+        target,
+        timeout.saturating_sub(start.elapsed()),
+    )
+}
+
+/// Whether worker `w` has loaded `release` (its ready file names it).
+fn loaded(w: &Worker, release: &str) -> bool {
+    w.cwd == release && w.ready.as_deref() == Some(release)
+}
+
+fn signal(t: &dyn Transport, master: u32, name: &str) -> Result<(), String> {
+    let sent = t
+        .exec(
+            &Cmd::new("kill")
+                .arg(format!("-{name}"))
+                .arg(master.to_string()),
+        )
+        .map_err(|e| e.to_string())?;
+    if sent.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "kill -{name} {master} failed: {} (run hoist as the user that runs gunicorn)",
+            sent.tail(2)
+        ))
+    }
+}
+
+/// Test-only: `HOIST_FAIL_AT=<name>` kills hoist here (as `hoist_deploy`'s failure points do), so
+/// the kill tests cover a warm reload cut off between its steps. Debug builds only.
+#[cfg(debug_assertions)]
+fn fault_point(name: &str) {
+    if std::env::var("HOIST_FAIL_AT").is_ok_and(|v| v == name) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &std::process::id().to_string()])
+            .status();
+        std::process::abort();
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn fault_point(_name: &str) {}
