@@ -191,7 +191,8 @@ pub(crate) fn prepare_host(
 /// Whether the warm reload is the import check: every process is `gunicorn-hup` (whose new
 /// workers load the release while the old ones serve, and keep out of the way when they
 /// cannot), and the master will be reloaded rather than restarted (the environment is the
-/// previous release's, so the running master can load the release).
+/// previous release's, so the running master can load the release), and the running workers'
+/// loader keeps out of a warm reload it cannot load (it says so in `<ready dir>/loader`).
 fn warm_reload_checks(
     config: &Config,
     host: &Host,
@@ -206,7 +207,19 @@ fn warm_reload_checks(
     let Some(previous) = host_plan.previous.as_ref() else {
         return false;
     };
+    // Workers of a loader from before warm reloads would serve a release that fails to import
+    // (503s until the health check switches back): with one, the import check stays.
+    let loaders_keep_out = config.processes.iter().all(|p| match &p.restart {
+        hoist_config::Restart::GunicornHup { pidfile } => host
+            .transport()
+            .read_file(&hoist_service::workers::ready_dir(pidfile).join("loader"))
+            .ok()
+            .flatten()
+            .is_some_and(|text| text.starts_with(b"warm-reload ")),
+        _ => false,
+    });
     all_warm
+        && loaders_keep_out
         && env_reused
         && host
             .transport()

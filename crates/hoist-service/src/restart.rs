@@ -358,7 +358,14 @@ fn start_unless_reloadable(
         None => Ok(None),
         Some(Supervised::Program(program)) => {
             let conf = process.supervisor_conf.as_deref();
-            let now = supervisor::status_one(t, conf, &process.name, program)?;
+            let mut now = supervisor::status_one(t, conf, &process.name, program)?;
+            // A master that supervisord is still starting (`hoist setup --apply` a moment ago) is
+            // waited for, not stopped: it may well be the one to reload.
+            let since = std::time::Instant::now();
+            while now.state == "STARTING" && since.elapsed() < process.timeout {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                now = supervisor::status_one(t, conf, &process.name, program)?;
+            }
             let restart = match (now.state.as_str(), now.pid) {
                 ("RUNNING", Some(pid)) => {
                     if runs_release_env(t, pid, ctx)? {

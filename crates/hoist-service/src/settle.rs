@@ -1,5 +1,5 @@
 //! After a restart: a `supervisor` or `systemd` process must still run `settle` later, with the
-//! pid it started with, from the new release. A queue worker that dies a second after starting,
+//! pid it started with (a program of `run`: in the new release). A queue worker that dies a second after starting,
 //! or that its supervisor keeps restarting, fails the host instead of going live unnoticed
 //! (invariant 8: a restart that "succeeds" proves nothing).
 
@@ -21,9 +21,9 @@ if tr '\0' '\n' < "/proc/$1/cmdline" 2>/dev/null | grep -q -e "^$2/" -e "^$3/cur
 echo "cwd ${cwd:-unknown}""#;
 
 /// Watches `process` until its `settle` time since `restarted` (when its restart ended) is
-/// over: each of its programs (or its
-/// unit) must stay running with one pid, and at the end run from `ctx`'s release. Processes of
-/// other strategies, and `settle = "0s"`, are not watched.
+/// over: each of its programs (or its unit) must stay running with one pid, and the program of
+/// a process with `run` must then work in `ctx`'s release. Processes of other strategies, and
+/// `settle = "0s"`, are not watched.
 ///
 /// # Errors
 ///
@@ -72,6 +72,12 @@ pub fn wait_settled(
             ));
         }
     }
+    // A program `hoist setup` wrote for `run` works in `<root>/current`; others (an app
+    // server loading the release through hoist's loader, a hand-written program) may work
+    // anywhere, and their new pid after the switch is all there is to see.
+    if process.run.is_none() {
+        return Ok(());
+    }
     for (name, pid) in &first {
         let out = t.exec(
             &Cmd::new("sh")
@@ -90,7 +96,7 @@ pub fn wait_settled(
                     ctx.release_id,
                     said.trim()
                 ),
-                "the program must work in <root>/current (supervisor `directory=`, systemd `WorkingDirectory=`; `hoist setup` writes them so); or set settle = \"0s\" on this process",
+                "run `hoist setup --apply` again: the program it writes for `run` works in <root>/current",
             ));
         }
     }

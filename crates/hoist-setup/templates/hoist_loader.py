@@ -113,6 +113,13 @@ def _say_ready(release, reason=None):
                 last = reason.strip().splitlines()[-1] if reason.strip() else "unknown error"
                 ready.write(f"{started} failed:{release}\n{last}\n")
         os.replace(partial, os.path.join(READY_DIR, str(pid)))
+        # Tells hoist that the workers run a loader that keeps out of a warm reload when the
+        # release fails to import, so the import check may be left to the new workers.
+        marker = os.path.join(READY_DIR, "loader")
+        if not os.path.exists(marker):
+            with open(partial, "w") as version:
+                version.write("warm-reload 1\n")
+            os.replace(partial, marker)
     except Exception as error:  # noqa: BLE001 - reporting must never stop a worker
         sys.stderr.write(f"hoist loader: cannot write the ready file in {READY_DIR}: {error}\n")
 

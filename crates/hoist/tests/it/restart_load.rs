@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_exit, free_port, Site, EXIT_OK, EXIT_ROLLED_BACK};
+use crate::support::{assert_exit, free_port, Site, EXIT_BEFORE_SWITCH, EXIT_OK, EXIT_ROLLED_BACK};
 use hoist_testkit::ProcessGuard;
 
 /// The servers are heavy for a 2-core machine: one scenario at a time.
@@ -801,6 +801,40 @@ fn a_factory_entry_is_served(strategy: Strategy) {
 fn gunicorn_serves_a_factory_entry() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     a_factory_entry_is_served(Strategy::GunicornHup);
+}
+
+/// The warm reload is the import check only where the running workers' loader keeps out of a
+/// release it cannot load (it says so in `<ready dir>/loader`). A host whose loader predates
+/// warm reloads (no such file; `hoist setup` not run again) keeps the import check: a release
+/// that cannot import stops before the switch, exit 3, and never takes traffic.
+#[test]
+fn a_loader_from_before_warm_reloads_keeps_the_import_check() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let stack = Stack::start(Strategy::GunicornHup);
+    assert_exit(&stack.hoist(&["deploy"]), EXIT_OK);
+    let good = stack.site.current().unwrap();
+    let marker = stack.site.root.join("shared/run/hoist-ready/loader");
+    assert_eq!(fs::read_to_string(&marker).unwrap(), "warm-reload 1\n");
+
+    // As on a host set up by an older hoist.
+    fs::remove_file(&marker).unwrap();
+    let app = stack.site.project.join("app.py");
+    let text = fs::read_to_string(&app).unwrap();
+    fs::write(
+        &app,
+        format!("{text}\nraise RuntimeError(\"this release cannot import\")\n"),
+    )
+    .unwrap();
+    stack.site.commit("a release that cannot import");
+    let out = stack.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    let err = crate::support::stderr(&out);
+    assert!(
+        err.contains("RuntimeError: this release cannot import"),
+        "{err}"
+    );
+    assert_eq!(stack.site.current().as_deref(), Some(good.as_str()));
+    assert_eq!(stack.serving().as_deref(), Some(good.as_str()));
 }
 
 #[test]
