@@ -10,6 +10,9 @@ use hoist_transport::{Cmd, Transport};
 
 use crate::{supervisor, systemd, RestartContext, ServiceError};
 
+/// The hint for a process that did not stay up.
+const DIES_EARLY: &str = "see the program's log (`hoist logs`): it exits soon after starting";
+
 /// How often the state is read while the process settles.
 const POLL: Duration = Duration::from_millis(250);
 
@@ -49,26 +52,17 @@ pub fn wait_settled(
         detail,
         hint: hint.to_string(),
     };
-    let first = running_pids(t, process).map_err(|detail| {
-        fail(
-            detail,
-            "see the program's log (`hoist logs`): it exits soon after starting",
-        )
-    })?;
+    let running = || running_pids(t, process).map_err(|detail| fail(detail, DIES_EARLY));
+    let first = running()?;
     while restarted.elapsed() < process.settle {
         std::thread::sleep(POLL.min(process.settle.saturating_sub(restarted.elapsed())));
-        let now = running_pids(t, process).map_err(|detail| {
-            fail(
-                detail,
-                "see the program's log (`hoist logs`): it exits soon after starting",
-            )
-        })?;
+        let now = running()?;
         if let Some(((name, before), (_, after))) =
             first.iter().zip(&now).find(|((_, a), (_, b))| a != b)
         {
             return Err(fail(
                 format!("{name} was restarted by its supervisor (pid {before}, then {after})"),
-                "see the program's log (`hoist logs`): it exits soon after starting",
+                DIES_EARLY,
             ));
         }
     }
