@@ -45,7 +45,7 @@ impl TestFleet {
                 "test ! -e \"$HOIST_ROOT/fail-health\" && curl -fsS \"http://127.0.0.1:{port}/health\""
                     .into(),
             ))
-            .health_timeout("3s")
+            .health_timeout("15s")
             .extra(extra)
             .build();
         let config = hoist_config::load(&site.config).unwrap();
