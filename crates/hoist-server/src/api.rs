@@ -257,7 +257,42 @@ async fn run(
                 "release": d.release,
                 "outcome": d.outcome,
                 "detail": d.detail,
+                "step": d.step,
+                "millis": d.millis,
                 "at": d.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            })
+        })
+        .collect();
+    let services: Vec<Value> = app
+        .store
+        .run_services(id)
+        .await?
+        .iter()
+        .map(|s| {
+            json!({
+                "job": s.service.job,
+                "service": s.service.service,
+                "port": s.service.port,
+                "millis": s.service.millis,
+                "error": s.service.error,
+            })
+        })
+        .collect();
+    let caches: Vec<Value> = app
+        .store
+        .run_caches(id)
+        .await?
+        .iter()
+        .map(|c| {
+            json!({
+                "job": c.cache.job,
+                "step": c.cache.step,
+                "action": c.cache.action,
+                "outcome": c.cache.outcome,
+                "keys": c.cache.keys,
+                "matched": c.cache.matched,
+                "bytes": c.cache.bytes,
+                "millis": c.cache.millis,
             })
         })
         .collect();
@@ -266,6 +301,8 @@ async fn run(
     body["tests"] = json!({ "tests": tests.tests, "failures": tests.failures, "errors": tests.errors, "skipped": tests.skipped });
     body["artifacts"] = Value::Array(artifacts);
     body["deployments"] = Value::Array(deployments);
+    body["services"] = Value::Array(services);
+    body["caches"] = Value::Array(caches);
     Ok(Json(body))
 }
 
@@ -676,6 +713,8 @@ pub(crate) async fn rollback_environment(
                     .as_ref()
                     .map(|p| format!("rolled back from {p}")),
                 who: who.to_string(),
+                step: None,
+                millis: None,
             })
             .await?;
     }

@@ -15,7 +15,7 @@ use super::run::find_run;
 use super::{not_found, render, runs::row, App, PageError, Reader};
 
 /// `1.5 KiB`.
-fn size(bytes: u64) -> String {
+pub(super) fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
