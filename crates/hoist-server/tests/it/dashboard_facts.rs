@@ -1,6 +1,6 @@
 //! What a run did besides its log, on the run page and in the API: the services its jobs
-//! started (a real PostgreSQL) with their ports, and its cache steps' hits and misses with the
-//! key and size. And sessions that survive a restart of the server, until signed out.
+//! started (a real PostgreSQL) with their ports, its cache steps' hits and misses with the key
+//! and size, and its deploy steps' per-host table. And sessions that survive a restart of the server, until signed out.
 
 use hoist_store::{Role, RunStatus};
 
@@ -90,6 +90,57 @@ async fn the_run_page_shows_the_services_started_with_their_ports_and_each_cache
         "{caches:?}"
     );
     browser.screenshot("run-facts").await;
+
+    // A deploy step's per-host table, from what the runner records for each host (a real
+    // deploy step is run by the `hoist` binary: crates/hoist/tests/it/serve.rs checks that the
+    // runner records these rows, with the step and the host's duration).
+    let store = server.store();
+    let ship = store
+        .add_job(
+            second,
+            &hoist_store::NewJob {
+                name: "ship".into(),
+                position: 1,
+                requires: vec!["test".into()],
+            },
+        )
+        .await
+        .unwrap();
+    let step = store.add_step(ship, "deploy", 1).await.unwrap();
+    for (host, outcome, detail, millis) in [
+        ("web1", "live", None, Some(2300)),
+        (
+            "web2",
+            "switched_back",
+            Some("the health check failed: HTTP 502"),
+            Some(31_000),
+        ),
+    ] {
+        store
+            .record_deployment(&hoist_store::NewDeployment {
+                run: Some(second),
+                project: "app".into(),
+                environment: "production".into(),
+                host: host.into(),
+                release: "20261201T120000Z".into(),
+                outcome: outcome.into(),
+                detail: detail.map(str::to_string),
+                who: format!("run {second}"),
+                step: Some(step),
+                millis,
+            })
+            .await
+            .unwrap();
+    }
+    browser.open(&format!("/runs/{second}")).await;
+    assert_eq!(
+        browser.texts(".job .deployed tr").await,
+        [
+            "host environment release outcome took error",
+            "web1 production 20261201T120000Z ✓ live 2.3 s",
+            "web2 production 20261201T120000Z ✗ switched back 31.0 s the health check failed: HTTP 502",
+        ]
+    );
     browser.close().await;
 
     // The same facts in the run's JSON.
