@@ -262,3 +262,115 @@ async fn a_session_survives_a_restart_of_the_server_and_a_signed_out_one_is_refu
     }
     server.stop().await;
 }
+
+async fn api_get(server: &TestServer, path: &str, token: &str) -> Answer {
+    request(
+        server.addr(),
+        "GET",
+        path,
+        &[("Authorization", format!("Bearer {token}"))],
+        b"",
+        None,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_pages_data_is_in_the_api_the_projects_branches_the_tests_tab_the_artifacts_and_settings(
+) {
+    let repo = Repo::new(super::TESTS_PIPELINE);
+    let mut server = TestServer::start(&repo.path(), "", "").await;
+    users(&server).await;
+    std::fs::write(repo.path().join("junit.xml"), super::PASSING).unwrap();
+    let passed = push(&server, &repo, "d-api-1", "all green").await;
+    server.wait_finished(passed, LONG).await;
+    std::fs::write(repo.path().join("junit.xml"), super::FAILING).unwrap();
+    let id = push(&server, &repo, "d-api-2", "a failing test").await;
+    server.wait_finished(id, LONG).await;
+    let store = server.store();
+    let viewer = store
+        .create_token("viewer", Role::Viewer, "tests")
+        .await
+        .unwrap()
+        .secret;
+    let admin = store
+        .create_token("admin", Role::Admin, "tests")
+        .await
+        .unwrap()
+        .secret;
+
+    // The projects page: each branch's last run.
+    let projects = api_get(&server, "/api/projects", &viewer).await.json();
+    let branches = projects["projects"][0]["branches"].as_array().unwrap();
+    assert_eq!(branches.len(), 1, "{projects:#}");
+    assert_eq!(
+        (
+            &branches[0]["id"],
+            &branches[0]["branch"],
+            &branches[0]["status"]
+        ),
+        (&id.into(), &"master".into(), &"passed".into())
+    );
+
+    // The Tests tab: counts, the failure with its traceback, new since the last run, the slowest.
+    let tests = api_get(&server, &format!("/api/runs/{id}/tests"), &viewer)
+        .await
+        .json();
+    assert_eq!(
+        (&tests["tests"], &tests["passed"], &tests["failures"]),
+        (&3.into(), &2.into(), &1.into())
+    );
+    let failed = &tests["failed"][0];
+    assert_eq!(failed["name"], "test_title_is_required");
+    assert_eq!(failed["message"], "AssertionError: assert 200 == 400");
+    assert!(
+        failed["traceback"]
+            .as_str()
+            .unwrap()
+            .ends_with("tests/test_notes.py:31: AssertionError"),
+        "{tests:#}"
+    );
+    assert_eq!(failed["new_failure"], true);
+    assert_eq!(tests["slowest"][0]["name"], "test_slow_export");
+    assert_eq!(tests["slowest"][0]["millis"], 1100);
+
+    // The Artifacts tab: every file with its size, and where to download it.
+    let artifacts = api_get(&server, &format!("/api/runs/{id}/artifacts"), &viewer)
+        .await
+        .json();
+    let file = &artifacts["files"][0];
+    assert_eq!(file["name"], "test/reports/junit.xml");
+    assert_eq!(file["size"], super::FAILING.len());
+    let url = file["url"].as_str().unwrap();
+    let path = &url[url.find("/api/").unwrap()..];
+    let download = api_get(&server, path, &viewer).await;
+    assert_eq!(download.body, super::FAILING);
+
+    // The settings page: users and tokens, for admins only.
+    let users = api_get(&server, "/api/users", &admin).await.json();
+    let names: Vec<(&str, &str)> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["name"].as_str().unwrap(), u["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, [("ada", "deployer"), ("vic", "viewer")]);
+    let tokens = api_get(&server, "/api/tokens", &admin).await;
+    assert_eq!(tokens.status, 200);
+    assert!(
+        !tokens.body.contains(&viewer[6..]),
+        "no secret is ever shown again"
+    );
+    let tokens = tokens.json();
+    let names: Vec<&str> = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "viewer"]);
+    for path in ["/api/users", "/api/tokens"] {
+        assert_eq!(api_get(&server, path, &viewer).await.status, 403, "{path}");
+    }
+    server.stop().await;
+}
