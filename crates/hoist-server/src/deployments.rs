@@ -454,3 +454,64 @@ pub async fn rollback(
         error: DeployError::new(FailureKind::Internal, e.to_string()),
     })?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(target: Option<&str>, good: &[&str], on_disk: &[&str]) -> HostRead {
+        let status = hoist_deploy::Status {
+            host: String::new(),
+            root: "/srv/app".into(),
+            current: None,
+            rollback_target: target.map(str::to_string),
+            lock: None,
+            lock_stale: false,
+            lock_stale_reason: None,
+        };
+        let releases = Releases {
+            journal: Vec::new(),
+            on_disk: on_disk.iter().map(|r| (*r).to_string()).collect(),
+            good: good.iter().map(|r| (*r).to_string()).collect(),
+        };
+        Ok((status, releases))
+    }
+
+    #[test]
+    fn a_rollback_target_missing_on_one_host_is_named_with_the_hosts_that_lack_it() {
+        let statuses = vec![
+            (
+                "web1".to_string(),
+                host(Some("2"), &["1", "2", "3"], &["1", "2", "3"]),
+            ),
+            // Someone deleted release 2 on web2; release 1 failed there but is on disk.
+            ("web2".to_string(), host(None, &["3"], &["1", "3"])),
+            ("web3".to_string(), Err("cannot connect".into())),
+        ];
+        let json = environment_json("production", &statuses, &[]);
+        assert_eq!(
+            json["drift"],
+            serde_json::json!([
+                "release 2, the rollback target of web1, is on web1 but missing on web2: rolling back to it would fail there"
+            ])
+        );
+        assert_eq!(json["hosts"][0]["missing"], serde_json::json!([]));
+        assert_eq!(json["hosts"][1]["missing"], serde_json::json!(["2"]));
+    }
+
+    #[test]
+    fn hosts_with_the_same_good_releases_have_no_drift() {
+        let statuses = vec![
+            (
+                "web1".to_string(),
+                host(Some("1"), &["1", "2"], &["1", "2"]),
+            ),
+            (
+                "web2".to_string(),
+                host(Some("1"), &["1", "2"], &["0", "1", "2"]),
+            ),
+        ];
+        let json = environment_json("production", &statuses, &[]);
+        assert_eq!(json["drift"], serde_json::json!([]));
+    }
+}

@@ -570,3 +570,29 @@ impl EventSink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hoist_pipeline::record::CacheRecord;
+
+    fn outcome(save: bool, matched: Option<&str>, exact: bool, saved: bool) -> String {
+        let record = CacheRecord {
+            keys: vec!["deps-abc".into(), "deps-".into()],
+            matched: matched.map(str::to_string),
+            exact,
+            saved,
+            bytes: 10,
+        };
+        super::cache_use("test", None, save, record, 5).outcome
+    }
+
+    #[test]
+    fn a_cache_step_is_a_hit_a_fallback_a_miss_a_save_or_an_existing_key() {
+        assert_eq!(outcome(false, Some("deps-abc"), true, false), "hit");
+        assert_eq!(outcome(false, Some("deps-old"), false, false), "fallback");
+        assert_eq!(outcome(false, None, false, false), "miss");
+        assert_eq!(outcome(true, None, false, true), "saved");
+        // A save that found its key taken leaves the record an exact restore would.
+        assert_eq!(outcome(true, Some("deps-abc"), true, false), "exists");
+    }
+}
