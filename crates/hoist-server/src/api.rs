@@ -182,11 +182,26 @@ async fn projects(State(app): App, _caller: Caller) -> Result<Json<Value>, ApiEr
     let mut projects = Vec::new();
     for p in &app.config.projects {
         let branches = branches_last_runs(app.store.as_ref(), &p.name).await?;
+        let recorded = app.store.deployments(&p.name).await?;
+        let live: Vec<Value> = crate::deployments::recorded_live(&recorded)
+            .iter()
+            .map(|l| {
+                json!({
+                    "environment": l.environment,
+                    "release": l.release,
+                    "hosts": l.hosts,
+                    "who": l.who,
+                    "run": l.run,
+                    "at": time(Some(l.at)),
+                })
+            })
+            .collect();
         projects.push(json!({
             "name": p.name,
             "repository": p.repository,
             "webhook": format!("{}/hooks/{}", app.config.public_url, p.name),
             "branches": branches.iter().map(|r| run_json(&app, r)).collect::<Vec<_>>(),
+            "recorded_live": live,
         }));
     }
     Ok(Json(json!({ "projects": projects })))

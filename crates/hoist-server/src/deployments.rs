@@ -149,6 +149,60 @@ fn leaves_live(outcome: &str) -> bool {
     matches!(outcome, "live" | "rolled_back" | "left_switched")
 }
 
+/// A release this server last recorded live on some hosts of an environment.
+pub struct RecordedLive {
+    /// The environment.
+    pub environment: String,
+    /// The release.
+    pub release: String,
+    /// The hosts it was last recorded live on.
+    pub hosts: Vec<String>,
+    /// Who made it live there (the newest of those records).
+    pub who: String,
+    /// The run that did, if a run did.
+    pub run: Option<hoist_store::RunId>,
+    /// When (the newest of those records).
+    pub at: DateTime<Utc>,
+}
+
+/// Per environment, what the server last recorded live on each host (a run's deploy or a
+/// rollback from the dashboard or API), hosts of one release together: not read from the hosts.
+/// `recorded` is newest first, as [`hoist_store::Store::deployments`] gives it.
+#[must_use]
+pub fn recorded_live(recorded: &[Deployment]) -> Vec<RecordedLive> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let mut live: Vec<RecordedLive> = Vec::new();
+    for d in recorded.iter().filter(|d| leaves_live(&d.outcome)) {
+        if seen.contains(&(d.environment.as_str(), d.host.as_str())) {
+            continue;
+        }
+        seen.push((&d.environment, &d.host));
+        match live
+            .iter_mut()
+            .find(|l| l.environment == d.environment && l.release == d.release)
+        {
+            Some(l) => l.hosts.push(d.host.clone()),
+            None => live.push(RecordedLive {
+                environment: d.environment.clone(),
+                release: d.release.clone(),
+                hosts: vec![d.host.clone()],
+                who: d.who.clone(),
+                run: d.run,
+                at: d.at,
+            }),
+        }
+    }
+    for l in &mut live {
+        l.hosts.sort();
+    }
+    live.sort_by(|a, b| {
+        a.environment
+            .cmp(&b.environment)
+            .then(b.release.cmp(&a.release))
+    });
+    live
+}
+
 /// What was read of one host: its status and its releases, or why it could not be read.
 type HostRead = Result<(hoist_deploy::Status, Releases), String>;
 

@@ -37,10 +37,25 @@ pub(crate) async fn projects(State(app): App, reader: Reader) -> Result<Response
     let mut projects = Vec::new();
     for project in &app.config.projects {
         let branches = crate::api::branches_last_runs(app.store.as_ref(), &project.name).await?;
+        let recorded = app.store.deployments(&project.name).await?;
+        let live: Vec<Value> = crate::deployments::recorded_live(&recorded)
+            .iter()
+            .map(|l| {
+                context! {
+                    environment => l.environment,
+                    release => l.release,
+                    hosts => l.hosts.join(", "),
+                    who => l.who,
+                    run => l.run,
+                    at => when(Some(l.at)),
+                }
+            })
+            .collect();
         projects.push(context! {
             name => project.name,
             repository => project.repository,
             branches => branches.iter().map(row).collect::<Vec<_>>(),
+            live => live,
         });
     }
     Ok(render(

@@ -299,8 +299,58 @@ async fn every_pages_data_is_in_the_api_the_projects_branches_the_tests_tab_the_
         .unwrap()
         .secret;
 
-    // The projects page: each branch's last run.
+    // What the server recorded live per environment (a failed deploy leaves the release before).
+    for (host, release, outcome) in [
+        ("web1", "20261201T100000Z", "live"),
+        ("web1", "20261201T110000Z", "live"),
+        ("web2", "20261201T110000Z", "live"),
+        ("web2", "20261201T120000Z", "switched_back"),
+    ] {
+        store
+            .record_deployment(&hoist_store::NewDeployment {
+                run: Some(id),
+                project: "app".into(),
+                environment: "production".into(),
+                host: host.into(),
+                release: release.into(),
+                outcome: outcome.into(),
+                detail: None,
+                who: format!("run {id}"),
+                step: None,
+                millis: None,
+            })
+            .await
+            .unwrap();
+    }
+
+    // The projects page: each branch's last run, and what was last recorded live.
     let projects = api_get(&server, "/api/projects", &viewer).await.json();
+    let live = &projects["projects"][0]["recorded_live"];
+    assert_eq!(live.as_array().unwrap().len(), 1, "{live:#}");
+    assert_eq!(
+        (
+            &live[0]["environment"],
+            &live[0]["release"],
+            &live[0]["run"]
+        ),
+        (&"production".into(), &"20261201T110000Z".into(), &id.into())
+    );
+    assert_eq!(live[0]["hosts"], serde_json::json!(["web1", "web2"]));
+    let signed_in = sign_in_raw(&server, "ada", "/").await;
+    let session = signed_in
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = get_page(&server, &session).await;
+    assert!(
+        page.body
+            .contains("<strong>production</strong>: <code>20261201T110000Z</code> on web1, web2"),
+        "{}",
+        page.body
+    );
     let branches = projects["projects"][0]["branches"].as_array().unwrap();
     assert_eq!(branches.len(), 1, "{projects:#}");
     assert_eq!(
