@@ -1,6 +1,6 @@
 //! What the engine reports while it runs. Front ends render these; the engine never prints.
 
-use crate::record::{JobStatus, RunRecord, Severity, StepStatus};
+use crate::record::{CacheRecord, JobStatus, RunRecord, Severity, StepStatus};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -119,6 +119,9 @@ pub enum Event {
         exit_code: Option<i32>,
         /// Wall time.
         millis: u64,
+        /// What a cache step restored or saved (the server keeps it with the run).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache: Option<CacheRecord>,
     },
     /// A job ended.
     JobFinished {

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use hoist_store::{
     ApiToken, LogLine, LogStream, NewAudit, NewDeployment, NewRun, Role, Run, RunId, RunQuery,
-    RunStatus, StoreError, Trigger, TriggerKind,
+    RunStatus, Store, StoreError, TestCase, TestOutcome, TestSummary, Trigger, TriggerKind,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -33,13 +33,17 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/api/projects/{project}/runs", get(runs).post(trigger))
         .route("/api/runs/{id}", get(run))
         .route("/api/runs/{id}/log", get(log))
+        .route("/api/runs/{id}/tests", get(tests))
         .route("/api/runs/{id}/events", get(events))
         .route("/api/runs/{id}/cancel", post(cancel))
         .route("/api/runs/{id}/rerun", post(rerun))
+        .route("/api/runs/{id}/artifacts", get(artifact_files))
         .route("/api/runs/{id}/artifacts/{*name}", get(artifact))
         .route("/api/projects/{project}/deployments", get(deployments))
         .route("/api/projects/{project}/rollback", post(rollback))
         .route("/api/audit", get(audit_log))
+        .route("/api/users", get(users))
+        .route("/api/tokens", get(tokens))
         .route("/badge/{project}", get(badge))
 }
 
@@ -147,14 +151,60 @@ fn run_json(app: &AppState, run: &Run) -> Value {
     })
 }
 
+/// How many of a project's newest runs are looked at for its branches' last runs.
+const RECENT: u32 = 200;
+
+/// Each branch's newest run among the project's newest [`RECENT`] runs, newest first (what the
+/// dashboard's projects page shows).
+pub(crate) async fn branches_last_runs(
+    store: &dyn Store,
+    project: &str,
+) -> Result<Vec<Run>, StoreError> {
+    let recent = store
+        .runs(&RunQuery {
+            project: Some(project.to_string()),
+            branch: None,
+            status: None,
+            before: None,
+            limit: RECENT,
+        })
+        .await?;
+    let mut branches: Vec<Run> = Vec::new();
+    for run in recent {
+        if !branches.iter().any(|r| r.branch == run.branch) {
+            branches.push(run);
+        }
+    }
+    Ok(branches)
+}
+
 async fn projects(State(app): App, _caller: Caller) -> Result<Json<Value>, ApiError> {
-    let names: Vec<Value> = app
-        .config
-        .projects
-        .iter()
-        .map(|p| json!({ "name": p.name, "repository": p.repository, "webhook": format!("{}/hooks/{}", app.config.public_url, p.name) }))
-        .collect();
-    Ok(Json(json!({ "projects": names })))
+    let mut projects = Vec::new();
+    for p in &app.config.projects {
+        let branches = branches_last_runs(app.store.as_ref(), &p.name).await?;
+        let recorded = app.store.deployments(&p.name).await?;
+        let live: Vec<Value> = crate::deployments::recorded_live(&recorded)
+            .iter()
+            .map(|l| {
+                json!({
+                    "environment": l.environment,
+                    "release": l.release,
+                    "hosts": l.hosts,
+                    "who": l.who,
+                    "run": l.run,
+                    "at": time(Some(l.at)),
+                })
+            })
+            .collect();
+        projects.push(json!({
+            "name": p.name,
+            "repository": p.repository,
+            "webhook": format!("{}/hooks/{}", app.config.public_url, p.name),
+            "branches": branches.iter().map(|r| run_json(&app, r)).collect::<Vec<_>>(),
+            "recorded_live": live,
+        }));
+    }
+    Ok(Json(json!({ "projects": projects })))
 }
 
 #[derive(Deserialize)]
@@ -257,7 +307,42 @@ async fn run(
                 "release": d.release,
                 "outcome": d.outcome,
                 "detail": d.detail,
+                "step": d.step,
+                "millis": d.millis,
                 "at": d.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            })
+        })
+        .collect();
+    let services: Vec<Value> = app
+        .store
+        .run_services(id)
+        .await?
+        .iter()
+        .map(|s| {
+            json!({
+                "job": s.service.job,
+                "service": s.service.service,
+                "port": s.service.port,
+                "millis": s.service.millis,
+                "error": s.service.error,
+            })
+        })
+        .collect();
+    let caches: Vec<Value> = app
+        .store
+        .run_caches(id)
+        .await?
+        .iter()
+        .map(|c| {
+            json!({
+                "job": c.cache.job,
+                "step": c.cache.step,
+                "action": c.cache.action,
+                "outcome": c.cache.outcome,
+                "keys": c.cache.keys,
+                "matched": c.cache.matched,
+                "bytes": c.cache.bytes,
+                "millis": c.cache.millis,
             })
         })
         .collect();
@@ -266,7 +351,123 @@ async fn run(
     body["tests"] = json!({ "tests": tests.tests, "failures": tests.failures, "errors": tests.errors, "skipped": tests.skipped });
     body["artifacts"] = Value::Array(artifacts);
     body["deployments"] = Value::Array(deployments);
+    body["services"] = Value::Array(services);
+    body["caches"] = Value::Array(caches);
     Ok(Json(body))
+}
+
+/// How many of the slowest tests a test report lists.
+const SLOWEST: usize = 10;
+
+/// A run's test results as the Tests tab and `GET /api/runs/<id>/tests` show them.
+pub(crate) struct TestReport {
+    /// The counts.
+    pub summary: TestSummary,
+    /// The failed and errored tests, each with whether the branch's previous finished run
+    /// passed it ("new failure").
+    pub failures: Vec<(TestCase, bool)>,
+    /// The slowest tests, slowest first.
+    pub slowest: Vec<TestCase>,
+}
+
+/// A test's message: its first line, then the rest (the traceback).
+pub(crate) fn message_and_traceback(case: &TestCase) -> (&str, &str) {
+    let message = case.message.as_deref().unwrap_or("");
+    let (first, rest) = message.split_once('\n').unwrap_or((message, ""));
+    (first, rest.trim_end())
+}
+
+/// The test cases of the branch's previous finished run before `run`, if any.
+async fn previous_cases(store: &dyn Store, run: &Run) -> Result<Vec<TestCase>, StoreError> {
+    let earlier = store
+        .runs(&RunQuery {
+            project: Some(run.project.clone()),
+            branch: Some(run.branch.clone()),
+            status: None,
+            before: Some(run.id),
+            limit: 20,
+        })
+        .await?;
+    let Some(previous) = earlier.iter().find(|r| r.status.is_finished()) else {
+        return Ok(Vec::new());
+    };
+    Ok(store
+        .test_suites(previous.id)
+        .await?
+        .into_iter()
+        .flat_map(|s| s.cases)
+        .collect())
+}
+
+/// The run's counts, failures first (marked new when the branch's previous finished run
+/// passed them), then its slowest tests.
+pub(crate) async fn test_report(store: &dyn Store, run: &Run) -> Result<TestReport, StoreError> {
+    let summary = store.test_summary(run.id).await?;
+    let mut cases: Vec<TestCase> = store
+        .test_suites(run.id)
+        .await?
+        .into_iter()
+        .flat_map(|s| s.cases)
+        .collect();
+    let previous = previous_cases(store, run).await?;
+    let passed_before = |c: &TestCase| {
+        previous.iter().any(|p| {
+            p.classname == c.classname && p.name == c.name && p.outcome == TestOutcome::Passed
+        })
+    };
+    let failures = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, TestOutcome::Failed | TestOutcome::Error))
+        .map(|c| (c.clone(), passed_before(c)))
+        .collect();
+    cases.sort_by_key(|c| std::cmp::Reverse(c.duration));
+    cases.truncate(SLOWEST);
+    Ok(TestReport {
+        summary,
+        failures,
+        slowest: cases,
+    })
+}
+
+fn case_json(case: &TestCase) -> Value {
+    let (message, traceback) = message_and_traceback(case);
+    json!({
+        "classname": case.classname,
+        "name": case.name,
+        "outcome": case.outcome.as_str(),
+        "millis": case.duration.as_millis(),
+        "message": message,
+        "traceback": traceback,
+    })
+}
+
+async fn tests(
+    State(app): App,
+    _caller: Caller,
+    Path(id): Path<RunId>,
+) -> Result<Json<Value>, ApiError> {
+    let run = find_run(&app, id).await?;
+    let report = test_report(app.store.as_ref(), &run).await?;
+    let s = report.summary;
+    let failures: Vec<Value> = report
+        .failures
+        .iter()
+        .map(|(c, new_failure)| {
+            let mut case = case_json(c);
+            case["new_failure"] = Value::Bool(*new_failure);
+            case
+        })
+        .collect();
+    Ok(Json(json!({
+        "run": id,
+        "tests": s.tests,
+        "failures": s.failures,
+        "errors": s.errors,
+        "skipped": s.skipped,
+        "passed": s.tests.saturating_sub(s.failures + s.errors + s.skipped),
+        "failed": failures,
+        "slowest": report.slowest.iter().map(case_json).collect::<Vec<_>>(),
+    })))
 }
 
 #[derive(Deserialize)]
@@ -464,6 +665,94 @@ async fn rerun(
         Json(json!({ "run": new, "url": app.run_url(new) })),
     )
         .into_response())
+}
+
+/// Files listed per artifact at most (an artifact can be a whole directory tree).
+const MAX_FILES: usize = 1000;
+
+/// The files of an artifact (a file, or a directory walked without following symlinks), as
+/// paths relative to it with their sizes, sorted.
+fn files(root: &std::path::Path) -> Vec<(String, u64)> {
+    let mut found = Vec::new();
+    let Ok(meta) = std::fs::symlink_metadata(root) else {
+        return found;
+    };
+    if meta.is_file() {
+        found.push((String::new(), meta.len()));
+        return found;
+    }
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            } else if meta.is_file() && found.len() < MAX_FILES {
+                let relative = entry
+                    .path()
+                    .strip_prefix(root)
+                    .map_or_else(|_| String::new(), |p| p.to_string_lossy().into_owned());
+                found.push((relative, meta.len()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Every file of a run's artifacts, as `<artifact>[/<path inside>]` with its size, sorted by
+/// artifact (what the Artifacts tab and `GET /api/runs/<id>/artifacts` list).
+pub(crate) async fn artifact_listing(
+    app: &AppState,
+    id: RunId,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let artifacts = app.store.artifacts(id).await?;
+    let data_dir = app.config.data_dir.clone();
+    Ok(tokio::task::spawn_blocking(move || {
+        artifacts
+            .iter()
+            .flat_map(|a| {
+                files(&data_dir.join(&a.path))
+                    .into_iter()
+                    .map(|(relative, bytes)| {
+                        let name = if relative.is_empty() {
+                            a.name.clone()
+                        } else {
+                            format!("{}/{relative}", a.name)
+                        };
+                        (name, bytes)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default())
+}
+
+async fn artifact_files(
+    State(app): App,
+    _caller: Caller,
+    Path(id): Path<RunId>,
+) -> Result<Json<Value>, ApiError> {
+    find_run(&app, id).await?;
+    let files: Vec<Value> = artifact_listing(&app, id)
+        .await?
+        .into_iter()
+        .map(|(name, bytes)| {
+            json!({
+                "url": format!("{}/api/runs/{id}/artifacts/{name}", app.config.public_url),
+                "name": name,
+                "size": bytes,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "run": id, "files": files })))
 }
 
 /// The file of run `id` that the artifact path `name` (`<artifact>` or `<artifact>/<path>`)
@@ -676,6 +965,8 @@ pub(crate) async fn rollback_environment(
                     .as_ref()
                     .map(|p| format!("rolled back from {p}")),
                 who: who.to_string(),
+                step: None,
+                millis: None,
             })
             .await?;
     }
@@ -717,6 +1008,39 @@ async fn audit_log(
         })
         .collect();
     Ok(Json(json!({ "entries": entries })))
+}
+
+/// The server's users (what the settings page lists); admins only.
+async fn users(State(app): App, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let users: Vec<Value> = app
+        .store
+        .users()
+        .await?
+        .iter()
+        .map(|u| json!({ "name": u.name, "role": u.role.as_str(), "created_at": time(Some(u.created_at)) }))
+        .collect();
+    Ok(Json(json!({ "users": users })))
+}
+
+/// The API tokens, without secrets (the store keeps none); admins only.
+async fn tokens(State(app): App, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let tokens: Vec<Value> = app
+        .store
+        .tokens()
+        .await?
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "role": t.role.as_str(),
+                "created_by": t.created_by,
+                "created_at": time(Some(t.created_at)),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "tokens": tokens })))
 }
 
 #[derive(Deserialize)]

@@ -1,13 +1,14 @@
 //! A project's deployments as its hosts tell them, read with the deploy engine (`hoist status`
 //! for every environment of its hoist.toml): per host the live release, the rollback target
-//! and the lock; drift between the hosts and against what the server recorded; the hosts that
+//! and the lock; drift between the hosts (different live releases, a release missing on some
+//! host) and against what the server recorded; the hosts that
 //! could not be read. Read at most once per [`FRESH_FOR`] per project. And the rollback of an
 //! environment, as `hoist rollback` does it.
 //!
 //! The hosts are those of the hoist.toml at the head of the repository's default branch (the
 //! mirror's `HEAD`), checked out into `<data dir>/deployments/<project>`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -148,21 +149,95 @@ fn leaves_live(outcome: &str) -> bool {
     matches!(outcome, "live" | "rolled_back" | "left_switched")
 }
 
-/// What was read of one host: its status and the tail of its journal, or why it could not be.
-type HostRead = Result<(hoist_deploy::Status, Vec<Value>), String>;
+/// A release this server last recorded live on some hosts of an environment.
+pub struct RecordedLive {
+    /// The environment.
+    pub environment: String,
+    /// The release.
+    pub release: String,
+    /// The hosts it was last recorded live on.
+    pub hosts: Vec<String>,
+    /// Who made it live there (the newest of those records).
+    pub who: String,
+    /// The run that did, if a run did.
+    pub run: Option<hoist_store::RunId>,
+    /// When (the newest of those records).
+    pub at: DateTime<Utc>,
+}
+
+/// Per environment, what the server last recorded live on each host (a run's deploy or a
+/// rollback from the dashboard or API), hosts of one release together: not read from the hosts.
+/// `recorded` is newest first, as [`hoist_store::Store::deployments`] gives it.
+#[must_use]
+pub fn recorded_live(recorded: &[Deployment]) -> Vec<RecordedLive> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let mut live: Vec<RecordedLive> = Vec::new();
+    for d in recorded.iter().filter(|d| leaves_live(&d.outcome)) {
+        if seen.contains(&(d.environment.as_str(), d.host.as_str())) {
+            continue;
+        }
+        seen.push((&d.environment, &d.host));
+        match live
+            .iter_mut()
+            .find(|l| l.environment == d.environment && l.release == d.release)
+        {
+            Some(l) => l.hosts.push(d.host.clone()),
+            None => live.push(RecordedLive {
+                environment: d.environment.clone(),
+                release: d.release.clone(),
+                hosts: vec![d.host.clone()],
+                who: d.who.clone(),
+                run: d.run,
+                at: d.at,
+            }),
+        }
+    }
+    for l in &mut live {
+        l.hosts.sort();
+    }
+    live.sort_by(|a, b| {
+        a.environment
+            .cmp(&b.environment)
+            .then(b.release.cmp(&a.release))
+    });
+    live
+}
+
+/// What was read of one host: its status and its releases, or why it could not be read.
+type HostRead = Result<(hoist_deploy::Status, Releases), String>;
+
+/// What a host's journal and releases folder say besides its status.
+#[derive(Default)]
+struct Releases {
+    /// The latest deploys, rollbacks and failures, newest first.
+    journal: Vec<Value>,
+    /// Every release directory present.
+    on_disk: BTreeSet<String>,
+    /// The good releases present: those a rollback may go to.
+    good: BTreeSet<String>,
+}
 
 /// How many of a host's latest journal events a read shows.
 pub const JOURNAL_TAIL: usize = 20;
 
 /// The host's latest deploys, rollbacks and failures from its journal, newest first, as the
-/// journal writes them (`ts`, `who`, `event` and the event's fields). Builds and switches are
-/// left out: each deploy or rollback ends in one of the events kept. A journal that
-/// cannot be read gives none (`status` has already said why).
-fn journal_tail(host: &Host) -> Vec<Value> {
+/// journal writes them (`ts`, `who`, `event` and the event's fields), and its releases on disk.
+/// Builds and switches are left out: each deploy or rollback ends in one of the events kept. A
+/// journal that cannot be read gives none (`status` has already said why).
+fn host_releases(host: &Host) -> Releases {
     let Ok(state) = hoist_deploy::HostState::read(host.transport(), &host.layout) else {
-        return Vec::new();
+        return Releases::default();
     };
-    state
+    let on_disk: BTreeSet<String> = state.existing.iter().map(ToString::to_string).collect();
+    let good = state
+        .history
+        .releases()
+        .into_iter()
+        .filter(|r| r.state == hoist_release::ReleaseState::Good)
+        .map(|r| r.id.to_string())
+        .filter(|id| on_disk.contains(id))
+        .collect();
+    let journal = state
         .entries
         .iter()
         .rev()
@@ -181,7 +256,12 @@ fn journal_tail(host: &Host) -> Vec<Value> {
         })
         .take(JOURNAL_TAIL)
         .filter_map(|e| serde_json::to_value(e).ok())
-        .collect()
+        .collect();
+    Releases {
+        journal,
+        on_disk,
+        good,
+    }
 }
 
 /// Every environment's hosts, read in parallel.
@@ -201,7 +281,7 @@ fn read_hosts(config: &Config, commit: &str, project: &str, recorded: &[Deployme
                         scope.spawn(move || {
                             let status = connect(config, spec).and_then(|host| {
                                 let status = hoist_deploy::status(&host).map_err(|e| e.message)?;
-                                Ok((status, journal_tail(&host)))
+                                Ok((status, host_releases(&host)))
                             });
                             (spec.name.clone(), status)
                         })
@@ -230,9 +310,13 @@ fn environment_json(name: &str, statuses: &[(String, HostRead)], recorded: &[Dep
     let mut unreachable = Vec::new();
     let mut drift = Vec::new();
     let mut lives: Vec<(String, Option<String>)> = Vec::new();
+    let read: Vec<(&String, &Releases)> = statuses
+        .iter()
+        .filter_map(|(host, status)| status.as_ref().ok().map(|(_, r)| (host, r)))
+        .collect();
     for (host, status) in statuses {
-        let (status, journal) = match status {
-            Ok((status, journal)) => (status, journal),
+        let (status, releases) = match status {
+            Ok((status, releases)) => (status, releases),
             Err(error) => {
                 unreachable.push(json!({ "host": host, "error": error }));
                 continue;
@@ -265,9 +349,11 @@ fn environment_json(name: &str, statuses: &[(String, HostRead)], recorded: &[Dep
                 "run": d.run,
                 "at": time(d.at),
             })),
-            "journal": journal,
+            "missing": missing_here(host, &read),
+            "journal": releases.journal,
         }));
     }
+    drift.extend(missing_releases(statuses, &read));
     if lives.iter().any(|(_, live)| *live != lives[0].1) {
         drift.insert(
             0,
@@ -282,6 +368,61 @@ fn environment_json(name: &str, statuses: &[(String, HostRead)], recorded: &[Dep
         );
     }
     json!({ "name": name, "hosts": hosts, "unreachable": unreachable, "drift": drift })
+}
+
+/// The good releases of other hosts of the environment that `host` does not have on disk.
+fn missing_here(host: &str, read: &[(&String, &Releases)]) -> Vec<String> {
+    let Some((_, mine)) = read.iter().find(|(h, _)| *h == host) else {
+        return Vec::new();
+    };
+    let present: BTreeSet<&String> = read.iter().flat_map(|(_, r)| &r.good).collect();
+    present
+        .into_iter()
+        .filter(|id| !mine.on_disk.contains(*id))
+        .cloned()
+        .collect()
+}
+
+/// A release that is good on some hosts but missing on others, one line each, newest first:
+/// rolling back to it would fail where it is missing. A host's rollback target is named as such.
+fn missing_releases(statuses: &[(String, HostRead)], read: &[(&String, &Releases)]) -> Vec<String> {
+    let present: BTreeSet<&String> = read.iter().flat_map(|(_, r)| &r.good).collect();
+    let mut lines = Vec::new();
+    for id in present.into_iter().rev() {
+        let missing: Vec<&str> = read
+            .iter()
+            .filter(|(_, r)| !r.on_disk.contains(id))
+            .map(|(h, _)| h.as_str())
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let having: Vec<&str> = read
+            .iter()
+            .filter(|(_, r)| r.good.contains(id))
+            .map(|(h, _)| h.as_str())
+            .collect();
+        let target_of: Vec<&str> = statuses
+            .iter()
+            .filter_map(|(h, s)| s.as_ref().ok().map(|(s, _)| (h, s)))
+            .filter(|(_, s)| s.rollback_target.as_deref() == Some(id.as_str()))
+            .map(|(h, _)| h.as_str())
+            .collect();
+        let what = if target_of.is_empty() {
+            format!("release {id} is on {}", having.join(", "))
+        } else {
+            format!(
+                "release {id}, the rollback target of {}, is on {}",
+                target_of.join(", "),
+                having.join(", ")
+            )
+        };
+        lines.push(format!(
+            "{what} but missing on {}: rolling back to it would fail there",
+            missing.join(", ")
+        ));
+    }
+    lines
 }
 
 /// Why a rollback asked through the API did not happen, or failed.
@@ -366,4 +507,65 @@ pub async fn rollback(
     .map_err(|e| RollbackError {
         error: DeployError::new(FailureKind::Internal, e.to_string()),
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(target: Option<&str>, good: &[&str], on_disk: &[&str]) -> HostRead {
+        let status = hoist_deploy::Status {
+            host: String::new(),
+            root: "/srv/app".into(),
+            current: None,
+            rollback_target: target.map(str::to_string),
+            lock: None,
+            lock_stale: false,
+            lock_stale_reason: None,
+        };
+        let releases = Releases {
+            journal: Vec::new(),
+            on_disk: on_disk.iter().map(|r| (*r).to_string()).collect(),
+            good: good.iter().map(|r| (*r).to_string()).collect(),
+        };
+        Ok((status, releases))
+    }
+
+    #[test]
+    fn a_rollback_target_missing_on_one_host_is_named_with_the_hosts_that_lack_it() {
+        let statuses = vec![
+            (
+                "web1".to_string(),
+                host(Some("2"), &["1", "2", "3"], &["1", "2", "3"]),
+            ),
+            // Someone deleted release 2 on web2; release 1 failed there but is on disk.
+            ("web2".to_string(), host(None, &["3"], &["1", "3"])),
+            ("web3".to_string(), Err("cannot connect".into())),
+        ];
+        let json = environment_json("production", &statuses, &[]);
+        assert_eq!(
+            json["drift"],
+            serde_json::json!([
+                "release 2, the rollback target of web1, is on web1 but missing on web2: rolling back to it would fail there"
+            ])
+        );
+        assert_eq!(json["hosts"][0]["missing"], serde_json::json!([]));
+        assert_eq!(json["hosts"][1]["missing"], serde_json::json!(["2"]));
+    }
+
+    #[test]
+    fn hosts_with_the_same_good_releases_have_no_drift() {
+        let statuses = vec![
+            (
+                "web1".to_string(),
+                host(Some("1"), &["1", "2"], &["1", "2"]),
+            ),
+            (
+                "web2".to_string(),
+                host(Some("1"), &["1", "2"], &["0", "1", "2"]),
+            ),
+        ];
+        let json = environment_json("production", &statuses, &[]);
+        assert_eq!(json["drift"], serde_json::json!([]));
+    }
 }

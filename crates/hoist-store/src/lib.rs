@@ -235,6 +235,44 @@ pub trait Store: Send + Sync + 'static {
 
     /// The deployments a run made, in the order they were recorded.
     async fn run_deployments(&self, run: RunId) -> Result<Vec<Deployment>, StoreError>;
+
+    // Run facts and dashboard sessions (migration 0004).
+
+    /// Records a service a job of the run started or failed to start.
+    async fn record_service(&self, run: RunId, service: &NewService) -> Result<(), StoreError>;
+
+    /// A run's services, in the order they were recorded.
+    async fn run_services(&self, run: RunId) -> Result<Vec<RunService>, StoreError>;
+
+    /// Records what a cache step of the run did.
+    async fn record_cache(&self, run: RunId, cache: &NewCacheUse) -> Result<(), StoreError>;
+
+    /// A run's cache uses, in the order they were recorded.
+    async fn run_caches(&self, run: RunId) -> Result<Vec<CacheUse>, StoreError>;
+
+    /// Stores a new dashboard session under the SHA-256 of `id` (the id itself is not kept),
+    /// and deletes the sessions unused since `expired_before`.
+    async fn create_session(
+        &self,
+        id: &str,
+        user: &str,
+        csrf: &str,
+        expired_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The session whose id this is (looked up by its SHA-256), if it was used since
+    /// `expired_before`.
+    async fn session(
+        &self,
+        id: &str,
+        expired_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// Marks the session `id` used now.
+    async fn touch_session(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Deletes the session `id`; false when there was none.
+    async fn delete_session(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// Refuses empty names and names with control characters or surrounding spaces.

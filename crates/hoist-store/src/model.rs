@@ -535,6 +535,10 @@ pub struct NewDeployment {
     pub detail: Option<String>,
     /// Who asked.
     pub who: String,
+    /// The run's deploy step that deployed (`None` for a rollback).
+    pub step: Option<StepId>,
+    /// How long that host took, when known.
+    pub millis: Option<u64>,
 }
 
 /// A stored deployment.
@@ -558,8 +562,84 @@ pub struct Deployment {
     pub detail: Option<String>,
     /// Who asked.
     pub who: String,
+    /// The run's deploy step that deployed, if any.
+    pub step: Option<StepId>,
+    /// How long that host took, when known.
+    pub millis: Option<u64>,
     /// When.
     pub at: DateTime<Utc>,
+}
+
+/// A service a job of a run started (or failed to start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewService {
+    /// The job.
+    pub job: String,
+    /// `postgres` or `redis`.
+    pub service: String,
+    /// Its loopback port, once ready.
+    pub port: Option<u16>,
+    /// Time to ready (or to failing).
+    pub millis: u64,
+    /// Why it did not start.
+    pub error: Option<String>,
+}
+
+/// A stored service of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunService {
+    /// The run.
+    pub run: RunId,
+    /// The job, the service, its port, time to ready and error, as recorded.
+    pub service: NewService,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// What a `restore_cache` or `save_cache` step of a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCacheUse {
+    /// The job.
+    pub job: String,
+    /// The step.
+    pub step: Option<StepId>,
+    /// `restore` or `save`.
+    pub action: String,
+    /// Restore: `hit` (the first key), `fallback` (a later key or prefix), `miss`; save:
+    /// `saved` or `exists` (a key is never overwritten).
+    pub outcome: String,
+    /// The rendered keys tried (restore) or the key (save).
+    pub keys: Vec<String>,
+    /// The key of the cache restored, or of the existing one.
+    pub matched: Option<String>,
+    /// The archive's size.
+    pub bytes: u64,
+    /// The step's wall time (restoring or saving).
+    pub millis: u64,
+}
+
+/// A stored cache use of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheUse {
+    /// The run.
+    pub run: RunId,
+    /// What was done, as recorded.
+    pub cache: NewCacheUse,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// A dashboard session, as the store keeps it (under the SHA-256 of its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The signed-in user's name.
+    pub user: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last used (as of the last [`crate::Store::touch_session`]).
+    pub last_used_at: DateTime<Utc>,
 }
 
 pub(crate) fn millis(at: DateTime<Utc>) -> i64 {

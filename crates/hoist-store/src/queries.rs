@@ -235,7 +235,52 @@ macro_rules! impl_store {
                     outcome: row.try_get("outcome")?,
                     detail: row.try_get("detail")?,
                     who: row.try_get("who")?,
+                    step: row.try_get("step_id")?,
+                    millis: row.try_get::<Option<i64>, _>("millis")?.map(|ms| u64::try_from(ms).unwrap_or(0)),
                     at: row.time("at")?,
+                })
+            }
+
+            pub(super) fn service(row: &DbRow) -> Result<crate::RunService, StoreError> {
+                Ok(crate::RunService {
+                    run: row.try_get("run_id")?,
+                    service: crate::NewService {
+                        job: row.try_get("job")?,
+                        service: row.try_get("service")?,
+                        port: row
+                            .try_get::<Option<i64>, _>("port")?
+                            .and_then(|p| u16::try_from(p).ok()),
+                        millis: row.unsigned("millis")?,
+                        error: row.try_get("error")?,
+                    },
+                    at: row.time("at")?,
+                })
+            }
+
+            pub(super) fn cache(row: &DbRow) -> Result<crate::CacheUse, StoreError> {
+                let keys: String = row.try_get("keys")?;
+                Ok(crate::CacheUse {
+                    run: row.try_get("run_id")?,
+                    cache: crate::NewCacheUse {
+                        job: row.try_get("job")?,
+                        step: row.try_get("step_id")?,
+                        action: row.try_get("action")?,
+                        outcome: row.try_get("outcome")?,
+                        keys: keys.lines().map(str::to_string).collect(),
+                        matched: row.try_get("matched")?,
+                        bytes: row.unsigned("bytes")?,
+                        millis: row.unsigned("millis")?,
+                    },
+                    at: row.time("at")?,
+                })
+            }
+
+            pub(super) fn session(row: &DbRow) -> Result<crate::Session, StoreError> {
+                Ok(crate::Session {
+                    user: row.try_get("user_name")?,
+                    csrf: row.try_get("csrf")?,
+                    created_at: row.time("created_at")?,
+                    last_used_at: row.time("last_used_at")?,
                 })
             }
         }
@@ -849,6 +894,131 @@ macro_rules! impl_store {
                 .collect()
             }
 
+            async fn record_service(&self, run: crate::RunId, service: &crate::NewService) -> Result<(), crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO run_services (run_id, job, service, port, millis, error, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(run)
+                .bind(&service.job)
+                .bind(&service.service)
+                .bind(service.port.map(i64::from))
+                .bind(i64::try_from(service.millis).unwrap_or(i64::MAX))
+                .bind(&service.error)
+                .bind(crate::model::now_ms())
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn run_services(&self, run: crate::RunId) -> Result<Vec<crate::RunService>, crate::StoreError> {
+                sqlx::query(
+                    "SELECT run_id, job, service, port, millis, error, at FROM run_services \
+                     WHERE run_id = $1 ORDER BY id",
+                )
+                .bind(run)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(shared_rows::service)
+                .collect()
+            }
+
+            async fn record_cache(&self, run: crate::RunId, cache: &crate::NewCacheUse) -> Result<(), crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO run_caches (run_id, job, step_id, action, outcome, keys, matched, \
+                     bytes, millis, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(run)
+                .bind(&cache.job)
+                .bind(cache.step)
+                .bind(&cache.action)
+                .bind(&cache.outcome)
+                .bind(cache.keys.join("\n"))
+                .bind(&cache.matched)
+                .bind(i64::try_from(cache.bytes).unwrap_or(i64::MAX))
+                .bind(i64::try_from(cache.millis).unwrap_or(i64::MAX))
+                .bind(crate::model::now_ms())
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn run_caches(&self, run: crate::RunId) -> Result<Vec<crate::CacheUse>, crate::StoreError> {
+                sqlx::query(
+                    "SELECT run_id, job, step_id, action, outcome, keys, matched, bytes, millis, at \
+                     FROM run_caches WHERE run_id = $1 ORDER BY id",
+                )
+                .bind(run)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(shared_rows::cache)
+                .collect()
+            }
+
+            async fn create_session(
+                &self,
+                id: &str,
+                user: &str,
+                csrf: &str,
+                expired_before: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), crate::StoreError> {
+                let now = crate::model::now_ms();
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM sessions WHERE last_used_at < $1")
+                    .bind(crate::model::millis(expired_before))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO sessions (id_sha256, user_name, csrf, created_at, last_used_at) \
+                     VALUES ($1, $2, $3, $4, $4)",
+                )
+                .bind(crate::secret::token_digest(id))
+                .bind(user)
+                .bind(csrf)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn session(
+                &self,
+                id: &str,
+                expired_before: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Option<crate::Session>, crate::StoreError> {
+                sqlx::query(
+                    "SELECT user_name, csrf, created_at, last_used_at FROM sessions \
+                     WHERE id_sha256 = $1 AND last_used_at >= $2",
+                )
+                .bind(crate::secret::token_digest(id))
+                .bind(crate::model::millis(expired_before))
+                .fetch_optional(&self.read)
+                .await?
+                .as_ref()
+                .map(shared_rows::session)
+                .transpose()
+            }
+
+            async fn touch_session(&self, id: &str) -> Result<(), crate::StoreError> {
+                sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id_sha256 = $2")
+                    .bind(crate::model::now_ms())
+                    .bind(crate::secret::token_digest(id))
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_session(&self, id: &str) -> Result<bool, crate::StoreError> {
+                let done = sqlx::query("DELETE FROM sessions WHERE id_sha256 = $1")
+                    .bind(crate::secret::token_digest(id))
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn add_user(&self, name: &str, role: crate::Role, password: &str) -> Result<crate::User, crate::StoreError> {
                 crate::check_name("user name", name)?;
                 if password.is_empty() {
@@ -1017,7 +1187,8 @@ macro_rules! impl_store {
                 let project = project_id_in(&mut tx, &deployment.project).await?;
                 sqlx::query(
                     "INSERT INTO deployments (run_id, project_id, environment, host, release_id, \
-                     outcome, detail, who, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     outcome, detail, who, at, step_id, millis) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(deployment.run)
                 .bind(project)
@@ -1028,6 +1199,8 @@ macro_rules! impl_store {
                 .bind(&deployment.detail)
                 .bind(&deployment.who)
                 .bind(crate::model::now_ms())
+                .bind(deployment.step)
+                .bind(deployment.millis.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)))
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -1037,7 +1210,7 @@ macro_rules! impl_store {
             async fn deployments(&self, project: &str) -> Result<Vec<crate::Deployment>, crate::StoreError> {
                 sqlx::query(
                     "SELECT d.id, d.run_id, p.name AS project, d.environment, d.host, d.release_id, \
-                     d.outcome, d.detail, d.who, d.at FROM deployments d JOIN projects p ON p.id = d.project_id \
+                     d.outcome, d.detail, d.who, d.at, d.step_id, d.millis FROM deployments d JOIN projects p ON p.id = d.project_id \
                      WHERE p.name = $1 ORDER BY d.id DESC",
                 )
                 .bind(project)
@@ -1051,7 +1224,7 @@ macro_rules! impl_store {
             async fn run_deployments(&self, run: crate::RunId) -> Result<Vec<crate::Deployment>, crate::StoreError> {
                 sqlx::query(
                     "SELECT d.id, d.run_id, p.name AS project, d.environment, d.host, d.release_id, \
-                     d.outcome, d.detail, d.who, d.at FROM deployments d JOIN projects p ON p.id = d.project_id \
+                     d.outcome, d.detail, d.who, d.at, d.step_id, d.millis FROM deployments d JOIN projects p ON p.id = d.project_id \
                      WHERE d.run_id = $1 ORDER BY d.id",
                 )
                 .bind(run)

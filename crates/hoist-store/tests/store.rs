@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hoist_store::{
-    open, Backend, DeliveryOutcome, NewAudit, NewDelivery, NewDeployment, NewJob, NewLogLine,
-    NewRun, Role, RunQuery, RunStatus, StepStatus, Store, StoreError, TestCase, TestOutcome,
-    TestSuite, Trigger, TriggerKind,
+    open, Backend, DeliveryOutcome, NewAudit, NewCacheUse, NewDelivery, NewDeployment, NewJob,
+    NewLogLine, NewRun, NewService, Role, RunQuery, RunStatus, StepStatus, Store, StoreError,
+    TestCase, TestOutcome, TestSuite, Trigger, TriggerKind,
 };
 use hoist_testkit::PostgresServer;
 
@@ -157,6 +157,8 @@ on_both_backends!(
     users_have_roles_and_argon2id_passwords,
     audit_entries_are_kept_newest_first,
     jobs_steps_tests_artifacts_and_deployments_are_kept,
+    a_runs_services_and_cache_uses_are_kept_in_order,
+    sessions_are_stored_hashed_expire_and_end_when_deleted,
 );
 
 async fn a_redelivery_returns_the_first_run_and_creates_nothing(f: &Fixture) {
@@ -807,6 +809,8 @@ async fn jobs_steps_tests_artifacts_and_deployments_are_kept(f: &Fixture) {
                 outcome: outcome.into(),
                 detail: (outcome != "switched").then(|| "the health check failed".into()),
                 who: "ada".into(),
+                step: Some(install),
+                millis: (host == "web1").then_some(1234),
             })
             .await
             .unwrap();
@@ -823,6 +827,11 @@ async fn jobs_steps_tests_artifacts_and_deployments_are_kept(f: &Fixture) {
         Some("the health check failed")
     );
     assert_eq!(deployments[1].detail, None);
+    assert_eq!(
+        (deployments[1].step, deployments[1].millis),
+        (Some(install), Some(1234))
+    );
+    assert_eq!(deployments[0].millis, None);
     let of_run: Vec<String> = store
         .run_deployments(run)
         .await
@@ -833,6 +842,131 @@ async fn jobs_steps_tests_artifacts_and_deployments_are_kept(f: &Fixture) {
     assert_eq!(of_run, ["web1", "web2"]);
     assert!(store.run_deployments(run + 1).await.unwrap().is_empty());
     assert!(store.deployments("blog").await.unwrap().is_empty());
+}
+
+async fn a_runs_services_and_cache_uses_are_kept_in_order(f: &Fixture) {
+    let store = &*f.store;
+    let run = store
+        .enqueue(&push("shop", "master", "1"))
+        .await
+        .unwrap()
+        .run;
+    let job = store
+        .add_job(
+            run,
+            &NewJob {
+                name: "test".into(),
+                position: 0,
+                requires: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let restore = store.add_step(job, "restore wheels", 1).await.unwrap();
+    let postgres = NewService {
+        job: "test".into(),
+        service: "postgres".into(),
+        port: Some(54_321),
+        millis: 812,
+        error: None,
+    };
+    let redis = NewService {
+        job: "test".into(),
+        service: "redis".into(),
+        port: None,
+        millis: 30,
+        error: Some("redis-server is not installed".into()),
+    };
+    store.record_service(run, &postgres).await.unwrap();
+    store.record_service(run, &redis).await.unwrap();
+    let services: Vec<NewService> = store
+        .run_services(run)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.service)
+        .collect();
+    assert_eq!(services, vec![postgres, redis]);
+
+    let miss = NewCacheUse {
+        job: "test".into(),
+        step: Some(restore),
+        action: "restore".into(),
+        outcome: "miss".into(),
+        keys: vec!["wheels-abc".into(), "wheels-".into()],
+        matched: None,
+        bytes: 0,
+        millis: 3,
+    };
+    let saved = NewCacheUse {
+        job: "test".into(),
+        step: None,
+        action: "save".into(),
+        outcome: "saved".into(),
+        keys: vec!["wheels-abc".into()],
+        matched: None,
+        bytes: 4096,
+        millis: 120,
+    };
+    store.record_cache(run, &miss).await.unwrap();
+    store.record_cache(run, &saved).await.unwrap();
+    let caches: Vec<NewCacheUse> = store
+        .run_caches(run)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.cache)
+        .collect();
+    assert_eq!(caches, vec![miss, saved]);
+    assert!(store.run_services(run + 1).await.unwrap().is_empty());
+    assert!(store.run_caches(run + 1).await.unwrap().is_empty());
+}
+
+async fn sessions_are_stored_hashed_expire_and_end_when_deleted(f: &Fixture) {
+    let store = &*f.store;
+    let long_ago = Utc::now() - chrono::Duration::hours(12);
+    store
+        .create_session("session-one", "ada", "csrf-1", long_ago)
+        .await
+        .unwrap();
+    let found = store
+        .session("session-one", long_ago)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.user.as_str(), found.csrf.as_str()),
+        ("ada", "csrf-1")
+    );
+    assert!(store
+        .session("session-two", long_ago)
+        .await
+        .unwrap()
+        .is_none());
+    let stored = f.raw_text("SELECT id_sha256 FROM sessions").await;
+    assert_eq!(stored, hoist_store::secret::token_digest("session-one"));
+
+    // Unused since a moment that is now in the past: expired, and deleted by the next sign-in.
+    let later = Utc::now() + chrono::Duration::seconds(60);
+    assert!(store.session("session-one", later).await.unwrap().is_none());
+    store.touch_session("session-one").await.unwrap();
+    store
+        .create_session("session-two", "grace", "csrf-2", later)
+        .await
+        .unwrap();
+    assert!(store
+        .session("session-one", long_ago)
+        .await
+        .unwrap()
+        .is_none());
+
+    assert!(store.delete_session("session-two").await.unwrap());
+    assert!(store
+        .session("session-two", long_ago)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!store.delete_session("session-two").await.unwrap());
 }
 
 // ---- PostgreSQL only: what several processes sharing one database rely on ----

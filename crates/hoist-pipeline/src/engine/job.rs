@@ -218,6 +218,7 @@ impl JobRun<'_, '_> {
                     status: StepStatus::Skipped,
                     exit_code: None,
                     millis: 0,
+                    cache: None,
                 });
                 record.steps.push(not_run(step, reason));
                 continue;
@@ -288,6 +289,7 @@ impl JobRun<'_, '_> {
             status: record.status,
             exit_code: record.exit_code,
             millis: record.millis,
+            cache: record.cache.clone(),
         });
         record
     }

@@ -2,11 +2,9 @@
 //! downloads one, under the same rule as the API: only recorded names, only files inside the
 //! artifact once symlinks are resolved.
 
-use std::path::Path as FsPath;
-
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use hoist_store::RunId;
 use minijinja::context;
@@ -15,7 +13,7 @@ use super::run::find_run;
 use super::{not_found, render, runs::row, App, PageError, Reader};
 
 /// `1.5 KiB`.
-fn size(bytes: u64) -> String {
+pub(super) fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -28,44 +26,6 @@ fn size(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
-}
-
-/// Files listed per artifact at most (an artifact can be a whole directory tree).
-const MAX_FILES: usize = 1000;
-
-/// The files of an artifact (a file, or a directory walked without following symlinks), as
-/// paths relative to it with their sizes, sorted.
-fn files(root: &FsPath) -> Vec<(String, u64)> {
-    let mut found = Vec::new();
-    let Ok(meta) = std::fs::symlink_metadata(root) else {
-        return found;
-    };
-    if meta.is_file() {
-        found.push((String::new(), meta.len()));
-        return found;
-    }
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.path().symlink_metadata() else {
-                continue;
-            };
-            if meta.is_dir() {
-                dirs.push(entry.path());
-            } else if meta.is_file() && found.len() < MAX_FILES {
-                let relative = entry
-                    .path()
-                    .strip_prefix(root)
-                    .map_or_else(|_| String::new(), |p| p.to_string_lossy().into_owned());
-                found.push((relative, meta.len()));
-            }
-        }
-    }
-    found.sort();
-    found
 }
 
 /// A path for a URL: each segment percent-encoded, the slashes kept.
@@ -93,28 +53,7 @@ pub(crate) async fn page(
     Path(id): Path<RunId>,
 ) -> Result<Response, PageError> {
     let run = find_run(app.store.as_ref(), id).await?;
-    let artifacts = app.store.artifacts(id).await?;
-    let data_dir = app.config.data_dir.clone();
-    let listed = tokio::task::spawn_blocking(move || {
-        artifacts
-            .iter()
-            .flat_map(|a| {
-                files(&data_dir.join(&a.path))
-                    .into_iter()
-                    .map(|(relative, bytes)| {
-                        let name = if relative.is_empty() {
-                            a.name.clone()
-                        } else {
-                            format!("{}/{relative}", a.name)
-                        };
-                        (name, bytes)
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let listed = crate::api::artifact_listing(&app, id).await?;
     let files: Vec<_> = listed
         .iter()
         .map(|(name, bytes)| {

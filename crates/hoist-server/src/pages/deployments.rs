@@ -83,6 +83,7 @@ fn host_row(host: &Json, agreement: &Agreement, titles: &HashMap<String, String>
         created => when(time_of(&live["created"])),
         state => live["state"].as_str(),
         target => host["rollback_target"].as_str(),
+        missing => host["missing"].as_array().map(|m| m.iter().filter_map(Json::as_str).collect::<Vec<_>>()).unwrap_or_default(),
         lock => host["lock"].is_object().then(|| format!(
             "{}@{}{}{}",
             host["lock"]["user"].as_str().unwrap_or("someone"),

@@ -5,8 +5,9 @@
 //! (`assets/run.js`) streams a running run's log through a page-specific Server-Sent Events
 //! endpoint and fetches earlier lines of a long log on demand.
 //!
-//! Sessions live in the server's memory (a restart signs everyone out). Every form POST carries
-//! the session's CSRF token; the sign-in form, before there is a session, a double-submit token.
+//! Sessions live in the store (hashed ids, 12 hours idle), so a restart signs no one out. Every
+//! form POST carries the session's CSRF token; the sign-in form, before there is a session, a
+//! double-submit token.
 
 mod ansi;
 mod artifacts;
@@ -182,9 +183,14 @@ impl FromRequestParts<Arc<AppState>> for Reader {
                 .finish();
             Redirect::to(&format!("/signin?{query}")).into_response()
         };
-        let Some(session) = session::cookie(&parts.headers, session::SESSION_COOKIE)
-            .and_then(|id| sessions.get(&id))
-        else {
+        let session = match session::cookie(&parts.headers, session::SESSION_COOKIE) {
+            Some(id) => sessions
+                .get(app.store.as_ref(), &id)
+                .await
+                .map_err(|e| PageError::from(e).into_response())?,
+            None => None,
+        };
+        let Some(session) = session else {
             return Err(to_signin());
         };
         // The role is read again on every request: a changed or removed user takes effect now.

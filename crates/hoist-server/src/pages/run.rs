@@ -1,4 +1,6 @@
-//! `GET /runs/<id>`: a run's jobs in `requires` order, their steps, and the tail of its log;
+//! `GET /runs/<id>`: a run's jobs in `requires` order, their steps, the services they started,
+//! what their cache steps restored or saved, their deploy steps' per-host outcomes, and the tail
+//! of its log;
 //! `GET /runs/<id>/lines?before=S`: earlier lines; `GET /runs/<id>/live?after=S`: new lines as
 //! Server-Sent Events (HTML, already escaped); `POST /runs/<id>/cancel|rerun` for deployers.
 
@@ -11,10 +13,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use hoist_store::{Job, LogLine, LogStream, NewAudit, Role, Run, RunId, StepId, Store};
+use hoist_store::{
+    CacheUse, Deployment, Job, LogLine, LogStream, NewAudit, Role, Run, RunId, RunService, StepId,
+    Store,
+};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
+use super::artifacts::size;
 use super::{ansi, duration, not_found, render, runs::row, when, App, Form, PageError, Reader};
 use crate::state::AppState;
 
@@ -122,6 +128,11 @@ pub(crate) async fn page(
         .filter(|l| l.seq <= end)
         .map(|l| Value::from_safe_string(row_html(l, &steps)))
         .collect();
+    let services = app.store.run_services(id).await?;
+    let caches = app.store.run_caches(id).await?;
+    let deployments = app.store.run_deployments(id).await?;
+    let in_job =
+        |d: &Deployment, j: &Job| d.step.is_some_and(|s| j.steps.iter().any(|x| x.id == s));
     let jobs: Vec<Value> = jobs
         .iter()
         .map(|j| {
@@ -136,8 +147,17 @@ pub(crate) async fn page(
                     took => duration(s.duration),
                     started => when(s.started_at),
                 }).collect::<Vec<_>>(),
+                services => services.iter().filter(|s| s.service.job == j.name).map(service_row).collect::<Vec<_>>(),
+                caches => caches.iter().filter(|c| c.cache.job == j.name).map(|c| cache_row(c, j)).collect::<Vec<_>>(),
+                deployments => deployments.iter().filter(|d| in_job(d, j)).map(deployment_row).collect::<Vec<_>>(),
             }
         })
+        .collect();
+    // Deployments recorded before steps were kept with them belong to no job.
+    let other_deployments: Vec<Value> = deployments
+        .iter()
+        .filter(|d| d.step.is_none())
+        .map(deployment_row)
         .collect();
     let tests = app.store.test_summary(id).await?;
     Ok(render(
@@ -146,6 +166,7 @@ pub(crate) async fn page(
             me => reader.context(),
             run => row(&run),
             jobs => jobs,
+            other_deployments => other_deployments,
             lines => lines,
             earlier => (first > 0).then_some(first + 1),
             last => end,
@@ -154,6 +175,53 @@ pub(crate) async fn page(
             failed => tests.failures + tests.errors,
         },
     ))
+}
+
+fn service_row(s: &RunService) -> Value {
+    let s = &s.service;
+    context! {
+        service => s.service,
+        port => s.port,
+        ready_in => (s.error.is_none()).then(|| duration(Some(std::time::Duration::from_millis(s.millis)))),
+        error => s.error,
+    }
+}
+
+fn cache_row(c: &CacheUse, job: &Job) -> Value {
+    let c = &c.cache;
+    let step = c
+        .step
+        .and_then(|id| job.steps.iter().find(|s| s.id == id))
+        .map(|s| s.name.clone());
+    // A restore names the key it restored (or every key it tried, when none matched); a save
+    // names its key.
+    let key = match (&c.matched, c.action.as_str()) {
+        (Some(matched), _) => matched.clone(),
+        (None, "save") => c.keys.first().cloned().unwrap_or_default(),
+        (None, _) => c.keys.join(", "),
+    };
+    context! {
+        step => step,
+        action => c.action,
+        outcome => c.outcome,
+        found => matches!(c.outcome.as_str(), "hit" | "fallback" | "exists" | "saved"),
+        key => key,
+        size => (c.bytes > 0).then(|| size(c.bytes)),
+        took => duration(Some(std::time::Duration::from_millis(c.millis))),
+    }
+}
+
+fn deployment_row(d: &Deployment) -> Value {
+    context! {
+        environment => d.environment,
+        host => d.host,
+        release => d.release,
+        outcome => d.outcome.replace('_', " "),
+        good => d.outcome == "live",
+        took => d.millis.and_then(|ms| duration(Some(std::time::Duration::from_millis(ms)))),
+        error => (d.outcome != "live").then_some(d.detail.clone()).flatten(),
+        detail => (d.outcome == "live").then_some(d.detail.clone()).flatten(),
+    }
 }
 
 #[derive(Deserialize)]

@@ -12,8 +12,6 @@ use super::{between, not_found, render, when, App, Form, PageError, Reader};
 
 /// One page of a project's runs.
 const PAGE: u32 = 50;
-/// How many of a project's newest runs the projects page looks at for its branches.
-const RECENT: u32 = 200;
 
 /// A run as the templates show it.
 pub(super) fn row(run: &Run) -> Value {
@@ -38,26 +36,26 @@ pub(super) fn row(run: &Run) -> Value {
 pub(crate) async fn projects(State(app): App, reader: Reader) -> Result<Response, PageError> {
     let mut projects = Vec::new();
     for project in &app.config.projects {
-        let recent = app
-            .store
-            .runs(&RunQuery {
-                project: Some(project.name.clone()),
-                branch: None,
-                status: None,
-                before: None,
-                limit: RECENT,
+        let branches = crate::api::branches_last_runs(app.store.as_ref(), &project.name).await?;
+        let recorded = app.store.deployments(&project.name).await?;
+        let live: Vec<Value> = crate::deployments::recorded_live(&recorded)
+            .iter()
+            .map(|l| {
+                context! {
+                    environment => l.environment,
+                    release => l.release,
+                    hosts => l.hosts.join(", "),
+                    who => l.who,
+                    run => l.run,
+                    at => when(Some(l.at)),
+                }
             })
-            .await?;
-        let mut branches: Vec<&Run> = Vec::new();
-        for run in &recent {
-            if !branches.iter().any(|r| r.branch == run.branch) {
-                branches.push(run);
-            }
-        }
+            .collect();
         projects.push(context! {
             name => project.name,
             repository => project.repository,
-            branches => branches.into_iter().map(row).collect::<Vec<_>>(),
+            branches => branches.iter().map(row).collect::<Vec<_>>(),
+            live => live,
         });
     }
     Ok(render(

@@ -1,10 +1,12 @@
-//! Sessions in memory, CSRF tokens, and the slowing down of repeated failed sign-ins.
+//! Sessions in the store (they survive a restart; only the SHA-256 of a session id is kept),
+//! CSRF tokens, and the slowing down of repeated failed sign-ins (in memory).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderMap};
+use hoist_store::{Store, StoreError};
 use subtle::ConstantTimeEq;
 
 /// The session cookie's name.
@@ -14,6 +16,9 @@ pub(crate) const SIGNIN_COOKIE: &str = "hoist_signin";
 
 /// How long a session lasts without being used.
 const IDLE: Duration = Duration::from_secs(12 * 3600);
+/// How stale a session's last use may be in the store before a request records it anew (one
+/// write a minute per session, not one per request).
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Failed sign-ins of one name allowed before each further attempt must wait.
 const FREE_FAILURES: u32 = 3;
 /// The longest wait imposed after failed sign-ins.
@@ -26,46 +31,52 @@ const FORGET: Duration = Duration::from_secs(3600);
 pub(crate) struct Session {
     pub user: String,
     pub csrf: String,
-    last_used: Instant,
 }
 
-/// The server's sessions and failed sign-ins.
+/// The dashboard's sessions (kept in the store) and failed sign-ins (kept here).
 #[derive(Default)]
 pub(crate) struct Sessions {
-    sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
+/// The oldest last use a live session may have.
+fn expired_before() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() - chrono::Duration::from_std(IDLE).unwrap_or(chrono::Duration::hours(12))
+}
+
 impl Sessions {
-    /// A new session for `user`: its id (the cookie's value).
-    pub fn create(&self, user: &str) -> Result<String, getrandom::Error> {
-        let id = random_token()?;
-        let session = Session {
-            user: user.to_string(),
-            csrf: random_token()?,
-            last_used: Instant::now(),
-        };
-        let mut sessions = self.sessions.lock().expect("sessions lock");
-        sessions.retain(|_, s| s.last_used.elapsed() < IDLE);
-        sessions.insert(id.clone(), session);
+    /// A new session for `user`, stored: its id (the cookie's value). Sessions unused for
+    /// longer than the idle limit are deleted on the way.
+    pub async fn create(&self, store: &dyn Store, user: &str) -> Result<String, String> {
+        let id = random_token().map_err(|e| e.to_string())?;
+        let csrf = random_token().map_err(|e| e.to_string())?;
+        store
+            .create_session(&id, user, &csrf, expired_before())
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(id)
     }
 
     /// The live session `id`, marked used.
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let mut sessions = self.sessions.lock().expect("sessions lock");
-        let session = sessions.get_mut(id)?;
-        if session.last_used.elapsed() >= IDLE {
-            sessions.remove(id);
-            return None;
+    pub async fn get(&self, store: &dyn Store, id: &str) -> Result<Option<Session>, StoreError> {
+        let Some(found) = store.session(id, expired_before()).await? else {
+            return Ok(None);
+        };
+        let since = (chrono::Utc::now() - found.last_used_at)
+            .to_std()
+            .unwrap_or_default();
+        if since >= TOUCH_EVERY {
+            store.touch_session(id).await?;
         }
-        session.last_used = Instant::now();
-        Some(session.clone())
+        Ok(Some(Session {
+            user: found.user,
+            csrf: found.csrf,
+        }))
     }
 
-    /// Ends the session `id`.
-    pub fn remove(&self, id: &str) {
-        self.sessions.lock().expect("sessions lock").remove(id);
+    /// Ends the session `id`: its id is refused from now on, also after a restart.
+    pub async fn remove(&self, store: &dyn Store, id: &str) -> Result<(), StoreError> {
+        store.delete_session(id).await.map(|_| ())
     }
 
     /// How long `user` must still wait before the next sign-in attempt is even checked.

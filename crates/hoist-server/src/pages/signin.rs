@@ -110,8 +110,9 @@ pub(crate) async fn submit(
     };
     sessions.succeeded(&user);
     let id = sessions
-        .create(&found.name)
-        .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .create(app.store.as_ref(), &found.name)
+        .await
+        .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let mut response = Redirect::to(&next).into_response();
     let cookie = format!(
         "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax{}",
@@ -133,7 +134,11 @@ pub(crate) async fn signout(
 ) -> Response {
     let form = Form::parse(&body);
     if let Some(id) = session::cookie(&headers, SESSION_COOKIE) {
-        if let Some(current) = sessions.get(&id) {
+        let current = match sessions.get(app.store.as_ref(), &id).await {
+            Ok(current) => current,
+            Err(e) => return PageError::from(e).into_response(),
+        };
+        if let Some(current) = current {
             if !session::same_token(form.get("csrf").unwrap_or(""), &current.csrf) {
                 return PageError(
                     StatusCode::FORBIDDEN,
@@ -142,7 +147,9 @@ pub(crate) async fn signout(
                 )
                 .into_response();
             }
-            sessions.remove(&id);
+            if let Err(e) = sessions.remove(app.store.as_ref(), &id).await {
+                return PageError::from(e).into_response();
+            }
         }
     }
     let mut response = Redirect::to("/signin").into_response();

@@ -2,9 +2,9 @@
 //! checked-out commit, exactly as `hoist ci run` does in a working copy, and turns the engine's
 //! events into the store's jobs, steps, log lines, test suites and artifacts as they come.
 //! A `deploy` step's own report (the last JSON event of `hoist deploy --json`) becomes the run's
-//! per-host deployments.
+//! per-host deployments; services started and what cache steps did are kept as facts too.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -14,11 +14,13 @@ use chrono::{DateTime, Utc};
 use hoist_config::pipeline::{Pipeline, StepKind};
 use hoist_pipeline::event::Event;
 use hoist_pipeline::junit::Outcome;
-use hoist_pipeline::record::{JobStatus, RunRecord, Severity, StepStatus as EngineStepStatus};
+use hoist_pipeline::record::{
+    CacheRecord, JobStatus, RunRecord, Severity, StepStatus as EngineStepStatus,
+};
 use hoist_pipeline::{engine, RunOptions};
 use hoist_store::{
-    JobId, NewDeployment, NewJob, NewLogLine, RunId, StepId, StepStatus, Store, StoreError,
-    TestCase, TestOutcome, TestSuite,
+    JobId, NewCacheUse, NewDeployment, NewJob, NewLogLine, NewService, RunId, StepId, StepStatus,
+    Store, StoreError, TestCase, TestOutcome, TestSuite,
 };
 use tokio::sync::mpsc;
 
@@ -72,6 +74,7 @@ pub async fn run(store: Arc<dyn Store>, spec: PipelineRun) -> Result<bool, Strin
         .map(|j| (j.name.clone(), j.requires.clone()))
         .collect();
     let deploys = deploy_steps(&pipeline, &spec.config);
+    let saves = save_cache_steps(&pipeline);
     let mut opts = RunOptions::new(&spec.config);
     opts.project_dir.clone_from(&spec.checkout);
     opts.revision = Some(spec.commit.clone());
@@ -100,7 +103,9 @@ pub async fn run(store: Arc<dyn Store>, spec: PipelineRun) -> Result<bool, Strin
         data_dir: spec.data_dir,
         requires,
         deploys,
+        saves,
         reports: HashMap::new(),
+        host_times: HashMap::new(),
         jobs: HashMap::new(),
         steps: HashMap::new(),
         pending: Vec::new(),
@@ -132,6 +137,56 @@ fn deploy_steps(pipeline: &Pipeline, config: &Path) -> HashMap<(String, usize), 
         }
     }
     steps
+}
+
+/// The pipeline's `save_cache` steps by (job, step number): a save that found its key taken
+/// and a restore of the first key leave the same record, the step's kind tells them apart.
+fn save_cache_steps(pipeline: &Pipeline) -> HashSet<(String, usize)> {
+    let mut steps = HashSet::new();
+    for job in &pipeline.jobs {
+        for (i, step) in job.steps.iter().enumerate() {
+            if matches!(step.kind, StepKind::SaveCache { .. }) {
+                steps.insert((job.name.clone(), i + 1));
+            }
+        }
+    }
+    steps
+}
+
+/// What a cache step did, as the store keeps it.
+fn cache_use(
+    job: &str,
+    step: Option<StepId>,
+    save: bool,
+    record: CacheRecord,
+    millis: u64,
+) -> NewCacheUse {
+    let outcome = match (save, record.saved, &record.matched, record.exact) {
+        (true, true, _, _) => "saved",
+        (true, false, _, _) => "exists",
+        (false, _, None, _) => "miss",
+        (false, _, Some(_), true) => "hit",
+        (false, _, Some(_), false) => "fallback",
+    };
+    NewCacheUse {
+        job: job.to_string(),
+        step,
+        action: if save { "save" } else { "restore" }.into(),
+        outcome: outcome.into(),
+        keys: record.keys,
+        matched: record.matched,
+        bytes: record.bytes,
+        millis,
+    }
+}
+
+/// The times of a host's first and last event in a deploy step's output.
+type FirstAndLast = (DateTime<Utc>, DateTime<Utc>);
+
+/// A line of `hoist deploy --json` about one host: its time counts towards that host's duration.
+#[derive(serde::Deserialize)]
+struct HostEvent {
+    host: String,
 }
 
 /// The last event `hoist deploy --json` prints: `deployed` or `failed`, with the per-host table.
@@ -170,8 +225,12 @@ struct EventSink {
     requires: HashMap<String, Vec<String>>,
     /// The deploy steps and their environments.
     deploys: HashMap<(String, usize), String>,
+    /// The `save_cache` steps.
+    saves: HashSet<(String, usize)>,
     /// The last report each deploy step printed.
     reports: HashMap<(String, usize), DeployReport>,
+    /// Per deploy step and host: the times of its first and last event.
+    host_times: HashMap<(String, usize), HashMap<String, FirstAndLast>>,
     jobs: HashMap<String, JobId>,
     steps: HashMap<(String, usize), StepId>,
     pending: Vec<NewLogLine>,
@@ -289,6 +348,15 @@ impl EventSink {
                 self.note(format!(
                     "{job}: service {service} ready on 127.0.0.1:{port} ({millis} ms)"
                 ));
+                self.flush().await?;
+                let started = NewService {
+                    job,
+                    service,
+                    port: Some(port),
+                    millis,
+                    error: None,
+                };
+                self.store.record_service(self.run, &started).await?;
             }
             Event::ServiceFailed {
                 job,
@@ -300,6 +368,15 @@ impl EventSink {
                 for line in log.lines() {
                     self.note(format!("{job}: {service} | {line}"));
                 }
+                self.flush().await?;
+                let failed = NewService {
+                    job,
+                    service,
+                    port: None,
+                    millis: 0,
+                    error: Some(message),
+                };
+                self.store.record_service(self.run, &failed).await?;
             }
             Event::StepStarted { job, step, name } => {
                 self.flush().await?;
@@ -314,14 +391,21 @@ impl EventSink {
                 ..
             } => {
                 let key = (job, step);
+                let at = DateTime::parse_from_rfc3339(&time)
+                    .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
                 if self.deploys.contains_key(&key) {
                     if let Some(report) = DeployReport::parse(&line) {
                         self.reports.insert(key.clone(), report);
+                    } else if let Ok(event) = serde_json::from_str::<HostEvent>(&line) {
+                        self.host_times
+                            .entry(key.clone())
+                            .or_default()
+                            .entry(event.host)
+                            .and_modify(|(_, last)| *last = at)
+                            .or_insert((at, at));
                     }
                 }
                 let id = self.steps.get(&key).copied();
-                let at = DateTime::parse_from_rfc3339(&time)
-                    .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
                 self.line(id, at, line);
             }
             Event::StepNote {
@@ -344,9 +428,15 @@ impl EventSink {
                 status,
                 exit_code,
                 millis,
+                cache,
             } => {
                 self.flush().await?;
                 let id = self.step_id(&job, step, &name).await?;
+                if let Some(cache) = cache {
+                    let save = self.saves.contains(&(job.clone(), step));
+                    let used = cache_use(&job, Some(id), save, cache, millis);
+                    self.store.record_cache(self.run, &used).await?;
+                }
                 self.store
                     .finish_step(
                         id,
@@ -385,6 +475,8 @@ impl EventSink {
         else {
             return Ok(());
         };
+        let step = self.steps.get(key).copied();
+        let times = self.host_times.remove(key).unwrap_or_default();
         for host in report.hosts {
             self.note(format!(
                 "deploy to {environment}: {}: {} ({}){}",
@@ -396,6 +488,9 @@ impl EventSink {
                     .map(|d| format!(": {d}"))
                     .unwrap_or_default()
             ));
+            let millis = times
+                .get(&host.host)
+                .and_then(|(first, last)| u64::try_from((*last - *first).num_milliseconds()).ok());
             let deployment = NewDeployment {
                 run: Some(self.run),
                 project: self.project.clone(),
@@ -405,6 +500,8 @@ impl EventSink {
                 outcome: host.result,
                 detail: host.detail,
                 who: format!("run {}", self.run),
+                step,
+                millis,
             };
             self.store.record_deployment(&deployment).await?;
         }
@@ -471,5 +568,31 @@ impl EventSink {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hoist_pipeline::record::CacheRecord;
+
+    fn outcome(save: bool, matched: Option<&str>, exact: bool, saved: bool) -> String {
+        let record = CacheRecord {
+            keys: vec!["deps-abc".into(), "deps-".into()],
+            matched: matched.map(str::to_string),
+            exact,
+            saved,
+            bytes: 10,
+        };
+        super::cache_use("test", None, save, record, 5).outcome
+    }
+
+    #[test]
+    fn a_cache_step_is_a_hit_a_fallback_a_miss_a_save_or_an_existing_key() {
+        assert_eq!(outcome(false, Some("deps-abc"), true, false), "hit");
+        assert_eq!(outcome(false, Some("deps-old"), false, false), "fallback");
+        assert_eq!(outcome(false, None, false, false), "miss");
+        assert_eq!(outcome(true, None, false, true), "saved");
+        // A save that found its key taken leaves the record an exact restore would.
+        assert_eq!(outcome(true, Some("deps-abc"), true, false), "exists");
     }
 }

@@ -977,3 +977,6 @@ async fn an_admin_manages_users_and_tokens_on_the_settings_page_and_a_deployer_m
 
 #[path = "dashboard_deployments.rs"]
 mod deployments;
+
+#[path = "dashboard_facts.rs"]
+mod facts;

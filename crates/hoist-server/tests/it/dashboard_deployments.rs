@@ -346,7 +346,42 @@ async fn a_deployer_sees_every_hosts_live_release_and_rolls_back_from_the_page_a
         [
             format!("⚠ hosts serve different releases: web1 -> {third}, web2 -> {first}"),
             format!("⚠ web1 serves {third}, but the last deploy or rollback recorded here left {first} (user ada)"),
+            format!("⚠ release {third} is on web1 but missing on web2: rolling back to it would fail there"),
         ]
+    );
+    let web2 = browser
+        .text("#env-production .grid tbody tr:nth-child(2)")
+        .await;
+    assert!(web2.contains(&format!("⚠ missing {third}")), "{web2}");
+    // The API says the same, and which host lacks which release.
+    let token = server
+        .store()
+        .create_token("reader", hoist_store::Role::Viewer, "tests")
+        .await
+        .unwrap()
+        .secret;
+    let answer = request(
+        server.addr(),
+        "GET",
+        "/api/projects/app/deployments",
+        &[("Authorization", format!("Bearer {token}"))],
+        b"",
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let production = &answer.json()["environments"][0];
+    assert_eq!(production["name"], "production");
+    assert_eq!(
+        production["drift"][2],
+        format!(
+            "release {third} is on web1 but missing on web2: rolling back to it would fail there"
+        )
+    );
+    assert_eq!(production["hosts"][0]["missing"], serde_json::json!([]));
+    assert_eq!(
+        production["hosts"][1]["missing"],
+        serde_json::json!([third])
     );
     let drifted = browser
         .texts("#env-production .grid tbody tr.drifted")

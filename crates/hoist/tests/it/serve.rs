@@ -497,6 +497,17 @@ fn two_runs_deploying_one_environment_wait_for_the_host_lock_and_keep_each_hosts
             (&"local".into(), &"local".into(), &"live".into()),
             "{detail:#}"
         );
+        // How long the host took and which step deployed, as the run page's table shows.
+        assert!(d["millis"].as_u64().is_some_and(|ms| ms > 0), "{detail:#}");
+        let step = &d["step"];
+        assert!(
+            detail["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|j| j["name"] == "ship" && j["steps"][0]["id"] == *step),
+            "{detail:#}"
+        );
         let release = d["release"].as_str().unwrap();
         assert!(site.release_dir(release).is_dir(), "{release}");
         assert!(log_lines(port, &token, run)
