@@ -201,7 +201,7 @@ async fn the_server_refuses_root_unless_allowed() {
     };
     assert_eq!(
         error.to_string(),
-        "hoist serve runs pipelines (the repositories' own code) and refuses to run as root"
+        "hoist serve runs pipelines (the repositories' own code) and refuses to run them as root"
     );
 }
 
