@@ -40,6 +40,35 @@ pub struct Runners {
     job_user: Option<job_user::JobUser>,
 }
 
+/// `auto_cancel_running`: cancels the running runs of `branch` older than `newer` (their
+/// runners see it within half a second and kill their steps and services); returns them.
+pub async fn supersede_running(
+    app: &AppState,
+    project: &crate::config::ProjectConfig,
+    branch: &str,
+    newer: RunId,
+) -> Vec<RunId> {
+    if !project.auto_cancel_running {
+        return Vec::new();
+    }
+    let query = hoist_store::RunQuery {
+        project: Some(project.name.clone()),
+        branch: Some(branch.to_string()),
+        status: Some(RunStatus::Running),
+        before: Some(newer),
+        limit: 200,
+    };
+    let mut cancelled = Vec::new();
+    for run in app.store.runs(&query).await.unwrap_or_default() {
+        let who = format!("superseded by run {newer}");
+        if app.store.cancel(run.id, &who).await.unwrap_or(false) {
+            cancelled.push(run.id);
+        }
+    }
+    cancelled.sort_unstable();
+    cancelled
+}
+
 /// The run directory: `<data dir>/runs/<id>`.
 #[must_use]
 pub fn run_dir(app: &AppState, run: RunId) -> PathBuf {

@@ -185,3 +185,97 @@ fn jobs_never_run_as_root_unless_told_and_the_runner_user_must_exist() {
         )
     );
 }
+
+/// A GitLab push of `commit` to master (GitLab authenticates with the secret itself).
+fn push_hook(port: u16, delivery: &str, commit: &str) -> serde_json::Value {
+    let body = format!(
+        "{{\"object_kind\":\"push\",\"ref\":\"refs/heads/master\",\"checkout_sha\":\"{commit}\",\"user_name\":\"Ada\"}}"
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        format!(
+            "POST /hooks/app HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nX-Gitlab-Event: Push Hook\r\nX-Gitlab-Token: hook-secret\r\nX-Gitlab-Event-UUID: {delivery}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    json(answer.split_once("\r\n\r\n").unwrap().1)
+}
+
+fn head(repo: &Path) -> String {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn with_auto_cancel_running_a_newer_push_cancels_the_running_run_and_its_steps_and_services_go() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(
+        work.join("hoist.toml"),
+        "[pipeline.jobs.test]\nservices.postgres = {}\nsteps = [\"checkout\", { name = \"slow\", run = \"echo started; sleep 3131\" }]\n",
+    )
+    .unwrap();
+    sh(
+        &work,
+        "git init -q -b master . && git add -A && git commit -qm slow && git init -q --bare ../origin.git && git remote add origin ../origin.git && git push -q origin master",
+    );
+    std::fs::write(dir.path().join("secret"), "hook-secret\n").unwrap();
+    let (port, token, server) = serve(
+        dir.path(),
+        &format!(
+            "max_concurrent_runs = 1\nshutdown_grace = \"5s\"\n\n[runner]\nuser = \"{JOB_USER}\"\n\n[[project]]\nname = \"app\"\nrepository = \"{}\"\nsecret_file = \"secret\"\nauto_cancel_running = true\n",
+            dir.path().join("origin.git").display()
+        ),
+        &[],
+    );
+    let slow = push_hook(port, "delivery-1", &head(&work))["run"]
+        .as_i64()
+        .unwrap();
+    wait_for("the slow step to start", Duration::from_secs(120), || {
+        log_lines(port, &token, slow).iter().any(|l| l == "started")
+    });
+    let running = server.processes();
+    assert!(
+        running.len() > 3,
+        "the server, the job, its step and postgres run: {running:?}"
+    );
+
+    std::fs::write(
+        work.join("hoist.toml"),
+        "[pipeline.jobs.test]\nsteps = [\"checkout\", { name = \"quick\", run = \"echo quick\" }]\n",
+    )
+    .unwrap();
+    sh(&work, "git commit -qam quick && git push -q origin master");
+    let answer = push_hook(port, "delivery-2", &head(&work));
+    let quick = answer["run"].as_i64().unwrap();
+    assert_eq!(answer["cancelled"], serde_json::json!([slow]));
+    wait_for("the newer run to pass", Duration::from_secs(120), || {
+        status_of(port, &token, quick) == "passed"
+    });
+    let (_, body) = http(port, "GET", &format!("/api/runs/{slow}"), &token, "");
+    let run = json(&body);
+    assert_eq!(run["status"], "cancelled", "{run:#}");
+    assert_eq!(
+        run["cancelled_by"],
+        format!("superseded by run {quick}"),
+        "{run:#}"
+    );
+    // One run at a time: the newer one started once the cancelled one had stopped everything.
+    assert_eq!(
+        server.processes(),
+        vec![server.id()],
+        "only the server is left: no sleep, no postgres"
+    );
+}
