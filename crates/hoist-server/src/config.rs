@@ -27,7 +27,7 @@ pub struct ServerConfig {
     pub database: String,
     /// How many runs execute at once.
     pub max_concurrent_runs: usize,
-    /// How long finished runs' directories are kept.
+    /// How long finished runs are kept (directories and store rows).
     pub retention: Duration,
     /// How long SIGTERM waits for running runs before cancelling them.
     pub shutdown_grace: Duration,
@@ -379,7 +379,8 @@ data_dir = "hoist-data"
 # How many runs execute at once.
 max_concurrent_runs = 2
 
-# How long finished runs' directories are kept.
+# How long finished runs are kept (directory and store rows); each branch's last run and the runs
+# that deployed what the hosts serve are kept whatever their age.
 retention = "720h"
 
 # On SIGTERM, how long running runs may take to finish before they are cancelled.
