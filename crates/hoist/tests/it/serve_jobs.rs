@@ -47,6 +47,7 @@ fn repository(dir: &Path, steps: &str) {
 /// Starts `hoist serve` with `config_text` (its listen address prepended) in `dir`, with `env`.
 fn serve(dir: &Path, config_text: &str, env: &[(&str, &str)]) -> (u16, String, ProcessGuard) {
     let port = free_port();
+    std::fs::write(dir.join("secret"), "hook-secret\n").unwrap();
     let config = dir.join("hoist-server.toml");
     std::fs::write(
         &config,
@@ -231,7 +232,6 @@ fn with_auto_cancel_running_a_newer_push_cancels_the_running_run_and_its_steps_a
         &work,
         "git init -q -b master . && git add -A && git commit -qm slow && git init -q --bare ../origin.git && git remote add origin ../origin.git && git push -q origin master",
     );
-    std::fs::write(dir.path().join("secret"), "hook-secret\n").unwrap();
     let (port, token, server) = serve(
         dir.path(),
         &format!(
@@ -277,5 +277,38 @@ fn with_auto_cancel_running_a_newer_push_cancels_the_running_run_and_its_steps_a
         server.processes(),
         vec![server.id()],
         "only the server is left: no sleep, no postgres"
+    );
+}
+
+#[test]
+fn a_job_cancels_itself_when_its_server_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    repository(
+        dir.path(),
+        "  { name = \"slow\", run = \"echo started; sleep 3132\" },\n",
+    );
+    let (port, token, mut server) = serve(
+        dir.path(),
+        &format!(
+            "max_concurrent_runs = 1\n\n[runner]\nuser = \"{JOB_USER}\"\n\n[[project]]\nname = \"app\"\nrepository = \"{}\"\nsecret_file = \"secret\"\n",
+            dir.path().join("origin.git").display()
+        ),
+        &[],
+    );
+    let run = trigger(port, &token);
+    wait_for("the slow step to start", Duration::from_secs(120), || {
+        log_lines(port, &token, run).iter().any(|l| l == "started")
+    });
+    assert!(server.processes().len() >= 3, "{:?}", server.processes());
+    sh(dir.path(), &format!("kill -9 {}", server.id()));
+    // No restart: the job saw its stdin close and stopped its step.
+    wait_for(
+        "the job and its step to stop",
+        Duration::from_secs(20),
+        || {
+            let _ = server.try_wait();
+            server.processes().is_empty()
+        },
     );
 }
