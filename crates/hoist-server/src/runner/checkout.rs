@@ -154,6 +154,10 @@ pub fn checkout(
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| format!("cannot empty {}: {e}", dir.display()))?;
     }
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
     let upload_pack = if user.is_some() {
         UPLOAD_PACK_FOR_JOB_USER
     } else {
