@@ -27,14 +27,17 @@ pub struct ServerConfig {
     pub database: String,
     /// How many runs execute at once.
     pub max_concurrent_runs: usize,
-    /// How long finished runs' directories are kept.
+    /// How long finished runs are kept (directories and store rows).
     pub retention: Duration,
     /// How long SIGTERM waits for running runs before cancelling them.
     pub shutdown_grace: Duration,
     /// How long a run's deploy step waits for another deploy's lock on a host.
     pub deploy_lock_wait: Duration,
-    /// Run pipelines when the server runs as root.
+    /// Let jobs run as root (when the server runs as root and `[runner] user` is unset, or
+    /// names root).
     pub allow_root: bool,
+    /// `[runner] user`: the unprivileged user jobs run as (`None`: the server's own user).
+    pub runner_user: Option<String>,
     /// The projects, in file order.
     pub projects: Vec<ProjectConfig>,
 }
@@ -58,6 +61,8 @@ pub struct ProjectConfig {
     pub deploy_branches: Option<Vec<String>>,
     /// A newer push to a branch cancels that branch's queued runs.
     pub auto_cancel: bool,
+    /// A newer push to a branch also cancels that branch's running run.
+    pub auto_cancel_running: bool,
 }
 
 /// Where a project's webhook secret comes from: never the file itself.
@@ -121,8 +126,15 @@ struct RawServer {
     shutdown_grace: Option<Spanned<String>>,
     deploy_lock_wait: Option<Spanned<String>>,
     allow_root: Option<bool>,
+    runner: Option<RawRunner>,
     #[serde(default)]
     project: Vec<Spanned<RawProject>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRunner {
+    user: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +150,7 @@ struct RawProject {
     branches: Option<Vec<String>>,
     deploy_branches: Option<Vec<String>>,
     auto_cancel: Option<bool>,
+    auto_cancel_running: Option<bool>,
 }
 
 /// Reads and checks `path`.
@@ -237,6 +250,27 @@ pub fn parse(path: &Path, text: &str) -> Result<ServerConfig, ConfigError> {
         "deploy_lock_wait",
         Duration::from_secs(3600),
     )?;
+    let runner_user = match raw.runner.as_ref().and_then(|r| r.user.as_ref()) {
+        None => None,
+        Some(user) => {
+            let name = user.get_ref();
+            let usable = !name.is_empty()
+                && !name.starts_with('-')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !usable {
+                return Err(at(
+                    user.span(),
+                    format!("[runner] user {name:?} is not a user name"),
+                )
+                .with_hint(
+                    "the name of an unprivileged account on this machine, e.g. user = \"hoist-ci\"",
+                ));
+            }
+            Some(name.clone())
+        }
+    };
     let mut projects: Vec<ProjectConfig> = Vec::new();
     for project in &raw.project {
         let span = project.span();
@@ -308,6 +342,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ServerConfig, ConfigError> {
             branches: project.branches.clone().unwrap_or_else(|| vec!["*".into()]),
             deploy_branches: project.deploy_branches.clone(),
             auto_cancel: project.auto_cancel.unwrap_or(true),
+            auto_cancel_running: project.auto_cancel_running.unwrap_or(false),
         });
     }
     Ok(ServerConfig {
@@ -321,6 +356,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ServerConfig, ConfigError> {
         shutdown_grace,
         deploy_lock_wait,
         allow_root: raw.allow_root.unwrap_or(false),
+        runner_user,
         projects,
     })
 }
@@ -343,7 +379,8 @@ data_dir = "hoist-data"
 # How many runs execute at once.
 max_concurrent_runs = 2
 
-# How long finished runs' directories are kept.
+# How long finished runs are kept (directory and store rows); each branch's last run and the runs
+# that deployed what the hosts serve are kept whatever their age.
 retention = "720h"
 
 # On SIGTERM, how long running runs may take to finish before they are cancelled.
@@ -353,8 +390,13 @@ shutdown_grace = "30s"
 # host's lock, before it fails. Two runs never deploy one environment at once: the second waits.
 deploy_lock_wait = "1h"
 
-# Pipelines run the repository's own code: the server refuses to run as root unless this is true.
+# Pipelines run the repository's own code: jobs never run as root unless this is true.
 # allow_root = false
+
+# The unprivileged user jobs run as (checkout, steps, services), with its HOME, when the server
+# runs as root. Unset: jobs run as the server's own user.
+# [runner]
+# user = "hoist-ci"
 
 # One [[project]] per repository.
 # [[project]]
@@ -365,6 +407,7 @@ deploy_lock_wait = "1h"
 # branches = ["*"]                               # pushes to these branches start runs
 # deploy_branches = ["master"]                   # runs of these branches may deploy
 # auto_cancel = true                             # a newer push cancels the branch's queued runs
+# auto_cancel_running = false                    # ... and its running run too
 "#;
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ fn project_config(data_dir: &Path, project: &ProjectConfig) -> Result<(Config, S
     let commit = checkout::head(&mirror)?;
     let dir: PathBuf = data_dir.join("deployments").join(&project.name);
     if checkout::head(&dir).ok().as_deref() != Some(commit.as_str()) {
-        checkout::checkout(&mirror, &commit, &dir)?;
+        checkout::checkout(&mirror, &commit, &dir, None)?;
     }
     let config = hoist_config::load(&dir.join(&project.config)).map_err(|e| {
         let hint = e

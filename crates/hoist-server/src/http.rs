@@ -155,12 +155,16 @@ async fn hook(
     match app.store.record_delivery(&delivery, &run).await {
         Ok(DeliveryOutcome::Created(enqueued)) => {
             app.wake_runners();
+            let mut cancelled = enqueued.cancelled;
+            cancelled.extend(
+                crate::runner::supersede_running(&app, config, &run.branch, enqueued.run).await,
+            );
             (
                 StatusCode::ACCEPTED,
                 Json(json!({
                     "run": enqueued.run,
                     "url": app.run_url(enqueued.run),
-                    "cancelled": enqueued.cancelled,
+                    "cancelled": cancelled,
                 })),
             )
                 .into_response()

@@ -33,9 +33,19 @@ use runner::{Phase, Runners};
 /// Why the server cannot start or stopped badly.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// Running as root without `allow_root`.
-    #[error("hoist serve runs pipelines (the repositories' own code) and refuses to run as root")]
+    /// Jobs would run as root without `allow_root`.
+    #[error(
+        "hoist serve runs pipelines (the repositories' own code) and refuses to run them as root"
+    )]
     Root,
+    /// `[runner] user` cannot be switched to.
+    #[error("[runner] user {user:?}: {message}")]
+    RunnerUser {
+        /// The configured user.
+        user: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A project's webhook secret cannot be read.
     #[error("project {project:?}: {message}")]
     Secret {
@@ -76,7 +86,8 @@ impl ServerError {
     #[must_use]
     pub fn hint(&self) -> Option<String> {
         match self {
-            ServerError::Root => Some("run it as an unprivileged user, or set allow_root = true in hoist-server.toml if this machine is only for it".into()),
+            ServerError::Root => Some("set [runner] user = \"NAME\" in hoist-server.toml (an unprivileged user the jobs run as; the server, as root, switches to it), run the server as an unprivileged user, or set allow_root = true if this machine is only for it".into()),
+            ServerError::RunnerUser { .. } => Some("create the user (`useradd --system --create-home hoist-ci`) and start hoist serve as root, which switches to it for every job; or remove [runner] user to run jobs as the server's own user".into()),
             ServerError::Secret { .. } => Some("export the variable named by secret_env, or make the secret_file readable".into()),
             ServerError::DataDir { .. } => Some("set data_dir in hoist-server.toml to a writable directory".into()),
             ServerError::Listen { .. } => Some("another process may hold the port: set listen = \"127.0.0.1:PORT\"".into()),
@@ -234,7 +245,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 /// Any [`ServerError`]; [`ServerError::RunnerOnlySqlite`] for a runner-only replica of a
 /// SQLite store.
 pub async fn start_as(config: ServerConfig, mode: Mode) -> Result<RunningServer, ServerError> {
-    if rustix::process::geteuid().is_root() && !config.allow_root {
+    let job_user = job_user(&config)?;
+    let jobs_as_root = job_user.as_ref().map_or_else(
+        || rustix::process::geteuid().is_root(),
+        runner::job_user::JobUser::is_root,
+    );
+    if jobs_as_root && !config.allow_root {
         return Err(ServerError::Root);
     }
     if mode == Mode::RunnerOnly && !config.database.starts_with("postgres") {
@@ -245,6 +261,16 @@ pub async fn start_as(config: ServerConfig, mode: Mode) -> Result<RunningServer,
         Mode::RunnerOnly => HashMap::new(),
     };
     let store = open_store(&config).await?;
+    if let Some(user) = &job_user {
+        let other = |message: String| ServerError::RunnerUser {
+            user: user.name.clone(),
+            message,
+        };
+        runner::job_user::close_data_dir(&config.data_dir).map_err(other)?;
+        runner::job_user::close_sqlite_file(&config.database).map_err(other)?;
+        user.own_dir(&config.data_dir.join("cache"), true)
+            .map_err(other)?;
+    }
     // The store has read its password: no job the server starts may.
     std::env::remove_var("PGPASSWORD");
     // Every process the runners start carries this mark (see runner::strays).
@@ -316,7 +342,7 @@ pub async fn start_as(config: ServerConfig, mode: Mode) -> Result<RunningServer,
         }),
     };
     let (phase, phase_rx) = watch::channel(Phase::Running);
-    let runners = Runners::new(Arc::clone(&app)).spawn(&phase_rx, mode == Mode::Full);
+    let runners = Runners::new(Arc::clone(&app), job_user).spawn(&phase_rx, mode == Mode::Full);
     Ok(RunningServer {
         addr,
         app,
@@ -326,6 +352,26 @@ pub async fn start_as(config: ServerConfig, mode: Mode) -> Result<RunningServer,
         runners,
         interrupted,
     })
+}
+
+/// `[runner] user`, looked up; refused when this process cannot switch to it.
+fn job_user(config: &ServerConfig) -> Result<Option<runner::job_user::JobUser>, ServerError> {
+    let Some(name) = &config.runner_user else {
+        return Ok(None);
+    };
+    let fail = |message: String| ServerError::RunnerUser {
+        user: name.clone(),
+        message,
+    };
+    let user = runner::job_user::JobUser::lookup(name).map_err(fail)?;
+    let me = rustix::process::geteuid();
+    if !me.is_root() && me.as_raw() != user.uid {
+        return Err(fail(format!(
+            "only root can run jobs as another user, and the server runs as uid {}",
+            me.as_raw()
+        )));
+    }
+    Ok(Some(user))
 }
 
 /// The variable `hoist deploy` reads its `--lock-wait` from.

@@ -117,6 +117,21 @@ pub trait Store: Send + Sync + 'static {
     /// `older_than` (zero: every running run, as a single-process server does at start).
     async fn interrupt_stale(&self, older_than: Duration) -> Result<Vec<RunId>, StoreError>;
 
+    // Retention (`retention` of hoist-server.toml).
+
+    /// The finished runs that finished before `before`, oldest first, except the newest
+    /// finished run of each branch of each project (the branch's badge) and every run that deployed what a host serves as the store
+    /// knows it (its release is the one the newest deployment recorded for that host names).
+    async fn expired_runs(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<RunId>, StoreError>;
+
+    /// Deletes a run and everything recorded of it — jobs, steps, log lines, test suites and
+    /// cases, artifacts, its webhook deliveries; the deployments it made stay, without their
+    /// run, and a re-run of it forgets what it re-ran. False when there was no such run.
+    async fn delete_run(&self, run: RunId) -> Result<bool, StoreError>;
+
     /// Adds a job to a run (status `pending`).
     async fn add_job(&self, run: RunId, job: &NewJob) -> Result<JobId, StoreError>;
 

@@ -14,6 +14,42 @@ pub(crate) const RUN_SELECT: &str = "SELECT r.id, p.name AS project, r.branch, r
      r.started_at, r.finished_at, r.runner_id, r.heartbeat_at, r.cancelled_by \
      FROM runs r JOIN projects p ON p.id = r.project_id";
 
+/// Finished runs older than `$1` (epoch ms) that retention may delete: not the newest finished
+/// run of its project's branch (the branch's badge), and not a run whose deployment names the release the newest
+/// deployment recorded for that host names (what the host serves, as far as the store knows).
+pub(crate) const EXPIRED_RUNS_SQL: &str = "\
+    WITH latest AS ( \
+        SELECT d.project_id, d.environment, d.host, d.release_id FROM deployments d \
+        WHERE d.id IN (SELECT MAX(id) FROM deployments GROUP BY project_id, environment, host)), \
+    live AS ( \
+        SELECT d.run_id FROM deployments d JOIN latest l \
+        ON d.project_id = l.project_id AND d.environment = l.environment \
+        AND d.host = l.host AND d.release_id = l.release_id \
+        WHERE d.run_id IS NOT NULL), \
+    newest AS (SELECT MAX(id) AS id FROM runs \
+        WHERE status IN ('passed', 'failed', 'cancelled', 'interrupted') \
+        GROUP BY project_id, branch) \
+    SELECT r.id FROM runs r \
+    WHERE r.status IN ('passed', 'failed', 'cancelled', 'interrupted') \
+    AND r.finished_at < $1 \
+    AND r.id NOT IN (SELECT id FROM newest) \
+    AND r.id NOT IN (SELECT run_id FROM live) \
+    ORDER BY r.id";
+
+/// What [`crate::Store::delete_run`] deletes or unlinks before the run itself (`$1`: the run),
+/// children before the rows they reference.
+pub(crate) const DELETE_RUN_SQL: [&str; 9] = [
+    "DELETE FROM test_cases WHERE suite_id IN (SELECT id FROM test_suites WHERE run_id = $1)",
+    "DELETE FROM test_suites WHERE run_id = $1",
+    "DELETE FROM log_lines WHERE run_id = $1",
+    "DELETE FROM steps WHERE job_id IN (SELECT id FROM jobs WHERE run_id = $1)",
+    "DELETE FROM jobs WHERE run_id = $1",
+    "DELETE FROM artifacts WHERE run_id = $1",
+    "DELETE FROM deliveries WHERE run_id = $1",
+    "UPDATE deployments SET run_id = NULL WHERE run_id = $1",
+    "UPDATE runs SET rerun_of = NULL WHERE rerun_of = $1",
+];
+
 /// Lines per `INSERT` when appending a log batch (5 parameters each, under both backends'
 /// parameter limits).
 pub(crate) const LOG_CHUNK: usize = 1000;
@@ -622,6 +658,27 @@ macro_rules! impl_store {
                     self.notify_after_commit(*id);
                 }
                 Ok(ids)
+            }
+
+            async fn expired_runs(&self, before: chrono::DateTime<chrono::Utc>) -> Result<Vec<crate::RunId>, crate::StoreError> {
+                let ids: Vec<i64> = sqlx::query_scalar(crate::queries::EXPIRED_RUNS_SQL)
+                    .bind(before.timestamp_millis())
+                    .fetch_all(&self.read)
+                    .await?;
+                Ok(ids)
+            }
+
+            async fn delete_run(&self, run: crate::RunId) -> Result<bool, crate::StoreError> {
+                let mut tx = self.begin_write().await?;
+                for statement in crate::queries::DELETE_RUN_SQL {
+                    sqlx::query(statement).bind(run).execute(&mut *tx).await?;
+                }
+                let done = sqlx::query("DELETE FROM runs WHERE id = $1")
+                    .bind(run)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn add_job(&self, run: crate::RunId, job: &crate::NewJob) -> Result<crate::JobId, crate::StoreError> {

@@ -159,7 +159,216 @@ on_both_backends!(
     jobs_steps_tests_artifacts_and_deployments_are_kept,
     a_runs_services_and_cache_uses_are_kept_in_order,
     sessions_are_stored_hashed_expire_and_end_when_deleted,
+    retention_deletes_old_runs_but_each_branchs_last_and_what_is_live,
 );
+
+/// A run of `push`, claimed and finished `passed`.
+async fn finished(store: &dyn Store, push: &NewRun) -> i64 {
+    let run = store.enqueue(push).await.unwrap().run;
+    let claimed = store.claim("runner-1").await.unwrap().unwrap();
+    assert_eq!(claimed.id, run);
+    assert!(store
+        .finish(run, "runner-1", RunStatus::Passed)
+        .await
+        .unwrap());
+    run
+}
+
+fn deployment(run: Option<i64>, host: &str, release: &str, outcome: &str) -> NewDeployment {
+    NewDeployment {
+        run,
+        project: "shop".into(),
+        environment: "production".into(),
+        host: host.into(),
+        release: release.into(),
+        outcome: outcome.into(),
+        detail: None,
+        who: run.map_or_else(|| "token ops".into(), |r| format!("run {r}")),
+        step: None,
+        millis: None,
+    }
+}
+
+async fn retention_deletes_old_runs_but_each_branchs_last_and_what_is_live(f: &Fixture) {
+    let store = &*f.store;
+    // master: r1 deployed release A to web1 and web2, r2 deployed B to web1 (then web1 was
+    // rolled back to A by hand), r3 deployed C to web2 (live there), r4 re-ran r3's commit,
+    // r5 is master's newest.
+    let r1 = finished(store, &push("shop", "master", "1")).await;
+    store
+        .record_deployment(&deployment(Some(r1), "web1", "A", "live"))
+        .await
+        .unwrap();
+    store
+        .record_deployment(&deployment(Some(r1), "web2", "A", "live"))
+        .await
+        .unwrap();
+    let r2 = match store
+        .record_delivery(
+            &NewDelivery {
+                provider: "github".into(),
+                delivery_id: "d-2".into(),
+            },
+            &push("shop", "master", "2"),
+        )
+        .await
+        .unwrap()
+    {
+        DeliveryOutcome::Created(enqueued) => enqueued.run,
+        DeliveryOutcome::Duplicate(_) => panic!("a new delivery"),
+    };
+    assert_eq!(store.claim("runner-1").await.unwrap().unwrap().id, r2);
+    let job = store
+        .add_job(
+            r2,
+            &NewJob {
+                name: "test".into(),
+                position: 0,
+                requires: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let step = store.add_step(job, "pytest", 1).await.unwrap();
+    store
+        .append_log(
+            r2,
+            &[NewLogLine {
+                step: Some(step),
+                at: Utc::now(),
+                text: "collected 1 item".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    store
+        .add_test_suite(
+            r2,
+            &TestSuite {
+                name: "pytest".into(),
+                step: Some(step),
+                tests: 1,
+                failures: 0,
+                errors: 0,
+                skipped: 0,
+                duration: Duration::from_millis(5),
+                cases: vec![TestCase {
+                    classname: "tests.test_app".into(),
+                    name: "test_ok".into(),
+                    outcome: TestOutcome::Passed,
+                    duration: Duration::from_millis(5),
+                    message: None,
+                }],
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .add_artifact(r2, "reports", "runs/2/ci/artifacts/reports", 10)
+        .await
+        .unwrap();
+    assert!(store
+        .finish(r2, "runner-1", RunStatus::Passed)
+        .await
+        .unwrap());
+    store
+        .record_deployment(&deployment(Some(r2), "web1", "B", "live"))
+        .await
+        .unwrap();
+    store
+        .record_deployment(&deployment(None, "web1", "A", "rolled_back"))
+        .await
+        .unwrap();
+    let r3 = finished(store, &push("shop", "master", "3")).await;
+    store
+        .record_deployment(&deployment(Some(r3), "web2", "C", "live"))
+        .await
+        .unwrap();
+    let r4 = store.rerun(r3, "ada").await.unwrap();
+    assert_eq!(store.claim("runner-1").await.unwrap().unwrap().id, r4);
+    store
+        .finish(r4, "runner-1", RunStatus::Failed)
+        .await
+        .unwrap();
+    let r5 = finished(store, &push("shop", "master", "5")).await;
+    // A branch's only run is its last; on `fix`, the last finished run stays while a newer
+    // one runs (the badge shows it), the one before goes.
+    let feature = finished(store, &push("shop", "feature", "f")).await;
+    let fix_old = finished(store, &push("shop", "fix", "x0")).await;
+    let fix_last = finished(store, &push("shop", "fix", "x1")).await;
+    let fix_running = store.enqueue(&push("shop", "fix", "x2")).await.unwrap().run;
+    assert_eq!(
+        store.claim("runner-1").await.unwrap().unwrap().id,
+        fix_running
+    );
+    let other = finished(store, &push("blog", "master", "b")).await;
+
+    // Nothing finished before an hour ago.
+    let an_hour_ago = Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(
+        store.expired_runs(an_hour_ago).await.unwrap(),
+        Vec::<i64>::new()
+    );
+    let later = Utc::now() + chrono::Duration::seconds(1);
+    let expired = store.expired_runs(later).await.unwrap();
+    // r1 made what web1 serves again (A), r3 what web2 serves (C); r5, feature, fix_last and
+    // blog's run are their branches' last finished runs; fix_running has not finished.
+    assert_eq!(expired, vec![r2, r4, fix_old]);
+    for run in &expired {
+        assert!(store.delete_run(*run).await.unwrap());
+    }
+    assert!(!store.delete_run(r2).await.unwrap(), "already gone");
+    assert!(store.run(r2).await.unwrap().is_none());
+    assert!(store.jobs(r2).await.unwrap().is_empty());
+    assert!(store.log_after(r2, 0, 100).await.unwrap().is_empty());
+    assert!(store.test_suites(r2).await.unwrap().is_empty());
+    assert!(store.artifacts(r2).await.unwrap().is_empty());
+    let left: Vec<i64> = store
+        .runs(&RunQuery {
+            limit: 100,
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        left,
+        vec![other, fix_running, fix_last, feature, r5, r3, r1]
+    );
+    // What the hosts were told stays, without the deleted run.
+    let history: Vec<(Option<i64>, String, String)> = store
+        .deployments("shop")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.run, d.host, d.release))
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            (Some(r3), "web2".into(), "C".into()),
+            (None, "web1".into(), "A".into()),
+            (None, "web1".into(), "B".into()),
+            (Some(r1), "web2".into(), "A".into()),
+            (Some(r1), "web1".into(), "A".into()),
+        ]
+    );
+    // The delivery went with its run: a forge's redelivery starts a new one.
+    let again = store
+        .record_delivery(
+            &NewDelivery {
+                provider: "github".into(),
+                delivery_id: "d-2".into(),
+            },
+            &push("shop", "master", "2"),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(again, DeliveryOutcome::Created(_)), "{again:?}");
+    assert_eq!(store.expired_runs(later).await.unwrap(), Vec::<i64>::new());
+}
 
 async fn a_redelivery_returns_the_first_run_and_creates_nothing(f: &Fixture) {
     let store = &*f.store;

@@ -243,6 +243,7 @@ impl From<hoist_server::ServerError> for CommandError {
         let hint = e.hint();
         let kind = match &e {
             hoist_server::ServerError::Root
+            | hoist_server::ServerError::RunnerUser { .. }
             | hoist_server::ServerError::RunnerOnlySqlite
             | hoist_server::ServerError::Secret { .. }
             | hoist_server::ServerError::Store(

@@ -4,11 +4,29 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::job_user::JobUser;
+
+/// What reads the mirror for a checkout made as the job user: the mirror is the server's, and
+/// git refuses to read a repository another user owns unless told it is safe.
+const UPLOAD_PACK_FOR_JOB_USER: &str = "git -c 'safe.directory=*' upload-pack";
+
 /// Runs git; its stderr is the error.
 fn git(args: &[&std::ffi::OsStr], cwd: Option<&Path>) -> Result<String, String> {
+    git_as(args, cwd, None)
+}
+
+/// Runs git as `user` (the server's own user when `None`); its stderr is the error.
+fn git_as(
+    args: &[&std::ffi::OsStr],
+    cwd: Option<&Path>,
+    user: Option<&JobUser>,
+) -> Result<String, String> {
     let mut cmd = Command::new("git");
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
+    }
+    if let Some(user) = user {
+        user.apply(&mut cmd);
     }
     // Never wait for a password on a terminal nobody watches.
     cmd.env("GIT_TERMINAL_PROMPT", "0").args(args);
@@ -121,27 +139,46 @@ pub fn describe(mirror: &Path, commit: &str) -> (String, String) {
         .unwrap_or_default()
 }
 
-/// Checks `commit` out into `dir` (a clone sharing the mirror's objects: no copy).
+/// Checks `commit` out into `dir` (a clone sharing the mirror's objects: no copy), as `user`
+/// when given (the checkout is then that user's).
 ///
 /// # Errors
 ///
 /// git's message.
-pub fn checkout(mirror: &Path, commit: &str, dir: &Path) -> Result<(), String> {
+pub fn checkout(
+    mirror: &Path,
+    commit: &str,
+    dir: &Path,
+    user: Option<&JobUser>,
+) -> Result<(), String> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| format!("cannot empty {}: {e}", dir.display()))?;
     }
-    git(
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    let upload_pack = if user.is_some() {
+        UPLOAD_PACK_FOR_JOB_USER
+    } else {
+        "git-upload-pack"
+    };
+    git_as(
         os![
             "clone",
             "--quiet",
             "--shared",
             "--no-checkout",
+            "--upload-pack",
+            upload_pack,
             mirror.as_os_str(),
             dir.as_os_str()
         ],
-        None,
+        // A directory the job user may enter (the server's own may be closed to it).
+        dir.parent(),
+        user,
     )?;
-    git(
+    git_as(
         os![
             "-c",
             "advice.detachedHead=false",
@@ -151,6 +188,7 @@ pub fn checkout(mirror: &Path, commit: &str, dir: &Path) -> Result<(), String> {
             commit
         ],
         Some(dir),
+        user,
     )?;
     Ok(())
 }

@@ -3,6 +3,8 @@
 //! stored as they come. `max_concurrent_runs` runners work at once.
 
 pub mod checkout;
+pub mod job_process;
+pub mod job_user;
 pub mod pipeline;
 pub mod poll;
 pub mod retention;
@@ -34,6 +36,37 @@ pub struct Runners {
     pub id: String,
     /// One lock per project: one mirror fetch at a time.
     mirrors: Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>,
+    /// `[runner] user`: runs' processes run as this user (`None`: as the server's).
+    job_user: Option<job_user::JobUser>,
+}
+
+/// `auto_cancel_running`: cancels the running runs of `branch` older than `newer` (their
+/// runners see it within half a second and kill their steps and services); returns them.
+pub async fn supersede_running(
+    app: &AppState,
+    project: &crate::config::ProjectConfig,
+    branch: &str,
+    newer: RunId,
+) -> Vec<RunId> {
+    if !project.auto_cancel_running {
+        return Vec::new();
+    }
+    let query = hoist_store::RunQuery {
+        project: Some(project.name.clone()),
+        branch: Some(branch.to_string()),
+        status: Some(RunStatus::Running),
+        before: Some(newer),
+        limit: 200,
+    };
+    let mut cancelled = Vec::new();
+    for run in app.store.runs(&query).await.unwrap_or_default() {
+        let who = format!("superseded by run {newer}");
+        if app.store.cancel(run.id, &who).await.unwrap_or(false) {
+            cancelled.push(run.id);
+        }
+    }
+    cancelled.sort_unstable();
+    cancelled
 }
 
 /// The run directory: `<data dir>/runs/<id>`.
@@ -55,9 +88,9 @@ pub enum Phase {
 }
 
 impl Runners {
-    /// Runners for `app`, with this process's id.
+    /// Runners for `app`, with this process's id; their runs run as `job_user` when given.
     #[must_use]
-    pub fn new(app: Arc<AppState>) -> Arc<Runners> {
+    pub fn new(app: Arc<AppState>, job_user: Option<job_user::JobUser>) -> Arc<Runners> {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into());
@@ -65,6 +98,7 @@ impl Runners {
             app,
             id: format!("{host}:{}", std::process::id()),
             mirrors: Mutex::new(std::collections::HashMap::new()),
+            job_user,
         })
     }
 
@@ -225,11 +259,18 @@ impl Runners {
         };
         let src = dir.join("src");
         let (m, commit, s) = (mirror.clone(), run.commit.clone(), src.clone());
+        let user = self.job_user.clone();
         tokio::task::spawn_blocking(move || {
             if !checkout::has_commit(&m, &commit) {
                 return Err(format!("the repository has no commit {commit}"));
             }
-            checkout::checkout(&m, &commit, &s)
+            match &user {
+                // The run's directory is the job user's; so is everything the run writes.
+                Some(user) => user.own_dir(s.parent().unwrap_or(&s), false)?,
+                None => std::fs::create_dir_all(s.parent().unwrap_or(&s))
+                    .map_err(|e| format!("cannot create the run's directory: {e}"))?,
+            }
+            checkout::checkout(&m, &commit, &s, user.as_ref())
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -250,15 +291,18 @@ impl Runners {
             pipeline::PipelineRun {
                 run: run.id,
                 project: project.name.clone(),
-                checkout: src,
-                config,
-                commit: run.commit.clone(),
-                branch: run.branch.clone(),
-                ci_dir: dir.join("ci"),
-                cache_dir: data_dir.join("cache"),
+                job: job_process::JobSpec {
+                    checkout: src,
+                    config,
+                    commit: run.commit.clone(),
+                    branch: run.branch.clone(),
+                    ci_dir: dir.join("ci"),
+                    cache_dir: data_dir.join("cache"),
+                    deploy: project.may_deploy(&run.branch),
+                },
                 data_dir,
-                deploy: project.may_deploy(&run.branch),
                 cancel: Arc::clone(cancel),
+                user: self.job_user.clone(),
             },
         )
         .await

@@ -12,17 +12,20 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hoist_config::pipeline::{Pipeline, StepKind};
+use hoist_pipeline::engine;
 use hoist_pipeline::event::Event;
 use hoist_pipeline::junit::Outcome;
 use hoist_pipeline::record::{
     CacheRecord, JobStatus, RunRecord, Severity, StepStatus as EngineStepStatus,
 };
-use hoist_pipeline::{engine, RunOptions};
 use hoist_store::{
     JobId, NewCacheUse, NewDeployment, NewJob, NewLogLine, NewService, RunId, StepId, StepStatus,
     Store, StoreError, TestCase, TestOutcome, TestSuite,
 };
 use tokio::sync::mpsc;
+
+use super::job_process::{self, JobSpec};
+use super::job_user::JobUser;
 
 /// One pipeline run of a checked-out commit.
 pub struct PipelineRun {
@@ -30,24 +33,15 @@ pub struct PipelineRun {
     pub run: RunId,
     /// Its project.
     pub project: String,
-    /// The checkout (a git repository at `commit`).
-    pub checkout: PathBuf,
-    /// Its hoist.toml (inside the checkout).
-    pub config: PathBuf,
-    /// The commit.
-    pub commit: String,
-    /// The branch it runs as (decides the jobs' filters).
-    pub branch: String,
-    /// Records, logs and workspaces of this run.
-    pub ci_dir: PathBuf,
-    /// The CI cache store, shared by the server's runs.
-    pub cache_dir: PathBuf,
+    /// What the engine runs.
+    pub job: JobSpec,
     /// The data dir, which artifact paths are kept relative to.
     pub data_dir: PathBuf,
-    /// Whether deploy steps run.
-    pub deploy: bool,
     /// Set to stop the run: running steps are killed, nothing more starts.
     pub cancel: Arc<AtomicBool>,
+    /// Run the engine in a child process as this user (`[runner] user`); `None`: in this
+    /// process, as the server's user.
+    pub user: Option<JobUser>,
 }
 
 /// Runs the pipeline; `Ok(true)` when it passed. `Err` when it could not start (the message is
@@ -57,7 +51,7 @@ pub struct PipelineRun {
 ///
 /// The pipeline's definition or the engine refused to start, or the store failed.
 pub async fn run(store: Arc<dyn Store>, spec: PipelineRun) -> Result<bool, String> {
-    let pipeline = match hoist_config::pipeline::load(&spec.config) {
+    let pipeline = match hoist_config::pipeline::load(&spec.job.config) {
         Ok(pipeline) => pipeline,
         Err(e) => {
             let hint = e
@@ -73,29 +67,26 @@ pub async fn run(store: Arc<dyn Store>, spec: PipelineRun) -> Result<bool, Strin
         .iter()
         .map(|j| (j.name.clone(), j.requires.clone()))
         .collect();
-    let deploys = deploy_steps(&pipeline, &spec.config);
+    let deploys = deploy_steps(&pipeline, &spec.job.config);
     let saves = save_cache_steps(&pipeline);
-    let mut opts = RunOptions::new(&spec.config);
-    opts.project_dir.clone_from(&spec.checkout);
-    opts.revision = Some(spec.commit.clone());
-    opts.branch = Some(spec.branch.clone());
-    opts.ci_dir.clone_from(&spec.ci_dir);
-    opts.cache_dir.clone_from(&spec.cache_dir);
-    opts.deploy = spec.deploy;
-    opts.cancel = spec.cancel.clone();
     let (tx, rx) = mpsc::unbounded_channel();
-    let engine = tokio::task::spawn_blocking(move || {
-        engine::run(&pipeline, &opts, &move |event| {
-            let _ = tx.send(event);
-        })
-        .map_err(|e| {
-            let hint = e
-                .hint()
-                .map(|h| format!(" (hint: {h})"))
-                .unwrap_or_default();
-            format!("{e}{hint}")
-        })
-    });
+    let engine = match &spec.user {
+        None => {
+            let opts = spec.job.options(Arc::clone(&spec.cancel));
+            tokio::task::spawn_blocking(move || {
+                engine::run(&pipeline, &opts, &move |event| {
+                    let _ = tx.send(event);
+                })
+                .map(|record| record.passed)
+                .map_err(|e| job_process::describe(&e))
+            })
+        }
+        Some(user) => {
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("cannot find the hoist program to run the job: {e}"))?;
+            job_process::spawn(&exe, &spec.job, user, Arc::clone(&spec.cancel), tx)?
+        }
+    };
     let mut sink = EventSink {
         store,
         run: spec.run,
@@ -115,7 +106,7 @@ pub async fn run(store: Arc<dyn Store>, spec: PipelineRun) -> Result<bool, Strin
         .await
         .map_err(|e| format!("the pipeline engine stopped: {e}"))?;
     stored.map_err(|e| format!("the run's events could not be stored: {e}"))?;
-    outcome.map(|record| record.passed)
+    outcome
 }
 
 /// The pipeline's deploy steps by (job, step number, from 1, as the engine counts them): the

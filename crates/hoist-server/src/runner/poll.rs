@@ -112,7 +112,8 @@ async fn queue(app: &AppState, project: &ProjectConfig, branch: &str, commit: &s
         },
         auto_cancel: project.auto_cancel,
     };
-    if app.store.enqueue(&run).await.is_ok() {
+    if let Ok(enqueued) = app.store.enqueue(&run).await {
         app.wake_runners();
+        super::supersede_running(app, project, branch, enqueued.run).await;
     }
 }

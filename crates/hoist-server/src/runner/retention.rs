@@ -1,40 +1,35 @@
-//! `retention`: the directories of runs finished longer ago than that are deleted (checkouts,
-//! workspaces, engine records, artifacts). The store keeps the runs, their logs and results.
+//! `retention`: runs finished longer ago than that are deleted — their directories (checkouts,
+//! workspaces, engine records, artifacts) and their rows in the store (jobs, steps, log lines,
+//! test results, artifacts, deliveries). Kept whatever their age: the last finished run of each
+//! branch (its badge) and every run that deployed what a host serves, as the store knows it.
 
 use std::path::Path;
 use std::time::Duration;
 
-use hoist_store::Store;
+use hoist_store::{RunId, Store};
 
-/// How often the run directories are looked at, besides at start.
+/// How often expired runs are looked for, besides at start.
 pub const EVERY: Duration = Duration::from_secs(3600);
 
-/// Deletes `<data dir>/runs/<id>` of every run finished more than `retention` ago; returns
-/// the ids deleted. A directory whose run the store does not know is left alone.
-pub async fn prune(store: &dyn Store, data_dir: &Path, retention: Duration) -> Vec<i64> {
-    let runs = data_dir.join("runs");
-    let Ok(entries) = std::fs::read_dir(&runs) else {
-        return Vec::new();
-    };
+/// Deletes every run finished more than `retention` ago that the store does not keep: first
+/// its directory `<data dir>/runs/<id>`, then its rows (so that a crash in between leaves a row
+/// the next look deletes, never a directory nothing names). Returns the ids deleted.
+pub async fn prune(store: &dyn Store, data_dir: &Path, retention: Duration) -> Vec<RunId> {
     let cutoff =
         chrono::Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let Ok(expired) = store.expired_runs(cutoff).await else {
+        return Vec::new();
+    };
     let mut deleted = Vec::new();
-    for entry in entries.flatten() {
-        let Some(id) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i64>().ok())
-        else {
-            continue;
+    for id in expired {
+        let dir = data_dir.join("runs").join(id.to_string());
+        let removed = match std::fs::remove_dir_all(&dir) {
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
         };
-        let Ok(Some(run)) = store.run(id).await else {
-            continue;
-        };
-        let expired = run.status.is_finished() && run.finished_at.is_some_and(|at| at < cutoff);
-        if expired && std::fs::remove_dir_all(entry.path()).is_ok() {
+        if removed && store.delete_run(id).await.unwrap_or(false) {
             deleted.push(id);
         }
     }
-    deleted.sort_unstable();
     deleted
 }

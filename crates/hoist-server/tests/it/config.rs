@@ -146,7 +146,7 @@ fn the_file_hoist_serve_init_writes_is_valid_and_listens_on_loopback() {
         .lines()
         .map(|l| {
             l.strip_prefix("# ")
-                .filter(|l| l.starts_with("[[project]]") || l.contains(" = "))
+                .filter(|l| l.starts_with('[') || l.contains(" = "))
                 .unwrap_or(l)
         })
         .map(|l| l.split("  #").next().unwrap_or(l).to_string() + "\n")
@@ -154,4 +154,5 @@ fn the_file_hoist_serve_init_writes_is_valid_and_listens_on_loopback() {
     let config = parse(Path::new("/srv/hoist/hoist-server.toml"), &uncommented)
         .unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
     assert_eq!(config.projects[0].name, "shop");
+    assert_eq!(config.runner_user.as_deref(), Some("hoist-ci"));
 }

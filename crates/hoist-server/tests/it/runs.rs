@@ -201,7 +201,7 @@ async fn the_server_refuses_root_unless_allowed() {
     };
     assert_eq!(
         error.to_string(),
-        "hoist serve runs pipelines (the repositories' own code) and refuses to run as root"
+        "hoist serve runs pipelines (the repositories' own code) and refuses to run them as root"
     );
 }
 
@@ -249,29 +249,17 @@ async fn on_a_postgresql_store_a_push_runs_and_its_log_streams_the_same() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn run_directories_older_than_retention_are_deleted_and_the_store_keeps_the_run() {
-    let repo = Repo::new(&pipeline("echo kept in the store"));
+async fn runs_older_than_retention_go_with_their_directories_but_the_branchs_last_stays() {
+    let repo = Repo::new(&pipeline("echo short-lived"));
     let mut server = TestServer::start(&repo.path(), "", "retention = \"1ms\"").await;
-    let id = push(&server, &repo, "ret-1", "short-lived").await;
-    assert_eq!(server.wait_finished(id, LONG).await, RunStatus::Passed);
-    let dir = server.config.data_dir.join(format!("runs/{id}"));
-    assert!(dir.is_dir(), "kept until the next look");
+    let old = push(&server, &repo, "ret-1", "short-lived").await;
+    assert_eq!(server.wait_finished(old, LONG).await, RunStatus::Passed);
+    let last = push(&server, &repo, "ret-2", "the branch's last").await;
+    assert_eq!(server.wait_finished(last, LONG).await, RunStatus::Passed);
+    let dir = |id: i64| server.config.data_dir.join(format!("runs/{id}"));
+    assert!(dir(old).is_dir(), "kept until the next look");
     let store = server.store();
-    let deleted = hoist_server::runner::retention::prune(
-        &*store,
-        &server.config.data_dir,
-        Duration::from_millis(1),
-    )
-    .await;
-    assert_eq!(deleted, vec![id]);
-    assert!(!dir.exists());
-    assert!(server
-        .log(id)
-        .await
-        .contains(&"kept in the store".to_string()));
     // A long retention keeps everything.
-    let id2 = push(&server, &repo, "ret-2", "long-lived").await;
-    server.wait_finished(id2, LONG).await;
     let none = hoist_server::runner::retention::prune(
         &*store,
         &server.config.data_dir,
@@ -279,7 +267,19 @@ async fn run_directories_older_than_retention_are_deleted_and_the_store_keeps_th
     )
     .await;
     assert!(none.is_empty());
-    assert!(server.config.data_dir.join(format!("runs/{id2}")).is_dir());
+    let deleted = hoist_server::runner::retention::prune(
+        &*store,
+        &server.config.data_dir,
+        Duration::from_millis(1),
+    )
+    .await;
+    assert_eq!(deleted, vec![old]);
+    assert!(!dir(old).exists());
+    assert!(store.run(old).await.unwrap().is_none());
+    assert!(server.log(old).await.is_empty());
+    // master's last run stays, directory and all, however old.
+    assert!(dir(last).is_dir());
+    assert!(server.log(last).await.contains(&"short-lived".to_string()));
     server.stop().await;
 }
 

@@ -62,6 +62,9 @@ pub enum ServeCommand {
         /// The run's id.
         run: i64,
     },
+    /// Run one job handed over on stdin (the server's runners start this as `[runner] user`).
+    #[command(hide = true)]
+    Job,
 }
 
 /// `hoist serve user ...`
@@ -95,6 +98,10 @@ pub fn run(args: ServeArgs, printer: Printer) -> Result<(), CommandError> {
     let path = args.server_config.as_path();
     let command = match args.command {
         Some(ServeCommand::Init { force }) => return init(path, force, printer),
+        // A runner's child: it reads no config (the server's file may be closed to its user).
+        Some(ServeCommand::Job) => {
+            std::process::exit(hoist_server::runner::job_process::run_child())
+        }
         other => other,
     };
     let config = config::load(path)?;
@@ -161,7 +168,7 @@ pub fn run(args: ServeArgs, printer: Printer) -> Result<(), CommandError> {
                 printer.outcome(format!("run {run} had already finished: nothing to cancel"));
             }
         }
-        Some(ServeCommand::Init { .. }) => unreachable!("handled above"),
+        Some(ServeCommand::Init { .. } | ServeCommand::Job) => unreachable!("handled above"),
     }
     Ok(())
 }

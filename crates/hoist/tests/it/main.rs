@@ -29,6 +29,7 @@ mod releases_log;
 mod restart_load;
 mod run_command;
 mod serve;
+mod serve_jobs;
 mod setup_files;
 mod setup_first_deploy;
 mod source_commit;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use hoist_testkit::{free_port, ProcessGuard};
 
-fn sh(dir: &Path, script: &str) {
+pub(crate) fn sh(dir: &Path, script: &str) {
     let out = Command::new("sh")
         .args(["-ec", script])
         .current_dir(dir)
@@ -25,7 +25,7 @@ fn sh(dir: &Path, script: &str) {
     );
 }
 
-fn hoist(config: &Path) -> Command {
+pub(crate) fn hoist(config: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
     cmd.arg("serve")
         .arg("--server-config")
@@ -35,7 +35,7 @@ fn hoist(config: &Path) -> Command {
 }
 
 /// A raw HTTP/1.1 request; returns the status and the body.
-fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+pub(crate) fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         stream,
@@ -53,11 +53,11 @@ fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, S
     (status, body)
 }
 
-fn json(text: &str) -> serde_json::Value {
+pub(crate) fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -66,7 +66,7 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 }
 
 /// Starts `hoist serve`, its stderr in `log`; returns once it listens.
-fn start(config: &Path, log: &Path) -> ProcessGuard {
+pub(crate) fn start(config: &Path, log: &Path) -> ProcessGuard {
     let file = std::fs::File::create(log).unwrap();
     let guard = ProcessGuard::spawn(
         hoist(config).stdout(Stdio::null()).stderr(file),
@@ -349,7 +349,7 @@ fn init_user_add_and_token_create_as_a_user_types_them() {
     // Root refused (this machine's tests run as root) with the way out.
     let serve = hoist(&config).output().unwrap();
     assert_eq!(serve.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&serve.stderr).starts_with("error: hoist serve runs pipelines (the repositories' own code) and refuses to run as root\nhint: "));
+    assert!(String::from_utf8_lossy(&serve.stderr).starts_with("error: hoist serve runs pipelines (the repositories' own code) and refuses to run them as root\nhint: "));
 
     std::fs::write(
         &config,
@@ -419,13 +419,13 @@ fn deploying_server_of(
     (config, port, token, guard)
 }
 
-fn run_json(port: u16, token: &str, run: i64) -> serde_json::Value {
+pub(crate) fn run_json(port: u16, token: &str, run: i64) -> serde_json::Value {
     let (code, body) = http(port, "GET", &format!("/api/runs/{run}"), token, "");
     assert_eq!(code, 200, "{body}");
     json(&body)
 }
 
-fn log_lines(port: u16, token: &str, run: i64) -> Vec<String> {
+pub(crate) fn log_lines(port: u16, token: &str, run: i64) -> Vec<String> {
     let (_, body) = http(port, "GET", &format!("/api/runs/{run}/log"), token, "");
     json(&body)["lines"]
         .as_array()
@@ -652,14 +652,14 @@ fn a_runner_only_replica_on_one_postgresql_shares_the_queue_and_a_kill_9_loses_n
     assert!(by_runner >= 1 && by_runner < runs.len(), "{by_runner}");
 }
 
-fn status_of(port: u16, token: &str, run: i64) -> String {
+pub(crate) fn status_of(port: u16, token: &str, run: i64) -> String {
     let (code, body) = http(port, "GET", &format!("/api/runs/{run}"), token, "");
     assert_eq!(code, 200, "{body}");
     json(&body)["status"].as_str().unwrap().to_string()
 }
 
 /// A token of `role` named `name`, created with the command line while the server runs.
-fn token(config: &Path, name: &str, role: &str) -> String {
+pub(crate) fn token(config: &Path, name: &str, role: &str) -> String {
     let out = hoist(config)
         .args(["token", "create", name, "--role", role])
         .output()

@@ -1,0 +1,314 @@
+//! `hoist serve` runs jobs as the unprivileged `[runner] user`: the steps' uid, HOME and
+//! process group, the server's secrets and store out of their reach, and the refusals.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use hoist_testkit::{free_port, ProcessGuard};
+
+use crate::serve::{hoist, http, json, log_lines, sh, status_of, token, wait_for};
+
+/// The test user jobs run as (scripts/install-deps.d/become creates it).
+const JOB_USER: &str = "hoist-nosudo";
+
+fn uid_of(user: &str) -> u32 {
+    let out = std::process::Command::new("id")
+        .args(["-u", user])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "user {user} is missing: run scripts/install-deps (scripts/install-deps.d/become creates it)"
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A bare repository `origin.git` in `dir` whose master runs `steps` (a TOML array body).
+fn repository(dir: &Path, steps: &str) {
+    let work = dir.join("work");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(
+        work.join("hoist.toml"),
+        format!("[pipeline.jobs.test]\nsteps = [\n  \"checkout\",\n{steps}]\n"),
+    )
+    .unwrap();
+    sh(
+        &work,
+        "git init -q -b master . && git add -A && git commit -qm steps && git init -q --bare ../origin.git && git remote add origin ../origin.git && git push -q origin master",
+    );
+}
+
+/// Starts `hoist serve` with `config_text` (its listen address prepended) in `dir`, with `env`.
+fn serve(dir: &Path, config_text: &str, env: &[(&str, &str)]) -> (u16, String, ProcessGuard) {
+    let port = free_port();
+    std::fs::write(dir.join("secret"), "hook-secret\n").unwrap();
+    let config = dir.join("hoist-server.toml");
+    std::fs::write(
+        &config,
+        format!("listen = \"127.0.0.1:{port}\"\n{config_text}"),
+    )
+    .unwrap();
+    let token = token(&config, "tests", "deployer");
+    let log = dir.join("serve.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut cmd = hoist(&config);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let guard = ProcessGuard::spawn(
+        cmd.stdout(Stdio::null()).stderr(file),
+        "hoist serve",
+        "hoist",
+    )
+    .grace(Duration::from_secs(20));
+    wait_for("hoist serve to listen", Duration::from_secs(30), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("listening on")
+    });
+    (port, token, guard)
+}
+
+fn trigger(port: u16, token: &str) -> i64 {
+    let (code, body) = http(
+        port,
+        "POST",
+        "/api/projects/app/runs",
+        token,
+        "{\"branch\":\"master\"}",
+    );
+    assert_eq!(code, 202, "{body}");
+    json(&body)["run"].as_i64().unwrap()
+}
+
+#[test]
+fn jobs_run_as_the_runner_user_in_their_own_group_without_the_servers_secrets_or_store() {
+    let uid = uid_of(JOB_USER);
+    let dir = tempfile::tempdir().unwrap();
+    // The job user must reach the data dir inside the test's (root's) temp dir.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("hoist-data");
+    repository(
+        dir.path(),
+        &format!(
+            r#"  {{ name = "who", run = "echo uid=$(id -u) gid=$(id -g) home=$HOME user=$USER; echo pgid=$(cut -d' ' -f5 /proc/$$/stat)" }},
+  {{ name = "secrets", run = "if env | grep -q -e webhook-value-123 -e pg-password-456; then echo leaked; else echo no-server-secrets; fi" }},
+  {{ name = "store", run = "if cat {data}/hoist.db >/dev/null 2>&1; then echo read-the-store; else echo store-closed; fi; if ls {data} >/dev/null 2>&1; then echo listed-the-data-dir; else echo data-dir-closed; fi; touch $HOME/.cache-probe-$$ 2>/dev/null; echo wrote > {data}/runs/mine 2>/dev/null || echo runs-closed" }},
+"#,
+            data = data.display()
+        ),
+    );
+    let origin = dir.path().join("origin.git");
+    let (port, token, server) = serve(
+        dir.path(),
+        &format!(
+            "max_concurrent_runs = 1\nshutdown_grace = \"5s\"\n\n[runner]\nuser = \"{JOB_USER}\"\n\n[[project]]\nname = \"app\"\nrepository = \"{}\"\nsecret_env = \"HOIST_TEST_JOBS_SECRET\"\n",
+            origin.display()
+        ),
+        &[
+            ("HOIST_TEST_JOBS_SECRET", "webhook-value-123"),
+            ("PGPASSWORD", "pg-password-456"),
+        ],
+    );
+    let run = trigger(port, &token);
+    wait_for("the run to finish", Duration::from_secs(120), || {
+        !matches!(status_of(port, &token, run).as_str(), "queued" | "running")
+    });
+    let log = log_lines(port, &token, run);
+    assert_eq!(status_of(port, &token, run), "passed", "{log:#?}");
+    let has = |line: &str| log.iter().any(|l| l == line);
+    assert!(
+        has(&format!(
+            "uid={uid} gid={uid} home=/home/{JOB_USER} user={JOB_USER}"
+        )),
+        "{log:#?}"
+    );
+    let pgid: u32 = log
+        .iter()
+        .find_map(|l| l.strip_prefix("pgid="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(pgid, server.id(), "the step has a process group of its own");
+    assert!(has("no-server-secrets"), "{log:#?}");
+    assert!(has("store-closed"), "{log:#?}");
+    assert!(has("data-dir-closed"), "{log:#?}");
+    assert!(has("runs-closed"), "{log:#?}");
+    // What the run wrote is the job user's; the store is the server's alone.
+    let owner = |p: &Path| std::fs::metadata(p).unwrap().uid();
+    let run_dir = data.join("runs").join(run.to_string());
+    assert_eq!(owner(&run_dir.join("src/hoist.toml")), uid);
+    assert_eq!(owner(&run_dir.join("ci")), uid);
+    assert_eq!(owner(&data.join("cache")), uid);
+    assert_eq!(owner(&data.join("hoist.db")), 0);
+    let mode = std::fs::metadata(data.join("hoist.db")).unwrap().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    drop(server);
+}
+
+#[test]
+fn jobs_never_run_as_root_unless_told_and_the_runner_user_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hoist-server.toml");
+    let refused = |text: &str| {
+        std::fs::write(&config, text).unwrap();
+        let out = hoist(&config).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // This machine's tests run as root: with no [runner] user the jobs would too.
+    assert_eq!(
+        refused("listen = \"127.0.0.1:0\"\n"),
+        (Some(2), "error: hoist serve runs pipelines (the repositories' own code) and refuses to run them as root\nhint: set [runner] user = \"NAME\" in hoist-server.toml (an unprivileged user the jobs run as; the server, as root, switches to it), run the server as an unprivileged user, or set allow_root = true if this machine is only for it\n".to_string())
+    );
+    assert_eq!(
+        refused("listen = \"127.0.0.1:0\"\n[runner]\nuser = \"root\"\n").1,
+        refused("listen = \"127.0.0.1:0\"\n").1,
+        "naming root is no way around allow_root"
+    );
+    assert_eq!(
+        refused("listen = \"127.0.0.1:0\"\n[runner]\nuser = \"hoist-no-such-user\"\n"),
+        (Some(2), "error: [runner] user \"hoist-no-such-user\": there is no user \"hoist-no-such-user\" on this machine\nhint: create the user (`useradd --system --create-home hoist-ci`) and start hoist serve as root, which switches to it for every job; or remove [runner] user to run jobs as the server's own user\n".to_string())
+    );
+    assert_eq!(
+        refused("[runner]\nuser = \"ci; rm\"\n"),
+        (
+            Some(2),
+            format!("error: {}:2:8: [runner] user \"ci; rm\" is not a user name\nhint: the name of an unprivileged account on this machine, e.g. user = \"hoist-ci\"\n", config.display())
+        )
+    );
+}
+
+/// A GitLab push of `commit` to master (GitLab authenticates with the secret itself).
+fn push_hook(port: u16, delivery: &str, commit: &str) -> serde_json::Value {
+    let body = format!(
+        "{{\"object_kind\":\"push\",\"ref\":\"refs/heads/master\",\"checkout_sha\":\"{commit}\",\"user_name\":\"Ada\"}}"
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        format!(
+            "POST /hooks/app HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nX-Gitlab-Event: Push Hook\r\nX-Gitlab-Token: hook-secret\r\nX-Gitlab-Event-UUID: {delivery}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    json(answer.split_once("\r\n\r\n").unwrap().1)
+}
+
+fn head(repo: &Path) -> String {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn with_auto_cancel_running_a_newer_push_cancels_the_running_run_and_its_steps_and_services_go() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(
+        work.join("hoist.toml"),
+        "[pipeline.jobs.test]\nservices.postgres = {}\nsteps = [\"checkout\", { name = \"slow\", run = \"echo started; sleep 3131\" }]\n",
+    )
+    .unwrap();
+    sh(
+        &work,
+        "git init -q -b master . && git add -A && git commit -qm slow && git init -q --bare ../origin.git && git remote add origin ../origin.git && git push -q origin master",
+    );
+    let (port, token, server) = serve(
+        dir.path(),
+        &format!(
+            "max_concurrent_runs = 1\nshutdown_grace = \"5s\"\n\n[runner]\nuser = \"{JOB_USER}\"\n\n[[project]]\nname = \"app\"\nrepository = \"{}\"\nsecret_file = \"secret\"\nauto_cancel_running = true\n",
+            dir.path().join("origin.git").display()
+        ),
+        &[],
+    );
+    let slow = push_hook(port, "delivery-1", &head(&work))["run"]
+        .as_i64()
+        .unwrap();
+    wait_for("the slow step to start", Duration::from_secs(120), || {
+        log_lines(port, &token, slow).iter().any(|l| l == "started")
+    });
+    let running = server.processes();
+    assert!(
+        running.len() > 3,
+        "the server, the job, its step and postgres run: {running:?}"
+    );
+
+    std::fs::write(
+        work.join("hoist.toml"),
+        "[pipeline.jobs.test]\nsteps = [\"checkout\", { name = \"quick\", run = \"echo quick\" }]\n",
+    )
+    .unwrap();
+    sh(&work, "git commit -qam quick && git push -q origin master");
+    let answer = push_hook(port, "delivery-2", &head(&work));
+    let quick = answer["run"].as_i64().unwrap();
+    assert_eq!(answer["cancelled"], serde_json::json!([slow]));
+    wait_for("the newer run to pass", Duration::from_secs(120), || {
+        status_of(port, &token, quick) == "passed"
+    });
+    let (_, body) = http(port, "GET", &format!("/api/runs/{slow}"), &token, "");
+    let run = json(&body);
+    assert_eq!(run["status"], "cancelled", "{run:#}");
+    assert_eq!(
+        run["cancelled_by"],
+        format!("superseded by run {quick}"),
+        "{run:#}"
+    );
+    // One run at a time: the newer one started once the cancelled one had stopped everything.
+    assert_eq!(
+        server.processes(),
+        vec![server.id()],
+        "only the server is left: no sleep, no postgres"
+    );
+}
+
+#[test]
+fn a_job_cancels_itself_when_its_server_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    repository(
+        dir.path(),
+        "  { name = \"slow\", run = \"echo started; sleep 3132\" },\n",
+    );
+    let (port, token, mut server) = serve(
+        dir.path(),
+        &format!(
+            "max_concurrent_runs = 1\n\n[runner]\nuser = \"{JOB_USER}\"\n\n[[project]]\nname = \"app\"\nrepository = \"{}\"\nsecret_file = \"secret\"\n",
+            dir.path().join("origin.git").display()
+        ),
+        &[],
+    );
+    let run = trigger(port, &token);
+    wait_for("the slow step to start", Duration::from_secs(120), || {
+        log_lines(port, &token, run).iter().any(|l| l == "started")
+    });
+    assert!(server.processes().len() >= 3, "{:?}", server.processes());
+    sh(dir.path(), &format!("kill -9 {}", server.id()));
+    // No restart: the job saw its stdin close and stopped its step.
+    wait_for(
+        "the job and its step to stop",
+        Duration::from_secs(20),
+        || {
+            let _ = server.try_wait();
+            server.processes().is_empty()
+        },
+    );
+}
