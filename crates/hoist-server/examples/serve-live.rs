@@ -195,7 +195,7 @@ fn main() {
         let over_finished = ms(finished) - ms(steps);
         println!(
             "  {}: push -> live {:.0} ms; steps {:.0} ms ({}); live - steps {:+.0} ms; run finished - steps {:+.0} ms",
-            if n == 0 { "cold (builds the env)".to_string() } else { format!("push {n}") },
+            if n == 0 { "first (an empty root)".to_string() } else { format!("push {n}") },
             ms(live),
             ms(steps),
             names.join(", "),
