@@ -179,6 +179,14 @@ impl Transport for Local {
         self.exec_as(cmd, Some(on_line))
     }
 
+    fn check_become(&self) -> Result<(), TransportError> {
+        if self.become_as.is_some() {
+            // Any refusal is an error of `exec_as`; `true` itself cannot fail.
+            self.exec_as(&Cmd::new("true").privileged(), None)?;
+        }
+        Ok(())
+    }
+
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
         match fs::read(path) {
             Ok(bytes) => Ok(Some(bytes)),

@@ -816,6 +816,14 @@ impl Transport for Ssh {
         self.run_with(cmd, Some(on_line))
     }
 
+    fn check_become(&self) -> Result<(), TransportError> {
+        if self.target.become_as.is_some() {
+            // Any refusal is an error of `run`; `true` itself cannot fail.
+            self.run(&Cmd::new("true").privileged())?;
+        }
+        Ok(())
+    }
+
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
         let out = self.script(READ_FILE, &[path], None)?;
         match out.status {
