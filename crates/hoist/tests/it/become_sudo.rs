@@ -53,3 +53,80 @@ fn with_the_rule_the_restart_is_probed_as_root() {
         stderr(&out)
     );
 }
+
+/// Whether `pid` is alive (a zombie is not).
+fn process_runs(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn a_hook_run_through_sudo_dies_with_a_killed_deploy() {
+    login_user("hoist-deploy", true);
+    let site = SiteBuilder::new()
+        .prefix("hoist-become-kill-")
+        .hosts(Hosts::Ssh(1))
+        .installer("auto")
+        .requirements()
+        .exclude("requirements-dev.txt")
+        .health(Health::Command("true".into()))
+        .extra_hooks(
+            "[[hook]]\nname = \"slow\"\nrun = \"echo $$ > \\\"$HOIST_ROOT/hook.pid\\\"; exec sleep 300\"\ntimeout = \"10m\"\n",
+        )
+        .extra(
+            "[groups.web]\nuser = \"hoist-deploy\"\nbecome = \"all\"\npython = \"/usr/bin/python3\"\n",
+        )
+        .build();
+    open_to_other_users(site.server.as_ref().unwrap());
+    std::fs::set_permissions(site.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root = site.roots[0].clone();
+    let mut deploy = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--config")
+        .arg(&site.config)
+        .args(["deploy", "production"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = root.join("hook.pid");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let hook: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deploy never reached its hook"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // The hook runs as root, through sudo, which the login user's own kill cannot reach.
+    let status = std::fs::read_to_string(format!("/proc/{hook}/status")).unwrap();
+    assert!(
+        status.lines().any(|l| l.starts_with("Uid:\t0\t")),
+        "{status}"
+    );
+    deploy.kill().unwrap();
+    deploy.wait().unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while process_runs(hook) {
+        if std::time::Instant::now() >= deadline {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &hook.to_string()])
+                .status();
+            panic!(
+                "the killed deploy's hook (pid {hook}, run through sudo) still runs on the host"
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
