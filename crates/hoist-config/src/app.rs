@@ -32,6 +32,11 @@ pub struct App {
     pub exclude: Vec<String>,
     /// Which installer builds the environment.
     pub installer: InstallerChoice,
+    /// Directories of the release, relative to it, that go first on the import path after the
+    /// release itself (`[app] python_path`): `src` for a src-layout project unless hoist.toml
+    /// says otherwise ([`crate::detect_python_path`]). Hooks, checks, the import check and
+    /// hoist's loader use them; the project is never installed into the shared environment.
+    pub python_path: Vec<PathBuf>,
 }
 
 /// `module:attribute` of the WSGI/ASGI application, e.g. `app:app` or `mysite.wsgi:application`.
@@ -264,6 +269,14 @@ pub(crate) fn validate(check: &Checker<'_>, dir: &Path, raw: &RawApp) -> Result<
         },
     };
 
+    let python_path = match &raw.python_path {
+        None => crate::detect_python_path(&source),
+        Some(dirs) => dirs
+            .iter()
+            .map(|dir| python_path_dir(check, &source, dir))
+            .collect::<Result<_, _>>()?,
+    };
+
     Ok(App {
         name: name.clone(),
         source,
@@ -275,7 +288,38 @@ pub(crate) fn validate(check: &Checker<'_>, dir: &Path, raw: &RawApp) -> Result<
         groups,
         exclude,
         installer,
+        python_path,
     })
+}
+
+/// One `python_path` entry: a directory of the project, relative, inside it.
+fn python_path_dir(
+    check: &Checker<'_>,
+    source: &Path,
+    dir: &crate::raw::Text,
+) -> Result<PathBuf, ConfigError> {
+    let text = check.non_empty(dir, "python_path")?;
+    let path = normalize(Path::new(&text));
+    if path.is_absolute() || has_parent_component(&text) || path.as_os_str().is_empty() {
+        return Err(check
+            .error(
+                dir.span(),
+                format!("python_path {text:?} must be a directory inside the release"),
+            )
+            .with_hint("write it relative to the project, e.g. python_path = [\"src\"]"));
+    }
+    if !source.join(&path).is_dir() {
+        return Err(check
+            .error(
+                dir.span(),
+                format!(
+                    "python_path {text:?} is not a directory of the project ({})",
+                    source.join(&path).display()
+                ),
+            )
+            .with_hint("list the folder that holds the project's package, e.g. \"src\""));
+    }
+    Ok(path)
 }
 
 fn dependency_format(

@@ -532,3 +532,24 @@ fn commands_with_quotes_survive_the_round_trip() {
         "bash -c \"echo 'it\\'s' && flask db upgrade\""
     );
 }
+
+#[test]
+fn a_src_layout_gets_its_python_path() {
+    let project = Project::new();
+    project
+        .file(
+            "pyproject.toml",
+            "[project]\nname = \"shop\"\ndependencies = [\"flask\"]\n\n[tool.setuptools.packages.find]\nwhere = [\"src\"]\n",
+        )
+        .file("src/shop/__init__.py", "from flask import Flask\napp = Flask(__name__)\n");
+    let (plan, config) = init_and_load(project.path());
+    assert_eq!(config.app.python_path, vec![PathBuf::from("src")]);
+    assert!(
+        plan.text.contains("python_path = [\"src\"]\n"),
+        "{}",
+        plan.text
+    );
+    assert!(plan
+        .detected
+        .contains(&"python_path: src (a src/ layout)".to_owned()));
+}

@@ -33,7 +33,7 @@ pub use dep_key::{dep_key, DepKey};
 pub use dependencies::{
     read_dependencies, Dependencies, DependencySource, Export, Selection, EXPORTED_REQUIREMENTS,
 };
-pub use entry_check::check_entry_imports;
+pub use entry_check::{check_entry_imports, import_path};
 pub use environment::{ensure_env, read_env_mark, EnvMark, EnvOutcome, COMPLETE_MARK};
 pub use error::{BuildFailure, EntryImportFailure, IncludedFrom, PyenvError};
 pub use installer::{probe_installer, Installer, InstallerChoice};

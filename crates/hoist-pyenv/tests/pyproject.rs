@@ -123,6 +123,7 @@ fn assert_uv_lock_env(installer_of: fn(&Interpreter) -> Installer) {
         &Local::default(),
         &first.outcome.path,
         &first.release,
+        &[],
         "shop",
         "application",
     )

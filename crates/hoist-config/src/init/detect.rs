@@ -23,6 +23,8 @@ pub(crate) struct Findings {
     pub suggested_hooks: Vec<HookFinding>,
     /// The port and where it was read.
     pub port: Option<(u16, String)>,
+    /// `src` for a src-layout project ([`crate::detect_python_path`]).
+    pub python_path: Vec<std::path::PathBuf>,
 }
 
 /// Where the environment's packages are declared.
@@ -173,6 +175,7 @@ pub(crate) fn detect(project: &Path) -> Result<Findings, InitError> {
         hooks,
         suggested_hooks,
         port,
+        python_path: crate::detect_python_path(project),
     })
 }
 

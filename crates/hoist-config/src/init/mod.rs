@@ -283,6 +283,20 @@ impl<'a> Writer<'a> {
                 );
             }
         }
+        if !f.python_path.is_empty() {
+            let dirs: Vec<String> = f
+                .python_path
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            self.key(
+                "The package lives under src/: imported from the release's src/, never installed into the shared environment.",
+                "python_path",
+                &literal(dirs.iter().map(String::as_str).collect::<Vec<_>>()),
+            );
+            self.detected
+                .push(format!("python_path: {} (a src/ layout)", dirs.join(", ")));
+        }
         self.key(
             "Extra gitignore-style patterns left out of the upload, e.g. [\"tests/\", \"*.sqlite\"].",
             "exclude",
