@@ -120,6 +120,10 @@ pub enum DependencyFormat {
     UvLock,
     /// `poetry.lock`, read by hoist (main group, chosen groups and extras).
     PoetryLock,
+    /// `pdm.lock`, read by hoist (the `default` group, chosen groups and extras).
+    PdmLock,
+    /// `Pipfile.lock`, read by hoist (`default`, and the chosen categories).
+    PipfileLock,
     /// `[project] dependencies` of `pyproject.toml`, without a lock.
     Pyproject,
 }
@@ -131,12 +135,30 @@ impl DependencyFormat {
             DependencyFormat::Requirements => "requirements",
             DependencyFormat::UvLock => "uv.lock",
             DependencyFormat::PoetryLock => "poetry.lock",
+            DependencyFormat::PdmLock => "pdm.lock",
+            DependencyFormat::PipfileLock => "Pipfile.lock",
             DependencyFormat::Pyproject => "pyproject.toml",
+        }
+    }
+
+    /// The file that declares the packages: `Pipfile` for `Pipfile.lock`, else
+    /// `pyproject.toml`; with the lock, it decides the environment.
+    pub fn manifest(self) -> &'static str {
+        match self {
+            DependencyFormat::PipfileLock => "Pipfile",
+            _ => "pyproject.toml",
         }
     }
 }
 
-const DEPENDENCY_FORMATS: &[&str] = &["requirements", "uv.lock", "poetry.lock", "pyproject.toml"];
+const DEPENDENCY_FORMATS: &[&str] = &[
+    "requirements",
+    "uv.lock",
+    "poetry.lock",
+    "pdm.lock",
+    "Pipfile.lock",
+    "pyproject.toml",
+];
 
 /// Which installer builds the release's environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -334,13 +356,15 @@ fn dependency_format(
         "requirements" => DependencyFormat::Requirements,
         "uv.lock" => DependencyFormat::UvLock,
         "poetry.lock" => DependencyFormat::PoetryLock,
+        "pdm.lock" => DependencyFormat::PdmLock,
+        "Pipfile.lock" => DependencyFormat::PipfileLock,
         "pyproject.toml" => DependencyFormat::Pyproject,
         other => {
             let mut error = check.error(
                 value.span(),
                 format!(
-                    "unknown dependencies {other:?}; expected one of requirements, uv.lock, \
-                     poetry.lock, pyproject.toml"
+                    "unknown dependencies {other:?}; expected one of {}",
+                    DEPENDENCY_FORMATS.join(", ")
                 ),
             );
             if let Some(suggestion) = closest(other, DEPENDENCY_FORMATS) {
@@ -362,7 +386,7 @@ fn dependency_format(
                 )
                 .with_hint("keep one of them"));
         }
-        for file in ["pyproject.toml", format.as_str()] {
+        for file in [format.manifest(), format.as_str()] {
             if !source.join(file).is_file() {
                 return Err(check
                     .error(

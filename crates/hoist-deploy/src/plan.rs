@@ -356,6 +356,8 @@ fn dependency_source(config: &Config) -> DependencySource {
         DependencyFormat::Requirements => DependencySource::Requirements(app.requirements.clone()),
         DependencyFormat::UvLock => DependencySource::UvLock(selection()),
         DependencyFormat::PoetryLock => DependencySource::PoetryLock(selection()),
+        DependencyFormat::PdmLock => DependencySource::PdmLock(selection()),
+        DependencyFormat::PipfileLock => DependencySource::PipfileLock(selection()),
         DependencyFormat::Pyproject => DependencySource::Pyproject(selection()),
     }
 }

@@ -260,14 +260,19 @@ impl<'a> Writer<'a> {
         match &f.dependencies {
             DependencyFinding::Requirements { .. } => self.requirements(),
             DependencyFinding::Lock(lock) => {
+                let manifest = if *lock == "Pipfile.lock" {
+                    "Pipfile"
+                } else {
+                    "pyproject.toml"
+                };
                 self.key(
-                    &format!("Where the packages are declared: {lock} with pyproject.toml, installed as locked (see docs/config.md)."),
+                    &format!("Where the packages are declared: {lock} with {manifest}, installed as locked (see docs/config.md)."),
                     "dependencies",
                     &literal(*lock),
                 );
                 self.selection();
                 self.detected.push(format!(
-                    "dependencies: {lock} (with pyproject.toml), installed as locked without the dev group"
+                    "dependencies: {lock} (with {manifest}), installed as locked without the dev group"
                 ));
                 self.requirements_not_used(lock);
             }

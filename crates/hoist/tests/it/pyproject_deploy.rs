@@ -312,3 +312,59 @@ fn without_its_import_path_a_src_layout_release_never_goes_live() {
     );
     assert_eq!(site.current(), None);
 }
+
+#[test]
+fn a_pipfile_lock_project_deploys_with_pip_and_no_pipenv_anywhere() {
+    let site = Site::with(SiteOptions {
+        installer: "pip",
+        ..SiteOptions::default()
+    });
+    fs::write(
+        site.project.join("Pipfile"),
+        include_str!("fixtures/pipenv-example/Pipfile"),
+    )
+    .unwrap();
+    fs::write(
+        site.project.join("Pipfile.lock"),
+        include_str!("fixtures/pipenv-example/Pipfile.lock"),
+    )
+    .unwrap();
+    fs::remove_file(site.project.join("requirements.txt")).unwrap();
+    let config = fs::read_to_string(&site.config).unwrap().replace(
+        "requirements = [\"requirements.txt\"]\n",
+        "dependencies = \"Pipfile.lock\"\n",
+    );
+    fs::write(&site.config, config).unwrap();
+    site.commit("Pipfile.lock instead of requirements.txt");
+
+    let a = site.deploy_ok();
+    site.assert_live(&a);
+    let env = site
+        .release_dir(&a)
+        .join(fs::read_link(site.release_dir(&a).join(".venv")).unwrap());
+    let installed = fs::read_to_string(env.join("hoist-requirements.txt")).unwrap();
+    assert!(installed.contains("flask==3.1.3 \\\n"), "{installed}");
+    assert!(
+        installed.contains("psycopg[binary]==3.3.9 \\\n"),
+        "{installed}"
+    );
+    assert!(!installed.contains("iniconfig"), "{installed}");
+    let mark = fs::read_to_string(env.join(".hoist-complete")).unwrap();
+    assert!(mark.contains("\"name\": \"pip\""), "{mark}");
+
+    // A code-only change reuses the environment; a changed Pipfile is another one.
+    site.change_code("b");
+    let b = site.deploy_ok();
+    site.assert_live(&b);
+    assert_eq!(site.envs().len(), 1);
+    let pipfile = fs::read_to_string(site.project.join("Pipfile")).unwrap();
+    fs::write(
+        site.project.join("Pipfile"),
+        format!("{pipfile}\n# edited\n"),
+    )
+    .unwrap();
+    site.commit("Pipfile edited");
+    let c = site.deploy_ok();
+    site.assert_live(&c);
+    assert_eq!(site.envs().len(), 2, "the Pipfile is part of the dep-key");
+}
