@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::manifest::{plan_against, MANIFEST_FILE};
+use crate::ssh_shell::kill_tree;
 use crate::{
     sudo_refusal, Become, Cmd, FileKind, LineSink, Output, Stream, Transport, TransportError,
     UploadStats,
@@ -495,9 +496,18 @@ struct GroupWatcher {
     child: std::process::Child,
 }
 
-/// `$1` the process group id.
-const WATCH_GROUP: &str = r#"trap '' INT TERM HUP
-IFS= read -r _ || kill -s KILL -- "-$1" 2>/dev/null"#;
+/// `$1` the process group id (its leader's pid). The leader's tree goes first
+/// ([`kill_tree!`](crate::ssh_shell::kill_tree): what sudo runs as another user, in a group
+/// of its own, is reached by descent and through `sudo -n kill`), then the group.
+const WATCH_GROUP: &str = concat!(
+    "trap '' INT TERM HUP\n",
+    kill_tree!(),
+    r#"
+IFS= read -r _ || {
+__hoist_kill_tree "$1" 2>/dev/null
+kill -s KILL -- "-$1" 2>/dev/null
+}"#
+);
 
 impl GroupWatcher {
     fn start(group: u32) -> Option<GroupWatcher> {

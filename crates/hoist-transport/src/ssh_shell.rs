@@ -13,19 +13,34 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use crate::{Cmd, Output};
 
-/// The shell function `__hoist_kill PID` that a watcher calls when hoist is gone: it kills
-/// every descendant of `PID` (the watched command) — those that sudo runs as another user
-/// (`become`) too, through `sudo -n kill` when the login user's own `kill` cannot reach them;
-/// sudo puts its command in a session of its own, so the session kill below never would —
-/// then every process of this SSH session (sshd gives each its own). A process that left the
-/// tree and the session (a server that daemonizes, as gunicorn's `--daemon`) is not touched.
-macro_rules! kill_watched {
+/// The shell function `__hoist_kill_tree PID`: kills `PID` and every process descended from
+/// it — those that sudo runs as another user (`become`) too, through `sudo -n kill` when the
+/// login user's own `kill` cannot reach them. By descent, not by process group or session:
+/// sudo's command, and `timeout`'s, run in a group of their own. A process that left the tree
+/// (a server that daemonizes, as gunicorn's `--daemon`) is not touched.
+macro_rules! kill_tree {
     () => {
-        r#"__hoist_kill() {
+        r#"__hoist_kill_tree() {
 __hoist_t=$(ps -e -o pid= -o ppid= | awk -v r="$1" '{ up[$1] = $2 } END { for (p in up) { q = p; n = 0; while (q != r && (q in up) && n++ < 100) q = up[q]; if (q == r) printf "%s ", p } }')
 if [ -n "$__hoist_t" ]; then kill -s KILL $__hoist_t || sudo -n kill -s KILL $__hoist_t; fi
+}"#
+    };
+}
+pub(crate) use kill_tree;
+
+/// The shell function `__hoist_kill PID` that a watcher over SSH calls when hoist is gone: the
+/// watched command's tree ([`kill_tree!`]), then every process of this SSH session (sshd gives
+/// each its own).
+macro_rules! kill_watched {
+    () => {
+        concat!(
+            $crate::ssh_shell::kill_tree!(),
+            "\n",
+            r#"__hoist_kill() {
+__hoist_kill_tree "$1"
 pkill -KILL -s 0
 }"#
+        )
     };
 }
 pub(crate) use kill_watched;
