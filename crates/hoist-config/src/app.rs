@@ -32,6 +32,11 @@ pub struct App {
     pub exclude: Vec<String>,
     /// Which installer builds the environment.
     pub installer: InstallerChoice,
+    /// Directories of the release, relative to it, that go first on the import path after the
+    /// release itself (`[app] python_path`): `src` for a src-layout project unless hoist.toml
+    /// says otherwise ([`crate::detect_python_path`]). Hooks, checks, the import check and
+    /// hoist's loader use them; the project is never installed into the shared environment.
+    pub python_path: Vec<PathBuf>,
 }
 
 /// `module:attribute` of the WSGI/ASGI application, e.g. `app:app` or `mysite.wsgi:application`.
@@ -115,6 +120,10 @@ pub enum DependencyFormat {
     UvLock,
     /// `poetry.lock`, read by hoist (main group, chosen groups and extras).
     PoetryLock,
+    /// `pdm.lock`, read by hoist (the `default` group, chosen groups and extras).
+    PdmLock,
+    /// `Pipfile.lock`, read by hoist (`default`, and the chosen categories).
+    PipfileLock,
     /// `[project] dependencies` of `pyproject.toml`, without a lock.
     Pyproject,
 }
@@ -126,12 +135,30 @@ impl DependencyFormat {
             DependencyFormat::Requirements => "requirements",
             DependencyFormat::UvLock => "uv.lock",
             DependencyFormat::PoetryLock => "poetry.lock",
+            DependencyFormat::PdmLock => "pdm.lock",
+            DependencyFormat::PipfileLock => "Pipfile.lock",
             DependencyFormat::Pyproject => "pyproject.toml",
+        }
+    }
+
+    /// The file that declares the packages: `Pipfile` for `Pipfile.lock`, else
+    /// `pyproject.toml`; with the lock, it decides the environment.
+    pub fn manifest(self) -> &'static str {
+        match self {
+            DependencyFormat::PipfileLock => "Pipfile",
+            _ => "pyproject.toml",
         }
     }
 }
 
-const DEPENDENCY_FORMATS: &[&str] = &["requirements", "uv.lock", "poetry.lock", "pyproject.toml"];
+const DEPENDENCY_FORMATS: &[&str] = &[
+    "requirements",
+    "uv.lock",
+    "poetry.lock",
+    "pdm.lock",
+    "Pipfile.lock",
+    "pyproject.toml",
+];
 
 /// Which installer builds the release's environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -264,6 +291,14 @@ pub(crate) fn validate(check: &Checker<'_>, dir: &Path, raw: &RawApp) -> Result<
         },
     };
 
+    let python_path = match &raw.python_path {
+        None => crate::detect_python_path(&source),
+        Some(dirs) => dirs
+            .iter()
+            .map(|dir| python_path_dir(check, &source, dir))
+            .collect::<Result<_, _>>()?,
+    };
+
     Ok(App {
         name: name.clone(),
         source,
@@ -275,7 +310,38 @@ pub(crate) fn validate(check: &Checker<'_>, dir: &Path, raw: &RawApp) -> Result<
         groups,
         exclude,
         installer,
+        python_path,
     })
+}
+
+/// One `python_path` entry: a directory of the project, relative, inside it.
+fn python_path_dir(
+    check: &Checker<'_>,
+    source: &Path,
+    dir: &crate::raw::Text,
+) -> Result<PathBuf, ConfigError> {
+    let text = check.non_empty(dir, "python_path")?;
+    let path = normalize(Path::new(&text));
+    if path.is_absolute() || has_parent_component(&text) || path.as_os_str().is_empty() {
+        return Err(check
+            .error(
+                dir.span(),
+                format!("python_path {text:?} must be a directory inside the release"),
+            )
+            .with_hint("write it relative to the project, e.g. python_path = [\"src\"]"));
+    }
+    if !source.join(&path).is_dir() {
+        return Err(check
+            .error(
+                dir.span(),
+                format!(
+                    "python_path {text:?} is not a directory of the project ({})",
+                    source.join(&path).display()
+                ),
+            )
+            .with_hint("list the folder that holds the project's package, e.g. \"src\""));
+    }
+    Ok(path)
 }
 
 fn dependency_format(
@@ -290,13 +356,15 @@ fn dependency_format(
         "requirements" => DependencyFormat::Requirements,
         "uv.lock" => DependencyFormat::UvLock,
         "poetry.lock" => DependencyFormat::PoetryLock,
+        "pdm.lock" => DependencyFormat::PdmLock,
+        "Pipfile.lock" => DependencyFormat::PipfileLock,
         "pyproject.toml" => DependencyFormat::Pyproject,
         other => {
             let mut error = check.error(
                 value.span(),
                 format!(
-                    "unknown dependencies {other:?}; expected one of requirements, uv.lock, \
-                     poetry.lock, pyproject.toml"
+                    "unknown dependencies {other:?}; expected one of {}",
+                    DEPENDENCY_FORMATS.join(", ")
                 ),
             );
             if let Some(suggestion) = closest(other, DEPENDENCY_FORMATS) {
@@ -318,7 +386,7 @@ fn dependency_format(
                 )
                 .with_hint("keep one of them"));
         }
-        for file in ["pyproject.toml", format.as_str()] {
+        for file in [format.manifest(), format.as_str()] {
             if !source.join(file).is_file() {
                 return Err(check
                     .error(

@@ -16,6 +16,7 @@ mod health;
 mod hook;
 mod import_ansible;
 mod import_ansible_tasks;
+mod import_path;
 mod init;
 mod inventory;
 pub mod pipeline;
@@ -36,6 +37,7 @@ pub use import_ansible::{import_ansible, AnsibleImport, AnsibleImportError};
 pub use import_ansible_tasks::{
     ansible_vars, read_ansible_playbook, read_ansible_tasks, AnsibleTasks, BecomePlay,
 };
+pub use import_path::detect_python_path;
 pub use init::{init_plan, placeholders, InitError, InitPlan, Placeholder};
 pub use inventory::{
     Activation, Batch, BecomeMode, Environment, HostSettings, HostSpec, Inventory,

@@ -51,6 +51,7 @@ pub(crate) struct RawApp {
     pub exclude: Option<Vec<Text>>,
     pub installer: Option<Text>,
     pub installer_env: Option<crate::env::RawEnv>,
+    pub python_path: Option<Vec<Text>>,
 }
 
 #[derive(Debug, Deserialize)]

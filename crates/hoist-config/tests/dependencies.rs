@@ -55,6 +55,28 @@ fn poetry_lock_and_a_bare_pyproject_are_accepted() {
 }
 
 #[test]
+fn pdm_lock_goes_with_pyproject_and_pipfile_lock_with_its_pipfile() {
+    let project = Project::new();
+    project
+        .file("pyproject.toml", "[project]\nname = \"x\"\n")
+        .file("pdm.lock", "")
+        .file("Pipfile.lock", "{}");
+    let pdm = project.config(&with_app_keys("dependencies = \"pdm.lock\"\n"));
+    assert_eq!(pdm.app.dependencies, DependencyFormat::PdmLock);
+    let error = project.error(&with_app_keys("dependencies = \"Pipfile.lock\"\n"));
+    assert!(
+        error.to_string().ends_with(&format!(
+            "Pipfile does not exist in {}",
+            project.path().display()
+        )),
+        "{error}"
+    );
+    project.file("Pipfile", "[packages]\n");
+    let pipenv = project.config(&with_app_keys("dependencies = \"Pipfile.lock\"\n"));
+    assert_eq!(pipenv.app.dependencies, DependencyFormat::PipfileLock);
+}
+
+#[test]
 fn an_unknown_format_suggests_the_closest() {
     let project = Project::new();
     let error = project.error(&with_app_keys("dependencies = \"uv.lok\"\n"));
@@ -65,7 +87,7 @@ fn an_unknown_format_suggests_the_closest() {
             1
         ),
         "hoist.toml:4:16: unknown dependencies \"uv.lok\"; expected one of requirements, \
-         uv.lock, poetry.lock, pyproject.toml"
+         uv.lock, poetry.lock, pdm.lock, Pipfile.lock, pyproject.toml"
     );
     assert_eq!(error.hint.as_deref(), Some("did you mean \"uv.lock\"?"));
 }

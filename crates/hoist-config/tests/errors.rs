@@ -42,8 +42,37 @@ fn an_unknown_key_in_app_is_found_in_its_table() {
     assert_eq!(
         message,
         "hoist.toml:4:1: unknown key `entrypoint` in [app]; \
-         valid keys are name, source, entry, python, requirements, dependencies, extras, groups, exclude, installer, installer_env"
+         valid keys are name, source, entry, python, requirements, dependencies, extras, groups, exclude, installer, installer_env, python_path"
     );
+}
+
+#[test]
+fn a_python_path_outside_the_project_or_missing_is_refused_with_its_place() {
+    let project = Project::new();
+    let config = |dir: &str| {
+        format!(
+            "[app]\nname = \"example\"\nentry = \"app:app\"\npython_path = [{dir:?}]\n\n[release]\nroot = \"/srv/example\"\n"
+        )
+    };
+    let error = project.error(&config("../lib"));
+    assert_eq!(
+        error.to_string().replacen(
+            &project.config_path().display().to_string(),
+            "hoist.toml",
+            1
+        ),
+        "hoist.toml:4:16: python_path \"../lib\" must be a directory inside the release"
+    );
+    assert_eq!(
+        error.hint.as_deref(),
+        Some("write it relative to the project, e.g. python_path = [\"src\"]")
+    );
+    let error = project.error(&config("lib"));
+    let expected = format!(
+        "python_path \"lib\" is not a directory of the project ({})",
+        project.path().join("lib").display()
+    );
+    assert!(error.to_string().ends_with(&expected), "{error}");
 }
 
 #[test]

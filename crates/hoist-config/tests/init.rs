@@ -330,16 +330,27 @@ fn a_pyproject_without_lock_is_used_with_a_warning() {
 }
 
 #[test]
-fn locks_hoist_cannot_read_are_named_with_their_export_command() {
+fn pdm_and_pipenv_locks_are_installed_as_locked() {
     let project = Project::new();
     project
-        .file("pyproject.toml", "[tool.pdm]\n")
+        .file("pyproject.toml", "[project]\nname = \"shop\"\n[tool.pdm]\n")
         .file("pdm.lock", "")
         .file("app.py", "app = 1\n");
     let (plan, config) = init_and_load(project.path());
-    assert_eq!(config.app.dependencies, DependencyFormat::Requirements);
+    assert_eq!(config.app.dependencies, DependencyFormat::PdmLock);
+    assert!(plan.text.contains("dependencies = \"pdm.lock\"\n"));
+
+    let project = Project::new();
+    project
+        .file("Pipfile", "[packages]\nflask = \"*\"\n")
+        .file("Pipfile.lock", "{}")
+        .file("requirements.txt", "flask\n")
+        .file("app.py", "app = 1\n");
+    let (plan, config) = init_and_load(project.path());
+    assert_eq!(config.app.dependencies, DependencyFormat::PipfileLock);
     assert!(plan.detected.contains(
-        &"pdm.lock: hoist does not read it; export it with `pdm export --prod -o requirements.txt` and list that file in `requirements`".to_owned()
+        &"dependencies: Pipfile.lock (with Pipfile), installed as locked without the dev group"
+            .to_owned()
     ));
 }
 
@@ -531,4 +542,25 @@ fn commands_with_quotes_survive_the_round_trip() {
         config.hooks[0].run,
         "bash -c \"echo 'it\\'s' && flask db upgrade\""
     );
+}
+
+#[test]
+fn a_src_layout_gets_its_python_path() {
+    let project = Project::new();
+    project
+        .file(
+            "pyproject.toml",
+            "[project]\nname = \"shop\"\ndependencies = [\"flask\"]\n\n[tool.setuptools.packages.find]\nwhere = [\"src\"]\n",
+        )
+        .file("src/shop/__init__.py", "from flask import Flask\napp = Flask(__name__)\n");
+    let (plan, config) = init_and_load(project.path());
+    assert_eq!(config.app.python_path, vec![PathBuf::from("src")]);
+    assert!(
+        plan.text.contains("python_path = [\"src\"]\n"),
+        "{}",
+        plan.text
+    );
+    assert!(plan
+        .detected
+        .contains(&"python_path: src (a src/ layout)".to_owned()));
 }

@@ -51,6 +51,11 @@ pub(crate) fn in_release(
             "VIRTUAL_ENV",
             release_dir.join(".venv").display().to_string(),
         );
+    // A src-layout project's package is imported from the release, never installed into the
+    // environment that releases share.
+    if let Some(dirs) = hoist_pyenv::import_path(&release_dir, &config.app.python_path) {
+        cmd = cmd.env("PYTHONPATH", dirs);
+    }
     for (key, value) in crate::activate::restart_context(config, host, id).env() {
         cmd = cmd.env(key, value);
     }

@@ -115,6 +115,14 @@ fn plan_host(
     let transport = host.transport();
     let layout = &host.layout;
     let in_host = |e: &dyn std::fmt::Display| format!("{}: {e}", host.name);
+    // The restarts after the switch run through sudo: a host that refuses is refused now,
+    // before its lock holder touches anything, not after `current` has moved.
+    transport.check_become().map_err(|e| {
+        DeployError::before_switch(e.to_string()).hint(
+            "add that line, or set become = false for this host if its login user may restart \
+             the app's processes itself",
+        )
+    })?;
     let interpreter = hoist_pyenv::probe_interpreter(transport, &host.python)
         .map_err(|e| DeployError::before_switch(in_host(&e)))?;
     let choice = installer_choice(config.app.installer);
@@ -348,6 +356,8 @@ fn dependency_source(config: &Config) -> DependencySource {
         DependencyFormat::Requirements => DependencySource::Requirements(app.requirements.clone()),
         DependencyFormat::UvLock => DependencySource::UvLock(selection()),
         DependencyFormat::PoetryLock => DependencySource::PoetryLock(selection()),
+        DependencyFormat::PdmLock => DependencySource::PdmLock(selection()),
+        DependencyFormat::PipfileLock => DependencySource::PipfileLock(selection()),
         DependencyFormat::Pyproject => DependencySource::Pyproject(selection()),
     }
 }

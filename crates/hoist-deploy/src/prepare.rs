@@ -153,6 +153,7 @@ pub(crate) fn prepare_host(
             &app_env::app_transport(config, host),
             &env.path,
             &release_dir,
+            &config.app.python_path,
             &config.app.entry.module,
             &config.app.entry.attribute,
         )

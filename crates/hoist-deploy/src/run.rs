@@ -54,6 +54,9 @@ pub fn run_in_current(
             "VIRTUAL_ENV",
             release_dir.join(".venv").display().to_string(),
         );
+    if let Some(dirs) = hoist_pyenv::import_path(&release_dir, &config.app.python_path) {
+        cmd = cmd.env("PYTHONPATH", dirs);
+    }
     for (key, value) in crate::activate::restart_context(config, host, &id).env() {
         cmd = cmd.env(key, value);
     }

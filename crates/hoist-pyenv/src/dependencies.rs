@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::error::{IncludedFrom, PyenvError};
 use crate::requirements::{editable_lines, requirement_files};
-use crate::{poetry_lock, pyproject};
+use crate::{pdm_lock, pipfile_lock, poetry_lock, pyproject};
 
 /// Where a project declares the packages of its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,12 @@ pub enum DependencySource {
     /// `poetry.lock` and `pyproject.toml`: the packages of the main group (and the chosen
     /// groups and extras), at their locked versions and hashes.
     PoetryLock(Selection),
+    /// `pdm.lock` and `pyproject.toml`: the packages of the `default` group (and the chosen
+    /// groups and extras, which PDM locks as groups), at their locked versions and hashes.
+    PdmLock(Selection),
+    /// `Pipfile.lock` and `Pipfile`: the `default` packages (and the chosen categories,
+    /// `dev` meaning `develop`), at their locked versions and hashes.
+    PipfileLock(Selection),
     /// `[project] dependencies` of `pyproject.toml`, unpinned.
     Pyproject(Selection),
 }
@@ -84,8 +90,8 @@ impl Dependencies {
 }
 
 /// Reads what decides the environment from `source_dir` on the controller. For a lock file
-/// this runs `uv export` (uv.lock) or reads the lock itself (poetry.lock), so the hosts need
-/// neither the project's tool nor its configuration.
+/// this runs `uv export` (uv.lock) or reads the lock itself (poetry.lock, pdm.lock,
+/// Pipfile.lock), so the hosts need neither the project's tool nor its configuration.
 pub fn read_dependencies(
     source_dir: &Path,
     source: &DependencySource,
@@ -108,6 +114,28 @@ pub fn read_dependencies(
                 }
             })?;
             exported(source_dir, "poetry.lock", requirements, Vec::new())
+        }
+        DependencySource::PdmLock(selection) => {
+            let lock = read_text(source_dir, "pdm.lock")?;
+            let requirements = pdm_lock::export(&lock, selection).map_err(|problem| {
+                PyenvError::BadDependencies {
+                    file: source_dir.join("pdm.lock"),
+                    problem,
+                    hint: "regenerate the lock with `pdm lock` and commit it".into(),
+                }
+            })?;
+            exported(source_dir, "pdm.lock", requirements, Vec::new())
+        }
+        DependencySource::PipfileLock(selection) => {
+            let lock = read_text(source_dir, "Pipfile.lock")?;
+            let requirements = pipfile_lock::export(&lock, selection).map_err(|problem| {
+                PyenvError::BadDependencies {
+                    file: source_dir.join("Pipfile.lock"),
+                    problem,
+                    hint: "regenerate the lock with `pipenv lock` and commit it".into(),
+                }
+            })?;
+            exported(source_dir, "Pipfile.lock", requirements, Vec::new())
         }
         DependencySource::Pyproject(selection) => {
             let text = read_text(source_dir, "pyproject.toml")?;
@@ -158,8 +186,14 @@ fn exported(
                 .into(),
         });
     }
-    let mut files = vec![PathBuf::from("pyproject.toml")];
-    if from != "pyproject.toml" {
+    // The file that declares the packages, then the lock: both decide the environment.
+    let manifest = if from == "Pipfile.lock" {
+        "Pipfile"
+    } else {
+        "pyproject.toml"
+    };
+    let mut files = vec![PathBuf::from(manifest)];
+    if from != manifest {
         files.push(PathBuf::from(from));
     }
     for file in &files {

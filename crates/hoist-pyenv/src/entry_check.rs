@@ -1,6 +1,6 @@
 //! The last check before the switch: the release imports its entry point.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hoist_transport::{Cmd, Transport};
 
@@ -44,12 +44,14 @@ if inspect.isroutine(app):
 const TRACEBACK_LINES: usize = 12;
 
 /// Before the switch: runs `<env>/bin/python -c "<import module, take attribute>" module
-/// attribute` with `cwd = release_dir`, so the release directory is first on `sys.path`. On
-/// failure the error carries the last lines of the traceback.
+/// attribute` with `cwd = release_dir`, so the release directory is first on `sys.path`, and
+/// `python_path` (directories relative to the release, such as `src`) right after it, as
+/// hoist's loader puts them. On failure the error carries the last lines of the traceback.
 pub fn check_entry_imports(
     transport: &dyn Transport,
     env: &Path,
     release_dir: &Path,
+    python_path: &[PathBuf],
     module: &str,
     attribute: &str,
 ) -> Result<(), PyenvError> {
@@ -60,7 +62,7 @@ pub fn check_entry_imports(
             env: env.to_path_buf(),
         });
     }
-    let cmd = Cmd::new(python.to_string_lossy())
+    let mut cmd = Cmd::new(python.to_string_lossy())
         .arg("-c")
         .arg(IMPORT_CHECK)
         .arg(module)
@@ -68,6 +70,9 @@ pub fn check_entry_imports(
         .cwd(release_dir)
         // The check must leave the release as it was uploaded: no __pycache__ inside it.
         .env("PYTHONDONTWRITEBYTECODE", "1");
+    if let Some(dirs) = import_path(release_dir, python_path) {
+        cmd = cmd.env("PYTHONPATH", dirs);
+    }
     let out = transport.exec(&cmd)?;
     if out.success() {
         return Ok(());
@@ -82,4 +87,17 @@ pub fn check_entry_imports(
             traceback: out.tail(TRACEBACK_LINES),
         },
     )))
+}
+
+/// `PYTHONPATH` for a command in `release_dir`: each of `python_path` (relative to the
+/// release) as an absolute path, `:`-separated; `None` when there is none.
+#[must_use]
+pub fn import_path(release_dir: &Path, python_path: &[PathBuf]) -> Option<String> {
+    (!python_path.is_empty()).then(|| {
+        python_path
+            .iter()
+            .map(|dir| release_dir.join(dir).display().to_string())
+            .collect::<Vec<_>>()
+            .join(":")
+    })
 }

@@ -3,8 +3,8 @@
 //! The flow the deploy engine follows, per host:
 //!
 //! 1. [`read_dependencies`] on the controller: requirements files (the roots and every
-//!    `-r`/`-c` include), or a `pyproject.toml` with `uv.lock` / `poetry.lock` exported to one
-//!    pinned requirements list. The project itself is never installed into the environment,
+//!    `-r`/`-c` include), or a `pyproject.toml` with `uv.lock` / `poetry.lock` / `pdm.lock`
+//!    (or a `Pipfile` with `Pipfile.lock`) exported to one pinned requirements list. The project itself is never installed into the environment,
 //!    which releases share: it is imported from the release directory.
 //! 2. [`probe_interpreter`] and [`probe_installer`] on the host.
 //! 3. [`dep_key`]: the hash of all of that; the environment's name under `<root>/envs/`.
@@ -24,6 +24,9 @@ mod environment;
 mod error;
 mod installer;
 mod interpreter;
+mod locked;
+mod pdm_lock;
+mod pipfile_lock;
 mod poetry_lock;
 mod prune;
 mod pyproject;
@@ -33,7 +36,7 @@ pub use dep_key::{dep_key, DepKey};
 pub use dependencies::{
     read_dependencies, Dependencies, DependencySource, Export, Selection, EXPORTED_REQUIREMENTS,
 };
-pub use entry_check::check_entry_imports;
+pub use entry_check::{check_entry_imports, import_path};
 pub use environment::{ensure_env, read_env_mark, EnvMark, EnvOutcome, COMPLETE_MARK};
 pub use error::{BuildFailure, EntryImportFailure, IncludedFrom, PyenvError};
 pub use installer::{probe_installer, Installer, InstallerChoice};

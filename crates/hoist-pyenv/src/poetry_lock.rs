@@ -179,7 +179,7 @@ fn hashes(doc: &Value, package: &Value, name: &str) -> Vec<String> {
 }
 
 /// PEP 503 normalized name.
-fn normalize(name: &str) -> String {
+pub(crate) fn normalize(name: &str) -> String {
     name.to_ascii_lowercase().replace(['_', '.'], "-")
 }
 

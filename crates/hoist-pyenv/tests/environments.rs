@@ -438,12 +438,19 @@ fn a_factory_entry_is_called_by_the_import_check() {
     let release = p.root.join("releases/1");
     let local = Local::default();
 
-    check_entry_imports(&local, &env, &release, "factory", "create_app()")
+    check_entry_imports(&local, &env, &release, &[], "factory", "create_app()")
         .unwrap_or_else(|e| panic!("a factory that builds an app passes: {e}"));
 
-    let message = check_entry_imports(&local, &env, &release, "factory", "create_broken_app()")
-        .unwrap_err()
-        .to_string();
+    let message = check_entry_imports(
+        &local,
+        &env,
+        &release,
+        &[],
+        "factory",
+        "create_broken_app()",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         message.contains("cannot import factory:create_broken_app()"),
         "{message}"
@@ -453,7 +460,7 @@ fn a_factory_entry_is_called_by_the_import_check() {
         "{message}"
     );
 
-    let message = check_entry_imports(&local, &env, &release, "factory", "create_nothing()")
+    let message = check_entry_imports(&local, &env, &release, &[], "factory", "create_nothing()")
         .unwrap_err()
         .to_string();
     assert!(
@@ -465,7 +472,7 @@ fn a_factory_entry_is_called_by_the_import_check() {
 
     // Without the parentheses the server would call the factory with (environ, start_response)
     // on every request: the check says so before the switch.
-    let message = check_entry_imports(&local, &env, &release, "factory", "create_broken_app")
+    let message = check_entry_imports(&local, &env, &release, &[], "factory", "create_broken_app")
         .unwrap_err()
         .to_string();
     assert!(
@@ -490,13 +497,13 @@ fn the_entry_point_must_import_from_the_release() {
     let local = Local::default();
 
     // `app` exists only in the release directory: it is found because cwd is first on the path.
-    check_entry_imports(&local, &env, &release, "app", "application").unwrap();
+    check_entry_imports(&local, &env, &release, &[], "app", "application").unwrap();
     assert!(
         !release.join("__pycache__").exists(),
         "the check must not write into the release"
     );
 
-    let err = check_entry_imports(&local, &env, &release, "app", "app").unwrap_err();
+    let err = check_entry_imports(&local, &env, &release, &[], "app", "app").unwrap_err();
     let message = err.to_string();
     assert!(
         message.starts_with(&format!(
@@ -514,7 +521,8 @@ fn the_entry_point_must_import_from_the_release() {
         "hint: fix the error above in the application, or the entry point in hoist.toml"
     ));
 
-    let err = check_entry_imports(&local, &env, &release, "broken", "application").unwrap_err();
+    let err =
+        check_entry_imports(&local, &env, &release, &[], "broken", "application").unwrap_err();
     let message = err.to_string();
     assert!(message.contains("broken.py\", line 1"), "{message}");
     assert!(message.contains("SyntaxError"), "{message}");
@@ -523,6 +531,7 @@ fn the_entry_point_must_import_from_the_release() {
         &local,
         &p.root.join("envs/none"),
         &release,
+        &[],
         "app",
         "application",
     )

@@ -123,6 +123,7 @@ fn assert_uv_lock_env(installer_of: fn(&Interpreter) -> Installer) {
         &Local::default(),
         &first.outcome.path,
         &first.release,
+        &[],
         "shop",
         "application",
     )
@@ -344,4 +345,134 @@ fn a_poetry_lock_is_installed_by_its_hashes_without_poetry() {
     );
     assert!(err.contains("DO NOT MATCH THE HASHES"), "{err}");
     assert!(!p.env(&key).exists(), "a failed build must be removed");
+}
+
+const PDM_PYPROJECT: &str = include_str!("fixtures/pdm-shop/pyproject.toml");
+const PDM_LOCK: &str = include_str!("fixtures/pdm-shop/pdm.lock");
+const PIPFILE: &str = include_str!("fixtures/pipenv-shop/Pipfile");
+const PIPFILE_LOCK: &str = include_str!("fixtures/pipenv-shop/Pipfile.lock");
+
+#[test]
+fn a_pdm_lock_is_installed_by_its_hashes_without_pdm() {
+    let interp = common::python();
+    let installer = common::pip(&interp);
+    let p = Project::new(&[
+        ("pyproject.toml", PDM_PYPROJECT),
+        ("pdm.lock", PDM_LOCK),
+        ("shop/__init__.py", SHOP),
+    ]);
+    let source = DependencySource::PdmLock(Selection::default());
+    let main_only = build(&p, "1", &source, &interp, &installer);
+    assert_eq!(
+        main_only.deps.files,
+        [PathBuf::from("pyproject.toml"), PathBuf::from("pdm.lock")]
+    );
+    assert_eq!(
+        run_in_env(&main_only.outcome.path, WHAT_IS_INSTALLED),
+        "1.16.0 False False False"
+    );
+    let installed =
+        std::fs::read_to_string(main_only.outcome.path.join(EXPORTED_REQUIREMENTS)).unwrap();
+    assert!(
+        installed.starts_with("six==1.16.0 \\\n    --hash=sha256:"),
+        "{installed}"
+    );
+
+    // The same lock again: the same environment, no Python work.
+    let again = build(&p, "2", &source, &interp, &installer);
+    assert!(again.outcome.reused);
+    assert_eq!(again.outcome.path, main_only.outcome.path);
+
+    // Extras and groups are groups of the lock.
+    let everything = build(
+        &p,
+        "3",
+        &DependencySource::PdmLock(Selection {
+            extras: vec!["idna".into()],
+            groups: vec!["dev".into()],
+        }),
+        &interp,
+        &installer,
+    );
+    assert_eq!(
+        run_in_env(&everything.outcome.path, WHAT_IS_INSTALLED),
+        "1.16.0 True True False"
+    );
+
+    // A changed lock is another environment.
+    p.write(
+        "pdm.lock",
+        &PDM_LOCK.replace("lock_version = \"4.5.0\"", "lock_version = \"4.5.1\""),
+    );
+    let relocked = build(&p, "4", &source, &interp, &installer);
+    assert_ne!(relocked.outcome.path, main_only.outcome.path);
+}
+
+#[test]
+fn a_pipfile_lock_is_installed_by_its_hashes_without_pipenv() {
+    let interp = common::python();
+    let installer = common::pip(&interp);
+    let p = Project::new(&[
+        ("Pipfile", PIPFILE),
+        ("Pipfile.lock", PIPFILE_LOCK),
+        ("shop/__init__.py", SHOP),
+    ]);
+    let source = DependencySource::PipfileLock(Selection::default());
+    let default = build(&p, "1", &source, &interp, &installer);
+    assert_eq!(
+        default.deps.files,
+        [PathBuf::from("Pipfile"), PathBuf::from("Pipfile.lock")]
+    );
+    assert_eq!(
+        run_in_env(&default.outcome.path, WHAT_IS_INSTALLED),
+        "1.16.0 False False False"
+    );
+    let with_dev = build(
+        &p,
+        "2",
+        &DependencySource::PipfileLock(Selection {
+            extras: vec![],
+            groups: vec!["dev".into()],
+        }),
+        &interp,
+        &installer,
+    );
+    assert_eq!(
+        run_in_env(&with_dev.outcome.path, WHAT_IS_INSTALLED),
+        "1.16.0 False True False"
+    );
+
+    // A lock whose hashes are not what the index serves is refused by pip.
+    p.write(
+        "Pipfile.lock",
+        &PIPFILE_LOCK
+            .replace(
+                "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254",
+                "0000000000000000000000000000000000000000000000000000000000000000",
+            )
+            .replace(
+                "1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926",
+                "1111111111111111111111111111111111111111111111111111111111111111",
+            ),
+    );
+    let deps = read_dependencies(&p.source, &source).unwrap();
+    let key = dep_key(&p.source, &deps, &interp, &installer).unwrap();
+    let release = p.upload("3");
+    let err = ensure_env(
+        &Local::default(),
+        &p.root,
+        &key,
+        &release,
+        &deps,
+        &interp,
+        &installer,
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("(requirements: Pipfile.lock (exported)):\n"),
+        "{err}"
+    );
+    assert!(err.contains("DO NOT MATCH THE HASHES"), "{err}");
 }

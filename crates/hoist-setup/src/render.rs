@@ -62,6 +62,8 @@ struct Values {
     log_dir: String,
     program_log_dir: String,
     ready_dir: String,
+    /// `[app] python_path`, relative to a release: the loader puts them after the release.
+    python_path: Vec<String>,
     pidfile: String,
     fifo: String,
     program: String,
@@ -256,6 +258,12 @@ fn base_values(config: &Config, root: &Path) -> Values {
         log_dir: log_dir.display().to_string(),
         program_log_dir: setup.program_log_dir.display().to_string(),
         ready_dir: ready_dir.display().to_string(),
+        python_path: config
+            .app
+            .python_path
+            .iter()
+            .map(|dir| dir.display().to_string())
+            .collect(),
         pidfile: pidfile.display().to_string(),
         fifo: fifo.display().to_string(),
         program: format!("{app}-web"),
@@ -317,8 +325,8 @@ pub fn render_for(config: &Config, root: &Path) -> Result<Vec<Rendered>, SetupEr
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
-    // A Python string literal: JSON strings are valid Python.
-    env.add_filter("py", |value: String| {
+    // A Python literal: JSON strings (and lists of them) are valid Python.
+    env.add_filter("py", |value: minijinja::Value| {
         serde_json::to_string(&value).unwrap_or_default()
     });
     env.add_filter("sh", |value: String| shell_quote(&value));

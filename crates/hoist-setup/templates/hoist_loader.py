@@ -1,8 +1,9 @@
 """hoist's loader, written by `hoist setup` for {{ app }}. Each NEW worker imports it.
 
 It resolves {{ root }}/current once, to the release it points at now, and serves that release
-by its resolved path: the release directory goes first on sys.path, its virtualenv's packages
-ahead of the server's, and the worker changes into it. A worker started before a switch keeps
+by its resolved path: the release directory goes first on sys.path (then its folders of
+hoist.toml's `python_path`, such as `src`), its virtualenv's packages ahead of the server's,
+and the worker changes into it. A worker started before a switch keeps
 the release it loaded; only workers started after a reload (gunicorn TTIN, uWSGI chain reload)
 load the new one. Once the app is imported (or failed to), the worker writes a file named
 after its pid into {{ ready_dir }}: its start time and the release. hoist waits for those files
@@ -32,6 +33,7 @@ import traceback
 ROOT = {{ root | py }}
 ENTRY = {{ entry | py }}
 READY_DIR = {{ ready_dir | py }}
+PYTHON_PATH = {{ python_path | py }}
 
 
 _RESOLVED = os.path.realpath(os.path.join(ROOT, "current"))
@@ -63,7 +65,7 @@ def _load():
         raise RuntimeError(f"{ROOT}/current does not point at a release (resolved: {release})")
     os.chdir(release)
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    first = [release]
+    first = [release] + [os.path.join(release, folder) for folder in PYTHON_PATH]
     for packages in glob.glob(os.path.join(release, ".venv", "lib", version, "site-packages")):
         known = set(sys.path)
         site.addsitedir(packages)

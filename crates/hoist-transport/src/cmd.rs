@@ -70,6 +70,14 @@ impl Cmd {
         self
     }
 
+    /// Marks a command that `become = true` runs through `sudo -n` (as [`crate::Privileged`]
+    /// does for every command of a transport).
+    #[must_use]
+    pub fn privileged(mut self) -> Self {
+        self.privileged = true;
+        self
+    }
+
     /// Marks a user-written command whose output should be followed live ([`crate::Streamed`]),
     /// unlike hoist's own probes and polls.
     #[must_use]

@@ -36,6 +36,10 @@ impl<L: CommandLayer> Transport for L {
         self.layer_exec_streaming(cmd, on_line)
     }
 
+    fn check_become(&self) -> Result<(), TransportError> {
+        self.inner().check_become()
+    }
+
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
         self.inner().read_file(path)
     }

@@ -80,6 +80,14 @@ pub trait Transport: Send + Sync {
         Ok(out)
     }
 
+    /// Asks sudo, once, whether the login user may run commands as the host's `become` says
+    /// (`sudo -n true`), so that a missing sudoers rule stops a deploy before anything on the
+    /// host is touched, with [`TransportError::SudoRefused`] naming the line to add. Nothing
+    /// to ask on a host without `become`.
+    fn check_become(&self) -> Result<(), TransportError> {
+        Ok(())
+    }
+
     /// Reads a file; `Ok(None)` when it does not exist.
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError>;
 

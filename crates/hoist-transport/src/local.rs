@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::manifest::{plan_against, MANIFEST_FILE};
+use crate::ssh_shell::kill_tree;
 use crate::{
     sudo_refusal, Become, Cmd, FileKind, LineSink, Output, Stream, Transport, TransportError,
     UploadStats,
@@ -177,6 +178,14 @@ impl Transport for Local {
 
     fn exec_streaming(&self, cmd: &Cmd, on_line: LineSink<'_>) -> Result<Output, TransportError> {
         self.exec_as(cmd, Some(on_line))
+    }
+
+    fn check_become(&self) -> Result<(), TransportError> {
+        if self.become_as.is_some() {
+            // Any refusal is an error of `exec_as`; `true` itself cannot fail.
+            self.exec_as(&Cmd::new("true").privileged(), None)?;
+        }
+        Ok(())
     }
 
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
@@ -487,9 +496,18 @@ struct GroupWatcher {
     child: std::process::Child,
 }
 
-/// `$1` the process group id.
-const WATCH_GROUP: &str = r#"trap '' INT TERM HUP
-IFS= read -r _ || kill -s KILL -- "-$1" 2>/dev/null"#;
+/// `$1` the process group id (its leader's pid). The leader's tree goes first
+/// ([`kill_tree!`](crate::ssh_shell::kill_tree): what sudo runs as another user, in a group
+/// of its own, is reached by descent and through `sudo -n kill`), then the group.
+const WATCH_GROUP: &str = concat!(
+    "trap '' INT TERM HUP\n",
+    kill_tree!(),
+    r#"
+IFS= read -r _ || {
+__hoist_kill_tree "$1" 2>/dev/null
+kill -s KILL -- "-$1" 2>/dev/null
+}"#
+);
 
 impl GroupWatcher {
     fn start(group: u32) -> Option<GroupWatcher> {

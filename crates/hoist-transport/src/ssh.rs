@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::local::parse_df;
 use crate::manifest::{plan_against, MANIFEST_FILE};
-use crate::ssh_shell::RemoteShell;
+use crate::ssh_shell::{kill_watched, RemoteShell};
 use crate::{
     shell_quote, sudo_refusal, Become, BecomeScope, Cmd, FileKind, LineSink, Output, Stream,
     Transport, TransportError, UploadStats,
@@ -740,14 +740,18 @@ fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
 
 /// Runs `$1` (a rendered command) watched, as the long-lived shell runs its commands: the
 /// channel's input (kept open by hoist, fd 3) reaching end-of-file means hoist is gone, and
-/// every process of this SSH session is killed. A background list reads /dev/null unless told
-/// otherwise, hence fd 3.
-const WATCHED: &str = r#"exec 3<&0
+/// the command with everything it started is killed ([`kill_watched!`]). A background list
+/// reads /dev/null unless told otherwise, hence fd 3.
+const WATCHED: &str = concat!(
+    "exec 3<&0\n",
+    kill_watched!(),
+    r#"
 ( eval "$1" ) </dev/null & p=$!
-( IFS= read -r _ <&3 || pkill -KILL -s 0 ) >/dev/null 2>&1 & w=$!
+( IFS= read -r _ <&3 || __hoist_kill "$p" ) >/dev/null 2>&1 & w=$!
 wait "$p"; rc=$?
 kill -s KILL "$w" 2>/dev/null; wait "$w" 2>/dev/null
-exit "$rc""#;
+exit "$rc""#
+);
 
 /// Hard-links the files listed on stdin (NUL-separated, relative) from the previous release
 /// `$1` into `$2`, making their folders: `cp -l --parents`, a few processes for any number of
@@ -814,6 +818,14 @@ impl Transport for Ssh {
 
     fn exec_streaming(&self, cmd: &Cmd, on_line: LineSink<'_>) -> Result<Output, TransportError> {
         self.run_with(cmd, Some(on_line))
+    }
+
+    fn check_become(&self) -> Result<(), TransportError> {
+        if self.target.become_as.is_some() {
+            // Any refusal is an error of `run`; `true` itself cannot fail.
+            self.run(&Cmd::new("true").privileged())?;
+        }
+        Ok(())
     }
 
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {

@@ -13,24 +13,59 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use crate::{Cmd, Output};
 
+/// The shell function `__hoist_kill_tree PID`: kills `PID` and every process descended from
+/// it — those that sudo runs as another user (`become`) too, through `sudo -n kill` when the
+/// login user's own `kill` cannot reach them. By descent, not by process group or session:
+/// sudo's command, and `timeout`'s, run in a group of their own. A process that left the tree
+/// (a server that daemonizes, as gunicorn's `--daemon`) is not touched.
+macro_rules! kill_tree {
+    () => {
+        r#"__hoist_kill_tree() {
+__hoist_t=$(ps -e -o pid= -o ppid= | awk -v r="$1" '{ up[$1] = $2 } END { for (p in up) { q = p; n = 0; while (q != r && (q in up) && n++ < 100) q = up[q]; if (q == r) printf "%s ", p } }')
+if [ -n "$__hoist_t" ]; then kill -s KILL $__hoist_t || sudo -n kill -s KILL $__hoist_t; fi
+}"#
+    };
+}
+pub(crate) use kill_tree;
+
+/// The shell function `__hoist_kill PID` that a watcher over SSH calls when hoist is gone: the
+/// watched command's tree ([`kill_tree!`]), then every process of this SSH session (sshd gives
+/// each its own).
+macro_rules! kill_watched {
+    () => {
+        concat!(
+            $crate::ssh_shell::kill_tree!(),
+            "\n",
+            r#"__hoist_kill() {
+__hoist_kill_tree "$1"
+pkill -KILL -s 0
+}"#
+        )
+    };
+}
+pub(crate) use kill_watched;
+
 const READY: &str = "HOIST-READY";
 const DONE: &str = "HOIST-DONE";
 
-/// Sets up the scratch files, removes them when the shell exits, and says it is ready.
-/// Fd 3 keeps the shell's own input (the channel from hoist) for the watchers of [`RUN`].
-const PRELUDE: &str = "__hoist_d=$(mktemp -d) || exit 1\n\
+/// Sets up the scratch files, removes them when the shell exits, defines the watchers' kill
+/// ([`kill_watched!`]), and says it is ready. Fd 3 keeps the shell's own input (the channel
+/// from hoist) for the watchers of [`RUN`].
+const PRELUDE: &str = concat!(
+    "__hoist_d=$(mktemp -d) || exit 1\n\
 trap 'rm -rf \"$__hoist_d\"' EXIT\n\
-exec 3<&0\n\
-printf '%s\\n' HOIST-READY\n";
+exec 3<&0\n",
+    kill_watched!(),
+    "\nprintf '%s\\n' HOIST-READY\n"
+);
 
 /// Runs `$__hoist_c` (a rendered command) watched: hoist sends nothing while a command runs, so
-/// if the channel reaches end-of-file the controller is gone (killed), and every process of
-/// this SSH session (sshd gives each its own) is killed, so a dead deploy's hook (a migration)
-/// does not go on beside the next deploy's. A server that detaches itself (its own session, as
-/// gunicorn's `--daemon`) is not touched. One `{ ... }` block: the shell has read all of it
+/// if the channel reaches end-of-file the controller is gone (killed), and the command with
+/// everything it started is killed ([`kill_watched!`]), so a dead deploy's hook (a migration)
+/// does not go on beside the next deploy's. One `{ ... }` block: the shell has read all of it
 /// before the watcher reads fd 3.
 const RUN: &str = r#"( eval "$__hoist_c" ) <"$__hoist_i" >"$__hoist_d/out" 2>"$__hoist_d/err" & __hoist_p=$!
-( IFS= read -r _ <&3 || pkill -KILL -s 0 ) >/dev/null 2>&1 & __hoist_w=$!
+( IFS= read -r _ <&3 || __hoist_kill "$__hoist_p" ) >/dev/null 2>&1 & __hoist_w=$!
 wait "$__hoist_p"; __hoist_rc=$?
 kill -s KILL "$__hoist_w" 2>/dev/null; wait "$__hoist_w" 2>/dev/null"#;
 

@@ -23,6 +23,8 @@ pub(crate) struct Findings {
     pub suggested_hooks: Vec<HookFinding>,
     /// The port and where it was read.
     pub port: Option<(u16, String)>,
+    /// `src` for a src-layout project ([`crate::detect_python_path`]).
+    pub python_path: Vec<std::path::PathBuf>,
 }
 
 /// Where the environment's packages are declared.
@@ -30,7 +32,8 @@ pub(crate) struct Findings {
 pub(crate) enum DependencyFinding {
     /// Requirements files (possibly none); `note` says what else was seen and not used.
     Requirements { note: Option<String> },
-    /// `uv.lock` or `poetry.lock` beside `pyproject.toml`.
+    /// `uv.lock`, `poetry.lock` or `pdm.lock` beside `pyproject.toml`, or `Pipfile.lock`
+    /// beside `Pipfile`.
     Lock(&'static str),
     /// `[project] dependencies` of `pyproject.toml` without a lock.
     Pyproject,
@@ -173,6 +176,7 @@ pub(crate) fn detect(project: &Path) -> Result<Findings, InitError> {
         hooks,
         suggested_hooks,
         port,
+        python_path: crate::detect_python_path(project),
     })
 }
 
@@ -214,10 +218,13 @@ fn dependencies(
     project: &Path,
     requirements: &Requirements,
 ) -> Result<DependencyFinding, InitError> {
+    if project.join("Pipfile").is_file() && project.join("Pipfile.lock").is_file() {
+        return Ok(DependencyFinding::Lock("Pipfile.lock"));
+    }
     let Some(pyproject) = read_text(&project.join("pyproject.toml"))? else {
         return Ok(DependencyFinding::Requirements { note: None });
     };
-    for lock in ["uv.lock", "poetry.lock"] {
+    for lock in ["uv.lock", "poetry.lock", "pdm.lock"] {
         if project.join(lock).is_file() {
             return Ok(DependencyFinding::Lock(lock));
         }
@@ -230,11 +237,7 @@ fn dependencies(
     if table("project").is_some() {
         return Ok(DependencyFinding::Pyproject);
     }
-    let note = if project.join("pdm.lock").is_file() {
-        "pdm.lock: hoist does not read it; export it with `pdm export --prod -o requirements.txt` and list that file in `requirements`"
-    } else if project.join("Pipfile.lock").is_file() {
-        "Pipfile.lock: hoist does not read it; export it with `pipenv requirements > requirements.txt` and list that file in `requirements`"
-    } else if table("tool").and_then(|t| t.get("poetry")).is_some() {
+    let note = if table("tool").and_then(|t| t.get("poetry")).is_some() {
         "pyproject.toml declares Poetry dependencies without poetry.lock: run `poetry lock`, commit poetry.lock and set `dependencies = \"poetry.lock\"`"
     } else {
         "pyproject.toml has no [project] table: list requirements files in `requirements`, or declare [project] dependencies and set `dependencies = \"pyproject.toml\"`"

@@ -260,14 +260,19 @@ impl<'a> Writer<'a> {
         match &f.dependencies {
             DependencyFinding::Requirements { .. } => self.requirements(),
             DependencyFinding::Lock(lock) => {
+                let manifest = if *lock == "Pipfile.lock" {
+                    "Pipfile"
+                } else {
+                    "pyproject.toml"
+                };
                 self.key(
-                    &format!("Where the packages are declared: {lock} with pyproject.toml, installed as locked (see docs/config.md)."),
+                    &format!("Where the packages are declared: {lock} with {manifest}, installed as locked (see docs/config.md)."),
                     "dependencies",
                     &literal(*lock),
                 );
                 self.selection();
                 self.detected.push(format!(
-                    "dependencies: {lock} (with pyproject.toml), installed as locked without the dev group"
+                    "dependencies: {lock} (with {manifest}), installed as locked without the dev group"
                 ));
                 self.requirements_not_used(lock);
             }
@@ -282,6 +287,20 @@ impl<'a> Writer<'a> {
                     "dependencies: pyproject.toml [project] dependencies, no lock file: deploys are not reproducible; run `uv lock`, commit uv.lock and set `dependencies = \"uv.lock\"`".to_owned(),
                 );
             }
+        }
+        if !f.python_path.is_empty() {
+            let dirs: Vec<String> = f
+                .python_path
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            self.key(
+                "The package lives under src/: imported from the release's src/, never installed into the shared environment.",
+                "python_path",
+                &literal(dirs.iter().map(String::as_str).collect::<Vec<_>>()),
+            );
+            self.detected
+                .push(format!("python_path: {} (a src/ layout)", dirs.join(", ")));
         }
         self.key(
             "Extra gitignore-style patterns left out of the upload, e.g. [\"tests/\", \"*.sqlite\"].",

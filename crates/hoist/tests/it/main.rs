@@ -22,6 +22,7 @@ mod import_ansible;
 mod import_ansible_roles;
 mod io_faults;
 mod live_output;
+mod nonroot_deploy;
 mod pyproject_deploy;
 mod release_integrity;
 mod release_marks;

@@ -124,3 +124,247 @@ fn a_pyproject_without_lock_deploys_with_a_warning_naming_the_fix() {
         stderr(&out)
     );
 }
+
+/// A src-layout package: `src/shop/__init__.py` serves `/health` and `/version` (from the
+/// release's RELEASE.json, two folders up).
+const SHOP: &str = r#"import json
+from pathlib import Path
+
+from flask import Flask
+
+RELEASE_DIR = Path(__file__).resolve().parents[2]
+app = Flask(__name__)
+
+
+@app.get("/health")
+def health():
+    return "ok"
+
+
+@app.get("/version")
+def version():
+    return {"release": json.loads((RELEASE_DIR / "RELEASE.json").read_text())["id"]}
+"#;
+
+#[test]
+fn a_src_layout_package_is_imported_from_the_release_by_the_check_the_hooks_and_the_loader() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let site = Site::new();
+    let base = site.dir.path().to_path_buf();
+    fs::create_dir_all(site.project.join("src/shop")).unwrap();
+    fs::write(site.project.join("src/shop/__init__.py"), SHOP).unwrap();
+    fs::write(
+        site.project.join("pyproject.toml"),
+        "[project]\nname = \"shop\"\nversion = \"1.0\"\ndependencies = [\"flask\"]\n\n\
+         [build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n\n\
+         [tool.setuptools]\npackage-dir = {\"\" = \"src\"}\n",
+    )
+    .unwrap();
+    for dir in ["supervisor.d", "program-logs"] {
+        fs::create_dir_all(base.join(dir)).unwrap();
+    }
+    let port = free_port();
+    // No python_path: hoist sees the src layout in pyproject.toml.
+    fs::write(
+        &site.config,
+        format!(
+            r#"[app]
+name = "shop"
+entry = "shop:app"
+requirements = ["requirements.txt"]
+exclude = ["tests/", "requirements-dev.txt", "instance/"]
+installer = "uv"
+
+[release]
+root = "{root}"
+shared = ["logs/", "run/"]
+
+[[hook]]
+name = "imports"
+run = "python -c 'import shop; print(\"hook imports\", shop.__file__)'"
+
+[[process]]
+name = "web"
+restart = "supervisor"
+program = "shop-web"
+settle = "0s"
+
+[health]
+url = "http://127.0.0.1:{port}/health"
+status = 200
+body = "ok"
+timeout = "30s"
+interval = "100ms"
+
+[setup]
+server = "gunicorn"
+port = {port}
+workers = 1
+nginx = false
+supervisor_dir = "{b}/supervisor.d"
+program_log_dir = "{b}/program-logs"
+supervisor_conf = "{b}/supervisord.conf"
+"#,
+            root = site.root.display(),
+            b = base.display(),
+        ),
+    )
+    .unwrap();
+    site.commit("a src-layout package");
+    let conf = base.join("supervisord.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[unix_http_server]\nfile={b}/supervisor.sock\nchmod=0700\n\n[supervisord]\nlogfile={b}/supervisord.log\npidfile={b}/supervisord.pid\nnodaemon=true\n\n[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n[supervisorctl]\nserverurl=unix://{b}/supervisor.sock\n\n[include]\nfiles = {b}/supervisor.d/*.conf\n",
+            b = base.display()
+        ),
+    )
+    .unwrap();
+    let _supervisord = hoist_testkit::ProcessGuard::spawn(
+        Command::new("supervisord")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        "supervisord",
+        "supervisor",
+    )
+    .grace(Duration::from_secs(40));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !Command::new("supervisorctl")
+        .arg("-c")
+        .arg(&conf)
+        .arg("pid")
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<u32>()
+                .is_ok()
+        })
+    {
+        assert!(Instant::now() < deadline, "supervisord did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let out = site.hoist(&["setup", "--apply"]);
+    assert_exit(&out, EXIT_OK);
+    let out = site.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_OK);
+    let a = site.current().unwrap();
+    let release = site.release_dir(&a);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains(&format!(
+            "hook imports {}/src/shop/__init__.py",
+            release.display()
+        )),
+        "{said}"
+    );
+    let answer: serde_json::Value =
+        serde_json::from_str(&http_get(port, "/version").expect("the app answers")).unwrap();
+    assert_eq!(answer["release"], a.as_str(), "served by hoist's loader");
+
+    // The shared environment knows nothing of the project: outside a release, no `shop`.
+    let env = release.join(fs::read_link(release.join(".venv")).unwrap());
+    let outside = Command::new(env.join("bin/python"))
+        .args(["-c", "import shop"])
+        .current_dir(&base)
+        .output()
+        .unwrap();
+    assert!(!outside.status.success(), "the environment imports shop");
+
+    // A second release serves its own code, from its own src/.
+    fs::write(
+        site.project.join("src/shop/__init__.py"),
+        format!("{SHOP}\n# b\n"),
+    )
+    .unwrap();
+    site.commit("b");
+    let out = site.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_OK);
+    let b = site.current().unwrap();
+    assert_ne!(a, b);
+    let answer: serde_json::Value =
+        serde_json::from_str(&http_get(port, "/version").unwrap()).unwrap();
+    assert_eq!(answer["release"], b.as_str());
+}
+
+#[test]
+fn without_its_import_path_a_src_layout_release_never_goes_live() {
+    let site = Site::new();
+    fs::create_dir_all(site.project.join("src/shop")).unwrap();
+    fs::write(site.project.join("src/shop/__init__.py"), SHOP).unwrap();
+    let config = fs::read_to_string(&site.config).unwrap().replace(
+        "entry = \"app:app\"\n",
+        "entry = \"shop:app\"\npython_path = []\n",
+    );
+    fs::write(&site.config, config).unwrap();
+    site.commit("python_path turned off");
+    let out = site.hoist(&["deploy"]);
+    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    assert!(
+        stderr(&out).contains("ModuleNotFoundError: No module named 'shop'"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(site.current(), None);
+}
+
+#[test]
+fn a_pipfile_lock_project_deploys_with_pip_and_no_pipenv_anywhere() {
+    let site = Site::with(SiteOptions {
+        installer: "pip",
+        ..SiteOptions::default()
+    });
+    fs::write(
+        site.project.join("Pipfile"),
+        include_str!("fixtures/pipenv-example/Pipfile"),
+    )
+    .unwrap();
+    fs::write(
+        site.project.join("Pipfile.lock"),
+        include_str!("fixtures/pipenv-example/Pipfile.lock"),
+    )
+    .unwrap();
+    fs::remove_file(site.project.join("requirements.txt")).unwrap();
+    let config = fs::read_to_string(&site.config).unwrap().replace(
+        "requirements = [\"requirements.txt\"]\n",
+        "dependencies = \"Pipfile.lock\"\n",
+    );
+    fs::write(&site.config, config).unwrap();
+    site.commit("Pipfile.lock instead of requirements.txt");
+
+    let a = site.deploy_ok();
+    site.assert_live(&a);
+    let env = site
+        .release_dir(&a)
+        .join(fs::read_link(site.release_dir(&a).join(".venv")).unwrap());
+    let installed = fs::read_to_string(env.join("hoist-requirements.txt")).unwrap();
+    assert!(installed.contains("flask==3.1.3 \\\n"), "{installed}");
+    assert!(
+        installed.contains("psycopg[binary]==3.3.9 \\\n"),
+        "{installed}"
+    );
+    assert!(!installed.contains("iniconfig"), "{installed}");
+    let mark = fs::read_to_string(env.join(".hoist-complete")).unwrap();
+    assert!(mark.contains("\"name\": \"pip\""), "{mark}");
+
+    // A code-only change reuses the environment; a changed Pipfile is another one.
+    site.change_code("b");
+    let b = site.deploy_ok();
+    site.assert_live(&b);
+    assert_eq!(site.envs().len(), 1);
+    let pipfile = fs::read_to_string(site.project.join("Pipfile")).unwrap();
+    fs::write(
+        site.project.join("Pipfile"),
+        format!("{pipfile}\n# edited\n"),
+    )
+    .unwrap();
+    site.commit("Pipfile edited");
+    let c = site.deploy_ok();
+    site.assert_live(&c);
+    assert_eq!(site.envs().len(), 2, "the Pipfile is part of the dep-key");
+}
