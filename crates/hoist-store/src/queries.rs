@@ -38,7 +38,12 @@ pub(crate) const EXPIRED_RUNS_SQL: &str = "\
 
 /// What [`crate::Store::delete_run`] deletes or unlinks before the run itself (`$1`: the run),
 /// children before the rows they reference.
-pub(crate) const DELETE_RUN_SQL: [&str; 9] = [
+pub(crate) const DELETE_RUN_SQL: [&str; 12] = [
+    "DELETE FROM run_caches WHERE run_id = $1",
+    "DELETE FROM run_services WHERE run_id = $1",
+    // A deployment row outlives its run (the history); only its link to the step goes.
+    "UPDATE deployments SET step_id = NULL WHERE step_id IN \
+     (SELECT s.id FROM steps s JOIN jobs j ON s.job_id = j.id WHERE j.run_id = $1)",
     "DELETE FROM test_cases WHERE suite_id IN (SELECT id FROM test_suites WHERE run_id = $1)",
     "DELETE FROM test_suites WHERE run_id = $1",
     "DELETE FROM log_lines WHERE run_id = $1",

@@ -271,8 +271,43 @@ async fn retention_deletes_old_runs_but_each_branchs_last_and_what_is_live(f: &F
         .finish(r2, "runner-1", RunStatus::Passed)
         .await
         .unwrap());
+    // The facts of the run page, and a deployment that names its step: deleting the run must
+    // take them (or, for the deployment, its link to the step) first.
     store
-        .record_deployment(&deployment(Some(r2), "web1", "B", "live"))
+        .record_service(
+            r2,
+            &NewService {
+                job: "test".into(),
+                service: "postgres".into(),
+                port: Some(5432),
+                millis: 800,
+                error: None,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .record_cache(
+            r2,
+            &NewCacheUse {
+                job: "test".into(),
+                step: Some(step),
+                action: "restore".into(),
+                outcome: "miss".into(),
+                keys: vec!["deps-1".into()],
+                matched: None,
+                bytes: 0,
+                millis: 3,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .record_deployment(&NewDeployment {
+            step: Some(step),
+            millis: Some(900),
+            ..deployment(Some(r2), "web1", "B", "live")
+        })
         .await
         .unwrap();
     store
@@ -323,6 +358,8 @@ async fn retention_deletes_old_runs_but_each_branchs_last_and_what_is_live(f: &F
     assert!(store.log_after(r2, 0, 100).await.unwrap().is_empty());
     assert!(store.test_suites(r2).await.unwrap().is_empty());
     assert!(store.artifacts(r2).await.unwrap().is_empty());
+    assert!(store.run_services(r2).await.unwrap().is_empty());
+    assert!(store.run_caches(r2).await.unwrap().is_empty());
     let left: Vec<i64> = store
         .runs(&RunQuery {
             limit: 100,
