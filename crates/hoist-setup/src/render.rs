@@ -139,8 +139,9 @@ pub(crate) fn programs(config: &Config, root: &Path) -> Result<Vec<Program>, Set
                 command: format!(
                     "/bin/sh -c {}",
                     shell_quote(&format!(
-                        "cd {} && exec {run}",
-                        quote(&root.join("current"))
+                        "cd {} && {}exec {run}",
+                        quote(&root.join("current")),
+                        import_path(&config.app.python_path)
                     ))
                 ),
                 reload: String::new(),
@@ -292,6 +293,24 @@ impl Values {
             ..self.clone()
         }
     }
+}
+
+/// For a program of `run`: the release's `[app] python_path` folders (a src layout's `src`)
+/// put before the inherited `PYTHONPATH`, resolved in the release the program started in (`cd
+/// -P` semantics: `pwd -P`), so that a worker imports the project's package from its own
+/// release, as the loader does for the web server. Empty without `python_path`.
+fn import_path(python_path: &[PathBuf]) -> String {
+    if python_path.is_empty() {
+        return String::new();
+    }
+    let dirs: Vec<String> = python_path
+        .iter()
+        .map(|dir| format!("\"$r\"/{}", quote(dir)))
+        .collect();
+    format!(
+        "r=$(pwd -P) && PYTHONPATH={}${{PYTHONPATH:+:$PYTHONPATH}} ",
+        dirs.join(":")
+    )
 }
 
 fn quote(path: &Path) -> String {

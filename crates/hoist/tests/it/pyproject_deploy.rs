@@ -155,6 +155,7 @@ fn a_src_layout_package_is_imported_from_the_release_by_the_check_the_hooks_and_
     let base = site.dir.path().to_path_buf();
     fs::create_dir_all(site.project.join("src/shop")).unwrap();
     fs::write(site.project.join("src/shop/__init__.py"), SHOP).unwrap();
+    fs::write(site.project.join("src/shop/worker.py"), WORKER).unwrap();
     fs::write(
         site.project.join("pyproject.toml"),
         "[project]\nname = \"shop\"\nversion = \"1.0\"\ndependencies = [\"flask\"]\n\n\
@@ -190,6 +191,13 @@ name = "web"
 restart = "supervisor"
 program = "shop-web"
 settle = "0s"
+
+# A worker beside the web server, started by supervisord in the release (not by the loader).
+[[process]]
+name = "worker"
+restart = "supervisor"
+program = "shop-worker"
+run = ".venv/bin/python -m shop.worker"
 
 [health]
 url = "http://127.0.0.1:{port}/health"
@@ -266,6 +274,11 @@ supervisor_conf = "{b}/supervisord.conf"
     let answer: serde_json::Value =
         serde_json::from_str(&http_get(port, "/version").expect("the app answers")).unwrap();
     assert_eq!(answer["release"], a.as_str(), "served by hoist's loader");
+    assert_eq!(
+        worker_imported(&site.root),
+        format!("{}/src/shop/__init__.py", release.display()),
+        "the worker imports the package from its release's src/"
+    );
 
     // The shared environment knows nothing of the project: outside a release, no `shop`.
     let env = release.join(fs::read_link(release.join(".venv")).unwrap());
@@ -290,7 +303,45 @@ supervisor_conf = "{b}/supervisord.conf"
     let answer: serde_json::Value =
         serde_json::from_str(&http_get(port, "/version").unwrap()).unwrap();
     assert_eq!(answer["release"], b.as_str());
+    assert_eq!(
+        worker_imported(&site.root),
+        format!("{}/src/shop/__init__.py", site.release_dir(&b).display()),
+        "the restarted worker imports the new release's package"
+    );
 }
+
+/// What the src-layout app's worker wrote when it started: the file its `shop` came from.
+fn worker_imported(root: &std::path::Path) -> String {
+    let file = root.join("shared/run/worker-imported");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        // The worker renames its file into place: a read sees all of it or the older one.
+        if let Ok(text) = fs::read_to_string(&file) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never wrote {}",
+            file.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The src-layout app's worker: records where `shop` was imported from, then waits for work.
+const WORKER: &str = r#"import os
+import time
+from pathlib import Path
+
+import shop
+
+out = Path("run/worker-imported")
+tmp = out.with_name(f"worker-imported.{os.getpid()}")
+tmp.write_text(shop.__file__)
+os.replace(tmp, out)
+while True:
+    time.sleep(3600)
+"#;
 
 #[test]
 fn without_its_import_path_a_src_layout_release_never_goes_live() {
