@@ -563,4 +563,12 @@ fn a_src_layout_gets_its_python_path() {
     assert!(plan
         .detected
         .contains(&"python_path: src (a src/ layout)".to_owned()));
+    // The entry point is found in the package under src/, not left a placeholder.
+    assert_eq!(config.app.entry.to_string(), "shop:app");
+    assert!(
+        plan.detected
+            .contains(&"entry point: shop:app (from src/shop/__init__.py)".to_owned()),
+        "{:?}",
+        plan.detected
+    );
 }

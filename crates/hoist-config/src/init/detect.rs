@@ -146,6 +146,18 @@ pub(crate) fn detect(project: &Path) -> Result<Findings, InitError> {
     if entry.is_none() {
         entry = package_entry(project)?;
     }
+    let python_path = crate::detect_python_path(project);
+    for dir in &python_path {
+        if entry.is_some() {
+            break;
+        }
+        // A src layout's package (`src/shop/__init__.py`): importable once python_path is set.
+        let folder = project.join(dir);
+        if folder.is_dir() {
+            entry = package_entry(&folder)?
+                .map(|(entry, file)| (entry, format!("{}/{file}", dir.display())));
+        }
+    }
 
     let mut processes = processes(project, &name, &procfile, web_command.as_deref());
     merge_deployed(&mut processes, &deployed, project);
@@ -176,7 +188,7 @@ pub(crate) fn detect(project: &Path) -> Result<Findings, InitError> {
         hooks,
         suggested_hooks,
         port,
-        python_path: crate::detect_python_path(project),
+        python_path,
     })
 }
 
