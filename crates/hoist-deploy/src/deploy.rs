@@ -126,32 +126,31 @@ pub fn deploy(
 impl DeployRun<'_> {
     /// The deploy, with every host's lock held.
     fn locked(&self, started: Instant, held: &[HeldLock]) -> Result<DeployReport, DeployError> {
-        let (config, fleet, opts, events) = (self.config, self.fleet, self.opts, self.events);
         // Whatever fails before the switch (a full disk, a read-only root, a lost connection) left
         // every host serving its old release.
-        let (plan, ready) = self
-            .prepare_fleet()
-            .map_err(DeployError::nothing_switched)?;
-        let id = plan.release.clone();
+        let (plan, env) = self.start_fleet().map_err(DeployError::nothing_switched)?;
+        // Pruning runs beside the rest of the deploy, off its critical path; the lock is held
+        // until both are done.
+        std::thread::scope(|scope| {
+            let pruning = scope.spawn(|| self.prune_fleet(&plan, held));
+            let result = self.started(started, held, &plan, &env);
+            let pruned = pruning
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            result.map(|mut report| {
+                for (host, pruned) in report.hosts.iter_mut().zip(pruned) {
+                    host.pruned = pruned;
+                }
+                report
+            })
+        })
+    }
 
-        // A deploy that lost its lock must not switch over the one that holds it now.
-        ensure_all_ours(fleet, held).map_err(DeployError::nothing_switched)?;
-        self.activate_fleet(&plan)?;
-        fault::point("deploy:healthy");
-
-        for (host, host_plan) in fleet.hosts.iter().zip(&plan.hosts) {
-            let recorder = Recorder::new(host, &opts.who, &config.app.name);
-            recorder.journal(JournalEvent::DeploySucceeded {
-                release: id.clone(),
-            })?;
-            recorder.write_release_json(&id, &plan, host_plan, ReleaseState::Good);
-        }
-        fault::point("deploy:recorded");
-        let previous = |i: usize| plan.hosts[i].previous.clone();
-        let hook_failures =
-            hooks::run_after(config, fleet, &id, HookWhen::AfterSwitch, &previous, events);
-
-        let pruned = fleet.each(|i, host| {
+    /// Removes old releases on every host while the deploy of `plan` runs ([`crate::prune`]);
+    /// what each host removed. A failure is a warning: it never fails the deploy.
+    fn prune_fleet(&self, plan: &DeployPlan, held: &[HeldLock]) -> Vec<Vec<ReleaseId>> {
+        let (config, fleet, opts, events) = (self.config, self.fleet, self.opts, self.events);
+        fleet.each(|i, host| {
             let step = Stepper {
                 host: &host.name,
                 events,
@@ -161,14 +160,55 @@ impl DeployRun<'_> {
                 return Vec::new();
             }
             let recorder = Recorder::new(host, &opts.who, &config.app.name);
-            crate::prune::prune(config, host, &recorder, &step).unwrap_or_else(|e| {
-                step.warn(format!("pruning failed (the deploy itself succeeded): {e}"));
+            let deploying = crate::prune::Deploying {
+                release: &plan.release,
+                dep_key: plan.hosts[i].dep_key.as_str(),
+            };
+            crate::prune::prune(config, host, &deploying, &recorder, &step).unwrap_or_else(|e| {
+                step.warn(format!("pruning failed (it does not fail the deploy): {e}"));
                 Vec::new()
             })
-        });
+        })
+    }
+
+    /// The deploy once its start is recorded on every host: prepare, switch, activate, record.
+    fn started(
+        &self,
+        started: Instant,
+        held: &[HeldLock],
+        plan: &DeployPlan,
+        env: &app_env::ResolvedEnv,
+    ) -> Result<DeployReport, DeployError> {
+        let (config, fleet, opts, events) = (self.config, self.fleet, self.opts, self.events);
+        let ready = self
+            .prepare_hosts(plan, env)
+            .map_err(DeployError::nothing_switched)?;
+        let id = plan.release.clone();
+
+        // A deploy that lost its lock must not switch over the one that holds it now.
+        ensure_all_ours(fleet, held).map_err(DeployError::nothing_switched)?;
+        self.activate_fleet(plan)?;
+        fault::point("deploy:healthy");
+
+        fleet
+            .each(|i, host| {
+                let recorder = Recorder::new(host, &opts.who, &config.app.name);
+                recorder.journal(JournalEvent::DeploySucceeded {
+                    release: id.clone(),
+                })?;
+                recorder.write_release_json(&id, plan, &plan.hosts[i], ReleaseState::Good);
+                Ok::<(), DeployError>(())
+            })
+            .into_iter()
+            .collect::<Result<Vec<()>, DeployError>>()?;
+        fault::point("deploy:recorded");
+        let previous = |i: usize| plan.hosts[i].previous.clone();
+        let hook_failures =
+            hooks::run_after(config, fleet, &id, HookWhen::AfterSwitch, &previous, events);
+
         if !hook_failures.is_empty() {
             let mut e = hooks::after_failure(fleet, &id, HookWhen::AfterSwitch, &hook_failures);
-            e.hosts = outcomes(fleet, &plan, |i| {
+            e.hosts = outcomes(fleet, plan, |i| {
                 let failed = hook_failures.iter().any(|(host, _)| *host == i);
                 (
                     HostResult::Live,
@@ -177,18 +217,17 @@ impl DeployRun<'_> {
             });
             return Err(e);
         }
-        let hosts = outcomes(fleet, &plan, |_| (HostResult::Live, None))
+        let hosts = outcomes(fleet, plan, |_| (HostResult::Live, None))
             .into_iter()
             .zip(&ready)
             .zip(&plan.hosts)
-            .zip(pruned)
             .map(
-                |(((outcome, prepared), host_plan), pruned): (((_, &Prepared), _), _)| HostReport {
+                |((outcome, prepared), host_plan): ((_, &Prepared), _)| HostReport {
                     outcome,
                     upload: prepared.upload,
                     env_reused: prepared.env_reused,
                     dep_key: host_plan.dep_key.to_string(),
-                    pruned,
+                    pruned: Vec::new(),
                 },
             )
             .collect();
@@ -200,19 +239,20 @@ impl DeployRun<'_> {
         })
     }
 
-    /// Everything before the switch: repairs, the plan, the journal's start, every host prepared,
-    /// the once-per-deploy hooks. On failure no host has switched.
-    fn prepare_fleet(&self) -> Result<(DeployPlan, Vec<Prepared>), DeployError> {
+    /// The deploy's start: repairs, the plan, the app's `[env]`, the journal's `deploy_started`
+    /// on every host. On failure no host has switched.
+    fn start_fleet(&self) -> Result<(DeployPlan, app_env::ResolvedEnv), DeployError> {
         let (config, fleet, opts, events) = (self.config, self.fleet, self.opts, self.events);
         let states = read_states(fleet)?;
-        let mut wrote = false;
-        for (host, state) in fleet.hosts.iter().zip(&states) {
+        // Each host's repairs are its own: done on every host at once.
+        let repaired = fleet.each(|i, host| {
+            let state = &states[i];
             let recorder = Recorder::new(host, &opts.who, &config.app.name);
             let step = Stepper {
                 host: &host.name,
                 events,
             };
-            wrote |= recorder.repair_torn(state, &step)?;
+            let mut wrote = recorder.repair_torn(state, &step)?;
             wrote |= recorder.close_interrupted(state, &step)?;
             wrote |= recorder.close_interrupted_rollback(state, &step)?;
             // A host deployed the seed's way: its builds become releases on the first deploy.
@@ -221,6 +261,11 @@ impl DeployRun<'_> {
                     !crate::adopt::adopt_host(host, state, &opts.who, &config.app.name, &step)?
                         .is_empty();
             }
+            Ok::<bool, DeployError>(wrote)
+        });
+        let mut wrote = false;
+        for r in repaired {
+            wrote |= r?;
         }
         if wrote {
             fault::point("deploy:repaired");
@@ -231,27 +276,41 @@ impl DeployRun<'_> {
         let id = plan.release.clone();
         // Every secret is read before anything is written anywhere.
         let env = app_env::resolve(config, &fleet.name, &plan.source.files, &plan.source.dir)?;
-        for host in &fleet.hosts {
-            host.transport().create_dir_all(&host.layout.releases())?;
-            Recorder::new(host, &opts.who, &config.app.name).journal(
-                JournalEvent::DeployStarted {
-                    release: id.clone(),
-                    commit: plan.source.commit.clone(),
-                    branch: plan.source.branch.clone(),
-                    host: host.name.clone(),
-                    dirty: plan.source.dirty,
-                },
-            )?;
-        }
+        fleet
+            .each(|_, host| {
+                host.transport().create_dir_all(&host.layout.releases())?;
+                Recorder::new(host, &opts.who, &config.app.name).journal(
+                    JournalEvent::DeployStarted {
+                        release: id.clone(),
+                        commit: plan.source.commit.clone(),
+                        branch: plan.source.branch.clone(),
+                        host: host.name.clone(),
+                        dirty: plan.source.dirty,
+                    },
+                )
+            })
+            .into_iter()
+            .collect::<Result<Vec<()>, DeployError>>()?;
         fault::point("deploy:started");
+        Ok((plan, env))
+    }
 
+    /// Everything else before the switch: every host prepared, the once-per-deploy hooks, the
+    /// releases recorded as prepared. On failure no host has switched.
+    fn prepare_hosts(
+        &self,
+        plan: &DeployPlan,
+        env: &app_env::ResolvedEnv,
+    ) -> Result<Vec<Prepared>, DeployError> {
+        let (config, fleet, opts, events) = (self.config, self.fleet, self.opts, self.events);
+        let id = plan.release.clone();
         // Prepare everywhere; nothing switches anywhere until every host is ready.
         let prepared = fleet.each(|i, host| {
             let step = Stepper {
                 host: &host.name,
                 events,
             };
-            prepare_host(config, host, &plan, &plan.hosts[i], &env, &step)
+            prepare_host(config, host, plan, &plan.hosts[i], env, &step)
         });
         let mut ready = Vec::new();
         let mut failures = Vec::new();
@@ -262,7 +321,7 @@ impl DeployRun<'_> {
             }
         }
         if !failures.is_empty() {
-            return Err(self.abort_before_switch(&plan, failures));
+            return Err(self.abort_before_switch(plan, failures));
         }
         // Hooks that run once per deploy (a migration): on the first host, before any switch.
         let first_previous = plan.hosts[0].previous.as_ref();
@@ -277,24 +336,27 @@ impl DeployRun<'_> {
                 events,
             };
             if let Err(e) = hooks::run_hook(config, host, &id, hook, &step) {
-                return Err(self.abort_before_switch(&plan, vec![(0, Step::Hook, e)]));
+                return Err(self.abort_before_switch(plan, vec![(0, Step::Hook, e)]));
             }
         }
         fault::point("deploy:once-hooks");
-        for (host, host_plan) in fleet.hosts.iter().zip(&plan.hosts) {
-            let recorder = Recorder::new(host, &opts.who, &config.app.name);
-            recorder.write_release_json(&id, &plan, host_plan, ReleaseState::Prepared);
-            recorder.journal(JournalEvent::ReleasePrepared {
-                release: id.clone(),
-                dep_key: Some(host_plan.dep_key.to_string()),
-            })?;
-        }
+        fleet
+            .each(|i, host| {
+                let recorder = Recorder::new(host, &opts.who, &config.app.name);
+                recorder.write_release_json(&id, plan, &plan.hosts[i], ReleaseState::Prepared);
+                recorder.journal(JournalEvent::ReleasePrepared {
+                    release: id.clone(),
+                    dep_key: Some(plan.hosts[i].dep_key.to_string()),
+                })
+            })
+            .into_iter()
+            .collect::<Result<Vec<()>, DeployError>>()?;
         fault::point("deploy:prepared");
         if crate::cancel::requested() {
             let e = DeployError::before_switch("interrupted (Ctrl-C) before the switch");
-            return Err(self.abort_before_switch(&plan, vec![(0, Step::Switch, e)]));
+            return Err(self.abort_before_switch(plan, vec![(0, Step::Switch, e)]));
         }
-        Ok((plan, ready))
+        Ok(ready)
     }
 
     /// Some host could not be prepared: mark the release failed on every host (the others'

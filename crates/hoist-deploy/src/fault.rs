@@ -1,5 +1,7 @@
 //! Test-only failure points: `HOIST_FAIL_AT=<name>` makes the process kill itself with
 //! SIGKILL at that point, so tests can prove the invariants hold whenever hoist dies.
+//! `HOIST_HOLD_AT=<name>` makes it wait there while the file `HOIST_HOLD_FILE` exists (two
+//! minutes at most), so tests can look at a deploy mid-way.
 //!
 //! Compiled only into debug builds (what `cargo test` runs) or with the `fault-injection`
 //! feature: a release binary has no way to be told to kill itself.
@@ -13,6 +15,14 @@ pub(crate) fn point(name: &str) {
             .status();
         // `kill` cannot fail on our own pid; if it somehow did, still never continue.
         std::process::abort();
+    }
+    if std::env::var("HOIST_HOLD_AT").is_ok_and(|v| v == name) {
+        if let Some(file) = std::env::var_os("HOIST_HOLD_FILE") {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while std::path::Path::new(&file).exists() && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
     }
 }
 

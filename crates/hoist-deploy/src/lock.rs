@@ -14,7 +14,7 @@
 //! release --force`, or an expired lease) never removes the next deploy's lock nor acts for it.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -420,9 +420,9 @@ pub(crate) fn lock_all(
     });
     let mut held = Vec::new();
     let mut first_error: Option<DeployError> = None;
-    for result in results {
+    for (i, result) in results.into_iter().enumerate() {
         match result {
-            Ok(lock) => held.push(lock),
+            Ok(lock) => held.push((i, lock)),
             Err(e) => {
                 if first_error
                     .as_ref()
@@ -434,16 +434,37 @@ pub(crate) fn lock_all(
         }
     }
     match first_error {
-        None => Ok(held),
+        None => Ok(held.into_iter().map(|(_, lock)| lock).collect()),
         Some(e) => {
-            unlock_all(fleet, held, events);
+            release_each(fleet, held, events);
             Err(e)
         }
     }
 }
 
 pub(crate) fn unlock_all(fleet: &Fleet, held: Vec<HeldLock>, events: EventSink<'_>) {
-    for (host, lock) in fleet.hosts.iter().zip(held) {
+    release_each(fleet, held.into_iter().enumerate().collect(), events);
+}
+
+/// Releases each `(host index, lock)`, every host at once: each lock is its host's own.
+fn release_each(fleet: &Fleet, held: Vec<(usize, HeldLock)>, events: EventSink<'_>) {
+    let indexes: Vec<usize> = held.iter().map(|(i, _)| *i).collect();
+    let locks: Vec<Mutex<Option<HeldLock>>> = held
+        .into_iter()
+        .map(|(_, lock)| Mutex::new(Some(lock)))
+        .collect();
+    fleet.each_of(&indexes, |i, host| {
+        let k = indexes
+            .iter()
+            .position(|&j| j == i)
+            .expect("an index of `held`");
+        let Some(lock) = locks[k]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
         let step = Stepper {
             host: &host.name,
             events,
@@ -458,18 +479,21 @@ pub(crate) fn unlock_all(fleet: &Fleet, held: Vec<HeldLock>, events: EventSink<'
                 "could not remove the lock: {e}; `hoist lock release` removes it"
             )),
         }
-    }
+    });
 }
 
 /// Fails before the switch when the lock of some host was taken from this deploy.
 pub(crate) fn ensure_all_ours(fleet: &Fleet, held: &[HeldLock]) -> Result<(), DeployError> {
-    for (host, lock) in fleet.hosts.iter().zip(held) {
-        lock.ensure_ours(host.transport()).map_err(|e| {
-            DeployError::before_switch(e.message)
-                .hint("nothing was switched by this deploy; the one holding the lock now goes on")
-        })?;
-    }
-    Ok(())
+    fleet
+        .each(|i, host| {
+            held[i].ensure_ours(host.transport()).map_err(|e| {
+                DeployError::before_switch(e.message).hint(
+                    "nothing was switched by this deploy; the one holding the lock now goes on",
+                )
+            })
+        })
+        .into_iter()
+        .collect()
 }
 
 /// Moves a stale lock aside (atomic) and deletes it; a racing reclaimer simply finds it gone.

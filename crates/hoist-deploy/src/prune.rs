@@ -1,9 +1,16 @@
 //! Invariant 4: keep `keep_releases` good releases, never the live one, the rollback target or
 //! one being built. A release is first renamed out of the way (atomic), then recorded as
 //! pruned, then deleted, so a half-deleted directory is never taken for a release.
+//!
+//! A deploy prunes beside its own work, while it prepares and activates its release (off the
+//! critical path): it removes what pruning would remove once the new release is live, less
+//! what must stay while it is not live yet (the live release and its rollback target), so that
+//! whichever way the deploy ends nothing it may still need is gone.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
+
+use chrono::Utc;
 
 use crate::event::{Step, Stepper};
 use crate::host::Host;
@@ -11,14 +18,22 @@ use crate::record::Recorder;
 use crate::state::HostState;
 use crate::{fault, DeployError};
 use hoist_config::Config;
-use hoist_release::{prune_plan, JournalEvent, ReleaseId};
+use hoist_release::{prune_plan, History, JournalEntry, JournalEvent, PruneReason, ReleaseId};
 
 /// Prefix of a release directory or environment being deleted.
 const PRUNING: &str = ".pruning-";
 
+/// The release a deploy is building while it prunes, and the environment it links to.
+pub(crate) struct Deploying<'a> {
+    pub release: &'a ReleaseId,
+    pub dep_key: &'a str,
+}
+
+/// Prunes `host` while the deploy of `deploying` runs (its `deploy_started` is in the journal).
 pub(crate) fn prune(
     config: &Config,
     host: &Host,
+    deploying: &Deploying<'_>,
     recorder: &Recorder<'_>,
     step: &Stepper<'_>,
 ) -> Result<Vec<ReleaseId>, DeployError> {
@@ -27,14 +42,8 @@ pub(crate) fn prune(
     step.start(Step::Prune);
     let since = Instant::now();
     let state = HostState::read(transport, layout)?;
-    let plan = prune_plan(
-        &state.history,
-        state.current.as_ref(),
-        &state.existing,
-        config.release.keep_releases,
-        None,
-    );
-    for id in &plan.remove {
+    let remove = beside_deploy(&state, config.release.keep_releases, deploying.release);
+    for id in &remove {
         let aside = layout.releases().join(format!("{PRUNING}{id}"));
         transport.rename(&layout.release(id), &aside)?;
         recorder.journal(JournalEvent::Pruned {
@@ -51,9 +60,10 @@ pub(crate) fn prune(
     }
     fault::point("deploy:pruned");
 
-    // Environments no remaining release links to.
-    let mut in_use = BTreeSet::new();
-    for id in state.existing.iter().filter(|id| !plan.remove.contains(id)) {
+    // Environments no remaining release links to; the new release's may not be linked yet
+    // (or still be building).
+    let mut in_use = BTreeSet::from([deploying.dep_key.to_string()]);
+    for id in state.existing.iter().filter(|id| !remove.contains(id)) {
         if let Some(target) = transport.read_link(&layout.release(id).join(".venv"))? {
             if let Some(name) = target.file_name() {
                 in_use.insert(name.to_string_lossy().into_owned());
@@ -81,10 +91,129 @@ pub(crate) fn prune(
             transport.remove_all(&envs.join(stray))?;
         }
     }
-    let mut detail = format!("{} removed, {} kept", plan.remove.len(), plan.keep.len());
+    let kept = state.existing.len() - remove.len();
+    let mut detail = format!("{} removed, {kept} kept", remove.len());
     if !unused.is_empty() {
         detail.push_str(&format!(", {} unused environments removed", unused.len()));
     }
     step.timed(Step::Prune, since, detail);
-    Ok(plan.remove)
+    Ok(remove)
+}
+
+/// The releases a deploy of `new` removes while it runs: those that pruning would remove once
+/// `new` is live (the plan `hoist deploy --plan` shows), less those that must stay while it
+/// is not live yet — the live release and its rollback target — so that nothing the host may
+/// still need is gone whichever way the deploy ends. (Such a target is pruned by the next
+/// deploy: with `keep_releases = 2` a third release stays on disk until then.)
+fn beside_deploy(state: &HostState, keep: usize, new: &ReleaseId) -> Vec<ReleaseId> {
+    let now = prune_plan(
+        &state.history,
+        state.current.as_ref(),
+        &state.existing,
+        keep,
+        Some(new),
+    );
+    let needed_now = |id: &ReleaseId| {
+        matches!(
+            now.reason(id),
+            Some(PruneReason::Current | PruneReason::RollbackTarget | PruneReason::InProgress)
+        )
+    };
+    let mut entries = state.entries.clone();
+    let mut events = Vec::new();
+    if !state.history.contains(new) {
+        events.push(JournalEvent::DeployStarted {
+            release: new.clone(),
+            commit: None,
+            branch: None,
+            host: String::new(),
+            dirty: false,
+        });
+    }
+    events.push(JournalEvent::DeploySucceeded {
+        release: new.clone(),
+    });
+    entries.extend(events.into_iter().map(|event| JournalEntry {
+        ts: Utc::now(),
+        who: String::new(),
+        event,
+    }));
+    let mut existing = state.existing.clone();
+    existing.insert(new.clone());
+    let once_live = prune_plan(
+        &History::from_entries(&entries),
+        Some(new),
+        &existing,
+        keep,
+        None,
+    );
+    once_live
+        .remove
+        .into_iter()
+        .filter(|id| id != new && !needed_now(id))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> ReleaseId {
+        ReleaseId::parse(s).unwrap()
+    }
+
+    /// A host where `good` were deployed one after another, the last one live.
+    fn host_with(good: &[&str]) -> HostState {
+        let mut entries = Vec::new();
+        for release in good {
+            for event in [
+                JournalEvent::DeployStarted {
+                    release: id(release),
+                    commit: None,
+                    branch: None,
+                    host: "web1".into(),
+                    dirty: false,
+                },
+                JournalEvent::DeploySucceeded {
+                    release: id(release),
+                },
+            ] {
+                entries.push(JournalEntry {
+                    ts: Utc::now(),
+                    who: "t".into(),
+                    event,
+                });
+            }
+        }
+        HostState {
+            history: History::from_entries(&entries),
+            entries,
+            current: good.last().map(|r| id(r)),
+            existing: good.iter().map(|r| id(r)).collect(),
+            strays: Vec::new(),
+            torn: None,
+        }
+    }
+
+    const A: &str = "20260101T000000Z";
+    const B: &str = "20260102T000000Z";
+    const C: &str = "20260103T000000Z";
+    const D: &str = "20260104T000000Z";
+    const E: &str = "20260105T000000Z";
+
+    #[test]
+    fn the_new_release_takes_one_of_the_kept_slots() {
+        // keep 3: once E is live, E, D and C stay; A and B go now.
+        let host = host_with(&[A, B, C, D]);
+        assert_eq!(beside_deploy(&host, 3, &id(E)), vec![id(A), id(B)]);
+    }
+
+    #[test]
+    fn the_live_release_and_its_rollback_target_stay_while_the_deploy_runs() {
+        // keep 2: once E is live, C would go; it is D's rollback target, so it stays for now.
+        let host = host_with(&[A, B, C, D]);
+        assert_eq!(beside_deploy(&host, 2, &id(E)), vec![id(A), id(B)]);
+        let host = host_with(&[C, D]);
+        assert!(beside_deploy(&host, 2, &id(E)).is_empty());
+    }
 }

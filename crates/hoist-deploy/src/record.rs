@@ -36,9 +36,19 @@ impl<'a> Recorder<'a> {
             who: self.who.to_string(),
             event,
         };
+        let line = entry.to_line();
+        // One round trip where the state folder exists (it holds the lock, so always during a
+        // deploy or a rollback); made first only when the append could not be done.
+        if self
+            .transport
+            .append_line(&self.layout.journal(), &line)
+            .is_ok()
+        {
+            return Ok(());
+        }
         self.transport.create_dir_all(&self.layout.state_dir())?;
         self.transport
-            .append_line(&self.layout.journal(), &entry.to_line())
+            .append_line(&self.layout.journal(), &line)
             .map_err(|e| DeployError::internal(format!("writing the journal: {e}")))
     }
 

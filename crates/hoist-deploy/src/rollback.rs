@@ -143,17 +143,20 @@ fn rollback_locked(
     }
     ensure_all_ours(fleet, held)?;
     // The intent first: a rollback killed after its switch is then known to the next command.
-    for (i, host) in fleet.hosts.iter().enumerate() {
-        Recorder::new(host, who, &config.app.name)
-            .journal(JournalEvent::RollbackStarted {
-                from: froms[i].clone(),
-                to: target.clone(),
-            })
-            .map_err(|e| {
-                DeployError::before_switch(format!("{}: {e}", host.name))
-                    .hint("nothing was switched")
-            })?;
-    }
+    fleet
+        .each(|i, host| {
+            Recorder::new(host, who, &config.app.name)
+                .journal(JournalEvent::RollbackStarted {
+                    from: froms[i].clone(),
+                    to: target.clone(),
+                })
+                .map_err(|e| {
+                    DeployError::before_switch(format!("{}: {e}", host.name))
+                        .hint("nothing was switched")
+                })
+        })
+        .into_iter()
+        .collect::<Result<Vec<()>, DeployError>>()?;
     let switched = fleet.each(|i, host| {
         let step = Stepper {
             host: &host.name,
@@ -255,22 +258,27 @@ fn rollback_locked(
         return Err(e);
     }
 
-    for (i, host) in fleet.hosts.iter().enumerate() {
-        let recorder = Recorder::new(host, who, &config.app.name);
-        recorder.journal(JournalEvent::RolledBack {
-            from: froms[i].clone(),
-            to: target.clone(),
-            reason: match to {
-                Some(_) => "rollback --to".into(),
-                None => "rollback".into(),
-            },
-        })?;
-        // Rolling forward is no verdict on the release left (the journal's rule, see History).
-        if !states[i].history.deployed_after(&target, &froms[i]) {
-            recorder.set_release_state(&froms[i], ReleaseState::Bad);
-        }
-        recorder.set_release_state(&target, ReleaseState::Good);
-    }
+    fleet
+        .each(|i, host| {
+            let recorder = Recorder::new(host, who, &config.app.name);
+            recorder.journal(JournalEvent::RolledBack {
+                from: froms[i].clone(),
+                to: target.clone(),
+                reason: match to {
+                    Some(_) => "rollback --to".into(),
+                    None => "rollback".into(),
+                },
+            })?;
+            // Rolling forward is no verdict on the release left (the journal's rule, see
+            // History).
+            if !states[i].history.deployed_after(&target, &froms[i]) {
+                recorder.set_release_state(&froms[i], ReleaseState::Bad);
+            }
+            recorder.set_release_state(&target, ReleaseState::Good);
+            Ok::<(), DeployError>(())
+        })
+        .into_iter()
+        .collect::<Result<Vec<()>, DeployError>>()?;
     fault::point("rollback:recorded");
     let previous = |i: usize| Some(froms[i].clone());
     let hook_failures = crate::hooks::run_after(

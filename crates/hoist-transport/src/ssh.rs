@@ -658,10 +658,16 @@ async fn run_remote(
     let reader_out = child.stdout().take();
     let reader_err = child.stderr().take();
     let write = async {
-        if let (Some(writer), Some(bytes)) = (writer.as_mut(), stdin) {
-            // A failed write shows as the command's own failure (it read a short input).
-            let _ = writer.write_all(bytes).await;
-            let _ = writer.shutdown().await;
+        if let Some(bytes) = stdin {
+            if let Some(mut input) = writer.take() {
+                // A failed write shows as the command's own failure (it read a short input).
+                let _ = input.write_all(bytes).await;
+                let _ = input.shutdown().await;
+                // Closed here, not after the command ends: a command that reads its input to
+                // the end (`cat`, `xargs`) only ends once it is closed (a pipe's shutdown does
+                // not close it).
+                drop(input);
+            }
         }
     };
     let read_out = read_remote(reader_out, Stream::Stdout, on_line);

@@ -422,6 +422,10 @@ fn pruning_an_environment_renames_it_aside_first_so_a_kill_never_leaves_it_trust
     let old_env_name = old_env.file_name().unwrap().to_string_lossy().into_owned();
     site.add_requirement("# a comment is enough for a new environment");
     site.deploy_ok();
+    // A deploy keeps the live release's rollback target whichever way it ends: z goes (with its
+    // environment) once it is no longer that.
+    site.change_code("z is no longer the rollback target after this one");
+    site.deploy_ok();
     site.change_code("prunes z and its environment");
 
     let point = "deploy:pruning-env";
@@ -593,4 +597,88 @@ fn a_deploy_killed_right_after_its_repairs_leaves_them_done_or_to_do_again() {
         .count();
     assert_eq!(closes, 1, "the unfinished release was closed once");
     assert_eq!(rollback_target_of(&site).as_deref(), Some(a.as_str()));
+}
+
+/// Pruning is off the deploy's critical path: it runs beside the preparation, not after the
+/// switch. A deploy held before its switch (at `deploy:uploaded`, test-only) has already pruned
+/// the release it may remove, while the live release still serves; an engine that pruned after
+/// its switch could never do that, and the wait below would run out. The live release's
+/// rollback target when the deploy began is kept through it, whichever way it ends.
+#[test]
+fn a_deploy_prunes_while_it_prepares_not_after_its_switch() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let site = Site::with(SiteOptions {
+        keep_releases: 2,
+        ..SiteOptions::default()
+    });
+    let a = site.deploy_ok();
+    site.change_code("b");
+    let b = site.deploy_ok();
+    site.change_code("c");
+    let c = site.deploy_ok();
+    assert!(
+        site.release_dir(&a).exists(),
+        "a was the rollback target of b, the live release while c was deployed"
+    );
+
+    site.change_code("d");
+    let hold = site.dir.path().join("hold-before-switch");
+    std::fs::write(&hold, "held").unwrap();
+    let child = site
+        .command(&["deploy"])
+        .env("HOIST_HOLD_AT", "deploy:uploaded")
+        .env("HOIST_HOLD_FILE", &hold)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pruned = |id: &str| {
+        site.journal_events_of(id).contains(&"pruned".to_string())
+            && !site.release_dir(id).exists()
+            && !site.root.join("releases").read_dir().unwrap().any(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".pruning-")
+            })
+    };
+    while !pruned(&a) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the deploy ended while it was held before its switch"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{a} was not pruned while the deploy was held before its switch: pruning waits for the deploy"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Still before the switch: c serves, the lock is held, b (c's rollback target) is there.
+    site.assert_live(&c);
+    assert!(
+        site.lock_exists(),
+        "the deploy holds its lock while it prunes"
+    );
+    assert!(site.release_dir(&b).exists());
+
+    std::fs::remove_file(&hold).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, EXIT_OK);
+    let d = site.current().unwrap();
+    site.assert_live(&d);
+    assert!(!site.lock_exists());
+    let mut left = vec![b.clone(), c.clone(), d.clone()];
+    left.sort();
+    assert_eq!(site.release_ids(), left);
+
+    // The next deploy prunes b, which is no longer anybody's rollback target (c, d's, stays).
+    site.change_code("e");
+    let e = site.deploy_ok();
+    let mut left = vec![c, d, e];
+    left.sort();
+    assert_eq!(site.release_ids(), left);
 }
