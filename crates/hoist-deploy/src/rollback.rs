@@ -119,6 +119,22 @@ fn rollback_locked(
         .hint("pick one that every host has: hoist rollback --to <id>"));
     }
 
+    // The restarts after the switch run through sudo (`become`): a host that refuses is
+    // refused now, before anything is switched, as a deploy does while it plans.
+    let refused: Vec<String> = fleet
+        .each(|_, host| host.transport().check_become().err())
+        .into_iter()
+        .flatten()
+        .map(|e| e.to_string())
+        .collect();
+    if !refused.is_empty() {
+        return Err(DeployError::before_switch(refused.join("\n"))
+            .hint("nothing was switched: every host still serves the release it served before")
+            .hint(
+                "add that line, or set become = false for this host if its login user may \
+                 restart the app's processes itself",
+            ));
+    }
     // No switch to a release whose environment is gone or broken (invariant 1).
     let broken: Vec<String> = fleet
         .each(|_, host| environment_problem(host, &target))

@@ -260,7 +260,8 @@ groups = ["web"]
 }
 
 #[test]
-fn a_deploy_user_without_a_sudoers_rule_is_refused_before_the_switch_with_the_line_to_add() {
+fn a_deploy_user_without_a_sudoers_rule_is_refused_before_the_switch_with_the_line_to_add_and_so_is_a_rollback(
+) {
     login_user("hoist-nosudo", false);
     // First deployed without `become`: the user restarts its own gunicorn (a command).
     let site = SiteBuilder::new()
@@ -285,6 +286,10 @@ fn a_deploy_user_without_a_sudoers_rule_is_refused_before_the_switch_with_the_li
     git(&site.project, &["init", "-q", "-b", "main"]);
     commit(&site.project, "initial");
 
+    let out = hoist(&site.config, &["deploy", "production"]);
+    assert_exit(&out, EXIT_OK);
+    // A second release, so that a rollback has a target.
+    change_code(&site.project, "a2");
     let out = hoist(&site.config, &["deploy", "production"]);
     assert_exit(&out, EXIT_OK);
     let live = current(&root).unwrap();
@@ -320,7 +325,24 @@ fn a_deploy_user_without_a_sudoers_rule_is_refused_before_the_switch_with_the_li
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(releases.len(), 1, "nothing uploaded: {releases:?}");
+    assert_eq!(releases.len(), 2, "nothing uploaded: {releases:?}");
+
+    // A rollback asks sudo before it switches too (its restart would need it).
+    let out = hoist(&site.config, &["rollback", "production"]);
+    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    let err = stderr(&out);
+    assert!(
+        err.contains("web1: sudo asks hoist-nosudo for a password to run commands as root, and hoist never waits for one; add this line to /etc/sudoers.d/hoist on the host (with `visudo -f /etc/sudoers.d/hoist`): hoist-nosudo ALL=(root) NOPASSWD: ALL\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "hint: nothing was switched: every host still serves the release it served before\n"
+        ),
+        "{err}"
+    );
+    assert_eq!(current(&root).as_deref(), Some(live.as_str()));
+    assert_eq!(serving(port).as_deref(), Some(live.as_str()));
 }
 
 /// Stops the gunicorn a `command` restart started over SSH (its pid file is in the root).
