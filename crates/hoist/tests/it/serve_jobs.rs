@@ -312,3 +312,109 @@ fn a_job_cancels_itself_when_its_server_is_killed() {
         },
     );
 }
+
+#[test]
+fn a_runs_deploy_step_deploys_as_the_runner_user_and_its_app_answers() {
+    let uid = uid_of(JOB_USER);
+    // The example app to a local root the job user owns, its environment built by Debian's
+    // python3 with pip: the tests' uv and Python live under /root, out of the user's reach.
+    let site = hoist_testkit::SiteBuilder::new()
+        .prefix("hoist-serve-deploy-")
+        .installer("pip")
+        .app_extra("python = \"/usr/bin/python3\"")
+        .requirements()
+        .exclude("requirements-dev.txt")
+        .shared("instance/settings.toml")
+        .restart_timeout("60s")
+        .health_timeout("30s")
+        .extra("\n[pipeline.jobs.ship]\nsteps = [{ deploy = true }]\n")
+        .build();
+    let dir = site.dir.path();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root = site.roots[0].clone();
+    std::fs::create_dir_all(&root).unwrap();
+    sh(dir, &format!("chown {JOB_USER}: {}", root.display()));
+    sh(
+        &site.project,
+        "git init -q -b master . && git add -A && git -c user.name=Test -c user.email=test@example.invalid commit -qm deploy",
+    );
+    let commit = head(&site.project);
+    let (port, token, server) = serve(
+        dir,
+        &format!(
+            "max_concurrent_runs = 1\nshutdown_grace = \"5s\"\n\n[runner]\nuser = \"{JOB_USER}\"\n\n[[project]]\nname = \"app\"\nrepository = \"{}\"\nsecret_file = \"secret\"\ndeploy_branches = [\"master\"]\n",
+            site.project.display()
+        ),
+        &[],
+    );
+
+    let run = push_hook(port, "delivery-deploy", &commit)["run"]
+        .as_i64()
+        .unwrap();
+    wait_for("the run to finish", Duration::from_secs(300), || {
+        !matches!(status_of(port, &token, run).as_str(), "queued" | "running")
+    });
+    let log = log_lines(port, &token, run);
+    assert_eq!(status_of(port, &token, run), "passed", "{log:#?}");
+
+    // The run's per-host outcome names the release that is live.
+    let (_, body) = http(port, "GET", &format!("/api/runs/{run}"), &token, "");
+    let detail = json(&body);
+    let deployments = detail["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 1, "{detail:#}");
+    let d = &deployments[0];
+    assert_eq!(
+        (&d["host"], &d["outcome"]),
+        (&"local".into(), &"live".into()),
+        "{detail:#}"
+    );
+    let release = d["release"].as_str().unwrap().to_string();
+    assert!(
+        log.contains(&format!("deploy to local: local: live ({release})")),
+        "{log:#?}"
+    );
+
+    // `current` points at the release of the pushed commit, and the app serves it.
+    let current = std::fs::read_link(root.join("current")).unwrap();
+    assert_eq!(
+        current.file_name().unwrap().to_str(),
+        Some(release.as_str())
+    );
+    let release_dir = root.join("releases").join(&release);
+    let manifest = json(&std::fs::read_to_string(release_dir.join("RELEASE.json")).unwrap());
+    assert_eq!(manifest["commit"], commit.as_str(), "{manifest:#}");
+    let app_port = site.ports[0];
+    let version = crate::support::http_get(app_port, "/version").expect("the app answers");
+    assert_eq!(json(&version)["release"], release.as_str(), "{version}");
+
+    // Everything the deploy wrote is the job user's, and so is the app server.
+    let env = std::fs::canonicalize(release_dir.join(".venv")).unwrap();
+    let built = std::fs::read_to_string(env.join(".hoist-complete")).unwrap();
+    assert!(
+        built.contains("\"executable\": \"/usr/bin/python3\""),
+        "{built}"
+    );
+    for path in [
+        release_dir.clone(),
+        release_dir.join("RELEASE.json"),
+        release_dir.join("app.py"),
+        env.clone(),
+        root.join("current"),
+        root.join(".hoist/journal.jsonl"),
+    ] {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!(meta.uid(), uid, "owner of {}", path.display());
+    }
+    let pid: u32 = std::fs::read_to_string(root.join("shared/run/gunicorn.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(format!("/proc/{pid}")).unwrap().uid(),
+        uid,
+        "the app server's user"
+    );
+    // The app server carries the server's mark: dropping the server stops it too.
+    drop(server);
+}
