@@ -44,8 +44,16 @@ fn repository(dir: &Path, steps: &str) {
     );
 }
 
-/// Starts `hoist serve` with `config_text` (its listen address prepended) in `dir`, with `env`.
+/// Starts `hoist serve` with `config_text` (its listen address prepended) in `dir`, with `env`;
+/// returns its port, a deployer's token and the server.
 fn serve(dir: &Path, config_text: &str, env: &[(&str, &str)]) -> (u16, String, ProcessGuard) {
+    let (port, config) = server_config(dir, config_text);
+    let token = token(&config, "tests", "deployer");
+    (port, token, start_server(dir, &config, env))
+}
+
+/// Writes `dir`'s hoist-server.toml: `config_text` with a free listen port prepended.
+fn server_config(dir: &Path, config_text: &str) -> (u16, std::path::PathBuf) {
     let port = free_port();
     std::fs::write(dir.join("secret"), "hook-secret\n").unwrap();
     let config = dir.join("hoist-server.toml");
@@ -54,10 +62,14 @@ fn serve(dir: &Path, config_text: &str, env: &[(&str, &str)]) -> (u16, String, P
         format!("listen = \"127.0.0.1:{port}\"\n{config_text}"),
     )
     .unwrap();
-    let token = token(&config, "tests", "deployer");
+    (port, config)
+}
+
+/// Starts `hoist serve --config <config>` in `dir` and waits until it listens.
+fn start_server(dir: &Path, config: &Path, env: &[(&str, &str)]) -> ProcessGuard {
     let log = dir.join("serve.log");
     let file = std::fs::File::create(&log).unwrap();
-    let mut cmd = hoist(&config);
+    let mut cmd = hoist(config);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -72,7 +84,7 @@ fn serve(dir: &Path, config_text: &str, env: &[(&str, &str)]) -> (u16, String, P
             .unwrap_or_default()
             .contains("listening on")
     });
-    (port, token, guard)
+    guard
 }
 
 fn trigger(port: u16, token: &str) -> i64 {
@@ -339,14 +351,11 @@ fn a_runs_deploy_step_deploys_as_the_runner_user_and_its_app_answers() {
         "git init -q -b master . && git add -A && git -c user.name=Test -c user.email=test@example.invalid commit -qm deploy",
     );
     let commit = head(&site.project);
-    let (port, token, server) = serve(
-        dir,
-        &format!(
-            "max_concurrent_runs = 1\nshutdown_grace = \"5s\"\n\n[runner]\nuser = \"{JOB_USER}\"\n\n[[project]]\nname = \"app\"\nrepository = \"{}\"\nsecret_file = \"secret\"\ndeploy_branches = [\"master\"]\n",
-            site.project.display()
-        ),
-        &[],
+    let config = format!(
+        "max_concurrent_runs = 1\nshutdown_grace = \"5s\"\n\n[runner]\nuser = \"{JOB_USER}\"\n\n[[project]]\nname = \"app\"\nrepository = \"{}\"\nsecret_file = \"secret\"\ndeploy_branches = [\"master\"]\n",
+        site.project.display()
     );
+    let (port, token, mut server) = serve(dir, &config, &[]);
 
     let run = push_hook(port, "delivery-deploy", &commit)["run"]
         .as_i64()
@@ -415,6 +424,21 @@ fn a_runs_deploy_step_deploys_as_the_runner_user_and_its_app_answers() {
         uid,
         "the app server's user"
     );
-    // The app server carries the server's mark: dropping the server stops it too.
+
+    // The app is not the run's: a restart of hoist serve, which stops whatever a server that
+    // is gone left behind, leaves it serving.
+    sh(dir, &format!("kill -TERM {}", server.id()));
+    wait_for("hoist serve to stop", Duration::from_secs(30), || {
+        server.try_wait().is_some()
+    });
+    let restarted = start_server(dir, &dir.join("hoist-server.toml"), &[]);
+    let version = crate::support::http_get(app_port, "/version").expect("the app still answers");
+    assert_eq!(json(&version)["release"], release.as_str(), "{version}");
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the same app server"
+    );
+    drop(restarted);
+    // The app server carries the first server's test mark: dropping its guard stops it.
     drop(server);
 }
