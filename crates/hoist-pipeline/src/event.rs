@@ -71,6 +71,9 @@ pub enum Event {
         message: String,
         /// The service's log.
         log: String,
+        /// Time from starting it to giving up on it.
+        #[serde(default)]
+        millis: u64,
     },
     /// A step began.
     StepStarted {

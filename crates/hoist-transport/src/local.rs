@@ -13,6 +13,9 @@ use crate::{
     UploadStats,
 };
 
+/// The environment variable by which `hoist serve` marks the processes its runs start.
+const SERVER_OWNER_VAR: &str = "HOIST_SERVER_OWNER";
+
 /// The machine hoist runs on. Commands run directly (no shell in between); file operations
 /// are system calls.
 #[derive(Debug, Clone)]
@@ -60,6 +63,10 @@ impl Local {
         for (k, v) in &cmd.env {
             command.env(k, v);
         }
+        // What a host runs may outlive the deploy (a restart command starts the app server):
+        // it must not carry the mark by which a restarted `hoist serve` stops what an earlier
+        // one left behind (hoist-server's runner::strays), or a server restart kills the app.
+        command.env_remove(SERVER_OWNER_VAR);
         command
             .stdin(if cmd.stdin.is_some() {
                 Stdio::piped()

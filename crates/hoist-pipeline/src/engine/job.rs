@@ -115,6 +115,7 @@ fn start_services(
     let mut running = Vec::new();
     let scratch = services::scratch_root();
     for spec in &job.services {
+        let starting = Instant::now();
         match services::start(spec, &scratch) {
             Ok(service) => {
                 let startup = service.startup.as_millis() as u64;
@@ -134,16 +135,18 @@ fn start_services(
                 running.push(service);
             }
             Err(e) => {
+                let failing = millis(starting);
                 ctx.send(Event::ServiceFailed {
                     job: job.name.clone(),
                     service: e.service.clone(),
                     message: e.message.clone(),
                     log: e.log.clone(),
+                    millis: failing,
                 });
                 record.services.push(ServiceRecord {
                     kind: e.service.clone(),
                     port: None,
-                    millis: 0,
+                    millis: failing,
                     error: Some(e.message.clone()),
                     log: Some(e.log.clone()),
                 });

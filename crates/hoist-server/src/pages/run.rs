@@ -182,7 +182,8 @@ fn service_row(s: &RunService) -> Value {
     context! {
         service => s.service,
         port => s.port,
-        ready_in => (s.error.is_none()).then(|| duration(Some(std::time::Duration::from_millis(s.millis)))),
+        // Time to ready, or to failing when it did not start.
+        took => duration(Some(std::time::Duration::from_millis(s.millis))),
         error => s.error,
     }
 }

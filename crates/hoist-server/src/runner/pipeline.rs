@@ -354,6 +354,7 @@ impl EventSink {
                 service,
                 message,
                 log,
+                millis,
             } => {
                 self.note(format!("{job}: service {service} failed: {message}"));
                 for line in log.lines() {
@@ -364,7 +365,7 @@ impl EventSink {
                     job,
                     service,
                     port: None,
-                    millis: 0,
+                    millis,
                     error: Some(message),
                 };
                 self.store.record_service(self.run, &failed).await?;

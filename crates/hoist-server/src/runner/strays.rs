@@ -2,6 +2,9 @@
 //! whatever they start — inherits `HOIST_SERVER_OWNER=<server pid>@<data dir>` (set in the
 //! server's own environment at start). A server starting on the same data dir stops every
 //! process whose owner is not alive any more, however it left its parent or process group.
+//! The app servers a deploy step starts on this machine are not the run's: hoist's local
+//! transport starts what a host runs (restart commands, hooks) without the mark, so a server
+//! restart leaves the deployed app serving.
 
 use std::path::Path;
 

@@ -185,6 +185,98 @@ async fn the_run_page_shows_the_services_started_with_their_ports_and_each_cache
     server.stop().await;
 }
 
+/// A job whose PostgreSQL cannot start (an invalid setting): it fails, no step runs.
+const FAILING_POSTGRES: &str = r#"
+[pipeline.jobs.test]
+services.postgres = { settings = { shared_buffers = "lots" } }
+steps = ["checkout", { run = "echo never", name = "never" }]
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_that_does_not_start_shows_its_error_and_its_time_to_failing_on_the_run_page() {
+    assert!(
+        hoist_pipeline::services::postgres_bindir().is_some(),
+        "PostgreSQL (initdb, pg_ctl, postgres) is not installed: run scripts/install-deps (or apt-get install postgresql)"
+    );
+    let repo = Repo::new(FAILING_POSTGRES);
+    let mut server = TestServer::start(&repo.path(), "", "").await;
+    users(&server).await;
+    let run = push(&server, &repo, "d-facts-failed-service", "bad setting").await;
+    assert_eq!(server.wait_finished(run, LONG).await, RunStatus::Failed);
+
+    // initdb alone takes a while: the time to failing is measured, not left at zero.
+    let token = server
+        .store()
+        .create_token("reader", Role::Viewer, "tests")
+        .await
+        .unwrap()
+        .secret;
+    let answer = api_get(&server, &format!("/api/runs/{run}"), &token).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let facts = answer.json();
+    let service = &facts["services"][0];
+    assert_eq!(service["service"], "postgres", "{facts:#}");
+    assert!(service["port"].is_null(), "{facts:#}");
+    assert!(
+        service["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("PostgreSQL exited during startup"),
+        "{facts:#}"
+    );
+    let millis = service["millis"].as_u64().unwrap();
+    assert!(millis > 0, "{facts:#}");
+
+    // The run page's row of that service: no port, the error and how long it took to fail.
+    let signed_in = sign_in_raw(&server, "ada", "/").await;
+    let session = signed_in
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = request(
+        server.addr(),
+        "GET",
+        &format!("/runs/{run}"),
+        &[("Cookie", session)],
+        b"",
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let row = page
+        .body
+        .lines()
+        .find(|l| l.contains("<tr><td>postgres</td>"))
+        .unwrap_or_else(|| panic!("no row for postgres: {}", page.body));
+    let error = service["error"].as_str().unwrap();
+    let took = if millis < 1000 {
+        format!("{millis} ms")
+    } else {
+        format!("{:.1} s", millis as f64 / 1000.0)
+    };
+    assert_eq!(
+        row.trim(),
+        format!(
+            "<tr><td>postgres</td><td>—</td><td><span class=\"status s-failed\">✗ failed</span> after {took}: {}</td></tr>",
+            html_escape(error)
+        )
+    );
+    server.stop().await;
+}
+
+/// What minijinja's HTML auto-escaping makes of `text`.
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+}
+
 /// The CSRF token of the sign-out form of a page.
 fn csrf_of(page: &str) -> String {
     let at = page

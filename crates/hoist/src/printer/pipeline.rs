@@ -101,6 +101,7 @@ pub fn event(printer: Printer, event: &Event) {
             service,
             message,
             log,
+            ..
         } => {
             eprintln!(
                 "{job}  service {service} {}: {message}",

@@ -44,8 +44,16 @@ fn repository(dir: &Path, steps: &str) {
     );
 }
 
-/// Starts `hoist serve` with `config_text` (its listen address prepended) in `dir`, with `env`.
+/// Starts `hoist serve` with `config_text` (its listen address prepended) in `dir`, with `env`;
+/// returns its port, a deployer's token and the server.
 fn serve(dir: &Path, config_text: &str, env: &[(&str, &str)]) -> (u16, String, ProcessGuard) {
+    let (port, config) = server_config(dir, config_text);
+    let token = token(&config, "tests", "deployer");
+    (port, token, start_server(dir, &config, env))
+}
+
+/// Writes `dir`'s hoist-server.toml: `config_text` with a free listen port prepended.
+fn server_config(dir: &Path, config_text: &str) -> (u16, std::path::PathBuf) {
     let port = free_port();
     std::fs::write(dir.join("secret"), "hook-secret\n").unwrap();
     let config = dir.join("hoist-server.toml");
@@ -54,10 +62,14 @@ fn serve(dir: &Path, config_text: &str, env: &[(&str, &str)]) -> (u16, String, P
         format!("listen = \"127.0.0.1:{port}\"\n{config_text}"),
     )
     .unwrap();
-    let token = token(&config, "tests", "deployer");
+    (port, config)
+}
+
+/// Starts `hoist serve --config <config>` in `dir` and waits until it listens.
+fn start_server(dir: &Path, config: &Path, env: &[(&str, &str)]) -> ProcessGuard {
     let log = dir.join("serve.log");
     let file = std::fs::File::create(&log).unwrap();
-    let mut cmd = hoist(&config);
+    let mut cmd = hoist(config);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -72,7 +84,7 @@ fn serve(dir: &Path, config_text: &str, env: &[(&str, &str)]) -> (u16, String, P
             .unwrap_or_default()
             .contains("listening on")
     });
-    (port, token, guard)
+    guard
 }
 
 fn trigger(port: u16, token: &str) -> i64 {
@@ -311,4 +323,122 @@ fn a_job_cancels_itself_when_its_server_is_killed() {
             server.processes().is_empty()
         },
     );
+}
+
+#[test]
+fn a_runs_deploy_step_deploys_as_the_runner_user_and_its_app_answers() {
+    let uid = uid_of(JOB_USER);
+    // The example app to a local root the job user owns, its environment built by Debian's
+    // python3 with pip: the tests' uv and Python live under /root, out of the user's reach.
+    let site = hoist_testkit::SiteBuilder::new()
+        .prefix("hoist-serve-deploy-")
+        .installer("pip")
+        .app_extra("python = \"/usr/bin/python3\"")
+        .requirements()
+        .exclude("requirements-dev.txt")
+        .shared("instance/settings.toml")
+        .restart_timeout("60s")
+        .health_timeout("30s")
+        .extra("\n[pipeline.jobs.ship]\nsteps = [{ deploy = true }]\n")
+        .build();
+    let dir = site.dir.path();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root = site.roots[0].clone();
+    std::fs::create_dir_all(&root).unwrap();
+    sh(dir, &format!("chown {JOB_USER}: {}", root.display()));
+    sh(
+        &site.project,
+        "git init -q -b master . && git add -A && git -c user.name=Test -c user.email=test@example.invalid commit -qm deploy",
+    );
+    let commit = head(&site.project);
+    let config = format!(
+        "max_concurrent_runs = 1\nshutdown_grace = \"5s\"\n\n[runner]\nuser = \"{JOB_USER}\"\n\n[[project]]\nname = \"app\"\nrepository = \"{}\"\nsecret_file = \"secret\"\ndeploy_branches = [\"master\"]\n",
+        site.project.display()
+    );
+    let (port, token, mut server) = serve(dir, &config, &[]);
+
+    let run = push_hook(port, "delivery-deploy", &commit)["run"]
+        .as_i64()
+        .unwrap();
+    wait_for("the run to finish", Duration::from_secs(300), || {
+        !matches!(status_of(port, &token, run).as_str(), "queued" | "running")
+    });
+    let log = log_lines(port, &token, run);
+    assert_eq!(status_of(port, &token, run), "passed", "{log:#?}");
+
+    // The run's per-host outcome names the release that is live.
+    let (_, body) = http(port, "GET", &format!("/api/runs/{run}"), &token, "");
+    let detail = json(&body);
+    let deployments = detail["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 1, "{detail:#}");
+    let d = &deployments[0];
+    assert_eq!(
+        (&d["host"], &d["outcome"]),
+        (&"local".into(), &"live".into()),
+        "{detail:#}"
+    );
+    let release = d["release"].as_str().unwrap().to_string();
+    assert!(
+        log.contains(&format!("deploy to local: local: live ({release})")),
+        "{log:#?}"
+    );
+
+    // `current` points at the release of the pushed commit, and the app serves it.
+    let current = std::fs::read_link(root.join("current")).unwrap();
+    assert_eq!(
+        current.file_name().unwrap().to_str(),
+        Some(release.as_str())
+    );
+    let release_dir = root.join("releases").join(&release);
+    let manifest = json(&std::fs::read_to_string(release_dir.join("RELEASE.json")).unwrap());
+    assert_eq!(manifest["commit"], commit.as_str(), "{manifest:#}");
+    let app_port = site.ports[0];
+    let version = crate::support::http_get(app_port, "/version").expect("the app answers");
+    assert_eq!(json(&version)["release"], release.as_str(), "{version}");
+
+    // Everything the deploy wrote is the job user's, and so is the app server.
+    let env = std::fs::canonicalize(release_dir.join(".venv")).unwrap();
+    let built = std::fs::read_to_string(env.join(".hoist-complete")).unwrap();
+    assert!(
+        built.contains("\"executable\": \"/usr/bin/python3\""),
+        "{built}"
+    );
+    for path in [
+        release_dir.clone(),
+        release_dir.join("RELEASE.json"),
+        release_dir.join("app.py"),
+        env.clone(),
+        root.join("current"),
+        root.join(".hoist/journal.jsonl"),
+    ] {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!(meta.uid(), uid, "owner of {}", path.display());
+    }
+    let pid: u32 = std::fs::read_to_string(root.join("shared/run/gunicorn.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(format!("/proc/{pid}")).unwrap().uid(),
+        uid,
+        "the app server's user"
+    );
+
+    // The app is not the run's: a restart of hoist serve, which stops whatever a server that
+    // is gone left behind, leaves it serving.
+    sh(dir, &format!("kill -TERM {}", server.id()));
+    wait_for("hoist serve to stop", Duration::from_secs(30), || {
+        server.try_wait().is_some()
+    });
+    let restarted = start_server(dir, &dir.join("hoist-server.toml"), &[]);
+    let version = crate::support::http_get(app_port, "/version").expect("the app still answers");
+    assert_eq!(json(&version)["release"], release.as_str(), "{version}");
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the same app server"
+    );
+    drop(restarted);
+    // The app server carries the first server's test mark: dropping its guard stops it.
+    drop(server);
 }
