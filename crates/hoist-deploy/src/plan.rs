@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use hoist_config::{Config, DependencyFormat, HealthProbe, InstallerChoice, Restart};
 use hoist_pyenv::{DepKey, Dependencies, DependencySource, Installer, Interpreter, Selection};
-use hoist_release::{prune_plan, History, JournalEntry, JournalEvent, PrunePlan, ReleaseId};
+use hoist_release::{PrunePlan, ReleaseId};
 
 use crate::event::Step;
 use crate::host::{Fleet, Host};
@@ -135,34 +135,7 @@ fn plan_host(
     let previous = state.current.clone();
 
     // Pruning is planned as if the new release had gone live.
-    let mut entries = state.entries.clone();
-    for event in [
-        JournalEvent::DeployStarted {
-            release: release.clone(),
-            commit: None,
-            branch: None,
-            host: host.name.clone(),
-            dirty: false,
-        },
-        JournalEvent::DeploySucceeded {
-            release: release.clone(),
-        },
-    ] {
-        entries.push(JournalEntry {
-            ts: Utc::now(),
-            who: opts.who.clone(),
-            event,
-        });
-    }
-    let mut existing = state.existing.clone();
-    existing.insert(release.clone());
-    let prune = prune_plan(
-        &History::from_entries(&entries),
-        Some(release),
-        &existing,
-        config.release.keep_releases,
-        None,
-    );
+    let prune = crate::prune::plan_once_live(state, config.release.keep_releases, release);
 
     let mut actions = vec![(
         Step::Lock,

@@ -18,7 +18,9 @@ use crate::record::Recorder;
 use crate::state::HostState;
 use crate::{fault, DeployError};
 use hoist_config::Config;
-use hoist_release::{prune_plan, History, JournalEntry, JournalEvent, PruneReason, ReleaseId};
+use hoist_release::{
+    prune_plan, History, JournalEntry, JournalEvent, PrunePlan, PruneReason, ReleaseId,
+};
 
 /// Prefix of a release directory or environment being deleted.
 const PRUNING: &str = ".pruning-";
@@ -119,6 +121,17 @@ fn beside_deploy(state: &HostState, keep: usize, new: &ReleaseId) -> Vec<Release
             Some(PruneReason::Current | PruneReason::RollbackTarget | PruneReason::InProgress)
         )
     };
+    let once_live = plan_once_live(state, keep, new);
+    once_live
+        .remove
+        .into_iter()
+        .filter(|id| id != new && !needed_now(id))
+        .collect()
+}
+
+/// The prune plan of `state` as if `new` had gone live (deployed and confirmed): what a
+/// deploy's plan shows it will remove, and what a deploy prunes beside its work.
+pub(crate) fn plan_once_live(state: &HostState, keep: usize, new: &ReleaseId) -> PrunePlan {
     let mut entries = state.entries.clone();
     let mut events = Vec::new();
     if !state.history.contains(new) {
@@ -140,18 +153,13 @@ fn beside_deploy(state: &HostState, keep: usize, new: &ReleaseId) -> Vec<Release
     }));
     let mut existing = state.existing.clone();
     existing.insert(new.clone());
-    let once_live = prune_plan(
+    prune_plan(
         &History::from_entries(&entries),
         Some(new),
         &existing,
         keep,
         None,
-    );
-    once_live
-        .remove
-        .into_iter()
-        .filter(|id| id != new && !needed_now(id))
-        .collect()
+    )
 }
 
 #[cfg(test)]
