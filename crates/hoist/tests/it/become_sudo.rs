@@ -117,26 +117,7 @@ fn a_hook_run_through_sudo_dies_with_a_killed_deploy() {
     deploy.kill().unwrap();
     deploy.wait().unwrap();
 
-    // Generous: on a loaded machine the host's watcher, `ps` and `sudo -n kill` take their time;
-    // a hook that outlives its deploy runs for 300 s.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    while process_runs(hook) {
-        if std::time::Instant::now() >= deadline {
-            // What was left, to say why: the hook's ancestry and the session's processes.
-            let tree = std::process::Command::new("ps")
-                .args(["-e", "-o", "pid,ppid,sid,pgid,user,etimes,args"])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &hook.to_string()])
-                .status();
-            panic!(
-                "the killed deploy's hook (pid {hook}, run through sudo) still runs on the host; processes:\n{tree}"
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    assert_dies(hook, "the killed deploy's hook");
 }
 
 #[test]
@@ -220,16 +201,7 @@ fn on_this_machine_a_restart_run_through_sudo_dies_with_a_killed_deploy() {
     deploy.kill().unwrap();
     deploy.wait().unwrap();
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while process_runs(hook) {
-        if std::time::Instant::now() >= deadline {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &hook.to_string()])
-                .status();
-            panic!("the killed deploy's restart command (pid {hook}, run through sudo) still runs");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    assert_dies(hook, "the killed deploy's restart command");
 }
 
 /// Stops the gunicorn the web process's restart command started (its pid file is in the root).
@@ -241,5 +213,26 @@ impl Drop for StopWeb {
             .env("HOIST_ROOT", &self.0)
             .env("HOIST_STOP_TIMEOUT", "10")
             .output();
+    }
+}
+
+/// Waits until `pid` (`what`, run through sudo) is gone after its deploy was killed. Generous:
+/// on a loaded machine the watcher, `ps` and `sudo -n kill` take their time, and what outlives
+/// its deploy runs for 300 s. If it survives, it is killed and the process table says why.
+fn assert_dies(pid: u32, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while process_runs(pid) {
+        if std::time::Instant::now() >= deadline {
+            let table = std::process::Command::new("ps")
+                .args(["-e", "-o", "pid,ppid,sid,pgid,user,etimes,args"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{what} (pid {pid}, run through sudo) still runs; processes:\n{table}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
