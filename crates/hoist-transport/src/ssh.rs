@@ -1077,4 +1077,68 @@ mod tests {
             }
         );
     }
+
+    /// What runs [`WATCHED`] dies with hoist, all of it: a tree of a `timeout` (a group of its
+    /// own) and 30 children, whose `sh -c` session stands for sshd's. Run as sshd would, in a
+    /// session of its own, and a few times: the kill used to be cut short by the watched
+    /// shell itself (it killed the watcher as soon as the command's first process died),
+    /// leaving some of the children running.
+    #[test]
+    fn a_watched_command_dies_whole_when_its_input_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let script = format!(
+            "timeout 120 sh -c 'for i in $(seq 30); do sleep 120 & echo $! >> {pids}; done; echo ready >> {pids}; wait'",
+            pids = pids.display()
+        );
+        for round in 0..5 {
+            let _ = std::fs::remove_file(&pids);
+            let mut shell = std::process::Command::new("setsid")
+                .args(["sh", "-c", WATCHED, "hoist", &script])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let children: Vec<u32> = loop {
+                let text = std::fs::read_to_string(&pids).unwrap_or_default();
+                if text.ends_with("ready\n") {
+                    break text.lines().filter_map(|l| l.parse().ok()).collect();
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the command never started"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            };
+            assert_eq!(children.len(), 30);
+            // Hoist is gone: the channel's input ends.
+            drop(shell.stdin.take());
+            let _ = shell.wait();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            let alive = |pid: &u32| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                    !stat
+                        .rsplit_once(')')
+                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+                })
+            };
+            while children.iter().any(alive) {
+                if std::time::Instant::now() >= deadline {
+                    let left: Vec<&u32> = children.iter().filter(|p| alive(p)).collect();
+                    for pid in &left {
+                        let _ = std::process::Command::new("kill")
+                            .args(["-KILL", &pid.to_string()])
+                            .status();
+                    }
+                    panic!(
+                        "round {round}: {} of 30 children outlived the watched command: {left:?}",
+                        left.len()
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
 }

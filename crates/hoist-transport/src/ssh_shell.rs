@@ -18,11 +18,23 @@ use crate::{Cmd, Output};
 /// login user's own `kill` cannot reach them. By descent, not by process group or session:
 /// sudo's command, and `timeout`'s, run in a group of their own. A process that left the tree
 /// (a server that daemonizes, as gunicorn's `--daemon`) is not touched.
+///
+/// The tree is stopped before it is killed, walked again until no new process shows up (a
+/// stopped process cannot fork, and one that forked between a walk and its stop is found by
+/// the next walk while its parent is still there to lead to it), then killed at once: a
+/// process killed first would leave its children to init, out of the tree.
 macro_rules! kill_tree {
     () => {
         r#"__hoist_kill_tree() {
-__hoist_t=$(ps -e -o pid= -o ppid= | awk -v r="$1" '{ up[$1] = $2 } END { for (p in up) { q = p; n = 0; while (q != r && (q in up) && n++ < 100) q = up[q]; if (q == r) printf "%s ", p } }')
-if [ -n "$__hoist_t" ]; then kill -s KILL $__hoist_t || sudo -n kill -s KILL $__hoist_t; fi
+__hoist_all= __hoist_n=0
+while [ "$__hoist_n" -lt 20 ]; do
+__hoist_n=$((__hoist_n + 1))
+__hoist_t=$(ps -e -o pid= -o ppid= | awk -v r="$1" -v seen=" $__hoist_all " '{ up[$1] = $2 } END { for (p in up) { if (index(seen, " " p " ")) continue; q = p; n = 0; while (q != r && (q in up) && n++ < 100) q = up[q]; if (q == r) printf "%s ", p } }')
+[ -n "$__hoist_t" ] || break
+kill -s STOP $__hoist_t || sudo -n kill -s STOP $__hoist_t
+__hoist_all="$__hoist_all $__hoist_t"
+done
+if [ -n "$__hoist_all" ]; then kill -s KILL $__hoist_all || sudo -n kill -s KILL $__hoist_all; fi
 }"#
     };
 }
@@ -30,15 +42,16 @@ pub(crate) use kill_tree;
 
 /// The shell function `__hoist_kill PID` that a watcher over SSH calls when hoist is gone: the
 /// watched command's tree ([`kill_tree!`]), then every process of this SSH session (sshd gives
-/// each its own).
+/// each its own). The killing runs in a process of its own: the shell that started the watcher
+/// kills the watcher as soon as the watched command has ended, which the killing itself brings
+/// about, and a kill cut short there left the rest of the tree running.
 macro_rules! kill_watched {
     () => {
         concat!(
             $crate::ssh_shell::kill_tree!(),
             "\n",
             r#"__hoist_kill() {
-__hoist_kill_tree "$1"
-pkill -KILL -s 0
+( __hoist_kill_tree "$1"; pkill -KILL -s 0 ) & wait "$!"
 }"#
         )
     };

@@ -54,16 +54,6 @@ fn with_the_rule_the_restart_is_probed_as_root() {
     );
 }
 
-/// Whether `pid` is alive (a zombie is not).
-fn process_runs(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
 #[test]
 fn a_hook_run_through_sudo_dies_with_a_killed_deploy() {
     login_user("hoist-deploy", true);
@@ -213,26 +203,5 @@ impl Drop for StopWeb {
             .env("HOIST_ROOT", &self.0)
             .env("HOIST_STOP_TIMEOUT", "10")
             .output();
-    }
-}
-
-/// Waits until `pid` (`what`, run through sudo) is gone after its deploy was killed. Generous:
-/// on a loaded machine the watcher, `ps` and `sudo -n kill` take their time, and what outlives
-/// its deploy runs for 300 s. If it survives, it is killed and the process table says why.
-fn assert_dies(pid: u32, what: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    while process_runs(pid) {
-        if std::time::Instant::now() >= deadline {
-            let table = std::process::Command::new("ps")
-                .args(["-e", "-o", "pid,ppid,sid,pgid,user,etimes,args"])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("{what} (pid {pid}, run through sudo) still runs; processes:\n{table}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

@@ -415,3 +415,36 @@ macro_rules! user_sees {
             .bind(|| insta::assert_snapshot!($name, $crate::support::seen(&$out)))
     };
 }
+
+/// Whether `pid` is alive (a zombie is not).
+pub fn process_runs(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Waits until `pid` (`what`) is gone after the deploy that started it was killed: the host's
+/// watcher kills it, asynchronously. Generous: on a loaded machine the watcher, `ps` and
+/// `sudo -n kill` take their time, and what outlives its deploy runs for minutes. If it
+/// survives, it is killed and the process table (who its parent, group and session are)
+/// says why.
+pub fn assert_dies(pid: u32, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while process_runs(pid) {
+        if std::time::Instant::now() >= deadline {
+            let table = std::process::Command::new("ps")
+                .args(["-e", "-o", "pid,ppid,sid,pgid,user,stat,etimes,args"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{what} (pid {pid}) still runs; processes:\n{table}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
