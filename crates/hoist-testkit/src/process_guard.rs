@@ -162,6 +162,12 @@ pub fn stop_marked(mark: &str, grace: Duration) -> Vec<u32> {
         left = marked_processes(&entry);
     }
     signal("KILL", None, &left);
+    // A SIGKILL is delivered asynchronously: wait (bounded) until they are gone, so that
+    // "stopped" means stopped when this returns.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !marked_processes(&entry).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     left
 }
 

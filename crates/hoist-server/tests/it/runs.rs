@@ -296,9 +296,13 @@ async fn polling_runs_a_branch_whose_head_moved_and_a_new_branch() {
         .unwrap()
         .is_empty());
     let moved = repo.commit("moved on");
+    // The new branch appears with its commit at once (made on a detached HEAD first): a
+    // poll between `checkout -b` and the commit would rightly run the branch at `moved`.
     let new_branch = {
-        repo.git(&["checkout", "-q", "-b", "feature"]);
-        repo.commit("a feature")
+        repo.git(&["checkout", "-q", "--detach"]);
+        let id = repo.commit("a feature");
+        repo.git(&["branch", "feature", &id]);
+        id
     };
     let deadline = std::time::Instant::now() + LONG;
     let runs = loop {
