@@ -252,6 +252,16 @@ impl Ssh {
     /// Runs one command as the login user: in the host's long-lived shell when it can be had
     /// (a pipe round trip), else in a session of its own.
     fn run_as_login(&self, cmd: &Cmd) -> Result<Output, TransportError> {
+        self.run_in_shell(cmd, None)
+    }
+
+    /// [`Ssh::run_as_login`], passing each line of output to `on_line`: as it comes when the
+    /// host's shell can stream it (else in a watched session of its own, [`WATCHED`]).
+    fn run_in_shell(
+        &self,
+        cmd: &Cmd,
+        on_line: Option<LineSink<'_>>,
+    ) -> Result<Output, TransportError> {
         let session = self.session()?;
         // The shell runs one command at a time; a command from another thread (the lock's
         // heartbeat while a long hook runs) gets a session of its own rather than waiting.
@@ -259,7 +269,7 @@ impl Ssh {
             Ok(shell) => shell,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => {
-                return self.run_in_session(&session, cmd);
+                return self.run_in_session_or_watched(&session, cmd, on_line);
             }
         };
         if shell
@@ -268,8 +278,12 @@ impl Ssh {
         {
             *shell = RemoteShell::start(session.control_socket()).ok();
         }
-        if let Some(running) = shell.as_mut() {
-            return match running.run(cmd) {
+        if let Some(running) = shell.as_mut().filter(|s| on_line.is_none() || s.streams) {
+            let ran = match on_line {
+                Some(on_line) => running.run_streaming(cmd, on_line),
+                None => running.run(cmd),
+            };
+            return match ran {
                 Ok(output) => {
                     self.mark_used(true);
                     Ok(output)
@@ -285,26 +299,51 @@ impl Ssh {
             };
         }
         drop(shell);
-        self.run_in_session(&session, cmd)
+        self.run_in_session_or_watched(&session, cmd, on_line)
     }
 
-    /// Runs `cmd` as the login user in an SSH session of its own, passing each line of output
-    /// to `on_line` as it comes. As in the long-lived shell, the command is watched: hoist
-    /// keeps the channel open until it ends, and if hoist dies first the channel's end-of-file
-    /// kills every process of the session.
-    fn run_streaming(&self, cmd: &Cmd, on_line: LineSink<'_>) -> Result<Output, TransportError> {
-        if cmd.stdin.is_some() {
-            let out = self.run_as_login(cmd)?;
-            crate::replay_lines(&out, on_line);
-            return Ok(out);
+    fn run_in_session_or_watched(
+        &self,
+        session: &Arc<Session>,
+        cmd: &Cmd,
+        on_line: Option<LineSink<'_>>,
+    ) -> Result<Output, TransportError> {
+        match on_line {
+            Some(on_line) if cmd.stdin.is_none() => self.run_watched(session, cmd, on_line),
+            Some(on_line) => {
+                // Its input closes the channel's: no watcher can be kept, and the output comes
+                // once it has ended.
+                let out = self.run_in_session(session, cmd)?;
+                crate::replay_lines(&out, on_line);
+                Ok(out)
+            }
+            None => self.run_in_session(session, cmd),
         }
-        let session = self.session()?;
+    }
+
+    /// Runs `cmd` as the login user, passing each line of output to `on_line` as it comes: in
+    /// the host's long-lived shell (a pipe round trip, not a session's set-up), watched there as
+    /// every command is, so that if hoist dies first the command with everything it started is
+    /// killed.
+    fn run_streaming(&self, cmd: &Cmd, on_line: LineSink<'_>) -> Result<Output, TransportError> {
+        self.run_in_shell(cmd, Some(on_line))
+    }
+
+    /// Runs `cmd` in an SSH session of its own, watched ([`WATCHED`]), passing each line of
+    /// output to `on_line` as it comes: for a host whose shell cannot stream, or while another
+    /// thread uses it.
+    fn run_watched(
+        &self,
+        session: &Arc<Session>,
+        cmd: &Cmd,
+        on_line: LineSink<'_>,
+    ) -> Result<Output, TransportError> {
         let watched = Cmd::new("sh")
             .arg("-c")
             .arg(WATCHED)
             .arg("hoist")
             .arg(cmd.render());
-        self.run_in_session_with(&session, &watched, Some(on_line))
+        self.run_in_session_with(session, &watched, Some(on_line))
     }
 
     /// Runs one rendered command in an SSH session of its own.

@@ -69,18 +69,35 @@ const PRELUDE: &str = concat!(
 trap 'rm -rf \"$__hoist_d\"' EXIT\n\
 exec 3<&0\n",
     kill_watched!(),
-    "\nprintf '%s\\n' HOIST-READY\n"
+    "\n__hoist_awk=awk\n\
+if awk -W interactive 'BEGIN { exit 0 }' </dev/null >/dev/null 2>&1; then __hoist_awk='awk -W interactive'; fi\n\
+if tail --pid=1 -n 0 /dev/null >/dev/null 2>&1; then printf '%s\\n' 'HOIST-READY streams'; \
+else printf '%s\\n' HOIST-READY; fi\n"
 );
 
 /// Runs `$__hoist_c` (a rendered command) watched: hoist sends nothing while a command runs, so
 /// if the channel reaches end-of-file the controller is gone (killed), and the command with
 /// everything it started is killed ([`kill_watched!`]), so a dead deploy's hook (a migration)
 /// does not go on beside the next deploy's. One `{ ... }` block: the shell has read all of it
-/// before the watcher reads fd 3.
-const RUN: &str = r#"( eval "$__hoist_c" ) <"$__hoist_i" >"$__hoist_d/out" 2>"$__hoist_d/err" & __hoist_p=$!
-( IFS= read -r _ <&3 || __hoist_kill "$__hoist_p" ) >/dev/null 2>&1 & __hoist_w=$!
-wait "$__hoist_p"; __hoist_rc=$?
-kill -s KILL "$__hoist_w" 2>/dev/null; wait "$__hoist_w" 2>/dev/null"#;
+/// before the watcher reads fd 3. The output files are made afresh first, so that a
+/// [`STREAM`] of them never shows the previous command's.
+const RUN_START: &str = r#"rm -f "$__hoist_d/out" "$__hoist_d/err"; : >"$__hoist_d/out"; : >"$__hoist_d/err"
+( eval "$__hoist_c" ) <"$__hoist_i" >"$__hoist_d/out" 2>"$__hoist_d/err" & __hoist_p=$!
+( IFS= read -r _ <&3 || __hoist_kill "$__hoist_p" ) >/dev/null 2>&1 & __hoist_w=$!"#;
+
+/// Passes the output files on while the command runs, as lines `O <line>` and `E <line>` (a
+/// line longer than 1,000 bytes in pieces; each piece one string, which awk writes at once even
+/// unbuffered, so that the two streams do not cut into each other), until the command has
+/// ended and its last lines are read (GNU tail's `--pid`, checked every 10 ms). mawk reads a pipe in blocks unless told
+/// `-W interactive` (`$__hoist_awk`, chosen once by [`PRELUDE`]).
+const STREAM: &str = r#"tail -n +1 -s 0.01 --pid="$__hoist_p" -f "$__hoist_d/out" 2>/dev/null | $__hoist_awk '{ while (length($0) > 1000) { printf "%s", "O " substr($0, 1, 1000) "\n"; $0 = substr($0, 1001) } printf "%s", "O " $0 "\n"; fflush() }' & __hoist_so=$!
+tail -n +1 -s 0.01 --pid="$__hoist_p" -f "$__hoist_d/err" 2>/dev/null | $__hoist_awk '{ while (length($0) > 1000) { printf "%s", "E " substr($0, 1, 1000) "\n"; $0 = substr($0, 1001) } printf "%s", "E " $0 "\n"; fflush() }' & __hoist_se=$!"#;
+
+const RUN_WAIT: &str = r#"wait "$__hoist_p"; __hoist_rc=$?"#;
+
+const STREAM_WAIT: &str = r#"wait "$__hoist_so" "$__hoist_se""#;
+
+const RUN_END: &str = r#"kill -s KILL "$__hoist_w" 2>/dev/null; wait "$__hoist_w" 2>/dev/null"#;
 
 /// A running remote shell.
 pub(crate) struct RemoteShell {
@@ -89,6 +106,9 @@ pub(crate) struct RemoteShell {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
+    /// Whether the host can pass a command's output on while it runs ([`STREAM`] needs GNU
+    /// tail's `--pid`).
+    pub(crate) streams: bool,
 }
 
 impl RemoteShell {
@@ -120,6 +140,7 @@ impl RemoteShell {
             child,
             stdin,
             stdout,
+            streams: false,
         };
         // Whatever the login shell's start-up files print comes before the ready line.
         loop {
@@ -127,23 +148,49 @@ impl RemoteShell {
             if line == READY {
                 return Ok(shell);
             }
+            if line == format!("{READY} streams") {
+                shell.streams = true;
+                return Ok(shell);
+            }
         }
     }
 
     fn read_line(&mut self) -> std::io::Result<String> {
-        let mut line = String::new();
-        if self.stdout.read_line(&mut line)? == 0 {
+        // Not `read_line`: a streamed line need not be UTF-8.
+        let mut line = Vec::new();
+        if self.stdout.read_until(b'\n', &mut line)? == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "the remote shell ended",
             ));
         }
-        Ok(line.trim_end_matches('\n').to_string())
+        Ok(String::from_utf8_lossy(&line)
+            .trim_end_matches('\n')
+            .to_string())
     }
 
     /// Runs one command; an error means the shell (or the connection) is gone, and whether
     /// the command ran is unknown.
     pub(crate) fn run(&mut self, cmd: &Cmd) -> std::io::Result<Output> {
+        self.run_with(cmd, None)
+    }
+
+    /// Runs one command, passing each line of its output to `on_line` while it runs when the
+    /// host [`streams`](RemoteShell::streams) (else after it ends). The output returned is the
+    /// command's, byte for byte, either way.
+    pub(crate) fn run_streaming(
+        &mut self,
+        cmd: &Cmd,
+        on_line: crate::LineSink<'_>,
+    ) -> std::io::Result<Output> {
+        self.run_with(cmd, Some(on_line))
+    }
+
+    fn run_with(
+        &mut self,
+        cmd: &Cmd,
+        on_line: Option<crate::LineSink<'_>>,
+    ) -> std::io::Result<Output> {
         let mut request = Vec::new();
         let input: &str = match &cmd.stdin {
             Some(bytes) => {
@@ -159,9 +206,15 @@ impl RemoteShell {
             }
             None => "/dev/null",
         };
+        let live = on_line.filter(|_| self.streams);
+        let (stream, stream_wait) = if live.is_some() {
+            (STREAM, STREAM_WAIT)
+        } else {
+            (":", ":")
+        };
         request.extend_from_slice(
             format!(
-                "{{ __hoist_c={}; __hoist_i={input}\n{RUN}\n\
+                "{{ __hoist_c={}; __hoist_i={input}\n{RUN_START}\n{stream}\n{RUN_WAIT}\n{stream_wait}\n{RUN_END}\n\
                  printf '{DONE} %s %s %s\\n' \"$__hoist_rc\" \"$(wc -c <\"$__hoist_d/out\")\" \"$(wc -c <\"$__hoist_d/err\")\"\n\
                  cat \"$__hoist_d/out\" \"$__hoist_d/err\"; }}\n",
                 crate::shell_quote(&cmd.render())
@@ -170,7 +223,22 @@ impl RemoteShell {
         );
         self.stdin.write_all(&request)?;
         self.stdin.flush()?;
-        let header = self.read_line()?;
+        let header = loop {
+            let line = self.read_line()?;
+            let Some(on_line) = live else {
+                break line;
+            };
+            if line.starts_with(DONE) {
+                break line;
+            }
+            // Shown only: the output returned is the files', sent after the header. A line
+            // without its tag (two writes that met) is shown as it came.
+            match line.split_at_checked(2) {
+                Some(("E ", text)) => on_line(crate::Stream::Stderr, text.trim_end_matches('\r')),
+                Some(("O ", text)) => on_line(crate::Stream::Stdout, text.trim_end_matches('\r')),
+                _ => on_line(crate::Stream::Stdout, line.trim_end_matches('\r')),
+            }
+        };
         let fields: Vec<&str> = header.split_whitespace().collect();
         let parsed = match fields.as_slice() {
             [DONE, rc, out, err] => rc
@@ -190,11 +258,15 @@ impl RemoteShell {
         self.stdout.read_exact(&mut stdout)?;
         let mut stderr = vec![0; err_len];
         self.stdout.read_exact(&mut stderr)?;
-        Ok(Output {
+        let out = Output {
             status,
             stdout,
             stderr,
-        })
+        };
+        if let (Some(on_line), None) = (on_line, live) {
+            crate::replay_lines(&out, on_line);
+        }
+        Ok(out)
     }
 }
 

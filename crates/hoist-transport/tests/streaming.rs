@@ -72,4 +72,25 @@ fn ssh_lines_arrive_while_the_command_runs() {
         .unwrap();
     assert_eq!(out.status, 3);
     assert_eq!(out.stdout_text(), "hi 'there' in /tmp\n");
+
+    // A long line is shown in pieces and bytes that are not UTF-8 do not end the host's shell;
+    // the output returned is the command's, byte for byte.
+    let long = "x".repeat(2500);
+    let shown = Mutex::new(String::new());
+    let out = host
+        .exec_streaming(
+            &Cmd::shell(format!("printf '%s\\n' {long}; printf '\\377\\n' >&2")),
+            &|stream, line| {
+                if stream == Stream::Stdout {
+                    shown.lock().unwrap().push_str(line);
+                }
+            },
+        )
+        .unwrap();
+    assert!(out.success(), "{}", out.stderr_text());
+    assert_eq!(out.stdout, format!("{long}\n").into_bytes());
+    assert_eq!(out.stderr, b"\xff\n");
+    assert_eq!(shown.into_inner().unwrap(), long);
+    let again = host.exec(&Cmd::new("echo").arg("still there")).unwrap();
+    assert_eq!(again.stdout_text(), "still there\n");
 }
