@@ -272,7 +272,7 @@ impl DeployRun<'_> {
         }
         // What was just recorded must be part of the plan.
         let states = if wrote { read_states(fleet)? } else { states };
-        let plan = make_plan(config, fleet, opts, &states)?;
+        let plan = make_plan(config, fleet, opts, &states, true)?;
         let id = plan.release.clone();
         // Every secret is read before anything is written anywhere.
         let env = app_env::resolve(config, &fleet.name, &plan.source.files, &plan.source.dir)?;

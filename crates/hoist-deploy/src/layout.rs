@@ -74,6 +74,12 @@ impl Layout {
         self.state_dir().join("lock")
     }
 
+    /// What the host's Python and installer said when last asked, with the identity of their
+    /// binaries (`hoist_pyenv::probe_python`).
+    pub fn probe_cache(&self) -> PathBuf {
+        self.state_dir().join("python-probe.json")
+    }
+
     /// Reads which release a `readlink current` value names, if it is one of ours.
     pub fn release_of_link(&self, target: &Path) -> Option<ReleaseId> {
         let name = target.file_name()?.to_str()?;

@@ -51,7 +51,7 @@ pub fn plan_deploy(
     opts: &DeployOptions,
 ) -> Result<DeployPlan, DeployError> {
     let states = read_states(fleet)?;
-    make_plan(config, fleet, opts, &states)
+    make_plan(config, fleet, opts, &states, false)
 }
 
 /// Reads every host's state; the first error wins (a broken host is refused before anything
@@ -68,6 +68,8 @@ pub(crate) fn make_plan(
     fleet: &Fleet,
     opts: &DeployOptions,
     states: &[HostState],
+    // Whether the interpreter probe may be remembered on the hosts (not for `--plan`).
+    remember: bool,
 ) -> Result<DeployPlan, DeployError> {
     let release = ReleaseId::generate(Utc::now(), |id| {
         states
@@ -91,6 +93,7 @@ pub(crate) fn make_plan(
                 &release,
                 &source,
                 &dependencies,
+                remember,
             )
         })
         .into_iter()
@@ -111,6 +114,7 @@ fn plan_host(
     release: &ReleaseId,
     source: &SourceTree,
     dependencies: &Dependencies,
+    remember: bool,
 ) -> Result<HostPlan, DeployError> {
     let transport = host.transport();
     let layout = &host.layout;
@@ -123,11 +127,14 @@ fn plan_host(
              the app's processes itself",
         )
     })?;
-    let interpreter = hoist_pyenv::probe_interpreter(transport, &host.python)
-        .map_err(|e| DeployError::before_switch(in_host(&e)))?;
-    let choice = installer_choice(config.app.installer);
-    let installer = hoist_pyenv::probe_installer(transport, &interpreter, choice)
-        .map_err(|e| DeployError::before_switch(in_host(&e)))?;
+    let (interpreter, installer) = hoist_pyenv::probe_python(
+        transport,
+        &host.python,
+        installer_choice(config.app.installer),
+        &layout.probe_cache(),
+        remember,
+    )
+    .map_err(|e| DeployError::before_switch(in_host(&e)))?;
     let dep_key = hoist_pyenv::dep_key(&source.dir, dependencies, &interpreter, &installer)
         .map_err(|e| DeployError::before_switch(in_host(&e)))?;
     let env_dir = layout.envs().join(dep_key.to_string());

@@ -28,6 +28,7 @@ mod locked;
 mod pdm_lock;
 mod pipfile_lock;
 mod poetry_lock;
+mod probe_cache;
 mod prune;
 mod pyproject;
 mod requirements;
@@ -41,5 +42,6 @@ pub use environment::{ensure_env, read_env_mark, EnvMark, EnvOutcome, COMPLETE_M
 pub use error::{BuildFailure, EntryImportFailure, IncludedFrom, PyenvError};
 pub use installer::{probe_installer, Installer, InstallerChoice};
 pub use interpreter::{probe_interpreter, Interpreter};
+pub use probe_cache::probe_python;
 pub use prune::{unused_envs, unused_wheel_dirs};
 pub use requirements::requirement_files;

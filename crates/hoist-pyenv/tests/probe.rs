@@ -83,3 +83,41 @@ fn auto_prefers_uv_and_falls_back_to_pip_on_a_host_without_it() {
          or set `installer = \"pip\"` in hoist.toml"
     );
 }
+
+/// The answers are remembered on the host with the binaries' identity: asked again, the cache
+/// answers (shown by a cache whose version was edited); a new binary at the same path is asked
+/// again; a missing interpreter is never taken from the cache.
+#[test]
+fn the_probe_is_remembered_until_the_binary_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = stdout("python3", &["-c", "import sys; print(sys.executable)"]);
+    let python = dir.path().join("python3");
+    std::fs::copy(&real, &python).unwrap();
+    let cache = dir.path().join("probe.json");
+    let t = Local::default();
+    let command = python.display().to_string();
+    let probe =
+        |remember| hoist_pyenv::probe_python(&t, &command, InstallerChoice::Pip, &cache, remember);
+
+    // Not remembered when it may not write (`hoist deploy --plan`).
+    let (first, installer) = probe(false).unwrap();
+    assert!(!cache.exists());
+    assert!(matches!(installer, Installer::Pip { .. }), "{installer:?}");
+    assert_eq!(probe(true).unwrap().0, first);
+    let text = std::fs::read_to_string(&cache).unwrap();
+    assert!(text.contains(&first.version), "{text}");
+
+    // A hit does not start Python: an edited answer comes back as it is.
+    std::fs::write(&cache, text.replace(&first.version, "9.9.9")).unwrap();
+    assert_eq!(probe(true).unwrap().0.version, "9.9.9");
+
+    // A new binary at the same path (an upgrade) is asked again.
+    std::fs::remove_file(&python).unwrap();
+    std::fs::copy(&real, &python).unwrap();
+    assert_eq!(probe(true).unwrap().0.version, first.version);
+
+    // Gone: the probe's own error, whatever the cache says.
+    std::fs::remove_file(&python).unwrap();
+    let err = probe(true).unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
+}
