@@ -90,9 +90,11 @@ pub(crate) fn make_plan(
                 host,
                 opts,
                 &states[i],
-                &release,
-                &source,
-                &dependencies,
+                Planned {
+                    release: &release,
+                    source: &source,
+                    dependencies: &dependencies,
+                },
                 remember,
             )
         })
@@ -106,16 +108,26 @@ pub(crate) fn make_plan(
     })
 }
 
+/// What the deploy brings to every host.
+struct Planned<'a> {
+    release: &'a ReleaseId,
+    source: &'a SourceTree,
+    dependencies: &'a Dependencies,
+}
+
 fn plan_host(
     config: &Config,
     host: &Host,
     opts: &DeployOptions,
     state: &HostState,
-    release: &ReleaseId,
-    source: &SourceTree,
-    dependencies: &Dependencies,
+    planned: Planned<'_>,
     remember: bool,
 ) -> Result<HostPlan, DeployError> {
+    let Planned {
+        release,
+        source,
+        dependencies,
+    } = planned;
     let transport = host.transport();
     let layout = &host.layout;
     let in_host = |e: &dyn std::fmt::Display| format!("{}: {e}", host.name);
