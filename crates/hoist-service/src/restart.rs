@@ -122,7 +122,20 @@ fn gunicorn_hup(
 ) -> Result<(), ServiceError> {
     let release = ctx.release_path;
     let ready = ready_dir(pidfile);
-    if started_fresh(t, process, ctx, &ready)? {
+    // A running gunicorn that the pid file names, from the release's environment or one of
+    // its own, is reloaded without asking its supervisor first (`supervisorctl status` starts
+    // Python: ~0.2 s of every deploy); anything else is settled by the supervisor.
+    let surely_reloadable = match t.read_file(pidfile)? {
+        Some(text) => match parse_pid(&String::from_utf8_lossy(&text)) {
+            Some(pid) => {
+                let master = master_env(t, pid, ctx)?;
+                master.alive && master.gunicorn && master.env != MasterEnv::Other
+            }
+            None => false,
+        },
+        None => false,
+    };
+    if !surely_reloadable && started_fresh(t, process, ctx, &ready)? {
         return Ok(());
     }
     let fail = reload_failure(t, process);
@@ -397,13 +410,16 @@ fn start_unless_reloadable(
 /// virtualenv's script runs its interpreter, `#!<env>/bin/python`, which the command line
 /// names),
 /// then `want <realpath of the release's .venv>`, then `runs <realpath of that env>` (empty
-/// when it is gone).
+/// when it is gone); `gunicorn` when its command line names gunicorn, and `alive` when it is a
+/// running process.
 const MASTER_ENV: &str = r#"found=$({ readlink "/proc/$1/exe"; tr '\0' '\n' < "/proc/$1/cmdline"; } 2>/dev/null | while IFS= read -r arg; do
   case $arg in "$2"/envs/*) rest=${arg#"$2"/envs/}; printf '%s' "$2/envs/${rest%%/*}"; break;; esac
 done)
 printf 'found %s\n' "$found"
 printf 'want %s\n' "$(realpath "$3/.venv" 2>/dev/null)"
 [ -n "$found" ] && printf 'runs %s\n' "$(realpath "$found" 2>/dev/null)"
+tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q gunicorn && echo gunicorn
+read -r line < "/proc/$1/stat" 2>/dev/null && set -- ${line##*) } && [ "$1" != Z ] && echo alive
 exit 0
 "#;
 
@@ -414,6 +430,35 @@ fn runs_release_env(
     pid: u32,
     ctx: &RestartContext<'_>,
 ) -> Result<bool, ServiceError> {
+    Ok(master_env(t, pid, ctx)?.env != MasterEnv::Other)
+}
+
+/// What [`MASTER_ENV`] says of a master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Master {
+    env: MasterEnv,
+    /// Its command line names gunicorn.
+    gunicorn: bool,
+    /// A running process (not gone, not a zombie).
+    alive: bool,
+}
+
+/// Which environment a master runs from, as far as its executable and command line say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MasterEnv {
+    /// The release's.
+    Same,
+    /// Another of the root's environments, or one that is gone.
+    Other,
+    /// None of the root's (a server in a virtualenv of its own), or no such process.
+    Unknown,
+}
+
+fn master_env(
+    t: &dyn Transport,
+    pid: u32,
+    ctx: &RestartContext<'_>,
+) -> Result<Master, ServiceError> {
     let out = t.exec(
         &Cmd::new("sh")
             .arg("-c")
@@ -423,20 +468,28 @@ fn runs_release_env(
             .path_arg(ctx.root)
             .path_arg(ctx.release_path),
     )?;
-    Ok(same_env(&out.stdout_text()))
+    Ok(read_master_env(&out.stdout_text()))
 }
 
 /// Reads [`MASTER_ENV`]'s output.
-fn same_env(text: &str) -> bool {
+fn read_master_env(text: &str) -> Master {
     let field = |key: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(key).map(str::trim))
             .unwrap_or("")
     };
-    if field("found ").is_empty() || field("want ").is_empty() {
-        return true;
+    let env = if field("found ").is_empty() || field("want ").is_empty() {
+        MasterEnv::Unknown
+    } else if field("runs ") == field("want ") {
+        MasterEnv::Same
+    } else {
+        MasterEnv::Other
+    };
+    Master {
+        env,
+        gunicorn: text.lines().any(|l| l == "gunicorn"),
+        alive: text.lines().any(|l| l == "alive"),
     }
-    field("runs ") == field("want ")
 }
 
 /// How long a chain-reload request may show no effect before it is sent again.
@@ -487,16 +540,29 @@ mod tests {
 
     #[test]
     fn a_master_from_another_or_a_deleted_env_cannot_be_reloaded() {
-        assert!(same_env(
-            "found /r/envs/a\nwant /r/envs/a\nruns /r/envs/a\n"
-        ));
-        assert!(!same_env(
-            "found /r/envs/a\nwant /r/envs/b\nruns /r/envs/a\n"
-        ));
-        assert!(!same_env("found /r/envs/a\nwant /r/envs/b\nruns \n"));
+        let env = |text: &str| read_master_env(text).env;
+        assert_eq!(
+            env("found /r/envs/a\nwant /r/envs/a\nruns /r/envs/a\n"),
+            MasterEnv::Same
+        );
+        assert_eq!(
+            env("found /r/envs/a\nwant /r/envs/b\nruns /r/envs/a\n"),
+            MasterEnv::Other
+        );
+        assert_eq!(
+            env("found /r/envs/a\nwant /r/envs/b\nruns \n"),
+            MasterEnv::Other
+        );
         // A master from a virtualenv of its own (server_venv), or a release without one.
-        assert!(same_env("found \nwant /r/envs/b\n"));
-        assert!(same_env("found /r/envs/a\nwant \nruns /r/envs/a\n"));
+        assert_eq!(env("found \nwant /r/envs/b\n"), MasterEnv::Unknown);
+        assert_eq!(
+            env("found /r/envs/a\nwant \nruns /r/envs/a\n"),
+            MasterEnv::Unknown
+        );
+        let master = read_master_env("found \nwant /r/envs/b\ngunicorn\nalive\n");
+        assert!(master.gunicorn && master.alive);
+        let gone = read_master_env("found \nwant /r/envs/b\n");
+        assert!(!gone.gunicorn && !gone.alive);
     }
 
     #[test]
