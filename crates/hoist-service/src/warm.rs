@@ -37,8 +37,13 @@ const RESEND_AFTER: Duration = Duration::from_secs(2);
 /// runs (hoist's loader reads its presence).
 pub(crate) const TARGET_FILE: &str = "warm-target";
 
-/// The poll interval while workers start or stop.
-const POLL: Duration = Duration::from_millis(50);
+/// The poll interval while workers are forked or retire: each takes the master a few
+/// milliseconds, and the next signal waits for the last one's effect.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The poll interval while the new workers import the app (hundreds of milliseconds, which
+/// a tighter poll would only slow down on a small host).
+const POLL_WARM: Duration = Duration::from_millis(25);
 
 /// A warm reload of the gunicorn master `master` onto `release`, whose workers write ready
 /// files into `ready`.
@@ -165,7 +170,7 @@ pub(crate) fn warm_reload(
                 now.release
             )));
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(POLL_WARM);
     }
 
     // Killed here, hoist leaves twice the workers and `warm-target`: the next reload finishes.
