@@ -115,6 +115,12 @@ impl ProcessGuard {
             signal("KILL", Some(group), &left);
         }
         let _ = self.child.wait();
+        // A SIGKILL is delivered asynchronously: wait (bounded) until they are gone, so that
+        // "stopped" means stopped when this returns.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.processes().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         left
     }
 
