@@ -1,9 +1,11 @@
 //! `[runner] user`: the unprivileged account a run's processes (its checkout, the pipeline
 //! engine, steps, services) run as. The server, started as root, switches to it when it spawns
-//! them (setgid, then setuid; root's supplementary groups are dropped) and gives them its HOME;
-//! the run's directory and the CI cache store belong to it. The server's own files (the store,
-//! the mirrors' remotes' credentials) stay the server's.
+//! them (setgroups to the user's own groups, as a login's initgroups would, then setgid, then
+//! setuid; root's supplementary groups are gone) and gives them its HOME; the run's directory
+//! and the CI cache store belong to it. The server's own files (the store, the mirrors'
+//! remotes' credentials) stay the server's.
 
+use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -35,6 +37,9 @@ pub struct JobUser {
     pub uid: u32,
     /// Its primary group.
     pub gid: u32,
+    /// Every group it is in, the primary one included: its supplementary groups from the
+    /// group database (`getgrouplist`, so NSS sources count too), which jobs get as a login does.
+    pub groups: Vec<u32>,
     /// Its home directory (the jobs' HOME).
     pub home: String,
 }
@@ -61,10 +66,12 @@ impl JobUser {
                 .parse::<u32>()
                 .map_err(|_| format!("user {name:?} has no usable uid/gid"))
         };
+        let gid = number(3)?;
         Ok(JobUser {
             name: name.to_string(),
             uid: number(2)?,
-            gid: number(3)?,
+            gid,
+            groups: group_list(name, gid)?,
             home: fields[5].to_string(),
         })
     }
@@ -75,13 +82,34 @@ impl JobUser {
         self.uid == 0
     }
 
-    /// Makes `cmd` run as this user: its uid and gid, its HOME, USER and LOGNAME, and none of
-    /// the server's session variables. (The server's secrets are already gone from the
+    /// Makes `cmd` run as this user: its groups, gid and uid, its HOME, USER and LOGNAME, and
+    /// none of the server's session variables. (The server's secrets are already gone from the
     /// environment every child inherits: see `read_secrets`.)
+    #[allow(
+        unsafe_code,
+        reason = "std's CommandExt::groups is unstable: the groups are set in pre_exec"
+    )]
     pub fn apply(&self, cmd: &mut Command) {
         use std::os::unix::process::CommandExt;
         if rustix::process::geteuid().as_raw() != self.uid {
-            cmd.uid(self.uid).gid(self.gid);
+            // Not `cmd.uid/gid`: std would switch before the closure runs, and then setgroups
+            // is no longer allowed.
+            let (uid, gid, groups) = (self.uid, self.gid, self.groups.clone());
+            // SAFETY: the closure runs in the child between fork and exec, where only
+            // async-signal-safe calls are sound. setgroups, setgid and setuid are plain
+            // syscalls; the closure allocates nothing (the group list was built before the
+            // fork and is only read) and takes no lock.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                        || libc::setgid(gid) != 0
+                        || libc::setuid(uid) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         for var in SERVER_SESSION_VARS {
             cmd.env_remove(var);
@@ -109,6 +137,30 @@ impl JobUser {
         }
         std::os::unix::fs::chown(dir, Some(self.uid), Some(self.gid)).map_err(fail)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)
+    }
+}
+
+/// The groups `name` (whose primary group is `gid`) is in, as initgroups would set them.
+#[allow(unsafe_code, reason = "getgrouplist has no safe binding")]
+fn group_list(name: &str, gid: u32) -> Result<Vec<u32>, String> {
+    let c_name = CString::new(name).map_err(|_| format!("user {name:?} has a NUL in its name"))?;
+    let mut groups: Vec<libc::gid_t> = vec![0; 32];
+    loop {
+        let mut count = libc::c_int::try_from(groups.len()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `c_name` is a NUL-terminated string, and `groups` has room for the `count`
+        // entries getgrouplist may write; it writes the number it needs to `count`.
+        let found =
+            unsafe { libc::getgrouplist(c_name.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        let count = usize::try_from(count).unwrap_or(0);
+        if found >= 0 {
+            groups.truncate(count);
+            return Ok(groups);
+        }
+        if groups.len() >= 1 << 16 {
+            return Err(format!("cannot list the groups of user {name:?}"));
+        }
+        // Too small: `count` is how many there are (glibc); grow at least twofold otherwise.
+        groups.resize(count.max(groups.len() * 2), 0);
     }
 }
 

@@ -29,6 +29,42 @@ fn uid_of(user: &str) -> u32 {
         .unwrap()
 }
 
+/// A group, created when missing, for the job user's supplementary group (a name no machine has
+/// for anything else).
+const JOB_EXTRA_GROUP: &str = "hoist-test-job-extra";
+
+/// Makes `user` a member of `group`, creating the group when missing (both idempotent, so
+/// reruns on the same machine are fine); returns the group's gid.
+fn supplementary_group(user: &str, group: &str) -> u32 {
+    let run = |program: &str, args: &[&str]| {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run {program} (package passwd): {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // -f: success when the group exists already.
+    run("groupadd", &["-f", group]);
+    run("usermod", &["-a", "-G", group, user]);
+    let entry = run("getent", &["group", group]);
+    entry.trim_end().split(':').nth(2).unwrap().parse().unwrap()
+}
+
+/// The gids `id -G` prints, sorted.
+fn gids(id_g: &str) -> Vec<u32> {
+    let mut gids: Vec<u32> = id_g
+        .split_whitespace()
+        .map(|g| g.parse().unwrap())
+        .collect();
+    gids.sort_unstable();
+    gids
+}
+
 /// A bare repository `origin.git` in `dir` whose master runs `steps` (a TOML array body).
 fn repository(dir: &Path, steps: &str) {
     let work = dir.join("work");
@@ -102,6 +138,14 @@ fn trigger(port: u16, token: &str) -> i64 {
 #[test]
 fn jobs_run_as_the_runner_user_in_their_own_group_without_the_servers_secrets_or_store() {
     let uid = uid_of(JOB_USER);
+    let extra_gid = supplementary_group(JOB_USER, JOB_EXTRA_GROUP);
+    // The user's groups as a login gets them (initgroups), the new one among them.
+    let login_groups = std::process::Command::new("id")
+        .args(["-G", JOB_USER])
+        .output()
+        .unwrap();
+    let login_groups = gids(&String::from_utf8(login_groups.stdout).unwrap());
+    assert!(login_groups.contains(&extra_gid), "{login_groups:?}");
     let dir = tempfile::tempdir().unwrap();
     // The job user must reach the data dir inside the test's (root's) temp dir.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -109,7 +153,7 @@ fn jobs_run_as_the_runner_user_in_their_own_group_without_the_servers_secrets_or
     repository(
         dir.path(),
         &format!(
-            r#"  {{ name = "who", run = "echo uid=$(id -u) gid=$(id -g) home=$HOME user=$USER; echo pgid=$(cut -d' ' -f5 /proc/$$/stat)" }},
+            r#"  {{ name = "who", run = "echo uid=$(id -u) gid=$(id -g) home=$HOME user=$USER; echo pgid=$(cut -d' ' -f5 /proc/$$/stat); echo groups=$(id -G)" }},
   {{ name = "secrets", run = "if env | grep -q -e webhook-value-123 -e pg-password-456; then echo leaked; else echo no-server-secrets; fi" }},
   {{ name = "store", run = "if cat {data}/hoist.db >/dev/null 2>&1; then echo read-the-store; else echo store-closed; fi; if ls {data} >/dev/null 2>&1; then echo listed-the-data-dir; else echo data-dir-closed; fi; touch $HOME/.cache-probe-$$ 2>/dev/null; echo wrote > {data}/runs/mine 2>/dev/null || echo runs-closed" }},
 "#,
@@ -141,6 +185,9 @@ fn jobs_run_as_the_runner_user_in_their_own_group_without_the_servers_secrets_or
         )),
         "{log:#?}"
     );
+    // Its supplementary groups too, as a login or `sudo -u` has them, and none of root's.
+    let job_groups = log.iter().find_map(|l| l.strip_prefix("groups=")).unwrap();
+    assert_eq!(gids(job_groups), login_groups, "{log:#?}");
     let pgid: u32 = log
         .iter()
         .find_map(|l| l.strip_prefix("pgid="))
