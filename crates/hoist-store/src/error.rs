@@ -70,6 +70,9 @@ pub enum StoreError {
         /// The value read.
         value: String,
     },
+    /// The writer of webhook deliveries has stopped (its task ended with the runtime).
+    #[error("the store's delivery writer has stopped: is the server shutting down?")]
+    WriterGone,
     /// Password hashing or random numbers failed.
     #[error("{0}")]
     Crypto(String),

@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use crate::subscription::{Wakeups, LOG_CHANNEL};
-use crate::{redact_url, Backend, RunId, StoreError};
+use crate::{redact_url, Backend, DeliveryOutcome, NewDelivery, NewRun, RunId, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -82,6 +82,64 @@ impl PostgresStore {
     }
 
     fn notify_after_commit(&self, _run: RunId) {}
+
+    /// Until the commit, no other transaction enqueues on this branch: a push that arrives
+    /// while another one's transaction is open sees its run, and cancels it, instead of both
+    /// staying queued (neither sees the other's uncommitted run).
+    async fn lock_branch(
+        tx: &mut Transaction<'static, Postgres>,
+        project: i64,
+        branch: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("hoist run queue {project} {branch}"))
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// One transaction per delivery: replicas write at once, each on its own connection.
+    async fn write_delivery(
+        &self,
+        delivery: &NewDelivery,
+        run: &NewRun,
+    ) -> Result<DeliveryOutcome, StoreError> {
+        // The run first and the delivery last, naming it: a delivery seen before rolls the
+        // whole transaction back (its run and its auto-cancel with it).
+        let mut tx = self.begin_write().await?;
+        let project = project_id_in(&mut tx, &run.project).await?;
+        let enqueued = enqueue_in(&mut tx, project, run, None).await?;
+        // A concurrent insert of the same key waits here for the first transaction, then
+        // conflicts.
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO deliveries (provider, delivery_id, project_id, received_at, run_id) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, delivery_id) DO NOTHING \
+             RETURNING id",
+        )
+        .bind(&delivery.provider)
+        .bind(&delivery.delivery_id)
+        .bind(project)
+        .bind(crate::model::now_ms())
+        .bind(enqueued.run)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            tx.rollback().await?;
+            let first: Option<i64> = sqlx::query_scalar(
+                "SELECT run_id FROM deliveries WHERE provider = $1 AND delivery_id = $2",
+            )
+            .bind(&delivery.provider)
+            .bind(&delivery.delivery_id)
+            .fetch_one(&self.read)
+            .await?;
+            return Ok(DeliveryOutcome::Duplicate(first.unwrap_or_default()));
+        }
+        for cancelled in &enqueued.cancelled {
+            Self::notify_in_tx(&mut tx, *cancelled).await?;
+        }
+        tx.commit().await?;
+        Ok(DeliveryOutcome::Created(enqueued))
+    }
 
     async fn wakeups(&self) -> Result<Wakeups, StoreError> {
         let mut listener = PgListener::connect_with(&self.read).await?;

@@ -6,6 +6,8 @@
 //! - `begin_write()`: a transaction that holds the write lock from its first statement;
 //! - `CLAIM_SQL`: the statement that takes the oldest queued run;
 //! - `notify_in_tx(tx, run)` / `notify_after_commit(run)`: wake the run's subscribers;
+//! - `lock_branch(tx, project, branch)`: orders the transactions that enqueue on one branch;
+//! - `write_delivery(delivery, run)`: commits a webhook's delivery and its run (names checked);
 //! - `wakeups()`: where a new subscription listens.
 
 /// The columns of a run, joined with its project's name.
@@ -332,6 +334,12 @@ macro_rules! impl_store {
             name: &str,
         ) -> Result<i64, crate::StoreError> {
             crate::check_name("project name", name)?;
+            // Nearly always there: one statement, not an insert and a select (each statement is
+            // a round trip to SQLite's worker thread, on every webhook's critical path).
+            let find = || sqlx::query_scalar("SELECT id FROM projects WHERE name = $1").bind(name);
+            if let Some(id) = find().fetch_optional(&mut **tx).await? {
+                return Ok(id);
+            }
             sqlx::query(
                 "INSERT INTO projects (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
             )
@@ -339,22 +347,19 @@ macro_rules! impl_store {
             .bind(crate::model::now_ms())
             .execute(&mut **tx)
             .await?;
-            let id: i64 = sqlx::query_scalar("SELECT id FROM projects WHERE name = $1")
-                .bind(name)
-                .fetch_one(&mut **tx)
-                .await?;
-            Ok(id)
+            Ok(find().fetch_one(&mut **tx).await?)
         }
 
         /// Inserts a queued run (and applies `auto_cancel`) inside a write transaction.
         async fn enqueue_in(
             tx: &mut sqlx::Transaction<'static, $db>,
+            project: i64,
             run: &crate::NewRun,
             rerun_of: Option<i64>,
         ) -> Result<crate::Enqueued, crate::StoreError> {
             crate::check_name("branch", &run.branch)?;
             crate::check_name("commit", &run.commit)?;
-            let project = project_id_in(tx, &run.project).await?;
+            <$store>::lock_branch(tx, project, &run.branch).await?;
             let now = crate::model::now_ms();
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO runs (project_id, branch, commit_sha, message, author, trigger_kind, \
@@ -425,57 +430,16 @@ macro_rules! impl_store {
             ) -> Result<crate::DeliveryOutcome, crate::StoreError> {
                 crate::check_name("delivery provider", &delivery.provider)?;
                 crate::check_name("delivery id", &delivery.delivery_id)?;
-                let mut tx = self.begin_write().await?;
-                let project = project_id_in(&mut tx, &run.project).await?;
-                // On PostgreSQL a concurrent insert of the same key waits here for the first
-                // transaction, then conflicts; on SQLite writers are serialised.
-                let inserted: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO deliveries (provider, delivery_id, project_id, received_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (provider, delivery_id) DO NOTHING \
-                     RETURNING id",
-                )
-                .bind(&delivery.provider)
-                .bind(&delivery.delivery_id)
-                .bind(project)
-                .bind(crate::model::now_ms())
-                .fetch_optional(&mut *tx)
-                .await?;
-                let outcome = match inserted {
-                    Some(delivery_row) => {
-                        let enqueued = enqueue_in(&mut tx, run, None).await?;
-                        sqlx::query("UPDATE deliveries SET run_id = $1 WHERE id = $2")
-                            .bind(enqueued.run)
-                            .bind(delivery_row)
-                            .execute(&mut *tx)
-                            .await?;
-                        for cancelled in &enqueued.cancelled {
-                            Self::notify_in_tx(&mut tx, *cancelled).await?;
-                        }
-                        crate::DeliveryOutcome::Created(enqueued)
-                    }
-                    None => {
-                        let first: Option<i64> = sqlx::query_scalar(
-                            "SELECT run_id FROM deliveries WHERE provider = $1 AND delivery_id = $2",
-                        )
-                        .bind(&delivery.provider)
-                        .bind(&delivery.delivery_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        crate::DeliveryOutcome::Duplicate(first.unwrap_or_default())
-                    }
-                };
-                tx.commit().await?;
-                if let crate::DeliveryOutcome::Created(e) = &outcome {
-                    for cancelled in &e.cancelled {
-                        self.notify_after_commit(*cancelled);
-                    }
-                }
-                Ok(outcome)
+                crate::check_name("project name", &run.project)?;
+                crate::check_name("branch", &run.branch)?;
+                crate::check_name("commit", &run.commit)?;
+                self.write_delivery(delivery, run).await
             }
 
             async fn enqueue(&self, run: &crate::NewRun) -> Result<crate::Enqueued, crate::StoreError> {
                 let mut tx = self.begin_write().await?;
-                let enqueued = enqueue_in(&mut tx, run, None).await?;
+                let project = project_id_in(&mut tx, &run.project).await?;
+                let enqueued = enqueue_in(&mut tx, project, run, None).await?;
                 for cancelled in &enqueued.cancelled {
                     Self::notify_in_tx(&mut tx, *cancelled).await?;
                 }
@@ -615,7 +579,8 @@ macro_rules! impl_store {
                     auto_cancel: false,
                 };
                 let mut tx = self.begin_write().await?;
-                let enqueued = enqueue_in(&mut tx, &new, Some(run)).await?;
+                let project = project_id_in(&mut tx, &new.project).await?;
+                let enqueued = enqueue_in(&mut tx, project, &new, Some(run)).await?;
                 tx.commit().await?;
                 Ok(enqueued.run)
             }

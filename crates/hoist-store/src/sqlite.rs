@@ -11,7 +11,9 @@ use sqlx::{Sqlite, Transaction};
 use tokio::sync::broadcast;
 
 use crate::subscription::Wakeups;
-use crate::{redact_url, Backend, RunId, StoreError};
+use crate::{redact_url, Backend, DeliveryOutcome, NewDelivery, NewRun, RunId, StoreError};
+
+mod deliveries;
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -27,6 +29,8 @@ pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
     changes: broadcast::Sender<RunId>,
+    /// Webhook deliveries waiting to be written, in groups ([`deliveries`]).
+    deliveries: tokio::sync::mpsc::UnboundedSender<deliveries::Pending>,
 }
 
 impl SqliteStore {
@@ -74,9 +78,12 @@ impl SqliteStore {
             url: url.to_string(),
             cause,
         };
+        // A pool pings a connection before handing it out (a round trip to its worker thread)
+        // unless told not to: a connection to a local file does not go stale.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(open_error)?;
@@ -89,14 +96,17 @@ impl SqliteStore {
             })?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await
             .map_err(open_error)?;
         let (changes, _) = broadcast::channel(1024);
+        let deliveries = deliveries::start(write.clone(), changes.clone());
         Ok(SqliteStore {
             write,
             read,
             changes,
+            deliveries,
         })
     }
 
@@ -123,6 +133,33 @@ impl SqliteStore {
     fn notify_after_commit(&self, run: RunId) {
         // No subscriber is not an error.
         let _ = self.changes.send(run);
+    }
+
+    /// Writers are serialised already (`BEGIN IMMEDIATE`).
+    #[allow(clippy::unused_async)]
+    async fn lock_branch(
+        _tx: &mut Transaction<'static, Sqlite>,
+        _project: i64,
+        _branch: &str,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Queued for the group writer, which answers once the delivery is committed.
+    async fn write_delivery(
+        &self,
+        delivery: &NewDelivery,
+        run: &NewRun,
+    ) -> Result<DeliveryOutcome, StoreError> {
+        let (answer, outcome) = tokio::sync::oneshot::channel();
+        self.deliveries
+            .send(deliveries::Pending {
+                delivery: delivery.clone(),
+                run: run.clone(),
+                answer,
+            })
+            .map_err(|_| StoreError::WriterGone)?;
+        outcome.await.map_err(|_| StoreError::WriterGone)?
     }
 
     async fn wakeups(&self) -> Result<Wakeups, StoreError> {

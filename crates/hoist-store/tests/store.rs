@@ -146,6 +146,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     a_redelivery_returns_the_first_run_and_creates_nothing,
     concurrent_deliveries_of_one_id_make_one_run,
+    many_deliveries_at_once_end_as_one_after_the_other_would,
     claimers_on_two_connections_never_take_a_run_twice,
     a_new_push_cancels_the_queued_runs_of_its_branch_only,
     runs_that_were_running_come_back_interrupted,
@@ -480,6 +481,104 @@ async fn concurrent_deliveries_of_one_id_make_one_run(f: &Fixture) {
     let stored = f.store.runs(&RunQuery::default()).await.unwrap();
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(Some(&stored[0].id), runs.first());
+}
+
+/// 120 deliveries at once on two stores (SQLite writes them in groups): redeliveries among
+/// them, a project that does not exist yet, seven branches, auto-cancel on most. The outcome is
+/// what writing them one after the other in the order of their run ids gives.
+async fn many_deliveries_at_once_end_as_one_after_the_other_would(f: &Fixture) {
+    f.store.ensure_project("shop").await.unwrap();
+    let stores = [f.store.clone(), f.second().await];
+    let start = Arc::new(tokio::sync::Barrier::new(120));
+    let mut tasks = Vec::new();
+    for i in 0..120usize {
+        let start = start.clone();
+        let store = stores[i % 2].clone();
+        let delivery = NewDelivery {
+            provider: "github".into(),
+            // Deliveries 0..30 come twice.
+            delivery_id: format!("d-{}", i % 90),
+        };
+        let project = if i % 10 == 3 { "new-shop" } else { "shop" };
+        let mut run = push(project, &format!("b{}", i % 7), &format!("c{i}"));
+        run.auto_cancel = i % 5 != 0;
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            let outcome = store.record_delivery(&delivery, &run).await.unwrap();
+            (delivery.delivery_id, run, outcome)
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    // One run per delivery id; its redelivery answers with it.
+    let mut created: std::collections::BTreeMap<i64, (NewRun, Vec<i64>)> = Default::default();
+    let mut run_of: std::collections::BTreeMap<String, i64> = Default::default();
+    for (id, run, outcome) in &answers {
+        if let DeliveryOutcome::Created(enqueued) = outcome {
+            assert!(
+                run_of.insert(id.clone(), enqueued.run).is_none(),
+                "{id} created two runs"
+            );
+            created.insert(enqueued.run, (run.clone(), enqueued.cancelled.clone()));
+        }
+    }
+    assert_eq!(run_of.len(), 90, "delivery ids with a run");
+    for (id, _, outcome) in &answers {
+        assert_eq!(outcome.run(), run_of[id], "{id} answered {outcome:?}");
+    }
+    // Replay them one by one in the order of their ids.
+    let mut queued: Vec<(i64, String, String)> = Vec::new();
+    let mut expected_status = std::collections::BTreeMap::new();
+    for (id, (run, cancelled)) in &created {
+        let mut by_this = Vec::new();
+        if run.auto_cancel {
+            queued.retain(|(older, project, branch)| {
+                let superseded = *project == run.project && *branch == run.branch;
+                if superseded {
+                    by_this.push(*older);
+                    expected_status.insert(
+                        *older,
+                        (
+                            RunStatus::Cancelled,
+                            Some(format!("superseded by run {id}")),
+                        ),
+                    );
+                }
+                !superseded
+            });
+        }
+        assert_eq!(cancelled, &by_this, "the runs run {id} says it cancelled");
+        queued.push((*id, run.project.clone(), run.branch.clone()));
+        expected_status.insert(*id, (RunStatus::Queued, None));
+    }
+    for (older, _, _) in &queued {
+        assert_eq!(expected_status[older].0, RunStatus::Queued);
+    }
+    let stored = f
+        .store
+        .runs(&RunQuery {
+            limit: 1000,
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 90, "runs stored");
+    for run in &stored {
+        let (status, by) = &expected_status[&run.id];
+        assert_eq!(
+            (&run.status, &run.cancelled_by),
+            (status, by),
+            "run {}",
+            run.id
+        );
+        let (submitted, _) = &created[&run.id];
+        assert_eq!(
+            (&run.project, &run.branch, &run.commit),
+            (&submitted.project, &submitted.branch, &submitted.commit)
+        );
+    }
 }
 
 async fn claimers_on_two_connections_never_take_a_run_twice(f: &Fixture) {
