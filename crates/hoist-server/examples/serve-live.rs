@@ -6,7 +6,8 @@
 //! queue, claim, mirror fetch, checkout, starting steps, storing). The first push builds the
 //! environment (cold); the next ones are code-only.
 //!
-//! `scripts/bench-serve` runs it; `HOIST_BENCH_PUSHES` (default 5) warm pushes.
+//! `scripts/bench-serve` runs it; `HOIST_BENCH_PUSHES` (default 5) warm pushes;
+//! `HOIST_BENCH_DATABASE=postgres://…` stores the runs in that PostgreSQL database.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -110,10 +111,13 @@ fn main() {
     std::fs::write(dir.join("secret"), SECRET).unwrap();
     let port = free_port();
     let config = dir.join("hoist-server.toml");
+    let database = std::env::var("HOIST_BENCH_DATABASE")
+        .map(|url| format!("database = \"{url}\"\n"))
+        .unwrap_or_default();
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:{port}\"\nallow_root = true\nmax_concurrent_runs = 1\nshutdown_grace = \"5s\"\ndata_dir = \"serve-data\"\n\n[[project]]\nname = \"site\"\nrepository = \"{}\"\nsecret_file = \"secret\"\ndeploy_branches = [\"main\"]\n",
+            "listen = \"127.0.0.1:{port}\"\nallow_root = true\nmax_concurrent_runs = 1\nshutdown_grace = \"5s\"\ndata_dir = \"serve-data\"\n{database}\n[[project]]\nname = \"site\"\nrepository = \"{}\"\nsecret_file = \"secret\"\ndeploy_branches = [\"main\"]\n",
             project.display()
         ),
     )
