@@ -1,5 +1,6 @@
 //! Kill hoist (SIGKILL, via the test-only HOIST_FAIL_AT failure points) at every step of a
-//! deploy and of a rollback. Afterwards invariants 1, 3, 4 and 7 hold, and the next deploy
+//! deploy and of a rollback (each step that leaves a state of its own:
+//! `support::SAME_PHASE_POINTS` says which points share one). Afterwards invariants 1, 3, 4 and 7 hold, and the next deploy
 //! succeeds without any manual repair.
 
 use std::collections::BTreeSet;
@@ -7,28 +8,6 @@ use std::path::Path;
 
 use crate::support::*;
 use serde_json::Value;
-
-/// The failure points a deploy or a rollback passes when nothing fails (the `switched-back`
-/// ones are only reached on the way back from a failure, `deploy:pruning-env` only when an
-/// environment is left unused, `deploy:repaired` only when an earlier kill left something to
-/// close: each has a test of its own).
-fn points(prefix: &str) -> Vec<&'static str> {
-    let list: Vec<&'static str> = hoist_deploy::FAILURE_POINTS
-        .iter()
-        .copied()
-        .filter(|p| {
-            p.starts_with(prefix)
-                && !p.ends_with("switched-back")
-                && *p != "deploy:pruning-env"
-                && *p != "deploy:repaired"
-        })
-        .collect();
-    assert!(
-        list.len() >= 4,
-        "too few failure points for {prefix}: {list:?}"
-    );
-    list
-}
 
 fn releases_json(site: &Site) -> Vec<Value> {
     let out = site.hoist(&["releases", "--json"]);
@@ -42,6 +21,17 @@ fn releases_json(site: &Site) -> Vec<Value> {
 
 /// Invariants 1, 3 and 4 after a kill; returns the live release.
 fn assert_invariants(site: &Site, point: &str, good_before: &BTreeSet<String>) -> String {
+    assert_invariants_in(site, point, good_before, &releases_json(site))
+}
+
+/// [`assert_invariants`] with `rows`, what `hoist releases --json` says after the kill (a walk
+/// reads it once for these checks and its own).
+fn assert_invariants_in(
+    site: &Site,
+    point: &str,
+    good_before: &BTreeSet<String>,
+    rows: &[Value],
+) -> String {
     // 1: current resolves to a complete, verified release.
     let current = site
         .current()
@@ -72,8 +62,7 @@ fn assert_invariants(site: &Site, point: &str, good_before: &BTreeSet<String>) -
     );
 
     // 3: the rollback target is never current, and is a good release on disk.
-    let rows = releases_json(site);
-    for row in &rows {
+    for row in rows {
         if row["rollback_target"] == true {
             assert_ne!(row["id"], current.as_str(), "{point}: target is current");
             assert_eq!(row["state"], "good", "{point}: target {row}");
@@ -93,8 +82,11 @@ fn assert_invariants(site: &Site, point: &str, good_before: &BTreeSet<String>) -
 }
 
 fn good_releases(site: &Site) -> BTreeSet<String> {
-    releases_json(site)
-        .iter()
+    good_in(&releases_json(site))
+}
+
+fn good_in(rows: &[Value]) -> BTreeSet<String> {
+    rows.iter()
         .filter(|r| r["state"] == "good")
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect()
@@ -144,18 +136,20 @@ fn over_ssh(site: &Site) -> hoist_testkit::SshServer {
 
 fn kill_every_deploy_step(site: &Site) {
     site.deploy_ok();
-    for (i, point) in points("deploy:").iter().enumerate() {
+    for (i, point) in kill_walk_points("deploy:").iter().enumerate() {
         site.change_code(&format!("before {point}"));
-        let good = good_releases(site);
+        let before = releases_json(site);
+        let good = good_in(&before);
         let live_before = site.current().unwrap();
-        let target_before = rollback_target_of(site);
+        let target_before = rollback_target_in(&before);
         let out = site.hoist_env(&["deploy"], &[("HOIST_FAIL_AT", point)]);
         assert!(
             killed(&out),
             "{point}: hoist was not killed: {}",
             stderr(&out)
         );
-        let current = assert_invariants(site, point, &good);
+        let after = releases_json(site);
+        let current = assert_invariants_in(site, point, &good, &after);
         // The next rollback goes to the last release known good: the live one's target while
         // the live one is still current, the live one itself once the killed deploy switched.
         let expected = if current == live_before {
@@ -164,7 +158,7 @@ fn kill_every_deploy_step(site: &Site) {
             Some(live_before)
         };
         assert_eq!(
-            rollback_target_of(site),
+            rollback_target_in(&after),
             expected,
             "{point}: rollback target"
         );
@@ -222,7 +216,7 @@ fn killing_a_rollback_at_any_step_breaks_nothing() {
 
 fn kill_every_rollback_step(site: &Site) {
     site.deploy_ok();
-    for point in &points("rollback:") {
+    for point in &kill_walk_points("rollback:") {
         site.change_code(&format!("for {point}"));
         let left = site.deploy_ok();
         let good = good_releases(site);
@@ -232,11 +226,12 @@ fn kill_every_rollback_step(site: &Site) {
             "{point}: hoist was not killed: {}",
             stderr(&out)
         );
-        let current = assert_invariants(site, point, &good);
+        let after = releases_json(site);
+        let current = assert_invariants_in(site, point, &good, &after);
         // Once switched away from, the release left is bad and never the next target.
-        let next = rollback_target_of(site);
+        let next = rollback_target_in(&after);
         if current != left {
-            assert_eq!(state_of(site, &left), "bad", "{point}");
+            assert_eq!(state_in(&after, &left), "bad", "{point}");
             assert_ne!(next.as_deref(), Some(left.as_str()), "{point}");
         }
 
@@ -255,15 +250,21 @@ fn kill_every_rollback_step(site: &Site) {
 }
 
 fn rollback_target_of(site: &Site) -> Option<String> {
-    releases_json(site)
-        .iter()
+    rollback_target_in(&releases_json(site))
+}
+
+fn rollback_target_in(rows: &[Value]) -> Option<String> {
+    rows.iter()
         .find(|r| r["rollback_target"] == true)
         .map(|r| r["id"].as_str().unwrap().to_string())
 }
 
 fn state_of(site: &Site, id: &str) -> String {
-    releases_json(site)
-        .iter()
+    state_in(&releases_json(site), id)
+}
+
+fn state_in(rows: &[Value], id: &str) -> String {
+    rows.iter()
         .find(|r| r["id"] == id)
         .map(|r| r["state"].as_str().unwrap().to_string())
         .unwrap_or_default()
@@ -515,7 +516,7 @@ fn killing_a_fleet_deploy_over_ssh_at_any_step_breaks_nothing() {
     };
     let out = site.hoist(&["deploy"]);
     assert_exit(&out, EXIT_OK);
-    for point in points("deploy:") {
+    for point in kill_walk_points("deploy:") {
         site.change_code(&format!("fleet before {point}"));
         let out = site.hoist_env(&["deploy"], &[("HOIST_FAIL_AT", point)]);
         assert!(

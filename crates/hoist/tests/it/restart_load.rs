@@ -843,25 +843,18 @@ fn uwsgi_serves_a_factory_entry() {
     a_factory_entry_is_served(Strategy::UwsgiChain);
 }
 
-/// hoist killed (SIGKILL) at every step of a deploy under gunicorn-hup, and inside the warm
-/// reload once the new workers are warm and before the old ones retire: the app keeps answering
-/// through nginx after each kill (the old master serves whatever happened), `current` is a whole
-/// release, and the next deploy serves exactly what `current` names, with as many workers as
-/// before.
+/// hoist killed (SIGKILL) at every step of a deploy under gunicorn-hup (`kill_walk_points`: one
+/// point per state a kill can leave), and inside the warm reload once the new workers are warm
+/// and before the old ones retire: the app keeps answering through nginx after each kill (the
+/// old master serves whatever happened), `current` is a whole release, and the next deploy
+/// serves exactly what `current` names, with as many workers as before.
 #[test]
 fn killing_a_gunicorn_hup_deploy_at_any_step_never_stops_the_serving() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let stack = Stack::start(Strategy::GunicornHup);
     assert_exit(&stack.hoist(&["deploy"]), EXIT_OK);
-    let points: Vec<&str> = hoist_deploy::FAILURE_POINTS
-        .iter()
-        .copied()
-        .filter(|p| {
-            p.starts_with("deploy:")
-                && !p.ends_with("switched-back")
-                && *p != "deploy:pruning-env"
-                && *p != "deploy:repaired"
-        })
+    let points: Vec<&str> = crate::support::kill_walk_points("deploy:")
+        .into_iter()
         .chain(["warm:grown"])
         .collect();
     let workers_before = stack.workers();

@@ -272,6 +272,57 @@ impl Drop for Site {
     }
 }
 
+/// Failure points a kill walk leaves out, each for the point it walks instead: on the sites of
+/// these tests a kill at either leaves the same journal, links and files, because nothing
+/// between the two records anything (left out, walked instead, what comes between them).
+pub const SAME_PHASE_POINTS: &[(&str, &str, &str)] = &[
+    (
+        "deploy:env",
+        "deploy:hooks",
+        "the import check and the per-host pre-switch hooks (the sites have none)",
+    ),
+    (
+        "deploy:healthy",
+        "deploy:restarted",
+        "the process checks and the health check",
+    ),
+];
+
+/// The failure points a kill walk over a deploy (`prefix` "deploy:") or a rollback ("rollback:")
+/// stops at, in the order a run reaches them: every point a run passes when nothing fails, less
+/// [`SAME_PHASE_POINTS`]. The `switched-back` ones are only reached on the way back from a
+/// failure, `deploy:pruning-env` only when an environment is left unused, `deploy:repaired`
+/// only when an earlier kill left something to close: each has a test of its own.
+pub fn kill_walk_points(prefix: &str) -> Vec<&'static str> {
+    let passed: Vec<&'static str> = hoist_deploy::FAILURE_POINTS
+        .iter()
+        .copied()
+        .filter(|p| {
+            p.starts_with(prefix)
+                && !p.ends_with("switched-back")
+                && *p != "deploy:pruning-env"
+                && *p != "deploy:repaired"
+        })
+        .collect();
+    for (left_out, instead, _) in SAME_PHASE_POINTS {
+        assert!(
+            hoist_deploy::FAILURE_POINTS.contains(left_out)
+                && hoist_deploy::FAILURE_POINTS.contains(instead),
+            "SAME_PHASE_POINTS names a failure point that is gone: {left_out} or {instead}"
+        );
+    }
+    let list: Vec<&'static str> = passed
+        .iter()
+        .copied()
+        .filter(|p| !SAME_PHASE_POINTS.iter().any(|(left_out, ..)| left_out == p))
+        .collect();
+    assert!(
+        list.len() >= 4,
+        "too few failure points for {prefix}: {list:?}"
+    );
+    list
+}
+
 pub fn assert_exit(out: &Output, code: i32) {
     assert_eq!(
         out.status.code(),
