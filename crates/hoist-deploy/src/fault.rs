@@ -45,6 +45,7 @@ pub const POINTS: &[&str] = &[
     "deploy:restarted",
     "deploy:healthy",
     "deploy:recorded",
+    "deploy:prune-recorded",
     "deploy:pruning",
     "deploy:pruned",
     "deploy:pruning-env",

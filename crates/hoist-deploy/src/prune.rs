@@ -1,6 +1,7 @@
 //! Invariant 4: keep `keep_releases` good releases, never the live one, the rollback target or
-//! one being built. A release is first renamed out of the way (atomic), then recorded as
-//! pruned, then deleted, so a half-deleted directory is never taken for a release.
+//! one being built. A release is first recorded as pruned, then renamed out of the way
+//! (atomic), then deleted: a good release never loses its directory before the journal says
+//! it was pruned, and a half-deleted directory is never taken for a release.
 //!
 //! A deploy prunes beside its own work, while it prepares and activates its release (off the
 //! critical path): it removes what pruning would remove once the new release is live, less
@@ -20,6 +21,7 @@ use crate::{fault, DeployError};
 use hoist_config::Config;
 use hoist_release::{
     prune_plan, History, JournalEntry, JournalEvent, PrunePlan, PruneReason, ReleaseId,
+    ReleaseState,
 };
 
 /// Prefix of a release directory or environment being deleted.
@@ -46,11 +48,18 @@ pub(crate) fn prune(
     let state = HostState::read(transport, layout)?;
     let remove = beside_deploy(&state, config.release.keep_releases, deploying.release);
     for id in &remove {
+        // Recorded before it goes: this runs beside the deploy, so a kill of hoist can land
+        // between any two of these steps, and a good release must never be found without its
+        // directory while the journal still calls it good. Killed after the record, its
+        // directory stays until the next prune removes it (recorded already, not again).
+        if state.history.state(id) != Some(ReleaseState::Pruned) {
+            recorder.journal(JournalEvent::Pruned {
+                release: id.clone(),
+            })?;
+        }
+        fault::point("deploy:prune-recorded");
         let aside = layout.releases().join(format!("{PRUNING}{id}"));
         transport.rename(&layout.release(id), &aside)?;
-        recorder.journal(JournalEvent::Pruned {
-            release: id.clone(),
-        })?;
         fault::point("deploy:pruning");
         transport.remove_all(&aside)?;
     }
