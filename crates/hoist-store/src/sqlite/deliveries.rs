@@ -53,39 +53,41 @@ async fn writer(
                 Err(_) => break,
             }
         }
-        // A caller that went away (its client hung up) still has its delivery written: the
-        // forge's redelivery then finds it and answers with its run.
         match write_group(&write, &group).await {
             Ok(outcomes) => {
                 for (pending, outcome) in group.into_iter().zip(outcomes) {
-                    if let DeliveryOutcome::Created(enqueued) = &outcome {
-                        for cancelled in &enqueued.cancelled {
-                            // No subscriber is not an error.
-                            let _ = changes.send(*cancelled);
-                        }
-                    }
-                    let _ = pending.answer.send(Ok(outcome));
+                    answer(&changes, pending, Ok(outcome));
                 }
             }
-            Err(error) if group.len() == 1 => {
-                let _ = group.remove(0).answer.send(Err(error));
-            }
+            Err(error) if group.len() == 1 => answer(&changes, group.remove(0), Err(error)),
             // Nothing of the group was written: each delivery on its own, for its own answer.
             Err(_) => {
                 for pending in group {
                     let outcome = write_group(&write, std::slice::from_ref(&pending))
                         .await
                         .map(|mut one| one.remove(0));
-                    if let Ok(DeliveryOutcome::Created(enqueued)) = &outcome {
-                        for cancelled in &enqueued.cancelled {
-                            let _ = changes.send(*cancelled);
-                        }
-                    }
-                    let _ = pending.answer.send(outcome);
+                    answer(&changes, pending, outcome);
                 }
             }
         }
     }
+}
+
+/// Wakes the subscribers of the runs a new delivery cancelled, then answers its caller. A
+/// caller that went away (its client hung up) still had its delivery written: the forge's
+/// redelivery then finds it and answers with its run.
+fn answer(
+    changes: &broadcast::Sender<RunId>,
+    pending: Pending,
+    outcome: Result<DeliveryOutcome, StoreError>,
+) {
+    if let Ok(DeliveryOutcome::Created(enqueued)) = &outcome {
+        for cancelled in &enqueued.cancelled {
+            // No subscriber is not an error.
+            let _ = changes.send(*cancelled);
+        }
+    }
+    let _ = pending.answer.send(outcome);
 }
 
 /// Writes `group` in one transaction; its outcomes in the group's order.
