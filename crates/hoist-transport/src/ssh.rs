@@ -786,9 +786,10 @@ fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
 /// Runs `$1` (a rendered command) watched, as the long-lived shell runs its commands: the
 /// channel's input (kept open by hoist, fd 3) reaching end-of-file means hoist is gone, and
 /// the command with everything it started is killed ([`kill_watched!`]). A background list
-/// reads /dev/null unless told otherwise, hence fd 3.
+/// reads /dev/null unless told otherwise, hence fd 3. It counts itself a shell level as the
+/// long-lived shell does (`SHLVL`; see `ssh_shell`'s prelude).
 const WATCHED: &str = concat!(
-    "exec 3<&0\n",
+    "exec 3<&0\nSHLVL=$(( ${SHLVL:-0} + 1 )); export SHLVL\n",
     kill_watched!(),
     r#"
 ( eval "$1" ) </dev/null & p=$!

@@ -544,3 +544,65 @@ fn a_master_that_went_away_is_replaced_on_the_next_command() {
     drop(host);
     assert!(!fresh.exists(), "dropping the transport closes its master");
 }
+
+/// A login user whose shell is bash and whose `~/.bashrc` counts its runs and exports a
+/// variable, as a `pyenv init` or `nvm` set-up there does (they cost ~0.1 s each run).
+const BASHRC_USER: &str = "hoist-bashrc";
+
+#[test]
+fn the_login_shells_start_up_files_run_once_per_connection_not_once_per_command() {
+    hoist_testkit::login_user(BASHRC_USER, false);
+    let home = PathBuf::from(format!("/home/{BASHRC_USER}"));
+    let shell = std::process::Command::new("usermod")
+        .args(["-s", "/bin/bash", BASHRC_USER])
+        .status()
+        .unwrap();
+    assert!(shell.success(), "usermod -s /bin/bash {BASHRC_USER}");
+    let counter = home.join("bashrc-ran");
+    let _ = fs::remove_file(&counter);
+    fs::write(
+        home.join(".bashrc"),
+        format!(
+            "echo ran >> {}\nexport FROM_BASHRC=yes\n",
+            counter.display()
+        ),
+    )
+    .unwrap();
+    let server = SshServer::start();
+    hoist_testkit::open_to_other_users(&server);
+    let mut target = target(&server, "web1");
+    target.user = Some(BASHRC_USER.into());
+    let ssh = Ssh::connect(&target).unwrap_or_else(|e| panic!("connect: {e}\n{}", server.log()));
+    // What restarts, health commands and hooks run: `bash -c`, from hoist's shell on the host.
+    let bash = |script: &str| {
+        Cmd::new("bash")
+            .arg("-eo")
+            .arg("pipefail")
+            .arg("-c")
+            .arg(script)
+    };
+    let out = ssh.exec(&bash("echo \"$FROM_BASHRC\"")).unwrap();
+    assert_eq!(
+        out.stdout_text().trim(),
+        "yes",
+        "the login's set-up reaches commands: {out:?}"
+    );
+    ssh.exec(&bash("true")).unwrap();
+    let shown = |_: hoist_transport::Stream, _: &str| {};
+    ssh.exec_streaming(&bash("echo streamed"), &shown).unwrap();
+    ssh.exec(
+        &Cmd::new("timeout")
+            .arg("10s")
+            .arg("bash")
+            .arg("-c")
+            .arg("true"),
+    )
+    .unwrap();
+    let runs = fs::read_to_string(&counter).unwrap_or_default();
+    assert_eq!(
+        runs.lines().count(),
+        1,
+        "~/.bashrc ran {} times for one connection and four commands",
+        runs.lines().count()
+    );
+}
