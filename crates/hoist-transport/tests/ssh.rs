@@ -606,3 +606,54 @@ fn the_login_shells_start_up_files_run_once_per_connection_not_once_per_command(
         runs.lines().count()
     );
 }
+
+#[test]
+fn output_comes_back_byte_for_byte_whatever_it_holds() {
+    let server = SshServer::start();
+    let ssh = ssh(&server);
+    let dir = tempfile::tempdir().unwrap();
+    // Binary with NULs, larger than any read buffer, and without a final newline; text that
+    // looks like the shell's own answers; nothing at all.
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let look_alike = b"HOIST-DONE 0\nHOIST-END-00\nHOIST-END-".to_vec();
+    let cases: [(&[u8], &[u8]); 4] = [
+        (&big, &look_alike),
+        (&look_alike, &big),
+        (b"", b""),
+        (b"x", b""),
+    ];
+    for (i, (out, err)) in cases.iter().enumerate() {
+        let (o, e) = (
+            dir.path().join(format!("o{i}")),
+            dir.path().join(format!("e{i}")),
+        );
+        fs::write(&o, out).unwrap();
+        fs::write(&e, err).unwrap();
+        let got = ssh
+            .exec(
+                &Cmd::new("sh")
+                    .arg("-c")
+                    .arg("cat -- \"$1\"; cat -- \"$2\" >&2; exit 3")
+                    .arg("hoist")
+                    .path_arg(&o)
+                    .path_arg(&e),
+            )
+            .unwrap();
+        assert_eq!(got.status, 3, "case {i}");
+        assert!(
+            got.stdout == *out,
+            "case {i}: stdout differs ({} bytes, {} sent)",
+            got.stdout.len(),
+            out.len()
+        );
+        assert!(
+            got.stderr == *err,
+            "case {i}: stderr differs ({} bytes, {} sent)",
+            got.stderr.len(),
+            err.len()
+        );
+    }
+    // The shell still answers after all of it.
+    let after = ssh.exec(&Cmd::new("echo").arg("still here")).unwrap();
+    assert_eq!(after.stdout_text(), "still here\n");
+}
