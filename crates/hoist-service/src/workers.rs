@@ -52,15 +52,27 @@ pub fn ready_dir(pidfile_or_fifo: &Path) -> std::path::PathBuf {
 /// and /proc: no procps needed on the host. The master's children come from
 /// `/proc/<pid>/task/*/children` where the kernel has it (a walk of all of /proc took 30-60 ms
 /// on a busy host, and a reload lists the workers many times), else from that walk.
+///
+/// Only the shell's own commands (`read`, `cd -P`, `printf`): a reload lists the workers every
+/// few milliseconds while new ones import the app on the same cores, and a `realpath`,
+/// `readlink` or `awk` process per listing and worker cost 20-50 ms of them each time. A
+/// directory's resolved path is `cd -P`'s `$PWD`, as `realpath` and `readlink` would say.
 const LIST_WORKERS: &str = r#"m="$1" rd="$3"
-printf 'release %s\n' "$(realpath "$2" 2>/dev/null || printf '%s' "$2")"
-if [ ! -d "/proc/$m" ] || [ "$(awk '{print $3}' "/proc/$m/stat" 2>/dev/null)" = Z ]; then
+if cd -P -- "$2" 2>/dev/null; then printf 'release %s\n' "$PWD"; else printf 'release %s\n' "$2"; fi
+state=Z
+if read -r line < "/proc/$m/stat" 2>/dev/null; then set -- ${line##*) }; state="$1"; fi
+if [ "$state" = Z ]; then
   echo 'master gone'
   exit 0
 fi
 [ -d "$rd" ] && echo 'tracks ready'
 if [ -e "/proc/$m/task/$m/children" ]; then
-  kids=$(cat "/proc/$m"/task/*/children 2>/dev/null)
+  kids=
+  for f in "/proc/$m"/task/*/children; do
+    k=
+    read -r k < "$f" 2>/dev/null
+    kids="$kids $k"
+  done
 else
   kids=$(for d in /proc/[0-9]*; do
     read -r line < "$d/stat" 2>/dev/null || continue
@@ -74,7 +86,9 @@ for p in $kids; do
   set -- ${line##*) }
   [ "$2" = "$m" ] && [ "$1" != Z ] || continue
   started="${20}"
-  printf 'worker %s %s\n' "$p" "$(readlink "$d/cwd" 2>/dev/null)"
+  cwd=
+  if cd -P -- "$d/cwd" 2>/dev/null; then cwd="$PWD"; fi
+  printf 'worker %s %s\n' "$p" "$cwd"
   if [ -f "$rd/$p" ] && read -r at loaded < "$rd/$p" && [ "$at" = "$started" ]; then
     printf 'ready %s %s\n' "$p" "$loaded"
   fi
@@ -331,22 +345,57 @@ mod tests {
             .spawn()
             .unwrap();
         let t = hoist_transport::Local::default();
+        // The release as `current` names it: through a symlink, which the listing resolves.
+        let link = tempfile::tempdir().unwrap();
+        let through = link.path().join("current");
+        std::os::unix::fs::symlink(&release, &through).unwrap();
+        let ready = tempfile::tempdir().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         let listing = loop {
-            let l = list_workers(&t, master.id(), &release, None).unwrap();
+            let l = list_workers(&t, master.id(), &through, Some(ready.path())).unwrap();
             if l.workers.len() == 2 || Instant::now() > deadline {
                 break l;
             }
             std::thread::sleep(Duration::from_millis(50));
         };
+        // A ready file with the worker's own start time counts; one with another does not.
+        let (first, second) = (listing.workers[0].pid, listing.workers[1].pid);
+        let started = |pid: u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            after.split(' ').nth(19).unwrap().to_string()
+        };
+        std::fs::write(
+            ready.path().join(first.to_string()),
+            format!("{} {}\n", started(first), release.display()),
+        )
+        .unwrap();
+        std::fs::write(ready.path().join(second.to_string()), "1 /elsewhere\n").unwrap();
+        let readied = list_workers(&t, master.id(), &through, Some(ready.path())).unwrap();
         master.kill().unwrap();
         master.wait().unwrap();
         assert!(listing.master_alive);
+        assert!(listing.tracks_ready);
         assert_eq!(listing.release, release.display().to_string());
         assert_eq!(listing.workers.len(), 2, "{listing:?}");
         assert!(
             listing.workers.iter().all(|w| w.cwd == listing.release),
             "{listing:?}"
         );
+        let ready_of = |pid: u32| {
+            readied
+                .workers
+                .iter()
+                .find(|w| w.pid == pid)
+                .and_then(|w| w.ready.clone())
+        };
+        assert_eq!(
+            ready_of(first),
+            Some(release.display().to_string()),
+            "{readied:?}"
+        );
+        assert_eq!(ready_of(second), None, "{readied:?}");
+        let gone = list_workers(&t, master.id(), &through, None).unwrap();
+        assert!(!gone.master_alive, "{gone:?}");
     }
 }
