@@ -342,9 +342,12 @@ impl Build<'_> {
         }
         let python = self.env_python();
         log(&format!("installing {} with uv", self.requirements_list()));
+        // Compiled to bytecode here, as pip does by default: the app's workers may not write
+        // into the environment (it belongs to the deploy user), and would then compile every
+        // module from source at every start: each warm reload's new workers, each import check.
         self.step(
             "installing requirements (uv pip install)",
-            uv(&["pip", "install", "--python"])
+            uv(&["pip", "install", "--compile-bytecode", "--python"])
                 .path_arg(&python)
                 .args(self.requirement_args()),
             self.install_hint(),

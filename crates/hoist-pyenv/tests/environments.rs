@@ -33,6 +33,18 @@ fn project() -> Project {
 const VERSIONS: &str = "import importlib.util as u, six, idna; \
     print(six.__version__, idna.__version__, u.find_spec('certifi') is not None)";
 
+/// How many files match a shell glob.
+fn glob_count(pattern: &str) -> usize {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("for f in $1; do [ -e \"$f\" ] && echo \"$f\"; done")
+        .arg("sh")
+        .arg(pattern)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
 fn mark_identity(env: &Path) -> (u64, i64, i64) {
     let meta = std::fs::metadata(env.join(COMPLETE_MARK)).unwrap();
     (meta.ino(), meta.mtime(), meta.mtime_nsec())
@@ -53,6 +65,21 @@ fn assert_built_then_reused(p: &Project, interp: &Interpreter, installer: &Insta
     let first = first.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.path, p.env(&key));
     assert!(!first.reused);
+    // Compiled when installed (before anything imports them here): a worker that may not
+    // write into the environment (another user's, as a deploy user's env is to the app's)
+    // would otherwise compile every module from source at every start.
+    let compiled = |package: &str| {
+        let pattern = format!(
+            "{}/lib/python*/site-packages/{package}/__pycache__/*.pyc",
+            first.path.display()
+        );
+        glob_count(&pattern)
+    };
+    assert!(
+        compiled("idna") > 0,
+        "no bytecode for idna in {}",
+        first.path.display()
+    );
     assert_eq!(run_in_env(&first.path, VERSIONS), "1.16.0 3.7 False");
     assert_eq!(
         log.last().unwrap(),
