@@ -355,9 +355,17 @@ mod tests {
         for capacity in 1..text.len() {
             let mut from = BufReader::with_capacity(capacity, &text[..]);
             let boundary = b"HOIST-END-x-1";
-            assert_eq!(read_until(&mut from, boundary).unwrap(), b"abc", "{capacity}");
+            assert_eq!(
+                read_until(&mut from, boundary).unwrap(),
+                b"abc",
+                "{capacity}"
+            );
             assert_eq!(read_until(&mut from, boundary).unwrap(), b"", "{capacity}");
-            assert_eq!(read_until(&mut from, boundary).unwrap(), b"tail", "{capacity}");
+            assert_eq!(
+                read_until(&mut from, boundary).unwrap(),
+                b"tail",
+                "{capacity}"
+            );
             assert!(read_until(&mut from, boundary).is_err(), "{capacity}");
         }
     }
