@@ -90,10 +90,13 @@ else printf '%s\\n' HOIST-READY; fi\n"
 /// if the channel reaches end-of-file the controller is gone (killed), and the command with
 /// everything it started is killed ([`kill_watched!`]), so a dead deploy's hook (a migration)
 /// does not go on beside the next deploy's. One `{ ... }` block: the shell has read all of it
-/// before the watcher reads fd 3. The output files are made afresh first, so that a
-/// [`STREAM`] of them never shows the previous command's.
-const RUN_START: &str = r#"rm -f "$__hoist_d/out" "$__hoist_d/err"; : >"$__hoist_d/out"; : >"$__hoist_d/err"
-( eval "$__hoist_c" ) <"$__hoist_i" >"$__hoist_d/out" 2>"$__hoist_d/err" & __hoist_p=$!
+/// before the watcher reads fd 3. The output files `$__hoist_o` and `$__hoist_e` are new for
+/// each request (named by its count), so that neither a [`STREAM`] of them nor the answer ever
+/// shows the previous command's, nor what a process it left behind still writes to its own;
+/// every [`CLEAN_EVERY`] requests the earlier ones are removed (a `rm` per request cost a
+/// process each time).
+const RUN_START: &str = r#": >"$__hoist_o"; : >"$__hoist_e"
+( eval "$__hoist_c" ) <"$__hoist_i" >"$__hoist_o" 2>"$__hoist_e" & __hoist_p=$!
 ( IFS= read -r _ <&3 || __hoist_kill "$__hoist_p" ) >/dev/null 2>&1 & __hoist_w=$!"#;
 
 /// Passes the output files on while the command runs, as lines `O <line>` and `E <line>` (a
@@ -101,20 +104,23 @@ const RUN_START: &str = r#"rm -f "$__hoist_d/out" "$__hoist_d/err"; : >"$__hoist
 /// unbuffered, so that the two streams do not cut into each other), until the command has
 /// ended and its last lines are read (GNU tail's `--pid`, checked every 10 ms). mawk reads a pipe in blocks unless told
 /// `-W interactive` (`$__hoist_awk`, chosen once by [`PRELUDE`]).
-const STREAM: &str = r#"tail -n +1 -s 0.01 --pid="$__hoist_p" -f "$__hoist_d/out" 2>/dev/null | $__hoist_awk '{ while (length($0) > 1000) { printf "%s", "O " substr($0, 1, 1000) "\n"; $0 = substr($0, 1001) } printf "%s", "O " $0 "\n"; fflush() }' & __hoist_so=$!
-tail -n +1 -s 0.01 --pid="$__hoist_p" -f "$__hoist_d/err" 2>/dev/null | $__hoist_awk '{ while (length($0) > 1000) { printf "%s", "E " substr($0, 1, 1000) "\n"; $0 = substr($0, 1001) } printf "%s", "E " $0 "\n"; fflush() }' & __hoist_se=$!"#;
+const STREAM: &str = r#"tail -n +1 -s 0.01 --pid="$__hoist_p" -f "$__hoist_o" 2>/dev/null | $__hoist_awk '{ while (length($0) > 1000) { printf "%s", "O " substr($0, 1, 1000) "\n"; $0 = substr($0, 1001) } printf "%s", "O " $0 "\n"; fflush() }' & __hoist_so=$!
+tail -n +1 -s 0.01 --pid="$__hoist_p" -f "$__hoist_e" 2>/dev/null | $__hoist_awk '{ while (length($0) > 1000) { printf "%s", "E " substr($0, 1, 1000) "\n"; $0 = substr($0, 1001) } printf "%s", "E " $0 "\n"; fflush() }' & __hoist_se=$!"#;
 
 const RUN_WAIT: &str = r#"wait "$__hoist_p"; __hoist_rc=$?"#;
 
 const STREAM_WAIT: &str = r#"wait "$__hoist_so" "$__hoist_se""#;
+
+/// How often the output files of earlier requests are removed ([`RUN_START`]).
+const CLEAN_EVERY: u64 = 64;
 
 const RUN_END: &str = r#"kill -s KILL "$__hoist_w" 2>/dev/null; wait "$__hoist_w" 2>/dev/null"#;
 
 /// The answer: the header, then each output file followed by the boundary (`test -s` is the
 /// shell's own: an empty file costs no process).
 const SEND: &str = r#"printf '%s %s\n' HOIST-DONE "$__hoist_rc"
-if [ -s "$__hoist_d/out" ]; then cat "$__hoist_d/out"; fi; printf '%s' "$__hoist_b"
-if [ -s "$__hoist_d/err" ]; then cat "$__hoist_d/err"; fi; printf '%s' "$__hoist_b""#;
+if [ -s "$__hoist_o" ]; then cat "$__hoist_o"; fi; printf '%s' "$__hoist_b"
+if [ -s "$__hoist_e" ]; then cat "$__hoist_e"; fi; printf '%s' "$__hoist_b""#;
 
 /// A running remote shell.
 pub(crate) struct RemoteShell {
@@ -236,10 +242,15 @@ impl RemoteShell {
             (":", ":")
         };
         self.requests += 1;
-        let boundary = format!("HOIST-END-{}-{}", self.secret, self.requests);
+        let n = self.requests;
+        let boundary = format!("HOIST-END-{}-{n}", self.secret);
+        if n % CLEAN_EVERY == 0 {
+            // Every earlier request has ended: the shell runs one at a time.
+            request.extend_from_slice(b"rm -f \"$__hoist_d\"/o* \"$__hoist_d\"/e*\n");
+        }
         request.extend_from_slice(
             format!(
-                "{{ __hoist_c={}; __hoist_i={input}; __hoist_b={boundary}\n{RUN_START}\n{stream}\n{RUN_WAIT}\n{stream_wait}\n{RUN_END}\n{SEND}; }}\n",
+                "{{ __hoist_c={}; __hoist_i={input}; __hoist_b={boundary}; __hoist_o=\"$__hoist_d/o{n}\"; __hoist_e=\"$__hoist_d/e{n}\"\n{RUN_START}\n{stream}\n{RUN_WAIT}\n{stream_wait}\n{RUN_END}\n{SEND}; }}\n",
                 crate::shell_quote(&cmd.render())
             )
             .as_bytes(),

@@ -657,3 +657,35 @@ fn output_comes_back_byte_for_byte_whatever_it_holds() {
     let after = ssh.exec(&Cmd::new("echo").arg("still here")).unwrap();
     assert_eq!(after.stdout_text(), "still here\n");
 }
+
+#[test]
+fn what_a_process_left_behind_writes_later_is_not_the_next_commands_output() {
+    let server = SshServer::start();
+    let ssh = ssh(&server);
+    // A restart command that starts a server in the background which keeps hoist's output as
+    // its own (a daemon that does not close its descriptors).
+    let first = ssh
+        .exec(
+            &Cmd::new("sh")
+                .arg("-c")
+                .arg("echo first; (sleep 0.3; echo LATE; echo LATE >&2) &"),
+        )
+        .unwrap();
+    assert_eq!(first.stdout_text(), "first\n");
+    for _ in 0..3 {
+        let next = ssh
+            .exec(
+                &Cmd::new("sh")
+                    .arg("-c")
+                    .arg("sleep 0.2; echo next; echo err >&2"),
+            )
+            .unwrap();
+        assert_eq!(next.stdout_text(), "next\n");
+        assert_eq!(String::from_utf8_lossy(&next.stderr), "err\n");
+    }
+    // Many requests later the shell still answers (its earlier files are removed on the way).
+    for i in 0..150 {
+        let out = ssh.exec(&Cmd::new("echo").arg(i.to_string())).unwrap();
+        assert_eq!(out.stdout_text(), format!("{i}\n"));
+    }
+}
