@@ -244,7 +244,7 @@ impl RemoteShell {
         self.requests += 1;
         let n = self.requests;
         let boundary = format!("HOIST-END-{}-{n}", self.secret);
-        if n % CLEAN_EVERY == 0 {
+        if n.is_multiple_of(CLEAN_EVERY) {
             // Every earlier request has ended: the shell runs one at a time.
             request.extend_from_slice(b"rm -f \"$__hoist_d\"/o* \"$__hoist_d\"/e*\n");
         }
