@@ -264,12 +264,12 @@ fn link_shared(
                 ));
             }
         }
-        if let Some(parent) = link.parent() {
+        // The release directory itself exists: only a deeper parent may need making.
+        if let Some(parent) = link.parent().filter(|p| *p != release_dir) {
             transport.create_dir_all(parent).map_err(before_switch)?;
         }
-        // The path itself may be a symlink of the app's tree: removing it removes the link,
-        // never what it points to.
-        transport.remove_all(&link).map_err(before_switch)?;
+        // The path itself may be a symlink of the app's tree: `symlink` replaces what is
+        // there, removing a link and never what it points to.
         transport.symlink(&target, &link).map_err(before_switch)?;
     }
     Ok(())

@@ -129,7 +129,8 @@ pub trait Transport: Send + Sync {
     fn switch_symlink(&self, link: &Path, target: &Path) -> Result<(), TransportError>;
 
     /// Makes `link` a symlink to `target` unless it already is one (used for `shared/` links
-    /// and `.venv` inside a release being built).
+    /// and `.venv` inside a release being built), replacing whatever else is at `link`: a
+    /// file, a directory with its contents, or a symlink (the link, never what it points to).
     fn symlink(&self, target: &Path, link: &Path) -> Result<(), TransportError>;
 
     /// Copies `files` (paths relative to `src`, on the controller) into `dest` on the host,
