@@ -47,10 +47,25 @@ impl HostState {
         };
         let history = History::from_entries(&entries);
         let current_path = layout.current();
-        let current = match transport.kind(&current_path)? {
-            FileKind::Missing => None,
-            FileKind::Symlink => {
-                let target = transport.read_link(&current_path)?.unwrap_or_default();
+        // `readlink` first, one command in the common case; only when `current` is not a
+        // symlink is its kind asked, to say what it is.
+        let link = match transport.read_link(&current_path) {
+            Ok(link) => link,
+            Err(e) => match transport.kind(&current_path)? {
+                FileKind::Missing | FileKind::Symlink => return Err(e.into()),
+                _ => {
+                    return Err(DeployError::config(format!(
+                        "{}: {} is a real directory or file, not a symlink",
+                        transport.host(),
+                        current_path.display()
+                    ))
+                    .hint("hoist switches releases by replacing a symlink; move the directory into releases/ and point a symlink at it"))
+                }
+            },
+        };
+        let current = match link {
+            None => None,
+            Some(target) => {
                 let id = layout.release_of_link(&target);
                 if id.is_none() {
                     return Err(DeployError::internal(format!(
@@ -63,14 +78,6 @@ impl HostState {
                     .hint("point it at a release by hand, or move it away and deploy"));
                 }
                 id
-            }
-            _ => {
-                return Err(DeployError::config(format!(
-                    "{}: {} is a real directory or file, not a symlink",
-                    transport.host(),
-                    current_path.display()
-                ))
-                .hint("hoist switches releases by replacing a symlink; move the directory into releases/ and point a symlink at it"))
             }
         };
         let mut history = history;
