@@ -99,6 +99,10 @@ const MISSING: i32 = 44;
 const EXISTS: i32 = 45;
 const IS_DIR: i32 = 46;
 
+/// How long a command waits for the host's shell while another thread runs one there, before
+/// it takes a session of its own.
+const SHELL_WAIT: Duration = Duration::from_millis(50);
+
 /// A host reached over SSH through one multiplexed master connection.
 ///
 /// `Ssh` owns a small single-threaded tokio runtime for the async `openssh` crate; the
@@ -263,13 +267,21 @@ impl Ssh {
         on_line: Option<LineSink<'_>>,
     ) -> Result<Output, TransportError> {
         let session = self.session()?;
-        // The shell runs one command at a time; a command from another thread (the lock's
-        // heartbeat while a long hook runs) gets a session of its own rather than waiting.
-        let mut shell = match self.shell.try_lock() {
-            Ok(shell) => shell,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                return self.run_in_session_or_watched(&session, cmd, on_line);
+        // The shell runs one command at a time. A command from another thread waits for it a
+        // little (prune beside the upload: most commands take a few milliseconds, a session of
+        // its own 40-150 ms and the login shell's start-up files), and gets a session of its own
+        // when the shell stays busy (the lock's heartbeat while a long hook runs).
+        let waiting = Instant::now();
+        let mut shell = loop {
+            match self.shell.try_lock() {
+                Ok(shell) => break shell,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if waiting.elapsed() < SHELL_WAIT => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    return self.run_in_session_or_watched(&session, cmd, on_line);
+                }
             }
         };
         if shell

@@ -689,3 +689,24 @@ fn what_a_process_left_behind_writes_later_is_not_the_next_commands_output() {
         assert_eq!(out.stdout_text(), format!("{i}\n"));
     }
 }
+
+#[test]
+fn a_long_command_does_not_hold_up_another_threads_command() {
+    let server = SshServer::start();
+    let host = ssh(&server);
+    host.exec(&Cmd::new("true")).unwrap();
+    std::thread::scope(|scope| {
+        // A migration in the host's shell; the lock's heartbeat must not wait for it.
+        let long = scope.spawn(|| host.exec(&Cmd::new("sleep").arg("3")).unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        let start = std::time::Instant::now();
+        let out = host.exec(&Cmd::new("echo").arg("beat")).unwrap();
+        let took = start.elapsed();
+        assert_eq!(out.stdout_text(), "beat\n");
+        assert!(
+            !long.is_finished() && took < Duration::from_secs(2),
+            "the second command waited for the first ({took:?})"
+        );
+        assert!(long.join().unwrap().success());
+    });
+}
