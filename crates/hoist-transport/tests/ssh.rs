@@ -710,3 +710,67 @@ fn a_long_command_does_not_hold_up_another_threads_command() {
         assert!(long.join().unwrap().success());
     });
 }
+
+#[test]
+fn a_small_change_is_shipped_whole_with_its_modes_and_times_and_vouched_for() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = SshServer::start();
+    let host = ssh(&server);
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("pkg")).unwrap();
+    fs::write(src.join("app.py"), "v1").unwrap();
+    fs::write(src.join("pkg/lib.py"), "library").unwrap();
+    let mut files: Vec<PathBuf> = ["app.py", "pkg/lib.py"].iter().map(PathBuf::from).collect();
+    let releases = tmp.path().join("root/releases");
+    let one = releases.join("1");
+    host.upload_tree(&src, &files, &one, None).unwrap();
+
+    // A code-only change: one file edited and made executable, one new in a new folder.
+    fs::write(src.join("app.py"), "v2 changed").unwrap();
+    fs::set_permissions(src.join("app.py"), fs::Permissions::from_mode(0o750)).unwrap();
+    fs::create_dir_all(src.join("new/deeper")).unwrap();
+    fs::write(src.join("new/deeper/mod.py"), "new").unwrap();
+    files.push("new/deeper/mod.py".into());
+    let two = releases.join("2");
+    let second = host.upload_tree(&src, &files, &two, Some(&one)).unwrap();
+    assert_eq!(
+        (second.copied, second.linked, second.bytes),
+        (2, 1, 13),
+        "{second:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(two.join("app.py")).unwrap(),
+        "v2 changed"
+    );
+    assert_eq!(
+        fs::read_to_string(two.join("new/deeper/mod.py")).unwrap(),
+        "new"
+    );
+    let meta = |p: &Path| fs::metadata(p).unwrap();
+    assert_eq!(meta(&two.join("app.py")).mode() & 0o7777, 0o750);
+    assert_eq!(
+        meta(&src.join("app.py")).mtime(),
+        meta(&two.join("app.py")).mtime()
+    );
+    assert_eq!(meta(&two.join("app.py")).uid(), meta(&two).uid());
+    assert_eq!(fs::read_to_string(one.join("app.py")).unwrap(), "v1");
+    let names: Vec<String> = fs::read_dir(&two)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("uploading")), "{names:?}");
+
+    // Its manifest vouches for what arrived: the next upload links all of it.
+    let three = releases.join("3");
+    let third = host.upload_tree(&src, &files, &three, Some(&two)).unwrap();
+    assert_eq!((third.copied, third.linked), (0, 3), "{third:?}");
+
+    // A large change still arrives whole (through rsync).
+    let big: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(src.join("pkg/lib.py"), &big).unwrap();
+    let four = releases.join("4");
+    let fourth = host.upload_tree(&src, &files, &four, Some(&three)).unwrap();
+    assert_eq!((fourth.copied, fourth.linked), (1, 2), "{fourth:?}");
+    assert_eq!(fs::read(four.join("pkg/lib.py")).unwrap(), big);
+}
