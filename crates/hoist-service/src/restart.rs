@@ -129,13 +129,24 @@ fn gunicorn_hup(
         Some(text) => match parse_pid(&String::from_utf8_lossy(&text)) {
             Some(pid) => {
                 let master = master_env(t, pid, ctx)?;
-                master.alive && master.gunicorn && master.env != MasterEnv::Other
+                (master.alive && master.gunicorn && master.env != MasterEnv::Other).then_some(pid)
             }
-            None => false,
+            None => None,
         },
-        None => false,
+        None => None,
     };
-    if !surely_reloadable && started_fresh(t, process, ctx, &ready)? {
+    if let Some(master) = surely_reloadable {
+        // Just seen running: warm_reload finds it gone, should it exit meanwhile.
+        return crate::warm::warm_reload(
+            t,
+            &process.name,
+            master,
+            release,
+            &ready,
+            process.timeout,
+        );
+    }
+    if started_fresh(t, process, ctx, &ready)? {
         return Ok(());
     }
     let fail = reload_failure(t, process);

@@ -86,8 +86,13 @@ pub(crate) fn warm_reload(
     // 1. Grow: one new worker per missing one, the old ones still serving.
     // The worker count the last TTIN should bring, and when it was sent.
     let mut asked: Option<(usize, Instant)> = None;
+    // The listing from before serves as the first one.
+    let mut first = Some(before);
     loop {
-        let now = list_workers(t, master, release, Some(ready))?;
+        let now = match first.take() {
+            Some(before) => before,
+            None => list_workers(t, master, release, Some(ready))?,
+        };
         if !now.master_alive {
             return Err(fail(format!(
                 "the master (pid {master}) exited during the reload"
