@@ -185,9 +185,10 @@ pub(crate) fn warm_reload(
     let now = list_workers(t, master, release, Some(ready))?;
     for n in target..now.workers.len() {
         if n > target {
-            // Apart, so that the master sees each one (it handles one in well under a
-            // millisecond when idle; one it missed is made up for by `retire`).
-            std::thread::sleep(Duration::from_millis(15));
+            // Apart, so that the master sees each one: signals of one kind that arrive
+            // before it has handled the last are delivered once, and a lost `TTOU` leaves a
+            // worker too many (sent at once, the kill test caught it under load).
+            std::thread::sleep(Duration::from_millis(30));
         }
         signal(t, master, "TTOU").map_err(&fail)?;
     }
