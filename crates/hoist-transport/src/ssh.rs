@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::local::parse_df;
 use crate::manifest::{plan_against, MANIFEST_FILE};
-use crate::ssh_shell::{kill_watched, RemoteShell};
+use crate::ssh_shell::{count_shell_level, kill_watched, RemoteShell};
 use crate::{
     shell_quote, sudo_refusal, Become, BecomeScope, Cmd, FileKind, LineSink, Output, Stream,
     Transport, TransportError, UploadStats,
@@ -799,9 +799,11 @@ fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
 /// channel's input (kept open by hoist, fd 3) reaching end-of-file means hoist is gone, and
 /// the command with everything it started is killed ([`kill_watched!`]). A background list
 /// reads /dev/null unless told otherwise, hence fd 3. It counts itself a shell level as the
-/// long-lived shell does (`SHLVL`; see `ssh_shell`'s prelude).
+/// long-lived shell does ([`count_shell_level!`]).
 const WATCHED: &str = concat!(
-    "exec 3<&0\nSHLVL=$(( ${SHLVL:-0} + 1 )); export SHLVL\n",
+    "exec 3<&0\n",
+    count_shell_level!(),
+    "\n",
     kill_watched!(),
     r#"
 ( eval "$1" ) </dev/null & p=$!
@@ -1100,20 +1102,6 @@ fn small_archive(src: &Path, files: &[PathBuf], manifest: &[u8]) -> Option<Small
     if files.len() > SMALL_UPLOAD_FILES {
         return None;
     }
-    let mut total = 0u64;
-    let mut metas = Vec::with_capacity(files.len());
-    for rel in files {
-        let meta = std::fs::symlink_metadata(src.join(rel)).ok()?;
-        if !meta.is_file() || rel.is_absolute() {
-            return None;
-        }
-        total += meta.len();
-        if total > SMALL_UPLOAD_BYTES {
-            return None;
-        }
-        metas.push(meta);
-    }
-    let mut builder = tar::Builder::new(Vec::new());
     let header_for = |size: u64, mode: u32, mtime: i64| {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);
@@ -1122,10 +1110,19 @@ fn small_archive(src: &Path, files: &[PathBuf], manifest: &[u8]) -> Option<Small
         header.set_mtime(u64::try_from(mtime).unwrap_or(0));
         header
     };
+    let mut builder = tar::Builder::new(Vec::new());
     let mut file_bytes = 0u64;
-    for (rel, meta) in files.iter().zip(&metas) {
-        let content = std::fs::read(src.join(rel)).ok()?;
+    for rel in files {
+        let path = src.join(rel);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file() || rel.is_absolute() {
+            return None;
+        }
+        let content = std::fs::read(&path).ok()?;
         file_bytes += content.len() as u64;
+        if file_bytes > SMALL_UPLOAD_BYTES {
+            return None;
+        }
         let mut header = header_for(content.len() as u64, meta.mode(), meta.mtime());
         builder
             .append_data(&mut header, rel, content.as_slice())

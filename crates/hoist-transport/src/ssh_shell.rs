@@ -27,6 +27,18 @@ use crate::{Cmd, Output};
 /// stopped process cannot fork, and one that forked between a walk and its stop is found by
 /// the next walk while its parent is still there to lead to it), then killed at once: a
 /// process killed first would leave its children to init, out of the tree.
+/// Counts the shell it runs in as a shell level (`SHLVL`, which dash leaves alone and the
+/// login shell's `exec` took back): bash started with `-c` by a command reads `~/.bashrc` again
+/// when it sees `SSH_CLIENT` at the first level, as if sshd had started it, so every restart,
+/// health check and hook paid the login's set-up again (a `pyenv init` there costs ~0.1 s a
+/// command). The login shell has read it once; what it exported reaches every command.
+macro_rules! count_shell_level {
+    () => {
+        "SHLVL=$(( ${SHLVL:-0} + 1 )); export SHLVL"
+    };
+}
+pub(crate) use count_shell_level;
+
 macro_rules! kill_tree {
     () => {
         r#"__hoist_kill_tree() {
@@ -68,17 +80,13 @@ const DONE: &str = "HOIST-DONE";
 /// Sets up the scratch files, removes them when the shell exits, defines the watchers' kill
 /// ([`kill_watched!`]), and says it is ready. Fd 3 keeps the shell's own input (the channel
 /// from hoist) for the watchers of [`RUN`].
-///
-/// The shell counts itself as a shell level (`SHLVL`, which dash leaves alone and the login
-/// shell's `exec` took back): bash started with `-c` by a command reads `~/.bashrc` again when
-/// it sees `SSH_CLIENT` at the first level, as if sshd had started it, so every restart, health
-/// check and hook paid the login's set-up again (a `pyenv init` there costs ~0.1 s a command).
-/// The login shell has read it once; what it exported reaches every command.
+/// The shell counts itself a shell level ([`count_shell_level!`]).
 const PRELUDE: &str = concat!(
     "__hoist_d=$(mktemp -d) || exit 1\n\
 trap 'rm -rf \"$__hoist_d\"' EXIT\n\
-exec 3<&0\n\
-SHLVL=$(( ${SHLVL:-0} + 1 )); export SHLVL\n",
+exec 3<&0\n",
+    count_shell_level!(),
+    "\n",
     kill_watched!(),
     "\n__hoist_awk=awk\n\
 if awk -W interactive 'BEGIN { exit 0 }' </dev/null >/dev/null 2>&1; then __hoist_awk='awk -W interactive'; fi\n\
