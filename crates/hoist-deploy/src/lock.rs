@@ -99,28 +99,6 @@ touch -c -- "$1/heartbeat""#;
 const HEARTBEAT_AGE: &str = r#"h=$(stat -c %Y -- "$1/heartbeat" 2>/dev/null || stat -c %Y -- "$1/owner.json") || exit 44
 echo $(( $(date +%s) - h ))"#;
 
-/// `$1` the state directory, `$2` a new temporary lock, `$3` the lock, `$4` the token, the
-/// owner record on stdin: takes the lock in one command on the host. The temporary lock is
-/// filled and synced, then renamed onto the lock (`rename(2)` refuses a lock that is there), so
-/// the lock appears whole or not at all; a failure leaves no temporary behind. Exit
-/// [`TAKE_HELD`] when the lock is held, [`TAKE_NO_STATE_DIR`] when the state directory cannot
-/// be made.
-const TAKE: &str = r#"mkdir -p -- "$1" || exit 47
-mkdir -- "$2" || exit 1
-if ! { cat > "$2/owner.json" && printf '%s' "$4" > "$2/token" && : > "$2/heartbeat" &&
-  chmod 644 -- "$2/owner.json" "$2/token" "$2/heartbeat" &&
-  sync -- "$2/owner.json" "$2/token" "$2/heartbeat" "$2"; }; then
-  rm -rf -- "$2"; exit 1
-fi
-if e=$(mv -T -- "$2" "$3" 2>&1); then exit 0; fi
-rm -rf -- "$2"
-if [ -e "$3" ] || [ -L "$3" ]; then exit 45; fi
-printf '%s\n' "$e" >&2
-exit 1"#;
-
-const TAKE_HELD: i32 = 45;
-const TAKE_NO_STATE_DIR: i32 = 47;
-
 fn script(text: &str, lock: &Path) -> Cmd {
     Cmd::new("sh")
         .arg("-c")
@@ -264,6 +242,12 @@ pub(crate) fn acquire(
     events: EventSink<'_>,
 ) -> Result<HeldLock, DeployError> {
     let lock = layout.lock();
+    transport.create_dir_all(&layout.state_dir()).map_err(|e| {
+        DeployError::before_switch(e.to_string()).hint(format!(
+            "check that {} is writable by this user",
+            layout.root.display()
+        ))
+    })?;
     let (user, _) = req.who.split_once('@').unwrap_or((req.who, ""));
     let owner = LockOwner {
         pid: req.pid,
@@ -283,45 +267,30 @@ pub(crate) fn acquire(
         let tmp = layout
             .state_dir()
             .join(format!("lock.{}.{}.tmp", std::process::id(), nanos()));
+        transport.create_dir(&tmp)?;
         let json = serde_json::to_vec_pretty(&owner).expect("lock owner serialises");
-        let took = transport.exec(
-            &Cmd::new("sh")
-                .arg("-c")
-                .arg(TAKE)
-                .arg("hoist")
-                .path_arg(&layout.state_dir())
-                .path_arg(&tmp)
-                .path_arg(&lock)
-                .arg(&token)
-                .stdin(json),
-        )?;
-        match took.status {
-            0 => {
+        let written = transport
+            .write_file_atomic(&owner_path(&tmp), &json)
+            .and_then(|()| transport.write_file_atomic(&token_path(&tmp), token.as_bytes()))
+            .and_then(|()| transport.write_file_atomic(&tmp.join("heartbeat"), b""));
+        if let Err(e) = written {
+            // A full disk: leave no half-made lock behind.
+            let _ = transport.remove_all(&tmp);
+            return Err(e.into());
+        }
+        match transport.rename(&tmp, &lock) {
+            Ok(()) => {
                 return Ok(HeldLock {
                     path: lock,
                     token: token.clone(),
                 })
             }
-            TAKE_HELD => {}
-            TAKE_NO_STATE_DIR => {
-                return Err(DeployError::before_switch(format!(
-                    "{}: cannot create {}: {}",
-                    transport.host(),
-                    layout.state_dir().display(),
-                    took.tail(3)
-                ))
-                .hint(format!(
-                    "check that {} is writable by this user",
-                    layout.root.display()
-                )))
+            Err(TransportError::AlreadyExists { .. }) => {
+                transport.remove_all(&tmp)?;
             }
-            _ => {
-                return Err(DeployError::before_switch(format!(
-                    "{}: cannot write the lock {}: {}",
-                    transport.host(),
-                    lock.display(),
-                    took.tail(3)
-                )))
+            Err(e) => {
+                let _ = transport.remove_all(&tmp);
+                return Err(e.into());
             }
         }
         match lock_status(transport, layout)? {
