@@ -51,8 +51,26 @@ pub(crate) struct HeldLock {
 impl HeldLock {
     /// Removes the lock, unless it is no longer ours (then it is left to its new holder).
     pub(crate) fn release(self, transport: &dyn Transport) -> Result<(), DeployError> {
-        self.ensure_ours(transport)?;
-        remove_lock_dir(transport, &self.path)
+        let out = transport.exec(
+            &script(RELEASE, &self.path)
+                .arg(&self.token)
+                .path_arg(&aside(&self.path, "released")),
+        )?;
+        match out.status {
+            0 => Ok(()),
+            NOT_OURS => {
+                self.ensure_ours(transport)?;
+                Err(DeployError::internal(
+                    "the lock was not ours a moment ago and is ours again",
+                ))
+            }
+            _ => Err(DeployError::before_switch(format!(
+                "{}: cannot remove the lock {}: {}",
+                transport.host(),
+                self.path.display(),
+                out.tail(3)
+            ))),
+        }
     }
 
     /// Fails with a clear message when the lock on this host was taken from us.
@@ -90,6 +108,16 @@ fn token_path(lock: &Path) -> PathBuf {
     lock.join("token")
 }
 
+/// `$1` the lock, `$2` the token, `$3` a new name beside it: removes the lock if it is still
+/// ours (else exit [`NOT_OURS`]). It is renamed away first, then deleted: a deploy waiting for
+/// the lock sees it whole or not at all, never an emptied directory that its own rename would
+/// replace (and this removal then fail on, or delete).
+const RELEASE: &str = r#"[ "$(cat -- "$1/token" 2>/dev/null)" = "$2" ] || exit 3
+mv -T -- "$1" "$3" || exit 1
+exec rm -rf -- "$3""#;
+
+const NOT_OURS: i32 = 3;
+
 /// `$1` the lock, `$2` the token: renews only a lock that is still ours.
 const RENEW: &str = r#"[ "$(cat -- "$1/token" 2>/dev/null)" = "$2" ] || exit 3
 touch -c -- "$1/heartbeat""#;
@@ -98,6 +126,30 @@ touch -c -- "$1/heartbeat""#;
 /// version has no heartbeat: the age of its owner record counts).
 const HEARTBEAT_AGE: &str = r#"h=$(stat -c %Y -- "$1/heartbeat" 2>/dev/null || stat -c %Y -- "$1/owner.json") || exit 44
 echo $(( $(date +%s) - h ))"#;
+
+/// `$1` the state directory, `$2` a new temporary lock, `$3` the lock, `$4` the token, the
+/// owner record on stdin: takes the lock in one command on the host. The temporary lock is
+/// filled and synced, then renamed onto the lock (`rename(2)` refuses a lock that is there), so
+/// the lock appears whole or not at all; a failure leaves no temporary behind. A rename that
+/// failed on a lock that is gone when looked at again met a release: it is tried again. Exit
+/// [`TAKE_HELD`] when the lock is held, [`TAKE_NO_STATE_DIR`] when the state directory cannot
+/// be made.
+const TAKE: &str = r#"mkdir -p -- "$1" || exit 47
+mkdir -- "$2" || exit 1
+if ! { cat > "$2/owner.json" && printf '%s' "$4" > "$2/token" && : > "$2/heartbeat" &&
+  chmod 644 -- "$2/owner.json" "$2/token" "$2/heartbeat" &&
+  sync -- "$2/owner.json" "$2/token" "$2/heartbeat" "$2"; }; then
+  rm -rf -- "$2"; exit 1
+fi
+n=0
+until e=$(mv -T -- "$2" "$3" 2>&1); do
+  if [ -e "$3" ] || [ -L "$3" ]; then rm -rf -- "$2"; exit 45; fi
+  n=$((n + 1))
+  if [ "$n" -ge 3 ]; then rm -rf -- "$2"; printf '%s\n' "$e" >&2; exit 1; fi
+done"#;
+
+const TAKE_HELD: i32 = 45;
+const TAKE_NO_STATE_DIR: i32 = 47;
 
 fn script(text: &str, lock: &Path) -> Cmd {
     Cmd::new("sh")
@@ -108,10 +160,16 @@ fn script(text: &str, lock: &Path) -> Cmd {
 }
 
 fn lock_owner(transport: &dyn Transport, lock: &Path) -> Result<Option<LockOwner>, DeployError> {
-    Ok(match transport.read_file(&owner_path(lock))? {
-        Some(bytes) => serde_json::from_slice::<LockOwner>(&bytes).ok(),
-        None => None,
-    })
+    // A lock released and taken again by another deploy while this one reads it fails the read
+    // (the file was there, then gone, then there again): read again.
+    let mut tries = 1;
+    loop {
+        match transport.read_file(&owner_path(lock)) {
+            Ok(bytes) => return Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok())),
+            Err(_) if tries < 3 => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Reads the lock's owner and decides whether it is stale.
@@ -242,12 +300,6 @@ pub(crate) fn acquire(
     events: EventSink<'_>,
 ) -> Result<HeldLock, DeployError> {
     let lock = layout.lock();
-    transport.create_dir_all(&layout.state_dir()).map_err(|e| {
-        DeployError::before_switch(e.to_string()).hint(format!(
-            "check that {} is writable by this user",
-            layout.root.display()
-        ))
-    })?;
     let (user, _) = req.who.split_once('@').unwrap_or((req.who, ""));
     let owner = LockOwner {
         pid: req.pid,
@@ -267,30 +319,45 @@ pub(crate) fn acquire(
         let tmp = layout
             .state_dir()
             .join(format!("lock.{}.{}.tmp", std::process::id(), nanos()));
-        transport.create_dir(&tmp)?;
         let json = serde_json::to_vec_pretty(&owner).expect("lock owner serialises");
-        let written = transport
-            .write_file_atomic(&owner_path(&tmp), &json)
-            .and_then(|()| transport.write_file_atomic(&token_path(&tmp), token.as_bytes()))
-            .and_then(|()| transport.write_file_atomic(&tmp.join("heartbeat"), b""));
-        if let Err(e) = written {
-            // A full disk: leave no half-made lock behind.
-            let _ = transport.remove_all(&tmp);
-            return Err(e.into());
-        }
-        match transport.rename(&tmp, &lock) {
-            Ok(()) => {
+        let took = transport.exec(
+            &Cmd::new("sh")
+                .arg("-c")
+                .arg(TAKE)
+                .arg("hoist")
+                .path_arg(&layout.state_dir())
+                .path_arg(&tmp)
+                .path_arg(&lock)
+                .arg(&token)
+                .stdin(json),
+        )?;
+        match took.status {
+            0 => {
                 return Ok(HeldLock {
                     path: lock,
                     token: token.clone(),
                 })
             }
-            Err(TransportError::AlreadyExists { .. }) => {
-                transport.remove_all(&tmp)?;
+            TAKE_HELD => {}
+            TAKE_NO_STATE_DIR => {
+                return Err(DeployError::before_switch(format!(
+                    "{}: cannot create {}: {}",
+                    transport.host(),
+                    layout.state_dir().display(),
+                    took.tail(3)
+                ))
+                .hint(format!(
+                    "check that {} is writable by this user",
+                    layout.root.display()
+                )))
             }
-            Err(e) => {
-                let _ = transport.remove_all(&tmp);
-                return Err(e.into());
+            _ => {
+                return Err(DeployError::before_switch(format!(
+                    "{}: cannot write the lock {}: {}",
+                    transport.host(),
+                    lock.display(),
+                    took.tail(3)
+                )))
             }
         }
         match lock_status(transport, layout)? {
@@ -498,13 +565,19 @@ pub(crate) fn ensure_all_ours(fleet: &Fleet, held: &[HeldLock]) -> Result<(), De
 
 /// Moves a stale lock aside (atomic) and deletes it; a racing reclaimer simply finds it gone.
 fn reclaim(transport: &dyn Transport, layout: &Layout) -> Result<(), DeployError> {
-    let aside = layout
-        .state_dir()
-        .join(format!("lock.stale.{}.{}", std::process::id(), nanos()));
+    let aside = aside(&layout.lock(), "stale");
     match transport.rename(&layout.lock(), &aside) {
         Ok(()) => remove_lock_dir(transport, &aside),
         Err(_) => Ok(()),
     }
+}
+
+/// A new name beside `lock` to move it to before deleting it: `lock.<why>.<pid>.<nanos>`.
+fn aside(lock: &Path, why: &str) -> PathBuf {
+    let name = lock
+        .file_name()
+        .map_or("lock".into(), |n| n.to_string_lossy());
+    lock.with_file_name(format!("{name}.{why}.{}.{}", std::process::id(), nanos()))
 }
 
 fn remove_lock_dir(transport: &dyn Transport, path: &Path) -> Result<(), DeployError> {
@@ -580,5 +653,93 @@ pub fn release_lock(
             reclaim(transport, layout)?;
             Ok(Some(owner))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hoist_testkit::SshServer;
+    use hoist_transport::HostKeyPolicy;
+
+    fn layout(root: &Path) -> Layout {
+        Layout::with_root(
+            &hoist_config::Release {
+                root: root.to_path_buf(),
+                keep_releases: 5,
+                shared: Vec::new(),
+                releases_dir: "releases".into(),
+                current_link: "current".into(),
+                lock_wait: Duration::ZERO,
+            },
+            root.to_path_buf(),
+        )
+    }
+
+    fn connect(server: &SshServer, root: &Path) -> Box<dyn Transport> {
+        crate::connect(
+            &hoist_config::HostSpec {
+                name: "web1".into(),
+                address: "web1".into(),
+                user: None,
+                port: None,
+                identity_file: None,
+                config_file: Some(server.client_config.clone()),
+                root: root.to_path_buf(),
+                python: "python3".into(),
+                groups: vec![],
+                vars: Default::default(),
+                accept_new_host_keys: false,
+                connect_timeout: Duration::from_secs(10),
+                become_mode: hoist_config::BecomeMode::Off,
+                become_user: "root".into(),
+            },
+            HostKeyPolicy::Strict,
+        )
+        .unwrap()
+    }
+
+    /// Deploys from four machines that queue for one host's lock while the others take and
+    /// release it: each gets it in turn. A waiter whose rename met a lock that was being
+    /// released must not fail ("cannot write the lock"), nor put its lock in the place of one
+    /// being removed (the release would then fail, or remove the waiter's lock).
+    #[test]
+    fn waiters_take_the_lock_in_turn_while_it_is_released_under_them() {
+        let server = SshServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let layout = layout(dir.path());
+        let quiet = |_: Event| {};
+        let failures = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let transport = connect(&server, dir.path());
+                let (layout, quiet, failures) = (&layout, &quiet, &failures);
+                scope.spawn(move || {
+                    for _ in 0..60 {
+                        let req = LockRequest {
+                            who: "tester@here",
+                            command: "hoist deploy",
+                            release: None,
+                            message: None,
+                            wait: Duration::from_secs(120),
+                            pid: std::process::id(),
+                        };
+                        let result = acquire(&*transport, layout, &req, quiet)
+                            .and_then(|held| held.release(&*transport));
+                        if let Err(e) = result {
+                            failures.lock().unwrap().push(e.to_string());
+                        }
+                    }
+                });
+            }
+        });
+        let failures = failures.into_inner().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} failures, the first: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(3)]
+        );
+        assert!(!layout.lock().exists());
     }
 }
