@@ -17,6 +17,7 @@ mod manifest;
 mod ssh;
 mod ssh_shell;
 mod streamed;
+mod turns;
 
 pub use become_user::{refusal as sudo_refusal, Become, BecomeScope, Privileged};
 pub use cmd::{shell_quote, Cmd, Output};

@@ -22,6 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::local::parse_df;
 use crate::manifest::{plan_against, MANIFEST_FILE};
 use crate::ssh_shell::{count_shell_level, kill_watched, RemoteShell};
+use crate::turns::Turns;
 use crate::{
     shell_quote, sudo_refusal, Become, BecomeScope, Cmd, FileKind, LineSink, Output, Stream,
     Transport, TransportError, UploadStats,
@@ -115,6 +116,8 @@ pub struct Ssh {
     last_used: Mutex<Option<Instant>>,
     /// The long-lived remote shell commands run in (started on first use).
     shell: Mutex<Option<RemoteShell>>,
+    /// Whose turn it is at `shell`.
+    shell_turns: Turns,
 }
 
 impl std::fmt::Debug for Ssh {
@@ -159,6 +162,7 @@ impl Ssh {
             session: RwLock::new(Arc::new(session)),
             last_used: Mutex::new(Some(Instant::now())),
             shell: Mutex::new(None),
+            shell_turns: Turns::default(),
         })
     }
 
@@ -271,19 +275,15 @@ impl Ssh {
         // little (prune beside the upload: most commands take a few milliseconds, a session of
         // its own 40-150 ms and the login shell's start-up files), and gets a session of its own
         // when the shell stays busy (the lock's heartbeat while a long hook runs).
-        let waiting = Instant::now();
-        let mut shell = loop {
-            match self.shell.try_lock() {
-                Ok(shell) => break shell,
-                Err(std::sync::TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) if waiting.elapsed() < SHELL_WAIT => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(std::sync::TryLockError::WouldBlock) => {
-                    return self.run_in_session_or_watched(&session, cmd, on_line);
-                }
-            }
+        // Turns come in the order asked ([`Turns`]): a thread running commands back to back does
+        // not starve the others.
+        let Some(turn) = self.shell_turns.wait(SHELL_WAIT) else {
+            return self.run_in_session_or_watched(&session, cmd, on_line);
         };
+        let mut shell = self
+            .shell
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if shell
             .as_ref()
             .is_none_or(|s| s.control_socket != session.control_socket())
@@ -311,6 +311,7 @@ impl Ssh {
             };
         }
         drop(shell);
+        drop(turn);
         self.run_in_session_or_watched(&session, cmd, on_line)
     }
 

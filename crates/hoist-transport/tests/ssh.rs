@@ -711,6 +711,47 @@ fn a_long_command_does_not_hold_up_another_threads_command() {
     });
 }
 
+/// The session id of the process that runs the command: the same for every command in the
+/// host's long-lived shell, another one in a session of its own.
+fn session_of_command(host: &Ssh) -> String {
+    let out = host
+        .exec(&Cmd::new("cut").args(["-d ", "-f6", "/proc/self/stat"]))
+        .unwrap();
+    assert!(out.success(), "{}", out.tail(3));
+    out.stdout_text()
+}
+
+#[test]
+fn commands_back_to_back_from_one_thread_do_not_push_another_threads_out_of_the_shell() {
+    let server = SshServer::start();
+    let host = ssh(&server);
+    let in_shell = session_of_command(&host);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // A restart polling its workers: one short command after the other, for a while.
+        let busy = scope.spawn(|| {
+            let mut ran = 0;
+            while !stop.load(Ordering::SeqCst) {
+                assert!(host.exec(&Cmd::new("true")).unwrap().success());
+                ran += 1;
+            }
+            ran
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        // The prune beside it: each command gets the shell after the running one, not a
+        // session of its own (an SSH session and the login's start-up files, on the host's
+        // cores, while its new workers start).
+        let sessions: Vec<String> = (0..20).map(|_| session_of_command(&host)).collect();
+        stop.store(true, Ordering::SeqCst);
+        assert!(busy.join().unwrap() > 20);
+        let elsewhere = sessions.iter().filter(|s| **s != in_shell).count();
+        assert_eq!(
+            elsewhere, 0,
+            "{elsewhere} of 20 commands ran outside the host's shell"
+        );
+    });
+}
+
 #[test]
 fn a_small_change_is_shipped_whole_with_its_modes_and_times_and_vouched_for() {
     use std::os::unix::fs::PermissionsExt;
