@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use hoist_transport::{Cmd, Transport};
+use hoist_transport::{Cmd, Output, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::error::PyenvError;
@@ -99,6 +99,19 @@ fn probe_uv(transport: &dyn Transport) -> Result<Installer, PyenvError> {
     let out = transport
         .exec(&Cmd::new("uv").arg("--version"))
         .map_err(|_| not_found(String::new()))?;
+    uv_from(transport, &out)
+}
+
+/// What the output of `uv --version` says.
+pub(crate) fn uv_from(transport: &dyn Transport, out: &Output) -> Result<Installer, PyenvError> {
+    let not_found = |output: String| PyenvError::UvNotFound {
+        host: transport.host().to_string(),
+        output,
+    };
+    // 127: the shell's "uv: not found", which the message says already.
+    if out.status == 127 {
+        return Err(not_found(String::new()));
+    }
     if !out.success() {
         return Err(not_found(out.tail(3)));
     }
@@ -112,7 +125,7 @@ fn probe_uv(transport: &dyn Transport) -> Result<Installer, PyenvError> {
     }
 }
 
-fn probe_pip(
+pub(crate) fn probe_pip(
     transport: &dyn Transport,
     interpreter: &Interpreter,
 ) -> Result<Installer, PyenvError> {

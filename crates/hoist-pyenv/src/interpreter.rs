@@ -2,14 +2,14 @@
 
 use std::io::ErrorKind;
 
-use hoist_transport::{Cmd, Transport, TransportError};
+use hoist_transport::{Cmd, Output, Transport, TransportError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::PyenvError;
 
 /// Prints one JSON line describing the interpreter. Only the standard library, and nothing
 /// that Python 3.6 lacks, so an old interpreter still gets a clear answer.
-const PROBE: &str = "import json, platform, sys\n\
+pub(crate) const PROBE: &str = "import json, platform, sys\n\
 print(json.dumps({'version': platform.python_version(), \
 'implementation': sys.implementation.name, 'platform': sys.platform, \
 'machine': platform.machine(), 'abiflags': getattr(sys, 'abiflags', ''), \
@@ -56,6 +56,19 @@ pub fn probe_interpreter(
             return Err(not_found())
         }
         Err(e) => return Err(e.into()),
+    };
+    interpreter_from(transport, python, &out)
+}
+
+/// What the output of [`PROBE`] run with `python` says (or why it says nothing).
+pub(crate) fn interpreter_from(
+    transport: &dyn Transport,
+    python: &str,
+    out: &Output,
+) -> Result<Interpreter, PyenvError> {
+    let not_found = || PyenvError::InterpreterNotFound {
+        host: transport.host().to_string(),
+        python: python.to_string(),
     };
     // 127 is a shell's (or a pyenv shim's) "command not found".
     if out.status == 127 {

@@ -4,28 +4,33 @@
 //! busy host), for answers that change only when a package upgrade replaces the binaries. The
 //! answers are kept in a file on the host with the identity of the two binaries (device,
 //! inode, modification and change times to the nanosecond, and size of what `command -v`
-//! finds, symlinks followed): a new binary, even at the same path, is probed again. A command that is not a binary of its own
-//! (a pyenv or asdf shim, a `#!` script whose answer depends on where it runs) is probed every
-//! time.
+//! finds, symlinks followed): a new binary, even at the same path, is probed again. A command
+//! that is not a binary of its own (a pyenv or asdf shim, a `#!` script whose answer depends on
+//! where it runs and which binary it runs) is probed every time; then the interpreter and uv
+//! are asked side by side.
 
 use std::path::Path;
 
-use hoist_transport::{Cmd, Transport};
+use hoist_transport::{Cmd, Output, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::error::PyenvError;
-use crate::installer::{probe_installer, Installer, InstallerChoice};
-use crate::interpreter::{probe_interpreter, Interpreter};
+use crate::installer::{probe_installer, probe_pip, uv_from, Installer, InstallerChoice};
+use crate::interpreter::{interpreter_from, probe_interpreter, Interpreter, PROBE};
 
-/// Prints `key <identity>` for interpreter command `$1` and the `uv` on PATH, then the cache
-/// file `$2`, or nothing when the interpreter cannot be cached (missing, not a path, a script,
-/// a `stat` that cannot say it all).
+/// Prints `key <identity>` for interpreter command `$1` and the `uv` on PATH (unless `$3` is
+/// `pip`, which does not ask uv), then the cache file `$2`, or nothing when the answers cannot
+/// be cached (a missing interpreter, not a path, a script, a `stat` that cannot say it all).
 const KEY: &str = r#"p=$(command -v "$1" 2>/dev/null) || exit 0
 case $p in /*) ;; *) exit 0 ;; esac
 [ "$(head -c 2 "$p" 2>/dev/null)" = '#!' ] && exit 0
 pi=$(stat -L -c '%d:%i:%.9Y:%.9Z:%s' "$p" 2>/dev/null) && [ -n "$pi" ] || exit 0
-u=$(command -v uv 2>/dev/null)
-case $u in /*) ui=$(stat -L -c '%d:%i:%.9Y:%.9Z:%s' "$u" 2>/dev/null) || exit 0 ;; *) u= ui= ;; esac
+u=
+[ "$3" = pip ] || u=$(command -v uv 2>/dev/null)
+case $u in /*) ;; *) u= ;; esac
+[ -n "$u" ] && [ "$(head -c 2 "$u" 2>/dev/null)" = '#!' ] && exit 0
+ui=
+[ -z "$u" ] || ui=$(stat -L -c '%d:%i:%.9Y:%.9Z:%s' "$u" 2>/dev/null) || exit 0
 printf 'key %s %s uv %s %s\n' "$p" "$pi" "$u" "$ui"
 cat -- "$2" 2>/dev/null
 exit 0"#;
@@ -54,7 +59,12 @@ pub fn probe_python(
             .arg(KEY)
             .arg("hoist-probe")
             .arg(python)
-            .path_arg(cache),
+            .path_arg(cache)
+            .arg(if choice == InstallerChoice::Pip {
+                "pip"
+            } else {
+                "uv"
+            }),
     )?;
     let text = out.stdout_text();
     let mut lines = text.splitn(2, '\n');
@@ -70,8 +80,14 @@ pub fn probe_python(
             return Ok((hit.interpreter, hit.installer));
         }
     }
-    let interpreter = probe_interpreter(transport, python)?;
-    let installer = probe_installer(transport, &interpreter, choice)?;
+    let (interpreter, installer) = match choice {
+        InstallerChoice::Pip => {
+            let interpreter = probe_interpreter(transport, python)?;
+            let installer = probe_installer(transport, &interpreter, choice)?;
+            (interpreter, installer)
+        }
+        InstallerChoice::Auto | InstallerChoice::Uv => probe_with_uv(transport, python, choice)?,
+    };
     if let Some(key) = key.filter(|_| remember) {
         let record = Cached {
             key,
@@ -83,4 +99,116 @@ pub fn probe_python(
         }
     }
     Ok((interpreter, installer))
+}
+
+/// `$1` the interpreter command, `$2` its probe, `$3` a marker: runs the probe with `uv
+/// --version` beside it (on a host whose `python3` and `uv` are pyenv shims, each costs a bash
+/// start of its own: 0.06-0.1 s). Prints the probe's output, a line `$3`, uv's output and a
+/// line `$3 <uv's status>`; exits with the probe's status. Exit 98, having run nothing, when no
+/// temporary file can be made.
+const BOTH: &str = r#"u=$(mktemp 2>/dev/null) || exit 98
+{ uv --version; printf '%s %s\n' "$3" "$?"; } >"$u" 2>&1 </dev/null &
+"$1" -c "$2"
+r=$?
+wait
+printf '\n%s\n' "$3"
+cat -- "$u"
+rm -f -- "$u"
+exit $r"#;
+
+/// [`probe_interpreter`] and [`probe_installer`] for a choice that asks uv, the two at once.
+/// Falls back to one after the other when the host cannot run them side by side.
+fn probe_with_uv(
+    transport: &dyn Transport,
+    python: &str,
+    choice: InstallerChoice,
+) -> Result<(Interpreter, Installer), PyenvError> {
+    let marker = format!("HOIST-UV-PROBE-{}", std::process::id());
+    let out = transport.exec(
+        &Cmd::new("sh")
+            .arg("-c")
+            .arg(BOTH)
+            .arg("hoist-probe")
+            .arg(python)
+            .arg(PROBE)
+            .arg(&marker),
+    )?;
+    let Some((python_out, uv_out)) = split_both(&out, &marker) else {
+        let interpreter = probe_interpreter(transport, python)?;
+        let installer = probe_installer(transport, &interpreter, choice)?;
+        return Ok((interpreter, installer));
+    };
+    let interpreter = interpreter_from(transport, python, &python_out)?;
+    let installer = match (uv_from(transport, &uv_out), choice) {
+        (Err(PyenvError::UvNotFound { .. }), InstallerChoice::Auto) => {
+            probe_pip(transport, &interpreter)?
+        }
+        (answer, _) => answer?,
+    };
+    Ok((interpreter, installer))
+}
+
+/// The probe's output and uv's, as each would have been run alone; `None` when [`BOTH`] did
+/// not run them.
+fn split_both(out: &Output, marker: &str) -> Option<(Output, Output)> {
+    let stdout = out.stdout_text();
+    let (probe, uv) = stdout.rsplit_once(&format!("\n{marker}\n"))?;
+    let (uv_text, status) = uv
+        .trim_end_matches('\n')
+        .rsplit_once(&format!("{marker} "))?;
+    let status = status.trim().parse().ok()?;
+    Some((
+        Output {
+            status: out.status,
+            stdout: probe.as_bytes().to_vec(),
+            stderr: out.stderr.clone(),
+        },
+        Output {
+            status,
+            stdout: uv_text.as_bytes().to_vec(),
+            stderr: Vec::new(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(status: i32, stdout: &str) -> Output {
+        Output {
+            status,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: b"warning".to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_two_answers_are_told_apart() {
+        let m = "HOIST-UV-PROBE-7";
+        let (py, uv) = split_both(
+            &output(0, &format!("{{\"v\": 1}}\n\n{m}\nuv 0.4.30 (x)\n{m} 0\n")),
+            m,
+        )
+        .unwrap();
+        assert_eq!((py.status, py.stdout_text().as_str()), (0, "{\"v\": 1}\n"));
+        assert_eq!(py.stderr, b"warning");
+        assert_eq!(
+            (uv.status, uv.stdout_text().as_str()),
+            (0, "uv 0.4.30 (x)\n")
+        );
+
+        // No uv, and an interpreter that printed without a newline and failed.
+        let (py, uv) = split_both(
+            &output(127, &format!("oops\n{m}\nsh: 1: uv: not found\n{m} 127\n")),
+            m,
+        )
+        .unwrap();
+        assert_eq!((py.status, py.stdout_text().as_str()), (127, "oops"));
+        assert_eq!(uv.status, 127);
+        assert_eq!(uv.stdout_text(), "sh: 1: uv: not found\n");
+
+        // Nothing ran (no temporary file): the probes run one after the other.
+        assert!(split_both(&output(98, ""), m).is_none());
+    }
 }

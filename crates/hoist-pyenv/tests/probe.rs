@@ -121,3 +121,77 @@ fn the_probe_is_remembered_until_the_binary_changes() {
     let err = probe(true).unwrap_err();
     assert!(err.to_string().contains("not found"), "{err}");
 }
+
+/// Asked for uv, a probe that the cache cannot answer runs the interpreter and `uv --version`
+/// side by side, with the same answers and the same errors as when each is asked alone.
+#[test]
+fn the_interpreter_and_uv_asked_together_answer_as_each_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("probe.json");
+    let interp = common::python();
+    let probe = |t: &dyn hoist_transport::Transport, python: &str, choice| {
+        hoist_pyenv::probe_python(t, python, choice, &cache, false)
+    };
+    let local = Local::default();
+    for choice in [InstallerChoice::Auto, InstallerChoice::Uv] {
+        let (alone, uv) = probe(&local, "python3", choice).unwrap();
+        assert_eq!(alone, probe_interpreter(&local, "python3").unwrap());
+        assert_eq!(uv, common::uv(&interp));
+    }
+
+    let host = HostWithEnv::without_uv();
+    let (there, auto) = probe(&host, "python3", InstallerChoice::Auto).unwrap();
+    assert_eq!(there, probe_interpreter(&host, "python3").unwrap());
+    assert_eq!(
+        auto,
+        probe_installer(&host, &there, InstallerChoice::Pip).unwrap()
+    );
+    let err = probe(&host, "python3", InstallerChoice::Uv).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "local: uv not found (`uv --version` failed); install it on the host (`pip install uv`) \
+         or set `installer = \"pip\"` in hoist.toml"
+    );
+
+    let err = probe(&local, "python-hoist-missing", InstallerChoice::Auto).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "local: Python interpreter `python-hoist-missing` not found; install it on the host or \
+         set `python` in hoist.toml to an interpreter that exists there"
+    );
+    let err = probe(&local, "true", InstallerChoice::Uv).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("local: `true` did not answer as a Python 3 interpreter"),
+        "{err}"
+    );
+    assert!(!cache.exists());
+}
+
+/// A `uv` that is a script (a pyenv shim) has the same identity whatever uv it runs: its answer
+/// is never taken from the cache, even beside an interpreter that is a binary of its own.
+#[test]
+fn a_uv_that_is_a_script_is_asked_every_time() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let real = stdout("python3", &["-c", "import sys; print(sys.executable)"]);
+    let python = bin.join("python3");
+    std::fs::copy(&real, &python).unwrap();
+    // The shim stays as it is; what it runs changes (`pyenv global`, an upgrade).
+    let uv = bin.join("uv");
+    let behind = dir.path().join("uv-behind-the-shim");
+    std::fs::write(&uv, format!("#!/bin/sh\nexec cat '{}'\n", behind.display())).unwrap();
+    std::fs::set_permissions(&uv, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let write_uv = |version: &str| std::fs::write(&behind, format!("uv {version}\n")).unwrap();
+    write_uv("0.0.1");
+    let path: &'static str = Box::leak(format!("{}:/usr/bin:/bin", bin.display()).into_boxed_str());
+    let host = HostWithEnv(Local::default(), vec![("PATH", path)]);
+    let cache = dir.path().join("probe.json");
+    let command = python.display().to_string();
+    let probe = || hoist_pyenv::probe_python(&host, &command, InstallerChoice::Uv, &cache, true);
+    assert_eq!(probe().unwrap().1.version(), "0.0.1");
+    write_uv("0.0.2");
+    assert_eq!(probe().unwrap().1.version(), "0.0.2");
+}
