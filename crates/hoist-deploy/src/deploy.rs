@@ -36,6 +36,9 @@ pub struct DeployOptions {
     /// Switch back the hosts already switched when a later switch, restart or health check
     /// fails (the default).
     pub rollback_on_failure: bool,
+    /// The tree to ship when the caller collected it already (`hoist deploy` does, while it
+    /// connects to the hosts); else it is collected when the deploy makes its plan.
+    pub source: Option<std::sync::Arc<crate::SourceTree>>,
 }
 
 /// What a successful deploy did.

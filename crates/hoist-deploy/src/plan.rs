@@ -3,6 +3,7 @@
 //! `hoist deploy --plan` prints it; `hoist deploy` carries it out.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -21,7 +22,7 @@ use crate::{DeployError, DeployOptions};
 pub struct DeployPlan {
     /// The one release id of this deploy, the same on every host (invariant 5).
     pub release: ReleaseId,
-    pub source: SourceTree,
+    pub source: Arc<SourceTree>,
     /// What decides the environment: requirements files (relative to the source, includes
     /// followed), or pyproject.toml and its lock with the requirements exported from them.
     pub dependencies: Dependencies,
@@ -76,11 +77,14 @@ pub(crate) fn make_plan(
             .iter()
             .any(|s| s.history.contains(id) || s.existing.contains(id))
     });
-    let source = SourceTree::collect(
-        &config.app.source,
-        &config.app.exclude,
-        opts.git_ref.as_deref(),
-    )?;
+    let source = match &opts.source {
+        Some(source) => Arc::clone(source),
+        None => Arc::new(SourceTree::collect(
+            &config.app.source,
+            &config.app.exclude,
+            opts.git_ref.as_deref(),
+        )?),
+    };
     let dependencies = hoist_pyenv::read_dependencies(&source.dir, &dependency_source(config))
         .map_err(|e| with_hint(&e.to_string()))?;
     let hosts = fleet

@@ -85,6 +85,7 @@ impl TestFleet {
             lock_wait: Duration::ZERO,
             command: "hoist deploy (test)".into(),
             rollback_on_failure,
+            source: None,
         }
     }
 

@@ -75,6 +75,7 @@ async fn deploy(config: PathBuf, only: &'static [&'static str]) -> String {
             lock_wait: Duration::ZERO,
             command: "hoist deploy production".into(),
             rollback_on_failure: true,
+            source: None,
         };
         hoist_deploy::deploy(&config, &fleet, &options, &|_| {})
             .unwrap_or_else(|e| panic!("deploy: {} {:?}", e.message, e.hints))

@@ -13,13 +13,29 @@ pub fn run(args: &DeployArgs, config: Option<&Path>, printer: Printer) -> Result
     let printer = printer.with_json(args.json);
     let config = load_config(config)?;
     let lock_wait = lock_wait(args.lock_wait.as_deref(), &config)?;
-    let fleet = fleet(&config, &args.target)?;
+    // The tree to ship is listed (git, the file walk) while the hosts are connected to.
+    let (source, fleet) = std::thread::scope(|scope| {
+        let source = scope.spawn(|| {
+            hoist_deploy::SourceTree::collect(
+                &config.app.source,
+                &config.app.exclude,
+                args.git_ref.as_deref(),
+            )
+        });
+        let fleet = fleet(&config, &args.target);
+        let source = source
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (source, fleet)
+    });
+    let fleet = fleet?;
     let opts = DeployOptions {
         who: hoist_deploy::who(),
         git_ref: args.git_ref.clone(),
         lock_wait,
         command: command_line(),
         rollback_on_failure: !args.no_rollback_on_failure,
+        source: Some(std::sync::Arc::new(source?)),
     };
     let sink = printer::deploy::events(printer, fleet.hosts.len());
     if args.plan {
