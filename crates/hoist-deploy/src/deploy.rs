@@ -133,10 +133,21 @@ impl DeployRun<'_> {
         // every host serving its old release.
         let (plan, env) = self.start_fleet().map_err(DeployError::nothing_switched)?;
         // Pruning runs beside the rest of the deploy, off its critical path; the lock is held
-        // until both are done.
+        // until both are done. When every process is warm-reloaded, the host's shell is mostly
+        // idle while the new workers import: pruning waits for the activation, so that its
+        // commands do not come between the preparation's. The gate opens whichever way the
+        // deploy goes on (its sender is dropped).
+        let warm = crate::prepare::every_process_warm(self.config);
+        let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+        let plan = &plan;
         std::thread::scope(|scope| {
-            let pruning = scope.spawn(|| self.prune_fleet(&plan, held));
-            let result = self.started(started, held, &plan, &env);
+            let pruning = scope.spawn(move || {
+                if warm {
+                    let _ = gate.recv();
+                }
+                self.prune_fleet(plan, held)
+            });
+            let result = self.started(started, held, plan, &env, open_gate);
             let pruned = pruning
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -181,6 +192,8 @@ impl DeployRun<'_> {
         held: &[HeldLock],
         plan: &DeployPlan,
         env: &app_env::ResolvedEnv,
+        // Dropped when the activation starts (or the deploy ends before): pruning may begin.
+        prune_gate: std::sync::mpsc::Sender<()>,
     ) -> Result<DeployReport, DeployError> {
         let (config, fleet, opts, events) = (self.config, self.fleet, self.opts, self.events);
         let ready = self
@@ -190,6 +203,7 @@ impl DeployRun<'_> {
 
         // A deploy that lost its lock must not switch over the one that holds it now.
         ensure_all_ours(fleet, held).map_err(DeployError::nothing_switched)?;
+        drop(prune_gate);
         self.activate_fleet(plan)?;
         fault::point("deploy:healthy");
 

@@ -189,6 +189,15 @@ pub(crate) fn prepare_host(
     })
 }
 
+/// Whether every process restarts with a warm reload (`gunicorn-hup`).
+pub(crate) fn every_process_warm(config: &Config) -> bool {
+    !config.processes.is_empty()
+        && config
+            .processes
+            .iter()
+            .all(|p| matches!(p.restart, hoist_config::Restart::GunicornHup { .. }))
+}
+
 /// Whether the warm reload is the import check: every process is `gunicorn-hup` (whose new
 /// workers load the release while the old ones serve, and keep out of the way when they
 /// cannot), and the master will be reloaded rather than restarted (the environment is the
@@ -200,11 +209,7 @@ fn warm_reload_checks(
     host_plan: &HostPlan,
     env_reused: bool,
 ) -> bool {
-    let all_warm = !config.processes.is_empty()
-        && config
-            .processes
-            .iter()
-            .all(|p| matches!(p.restart, hoist_config::Restart::GunicornHup { .. }));
+    let all_warm = every_process_warm(config);
     let Some(previous) = host_plan.previous.as_ref() else {
         return false;
     };

@@ -4,7 +4,8 @@
 //! it was pruned, and a half-deleted directory is never taken for a release.
 //!
 //! A deploy prunes beside its own work, while it prepares and activates its release (off the
-//! critical path): it removes what pruning would remove once the new release is live, less
+//! critical path; with every process warm-reloaded, from the activation on, while the host's
+//! shell mostly waits for the new workers): it removes what pruning would remove once the new release is live, less
 //! what must stay while it is not live yet (the live release and its rollback target), so that
 //! whichever way the deploy ends nothing it may still need is gone.
 
