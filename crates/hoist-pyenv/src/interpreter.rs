@@ -15,6 +15,11 @@ print(json.dumps({'version': platform.python_version(), \
 'machine': platform.machine(), 'abiflags': getattr(sys, 'abiflags', ''), \
 'executable': sys.executable}))";
 
+/// How [`PROBE`] is run: `-S`, without the `site` module, which the answer does not depend on
+/// and which costs the most of a start on an interpreter with many packages (`.pth` files):
+/// 40 → 20 ms here (medians of 9).
+pub(crate) const PROBE_FLAGS: [&str; 2] = ["-S", "-c"];
+
 /// What the host's interpreter is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interpreter {
@@ -50,7 +55,7 @@ pub fn probe_interpreter(
         host: transport.host().to_string(),
         python: python.to_string(),
     };
-    let out = match transport.exec(&Cmd::new(python).arg("-c").arg(PROBE)) {
+    let out = match transport.exec(&Cmd::new(python).args(PROBE_FLAGS).arg(PROBE)) {
         Ok(out) => out,
         Err(TransportError::Spawn { source, .. }) if source.kind() == ErrorKind::NotFound => {
             return Err(not_found())

@@ -101,14 +101,14 @@ pub fn probe_python(
     Ok((interpreter, installer))
 }
 
-/// `$1` the interpreter command, `$2` its probe, `$3` a marker: runs the probe with `uv
-/// --version` beside it (on a host whose `python3` and `uv` are pyenv shims, each costs a bash
-/// start of its own: 0.06-0.1 s). Prints the probe's output, a line `$3`, uv's output and a
+/// `$1` the interpreter command, `$2` its probe (run with `-S`, as [`probe_interpreter`] runs
+/// it), `$3` a marker: runs the probe with `uv --version` beside it (on a host whose `python3`
+/// and `uv` are pyenv shims, each costs a bash start of its own: 0.06-0.1 s). Prints the probe's output, a line `$3`, uv's output and a
 /// line `$3 <uv's status>`; exits with the probe's status. Exit 98, having run nothing, when no
 /// temporary file can be made.
 const BOTH: &str = r#"u=$(mktemp 2>/dev/null) || exit 98
 { uv --version; printf '%s %s\n' "$3" "$?"; } >"$u" 2>&1 </dev/null &
-"$1" -c "$2"
+"$1" -S -c "$2"
 r=$?
 wait
 printf '\n%s\n' "$3"
