@@ -107,16 +107,36 @@ impl<'a> Recorder<'a> {
 
     /// Sets the state in an existing RELEASE.json (rollback marks releases good or bad).
     pub fn set_release_state(&self, id: &ReleaseId, state: ReleaseState) {
-        let path = self.layout.release(id).join("RELEASE.json");
-        let Ok(Some(bytes)) = self.transport.read_file(&path) else {
+        self.set_release_states(&[(id, state)]);
+    }
+
+    /// [`Recorder::set_release_state`] of several releases: one read and one write for all.
+    /// Best effort, as the journal is what decides: a file missing or unreadable is left.
+    pub fn set_release_states(&self, states: &[(&ReleaseId, ReleaseState)]) {
+        let paths: Vec<_> = states
+            .iter()
+            .map(|(id, _)| self.layout.release(id).join("RELEASE.json"))
+            .collect();
+        let path_refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+        let Ok(found) = self.transport.read_files(&path_refs) else {
             return;
         };
-        let Ok(mut record) = serde_json::from_slice::<ReleaseRecord>(&bytes) else {
-            return;
-        };
-        record.state = state;
-        let json = serde_json::to_vec_pretty(&record).expect("release record serialises");
-        let _ = self.transport.write_file_atomic(&path, &json);
+        let mut updated = Vec::new();
+        for ((path, (_, state)), bytes) in path_refs.iter().zip(states).zip(found) {
+            let Some(mut record) =
+                bytes.and_then(|b| serde_json::from_slice::<ReleaseRecord>(&b).ok())
+            else {
+                continue;
+            };
+            record.state = *state;
+            let json = serde_json::to_vec_pretty(&record).expect("release record serialises");
+            updated.push((*path, json));
+        }
+        let files: Vec<(&std::path::Path, &[u8])> = updated
+            .iter()
+            .map(|(path, json)| (*path, json.as_slice()))
+            .collect();
+        let _ = self.transport.write_files_atomic(&files);
     }
 
     /// Cuts a journal line torn by a killed process, so the next append starts on a line of

@@ -287,10 +287,11 @@ fn rollback_locked(
             })?;
             // Rolling forward is no verdict on the release left (the journal's rule, see
             // History).
+            let mut marks = vec![(&target, ReleaseState::Good)];
             if !states[i].history.deployed_after(&target, &froms[i]) {
-                recorder.set_release_state(&froms[i], ReleaseState::Bad);
+                marks.push((&froms[i], ReleaseState::Bad));
             }
-            recorder.set_release_state(&target, ReleaseState::Good);
+            recorder.set_release_states(&marks);
             Ok::<(), DeployError>(())
         })
         .into_iter()
@@ -362,17 +363,19 @@ fn environment_problem(host: &Host, id: &ReleaseId) -> Option<String> {
     let release = host.layout.release(id);
     let venv = release.join(".venv");
     let fail = |what: String| Some(format!("{}: cannot roll back to {id}: {what}", host.name));
-    let kind = match transport.kind(&venv) {
-        Ok(kind) => kind,
-        Err(e) => return fail(format!("reading {}: {e}", venv.display())),
+    // `readlink` first: one command in the common case (`.venv` links to a shared
+    // environment); only when it is no symlink is its kind asked.
+    let link = match transport.read_link(&venv) {
+        Ok(link) => link.map(Ok),
+        Err(e) => match transport.kind(&venv) {
+            Ok(FileKind::Dir) => Some(Err(())),
+            Ok(_) => None,
+            Err(_) => return fail(format!("reading {}: {e}", venv.display())),
+        },
     };
-    let python = match kind {
-        FileKind::Symlink => {
-            let env = match transport.read_link(&venv) {
-                Ok(Some(target)) => release.join(target),
-                Ok(None) => return fail(format!("{} is missing", venv.display())),
-                Err(e) => return fail(format!("reading {}: {e}", venv.display())),
-            };
+    let python = match link {
+        Some(Ok(target)) => {
+            let env = release.join(target);
             match hoist_pyenv::read_env_mark(transport, &env) {
                 Ok(Some(_)) => {}
                 Ok(None) => {
@@ -386,11 +389,12 @@ fn environment_problem(host: &Host, id: &ReleaseId) -> Option<String> {
             }
             venv.join("bin/python")
         }
-        FileKind::Dir => venv.join("bin/python"),
-        _ if matches!(transport.kind(&release.join("env/bin/python")), Ok(k) if k.exists()) => {
+        // A real directory: an environment of its own.
+        Some(Err(())) => venv.join("bin/python"),
+        None if matches!(transport.kind(&release.join("env/bin/python")), Ok(k) if k.exists()) => {
             release.join("env/bin/python")
         }
-        _ => {
+        None => {
             return fail(format!(
                 "it has no environment ({} is missing)",
                 venv.display()

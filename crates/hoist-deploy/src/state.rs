@@ -5,7 +5,7 @@ use hoist_release::{
     rollback_target, History, Journal, JournalEntry, JournalEvent, LockOwner, ReleaseId,
     ReleaseState, TornLastLine,
 };
-use hoist_transport::{FileKind, Transport};
+use hoist_transport::{LinkRead, Transport};
 
 use crate::host::Host;
 use crate::lock::{lock_status, LockStatus};
@@ -31,7 +31,10 @@ impl HostState {
     /// middle) is an error that names the line; `current` being a real directory is refused.
     pub fn read(transport: &dyn Transport, layout: &Layout) -> Result<HostState, DeployError> {
         let journal_path = layout.journal();
-        let (entries, torn) = match transport.read_file(&journal_path)? {
+        let current_path = layout.current();
+        // One round trip for the journal, `current` and the releases.
+        let read = transport.read_state(&journal_path, &current_path, &layout.releases())?;
+        let (entries, torn) = match read.file {
             None => (Vec::new(), None),
             Some(bytes) => {
                 let journal = Journal::parse(&String::from_utf8_lossy(&bytes)).map_err(|e| {
@@ -46,22 +49,17 @@ impl HostState {
             }
         };
         let history = History::from_entries(&entries);
-        let current_path = layout.current();
-        // `readlink` first, one command in the common case; only when `current` is not a
-        // symlink is its kind asked, to say what it is.
-        let link = match transport.read_link(&current_path) {
-            Ok(link) => link,
-            Err(e) => match transport.kind(&current_path)? {
-                FileKind::Missing | FileKind::Symlink => return Err(e.into()),
-                _ => {
-                    return Err(DeployError::config(format!(
-                        "{}: {} is a real directory or file, not a symlink",
-                        transport.host(),
-                        current_path.display()
-                    ))
-                    .hint("hoist switches releases by replacing a symlink; move the directory into releases/ and point a symlink at it"))
-                }
-            },
+        let link = match read.link {
+            LinkRead::Target(target) => Some(target),
+            LinkRead::Missing => None,
+            LinkRead::NotASymlink(_) => {
+                return Err(DeployError::config(format!(
+                    "{}: {} is a real directory or file, not a symlink",
+                    transport.host(),
+                    current_path.display()
+                ))
+                .hint("hoist switches releases by replacing a symlink; move the directory into releases/ and point a symlink at it"))
+            }
         };
         let current = match link {
             None => None,
@@ -84,7 +82,7 @@ impl HostState {
         history.settle_interrupted_rollback(current.as_ref());
         let mut existing = BTreeSet::new();
         let mut strays = Vec::new();
-        for name in transport.list_dir(&layout.releases())? {
+        for name in read.names {
             match ReleaseId::parse(&name) {
                 Ok(id) => {
                     existing.insert(id);

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Cmd, FileKind, LineSink, Output, Transport, TransportError, UploadStats};
+use crate::{Cmd, FileKind, LineSink, Output, StateRead, Transport, TransportError, UploadStats};
 
 /// What a wrapper transport does to commands. Every `CommandLayer` is a [`Transport`] whose
 /// file operations are those of [`CommandLayer::inner`].
@@ -48,6 +48,14 @@ impl<L: CommandLayer> Transport for L {
         self.inner().write_file_atomic(path, contents)
     }
 
+    fn read_files(&self, paths: &[&Path]) -> Result<Vec<Option<Vec<u8>>>, TransportError> {
+        self.inner().read_files(paths)
+    }
+
+    fn write_files_atomic(&self, files: &[(&Path, &[u8])]) -> Result<(), TransportError> {
+        self.inner().write_files_atomic(files)
+    }
+
     fn write_private_file_atomic(
         &self,
         path: &Path,
@@ -74,6 +82,15 @@ impl<L: CommandLayer> Transport for L {
 
     fn remove_all(&self, path: &Path) -> Result<(), TransportError> {
         self.inner().remove_all(path)
+    }
+
+    fn read_state(
+        &self,
+        file: &Path,
+        link: &Path,
+        dir: &Path,
+    ) -> Result<StateRead, TransportError> {
+        self.inner().read_state(file, link, dir)
     }
 
     fn kind(&self, path: &Path) -> Result<FileKind, TransportError> {

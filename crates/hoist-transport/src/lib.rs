@@ -96,6 +96,19 @@ pub trait Transport: Send + Sync {
     /// readers see the old or the new contents, never a torn file.
     fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError>;
 
+    /// [`Transport::read_file`] of each of `paths`, in one round trip where the host allows.
+    fn read_files(&self, paths: &[&Path]) -> Result<Vec<Option<Vec<u8>>>, TransportError> {
+        paths.iter().map(|path| self.read_file(path)).collect()
+    }
+
+    /// [`Transport::write_file_atomic`] of each file, in order, in one round trip where the
+    /// host allows; stops at the first that fails.
+    fn write_files_atomic(&self, files: &[(&Path, &[u8])]) -> Result<(), TransportError> {
+        files
+            .iter()
+            .try_for_each(|(path, contents)| self.write_file_atomic(path, contents))
+    }
+
     /// As [`Transport::write_file_atomic`], for a secret: the file has mode 0600 from its
     /// creation, so no other user can read it at any instant.
     fn write_private_file_atomic(&self, path: &Path, contents: &[u8])
@@ -125,6 +138,32 @@ pub trait Transport: Send + Sync {
     /// Names of the entries of a directory, sorted; empty when it does not exist.
     fn list_dir(&self, path: &Path) -> Result<Vec<String>, TransportError>;
 
+    /// [`Transport::read_file`] of `file`, [`Transport::read_link`] of `link` (saying what is
+    /// there when it is not a symlink) and [`Transport::list_dir`] of `dir`, in one round trip
+    /// where the host allows: what a deploy reads of a host's root (journal, `current`,
+    /// releases) before and after it takes the lock, and again to prune.
+    fn read_state(
+        &self,
+        file: &Path,
+        link: &Path,
+        dir: &Path,
+    ) -> Result<StateRead, TransportError> {
+        let contents = self.read_file(file)?;
+        let link = match self.read_link(link) {
+            Ok(Some(target)) => LinkRead::Target(target),
+            Ok(None) => LinkRead::Missing,
+            Err(e) => match self.kind(link)? {
+                FileKind::Missing | FileKind::Symlink => return Err(e),
+                kind => LinkRead::NotASymlink(kind),
+            },
+        };
+        Ok(StateRead {
+            file: contents,
+            link,
+            names: self.list_dir(dir)?,
+        })
+    }
+
     /// Makes `link` a symlink to `target` atomically: `symlink(tmp)` + `rename(2)` in the same
     /// directory, then `readlink` to check. Refuses when `link` is a real directory.
     fn switch_symlink(&self, link: &Path, target: &Path) -> Result<(), TransportError>;
@@ -150,6 +189,26 @@ pub trait Transport: Send + Sync {
 
     /// Free bytes on the file system that holds `path`.
     fn free_bytes(&self, path: &Path) -> Result<u64, TransportError>;
+}
+
+/// What [`Transport::read_state`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRead {
+    /// The file's contents; `None` when it does not exist.
+    pub file: Option<Vec<u8>>,
+    pub link: LinkRead,
+    /// The directory's entries, sorted; empty when it does not exist.
+    pub names: Vec<String>,
+}
+
+/// What [`Transport::read_state`] found at its link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkRead {
+    /// A symlink, and its target as stored.
+    Target(PathBuf),
+    Missing,
+    /// Something that is not a symlink: a directory, a file or another kind.
+    NotASymlink(FileKind),
 }
 
 /// What [`Transport::kind`] found.

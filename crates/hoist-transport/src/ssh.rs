@@ -24,8 +24,8 @@ use crate::manifest::{plan_against, MANIFEST_FILE};
 use crate::ssh_shell::{count_shell_level, kill_watched, RemoteShell};
 use crate::turns::Turns;
 use crate::{
-    shell_quote, sudo_refusal, Become, BecomeScope, Cmd, FileKind, LineSink, Output, Stream,
-    Transport, TransportError, UploadStats,
+    shell_quote, sudo_refusal, Become, BecomeScope, Cmd, FileKind, LineSink, LinkRead, Output,
+    StateRead, Stream, Transport, TransportError, UploadStats,
 };
 
 /// How an SSH host's key is checked against known_hosts.
@@ -825,6 +825,21 @@ const LINK_UNCHANGED: &str =
 const READ_FILE: &str =
     r#"[ -e "$1" ] || exit 44; cat -- "$1" && exit 0; [ -e "$1" ] || exit 44; exit 1"#;
 
+/// [`READ_FILE`] of each argument, one line each: `+` and the file in base64, or `-` when it
+/// does not exist.
+const READ_FILES: &str = r#"for f; do
+if [ -e "$f" ]; then printf +; base64 -w 0 -- "$f" || exit 1; echo; else echo -; fi
+done"#;
+
+/// [`WRITE_FILE_ATOMIC`] of each argument in order, its contents the next line of input
+/// (base64).
+const WRITE_FILES_ATOMIC: &str = r#"for f; do
+IFS= read -r b || exit 1
+d=${f%/*}; tmp=$(mktemp -- "$d/.${f##*/}.hoist-tmp-XXXXXXXXXX") || exit 1
+if printf '%s' "$b" | base64 -d > "$tmp" && chmod 644 -- "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$f"; then continue; fi
+rm -f -- "$tmp"; exit 1
+done"#;
+
 /// The temporary file is made by `mktemp` (a random name, `O_CREAT|O_EXCL`): a symlink planted
 /// under a predictable name can never redirect the write.
 const WRITE_FILE_ATOMIC: &str = r#"d=${1%/*}; tmp=$(mktemp -- "$d/.${1##*/}.hoist-tmp-XXXXXXXXXX") || exit 1
@@ -854,6 +869,52 @@ elif [ -f "$1" ]; then echo file; elif [ -e "$1" ]; then echo other; else echo m
 
 const READ_LINK: &str = r#"[ -L "$1" ] && exec readlink -- "$1"
 if [ -e "$1" ]; then echo "not a symlink" >&2; exit 1; fi; exit 44"#;
+
+/// [`READ_LINK`] of `$2`, [`KIND`] when it is no symlink, [`LIST_DIR`] of `$3` and
+/// [`READ_FILE`] of `$1` in one: `L<target>`, `N` (missing) or `K<kind>`, a NUL; each name and a
+/// NUL, then an empty name (a NUL); then `F` and the file, or `N`. The file comes last, so no
+/// length is needed for it; exit 44 when it vanished while being read.
+const READ_STATE: &str = r#"if [ -L "$2" ]; then t=$(readlink -- "$2" && echo .) || exit 1; t=${t%.}; printf 'L%s\0' "${t%?}"
+elif [ -d "$2" ]; then printf 'Kdir\0'; elif [ -f "$2" ]; then printf 'Kfile\0'
+elif [ -e "$2" ]; then printf 'Kother\0'; else printf 'N\0'; fi
+if [ -e "$3" ] || [ -L "$3" ]; then cd -- "$3" && find . -mindepth 1 -maxdepth 1 -printf '%f\0' || exit 1; fi
+printf '\0'
+[ -e "$1" ] || { printf N; exit 0; }
+printf F; cat -- "$1" && exit 0
+[ -e "$1" ] || exit 44
+exit 1"#;
+
+/// Parses [`READ_STATE`]'s answer; `file_missing` when it exited 44.
+fn parse_state(stdout: &[u8], file_missing: bool) -> Option<StateRead> {
+    let end = stdout.iter().position(|b| *b == 0)?;
+    let (head, mut rest) = (&stdout[..end], &stdout[end + 1..]);
+    let link = match head.split_first()? {
+        (b'L', target) => LinkRead::Target(path_from_bytes(target.to_vec())),
+        (b'N', []) => LinkRead::Missing,
+        (b'K', b"dir") => LinkRead::NotASymlink(FileKind::Dir),
+        (b'K', b"file") => LinkRead::NotASymlink(FileKind::File),
+        (b'K', b"other") => LinkRead::NotASymlink(FileKind::Other),
+        _ => return None,
+    };
+    let mut names = Vec::new();
+    loop {
+        let end = rest.iter().position(|b| *b == 0)?;
+        let name = &rest[..end];
+        rest = &rest[end + 1..];
+        if name.is_empty() {
+            break;
+        }
+        names.push(String::from_utf8_lossy(name).into_owned());
+    }
+    names.sort();
+    let file = match rest.split_first() {
+        _ if file_missing => None,
+        Some((b'F', contents)) => Some(contents.to_vec()),
+        Some((b'N', [])) => None,
+        _ => return None,
+    };
+    Some(StateRead { file, link, names })
+}
 
 const LIST_DIR: &str = r#"[ -e "$1" ] || [ -L "$1" ] || exit 0
 cd -- "$1" && exec find . -mindepth 1 -maxdepth 1 -printf '%f\0'"#;
@@ -904,6 +965,58 @@ impl Transport for Ssh {
     fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
         let out = self.script(WRITE_FILE_ATOMIC, &[path], Some(contents))?;
         self.expect_success("write", path, &out)
+    }
+
+    fn read_files(&self, paths: &[&Path]) -> Result<Vec<Option<Vec<u8>>>, TransportError> {
+        use base64::Engine as _;
+        let Some(first) = paths.first() else {
+            return Ok(Vec::new());
+        };
+        let out = self.script(READ_FILES, paths, None)?;
+        if !out.success() {
+            return Err(self.failed("read", first, &out));
+        }
+        let answer = out.stdout_text();
+        let files: Option<Vec<Option<Vec<u8>>>> = answer
+            .lines()
+            .map(|line| match line.split_at_checked(1)? {
+                ("-", "") => Some(None),
+                ("+", text) => base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .ok()
+                    .map(Some),
+                _ => None,
+            })
+            .collect();
+        match files {
+            Some(files) if files.len() == paths.len() => Ok(files),
+            _ => Err(TransportError::Other {
+                host: self.host_name(),
+                message: format!(
+                    "reading {} and others: unexpected answer from the host's shell",
+                    first.display()
+                ),
+            }),
+        }
+    }
+
+    fn write_files_atomic(&self, files: &[(&Path, &[u8])]) -> Result<(), TransportError> {
+        use base64::Engine as _;
+        let Some((first, _)) = files.first() else {
+            return Ok(());
+        };
+        let mut input = Vec::new();
+        for (_, contents) in files {
+            input.extend_from_slice(
+                base64::engine::general_purpose::STANDARD
+                    .encode(contents)
+                    .as_bytes(),
+            );
+            input.push(b'\n');
+        }
+        let paths: Vec<&Path> = files.iter().map(|(path, _)| *path).collect();
+        let out = self.script(WRITE_FILES_ATOMIC, &paths, Some(&input))?;
+        self.expect_success("write", first, &out)
     }
 
     fn write_private_file_atomic(
@@ -990,6 +1103,30 @@ impl Transport for Ssh {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    fn read_state(
+        &self,
+        file: &Path,
+        link: &Path,
+        dir: &Path,
+    ) -> Result<StateRead, TransportError> {
+        let out = self.script(READ_STATE, &[file, link, dir], None)?;
+        let missing = match out.status {
+            0 => false,
+            MISSING => true,
+            _ => {
+                let root = link.parent().unwrap_or(link);
+                return Err(self.failed("read the state of", root, &out));
+            }
+        };
+        parse_state(&out.stdout, missing).ok_or_else(|| TransportError::Other {
+            host: self.host_name(),
+            message: format!(
+                "reading the state of {}: unexpected answer from the host's shell",
+                link.display()
+            ),
+        })
     }
 
     fn switch_symlink(&self, link: &Path, target: &Path) -> Result<(), TransportError> {

@@ -814,3 +814,106 @@ fn a_small_change_is_shipped_whole_with_its_modes_and_times_and_vouched_for() {
     assert_eq!((fourth.copied, fourth.linked), (1, 2), "{fourth:?}");
     assert_eq!(fs::read(four.join("pkg/lib.py")).unwrap(), big);
 }
+
+/// `read_state` over SSH (one script) answers as the three reads it stands for do, one by one
+/// on this machine (the trait's own `read_state`): a journal of any bytes, `current` as a
+/// symlink (a target with spaces or a newline), missing, a directory or a file, releases
+/// missing, empty or with odd names.
+#[test]
+fn reading_the_state_at_once_answers_as_the_three_reads_do() {
+    use hoist_transport::{LinkRead, Local};
+    let server = SshServer::start();
+    let host = ssh(&server);
+    let local = Local::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (file, link, dir) = (
+        root.join("journal"),
+        root.join("current"),
+        root.join("releases"),
+    );
+    let both = |expect_link: LinkRead| {
+        let remote = host.read_state(&file, &link, &dir).unwrap();
+        let here = local.read_state(&file, &link, &dir).unwrap();
+        assert_eq!(remote, here);
+        assert_eq!(remote.link, expect_link);
+        assert_eq!(remote.file, fs::read(&file).ok());
+        remote
+    };
+
+    // Nothing there yet.
+    let empty = both(LinkRead::Missing);
+    assert_eq!(empty.names, Vec::<String>::new());
+
+    fs::create_dir(&dir).unwrap();
+    fs::write(&file, b"").unwrap();
+    assert_eq!(both(LinkRead::Missing).file, Some(Vec::new()));
+
+    let names = ["20260101T000000Z", "a b", "new\nline", "-x", "é"];
+    for name in names {
+        fs::create_dir(dir.join(name)).unwrap();
+    }
+    fs::write(&file, b"{\"a\":1}\nN\0F\0L\n\xff\xfe no newline at the end").unwrap();
+    let target = PathBuf::from("releases/a b/x\ny");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let read = both(LinkRead::Target(target));
+    let mut sorted: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    sorted.sort();
+    assert_eq!(read.names, sorted);
+
+    fs::remove_file(&link).unwrap();
+    fs::create_dir(&link).unwrap();
+    both(LinkRead::NotASymlink(FileKind::Dir));
+    fs::remove_dir(&link).unwrap();
+    fs::write(&link, b"x").unwrap();
+    both(LinkRead::NotASymlink(FileKind::File));
+
+    // A dangling symlink is a symlink.
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("releases/gone", &link).unwrap();
+    both(LinkRead::Target(PathBuf::from("releases/gone")));
+}
+
+/// Several files read and written in one round trip: any bytes (none at all, no final newline,
+/// NULs), a missing file read as missing, a name with spaces; each written file a new inode
+/// (a hard link to the old one keeps the old contents) with the mode `write_file_atomic` gives.
+#[test]
+fn several_files_are_read_and_written_at_once_byte_for_byte() {
+    let server = SshServer::start();
+    let host = ssh(&server);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a dir");
+    fs::create_dir(&dir).unwrap();
+    let (a, b, gone) = (dir.join("a b.json"), dir.join("b"), dir.join("gone"));
+    fs::write(&a, b"old a").unwrap();
+    fs::hard_link(&a, dir.join("linked")).unwrap();
+    let binary: Vec<u8> = (0..=255u8).chain(b"\n\n\0end".iter().copied()).collect();
+    host.write_files_atomic(&[(&a, b"{\n  \"state\": \"good\"\n}"), (&b, &binary)])
+        .unwrap();
+    assert_eq!(fs::read(&a).unwrap(), b"{\n  \"state\": \"good\"\n}");
+    assert_eq!(fs::read(&b).unwrap(), binary);
+    assert_eq!(fs::read(dir.join("linked")).unwrap(), b"old a");
+    assert_eq!(fs::metadata(&b).unwrap().mode() & 0o777, 0o644);
+
+    let read = host.read_files(&[&a, &gone, &b]).unwrap();
+    assert_eq!(
+        read,
+        vec![Some(fs::read(&a).unwrap()), None, Some(binary.clone())]
+    );
+    host.write_files_atomic(&[(&a, b"")]).unwrap();
+    assert_eq!(host.read_files(&[&a]).unwrap(), vec![Some(Vec::new())]);
+    assert_eq!(host.read_files(&[]).unwrap(), Vec::<Option<Vec<u8>>>::new());
+
+    // A file that cannot be written is an error naming it; none is left half-written.
+    let err = host
+        .write_files_atomic(&[(&dir.join("no such dir/x"), b"x")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no such dir/x"), "{err}");
+    let left: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("hoist-tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

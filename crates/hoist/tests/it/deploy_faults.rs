@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::process::Command;
 
 use crate::support::*;
 use serde_json::Value;
@@ -343,6 +344,46 @@ fn a_rollback_to_a_release_whose_environment_is_gone_switches_nothing_and_says_h
     site.assert_live(&b);
     assert_eq!(state_of(&site, &b), "good");
     assert!(!site.lock_exists());
+}
+
+/// A release whose `.venv` is not the link to a shared environment hoist made: a file is no
+/// environment (nothing switched); a real virtualenv directory is one, and serves.
+#[test]
+fn a_rollback_takes_a_venv_directory_as_the_environment_and_refuses_a_venv_file() {
+    let site = Site::new();
+    let a = site.deploy_ok();
+    site.change_code("b");
+    let b = site.deploy_ok();
+    let venv = site.release_dir(&a).join(".venv");
+    let env = site
+        .release_dir(&a)
+        .join(std::fs::read_link(&venv).unwrap());
+    std::fs::remove_file(&venv).unwrap();
+    std::fs::write(&venv, "not an environment").unwrap();
+
+    let out = site.hoist(&["rollback"]);
+    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "error: local: cannot roll back to {a}: it has no environment ({} is missing)",
+            venv.display()
+        )),
+        "{err}"
+    );
+    site.assert_live(&b);
+
+    std::fs::remove_file(&venv).unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&env)
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let out = site.hoist(&["rollback"]);
+    assert_exit(&out, EXIT_OK);
+    site.assert_live(&a);
 }
 
 /// Makes `/health` answer 500 in the app code `app_py` (a release that cannot serve).
