@@ -58,7 +58,8 @@ impl OwnedContext<'_> {
 
 /// Restarts every process for release `id` and waits for the health check. The error names
 /// the step that failed and why. `interruptible`: Ctrl-C may end the health wait (as a
-/// failure); false for a switch back, which must see its health check through.
+/// failure); false for a switch back, which must see its health check through. `warming` is
+/// called when a warm reload's new workers import the app ([`hoist_service::restart`]).
 pub(crate) fn activate(
     config: &Config,
     host: &Host,
@@ -66,6 +67,7 @@ pub(crate) fn activate(
     step: &Stepper<'_>,
     after_restart: &str,
     interruptible: bool,
+    warming: &dyn Fn(),
 ) -> Result<(), (Step, String)> {
     // Restart and health commands run with the app's [env] (a `command` restart starts the
     // app with it).
@@ -82,7 +84,7 @@ pub(crate) fn activate(
             inner: &privileged,
             on_line: &|_, line| step.line(Step::Restart, line),
         };
-        if let Err(e) = hoist_service::restart(&streamed, process, &ctx.get()) {
+        if let Err(e) = hoist_service::restart(&streamed, process, &ctx.get(), warming) {
             step.fail(Step::Restart, &e);
             return Err((Step::Restart, e.to_string()));
         }
@@ -174,7 +176,7 @@ pub(crate) fn switch_back(
         step.fail(Step::SwitchBack, &e);
         return where_current_stands(host, Some(prev), &e.to_string());
     }
-    match activate(config, host, prev, step, after_restart, false) {
+    match activate(config, host, prev, step, after_restart, false, &|| ()) {
         Ok(()) => {
             step.done(Step::SwitchBack, Some(format!("{prev} serves again")));
             (HostResult::SwitchedBack, None)

@@ -19,6 +19,7 @@ use crate::lock::{self, ensure_all_ours, lock_all, unlock_all, HeldLock};
 use crate::outcome::{HostOutcome, HostResult};
 use crate::plan::{make_plan, read_states, DeployPlan};
 use crate::prepare::{prepare_host, Prepared};
+use crate::prune::Gates;
 use crate::record::Recorder;
 use crate::{fault, DeployError, FailureKind};
 
@@ -134,20 +135,15 @@ impl DeployRun<'_> {
         let (plan, env) = self.start_fleet().map_err(DeployError::nothing_switched)?;
         // Pruning runs beside the rest of the deploy, off its critical path; the lock is held
         // until both are done. When every process is warm-reloaded, the host's shell is mostly
-        // idle while the new workers import: pruning waits for the activation, so that its
-        // commands do not come between the preparation's. The gate opens whichever way the
-        // deploy goes on (its sender is dropped).
+        // idle while the new workers import: a host's pruning waits for that, so that its
+        // commands do not come between the preparation's, the switch's and the reload's.
         let warm = crate::prepare::every_process_warm(self.config);
-        let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+        let gates = Gates::new(self.fleet.hosts.len(), !warm);
         let plan = &plan;
         std::thread::scope(|scope| {
-            let pruning = scope.spawn(move || {
-                if warm {
-                    let _ = gate.recv();
-                }
-                self.prune_fleet(plan, held)
-            });
-            let result = self.started(started, held, plan, &env, open_gate);
+            let pruning = scope.spawn(|| self.prune_fleet(plan, held, &gates));
+            let result = self.started(started, held, plan, &env, &gates);
+            gates.open_all();
             let pruned = pruning
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -162,9 +158,15 @@ impl DeployRun<'_> {
 
     /// Removes old releases on every host while the deploy of `plan` runs ([`crate::prune`]);
     /// what each host removed. A failure is a warning: it never fails the deploy.
-    fn prune_fleet(&self, plan: &DeployPlan, held: &[HeldLock]) -> Vec<Vec<ReleaseId>> {
+    fn prune_fleet(
+        &self,
+        plan: &DeployPlan,
+        held: &[HeldLock],
+        gates: &Gates,
+    ) -> Vec<Vec<ReleaseId>> {
         let (config, fleet, opts, events) = (self.config, self.fleet, self.opts, self.events);
         fleet.each(|i, host| {
+            gates.wait(i);
             let step = Stepper {
                 host: &host.name,
                 events,
@@ -192,8 +194,7 @@ impl DeployRun<'_> {
         held: &[HeldLock],
         plan: &DeployPlan,
         env: &app_env::ResolvedEnv,
-        // Dropped when the activation starts (or the deploy ends before): pruning may begin.
-        prune_gate: std::sync::mpsc::Sender<()>,
+        prune_gates: &Gates,
     ) -> Result<DeployReport, DeployError> {
         let (config, fleet, opts, events) = (self.config, self.fleet, self.opts, self.events);
         let ready = self
@@ -203,8 +204,7 @@ impl DeployRun<'_> {
 
         // A deploy that lost its lock must not switch over the one that holds it now.
         ensure_all_ours(fleet, held).map_err(DeployError::nothing_switched)?;
-        drop(prune_gate);
-        self.activate_fleet(plan)?;
+        self.activate_fleet(plan, prune_gates)?;
         fault::point("deploy:healthy");
 
         fleet
@@ -432,7 +432,7 @@ impl DeployRun<'_> {
 
     /// Switches, restarts and checks the fleet batch by batch. On a failure, switches back every
     /// host already switched (unless told not to) and returns the error with the per-host table.
-    fn activate_fleet(&self, plan: &DeployPlan) -> Result<(), DeployError> {
+    fn activate_fleet(&self, plan: &DeployPlan, prune_gates: &Gates) -> Result<(), DeployError> {
         let (config, fleet) = (self.config, self.fleet);
         let id = &plan.release;
         let batches = fleet.rollout.batches(fleet.hosts.len());
@@ -457,9 +457,13 @@ impl DeployRun<'_> {
             }
             if failure.is_none() {
                 fault::point("deploy:switched");
-                let results = fleet.each_of(batch, |_, host| {
+                let results = fleet.each_of(batch, |i, host| {
                     let step = self.stepper(host);
-                    activate(config, host, id, &step, "deploy:restarted", true)
+                    let warming = || prune_gates.open(i);
+                    let result =
+                        activate(config, host, id, &step, "deploy:restarted", true, &warming);
+                    prune_gates.open(i);
+                    result
                 });
                 for (&i, r) in batch.iter().zip(results) {
                     match r {

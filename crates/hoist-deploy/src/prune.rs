@@ -4,12 +4,13 @@
 //! it was pruned, and a half-deleted directory is never taken for a release.
 //!
 //! A deploy prunes beside its own work, while it prepares and activates its release (off the
-//! critical path; with every process warm-reloaded, from the activation on, while the host's
-//! shell mostly waits for the new workers): it removes what pruning would remove once the new release is live, less
+//! critical path; with every process warm-reloaded, once the new workers import the app, while
+//! the host's shell mostly waits for them: [`Gates`]): it removes what pruning would remove once the new release is live, less
 //! what must stay while it is not live yet (the live release and its rollback target), so that
 //! whichever way the deploy ends nothing it may still need is gone.
 
 use std::collections::BTreeSet;
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -32,6 +33,47 @@ const PRUNING: &str = ".pruning-";
 pub(crate) struct Deploying<'a> {
     pub release: &'a ReleaseId,
     pub dep_key: &'a str,
+}
+
+/// Per host, whether a deploy's pruning may start there. Opened when the host's new workers
+/// import the app (a warm reload), when its activation ends without that, or when the deploy
+/// ends; open from the start when not every process is warm-reloaded.
+pub(crate) struct Gates {
+    open: Mutex<Vec<bool>>,
+    changed: Condvar,
+}
+
+impl Gates {
+    pub fn new(hosts: usize, open: bool) -> Gates {
+        Gates {
+            open: Mutex::new(vec![open; hosts]),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn set(&self, which: impl Fn(usize) -> bool) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        for (i, gate) in open.iter_mut().enumerate() {
+            *gate |= which(i);
+        }
+        self.changed.notify_all();
+    }
+
+    pub fn open(&self, host: usize) {
+        self.set(|i| i == host);
+    }
+
+    pub fn open_all(&self) {
+        self.set(|_| true);
+    }
+
+    pub fn wait(&self, host: usize) {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let _open = self
+            .changed
+            .wait_while(open, |open| !open[host])
+            .unwrap_or_else(PoisonError::into_inner);
+    }
 }
 
 /// Prunes `host` while the deploy of `deploying` runs (its `deploy_started` is in the journal).

@@ -202,7 +202,15 @@ fn rollback_locked(
             host: &host.name,
             events,
         };
-        activate(config, host, &target, &step, "rollback:restarted", true)
+        activate(
+            config,
+            host,
+            &target,
+            &step,
+            "rollback:restarted",
+            true,
+            &|| (),
+        )
     });
 
     let failure = activated

@@ -59,10 +59,14 @@ pub fn var_name(name: &str) -> String {
 
 /// Restarts one process the way its strategy says. Success here only means the restart was
 /// carried out; whether the app serves is for [`crate::wait_healthy`] to decide.
+/// `warming` is called once a warm reload's new workers are importing the app, which leaves
+/// the host's shell mostly idle until they have (a deploy prunes old releases then); other
+/// strategies never call it.
 pub fn restart(
     t: &dyn Transport,
     process: &Process,
     ctx: &RestartContext<'_>,
+    warming: &dyn Fn(),
 ) -> Result<(), ServiceError> {
     let host = t.host().to_string();
     let cmd = match &process.restart {
@@ -88,7 +92,7 @@ pub fn restart(
             return systemd::restart(t, &process.name, unit, process.timeout)
         }
         Restart::UwsgiChain { fifo } => return uwsgi_chain(t, process, fifo, ctx),
-        Restart::GunicornHup { pidfile } => return gunicorn_hup(t, process, pidfile, ctx),
+        Restart::GunicornHup { pidfile } => return gunicorn_hup(t, process, pidfile, ctx, warming),
     };
     let mut cmd = cmd.cwd(ctx.release_path);
     for (k, v) in ctx.env() {
@@ -119,6 +123,7 @@ fn gunicorn_hup(
     process: &Process,
     pidfile: &Path,
     ctx: &RestartContext<'_>,
+    warming: &dyn Fn(),
 ) -> Result<(), ServiceError> {
     let release = ctx.release_path;
     let ready = ready_dir(pidfile);
@@ -144,6 +149,7 @@ fn gunicorn_hup(
             release,
             &ready,
             process.timeout,
+            warming,
         );
     }
     if started_fresh(t, process, ctx, &ready)? {
@@ -168,7 +174,15 @@ fn gunicorn_hup(
             start_it,
         ));
     }
-    crate::warm::warm_reload(t, &process.name, master, release, &ready, process.timeout)
+    crate::warm::warm_reload(
+        t,
+        &process.name,
+        master,
+        release,
+        &ready,
+        process.timeout,
+        warming,
+    )
 }
 
 /// A chain reload through the uWSGI master FIFO: workers are replaced one at a time, each new

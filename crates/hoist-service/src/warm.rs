@@ -46,7 +46,7 @@ const POLL: Duration = Duration::from_millis(10);
 const POLL_WARM: Duration = Duration::from_millis(25);
 
 /// A warm reload of the gunicorn master `master` onto `release`, whose workers write ready
-/// files into `ready`.
+/// files into `ready`. `warming` is called once every new worker has been started.
 pub(crate) fn warm_reload(
     t: &dyn Transport,
     process: &str,
@@ -54,22 +54,12 @@ pub(crate) fn warm_reload(
     release: &Path,
     ready: &Path,
     timeout: Duration,
+    warming: &dyn Fn(),
 ) -> Result<(), ServiceError> {
     let start = Instant::now();
     let target_file = ready.join(TARGET_FILE);
     let before = list_workers(t, master, release, Some(ready))?;
-    let target = match t
-        .read_file(&target_file)?
-        .and_then(|text| String::from_utf8_lossy(&text).trim().parse::<usize>().ok())
-    {
-        Some(n) if n > 0 => n,
-        _ => {
-            let n = before.workers.len().max(1);
-            t.create_dir_all(ready)?;
-            t.write_file_atomic(&target_file, format!("{n}\n").as_bytes())?;
-            n
-        }
-    };
+    let target = keep_target(t, process, ready, &target_file, before.workers.len().max(1))?;
     // Every worker from before retires, even one that already runs the release (left by an
     // interrupted reload, or by a failed one that was switched back): gunicorn retires the
     // oldest first, so only the workers started here can be the ones kept.
@@ -128,6 +118,7 @@ pub(crate) fn warm_reload(
     }
 
     // 2. Warm: every new worker has imported the app.
+    warming();
     loop {
         let now = list_workers(t, master, release, Some(ready))?;
         if !now.master_alive {
@@ -247,6 +238,52 @@ fn retire(
         target,
         timeout.saturating_sub(start.elapsed()),
     )
+}
+
+/// Prints the worker count in `$2` (in the ready directory `$1`) when it holds one above zero;
+/// else writes `$3` there (through a new file and `rename(2)`) and prints that. Not synced: it
+/// matters only while the master that reads it runs, which a crash of the host ends.
+const KEEP_TARGET: &str = r#"if read -r n < "$2" 2>/dev/null; then
+  case $n in ''|*[!0-9]*) ;; *) if [ "$n" -gt 0 ] 2>/dev/null; then echo "$n"; exit 0; fi ;; esac
+fi
+mkdir -p -- "$1" || exit 1
+tmp=$(mktemp -- "$2.XXXXXXXXXX") || exit 1
+if printf '%s\n' "$3" > "$tmp" && mv -f -- "$tmp" "$2"; then echo "$3"; exit 0; fi
+rm -f -- "$tmp"; exit 1"#;
+
+/// The worker count a warm reload returns to: the one an interrupted reload kept in
+/// `target_file`, else `workers` (now kept there), in one round trip (of `process`).
+fn keep_target(
+    t: &dyn Transport,
+    process: &str,
+    ready: &Path,
+    target_file: &Path,
+    workers: usize,
+) -> Result<usize, ServiceError> {
+    let out = t.exec(
+        &Cmd::new("sh")
+            .arg("-c")
+            .arg(KEEP_TARGET)
+            .arg("hoist-warm")
+            .path_arg(ready)
+            .path_arg(target_file)
+            .arg(workers.to_string()),
+    )?;
+    match out.stdout_text().trim().parse::<usize>() {
+        Ok(n) if out.success() && n > 0 => Ok(n),
+        _ => Err(ServiceError::ReloadFailed {
+            host: t.host().to_string(),
+            process: process.to_string(),
+            detail: format!(
+                "cannot keep the worker count in {}: {}",
+                target_file.display(),
+                out.tail(2)
+            ),
+            hint:
+                "hoist's login user must be able to write the ready directory beside the pid file"
+                    .into(),
+        }),
+    }
 }
 
 /// Whether worker `w` has loaded `release` (its ready file names it).
