@@ -111,10 +111,12 @@ pub(crate) fn warm_reload(
         let send = asked
             .is_none_or(|(want, at)| now.workers.len() >= want || at.elapsed() >= RESEND_AFTER);
         if send {
-            signal(t, master, "TTIN").map_err(&fail)?;
+            // Waits on the host until the master has forked the worker: no poll interval.
+            grow(t, master, now.workers.len()).map_err(&fail)?;
             asked = Some((now.workers.len() + 1, Instant::now()));
+        } else {
+            std::thread::sleep(POLL);
         }
-        std::thread::sleep(POLL);
     }
 
     // 2. Warm: every new worker has imported the app.
@@ -289,6 +291,48 @@ fn keep_target(
 /// Whether worker `w` has loaded `release` (its ready file names it).
 fn loaded(w: &Worker, release: &str) -> bool {
     w.cwd == release && w.ready.as_deref() == Some(release)
+}
+
+/// Sends `TTIN` to master `$1`, then waits (up to ~0.2 s, checking every 5 ms with the shell's
+/// own commands) until it has more children than the `$2` workers it had: a worker is forked
+/// a few milliseconds after the signal, and the next `TTIN` must come after it (signals of
+/// one kind that arrive together are delivered once). Where the kernel does not list children
+/// (`/proc/<pid>/task/*/children`) or `sleep` takes no fraction, it returns at once and the
+/// caller polls.
+const GROW: &str = r#"kill -TTIN "$1" || exit 1
+[ -e "/proc/$1/task/$1/children" ] || exit 0
+i=0
+while [ "$i" -lt 40 ]; do
+  n=0
+  for f in "/proc/$1"/task/*/children; do
+    k=; read -r k < "$f" 2>/dev/null
+    for p in $k; do n=$((n + 1)); done
+  done
+  [ "$n" -gt "$2" ] && exit 0
+  sleep 0.005 2>/dev/null || exit 0
+  i=$((i + 1))
+done"#;
+
+/// [`GROW`]: one more worker for `master`, which had `workers`.
+fn grow(t: &dyn Transport, master: u32, workers: usize) -> Result<(), String> {
+    let sent = t
+        .exec(
+            &Cmd::new("sh")
+                .arg("-c")
+                .arg(GROW)
+                .arg("hoist-grow")
+                .arg(master.to_string())
+                .arg(workers.to_string()),
+        )
+        .map_err(|e| e.to_string())?;
+    if sent.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "kill -TTIN {master} failed: {} (run hoist as the user that runs gunicorn)",
+            sent.tail(2)
+        ))
+    }
 }
 
 fn signal(t: &dyn Transport, master: u32, name: &str) -> Result<(), String> {
