@@ -140,40 +140,35 @@ fn gunicorn_hup(
         },
         None => None,
     };
-    if let Some(master) = surely_reloadable {
-        // Just seen running: warm_reload finds it gone, should it exit meanwhile.
-        return crate::warm::warm_reload(
-            t,
-            &process.name,
-            master,
-            release,
-            &ready,
-            process.timeout,
-            warming,
-        );
-    }
-    if started_fresh(t, process, ctx, &ready)? {
-        return Ok(());
-    }
-    let fail = reload_failure(t, process);
-    let start_it = "start gunicorn under its supervisor with this pid file (`hoist setup` writes the program and gunicorn.conf.py)";
-    let text = t.read_file(pidfile)?.unwrap_or_default();
-    let Some(master) = parse_pid(&String::from_utf8_lossy(&text)) else {
-        return Err(fail(
-            format!("no gunicorn master pid in {}", pidfile.display()),
-            start_it,
-        ));
+    // Just seen running: warm_reload finds it gone, should it exit meanwhile.
+    let master = match surely_reloadable {
+        Some(master) => master,
+        None => {
+            if started_fresh(t, process, ctx, &ready)? {
+                return Ok(());
+            }
+            let fail = reload_failure(t, process);
+            let start_it = "start gunicorn under its supervisor with this pid file (`hoist setup` writes the program and gunicorn.conf.py)";
+            let text = t.read_file(pidfile)?.unwrap_or_default();
+            let Some(master) = parse_pid(&String::from_utf8_lossy(&text)) else {
+                return Err(fail(
+                    format!("no gunicorn master pid in {}", pidfile.display()),
+                    start_it,
+                ));
+            };
+            let before = list_workers(t, master, release, None)?;
+            if !before.master_alive {
+                return Err(fail(
+                    format!(
+                        "gunicorn master {master} from {} is not running",
+                        pidfile.display()
+                    ),
+                    start_it,
+                ));
+            }
+            master
+        }
     };
-    let before = list_workers(t, master, release, None)?;
-    if !before.master_alive {
-        return Err(fail(
-            format!(
-                "gunicorn master {master} from {} is not running",
-                pidfile.display()
-            ),
-            start_it,
-        ));
-    }
     crate::warm::warm_reload(
         t,
         &process.name,

@@ -315,34 +315,25 @@ done"#;
 
 /// [`GROW`]: one more worker for `master`, which had `workers`.
 fn grow(t: &dyn Transport, master: u32, workers: usize) -> Result<(), String> {
-    let sent = t
-        .exec(
-            &Cmd::new("sh")
-                .arg("-c")
-                .arg(GROW)
-                .arg("hoist-grow")
-                .arg(master.to_string())
-                .arg(workers.to_string()),
-        )
-        .map_err(|e| e.to_string())?;
-    if sent.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "kill -TTIN {master} failed: {} (run hoist as the user that runs gunicorn)",
-            sent.tail(2)
-        ))
-    }
+    let cmd = Cmd::new("sh")
+        .arg("-c")
+        .arg(GROW)
+        .arg("hoist-grow")
+        .arg(master.to_string())
+        .arg(workers.to_string());
+    send(t, &cmd, "TTIN", master)
 }
 
 fn signal(t: &dyn Transport, master: u32, name: &str) -> Result<(), String> {
-    let sent = t
-        .exec(
-            &Cmd::new("kill")
-                .arg(format!("-{name}"))
-                .arg(master.to_string()),
-        )
-        .map_err(|e| e.to_string())?;
+    let cmd = Cmd::new("kill")
+        .arg(format!("-{name}"))
+        .arg(master.to_string());
+    send(t, &cmd, name, master)
+}
+
+/// Runs `cmd`, which sends signal `name` to `master`.
+fn send(t: &dyn Transport, cmd: &Cmd, name: &str, master: u32) -> Result<(), String> {
+    let sent = t.exec(cmd).map_err(|e| e.to_string())?;
     if sent.success() {
         Ok(())
     } else {
