@@ -142,8 +142,9 @@ impl DeployRun<'_> {
         let plan = &plan;
         std::thread::scope(|scope| {
             let pruning = scope.spawn(|| self.prune_fleet(plan, held, &gates));
+            let at_end = gates.open_all_at_end();
             let result = self.started(started, held, plan, &env, &gates);
-            gates.open_all();
+            drop(at_end);
             let pruned = pruning
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -67,6 +67,18 @@ impl Gates {
         self.set(|_| true);
     }
 
+    /// A guard that opens every gate when dropped: however the deploy ends, a panic included
+    /// (which a scope would otherwise wait on, its pruning thread waiting on the gate).
+    pub fn open_all_at_end(&self) -> impl Drop + '_ {
+        struct OpenAll<'a>(&'a Gates);
+        impl Drop for OpenAll<'_> {
+            fn drop(&mut self) {
+                self.0.open_all();
+            }
+        }
+        OpenAll(self)
+    }
+
     pub fn wait(&self, host: usize) {
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let _open = self
@@ -275,5 +287,44 @@ mod tests {
         assert_eq!(beside_deploy(&host, 2, &id(E)), vec![id(A), id(B)]);
         let host = host_with(&[C, D]);
         assert!(beside_deploy(&host, 2, &id(E)).is_empty());
+    }
+
+    /// A host's pruning starts when its own gate opens, not another host's.
+    #[test]
+    fn a_host_waits_for_its_own_gate() {
+        let gates = Gates::new(2, false);
+        std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| gates.wait(1));
+            gates.open(0);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(!waiting.is_finished());
+            gates.open(1);
+            waiting.join().unwrap();
+        });
+    }
+
+    /// A deploy that panics while its pruning waits does not hang: the guard opens every gate
+    /// as the panic unwinds, so the scope can join the pruning thread and pass the panic on.
+    #[test]
+    fn a_panic_opens_every_gate() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let gates = Gates::new(2, false);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                std::thread::scope(|scope| {
+                    scope.spawn(|| {
+                        gates.wait(0);
+                        gates.wait(1);
+                    });
+                    let _at_end = gates.open_all_at_end();
+                    panic!("the deploy failed");
+                })
+            }));
+            let _ = done.send(outcome.is_err());
+        });
+        let panicked = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the scope hung on its pruning thread");
+        assert!(panicked);
     }
 }
