@@ -4,25 +4,29 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 
 use crate::SshServer;
 
 /// The sudoers file that gives the users of [`login_user`] with `sudo = true` their rule.
 pub const TEST_SUDOERS: &str = "/etc/sudoers.d/hoist-test-become";
 
-/// Creates the login user `name` when missing (idempotent, also across test binaries run at
-/// once), and, with `sudo`, lets it run anything as anyone without a password through
+/// Creates the login user `name` when missing (idempotent, also across test processes run at
+/// once: nextest runs each test in a process of its own), and, with `sudo`, lets it run anything as anyone without a password through
 /// [`TEST_SUDOERS`]. A user created without `sudo` has no rule at all.
 ///
 /// # Panics
 ///
 /// When sudo, useradd or visudo is missing or fails (it names what to install).
 pub fn login_user(name: &str, sudo: bool) {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // One at a time across processes: two `useradd`s at once fail on /etc/passwd's lock, and
+    // two rewrites of the sudoers file at once lose a rule.
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/hoist-testkit-users.lock")
+        .expect("open /tmp/hoist-testkit-users.lock");
+    lock.lock().expect("lock /tmp/hoist-testkit-users.lock");
     assert!(
         Path::new("/usr/bin/sudo").exists(),
         "sudo is missing: run scripts/install-deps (apt-get install sudo)"
@@ -38,7 +42,6 @@ pub fn login_user(name: &str, sudo: bool) {
             .args(["--create-home", "--shell", "/bin/sh", name])
             .output()
             .expect("run useradd (package passwd)");
-        // Another test binary may have made it in the meantime.
         assert!(
             known(),
             "useradd {name}: {}",

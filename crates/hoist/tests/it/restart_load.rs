@@ -22,6 +22,8 @@ use crate::support::{assert_exit, free_port, Site, EXIT_BEFORE_SWITCH, EXIT_OK, 
 use hoist_testkit::ProcessGuard;
 
 /// The servers are heavy for a 2-core machine: one scenario at a time.
+/// (Under `cargo test`, whose tests share a process; nextest runs each test in a process of its
+/// own and keeps these one at a time by their test group in `.config/nextest.toml`.)
 static SERIAL: Mutex<()> = Mutex::new(());
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -16,6 +16,8 @@ use crate::support::{assert_exit, free_port, http_get, stderr, Site, EXIT_OK, EX
 use hoist_testkit::ProcessGuard;
 
 /// Real servers are heavy for a 2-core machine: one scenario at a time.
+/// (Under `cargo test`, whose tests share a process; nextest runs each test in a process of its
+/// own and keeps these one at a time by their test group in `.config/nextest.toml`.)
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A site whose app server runs under a private supervisord, from `hoist setup`'s files.
