@@ -240,7 +240,9 @@ fn warm_reload_checks(
 /// The release's tree comes from the app, and a symlink in it may point anywhere: a shared path
 /// is linked only when every parent of it that exists in the release is a real directory, so
 /// that creating, removing and linking stay inside the release. All shared paths are checked
-/// before any is linked; a symlinked parent refuses the release (before the switch).
+/// before any is linked; a symlinked parent refuses the release (before the switch). Two round
+/// trips whatever the number of shared paths: one reads what is there, one makes the
+/// directories and the links.
 fn link_shared(
     config: &Config,
     transport: &dyn Transport,
@@ -250,68 +252,110 @@ fn link_shared(
 ) -> Result<(), DeployError> {
     let before_switch =
         |e: hoist_transport::TransportError| DeployError::before_switch(e.to_string());
-    for shared in &config.release.shared {
-        refuse_symlinked_parents(transport, release_dir, shared)?;
+    let shared = &config.release.shared;
+    if shared.is_empty() {
+        return Ok(());
     }
-    for shared in &config.release.shared {
-        let target = layout.shared().join(&shared.path);
-        let link = release_dir.join(&shared.path);
-        if shared.is_dir {
-            transport.create_dir_all(&target).map_err(before_switch)?;
-        } else {
-            if let Some(parent) = target.parent() {
-                transport.create_dir_all(parent).map_err(before_switch)?;
-            }
-            if !transport.kind(&target).map_err(before_switch)?.exists() {
-                step.warn(format!(
-                    "shared file {} does not exist yet; the release links to it anyway — create it on the host",
-                    target.display()
-                ));
-            }
-        }
-        // The release directory itself exists: only a deeper parent may need making.
-        if let Some(parent) = link.parent().filter(|p| *p != release_dir) {
-            transport.create_dir_all(parent).map_err(before_switch)?;
-        }
-        // The path itself may be a symlink of the app's tree: `symlink` replaces what is
-        // there, removing a link and never what it points to.
-        transport.symlink(&target, &link).map_err(before_switch)?;
+    // Each shared path's parents inside the release, and where each shared file will point.
+    let parents: Vec<Vec<PathBuf>> = shared
+        .iter()
+        .map(|s| release_parents(release_dir, s))
+        .collect();
+    let targets: Vec<PathBuf> = shared
+        .iter()
+        .map(|s| layout.shared().join(&s.path))
+        .collect();
+    let asked: Vec<&Path> = parents
+        .iter()
+        .flatten()
+        .map(PathBuf::as_path)
+        .chain(
+            shared
+                .iter()
+                .zip(&targets)
+                .filter(|(s, _)| !s.is_dir)
+                .map(|(_, t)| t.as_path()),
+        )
+        .collect();
+    let mut kinds = transport.kinds(&asked).map_err(before_switch)?.into_iter();
+    for (s, dirs) in shared.iter().zip(&parents) {
+        let found: Vec<FileKind> = kinds.by_ref().take(dirs.len()).collect();
+        refuse_symlinked_parents(transport, release_dir, s, dirs, &found)?;
     }
-    Ok(())
+    for (s, target) in shared.iter().zip(&targets) {
+        if !s.is_dir && !kinds.next().is_some_and(FileKind::exists) {
+            step.warn(format!(
+                "shared file {} does not exist yet; the release links to it anyway — create it on the host",
+                target.display()
+            ));
+        }
+    }
+    let mut dirs: Vec<&Path> = Vec::new();
+    let mut links: Vec<(&Path, PathBuf)> = Vec::new();
+    for (s, target) in shared.iter().zip(&targets) {
+        if s.is_dir {
+            dirs.push(target);
+        } else if let Some(parent) = target.parent() {
+            dirs.push(parent);
+        }
+        links.push((target, release_dir.join(&s.path)));
+    }
+    // The release directory itself exists: only a deeper parent may need making. The path
+    // itself may be a symlink of the app's tree: `symlink` replaces what is there, removing a
+    // link and never what it points to.
+    let link_parents: Vec<&Path> = links
+        .iter()
+        .filter_map(|(_, link)| link.parent().filter(|p| *p != release_dir))
+        .collect();
+    dirs.extend(link_parents);
+    let links: Vec<(&Path, &Path)> = links.iter().map(|(t, l)| (*t, l.as_path())).collect();
+    transport
+        .create_dirs_and_symlinks(&dirs, &links)
+        .map_err(before_switch)
 }
 
-/// Fails when a parent of `shared` inside the release is a symlink or not a directory. Parents
-/// that do not exist yet are fine: they are created as real directories.
+/// The directories between the release and `shared` (`a`, `a/b` for `a/b/c`), as paths in the
+/// release, outermost first.
+fn release_parents(release_dir: &Path, shared: &SharedPath) -> Vec<PathBuf> {
+    let mut dir = release_dir.to_path_buf();
+    shared
+        .path
+        .parent()
+        .into_iter()
+        .flat_map(Path::components)
+        .map(|component| {
+            dir.push(component);
+            dir.clone()
+        })
+        .collect()
+}
+
+/// Fails when a parent of `shared` inside the release (`dirs`, whose kinds are `found`) is a
+/// symlink or not a directory. Parents that do not exist yet are fine: they are created as
+/// real directories.
 fn refuse_symlinked_parents(
     transport: &dyn Transport,
     release_dir: &Path,
     shared: &SharedPath,
+    dirs: &[PathBuf],
+    found: &[FileKind],
 ) -> Result<(), DeployError> {
     let written = if shared.is_dir {
         format!("{}/", shared.path.display())
     } else {
         shared.path.display().to_string()
     };
-    let Some(parents) = shared.path.parent() else {
-        return Ok(());
-    };
-    let mut dir = release_dir.to_path_buf();
-    let mut rel = PathBuf::new();
-    for component in parents.components() {
-        dir.push(component);
-        rel.push(component);
-        let kind = transport
-            .kind(&dir)
-            .map_err(|e| DeployError::before_switch(e.to_string()))?;
+    for (dir, kind) in dirs.iter().zip(found) {
         let what = match kind {
             FileKind::Dir => continue,
             FileKind::Missing => return Ok(()),
-            FileKind::Symlink => match transport.read_link(&dir) {
+            FileKind::Symlink => match transport.read_link(dir) {
                 Ok(Some(to)) => format!("is a symlink (to {})", to.display()),
                 _ => "is a symlink".to_string(),
             },
             FileKind::File | FileKind::Other => "is not a directory".to_string(),
         };
+        let rel = dir.strip_prefix(release_dir).unwrap_or(dir);
         return Err(DeployError::before_switch(format!(
             "{}: shared path \"{written}\" cannot be linked: {} {what} in the release (it comes from the app's files), and hoist never follows a symlink of the release's tree; nothing outside the release was touched",
             transport.host(),

@@ -113,6 +113,18 @@ impl<L: CommandLayer> Transport for L {
         self.inner().symlink(target, link)
     }
 
+    fn kinds(&self, paths: &[&Path]) -> Result<Vec<FileKind>, TransportError> {
+        self.inner().kinds(paths)
+    }
+
+    fn create_dirs_and_symlinks(
+        &self,
+        dirs: &[&Path],
+        links: &[(&Path, &Path)],
+    ) -> Result<(), TransportError> {
+        self.inner().create_dirs_and_symlinks(dirs, links)
+    }
+
     fn upload_tree(
         &self,
         src: &Path,

@@ -132,6 +132,11 @@ pub trait Transport: Send + Sync {
     /// What kind of thing is at `path`, without following a final symlink.
     fn kind(&self, path: &Path) -> Result<FileKind, TransportError>;
 
+    /// [`Transport::kind`] of each of `paths`, in one round trip where the host allows.
+    fn kinds(&self, paths: &[&Path]) -> Result<Vec<FileKind>, TransportError> {
+        paths.iter().map(|path| self.kind(path)).collect()
+    }
+
     /// `readlink`: the symlink's target as stored; `Ok(None)` when `path` does not exist.
     fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, TransportError>;
 
@@ -172,6 +177,20 @@ pub trait Transport: Send + Sync {
     /// and `.venv` inside a release being built), replacing whatever else is at `link`: a
     /// file, a directory with its contents, or a symlink (the link, never what it points to).
     fn symlink(&self, target: &Path, link: &Path) -> Result<(), TransportError>;
+
+    /// [`Transport::create_dir_all`] of each of `dirs`, then [`Transport::symlink`] of each
+    /// `(target, link)`, in order and in one round trip where the host allows; stops at the
+    /// first that fails, naming it.
+    fn create_dirs_and_symlinks(
+        &self,
+        dirs: &[&Path],
+        links: &[(&Path, &Path)],
+    ) -> Result<(), TransportError> {
+        dirs.iter().try_for_each(|dir| self.create_dir_all(dir))?;
+        links
+            .iter()
+            .try_for_each(|(target, link)| self.symlink(target, link))
+    }
 
     /// Copies `files` (paths relative to `src`, on the controller) into `dest` on the host,
     /// and writes the release's content [`Manifest`] as `dest/`[`MANIFEST_FILE`]. A regular

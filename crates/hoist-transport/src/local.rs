@@ -340,7 +340,10 @@ impl Transport for Local {
     }
 
     fn symlink(&self, target: &Path, link: &Path) -> Result<(), TransportError> {
-        if self.read_link(link)?.as_deref() == Some(target) {
+        // Whatever is at `link` that is not already this link is replaced: `readlink` of a
+        // file or a directory is EINVAL, not an error here.
+        if self.kind(link)? == FileKind::Symlink && self.read_link(link)?.as_deref() == Some(target)
+        {
             return Ok(());
         }
         self.remove_all(link)?;

@@ -932,6 +932,22 @@ const SYMLINK: &str = r#"if [ -L "$2" ]; then t=$(readlink -- "$2"; echo .); t=$
 [ "$t" = "$1" ] && exit 0; fi
 rm -rf -- "$2" && ln -s -- "$1" "$2""#;
 
+/// [`KIND`] of each argument: one word a line, whatever the paths hold.
+const KINDS: &str = r#"for p; do if [ -L "$p" ]; then echo symlink; elif [ -d "$p" ]; then echo dir
+elif [ -f "$p" ]; then echo file; elif [ -e "$p" ]; then echo other; else echo missing; fi; done"#;
+
+/// `mkdir -p` of the `$1` paths after it, then [`SYMLINK`] of each (target, link) pair after
+/// those; at the first failure, `C<dir>` or `S<link>` on stdout (the tool's word on stderr)
+/// and exit 1.
+const CREATE_DIRS_AND_SYMLINKS: &str = r#"n=$1; shift
+while [ "$n" -gt 0 ]; do mkdir -p -- "$1" || { printf 'C%s' "$1"; exit 1; }; n=$((n - 1)); shift; done
+while [ "$#" -gt 1 ]; do
+if [ -L "$2" ]; then t=$(readlink -- "$2"; echo .); t=${t%.}; t=${t%?}
+if [ "$t" = "$1" ]; then shift 2; continue; fi; fi
+{ rm -rf -- "$2" && ln -s -- "$1" "$2"; } || { printf 'S%s' "$2"; exit 1; }
+shift 2
+done"#;
+
 impl Transport for Ssh {
     fn host(&self) -> &str {
         &self.target.name
@@ -1079,6 +1095,64 @@ impl Transport for Ssh {
             (0, "missing") => Ok(FileKind::Missing),
             _ => Err(self.failed("inspect", path, &out)),
         }
+    }
+
+    fn kinds(&self, paths: &[&Path]) -> Result<Vec<FileKind>, TransportError> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self.script(KINDS, paths, None)?;
+        let kinds: Vec<FileKind> = out
+            .stdout_text()
+            .lines()
+            .map_while(|word| match word {
+                "symlink" => Some(FileKind::Symlink),
+                "dir" => Some(FileKind::Dir),
+                "file" => Some(FileKind::File),
+                "other" => Some(FileKind::Other),
+                "missing" => Some(FileKind::Missing),
+                _ => None,
+            })
+            .collect();
+        if !out.success() || kinds.len() != paths.len() {
+            let at = paths.get(kinds.len()).unwrap_or(&paths[0]);
+            return Err(self.failed("inspect", at, &out));
+        }
+        Ok(kinds)
+    }
+
+    fn create_dirs_and_symlinks(
+        &self,
+        dirs: &[&Path],
+        links: &[(&Path, &Path)],
+    ) -> Result<(), TransportError> {
+        if dirs.is_empty() && links.is_empty() {
+            return Ok(());
+        }
+        let count = dirs.len().to_string();
+        let mut args: Vec<&Path> = vec![Path::new(&count)];
+        args.extend_from_slice(dirs);
+        for (target, link) in links {
+            args.extend([*target, *link]);
+        }
+        let out = self.script(CREATE_DIRS_AND_SYMLINKS, &args, None)?;
+        if out.success() {
+            return Ok(());
+        }
+        // The marker names what failed; the message is the tool's own, from stderr.
+        let (action, path) = match out.stdout.split_first() {
+            Some((b'C', path)) => ("create", path_from_bytes(path.to_vec())),
+            Some((b'S', path)) => ("symlink", path_from_bytes(path.to_vec())),
+            _ => (
+                "create",
+                dirs.first().map_or(links[0].1, |d| *d).to_path_buf(),
+            ),
+        };
+        let said = Output {
+            stdout: Vec::new(),
+            ..out
+        };
+        Err(self.failed(action, &path, &said))
     }
 
     fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, TransportError> {

@@ -917,3 +917,148 @@ fn several_files_are_read_and_written_at_once_byte_for_byte() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// The kinds of several paths in one round trip, and directories and links made in one: the
+/// same answers and the same files as the one-by-one operations on this machine, for paths with
+/// spaces and newlines, links replacing a file, a directory with contents and a link elsewhere
+/// (never what it points to), a link already right left alone; a failure names what failed and
+/// makes nothing after it.
+#[test]
+fn kinds_and_links_are_read_and_made_at_once_as_one_by_one() {
+    use hoist_transport::Local;
+    let server = SshServer::start();
+    let host = ssh(&server);
+    let local = Local::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("a base\nwith a newline");
+    fs::create_dir(&base).unwrap();
+    let (dir, file, link, dangling, missing, fifo) = (
+        base.join("dir"),
+        base.join("a file"),
+        base.join("link"),
+        base.join("dangling"),
+        base.join("missing"),
+        base.join("fifo"),
+    );
+    fs::create_dir(&dir).unwrap();
+    fs::write(&file, "x").unwrap();
+    std::os::unix::fs::symlink(&dir, &link).unwrap();
+    std::os::unix::fs::symlink(base.join("nowhere"), &dangling).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let paths: Vec<&Path> = vec![&dir, &file, &link, &dangling, &missing, &fifo, &dir];
+    let kinds = host.kinds(&paths).unwrap();
+    assert_eq!(
+        kinds,
+        vec![
+            FileKind::Dir,
+            FileKind::File,
+            FileKind::Symlink,
+            FileKind::Symlink,
+            FileKind::Missing,
+            FileKind::Other,
+            FileKind::Dir
+        ]
+    );
+    assert_eq!(kinds, local.kinds(&paths).unwrap());
+    assert_eq!(host.kinds(&[]).unwrap(), Vec::new());
+
+    // The same links made over SSH (in `remote`) and here (in `here`), then compared.
+    let make = |t: &dyn Transport, root: &Path| {
+        fs::create_dir_all(root.join("release/was a dir/inside")).unwrap();
+        fs::write(root.join("release/was a file"), "old").unwrap();
+        fs::create_dir_all(root.join("elsewhere")).unwrap();
+        fs::write(root.join("elsewhere/kept"), "kept").unwrap();
+        std::os::unix::fs::symlink(root.join("elsewhere"), root.join("release/was a link"))
+            .unwrap();
+        std::os::unix::fs::symlink(root.join("shared/right"), root.join("release/right")).unwrap();
+        let right_inode = fs::symlink_metadata(root.join("release/right"))
+            .unwrap()
+            .ino();
+        let (s, r) = (root.join("shared"), root.join("release"));
+        let names = [
+            "was a dir",
+            "was a file",
+            "was a link",
+            "right",
+            "new\nline",
+        ];
+        let targets: Vec<PathBuf> = names.iter().map(|n| s.join(n)).collect();
+        let links: Vec<PathBuf> = names.iter().map(|n| r.join(n)).collect();
+        let mut pairs: Vec<(&Path, &Path)> = targets
+            .iter()
+            .zip(&links)
+            .map(|(t, l)| (t.as_path(), l.as_path()))
+            .collect();
+        let nested = (s.join("nested/dir"), r.join("made/on the way/link"));
+        pairs.push((&nested.0, &nested.1));
+        let dirs = [
+            s.join("was a dir"),
+            s.join("nested/dir"),
+            r.join("made/on the way"),
+        ];
+        let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+        t.create_dirs_and_symlinks(&dirs, &pairs).unwrap();
+        for (target, link) in &pairs {
+            assert_eq!(&fs::read_link(link).unwrap(), target, "{}", link.display());
+        }
+        assert!(s.join("nested/dir").is_dir() && r.join("made/on the way").is_dir());
+        assert_eq!(
+            fs::read_to_string(root.join("elsewhere/kept")).unwrap(),
+            "kept"
+        );
+        assert_eq!(
+            fs::symlink_metadata(root.join("release/right"))
+                .unwrap()
+                .ino(),
+            right_inode,
+            "a link already right is left alone"
+        );
+    };
+    make(&host, &tmp.path().join("remote"));
+    make(&local, &tmp.path().join("here"));
+
+    // A directory that cannot be made: named, with the tool's word; no link is made.
+    let blocked = tmp.path().join("blocked");
+    fs::write(&blocked, "a file").unwrap();
+    let never = tmp.path().join("never");
+    let err = host
+        .create_dirs_and_symlinks(&[&blocked.join("sub")], &[(&dir, &never)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("create {}", blocked.join("sub").display()))
+            && err.contains("Not a directory"),
+        "{err}"
+    );
+    assert!(fs::symlink_metadata(&never).is_err());
+    // A link that cannot be made is named; the links before it are made, none after it.
+    let (first, last) = (tmp.path().join("first"), tmp.path().join("last"));
+    let err = host
+        .create_dirs_and_symlinks(
+            &[],
+            &[
+                (&dir, &first),
+                (&dir, &tmp.path().join("no dir/x")),
+                (&dir, &last),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "symlink {}",
+            tmp.path().join("no dir/x").display()
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&format!("S{}", tmp.path().display())),
+        "{err}"
+    );
+    assert_eq!(fs::read_link(&first).unwrap(), dir);
+    assert!(fs::symlink_metadata(&last).is_err());
+}

@@ -294,3 +294,57 @@ fn over_ssh_a_symlinked_shared_parent_is_refused_and_nothing_outside_is_touched(
     outside.assert_intact();
     assert!(!root.join("current").exists(), "nothing was switched");
 }
+
+/// Shared paths over SSH: a shared file whose target is missing is linked with a warning naming
+/// it (none once it exists), a shared folder under parents the app does not have gets real
+/// parents in the release, and every link points into `<root>/shared`.
+#[test]
+fn over_ssh_shared_files_and_nested_folders_are_linked_and_a_missing_file_is_named() {
+    let server = SshServer::start();
+    let site = Site::new();
+    let root = deploy_over_ssh(&site, &server);
+    let _stop = StopWeb(root.clone());
+    set_shared(
+        &site.config,
+        r#"["instance/secrets.toml", "deep/er/data/", "logs/", "run/"]"#,
+    );
+    let out = site.hoist(&["deploy", "production"]);
+    assert_exit(&out, EXIT_OK);
+    let secrets = root.join("shared/instance/secrets.toml");
+    let warning = format!(
+        "shared file {} does not exist yet; the release links to it anyway",
+        secrets.display()
+    );
+    assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
+    let release = root.join(fs::read_link(root.join("current")).unwrap());
+    assert_eq!(
+        fs::read_link(release.join("instance/secrets.toml")).unwrap(),
+        secrets
+    );
+    assert_eq!(
+        fs::read_link(release.join("deep/er/data")).unwrap(),
+        root.join("shared/deep/er/data")
+    );
+    assert!(root.join("shared/deep/er/data").is_dir());
+    for real in ["deep", "deep/er"] {
+        let kind = fs::symlink_metadata(release.join(real))
+            .unwrap()
+            .file_type();
+        assert!(kind.is_dir(), "{real} is a real folder in the release");
+    }
+
+    fs::write(&secrets, "token = \"x\"\n").unwrap();
+    site.change_code("again");
+    let out = site.hoist(&["deploy", "production"]);
+    assert_exit(&out, EXIT_OK);
+    assert!(
+        !stderr(&out).contains("does not exist yet"),
+        "{}",
+        stderr(&out)
+    );
+    let release = root.join(fs::read_link(root.join("current")).unwrap());
+    assert_eq!(
+        fs::read_to_string(release.join("instance/secrets.toml")).unwrap(),
+        "token = \"x\"\n"
+    );
+}
