@@ -75,7 +75,22 @@ pub fn ensure_env(
 ) -> Result<EnvOutcome, PyenvError> {
     require_absolute("the deploy root", root)?;
     require_absolute("the release directory", release_dir)?;
-    let contents = read_release_files(transport, release_dir, &deps.files)?;
+    let env = root.join("envs").join(key.as_str());
+    // The release's dependency files and the environment's completion mark, in one round trip.
+    let mark_path = env.join(COMPLETE_MARK);
+    let paths: Vec<PathBuf> = deps.files.iter().map(|rel| release_dir.join(rel)).collect();
+    let mut read = transport.read_files(
+        &paths
+            .iter()
+            .map(PathBuf::as_path)
+            .chain([mark_path.as_path()])
+            .collect::<Vec<_>>(),
+    )?;
+    let mark: Option<EnvMark> = read
+        .pop()
+        .flatten()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let contents = release_files(transport, &deps.files, &paths, read)?;
     let actual = key_of(&contents, deps.export.as_ref(), interpreter, installer);
     if actual != *key {
         return Err(PyenvError::KeyMismatch {
@@ -85,8 +100,7 @@ pub fn ensure_env(
             actual: actual.to_string(),
         });
     }
-    let env = root.join("envs").join(key.as_str());
-    if let Some(mark) = read_env_mark(transport, &env)? {
+    if let Some(mark) = mark {
         if mark.key == *key {
             log(&format!(
                 "environment {key}: reusing {} (complete since {})",
@@ -164,24 +178,26 @@ fn require_absolute(what: &'static str, path: &Path) -> Result<(), PyenvError> {
     }
 }
 
-fn read_release_files(
+/// The release's dependency files (`files`, at `paths` on the host) as `read` found them; a
+/// missing one is an error naming it.
+fn release_files(
     transport: &dyn Transport,
-    release_dir: &Path,
     files: &[PathBuf],
+    paths: &[PathBuf],
+    read: Vec<Option<Vec<u8>>>,
 ) -> Result<Vec<(PathBuf, Vec<u8>)>, PyenvError> {
-    let mut contents = Vec::with_capacity(files.len());
-    for rel in files {
-        let path = release_dir.join(rel);
-        let bytes =
-            transport
-                .read_file(&path)?
-                .ok_or_else(|| PyenvError::RequirementsNotInRelease {
-                    host: transport.host().to_string(),
-                    path: path.clone(),
-                })?;
-        contents.push((rel.clone(), bytes));
-    }
-    Ok(contents)
+    files
+        .iter()
+        .zip(paths)
+        .zip(read)
+        .map(|((rel, path), bytes)| {
+            let bytes = bytes.ok_or_else(|| PyenvError::RequirementsNotInRelease {
+                host: transport.host().to_string(),
+                path: path.clone(),
+            })?;
+            Ok((rel.clone(), bytes))
+        })
+        .collect()
 }
 
 /// The files to hand the installer as `-r`: those no other file includes. The rest come in
