@@ -10,6 +10,7 @@
 //! whichever way the deploy ends nothing it may still need is gone.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -129,11 +130,16 @@ pub(crate) fn prune(
     // Environments no remaining release links to; the new release's may not be linked yet
     // (or still be building).
     let mut in_use = BTreeSet::from([deploying.dep_key.to_string()]);
-    for id in state.existing.iter().filter(|id| !remove.contains(id)) {
-        if let Some(target) = transport.read_link(&layout.release(id).join(".venv"))? {
-            if let Some(name) = target.file_name() {
-                in_use.insert(name.to_string_lossy().into_owned());
-            }
+    let venvs: Vec<PathBuf> = state
+        .existing
+        .iter()
+        .filter(|id| !remove.contains(id))
+        .map(|id| layout.release(id).join(".venv"))
+        .collect();
+    let venvs: Vec<&Path> = venvs.iter().map(PathBuf::as_path).collect();
+    for target in transport.read_links(&venvs)?.into_iter().flatten() {
+        if let Some(name) = target.file_name() {
+            in_use.insert(name.to_string_lossy().into_owned());
         }
     }
     let unused = hoist_pyenv::unused_envs(transport, &layout.root, &in_use)

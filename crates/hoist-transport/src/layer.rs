@@ -117,6 +117,10 @@ impl<L: CommandLayer> Transport for L {
         self.inner().kinds(paths)
     }
 
+    fn read_links(&self, paths: &[&Path]) -> Result<Vec<Option<PathBuf>>, TransportError> {
+        self.inner().read_links(paths)
+    }
+
     fn create_dirs_and_symlinks(
         &self,
         dirs: &[&Path],

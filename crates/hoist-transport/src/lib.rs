@@ -140,6 +140,12 @@ pub trait Transport: Send + Sync {
     /// `readlink`: the symlink's target as stored; `Ok(None)` when `path` does not exist.
     fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, TransportError>;
 
+    /// [`Transport::read_link`] of each of `paths`, in one round trip where the host allows;
+    /// fails, as `read_link` does, at the first that exists and is no symlink.
+    fn read_links(&self, paths: &[&Path]) -> Result<Vec<Option<PathBuf>>, TransportError> {
+        paths.iter().map(|path| self.read_link(path)).collect()
+    }
+
     /// Names of the entries of a directory, sorted; empty when it does not exist.
     fn list_dir(&self, path: &Path) -> Result<Vec<String>, TransportError>;
 

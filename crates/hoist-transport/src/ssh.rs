@@ -936,6 +936,14 @@ rm -rf -- "$2" && ln -s -- "$1" "$2""#;
 const KINDS: &str = r#"for p; do if [ -L "$p" ]; then echo symlink; elif [ -d "$p" ]; then echo dir
 elif [ -f "$p" ]; then echo file; elif [ -e "$p" ]; then echo other; else echo missing; fi; done"#;
 
+/// [`READ_LINK`] of each argument: `L<target>` or `N` (missing), each ended by a NUL; at one
+/// that exists and is no symlink, "not a symlink" on stderr and exit 1.
+const READ_LINKS: &str = r#"for p; do
+if [ -L "$p" ]; then t=$(readlink -- "$p" && echo .) || exit 1; t=${t%.}; printf 'L%s\0' "${t%?}"
+elif [ -e "$p" ]; then echo "not a symlink" >&2; exit 1
+else printf 'N\0'; fi
+done"#;
+
 /// `mkdir -p` of the `$1` paths after it, then [`SYMLINK`] of each (target, link) pair after
 /// those; at the first failure, `C<dir>` or `S<link>` on stdout (the tool's word on stderr)
 /// and exit 1.
@@ -1119,6 +1127,31 @@ impl Transport for Ssh {
             return Err(self.failed("inspect", at, &out));
         }
         Ok(kinds)
+    }
+
+    fn read_links(&self, paths: &[&Path]) -> Result<Vec<Option<PathBuf>>, TransportError> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self.script(READ_LINKS, paths, None)?;
+        let mut found = Vec::with_capacity(paths.len());
+        let mut entries = out.stdout.split(|b| *b == 0);
+        while found.len() < paths.len() {
+            match entries.next() {
+                Some([b'L', target @ ..]) => found.push(Some(path_from_bytes(target.to_vec()))),
+                Some(b"N") => found.push(None),
+                _ => break,
+            }
+        }
+        if !out.success() || found.len() != paths.len() {
+            let at = paths.get(found.len()).unwrap_or(&paths[0]);
+            let said = Output {
+                stdout: Vec::new(),
+                ..out
+            };
+            return Err(self.failed("readlink", at, &said));
+        }
+        Ok(found)
     }
 
     fn create_dirs_and_symlinks(

@@ -1062,3 +1062,47 @@ fn kinds_and_links_are_read_and_made_at_once_as_one_by_one() {
     assert_eq!(fs::read_link(&first).unwrap(), dir);
     assert!(fs::symlink_metadata(&last).is_err());
 }
+
+/// Several links read in one round trip answer as `read_link` does one by one: targets as
+/// stored (relative, with a space and a newline, dangling), missing paths as `None`; a path
+/// that is no symlink fails naming it, as `read_link` does.
+#[test]
+fn links_are_read_at_once_as_one_by_one() {
+    use hoist_transport::Local;
+    let server = SshServer::start();
+    let host = ssh(&server);
+    let local = Local::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c, missing, file) = (
+        tmp.path().join("a"),
+        tmp.path().join("b b"),
+        tmp.path().join("c\nc"),
+        tmp.path().join("missing"),
+        tmp.path().join("a file"),
+    );
+    std::os::unix::fs::symlink("../../envs/key one", &a).unwrap();
+    std::os::unix::fs::symlink("/abs/with\nnewline\n", &b).unwrap();
+    std::os::unix::fs::symlink("dangling", &c).unwrap();
+    fs::write(&file, "x").unwrap();
+    let paths: Vec<&Path> = vec![&a, &missing, &b, &c, &a];
+    let read = host.read_links(&paths).unwrap();
+    assert_eq!(
+        read,
+        vec![
+            Some(PathBuf::from("../../envs/key one")),
+            None,
+            Some(PathBuf::from("/abs/with\nnewline\n")),
+            Some(PathBuf::from("dangling")),
+            Some(PathBuf::from("../../envs/key one")),
+        ]
+    );
+    assert_eq!(read, local.read_links(&paths).unwrap());
+    assert_eq!(host.read_links(&[]).unwrap(), Vec::new());
+
+    let err = host.read_links(&[&a, &file, &b]).unwrap_err().to_string();
+    assert_eq!(err, host.read_link(&file).unwrap_err().to_string());
+    assert!(
+        err.contains("a file") && err.contains("not a symlink"),
+        "{err}"
+    );
+}
