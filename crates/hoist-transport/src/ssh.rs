@@ -1282,25 +1282,23 @@ impl Transport for Ssh {
             stats.linked = plan.link.len() as u64;
         }
         let manifest_text = plan.manifest.render();
-        if link_dest.is_some() {
-            if let Some(archive) = small_archive(src, &plan.copy, &manifest_text) {
-                let out = self.run(
-                    &Cmd::new("sh")
-                        .arg("-c")
-                        .arg(UNPACK_SMALL)
-                        .arg("hoist")
-                        .path_arg(dest)
-                        .arg(MANIFEST_UPLOADED)
-                        .arg(MANIFEST_FILE)
-                        .stdin(archive.bytes),
-                )?;
-                // Otherwise (no tar, a tar without these options, a full disk) rsync does it,
-                // and says what is wrong if something is.
-                if out.success() {
-                    stats.copied = archive.files;
-                    stats.bytes = archive.file_bytes;
-                    return Ok(stats);
-                }
+        if let Some(archive) = small_archive(src, &plan.copy, &manifest_text) {
+            let out = self.run(
+                &Cmd::new("sh")
+                    .arg("-c")
+                    .arg(UNPACK_SMALL)
+                    .arg("hoist")
+                    .path_arg(dest)
+                    .arg(MANIFEST_UPLOADED)
+                    .arg(MANIFEST_FILE)
+                    .stdin(archive.bytes),
+            )?;
+            // Otherwise (no tar, a tar without these options, a full disk) rsync does it,
+            // and says what is wrong if something is.
+            if out.success() {
+                stats.copied = archive.files;
+                stats.bytes = archive.file_bytes;
+                return Ok(stats);
             }
         }
         let copied = self.rsync_to(src, &plan.copy, dest)?;
@@ -1319,9 +1317,10 @@ impl Transport for Ssh {
     }
 }
 
-/// The most a redeploy sends through the host's shell as one archive instead of rsync, which
+/// The most an upload sends through the host's shell as one archive instead of rsync, which
 /// costs an SSH session of its own (the login shell's start-up files, rsync started on both
-/// sides): a code-only change is a few files of a few kilobytes.
+/// sides): a code-only change is a few files of a few kilobytes, and a small app's first
+/// upload not much more.
 const SMALL_UPLOAD_BYTES: u64 = 512 * 1024;
 const SMALL_UPLOAD_FILES: usize = 1000;
 

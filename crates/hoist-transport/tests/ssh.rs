@@ -607,6 +607,88 @@ fn the_login_shells_start_up_files_run_once_per_connection_not_once_per_command(
     );
 }
 
+/// A first upload of a small tree goes through the host's shell as one archive, as a small
+/// change does: no SSH session of its own (each runs the login's start-up files, and rsync on
+/// both sides); a large one goes through rsync, a session of its own. Both arrive whole, with
+/// their modes and times.
+#[test]
+fn a_small_first_upload_opens_no_session_of_its_own() {
+    use std::os::unix::fs::PermissionsExt;
+    const USER: &str = "hoist-bashrc-upload";
+    hoist_testkit::login_user(USER, false);
+    let home = PathBuf::from(format!("/home/{USER}"));
+    let shell = std::process::Command::new("usermod")
+        .args(["-s", "/bin/bash", USER])
+        .status()
+        .unwrap();
+    assert!(shell.success(), "usermod -s /bin/bash {USER}");
+    let counter = home.join("bashrc-ran");
+    let _ = fs::remove_file(&counter);
+    fs::write(
+        home.join(".bashrc"),
+        format!("echo ran >> {}\n", counter.display()),
+    )
+    .unwrap();
+    let releases = home.join("releases");
+    let _ = fs::remove_dir_all(&releases);
+    let server = SshServer::start();
+    hoist_testkit::open_to_other_users(&server);
+    let mut target = target(&server, "web1");
+    target.user = Some(USER.into());
+    let ssh = Ssh::connect(&target).unwrap_or_else(|e| panic!("connect: {e}\n{}", server.log()));
+    let sessions = || {
+        fs::read_to_string(&counter)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("pkg/deeper")).unwrap();
+    fs::write(src.join("app.py"), "app").unwrap();
+    fs::set_permissions(src.join("app.py"), fs::Permissions::from_mode(0o750)).unwrap();
+    fs::write(src.join("pkg/deeper/lib.py"), "library").unwrap();
+    let files: Vec<PathBuf> = ["app.py", "pkg/deeper/lib.py"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    let one = releases.join("1");
+    let first = ssh.upload_tree(&src, &files, &one, None).unwrap();
+    assert_eq!(
+        (first.copied, first.linked, first.bytes),
+        (2, 0, 10),
+        "{first:?}"
+    );
+    assert_eq!(
+        sessions(),
+        1,
+        "the small first upload opened a session of its own"
+    );
+    assert_eq!(
+        fs::read_to_string(one.join("pkg/deeper/lib.py")).unwrap(),
+        "library"
+    );
+    let meta = |p: &Path| fs::metadata(p).unwrap();
+    assert_eq!(meta(&one.join("app.py")).mode() & 0o7777, 0o750);
+    assert_eq!(
+        meta(&src.join("app.py")).mtime(),
+        meta(&one.join("app.py")).mtime()
+    );
+    // Its manifest vouches for what arrived: the next upload links all of it.
+    let two = releases.join("2");
+    let second = ssh.upload_tree(&src, &files, &two, Some(&one)).unwrap();
+    assert_eq!((second.copied, second.linked), (0, 2), "{second:?}");
+
+    let big: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(src.join("pkg/deeper/lib.py"), &big).unwrap();
+    let three = releases.join("3");
+    let third = ssh.upload_tree(&src, &files, &three, None).unwrap();
+    assert_eq!((third.copied, third.linked), (2, 0), "{third:?}");
+    assert_eq!(fs::read(three.join("pkg/deeper/lib.py")).unwrap(), big);
+    assert_eq!(sessions(), 2, "a large upload goes through rsync");
+}
+
 #[test]
 fn output_comes_back_byte_for_byte_whatever_it_holds() {
     let server = SshServer::start();
