@@ -11,8 +11,9 @@ use crate::SshServer;
 pub const TEST_SUDOERS: &str = "/etc/sudoers.d/hoist-test-become";
 
 /// Creates the login user `name` when missing (idempotent, also across test processes run at
-/// once: nextest runs each test in a process of its own), and, with `sudo`, lets it run anything as anyone without a password through
-/// [`TEST_SUDOERS`]. A user created without `sudo` has no rule at all.
+/// once: nextest runs each test in a process of its own), and, with `sudo`, lets it run
+/// anything as anyone without a password through [`TEST_SUDOERS`]. A user created without
+/// `sudo` has no rule at all.
 ///
 /// # Panics
 ///
