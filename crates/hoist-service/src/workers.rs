@@ -338,12 +338,36 @@ mod tests {
     fn lists_the_children_of_a_real_process() {
         let dir = tempfile::tempdir().unwrap();
         let release = dir.path().canonicalize().unwrap();
-        let mut master = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("sleep 30 & sleep 30 & wait")
-            .current_dir(&release)
+        /// The shell and its two sleeps, killed as one process group however the test ends
+        /// (killing the shell alone left the sleeps running for 30 s).
+        struct Group(Option<std::process::Child>);
+        impl Group {
+            fn kill(&mut self) {
+                if let Some(mut shell) = self.0.take() {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-KILL", "--", &format!("-{}", shell.id())])
+                        .status();
+                    let _ = shell.wait();
+                }
+            }
+        }
+        impl Drop for Group {
+            fn drop(&mut self) {
+                self.kill();
+            }
+        }
+        let mut master = Group(Some(
+            std::os::unix::process::CommandExt::process_group(
+                std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg("sleep 30 & sleep 30 & wait")
+                    .current_dir(&release),
+                0,
+            )
             .spawn()
-            .unwrap();
+            .unwrap(),
+        ));
+        let master_pid = master.0.as_ref().map_or(0, std::process::Child::id);
         let t = hoist_transport::Local::default();
         // The release as `current` names it: through a symlink, which the listing resolves.
         let link = tempfile::tempdir().unwrap();
@@ -352,7 +376,7 @@ mod tests {
         let ready = tempfile::tempdir().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         let listing = loop {
-            let l = list_workers(&t, master.id(), &through, Some(ready.path())).unwrap();
+            let l = list_workers(&t, master_pid, &through, Some(ready.path())).unwrap();
             if l.workers.len() == 2 || Instant::now() > deadline {
                 break l;
             }
@@ -371,9 +395,8 @@ mod tests {
         )
         .unwrap();
         std::fs::write(ready.path().join(second.to_string()), "1 /elsewhere\n").unwrap();
-        let readied = list_workers(&t, master.id(), &through, Some(ready.path())).unwrap();
-        master.kill().unwrap();
-        master.wait().unwrap();
+        let readied = list_workers(&t, master_pid, &through, Some(ready.path())).unwrap();
+        master.kill();
         assert!(listing.master_alive);
         assert!(listing.tracks_ready);
         assert_eq!(listing.release, release.display().to_string());
@@ -395,7 +418,7 @@ mod tests {
             "{readied:?}"
         );
         assert_eq!(ready_of(second), None, "{readied:?}");
-        let gone = list_workers(&t, master.id(), &through, None).unwrap();
+        let gone = list_workers(&t, master_pid, &through, None).unwrap();
         assert!(!gone.master_alive, "{gone:?}");
     }
 }
