@@ -549,30 +549,35 @@ fn a_master_that_went_away_is_replaced_on_the_next_command() {
 /// variable, as a `pyenv init` or `nvm` set-up there does (they cost ~0.1 s each run).
 const BASHRC_USER: &str = "hoist-bashrc";
 
-#[test]
-fn the_login_shells_start_up_files_run_once_per_connection_not_once_per_command() {
-    hoist_testkit::login_user(BASHRC_USER, false);
-    let home = PathBuf::from(format!("/home/{BASHRC_USER}"));
+/// Makes `user` a bash login whose `~/.bashrc` appends a line to `<home>/bashrc-ran` each time
+/// it runs (then `extra`), and connects to `server` as that user: the count of lines is the
+/// count of login shells started. Returns the home, the counter and the connection.
+fn bashrc_counting_login(user: &str, extra: &str, server: &SshServer) -> (PathBuf, PathBuf, Ssh) {
+    hoist_testkit::login_user(user, false);
+    let home = PathBuf::from(format!("/home/{user}"));
     let shell = std::process::Command::new("usermod")
-        .args(["-s", "/bin/bash", BASHRC_USER])
+        .args(["-s", "/bin/bash", user])
         .status()
         .unwrap();
-    assert!(shell.success(), "usermod -s /bin/bash {BASHRC_USER}");
+    assert!(shell.success(), "usermod -s /bin/bash {user}");
     let counter = home.join("bashrc-ran");
     let _ = fs::remove_file(&counter);
     fs::write(
         home.join(".bashrc"),
-        format!(
-            "echo ran >> {}\nexport FROM_BASHRC=yes\n",
-            counter.display()
-        ),
+        format!("echo ran >> {}\n{extra}", counter.display()),
     )
     .unwrap();
-    let server = SshServer::start();
-    hoist_testkit::open_to_other_users(&server);
-    let mut target = target(&server, "web1");
-    target.user = Some(BASHRC_USER.into());
+    hoist_testkit::open_to_other_users(server);
+    let mut target = target(server, "web1");
+    target.user = Some(user.into());
     let ssh = Ssh::connect(&target).unwrap_or_else(|e| panic!("connect: {e}\n{}", server.log()));
+    (home, counter, ssh)
+}
+
+#[test]
+fn the_login_shells_start_up_files_run_once_per_connection_not_once_per_command() {
+    let server = SshServer::start();
+    let (_, counter, ssh) = bashrc_counting_login(BASHRC_USER, "export FROM_BASHRC=yes\n", &server);
     // What restarts, health commands and hooks run: `bash -c`, from hoist's shell on the host.
     let bash = |script: &str| {
         Cmd::new("bash")
@@ -614,28 +619,10 @@ fn the_login_shells_start_up_files_run_once_per_connection_not_once_per_command(
 #[test]
 fn a_small_first_upload_opens_no_session_of_its_own() {
     use std::os::unix::fs::PermissionsExt;
-    const USER: &str = "hoist-bashrc-upload";
-    hoist_testkit::login_user(USER, false);
-    let home = PathBuf::from(format!("/home/{USER}"));
-    let shell = std::process::Command::new("usermod")
-        .args(["-s", "/bin/bash", USER])
-        .status()
-        .unwrap();
-    assert!(shell.success(), "usermod -s /bin/bash {USER}");
-    let counter = home.join("bashrc-ran");
-    let _ = fs::remove_file(&counter);
-    fs::write(
-        home.join(".bashrc"),
-        format!("echo ran >> {}\n", counter.display()),
-    )
-    .unwrap();
+    let server = SshServer::start();
+    let (home, counter, ssh) = bashrc_counting_login("hoist-bashrc-upload", "", &server);
     let releases = home.join("releases");
     let _ = fs::remove_dir_all(&releases);
-    let server = SshServer::start();
-    hoist_testkit::open_to_other_users(&server);
-    let mut target = target(&server, "web1");
-    target.user = Some(USER.into());
-    let ssh = Ssh::connect(&target).unwrap_or_else(|e| panic!("connect: {e}\n{}", server.log()));
     let sessions = || {
         fs::read_to_string(&counter)
             .unwrap_or_default()
