@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use hoist_config::{Process, Restart, Supervised};
 use hoist_transport::{Cmd, Transport};
 
-use crate::workers::{list_workers, ready_dir, wait_for_new_workers};
+use crate::workers::{list_workers, ready_dir, wait_for_new_workers, WorkerWatch};
 use crate::{supervisor, systemd, ServiceError};
 
 /// What a restart command is told about the release it must serve. Passed as environment
@@ -237,8 +237,9 @@ fn uwsgi_chain(
             ));
         }
         let asked = Instant::now();
+        let mut watch = WorkerWatch::new(t, master, release, None);
         let moving = loop {
-            let now = list_workers(t, master, release, None)?;
+            let now = watch.changed()?;
             let replaced = old
                 .iter()
                 .any(|pid| !now.workers.iter().any(|w| w.pid == *pid));
@@ -248,7 +249,6 @@ fn uwsgi_chain(
             if asked.elapsed() >= CHAIN_RESEND_AFTER || start.elapsed() >= process.timeout {
                 break false;
             }
-            std::thread::sleep(Duration::from_millis(100));
         };
         if moving || start.elapsed() >= process.timeout {
             break;

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use hoist_transport::{Cmd, Transport};
 
-use crate::workers::{list_workers, wait_for_new_workers, Worker};
+use crate::workers::{
+    list_workers, reload_progress, wait_for_new_workers, ReloadProgress, Worker, WorkerWatch,
+};
 use crate::ServiceError;
 
 /// How long a grow signal may show no effect before it is sent again (signals of one kind that
@@ -40,10 +42,6 @@ pub(crate) const TARGET_FILE: &str = "warm-target";
 /// The poll interval while workers are forked or retire: each takes the master a few
 /// milliseconds, and the next signal waits for the last one's effect.
 const POLL: Duration = Duration::from_millis(10);
-
-/// The poll interval while the new workers import the app (hundreds of milliseconds, which
-/// a tighter poll would only slow down on a small host).
-const POLL_WARM: Duration = Duration::from_millis(25);
 
 /// A warm reload of the gunicorn master `master` onto `release`, whose workers write ready
 /// files into `ready`. `warming` is called once every new worker has been started.
@@ -121,8 +119,9 @@ pub(crate) fn warm_reload(
 
     // 2. Warm: every new worker has imported the app.
     warming();
-    loop {
-        let now = list_workers(t, master, release, Some(ready))?;
+    let mut watch = WorkerWatch::new(t, master, release, Some(ready));
+    let warmed = loop {
+        let now = watch.changed()?;
         if !now.master_alive {
             return Err(fail(format!(
                 "the master (pid {master}) exited during the reload"
@@ -160,7 +159,7 @@ pub(crate) fn warm_reload(
             .filter(|w| !old.contains(&w.pid) && loaded(w, &now.release))
             .count();
         if warm >= target {
-            break;
+            break now;
         }
         if start.elapsed() >= timeout {
             return Err(fail(format!(
@@ -168,25 +167,17 @@ pub(crate) fn warm_reload(
                 now.release
             )));
         }
-        std::thread::sleep(POLL_WARM);
-    }
+    };
 
     // Killed here, hoist leaves twice the workers and `warm-target`: the next reload finishes.
     fault_point("warm:grown");
 
     // 3. Retire: gunicorn stops the oldest workers first.
-    let now = list_workers(t, master, release, Some(ready))?;
-    for n in target..now.workers.len() {
-        if n > target {
-            // Apart, so that the master sees each one: signals of one kind that arrive
-            // before it has handled the last are delivered once, and a lost `TTOU` leaves a
-            // worker too many (sent at once, the kill test caught it under load).
-            std::thread::sleep(Duration::from_millis(30));
-        }
-        signal(t, master, "TTOU").map_err(&fail)?;
-    }
+    shrink(t, master, warmed.workers.len().saturating_sub(target)).map_err(&fail)?;
     let left = timeout.saturating_sub(start.elapsed());
-    let retired = retire(t, process, master, release, ready, &old, target, left);
+    let retired = retire(
+        t, &mut watch, process, master, release, ready, &old, target, left,
+    );
     if retired.is_ok() {
         t.remove_all(&target_file)?;
     }
@@ -198,9 +189,11 @@ pub(crate) fn warm_reload(
 /// another `TTOU` would be wrong when the worker is only slow to finish a long request, since
 /// the master would then retire a new worker too and serve with one fewer. When the master did
 /// miss a `TTOU`, it replaces the worker stopped here with a new one, which loads the release.
+/// `watch` last listed the workers before the `TTOU`s: its next listing is the first change.
 #[allow(clippy::too_many_arguments)]
 fn retire(
     t: &dyn Transport,
+    watch: &mut WorkerWatch<'_>,
     process: &str,
     master: u32,
     release: &Path,
@@ -212,7 +205,10 @@ fn retire(
     let start = Instant::now();
     let mut last = Instant::now();
     loop {
-        let now = list_workers(t, master, release, Some(ready))?;
+        let now = watch.changed()?;
+        if reload_progress(old, &now, target) == ReloadProgress::Done {
+            return Ok(());
+        }
         let old_left = now.workers.iter().any(|w| old.contains(&w.pid));
         if !old_left || start.elapsed() >= timeout || !now.master_alive {
             break;
@@ -228,7 +224,6 @@ fn retire(
             let _ = t.exec(&Cmd::new("kill").arg("-TERM").args(pids));
             last = Instant::now();
         }
-        std::thread::sleep(POLL);
     }
     wait_for_new_workers(
         t,
@@ -313,6 +308,33 @@ while [ "$i" -lt 40 ]; do
   i=$((i + 1))
 done"#;
 
+/// Sends `$2` `TTOU`s to master `$1`, 30 ms apart so that the master sees each one: signals of
+/// one kind that arrive before it has handled the last are delivered once, and a lost `TTOU`
+/// leaves a worker too many (sent at once, the kill test caught it under load). Waiting for
+/// each one's worker to leave instead was slower (45-60 ms under load: the worker finishes its
+/// request and the interpreter's exit first).
+const SHRINK: &str = r#"n=$2
+while :; do
+  kill -TTOU "$1" || exit 1
+  n=$((n - 1))
+  [ "$n" -gt 0 ] || exit 0
+  sleep 0.03 2>/dev/null || sleep 1
+done"#;
+
+/// [`SHRINK`]: `workers` fewer workers for `master`.
+fn shrink(t: &dyn Transport, master: u32, workers: usize) -> Result<(), String> {
+    if workers == 0 {
+        return Ok(());
+    }
+    let cmd = Cmd::new("sh")
+        .arg("-c")
+        .arg(SHRINK)
+        .arg("hoist-shrink")
+        .arg(master.to_string())
+        .arg(workers.to_string());
+    send(t, &cmd, "TTOU", master)
+}
+
 /// [`GROW`]: one more worker for `master`, which had `workers`.
 fn grow(t: &dyn Transport, master: u32, workers: usize) -> Result<(), String> {
     let cmd = Cmd::new("sh")
@@ -322,13 +344,6 @@ fn grow(t: &dyn Transport, master: u32, workers: usize) -> Result<(), String> {
         .arg(master.to_string())
         .arg(workers.to_string());
     send(t, &cmd, "TTIN", master)
-}
-
-fn signal(t: &dyn Transport, master: u32, name: &str) -> Result<(), String> {
-    let cmd = Cmd::new("kill")
-        .arg(format!("-{name}"))
-        .arg(master.to_string());
-    send(t, &cmd, name, master)
 }
 
 /// Runs `cmd`, which sends signal `name` to `master`.

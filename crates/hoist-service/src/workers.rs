@@ -57,7 +57,12 @@ pub fn ready_dir(pidfile_or_fifo: &Path) -> std::path::PathBuf {
 /// few milliseconds while new ones import the app on the same cores, and a `realpath`,
 /// `readlink` or `awk` process per listing and worker cost 20-50 ms of them each time. A
 /// directory's resolved path is `cd -P`'s `$PWD`, as `realpath` and `readlink` would say.
-const LIST_WORKERS: &str = r#"m="$1" rd="$3"
+const LIST_WORKERS: &str = list_workers_script!();
+
+/// The text of [`LIST_WORKERS`], for [`WATCH_WORKERS`] to run it as a function.
+macro_rules! list_workers_script {
+    () => {
+        r#"m="$1" rd="$3"
 if cd -P -- "$2" 2>/dev/null; then printf 'release %s\n' "$PWD"; else printf 'release %s\n' "$2"; fi
 state=Z
 if read -r line < "/proc/$m/stat" 2>/dev/null; then set -- ${line##*) }; state="$1"; fi
@@ -93,7 +98,36 @@ for p in $kids; do
     printf 'ready %s %s\n' "$p" "$loaded"
   fi
 done
-"#;
+"#
+    };
+}
+use list_workers_script;
+
+/// [`LIST_WORKERS`] (`$1`-`$3` as there) every 5 ms on the host until what it prints differs
+/// from `$4`, then that; after `$5` rounds with no change (or where `sleep` takes no fraction),
+/// the same listing and `unchanged`. One round trip per change instead of one per poll: a wait
+/// for workers to start, load the app or leave sees each change within milliseconds, and
+/// costs the host a subshell per round rather than an SSH round trip. Where the kernel does
+/// not list children, a listing walks /proc: every 50 ms then.
+const WATCH_WORKERS: &str = concat!(
+    "list() {\n",
+    list_workers_script!(),
+    r#"}
+m=$1 rel=$2 rd=$3 last=$4 rounds=$5
+every=0.005
+[ -e "/proc/$m/task/$m/children" ] || every=0.05
+i=0
+while :; do
+  out=$(list "$m" "$rel" "$rd")
+  if [ "$out" != "$last" ]; then printf '%s\n' "$out"; exit 0; fi
+  i=$((i + 1))
+  if [ "$i" -ge "$rounds" ] || ! sleep "$every" 2>/dev/null; then
+    printf '%s\nunchanged\n' "$out"
+    exit 0
+  fi
+done
+"#
+);
 
 /// Lists the workers of `master` on the host.
 pub fn list_workers(
@@ -112,6 +146,89 @@ pub fn list_workers(
             .arg(ready.map(|p| p.display().to_string()).unwrap_or_default()),
     )?;
     Ok(parse_listing(&out.stdout_text()))
+}
+
+/// The rounds of [`WATCH_WORKERS`] before it answers with no change (~0.2-0.3 s): a loop on
+/// the listings checks its deadline and resends between them, and other work on the host
+/// (a prune) takes its turn at the host's shell.
+const WATCH_ROUNDS: u32 = 40;
+
+/// The workers of one master as they change (see [`WATCH_WORKERS`]).
+pub(crate) struct WorkerWatch<'a> {
+    t: &'a dyn Transport,
+    master: u32,
+    release: &'a Path,
+    ready: Option<&'a Path>,
+    /// What the last listing printed, as the shell's `$(...)` keeps it.
+    last: Option<String>,
+}
+
+impl<'a> WorkerWatch<'a> {
+    pub(crate) fn new(
+        t: &'a dyn Transport,
+        master: u32,
+        release: &'a Path,
+        ready: Option<&'a Path>,
+    ) -> Self {
+        WorkerWatch {
+            t,
+            master,
+            release,
+            ready,
+            last: None,
+        }
+    }
+
+    /// The workers now.
+    pub(crate) fn now(&mut self) -> Result<WorkerListing, ServiceError> {
+        let out = self.t.exec(&self.command(LIST_WORKERS))?;
+        Ok(self.keep(&out.stdout_text()))
+    }
+
+    /// The workers once they differ from the last listing, or as they are after
+    /// [`WATCH_ROUNDS`] with no change; the first call lists at once.
+    pub(crate) fn changed(&mut self) -> Result<WorkerListing, ServiceError> {
+        let Some(last) = self.last.clone() else {
+            return self.now();
+        };
+        let started = Instant::now();
+        let out = self.t.exec(
+            &self
+                .command(WATCH_WORKERS)
+                .arg(last)
+                .arg(WATCH_ROUNDS.to_string()),
+        )?;
+        let text = out.stdout_text();
+        // A host whose `sleep` takes no fraction answers at once: poll from here then.
+        if text.lines().any(|l| l == "unchanged") && started.elapsed() < Duration::from_millis(50) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(self.keep(&text))
+    }
+
+    fn command(&self, script: &str) -> Cmd {
+        Cmd::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("hoist-workers")
+            .arg(self.master.to_string())
+            .path_arg(self.release)
+            .arg(
+                self.ready
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            )
+    }
+
+    fn keep(&mut self, text: &str) -> WorkerListing {
+        let listing: String = text
+            .lines()
+            .filter(|l| *l != "unchanged")
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.last = Some(listing);
+        parse_listing(text)
+    }
 }
 
 /// Parses [`LIST_WORKERS`]'s output.
@@ -225,7 +342,7 @@ pub fn reload_progress(
     ReloadProgress::Done
 }
 
-/// Polls until every worker of `master` runs `release` and has loaded it, or `timeout` passes.
+/// Waits until every worker of `master` runs `release` and has loaded it, or `timeout` passes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn wait_for_new_workers(
     t: &dyn Transport,
@@ -238,8 +355,9 @@ pub(crate) fn wait_for_new_workers(
     timeout: Duration,
 ) -> Result<(), ServiceError> {
     let start = Instant::now();
+    let mut watch = WorkerWatch::new(t, master, release, ready);
     loop {
-        let listing = list_workers(t, master, release, ready)?;
+        let listing = watch.changed()?;
         match reload_progress(before, &listing, min_workers) {
             ReloadProgress::Done => return Ok(()),
             ReloadProgress::MasterGone => {
@@ -261,7 +379,6 @@ pub(crate) fn wait_for_new_workers(
                 }
             }
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -334,40 +451,87 @@ mod tests {
         );
     }
 
+    /// A shell standing for a master, and its children, killed as one process group however the
+    /// test ends (killing the shell alone left its sleeps running for 30 s).
+    struct Group(Option<std::process::Child>);
+
+    impl Group {
+        fn start(script: &str, dir: &Path) -> Group {
+            Group(Some(
+                std::os::unix::process::CommandExt::process_group(
+                    std::process::Command::new("sh")
+                        .arg("-c")
+                        .arg(script)
+                        .current_dir(dir)
+                        .stdin(std::process::Stdio::piped()),
+                    0,
+                )
+                .spawn()
+                .unwrap(),
+            ))
+        }
+
+        fn pid(&self) -> u32 {
+            self.0.as_ref().map_or(0, std::process::Child::id)
+        }
+
+        fn kill(&mut self) {
+            if let Some(mut shell) = self.0.take() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", shell.id())])
+                    .status();
+                let _ = shell.wait();
+            }
+        }
+    }
+
+    impl Drop for Group {
+        fn drop(&mut self) {
+            self.kill();
+        }
+    }
+
+    #[test]
+    fn a_watch_answers_when_the_workers_change_and_with_the_same_when_they_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let release = dir.path().canonicalize().unwrap();
+        // A master that forks one worker at once and a second once a line comes on its input.
+        let mut master = Group::start("sleep 30 & read -r go; sleep 30 & wait", &release);
+        let t = hoist_transport::Local::default();
+        let mut watch = WorkerWatch::new(&t, master.pid(), &release, None);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let one = loop {
+            let l = watch.now().unwrap();
+            if l.workers.len() == 1 || Instant::now() > deadline {
+                break l;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(one.workers.len(), 1, "{one:?}");
+        // Nothing changes: after its rounds (~0.2 s) the watch answers with the same workers.
+        let same = watch.changed().unwrap();
+        assert_eq!(same.workers, one.workers);
+        // The second worker comes 50 ms into the next wait, which answers with it (a watch that
+        // answered at once would list one worker).
+        let mut input = master.0.as_mut().unwrap().stdin.take().unwrap();
+        let fork = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            std::io::Write::write_all(&mut input, b"go\n").unwrap();
+            input
+        });
+        let two = watch.changed().unwrap();
+        drop(fork.join());
+        master.kill();
+        assert_eq!(two.workers.len(), 2, "{two:?}");
+        assert!(two.workers.contains(&one.workers[0]), "{two:?}");
+    }
+
     #[test]
     fn lists_the_children_of_a_real_process() {
         let dir = tempfile::tempdir().unwrap();
         let release = dir.path().canonicalize().unwrap();
-        /// The shell and its two sleeps, killed as one process group however the test ends
-        /// (killing the shell alone left the sleeps running for 30 s).
-        struct Group(Option<std::process::Child>);
-        impl Group {
-            fn kill(&mut self) {
-                if let Some(mut shell) = self.0.take() {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-KILL", "--", &format!("-{}", shell.id())])
-                        .status();
-                    let _ = shell.wait();
-                }
-            }
-        }
-        impl Drop for Group {
-            fn drop(&mut self) {
-                self.kill();
-            }
-        }
-        let mut master = Group(Some(
-            std::os::unix::process::CommandExt::process_group(
-                std::process::Command::new("sh")
-                    .arg("-c")
-                    .arg("sleep 30 & sleep 30 & wait")
-                    .current_dir(&release),
-                0,
-            )
-            .spawn()
-            .unwrap(),
-        ));
-        let master_pid = master.0.as_ref().map_or(0, std::process::Child::id);
+        let mut master = Group::start("sleep 30 & sleep 30 & wait", &release);
+        let master_pid = master.pid();
         let t = hoist_transport::Local::default();
         // The release as `current` names it: through a symlink, which the listing resolves.
         let link = tempfile::tempdir().unwrap();
