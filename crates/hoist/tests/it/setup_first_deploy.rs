@@ -79,8 +79,7 @@ interval = "100ms"
 [setup]
 server = "{server}"
 port = {port}
-workers = 2
-nginx = false
+{workers}nginx = false
 supervisor_dir = "{base}/supervisor.d"
 program_log_dir = "{base}/program-logs"
 supervisor_conf = "{base}/supervisord.conf"
@@ -91,6 +90,12 @@ supervisor_conf = "{base}/supervisord.conf"
             server = shape.server,
             base = base.display(),
             setup = shape.setup,
+            // Two workers unless the shape's `[setup]` keys say how many.
+            workers = if shape.setup.contains("workers =") {
+                ""
+            } else {
+                "workers = 2\n"
+            },
         );
         fs::write(&site.config, config).unwrap();
         site.commit("served by a real app server under supervisor");
@@ -275,6 +280,55 @@ fn the_first_deploy_starts_the_server_setup_loaded_and_a_new_environment_restart
     s.site.change_code("after the reboot");
     s.deploy_ok();
     assert_eq!(s.status("example-web").0, "RUNNING");
+}
+
+/// gunicorn sleeps up to 0.1 s after each worker it forks (`Arbiter.spawn_workers`): a warm
+/// reload, which adds its new workers one `TTIN` at a time, would wait that long again for each
+/// next one. The gunicorn.conf.py `hoist setup` writes has the master fork them without it,
+/// seen here at the master's start: its 8 workers are forked within 0.1 s of each other (with
+/// the pause, 7 of them would start 0.35 s apart on average, and within 0.1 s once in 5,000).
+#[test]
+fn the_master_forks_its_workers_without_gunicorns_pause_between_them() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Supervised::start(&Shape {
+        setup: "workers = 8\n",
+        ..GUNICORN
+    });
+    assert_exit(&s.site.hoist(&["setup", "--apply"]), EXIT_OK);
+    s.deploy_ok();
+    let master = s.status("example-web").1.expect("the master runs");
+    let children = fs::read_to_string(format!("/proc/{master}/task/{master}/children")).unwrap();
+    let ticks: Vec<u64> = children
+        .split_whitespace()
+        .map(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            // The start time, in clock ticks since boot: field 22, the 20th after `comm)`.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .collect();
+            fields[19].parse().unwrap()
+        })
+        .collect();
+    assert_eq!(ticks.len(), 8, "the master's workers: {children}");
+    let per_second: u64 = String::from_utf8(
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    let spread_ms = (ticks.iter().max().unwrap() - ticks.iter().min().unwrap()) * 1000 / per_second;
+    assert!(
+        spread_ms <= 100,
+        "the workers were forked {spread_ms} ms apart (start times in ticks: {ticks:?})"
+    );
 }
 
 #[test]
