@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use hoist_transport::{Cmd, Transport};
 
 use crate::workers::{
-    list_workers, reload_progress, wait_for_new_workers, ReloadProgress, Worker, WorkerWatch,
+    list_workers, list_workers_script, reload_progress, wait_for_new_workers, ReloadProgress,
+    Worker, WorkerWatch,
 };
 use crate::ServiceError;
 
@@ -74,11 +75,14 @@ pub(crate) fn warm_reload(
     // 1. Grow: one new worker per missing one, the old ones still serving.
     // The worker count the last TTIN should bring, and when it was sent.
     let mut asked: Option<(usize, Instant)> = None;
-    // The listing from before serves as the first one.
-    let mut first = Some(before);
+    // The listing from before serves as the first one; each `TTIN`'s command lists the
+    // workers after it, and the last of those is where the wait for them to load starts.
+    let mut watch = WorkerWatch::new(t, master, release, Some(ready));
+    let mut next = Some(before);
+    let mut grown = None;
     loop {
-        let now = match first.take() {
-            Some(before) => before,
+        let now = match next.take() {
+            Some(listing) => listing,
             None => list_workers(t, master, release, Some(ready))?,
         };
         if !now.master_alive {
@@ -110,7 +114,9 @@ pub(crate) fn warm_reload(
             .is_none_or(|(want, at)| now.workers.len() >= want || at.elapsed() >= RESEND_AFTER);
         if send {
             // Waits on the host until the master has forked the worker: no poll interval.
-            grow(t, master, now.workers.len()).map_err(&fail)?;
+            let listing = grow(t, master, now.workers.len(), release, ready).map_err(&fail)?;
+            next = Some(watch.seen(&listing));
+            grown = next.clone();
             asked = Some((now.workers.len() + 1, Instant::now()));
         } else {
             std::thread::sleep(POLL);
@@ -119,9 +125,11 @@ pub(crate) fn warm_reload(
 
     // 2. Warm: every new worker has imported the app.
     warming();
-    let mut watch = WorkerWatch::new(t, master, release, Some(ready));
     let warmed = loop {
-        let now = watch.changed()?;
+        let now = match grown.take() {
+            Some(listing) => listing,
+            None => watch.changed()?,
+        };
         if !now.master_alive {
             return Err(fail(format!(
                 "the master (pid {master}) exited during the reload"
@@ -292,21 +300,32 @@ fn loaded(w: &Worker, release: &str) -> bool {
 /// own commands) until it has more children than the `$2` workers it had: a worker is forked
 /// a few milliseconds after the signal, and the next `TTIN` must come after it (signals of
 /// one kind that arrive together are delivered once). Where the kernel does not list children
-/// (`/proc/<pid>/task/*/children`) or `sleep` takes no fraction, it returns at once and the
-/// caller polls.
-const GROW: &str = r#"kill -TTIN "$1" || exit 1
-[ -e "/proc/$1/task/$1/children" ] || exit 0
-i=0
-while [ "$i" -lt 40 ]; do
-  n=0
-  for f in "/proc/$1"/task/*/children; do
-    k=; read -r k < "$f" 2>/dev/null
-    for p in $k; do n=$((n + 1)); done
+/// (`/proc/<pid>/task/*/children`) or `sleep` takes no fraction, it goes on at once and the
+/// caller polls. Then lists the workers as [`LIST_WORKERS`](crate::workers) does, with `$3` and
+/// `$4` as its release and ready directory: the listing the next `TTIN` is decided on.
+const GROW: &str = concat!(
+    "list() {\n",
+    list_workers_script!(),
+    r#"}
+grow() {
+  kill -TTIN "$1" || exit 1
+  [ -e "/proc/$1/task/$1/children" ] || return 0
+  i=0
+  while [ "$i" -lt 40 ]; do
+    n=0
+    for f in "/proc/$1"/task/*/children; do
+      k=; read -r k < "$f" 2>/dev/null
+      for p in $k; do n=$((n + 1)); done
+    done
+    [ "$n" -gt "$2" ] && return 0
+    sleep 0.005 2>/dev/null || return 0
+    i=$((i + 1))
   done
-  [ "$n" -gt "$2" ] && exit 0
-  sleep 0.005 2>/dev/null || exit 0
-  i=$((i + 1))
-done"#;
+}
+grow "$1" "$2"
+list "$1" "$3" "$4"
+"#
+);
 
 /// Sends `$2` `TTOU`s to master `$1`, 30 ms apart so that the master sees each one: signals of
 /// one kind that arrive before it has handled the last are delivered once, and a lost `TTOU`
@@ -335,15 +354,28 @@ fn shrink(t: &dyn Transport, master: u32, workers: usize) -> Result<(), String> 
     send(t, &cmd, "TTOU", master)
 }
 
-/// [`GROW`]: one more worker for `master`, which had `workers`.
-fn grow(t: &dyn Transport, master: u32, workers: usize) -> Result<(), String> {
+/// [`GROW`]: one more worker for `master`, which had `workers`; then the workers' listing.
+fn grow(
+    t: &dyn Transport,
+    master: u32,
+    workers: usize,
+    release: &Path,
+    ready: &Path,
+) -> Result<String, String> {
     let cmd = Cmd::new("sh")
         .arg("-c")
         .arg(GROW)
         .arg("hoist-grow")
         .arg(master.to_string())
-        .arg(workers.to_string());
-    send(t, &cmd, "TTIN", master)
+        .arg(workers.to_string())
+        .path_arg(release)
+        .path_arg(ready);
+    let sent = t.exec(&cmd).map_err(|e| e.to_string())?;
+    if sent.success() {
+        Ok(sent.stdout_text())
+    } else {
+        Err(failed_signal("TTIN", master, &sent))
+    }
 }
 
 /// Runs `cmd`, which sends signal `name` to `master`.
@@ -352,11 +384,16 @@ fn send(t: &dyn Transport, cmd: &Cmd, name: &str, master: u32) -> Result<(), Str
     if sent.success() {
         Ok(())
     } else {
-        Err(format!(
-            "kill -{name} {master} failed: {} (run hoist as the user that runs gunicorn)",
-            sent.tail(2)
-        ))
+        Err(failed_signal(name, master, &sent))
     }
+}
+
+/// The message for a `kill -<name> <master>` that failed with `sent`.
+fn failed_signal(name: &str, master: u32, sent: &hoist_transport::Output) -> String {
+    format!(
+        "kill -{name} {master} failed: {} (run hoist as the user that runs gunicorn)",
+        sent.tail(2)
+    )
 }
 
 /// Test-only: `HOIST_FAIL_AT=<name>` kills hoist here (as `hoist_deploy`'s failure points do), so

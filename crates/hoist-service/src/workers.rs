@@ -101,7 +101,7 @@ done
 "#
     };
 }
-use list_workers_script;
+pub(crate) use list_workers_script;
 
 /// [`LIST_WORKERS`] (`$1`-`$3` as there) every 5 ms on the host until what it prints differs
 /// from `$4`, then that; after `$5` rounds with no change (or where `sleep` takes no fraction),
@@ -177,6 +177,12 @@ impl<'a> WorkerWatch<'a> {
             ready,
             last: None,
         }
+    }
+
+    /// Takes `text`, what a listing of the same workers printed (another command's), as the
+    /// last listing; returns it parsed.
+    pub(crate) fn seen(&mut self, text: &str) -> WorkerListing {
+        self.keep(text)
     }
 
     /// The workers now.
