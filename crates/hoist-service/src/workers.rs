@@ -104,11 +104,11 @@ done
 pub(crate) use list_workers_script;
 
 /// [`LIST_WORKERS`] (`$1`-`$3` as there) every 5 ms on the host until what it prints differs
-/// from `$4`, then that; after `$5` rounds with no change (or where `sleep` takes no fraction),
-/// the same listing and `unchanged`. One round trip per change instead of one per poll: a wait
-/// for workers to start, load the app or leave sees each change within milliseconds, and
-/// costs the host a subshell per round rather than an SSH round trip. Where the kernel does
-/// not list children, a listing walks /proc: every 50 ms then.
+/// from `$4`, then that; after `$5` rounds with no change, the same listing and `unchanged`
+/// (and `no sleep` where `sleep` takes no fraction: it answers at once). A wait for workers to
+/// start, load the app or leave sees each change within milliseconds, and costs the host a
+/// subshell per round rather than an SSH round trip. Where the kernel does not list children,
+/// a listing walks /proc: every 50 ms then.
 const WATCH_WORKERS: &str = concat!(
     "list() {\n",
     list_workers_script!(),
@@ -121,10 +121,8 @@ while :; do
   out=$(list "$m" "$rel" "$rd")
   if [ "$out" != "$last" ]; then printf '%s\n' "$out"; exit 0; fi
   i=$((i + 1))
-  if [ "$i" -ge "$rounds" ] || ! sleep "$every" 2>/dev/null; then
-    printf '%s\nunchanged\n' "$out"
-    exit 0
-  fi
+  if [ "$i" -ge "$rounds" ]; then printf '%s\nunchanged\n' "$out"; exit 0; fi
+  if ! sleep "$every" 2>/dev/null; then printf '%s\nunchanged\nno sleep\n' "$out"; exit 0; fi
 done
 "#
 );
@@ -148,10 +146,13 @@ pub fn list_workers(
     Ok(parse_listing(&out.stdout_text()))
 }
 
-/// The rounds of [`WATCH_WORKERS`] before it answers with no change (~0.2-0.3 s): a loop on
-/// the listings checks its deadline and resends between them, and other work on the host
-/// (a prune) takes its turn at the host's shell.
-const WATCH_ROUNDS: u32 = 40;
+/// The rounds of [`WATCH_WORKERS`] before it answers with no change (~15 ms; ~40 ms when the
+/// new workers' import keeps the cores busy, each round's `sleep` a process): a loop on the
+/// listings checks its deadline and resends between them, and another thread's command (the
+/// prune beside a deploy's warm reload) gets its turn at the host's shell within the 50 ms it
+/// waits for one before it opens an SSH session of its own. With 40 rounds (~0.25 s) and with
+/// 5 (60 ms under load) the prune's state read did, on the cores the new workers import on.
+const WATCH_ROUNDS: u32 = 3;
 
 /// The workers of one master as they change (see [`WATCH_WORKERS`]).
 pub(crate) struct WorkerWatch<'a> {
@@ -161,6 +162,8 @@ pub(crate) struct WorkerWatch<'a> {
     ready: Option<&'a Path>,
     /// What the last listing printed, as the shell's `$(...)` keeps it.
     last: Option<String>,
+    /// [`WATCH_ROUNDS`], or another count for a test.
+    rounds: u32,
 }
 
 impl<'a> WorkerWatch<'a> {
@@ -176,6 +179,7 @@ impl<'a> WorkerWatch<'a> {
             release,
             ready,
             last: None,
+            rounds: WATCH_ROUNDS,
         }
     }
 
@@ -192,21 +196,20 @@ impl<'a> WorkerWatch<'a> {
     }
 
     /// The workers once they differ from the last listing, or as they are after
-    /// [`WATCH_ROUNDS`] with no change; the first call lists at once.
+    /// its rounds with no change; the first call lists at once.
     pub(crate) fn changed(&mut self) -> Result<WorkerListing, ServiceError> {
         let Some(last) = self.last.clone() else {
             return self.now();
         };
-        let started = Instant::now();
         let out = self.t.exec(
             &self
                 .command(WATCH_WORKERS)
                 .arg(last)
-                .arg(WATCH_ROUNDS.to_string()),
+                .arg(self.rounds.to_string()),
         )?;
         let text = out.stdout_text();
         // A host whose `sleep` takes no fraction answers at once: poll from here then.
-        if text.lines().any(|l| l == "unchanged") && started.elapsed() < Duration::from_millis(50) {
+        if text.lines().any(|l| l == "no sleep") {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(self.keep(&text))
@@ -229,7 +232,7 @@ impl<'a> WorkerWatch<'a> {
     fn keep(&mut self, text: &str) -> WorkerListing {
         let listing: String = text
             .lines()
-            .filter(|l| *l != "unchanged")
+            .filter(|l| *l != "unchanged" && *l != "no sleep")
             .collect::<Vec<_>>()
             .join("\n");
         self.last = Some(listing);
@@ -505,6 +508,8 @@ mod tests {
         let mut master = Group::start("sleep 30 & read -r go; sleep 30 & wait", &release);
         let t = hoist_transport::Local::default();
         let mut watch = WorkerWatch::new(&t, master.pid(), &release, None);
+        // Rounds enough for the change below to come within one wait (~0.25 s).
+        watch.rounds = 40;
         let deadline = Instant::now() + Duration::from_secs(5);
         let one = loop {
             let l = watch.now().unwrap();
@@ -514,7 +519,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert_eq!(one.workers.len(), 1, "{one:?}");
-        // Nothing changes: after its rounds (~0.2 s) the watch answers with the same workers.
+        // Nothing changes: after its rounds the watch answers with the same workers.
         let same = watch.changed().unwrap();
         assert_eq!(same.workers, one.workers);
         // The second worker comes 50 ms into the next wait, which answers with it (a watch that
