@@ -285,8 +285,9 @@ fn the_first_deploy_starts_the_server_setup_loaded_and_a_new_environment_restart
 /// gunicorn sleeps up to 0.1 s after each worker it forks (`Arbiter.spawn_workers`): a warm
 /// reload, which adds its new workers one `TTIN` at a time, would wait that long again for each
 /// next one. The gunicorn.conf.py `hoist setup` writes has the master fork them without it,
-/// seen here at the master's start: its 8 workers are forked within 0.1 s of each other (with
-/// the pause, 7 of them would start 0.35 s apart on average, and within 0.1 s once in 5,000).
+/// seen here at the master's start: its 8 workers are forked within 0.15 s of each other (with
+/// the pause, its 7 gaps add up to 0.35 s on average, and to less than 0.15 s once in 300; the
+/// margin is for a machine busy with other tests).
 #[test]
 fn the_master_forks_its_workers_without_gunicorns_pause_between_them() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -326,7 +327,7 @@ fn the_master_forks_its_workers_without_gunicorns_pause_between_them() {
     .unwrap();
     let spread_ms = (ticks.iter().max().unwrap() - ticks.iter().min().unwrap()) * 1000 / per_second;
     assert!(
-        spread_ms <= 100,
+        spread_ms <= 150,
         "the workers were forked {spread_ms} ms apart (start times in ticks: {ticks:?})"
     );
 }
