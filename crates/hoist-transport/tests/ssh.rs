@@ -813,9 +813,12 @@ fn commands_back_to_back_from_one_thread_do_not_push_another_threads_out_of_the_
         let sessions: Vec<String> = (0..20).map(|_| session_of_command(&host)).collect();
         stop.store(true, Ordering::SeqCst);
         assert!(busy.join().unwrap() > 20);
+        // A command still gets a session of its own when the one running holds the shell past
+        // the 50 ms it waits (one `true` did, once, on a CI machine busy with other tests); an
+        // unfair lock starved nearly all 20.
         let elsewhere = sessions.iter().filter(|s| **s != in_shell).count();
-        assert_eq!(
-            elsewhere, 0,
+        assert!(
+            elsewhere <= 2,
             "{elsewhere} of 20 commands ran outside the host's shell"
         );
     });
