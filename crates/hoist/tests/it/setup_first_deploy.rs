@@ -326,12 +326,8 @@ print(len(master.WORKERS))
         .arg(&conf)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
+    assert_exit(&out, EXIT_OK);
+    assert_eq!(crate::support::stdout(&out).trim(), "3");
 }
 
 #[test]
