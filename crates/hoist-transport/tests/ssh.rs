@@ -759,6 +759,111 @@ fn what_a_process_left_behind_writes_later_is_not_the_next_commands_output() {
     }
 }
 
+/// Where each of a command's standard input, output and error is, as `stat -f` names the file
+/// system: `tmpfs` for a file in memory.
+fn file_systems_of_a_commands_streams(ssh: &Ssh) -> (String, String) {
+    let out = ssh
+        .exec(
+            &Cmd::new("sh")
+                .arg("-c")
+                .arg(
+                    "for f in 0 1 2; do p=$(readlink /proc/$$/fd/$f) && \
+                     printf '%s %s\\n' \"$p\" \"$(stat -f -c %T \"$p\")\"; done",
+                )
+                .stdin(b"input".to_vec()),
+        )
+        .unwrap();
+    assert!(out.success(), "{out:?}");
+    let text = out.stdout_text();
+    let kinds = text
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ");
+    (kinds, text)
+}
+
+/// The files that carry a command's input and output in the host's shell are made for every
+/// command; on a disk file system each costs the host an inode (on this machine's ext4 about a
+/// millisecond of CPU a command), in memory nearly nothing. `/dev/shm` is on every Linux.
+#[test]
+fn a_commands_input_and_output_are_kept_in_memory_where_the_host_has_it() {
+    let server = SshServer::start();
+    let ssh = ssh(&server);
+    let (kinds, text) = file_systems_of_a_commands_streams(&ssh);
+    assert_eq!(kinds, "tmpfs tmpfs tmpfs", "{text}");
+    assert!(
+        text.lines().all(|l| l.starts_with("/dev/shm/hoist.")),
+        "{text}"
+    );
+    // A large output holds no memory once it is sent.
+    let big = ssh
+        .exec(&Cmd::new("sh").arg("-c").arg(
+            "readlink /proc/$$/fd/1; readlink /proc/$$/fd/2; head -c 100000 /dev/zero | tr '\\0' x; \
+             head -c 50000 /dev/zero >&2",
+        ))
+        .unwrap();
+    let text = big.stdout_text();
+    let mut lines = text.lines();
+    let (out_file, err_file) = (lines.next().unwrap(), lines.next().unwrap());
+    assert_eq!(lines.next().map(str::len), Some(100_000));
+    assert_eq!(big.stderr.len(), 50_000);
+    let sizes = ssh
+        .exec(
+            &Cmd::new("stat")
+                .args(["-c", "%s"])
+                .arg(out_file)
+                .arg(err_file),
+        )
+        .unwrap();
+    assert_eq!(sizes.stdout_text(), "0\n0\n", "{sizes:?}");
+}
+
+#[test]
+fn a_host_without_a_writable_dev_shm_keeps_them_in_its_temporary_directory() {
+    let server = SshServer::start();
+    const USER: &str = "hoist-noshm";
+    hoist_testkit::login_user(USER, false);
+    let home = PathBuf::from(format!("/home/{USER}"));
+    // A `mktemp` that cannot make anything in /dev/shm, as on a host without it or with it
+    // full: the login's PATH finds it first.
+    let bin = home.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    fs::write(
+        bin.join("mktemp"),
+        "#!/bin/sh\ncase \"$*\" in *dev/shm*) echo 'mktemp: no space' >&2; exit 1 ;; esac\n\
+         exec /usr/bin/mktemp \"$@\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(
+        bin.join("mktemp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // bash reads ~/.bashrc when sshd starts it, as the login shell of `exec sh`.
+    fs::write(
+        home.join(".bashrc"),
+        "PATH=\"$HOME/bin:$PATH\"; export PATH\n",
+    )
+    .unwrap();
+    let shell = std::process::Command::new("usermod")
+        .args(["-s", "/bin/bash", USER])
+        .status()
+        .unwrap();
+    assert!(shell.success(), "usermod -s /bin/bash {USER}");
+    hoist_testkit::open_to_other_users(&server);
+    let mut target = target(&server, "web1");
+    target.user = Some(USER.into());
+    let ssh = Ssh::connect(&target).unwrap_or_else(|e| panic!("connect: {e}\n{}", server.log()));
+    let (_, text) = file_systems_of_a_commands_streams(&ssh);
+    assert!(
+        text.lines().count() == 3 && !text.contains("/dev/shm"),
+        "{text}"
+    );
+    let out = ssh.exec(&Cmd::new("echo").arg("still answers")).unwrap();
+    assert_eq!(out.stdout_text(), "still answers\n");
+}
+
 #[test]
 fn a_long_command_does_not_hold_up_another_threads_command() {
     let server = SshServer::start();
