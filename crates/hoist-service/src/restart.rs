@@ -127,18 +127,49 @@ fn gunicorn_hup(
 ) -> Result<(), ServiceError> {
     let release = ctx.release_path;
     let ready = ready_dir(pidfile);
+    let target_file = ready.join(crate::warm::TARGET_FILE);
     // A running gunicorn that the pid file names, from the release's environment or one of
     // its own, is reloaded without asking its supervisor first (`supervisorctl status` starts
     // Python: ~0.2 s of every deploy); anything else is settled by the supervisor.
-    let surely_reloadable = match t.read_file(pidfile)? {
-        Some(text) => match parse_pid(&String::from_utf8_lossy(&text)) {
-            Some(pid) => {
-                let master = master_env(t, pid, ctx)?;
-                (master.alive && master.gunicorn && master.env != MasterEnv::Other).then_some(pid)
-            }
-            None => None,
-        },
-        None => None,
+    let out = t.exec(
+        &Cmd::new("sh")
+            .arg("-c")
+            .arg(RELOAD_START)
+            .arg("hoist-reload-start")
+            .path_arg(pidfile)
+            .path_arg(ctx.root)
+            .path_arg(release)
+            .path_arg(&ready)
+            .path_arg(&target_file),
+    )?;
+    let text = out.stdout_text();
+    let (found, begun) = match text.split_once("hoist-listing\n") {
+        Some((found, begun)) => (found, Some(begun)),
+        None => (text.as_str(), None),
+    };
+    let surely_reloadable = found
+        .lines()
+        .find_map(|l| l.strip_prefix("pid "))
+        .and_then(parse_pid)
+        .filter(|_| {
+            let master = read_master_env(found);
+            master.alive && master.gunicorn && master.env != MasterEnv::Other
+        });
+    // The listing and the worker count to return to, when the command got that far.
+    let begun = match (surely_reloadable, begun) {
+        (Some(_), Some(begun)) => {
+            let (listing, kept) = begun.rsplit_once("\ntarget").unwrap_or((begun, ""));
+            let said = kept.strip_prefix("-failed ").unwrap_or("").trim();
+            let target = crate::warm::kept_target(
+                t,
+                &process.name,
+                &target_file,
+                kept.strip_prefix(' '),
+                said,
+            )?;
+            Some((crate::workers::parse_listing(listing), target))
+        }
+        _ => None,
     };
     // Just seen running: warm_reload finds it gone, should it exit meanwhile.
     let master = match surely_reloadable {
@@ -176,6 +207,7 @@ fn gunicorn_hup(
         release,
         &ready,
         process.timeout,
+        begun,
         warming,
     )
 }
@@ -425,23 +457,90 @@ fn start_unless_reloadable(
     }
 }
 
-/// Prints the first `<root>/envs/<key>` in the executable or command line of pid `$1` (a
-/// uWSGI installed in a virtualenv is that virtualenv's binary; a master started through a
-/// virtualenv's script runs its interpreter, `#!<env>/bin/python`, which the command line
-/// names),
-/// then `want <realpath of the release's .venv>`, then `runs <realpath of that env>` (empty
-/// when it is gone); `gunicorn` when its command line names gunicorn, and `alive` when it is a
-/// running process.
-const MASTER_ENV: &str = r#"found=$({ readlink "/proc/$1/exe"; tr '\0' '\n' < "/proc/$1/cmdline"; } 2>/dev/null | while IFS= read -r arg; do
-  case $arg in "$2"/envs/*) rest=${arg#"$2"/envs/}; printf '%s' "$2/envs/${rest%%/*}"; break;; esac
-done)
+/// The shell function `master_env PID ROOT RELEASE`: prints the first `<ROOT>/envs/<key>` in
+/// the executable or command line of `PID` (a uWSGI installed in a virtualenv is that
+/// virtualenv's binary; a master started through a virtualenv's script runs its interpreter,
+/// `#!<env>/bin/python`, which the command line names), then `want <realpath of the release's
+/// .venv>`, then `runs <realpath of that env>` (empty when it is gone); `gunicorn` when its
+/// command line names gunicorn, and `alive` when it is a running process. A directory's
+/// resolved path is `cd -P`'s `$PWD` (as `realpath` says), and the rest is the shell's own
+/// but for one `readlink` and one `tr`: it runs before every warm reload.
+macro_rules! master_env_script {
+    () => {
+        r#"master_env() {
+exe=$(readlink "/proc/$1/exe" 2>/dev/null)
+args=$(tr '\0' '\n' < "/proc/$1/cmdline" 2>/dev/null)
+found=
+while IFS= read -r arg; do
+  case $arg in "$2"/envs/*) rest=${arg#"$2"/envs/}; found="$2/envs/${rest%%/*}"; break;; esac
+done <<HOIST_ARGS
+$exe
+$args
+HOIST_ARGS
 printf 'found %s\n' "$found"
-printf 'want %s\n' "$(realpath "$3/.venv" 2>/dev/null)"
-[ -n "$found" ] && printf 'runs %s\n' "$(realpath "$found" 2>/dev/null)"
-tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q gunicorn && echo gunicorn
+want=
+if cd -P -- "$3/.venv" 2>/dev/null; then want=$PWD; fi
+printf 'want %s\n' "$want"
+if [ -n "$found" ]; then
+  runs=
+  if cd -P -- "$found" 2>/dev/null; then runs=$PWD; fi
+  printf 'runs %s\n' "$runs"
+fi
+case $args in *gunicorn*) echo gunicorn;; esac
 read -r line < "/proc/$1/stat" 2>/dev/null && set -- ${line##*) } && [ "$1" != Z ] && echo alive
+return 0
+}
+"#
+    };
+}
+
+/// [`master_env_script!`] of `$1`-`$3`.
+const MASTER_ENV: &str = concat!(master_env_script!(), r#"master_env "$@""#);
+
+/// What a warm reload asks first, in one command: the pid in the pid file `$1` (`pid <pid>`, or
+/// `pid none` when it holds no single number), [`MASTER_ENV`] of it with root `$2` and release
+/// `$3`, and when that is a running gunicorn that does not run another of the root's
+/// environments (the rule of [`read_master_env`], which hoist checks again), a line
+/// `hoist-listing`, the workers as [`list_workers`] lists them with ready directory `$4`, and
+/// `target <count>` as `keep_target` keeps it in `$5` (`target-failed <why>` when it cannot).
+/// Four round trips before, on every warm deploy and rollback.
+const RELOAD_START: &str = concat!(
+    master_env_script!(),
+    "list() {\n",
+    crate::workers::list_workers_script!(),
+    "}\n",
+    crate::warm::keep_target_script!(),
+    r#"pid= extra=
+{ read -r pid; read -r extra; } 2>/dev/null < "$1"
+case $pid in ''|0*|1|*[!0-9]*) echo 'pid none'; exit 0;; esac
+[ -z "$extra" ] || { echo 'pid none'; exit 0; }
+printf 'pid %s\n' "$pid"
+env=$(master_env "$pid" "$2" "$3")
+printf '%s\n' "$env"
+found= want= runs= gunicorn= alive=
+while IFS= read -r l; do
+  case $l in 'found '*) found=${l#found };; 'want '*) want=${l#want };; 'runs '*) runs=${l#runs };;
+    gunicorn) gunicorn=1;; alive) alive=1;; esac
+done <<HOIST_ENV
+$env
+HOIST_ENV
+[ -n "$gunicorn" ] && [ -n "$alive" ] || exit 0
+if [ -n "$found" ] && [ -n "$want" ] && [ "$runs" != "$want" ]; then exit 0; fi
+listing=$(list "$pid" "$3" "$4")
+echo hoist-listing
+printf '%s\n' "$listing"
+n=0
+while IFS= read -r l; do case $l in 'worker '*) n=$((n + 1));; esac; done <<HOIST_LISTING
+$listing
+HOIST_LISTING
+[ "$n" -gt 0 ] || n=1
+# The count is the last line (a warning may come before it).
+if kept=$(keep_target "$4" "$5" "$n" 2>&1); then printf 'target %s\n' "${kept##*
+}"
+else printf 'target-failed %s\n' "$kept"; fi
 exit 0
-"#;
+"#
+);
 
 /// Whether the master `pid` can serve the release by a reload: true unless it runs from one of
 /// the root's environments that is not the release's (or no longer exists).
@@ -550,6 +649,154 @@ fn parse_pid(text: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in gunicorn master: `sh` whose command line names `<root>/envs/<env>/bin/gunicorn`
+    /// and that has two children; killed with its children when dropped.
+    struct StandIn(std::process::Child);
+
+    impl StandIn {
+        fn start(root: &Path, env: &str) -> StandIn {
+            let child = std::os::unix::process::CommandExt::process_group(
+                std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg("sleep 30 & sleep 30 & wait")
+                    .arg(root.join(format!("envs/{env}/bin/gunicorn"))),
+                0,
+            )
+            .spawn()
+            .unwrap();
+            let master = StandIn(child);
+            let children = format!("/proc/{}/task/{}/children", master.0.id(), master.0.id());
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while std::fs::read_to_string(&children)
+                .unwrap_or_default()
+                .split_whitespace()
+                .count()
+                < 2
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            master
+        }
+    }
+
+    impl Drop for StandIn {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.0.id())])
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// [`RELOAD_START`]'s output for the pid file `pid` and a release whose `.venv` links to
+    /// `<root>/envs/<env>`.
+    fn reload_start(root: &Path, pid: &str, env: &str, kept: Option<&str>) -> String {
+        for name in [
+            "envs/k1",
+            "envs/k2",
+            "releases/r1",
+            "shared/run/hoist-ready",
+        ] {
+            std::fs::create_dir_all(root.join(name)).unwrap();
+        }
+        let venv = root.join("releases/r1/.venv");
+        let _ = std::fs::remove_file(&venv);
+        std::os::unix::fs::symlink(root.join("envs").join(env), &venv).unwrap();
+        let pidfile = root.join("shared/run/gunicorn.pid");
+        std::fs::write(&pidfile, pid).unwrap();
+        let ready = root.join("shared/run/hoist-ready");
+        let target = ready.join(crate::warm::TARGET_FILE);
+        let _ = std::fs::remove_file(&target);
+        if let Some(kept) = kept {
+            std::fs::write(&target, kept).unwrap();
+        }
+        let out = hoist_transport::Local::default()
+            .exec(
+                &Cmd::new("sh")
+                    .arg("-c")
+                    .arg(RELOAD_START)
+                    .arg("hoist-reload-start")
+                    .path_arg(&pidfile)
+                    .path_arg(root)
+                    .path_arg(&root.join("releases/r1"))
+                    .path_arg(&ready)
+                    .path_arg(&target),
+            )
+            .unwrap();
+        assert!(out.success(), "{out:?}");
+        out.stdout_text()
+    }
+
+    #[test]
+    fn one_command_finds_the_master_its_workers_and_the_worker_count_to_return_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let master = StandIn::start(&root, "k1");
+        let pid = master.0.id();
+        let target = root.join("shared/run/hoist-ready/warm-target");
+        // The master runs the release's environment: its workers and the count, kept.
+        let text = reload_start(&root, &format!("{pid}\n"), "k1", None);
+        let (found, begun) = text.split_once("hoist-listing\n").expect(&text);
+        assert!(found.starts_with(&format!("pid {pid}\n")), "{text}");
+        let k1 = root.join("envs/k1").display().to_string();
+        assert_eq!(
+            read_master_env(found),
+            Master {
+                env: MasterEnv::Same,
+                gunicorn: true,
+                alive: true
+            },
+            "{text}"
+        );
+        // The same lines as the check on its own says.
+        let alone = hoist_transport::Local::default()
+            .exec(
+                &Cmd::new("sh")
+                    .arg("-c")
+                    .arg(MASTER_ENV)
+                    .arg("hoist-master-env")
+                    .arg(pid.to_string())
+                    .path_arg(&root)
+                    .path_arg(&root.join("releases/r1")),
+            )
+            .unwrap()
+            .stdout_text();
+        assert_eq!(found, format!("pid {pid}\n{alone}"));
+        assert!(
+            alone.contains(&format!("found {k1}\nwant {k1}\nruns {k1}\n")),
+            "{alone}"
+        );
+        let listing = crate::workers::parse_listing(begun);
+        assert!(listing.master_alive && listing.tracks_ready, "{text}");
+        assert_eq!(listing.workers.len(), 2, "{text}");
+        assert!(begun.ends_with("\ntarget 2\n"), "{text}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "2\n");
+        // An interrupted reload's count is the one returned to.
+        let text = reload_start(&root, &pid.to_string(), "k1", Some("3\n"));
+        assert!(text.ends_with("\ntarget 3\n"), "{text}");
+        // A master from another of the root's environments: no listing, nothing kept.
+        let text = reload_start(&root, &pid.to_string(), "k2", None);
+        assert!(!text.contains("hoist-listing"), "{text}");
+        assert_eq!(read_master_env(&text).env, MasterEnv::Other, "{text}");
+        assert!(!target.exists());
+        drop(master);
+        // A pid file naming no running process, or no single number.
+        let text = reload_start(&root, &pid.to_string(), "k1", None);
+        assert!(
+            !text.contains("hoist-listing") && !text.contains("alive"),
+            "{text}"
+        );
+        for bad in ["", "abc\n", "1\n", "012\n", &format!("{pid}\n{pid}\n")] {
+            assert_eq!(
+                reload_start(&root, bad, "k1", None),
+                "pid none\n",
+                "{bad:?}"
+            );
+        }
+        assert!(!target.exists());
+    }
 
     #[test]
     fn the_fifo_master_is_the_holder_without_a_holding_parent() {

@@ -27,7 +27,7 @@ use hoist_transport::{Cmd, Transport};
 
 use crate::workers::{
     list_workers, list_workers_script, reload_progress, wait_for_new_workers, ReloadProgress,
-    Worker, WorkerWatch,
+    Worker, WorkerListing, WorkerWatch,
 };
 use crate::ServiceError;
 
@@ -45,7 +45,10 @@ pub(crate) const TARGET_FILE: &str = "warm-target";
 const POLL: Duration = Duration::from_millis(10);
 
 /// A warm reload of the gunicorn master `master` onto `release`, whose workers write ready
-/// files into `ready`. `warming` is called once every new worker has been started.
+/// files into `ready`. `warming` is called once every new worker has been started. `begun`
+/// is the workers' listing and the worker count to return to when the caller has them (from
+/// the command that found the master); else they are asked here.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn warm_reload(
     t: &dyn Transport,
     process: &str,
@@ -53,12 +56,19 @@ pub(crate) fn warm_reload(
     release: &Path,
     ready: &Path,
     timeout: Duration,
+    begun: Option<(WorkerListing, usize)>,
     warming: &dyn Fn(),
 ) -> Result<(), ServiceError> {
     let start = Instant::now();
     let target_file = ready.join(TARGET_FILE);
-    let before = list_workers(t, master, release, Some(ready))?;
-    let target = keep_target(t, process, ready, &target_file, before.workers.len().max(1))?;
+    let (before, target) = match begun {
+        Some(begun) => begun,
+        None => {
+            let before = list_workers(t, master, release, Some(ready))?;
+            let target = keep_target(t, process, ready, &target_file, before.workers.len().max(1))?;
+            (before, target)
+        }
+    };
     // Every worker from before retires, even one that already runs the release (left by an
     // interrupted reload, or by a failed one that was switched back): gunicorn retires the
     // oldest first, so only the workers started here can be the ones kept.
@@ -245,16 +255,28 @@ fn retire(
     )
 }
 
-/// Prints the worker count in `$2` (in the ready directory `$1`) when it holds one above zero;
-/// else writes `$3` there (through a new file and `rename(2)`) and prints that. Not synced: it
-/// matters only while the master that reads it runs, which a crash of the host ends.
-const KEEP_TARGET: &str = r#"if read -r n < "$2" 2>/dev/null; then
-  case $n in ''|*[!0-9]*) ;; *) if [ "$n" -gt 0 ] 2>/dev/null; then echo "$n"; exit 0; fi ;; esac
+/// The shell function `keep_target DIR FILE N`: prints the worker count in `FILE` (in the ready
+/// directory `DIR`) when it holds one above zero; else writes `N` there (through a new file and
+/// `rename(2)`) and prints that. Not synced: it matters only while the master that reads it
+/// runs, which a crash of the host ends.
+macro_rules! keep_target_script {
+    () => {
+        r#"keep_target() {
+if read -r n 2>/dev/null < "$2"; then
+  case $n in ''|*[!0-9]*) ;; *) if [ "$n" -gt 0 ] 2>/dev/null; then echo "$n"; return 0; fi ;; esac
 fi
-mkdir -p -- "$1" || exit 1
-tmp=$(mktemp -- "$2.XXXXXXXXXX") || exit 1
-if printf '%s\n' "$3" > "$tmp" && mv -f -- "$tmp" "$2"; then echo "$3"; exit 0; fi
-rm -f -- "$tmp"; exit 1"#;
+[ -d "$1" ] || mkdir -p -- "$1" || return 1
+tmp=$(mktemp -- "$2.XXXXXXXXXX") || return 1
+if printf '%s\n' "$3" > "$tmp" && mv -f -- "$tmp" "$2"; then echo "$3"; return 0; fi
+rm -f -- "$tmp"; return 1
+}
+"#
+    };
+}
+pub(crate) use keep_target_script;
+
+/// [`keep_target_script!`] of `$1`-`$3`.
+const KEEP_TARGET: &str = concat!(keep_target_script!(), r#"keep_target "$@""#);
 
 /// The worker count a warm reload returns to: the one an interrupted reload kept in
 /// `target_file`, else `workers` (now kept there), in one round trip (of `process`).
@@ -274,15 +296,32 @@ fn keep_target(
             .path_arg(target_file)
             .arg(workers.to_string()),
     )?;
-    match out.stdout_text().trim().parse::<usize>() {
-        Ok(n) if out.success() && n > 0 => Ok(n),
+    kept_target(
+        t,
+        process,
+        target_file,
+        out.success().then(|| out.stdout_text()).as_deref(),
+        &out.tail(2),
+    )
+}
+
+/// The worker count [`keep_target_script!`] printed (`printed`: `None` when it failed, having
+/// said `said`).
+pub(crate) fn kept_target(
+    t: &dyn Transport,
+    process: &str,
+    target_file: &Path,
+    printed: Option<&str>,
+    said: &str,
+) -> Result<usize, ServiceError> {
+    match printed.map(|text| text.trim().parse::<usize>()) {
+        Some(Ok(n)) if n > 0 => Ok(n),
         _ => Err(ServiceError::ReloadFailed {
             host: t.host().to_string(),
             process: process.to_string(),
             detail: format!(
-                "cannot keep the worker count in {}: {}",
+                "cannot keep the worker count in {}: {said}",
                 target_file.display(),
-                out.tail(2)
             ),
             hint:
                 "hoist's login user must be able to write the ready directory beside the pid file"
