@@ -10,7 +10,7 @@ use hoist_config::{Config, HookWhen};
 use hoist_release::{
     check_explicit_target, rollback_target, JournalEvent, ReleaseId, ReleaseState,
 };
-use hoist_transport::{Cmd, FileKind};
+use hoist_transport::{Cmd, Output};
 
 use crate::activate::{activate, describe_back_result, switch_back};
 use crate::event::{EventSink, Step, Stepper};
@@ -363,6 +363,25 @@ fn rollback_rows(
         .collect()
 }
 
+/// For release directory `$1`, NUL-ended fields: how its environment is found — `L<target>`
+/// (`.venv` links to a shared environment), `D` (`.venv` is a directory), `E` (no `.venv`, an
+/// `env/bin/python` of its own: a build adopted from a `builds/<timestamp>` layout) or `N`
+/// (none); then, unless `N` or a link without the completion mark `$2` in its environment,
+/// `P<status>` of the interpreter run with `-c ''` (its output on stderr); then for a link `N`
+/// (no mark) or `F` and the mark's contents. One command: three round trips before.
+const CHECK_ENV: &str = r#"r=$1 v="$1/.venv"
+if [ -L "$v" ]; then
+  t=$(readlink -- "$v" && echo .) || exit 1; t=${t%.}; printf 'L%s\0' "${t%?}"
+  [ -e "$v/$2" ] || { printf N; exit 0; }
+  py="$v/bin/python"
+elif [ -d "$v" ]; then printf 'D\0'; py="$v/bin/python"
+elif [ -e "$r/env/bin/python" ] || [ -L "$r/env/bin/python" ]; then printf 'E\0'; py="$r/env/bin/python"
+else printf 'N\0'; exit 0; fi
+"$py" -c '' </dev/null >&2 2>&1
+printf 'P%s\0' "$?"
+[ -L "$v" ] || exit 0
+printf F; exec cat -- "$v/$2""#;
+
 /// Why release `id` on `host` could not serve: its environment gone, without its completion
 /// mark, or its interpreter not running. `None` when it is fine. A build adopted from a
 /// `builds/<timestamp>` layout keeps its own `env/`, which has no mark: its interpreter decides.
@@ -371,54 +390,59 @@ fn environment_problem(host: &Host, id: &ReleaseId) -> Option<String> {
     let release = host.layout.release(id);
     let venv = release.join(".venv");
     let fail = |what: String| Some(format!("{}: cannot roll back to {id}: {what}", host.name));
-    // `readlink` first: one command in the common case (`.venv` links to a shared
-    // environment); only when it is no symlink is its kind asked.
-    let link = match transport.read_link(&venv) {
-        Ok(link) => link.map(Ok),
-        Err(e) => match transport.kind(&venv) {
-            Ok(FileKind::Dir) => Some(Err(())),
-            Ok(_) => None,
-            Err(_) => return fail(format!("reading {}: {e}", venv.display())),
-        },
+    let out = match transport.exec(
+        &Cmd::new("sh")
+            .arg("-c")
+            .arg(CHECK_ENV)
+            .arg("hoist-check-env")
+            .path_arg(&release)
+            .arg(hoist_pyenv::COMPLETE_MARK),
+    ) {
+        Ok(out) if out.success() => out,
+        Ok(out) => return fail(format!("reading {}: {}", venv.display(), out.tail(3))),
+        Err(e) => return fail(format!("reading {}: {e}", venv.display())),
     };
-    let python = match link {
-        Some(Ok(target)) => {
-            let env = release.join(target);
-            match hoist_pyenv::read_env_mark(transport, &env) {
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    return fail(format!(
-                        "its environment {} is gone or incomplete (no {} mark)",
-                        env.display(),
-                        hoist_pyenv::COMPLETE_MARK
-                    ))
-                }
-                Err(e) => return fail(format!("reading its environment {}: {e}", env.display())),
+    let mut fields = out.stdout.splitn(3, |b| *b == 0);
+    let (how, ran, mark) = (
+        fields.next().unwrap_or_default(),
+        fields.next(),
+        fields.next(),
+    );
+    let python = match how.split_first() {
+        Some((b'L', target)) => {
+            let env = release.join(String::from_utf8_lossy(target).as_ref());
+            let marked = mark
+                .and_then(|m| m.strip_prefix(b"F"))
+                .and_then(|json| serde_json::from_slice::<hoist_pyenv::EnvMark>(json).ok());
+            if ran.is_none() || marked.is_none() {
+                return fail(format!(
+                    "its environment {} is gone or incomplete (no {} mark)",
+                    env.display(),
+                    hoist_pyenv::COMPLETE_MARK
+                ));
             }
             venv.join("bin/python")
         }
-        // A real directory: an environment of its own.
-        Some(Err(())) => venv.join("bin/python"),
-        None if matches!(transport.kind(&release.join("env/bin/python")), Ok(k) if k.exists()) => {
-            release.join("env/bin/python")
-        }
-        None => {
+        Some((b'D', [])) => venv.join("bin/python"),
+        Some((b'E', [])) => release.join("env/bin/python"),
+        _ => {
             return fail(format!(
                 "it has no environment ({} is missing)",
                 venv.display()
             ))
         }
     };
-    match transport.exec(&Cmd::new(python.display().to_string()).args(["-c", ""])) {
-        Ok(out) if out.success() => None,
-        Ok(out) => fail(format!(
+    // What the interpreter said is the command's stderr.
+    let said = Output {
+        stdout: Vec::new(),
+        ..out.clone()
+    };
+    match ran.and_then(|r| r.strip_prefix(b"P")) {
+        Some(b"0") => None,
+        _ => fail(format!(
             "its interpreter {} does not run: {}",
             python.display(),
-            out.tail(3)
-        )),
-        Err(e) => fail(format!(
-            "its interpreter {} does not run: {e}",
-            python.display()
+            said.tail(3)
         )),
     }
 }

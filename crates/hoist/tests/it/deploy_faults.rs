@@ -346,6 +346,42 @@ fn a_rollback_to_a_release_whose_environment_is_gone_switches_nothing_and_says_h
     assert!(!site.lock_exists());
 }
 
+#[test]
+fn a_rollback_to_a_release_whose_interpreter_does_not_run_switches_nothing_and_says_why() {
+    let site = Site::new();
+    let a = site.deploy_ok();
+    site.add_requirement("# a comment is enough for a new environment");
+    let b = site.deploy_ok();
+    let venv = site.release_dir(&a).join(".venv");
+    let python = site
+        .release_dir(&a)
+        .join(std::fs::read_link(&venv).unwrap())
+        .join("bin/python");
+    // Its environment is complete (marked), but its interpreter is gone bad (a base Python
+    // upgraded away under it).
+    std::fs::remove_file(&python).unwrap();
+    std::fs::write(
+        &python,
+        "#!/bin/sh\necho 'libpython3.11.so: cannot open' >&2\nexit 127\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let out = site.hoist(&["rollback"]);
+    assert_exit(&out, EXIT_BEFORE_SWITCH);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "error: local: cannot roll back to {a}: its interpreter {} does not run: \
+             libpython3.11.so: cannot open",
+            venv.join("bin/python").display()
+        )),
+        "{err}"
+    );
+    site.assert_live(&b);
+    assert!(!site.lock_exists());
+}
+
 /// A release whose `.venv` is not the link to a shared environment hoist made: a file is no
 /// environment (nothing switched); a real virtualenv directory is one, and serves.
 #[test]
