@@ -153,6 +153,7 @@ const TAKE_NO_STATE_DIR: i32 = 47;
 
 fn script(text: &str, lock: &Path) -> Cmd {
     Cmd::new("sh")
+        .brief()
         .arg("-c")
         .arg(text)
         .arg("hoist")
@@ -322,6 +323,7 @@ pub(crate) fn acquire(
         let json = serde_json::to_vec_pretty(&owner).expect("lock owner serialises");
         let took = transport.exec(
             &Cmd::new("sh")
+                .brief()
                 .arg("-c")
                 .arg(TAKE)
                 .arg("hoist")

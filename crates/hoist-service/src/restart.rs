@@ -133,6 +133,7 @@ fn gunicorn_hup(
     // Python: ~0.2 s of every deploy); anything else is settled by the supervisor.
     let out = t.exec(
         &Cmd::new("sh")
+            .brief()
             .arg("-c")
             .arg(RELOAD_START)
             .arg("hoist-reload-start")
@@ -229,6 +230,7 @@ fn uwsgi_chain(
     let fail = reload_failure(t, process);
     let holders = t.exec(
         &Cmd::new("sh")
+            .brief()
             .arg("-c")
             .arg(FIFO_HOLDERS)
             .arg("hoist-fifo")
@@ -580,6 +582,7 @@ fn master_env(
 ) -> Result<Master, ServiceError> {
     let out = t.exec(
         &Cmd::new("sh")
+            .brief()
             .arg("-c")
             .arg(MASTER_ENV)
             .arg("hoist-master-env")

@@ -75,6 +75,7 @@ pub fn wait_settled(
     for (name, pid) in &first {
         let out = t.exec(
             &Cmd::new("sh")
+                .brief()
                 .arg("-c")
                 .arg(RUNS_FROM)
                 .arg("hoist-runs-from")

@@ -289,6 +289,7 @@ fn keep_target(
 ) -> Result<usize, ServiceError> {
     let out = t.exec(
         &Cmd::new("sh")
+            .brief()
             .arg("-c")
             .arg(KEEP_TARGET)
             .arg("hoist-warm")
@@ -389,6 +390,7 @@ fn shrink(t: &dyn Transport, master: u32, workers: usize) -> Result<(), String> 
         return Ok(());
     }
     let cmd = Cmd::new("sh")
+        .brief()
         .arg("-c")
         .arg(SHRINK)
         .arg("hoist-shrink")
@@ -406,6 +408,7 @@ fn grow(
     ready: &Path,
 ) -> Result<String, String> {
     let cmd = Cmd::new("sh")
+        .brief()
         .arg("-c")
         .arg(GROW)
         .arg("hoist-grow")

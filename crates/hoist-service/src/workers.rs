@@ -136,6 +136,7 @@ pub fn list_workers(
 ) -> Result<WorkerListing, ServiceError> {
     let out = t.exec(
         &Cmd::new("sh")
+            .brief()
             .arg("-c")
             .arg(LIST_WORKERS)
             .arg("hoist-workers")
@@ -217,6 +218,7 @@ impl<'a> WorkerWatch<'a> {
 
     fn command(&self, script: &str) -> Cmd {
         Cmd::new("sh")
+            .brief()
             .arg("-c")
             .arg(script)
             .arg("hoist-workers")

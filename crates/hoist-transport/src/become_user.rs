@@ -53,6 +53,8 @@ impl Become {
             interruptible: cmd.interruptible,
             privileged: cmd.privileged,
             live: cmd.live,
+            // Runs through sudo: no longer a script the host's shell runs itself.
+            brief: false,
         }
     }
 

@@ -411,14 +411,15 @@ impl Ssh {
         }
     }
 
-    /// Runs a fixed `sh -c` script with `args` as `$1`, `$2`, ...
+    /// Runs a fixed `sh -c` script with `args` as `$1`, `$2`, ...: a [`Cmd::brief`] one, as every
+    /// such script of this file is (file operations only).
     fn script(
         &self,
         script: &str,
         args: &[&Path],
         stdin: Option<&[u8]>,
     ) -> Result<Output, TransportError> {
-        let mut cmd = Cmd::new("sh").arg("-c").arg(script).arg("hoist");
+        let mut cmd = Cmd::new("sh").brief().arg("-c").arg(script).arg("hoist");
         for arg in args {
             cmd = cmd.path_arg(arg);
         }
@@ -1285,6 +1286,7 @@ impl Transport for Ssh {
         if let Some(archive) = small_archive(src, &plan.copy, &manifest_text) {
             let out = self.run(
                 &Cmd::new("sh")
+                    .brief()
                     .arg("-c")
                     .arg(UNPACK_SMALL)
                     .arg("hoist")

@@ -111,6 +111,14 @@ const RUN_START: &str = r#": >"$__hoist_o"; : >"$__hoist_e"
 ( eval "$__hoist_c" ) <"$__hoist_i" >"$__hoist_o" 2>"$__hoist_e" & __hoist_p=$!
 ( IFS= read -r _ <&3 || __hoist_kill "$__hoist_p" ) >/dev/null 2>&1 & __hoist_w=$!"#;
 
+/// A [`Cmd::brief`](crate::Cmd::brief) script runs in a subshell of this shell, in the
+/// foreground and unwatched (it ends by itself within a moment), with its arguments set by
+/// `set --` and its text from `$__hoist_c` (through `eval`: a script that does not parse fails
+/// alone, as `sh -c` would, and the shell goes on): no new `sh` to start.
+const RUN_BRIEF_START: &str = r#": >"$__hoist_o"; : >"$__hoist_e""#;
+
+const RUN_BRIEF_END: &str = r#"<"$__hoist_i" >"$__hoist_o" 2>"$__hoist_e"; __hoist_rc=$?"#;
+
 /// Passes the output files on while the command runs, as lines `O <line>` and `E <line>` (a
 /// line longer than 1,000 bytes in pieces; each piece one string, which awk writes at once even
 /// unbuffered, so that the two streams do not cut into each other), until the command has
@@ -261,13 +269,28 @@ impl RemoteShell {
             // Every earlier request has ended: the shell runs one at a time.
             request.extend_from_slice(b"rm -f \"$__hoist_d\"/o* \"$__hoist_d\"/e*\n");
         }
-        request.extend_from_slice(
-            format!(
-                "{{ __hoist_c={}; __hoist_i={input}; __hoist_b={boundary}; __hoist_o=\"$__hoist_d/o{n}\"; __hoist_e=\"$__hoist_d/e{n}\"\n{RUN_START}\n{stream}\n{RUN_WAIT}\n{stream_wait}\n{RUN_END}\n{SEND}; }}\n",
-                crate::shell_quote(&cmd.render())
-            )
-            .as_bytes(),
+        let files = format!(
+            "__hoist_i={input}; __hoist_b={boundary}; __hoist_o=\"$__hoist_d/o{n}\"; __hoist_e=\"$__hoist_d/e{n}\""
         );
+        let brief = cmd.brief_script().filter(|_| live.is_none());
+        let text = match brief {
+            Some((script, args)) => {
+                let mut set = String::from("set --");
+                for a in args {
+                    set.push(' ');
+                    set.push_str(&crate::shell_quote(a));
+                }
+                format!(
+                    "{{ __hoist_c={}; {files}\n{RUN_BRIEF_START}\n( {set}; eval \"$__hoist_c\" ) {RUN_BRIEF_END}\n{SEND}; }}\n",
+                    crate::shell_quote(script)
+                )
+            }
+            None => format!(
+                "{{ __hoist_c={}; {files}\n{RUN_START}\n{stream}\n{RUN_WAIT}\n{stream_wait}\n{RUN_END}\n{SEND}; }}\n",
+                crate::shell_quote(&cmd.render())
+            ),
+        };
+        request.extend_from_slice(text.as_bytes());
         self.stdin.write_all(&request)?;
         self.stdin.flush()?;
         let header = loop {

@@ -864,6 +864,71 @@ fn a_host_without_a_writable_dev_shm_keeps_them_in_its_temporary_directory() {
     assert_eq!(out.stdout_text(), "still answers\n");
 }
 
+/// hoist's own short scripts run in the host's shell itself: no `sh` of their own to start. They
+/// answer as `sh -c` would: status, output, input, arguments whatever they hold, `exec`, and a
+/// script that does not parse; the shell goes on after each.
+#[test]
+fn a_brief_script_runs_in_the_hosts_shell_and_answers_as_sh_c_would() {
+    let server = SshServer::start();
+    let ssh = ssh(&server);
+    let hostile = [
+        "a b",
+        "$(touch /tmp/x)",
+        "it's",
+        "-n",
+        "",
+        "line\nbreak",
+        "*",
+    ];
+    let script = |text: &str| {
+        Cmd::new("sh")
+            .arg("-c")
+            .arg(text)
+            .arg("hoist-test")
+            .args(hostile)
+    };
+    let cases = [
+        r#"printf '[%s]' "$@"; echo; echo "$#" >&2; exit 3"#,
+        r#"IFS= read -r line; printf 'read %s\n' "$line"; cat"#,
+        r#"printf x; exec printf '%s\n' "$1""#,
+        r#"if then fi"#,
+        r#"set -e; false; echo not reached"#,
+        r#"f() { return 4; }; f; echo "$?"; exit 0"#,
+    ];
+    for text in cases {
+        let plain = ssh
+            .exec(&script(text).stdin(b"first\nsecond\n".to_vec()))
+            .unwrap();
+        let brief = ssh
+            .exec(&script(text).stdin(b"first\nsecond\n".to_vec()).brief())
+            .unwrap();
+        assert_eq!(
+            (brief.status, brief.stdout_text()),
+            (plain.status, plain.stdout_text()),
+            "{text}"
+        );
+        // dash names the script in its messages: `sh -c` by its `$0`, the host's shell by its
+        // own name (and a syntax error as `eval`'s).
+        assert_eq!(
+            String::from_utf8_lossy(&brief.stderr)
+                .replace("sh: ", "hoist-test: ")
+                .replace("eval: ", ""),
+            String::from_utf8_lossy(&plain.stderr),
+            "{text}"
+        );
+    }
+    // Where it ran: the host's shell has its own variables, which no `sh -c` of its own sees.
+    let seen = |cmd: Cmd| ssh.exec(&cmd).unwrap().stdout_text();
+    let probe = r#"printf '%s' "${__hoist_d:+the host's shell}""#;
+    assert_eq!(seen(script(probe).brief()), "the host's shell");
+    assert_eq!(seen(script(probe)), "");
+    // Not brief when it is not a plain script: a working directory or environment of its own.
+    assert_eq!(seen(script(probe).brief().env("A", "1")), "");
+    assert_eq!(seen(script(probe).brief().cwd(Path::new("/"))), "");
+    let after = ssh.exec(&Cmd::new("echo").arg("still here")).unwrap();
+    assert_eq!(after.stdout_text(), "still here\n");
+}
+
 #[test]
 fn a_long_command_does_not_hold_up_another_threads_command() {
     let server = SshServer::start();
