@@ -367,19 +367,36 @@ list "$1" "$3" "$4"
 "#
 );
 
-/// Sends `$2` `TTOU`s to master `$1`, 30 ms apart so that the master sees each one: signals of
-/// one kind that arrive before it has handled the last are delivered once, and a lost `TTOU`
-/// leaves a worker too many (sent at once, the kill test caught it under load). Waiting for
-/// each one's worker to leave instead was slower (45-60 ms under load: the worker finishes its
-/// request and the interpreter's exit first). The first is sent before the command ends (it
-/// fails if the master is gone); the others from the background, so that the wait for the old
-/// workers to leave starts with the first one, not 30 ms a worker later.
-const SHRINK: &str = r#"kill -TTOU "$1" || exit 1
+/// Sends `$2` `TTOU`s to master `$1`, each once the master has handled the last: signals of
+/// one kind that arrive before its handler has run are delivered once, and a lost `TTOU`
+/// leaves a worker too many (sent at once, the kill test caught it under load). gunicorn's
+/// handler queues the signal and wakes its main loop by writing to a pipe, so the master's
+/// count of writes (`syscw` in `/proc/<pid>/io`, read with the shell's own `read`) moving on
+/// says the handler ran; it is checked every 2 ms, for up to 0.5 s. Where that count cannot be
+/// read (a master of another user), the next one goes 30 ms after the last, as before.
+/// Waiting for each one's worker to leave instead was slower (45-60 ms under load: the worker
+/// finishes its request and the interpreter's exit first). The first is sent before the
+/// command ends (it fails if the master is gone); the others from the background, so that the
+/// wait for the old workers to leave starts with the first.
+const SHRINK: &str = r#"m=$1
+syscw() { c=; while read -r k v; do [ "$k" = syscw: ] && c=$v; done 2>/dev/null < "/proc/$m/io"; }
+syscw
+kill -TTOU "$m" || exit 1
 n=$(($2 - 1))
 [ "$n" -gt 0 ] || exit 0
 ( while :; do
-  sleep 0.03 2>/dev/null || sleep 1
-  kill -TTOU "$1" || exit 1
+  last=$c i=0
+  limit=15
+  [ -n "$last" ] && limit=250
+  while [ "$i" -lt "$limit" ]; do
+    sleep 0.002 2>/dev/null || { sleep 1; break; }
+    syscw
+    [ -n "$last" ] && [ -n "$c" ] && [ "$c" != "$last" ] && break
+    i=$((i + 1))
+  done
+  sleep 0.002 2>/dev/null
+  syscw
+  kill -TTOU "$m" || exit 1
   n=$((n - 1))
   [ "$n" -gt 0 ] || exit 0
 done ) </dev/null >/dev/null 2>&1 &"#;
@@ -456,3 +473,67 @@ fn fault_point(name: &str) {
 
 #[cfg(not(debug_assertions))]
 fn fault_point(_name: &str) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for gunicorn's master as signals see it: a Python handler that queues each
+    /// `TTOU` and wakes the main loop through a pipe (gunicorn's `Arbiter.signal`), and a main
+    /// loop that is often busy in C code for 40 ms (an import, a fork), when no Python handler
+    /// can run: two `TTOU`s in that time reach the handler once. It writes how many it handled
+    /// to `handled`.
+    const MASTER: &str = r#"
+import hashlib, os, signal, sys, time
+handled = []
+r, w = os.pipe()
+def on_ttou(sig, frame):
+    handled.append(sig)
+    os.write(w, b".")
+signal.signal(signal.SIGTTOU, on_ttou)
+data = b"x" * 80_000_000
+print("ready", flush=True)
+end = time.time() + 20
+while time.time() < end:
+    start = time.time()
+    while time.time() - start < 0.1:
+        hashlib.sha256(data).digest()
+    with open(sys.argv[1], "w") as f:
+        f.write(str(len(handled)))
+    time.sleep(0.001)
+"#;
+
+    #[test]
+    fn every_ttou_reaches_a_master_that_is_slow_to_handle_signals() {
+        let dir = tempfile::tempdir().unwrap();
+        let handled = dir.path().join("handled");
+        let mut master = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(MASTER)
+            .arg(&handled)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(master.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready, "ready\n");
+        let t = hoist_transport::Local::default();
+        let shrunk = shrink(&t, master.id(), 3);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let count = loop {
+            let count = std::fs::read_to_string(&handled).unwrap_or_default();
+            if count == "3" || Instant::now() > deadline {
+                break count;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let _ = master.kill();
+        let _ = master.wait();
+        assert_eq!(shrunk, Ok(()));
+        assert_eq!(count, "3", "the master handled {count} of 3 TTOUs");
+    }
+}
