@@ -123,10 +123,14 @@ pub(crate) fn warm_reload(
         let send = asked
             .is_none_or(|(want, at)| now.workers.len() >= want || at.elapsed() >= RESEND_AFTER);
         if send {
-            // Waits on the host until the master has forked the worker: no poll interval.
-            let listing = grow(t, master, now.workers.len(), release, ready).map_err(&fail)?;
+            // Waits on the host until the master has forked each worker: no poll interval.
+            let more = target - fresh;
+            let listing =
+                grow(t, master, now.workers.len(), more, release, ready).map_err(&fail)?;
             next = Some(watch.seen(&listing));
             grown = next.clone();
+            // Met once one more worker shows (a fork that came late stops the command's
+            // loop; the rest are asked for again then).
             asked = Some((now.workers.len() + 1, Instant::now()));
         } else {
             std::thread::sleep(POLL);
@@ -339,17 +343,20 @@ fn loaded(w: &Worker, release: &str) -> bool {
 /// Sends `TTIN` to master `$1`, then waits (up to ~0.2 s, checking every 5 ms with the shell's
 /// own commands) until it has more children than the `$2` workers it had: a worker is forked
 /// a few milliseconds after the signal, and the next `TTIN` must come after it (signals of
-/// one kind that arrive together are delivered once). Where the kernel does not list children
-/// (`/proc/<pid>/task/*/children`) or `sleep` takes no fraction, it goes on at once and the
-/// caller polls. Then lists the workers as [`LIST_WORKERS`](crate::workers) does, with `$3` and
-/// `$4` as its release and ready directory: the listing the next `TTIN` is decided on.
+/// one kind that arrive together are delivered once). So `$5` times, each after the last
+/// one's worker was forked (one command for all: the second worker starts a round trip
+/// sooner); it stops early when a fork did not show. Where the kernel does not list children
+/// (`/proc/<pid>/task/*/children`) or `sleep` takes no fraction, it sends one and goes on at
+/// once, and the caller polls. Then lists the workers as [`LIST_WORKERS`](crate::workers)
+/// does, with `$3` and `$4` as its release and ready directory: the listing the next `TTIN` is
+/// decided on.
 const GROW: &str = concat!(
     "list() {\n",
     list_workers_script!(),
     r#"}
 grow() {
   kill -TTIN "$1" || exit 1
-  [ -e "/proc/$1/task/$1/children" ] || return 0
+  [ -e "/proc/$1/task/$1/children" ] || return 1
   i=0
   while [ "$i" -lt 40 ]; do
     n=0
@@ -358,11 +365,17 @@ grow() {
       for p in $k; do n=$((n + 1)); done
     done
     [ "$n" -gt "$2" ] && return 0
-    sleep 0.005 2>/dev/null || return 0
+    sleep 0.005 2>/dev/null || return 1
     i=$((i + 1))
   done
+  return 1
 }
-grow "$1" "$2"
+had=$2 sent=0
+while [ "$sent" -lt "$5" ]; do
+  sent=$((sent + 1))
+  grow "$1" "$had" || break
+  had=$((had + 1))
+done
 list "$1" "$3" "$4"
 "#
 );
@@ -416,11 +429,12 @@ fn shrink(t: &dyn Transport, master: u32, workers: usize) -> Result<(), String> 
     send(t, &cmd, "TTOU", master)
 }
 
-/// [`GROW`]: one more worker for `master`, which had `workers`; then the workers' listing.
+/// [`GROW`]: `more` workers for `master`, which had `workers`; then the workers' listing.
 fn grow(
     t: &dyn Transport,
     master: u32,
     workers: usize,
+    more: usize,
     release: &Path,
     ready: &Path,
 ) -> Result<String, String> {
@@ -432,7 +446,8 @@ fn grow(
         .arg(master.to_string())
         .arg(workers.to_string())
         .path_arg(release)
-        .path_arg(ready);
+        .path_arg(ready)
+        .arg(more.to_string());
     let sent = t.exec(&cmd).map_err(|e| e.to_string())?;
     if sent.success() {
         Ok(sent.stdout_text())
