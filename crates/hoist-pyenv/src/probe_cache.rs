@@ -21,9 +21,16 @@ use crate::interpreter::{interpreter_from, probe_interpreter, Interpreter, PROBE
 /// Prints `key <identity>` for interpreter command `$1` and the `uv` on PATH (unless `$3` is
 /// `pip`, which does not ask uv), then the cache file `$2`, or nothing when the answers cannot
 /// be cached (a missing interpreter, not a path, a script, a `stat` that cannot say it all).
+/// An interpreter that is a script with a uv that is a script in the same directory (shims of
+/// one version manager) is `shims`.
 const KEY: &str = r#"p=$(command -v "$1" 2>/dev/null) || exit 0
 case $p in /*) ;; *) exit 0 ;; esac
-[ "$(head -c 2 "$p" 2>/dev/null)" = '#!' ] && exit 0
+if [ "$(head -c 2 "$p" 2>/dev/null)" = '#!' ]; then
+  [ "$3" = pip ] && exit 0
+  u=$(command -v uv 2>/dev/null) || exit 0
+  [ "${u%/*}" = "${p%/*}" ] && [ "$(head -c 2 "$u" 2>/dev/null)" = '#!' ] && echo shims
+  exit 0
+fi
 pi=$(stat -L -c '%d:%i:%.9Y:%.9Z:%s' "$p" 2>/dev/null) && [ -n "$pi" ] || exit 0
 u=
 [ "$3" = pip ] || u=$(command -v uv 2>/dev/null)
@@ -55,6 +62,7 @@ pub fn probe_python(
 ) -> Result<(Interpreter, Installer), PyenvError> {
     let out = transport.exec(
         &Cmd::new("sh")
+            .brief()
             .arg("-c")
             .arg(KEY)
             .arg("hoist-probe")
@@ -81,6 +89,9 @@ pub fn probe_python(
         }
     }
     let (interpreter, installer) = match choice {
+        InstallerChoice::Auto | InstallerChoice::Uv if text.starts_with("shims\n") => {
+            probe_beside(transport, python, choice)?
+        }
         InstallerChoice::Pip => {
             let interpreter = probe_interpreter(transport, python)?;
             let installer = probe_installer(transport, &interpreter, choice)?;
@@ -140,6 +151,43 @@ fn probe_with_uv(
     };
     let interpreter = interpreter_from(transport, python, &python_out)?;
     let installer = match (uv_from(transport, &uv_out), choice) {
+        (Err(PyenvError::UvNotFound { .. }), InstallerChoice::Auto) => {
+            probe_pip(transport, &interpreter)?
+        }
+        (answer, _) => answer?,
+    };
+    Ok((interpreter, installer))
+}
+
+/// `uv --version` of the uv in directory `$1` when there is one, else of the uv on PATH.
+const UV_BESIDE: &str = r#"u="$1/uv"
+if [ -f "$u" ] && [ -x "$u" ]; then exec "$u" --version; fi
+exec uv --version"#;
+
+/// [`probe_interpreter`] and [`probe_installer`] where the interpreter and uv commands are
+/// shims of one version manager (pyenv, asdf), which run the interpreter and the uv of the
+/// version it picks (in one directory): the interpreter's shim is started, and the uv beside
+/// the interpreter it ran is asked, not the uv's shim (each shim starts the manager's own
+/// scripts: ~70 ms of CPU a shim here). With no uv there, the uv shim is asked. One case
+/// answers otherwise: pyenv's `system` version, whose uv shim runs the first uv on PATH, not
+/// the one beside the system interpreter, if both exist.
+fn probe_beside(
+    transport: &dyn Transport,
+    python: &str,
+    choice: InstallerChoice,
+) -> Result<(Interpreter, Installer), PyenvError> {
+    let interpreter = probe_interpreter(transport, python)?;
+    let dir = Path::new(&interpreter.executable)
+        .parent()
+        .unwrap_or(Path::new("/"));
+    let out = transport.exec(
+        &Cmd::new("sh")
+            .arg("-c")
+            .arg(UV_BESIDE)
+            .arg("hoist-probe")
+            .path_arg(dir),
+    )?;
+    let installer = match (uv_from(transport, &out), choice) {
         (Err(PyenvError::UvNotFound { .. }), InstallerChoice::Auto) => {
             probe_pip(transport, &interpreter)?
         }

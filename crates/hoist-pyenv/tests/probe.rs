@@ -195,3 +195,69 @@ fn a_uv_that_is_a_script_is_asked_every_time() {
     write_uv("0.0.2");
     assert_eq!(probe().unwrap().1.version(), "0.0.2");
 }
+
+/// An interpreter and a uv that are shims of one version manager (pyenv, asdf: scripts in one
+/// directory, each starting the manager's own scripts, ~70 ms of CPU here) run from the same
+/// version's directory: the probe starts the interpreter's shim only and asks the uv beside
+/// the interpreter it ran. Where no uv is beside it, the uv shim is asked as before.
+#[test]
+fn an_interpreter_and_uv_that_are_shims_in_one_directory_start_one_shim() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (shims, version) = (dir.path().join("shims"), dir.path().join("version/bin"));
+    std::fs::create_dir_all(&shims).unwrap();
+    std::fs::create_dir_all(&version).unwrap();
+    let real = stdout("python3", &["-c", "import sys; print(sys.executable)"]);
+    std::fs::copy(&real, version.join("python3")).unwrap();
+    let log = dir.path().join("started");
+    let script = |path: &std::path::Path, text: String| {
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    script(
+        &version.join("uv"),
+        format!(
+            "#!/bin/sh\necho uv >> '{}'\necho 'uv 9.9.9'\n",
+            log.display()
+        ),
+    );
+    for name in ["python3", "uv"] {
+        script(
+            &shims.join(name),
+            format!(
+                "#!/bin/sh\necho 'shim {name}' >> '{}'\nexec '{}' \"$@\"\n",
+                log.display(),
+                version.join(name).display()
+            ),
+        );
+    }
+    let path: &'static str =
+        Box::leak(format!("{}:/usr/bin:/bin", shims.display()).into_boxed_str());
+    let host = HostWithEnv(Local::default(), vec![("PATH", path)]);
+    let cache = dir.path().join("probe.json");
+    for choice in [InstallerChoice::Uv, InstallerChoice::Auto] {
+        let _ = std::fs::remove_file(&log);
+        let (interpreter, uv) =
+            hoist_pyenv::probe_python(&host, "python3", choice, &cache, true).unwrap();
+        assert_eq!(
+            interpreter.executable,
+            version.join("python3").display().to_string()
+        );
+        assert_eq!(uv.version(), "9.9.9");
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "shim python3\nuv\n",
+            "{choice:?}"
+        );
+    }
+    // No uv beside the interpreter: its shim answers (here: that uv is not there).
+    std::fs::remove_file(version.join("uv")).unwrap();
+    let _ = std::fs::remove_file(&log);
+    let err =
+        hoist_pyenv::probe_python(&host, "python3", InstallerChoice::Uv, &cache, true).unwrap_err();
+    assert!(err.to_string().contains("uv not found"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "shim python3\nshim uv\n"
+    );
+}
