@@ -114,10 +114,18 @@ const RUN_START: &str = r#": >"$__hoist_o"; : >"$__hoist_e"
 /// A [`Cmd::brief`](crate::Cmd::brief) script runs in a subshell of this shell, in the
 /// foreground and unwatched (it ends by itself within a moment), with its arguments set by
 /// `set --` and its text from `$__hoist_c` (through `eval`: a script that does not parse fails
-/// alone, as `sh -c` would, and the shell goes on): no new `sh` to start.
-const RUN_BRIEF_START: &str = r#": >"$__hoist_o"; : >"$__hoist_e""#;
+/// alone, as `sh -c` would, and the shell goes on): no new `sh` to start. Its standard output
+/// goes to hoist as it comes, followed by the boundary (hoist's own scripts leave no process
+/// behind that writes there, and print no boundary: its secret is in no file), then the header
+/// and the error file as for any command ([`BRIEF_SEND`]): no output file, and no `cat` of it.
+const RUN_BRIEF_START: &str = r#": >"$__hoist_e""#;
 
-const RUN_BRIEF_END: &str = r#"<"$__hoist_i" >"$__hoist_o" 2>"$__hoist_e"; __hoist_rc=$?"#;
+const RUN_BRIEF_END: &str = r#"<"$__hoist_i" 2>"$__hoist_e"; __hoist_rc=$?"#;
+
+/// The rest of a brief script's answer: the boundary after its output, the header, the error
+/// file and the boundary.
+const BRIEF_SEND: &str = r#"printf '%s' "$__hoist_b"; printf '%s %s\n' HOIST-DONE "$__hoist_rc"
+if [ -s "$__hoist_e" ]; then cat "$__hoist_e"; : >"$__hoist_e"; fi; printf '%s' "$__hoist_b""#;
 
 /// Passes the output files on while the command runs, as lines `O <line>` and `E <line>` (a
 /// line longer than 1,000 bytes in pieces; each piece one string, which awk writes at once even
@@ -281,7 +289,7 @@ impl RemoteShell {
                     set.push_str(&crate::shell_quote(a));
                 }
                 format!(
-                    "{{ __hoist_c={}; {files}\n{RUN_BRIEF_START}\n( {set}; eval \"$__hoist_c\" ) {RUN_BRIEF_END}\n{SEND}; }}\n",
+                    "{{ __hoist_c={}; {files}\n{RUN_BRIEF_START}\n( {set}; eval \"$__hoist_c\" ) {RUN_BRIEF_END}\n{BRIEF_SEND}; }}\n",
                     crate::shell_quote(script)
                 )
             }
@@ -293,6 +301,11 @@ impl RemoteShell {
         request.extend_from_slice(text.as_bytes());
         self.stdin.write_all(&request)?;
         self.stdin.flush()?;
+        // A brief script's output comes first, up to the boundary.
+        let early = match brief {
+            Some(_) => Some(read_until(&mut self.stdout, boundary.as_bytes())?),
+            None => None,
+        };
         let header = loop {
             let line = self.read_line()?;
             let Some(on_line) = live else {
@@ -320,7 +333,10 @@ impl RemoteShell {
                 format!("unexpected answer from the remote shell: {header:?}"),
             ));
         };
-        let stdout = read_until(&mut self.stdout, boundary.as_bytes())?;
+        let stdout = match early {
+            Some(stdout) => stdout,
+            None => read_until(&mut self.stdout, boundary.as_bytes())?,
+        };
         let stderr = read_until(&mut self.stdout, boundary.as_bytes())?;
         let out = Output {
             status,

@@ -894,6 +894,8 @@ fn a_brief_script_runs_in_the_hosts_shell_and_answers_as_sh_c_would() {
         r#"if then fi"#,
         r#"set -e; false; echo not reached"#,
         r#"f() { return 4; }; f; echo "$?"; exit 0"#,
+        // Large, with NULs and no newline at its end: output comes straight to hoist.
+        r#"head -c 300000 /dev/zero | tr '\0' a; printf 'x\0y\0HOIST-DONE 0\nz'; echo e >&2"#,
     ];
     for text in cases {
         let plain = ssh
