@@ -10,6 +10,10 @@
 //! 2 ms of forks per command on a small host, and a deploy runs dozens). Standard input for the
 //! command arrives base64-encoded in a here-document, which the shell reads itself. Values
 //! reach the shell only inside [`Cmd::render`]'s quoting.
+//!
+//! hoist's own short scripts ([`Cmd::brief`]) run in a subshell of the shell instead, with no
+//! watcher and no output file: their output comes first, then the boundary, the header and the
+//! error file. They could see the boundary (a variable of the shell's), and print none.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
