@@ -83,7 +83,7 @@ const DONE: &str = "HOIST-DONE";
 
 /// Sets up the scratch files, removes them when the shell exits, defines the watchers' kill
 /// ([`kill_watched!`]), and says it is ready. Fd 3 keeps the shell's own input (the channel
-/// from hoist) for the watchers of [`RUN`].
+/// from hoist) for the watchers of [`RUN_START`].
 /// The scratch directory is in `/dev/shm` (memory) where the host lets hoist make one there,
 /// else in its temporary directory: every command makes new files in it ([`RUN_START`]), and
 /// on a disk file system each new file costs the host an inode (on an ext4 that has freed
