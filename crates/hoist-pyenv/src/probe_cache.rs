@@ -150,13 +150,24 @@ fn probe_with_uv(
         return Ok((interpreter, installer));
     };
     let interpreter = interpreter_from(transport, python, &python_out)?;
-    let installer = match (uv_from(transport, &uv_out), choice) {
-        (Err(PyenvError::UvNotFound { .. }), InstallerChoice::Auto) => {
-            probe_pip(transport, &interpreter)?
-        }
-        (answer, _) => answer?,
-    };
+    let installer = installer_from(transport, &interpreter, &uv_out, choice)?;
     Ok((interpreter, installer))
+}
+
+/// The installer `uv --version`'s output `uv_out` says, for `choice`: with `auto`, pip when
+/// there is no uv.
+fn installer_from(
+    transport: &dyn Transport,
+    interpreter: &Interpreter,
+    uv_out: &Output,
+    choice: InstallerChoice,
+) -> Result<Installer, PyenvError> {
+    match (uv_from(transport, uv_out), choice) {
+        (Err(PyenvError::UvNotFound { .. }), InstallerChoice::Auto) => {
+            probe_pip(transport, interpreter)
+        }
+        (answer, _) => answer,
+    }
 }
 
 /// `uv --version` of the uv in directory `$1` when there is one, else of the uv on PATH.
@@ -187,12 +198,7 @@ fn probe_beside(
             .arg("hoist-probe")
             .path_arg(dir),
     )?;
-    let installer = match (uv_from(transport, &out), choice) {
-        (Err(PyenvError::UvNotFound { .. }), InstallerChoice::Auto) => {
-            probe_pip(transport, &interpreter)?
-        }
-        (answer, _) => answer?,
-    };
+    let installer = installer_from(transport, &interpreter, &out, choice)?;
     Ok((interpreter, installer))
 }
 

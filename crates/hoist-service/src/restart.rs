@@ -464,8 +464,10 @@ fn start_unless_reloadable(
 /// virtualenv's binary; a master started through a virtualenv's script runs its interpreter,
 /// `#!<env>/bin/python`, which the command line names), then `want <realpath of the release's
 /// .venv>`, then `runs <realpath of that env>` (empty when it is gone); `gunicorn` when its
-/// command line names gunicorn, and `alive` when it is a running process. A directory's
-/// resolved path is `cd -P`'s `$PWD` (as `realpath` says), and the rest is the shell's own
+/// command line names gunicorn, and `alive` when it is a running process; it leaves the same in
+/// the variables `found`, `want`, `runs`, `gunicorn` and `alive` (the last two `1` or empty).
+/// A directory's resolved path is `cd -P`'s `$PWD` (as `realpath` says; the function changes
+/// the directory, so what runs after it uses absolute paths), and the rest is the shell's own
 /// but for one `readlink` and one `tr`: it runs before every warm reload.
 macro_rules! master_env_script {
     () => {
@@ -479,17 +481,15 @@ done <<HOIST_ARGS
 $exe
 $args
 HOIST_ARGS
-printf 'found %s\n' "$found"
-want=
+want= runs= gunicorn= alive=
 if cd -P -- "$3/.venv" 2>/dev/null; then want=$PWD; fi
-printf 'want %s\n' "$want"
-if [ -n "$found" ]; then
-  runs=
-  if cd -P -- "$found" 2>/dev/null; then runs=$PWD; fi
-  printf 'runs %s\n' "$runs"
-fi
-case $args in *gunicorn*) echo gunicorn;; esac
-read -r line < "/proc/$1/stat" 2>/dev/null && set -- ${line##*) } && [ "$1" != Z ] && echo alive
+if [ -n "$found" ] && cd -P -- "$found" 2>/dev/null; then runs=$PWD; fi
+case $args in *gunicorn*) gunicorn=1;; esac
+read -r line 2>/dev/null < "/proc/$1/stat" && set -- ${line##*) } && [ "$1" != Z ] && alive=1
+printf 'found %s\nwant %s\n' "$found" "$want"
+[ -z "$found" ] || printf 'runs %s\n' "$runs"
+[ -z "$gunicorn" ] || echo gunicorn
+[ -z "$alive" ] || echo alive
 return 0
 }
 "#
@@ -505,7 +505,8 @@ const MASTER_ENV: &str = concat!(master_env_script!(), r#"master_env "$@""#);
 /// environments (the rule of [`read_master_env`], which hoist checks again), a line
 /// `hoist-listing`, the workers as [`list_workers`] lists them with ready directory `$4`, and
 /// `target <count>` as `keep_target` keeps it in `$5` (`target-failed <why>` when it cannot).
-/// Four round trips before, on every warm deploy and rollback.
+/// Four round trips before, on every warm deploy and rollback. Every path it is given is
+/// absolute (a pid file must be; the root's are), as [`master_env_script!`] changes directory.
 const RELOAD_START: &str = concat!(
     master_env_script!(),
     "list() {\n",
@@ -517,15 +518,7 @@ const RELOAD_START: &str = concat!(
 case $pid in ''|0*|1|*[!0-9]*) echo 'pid none'; exit 0;; esac
 [ -z "$extra" ] || { echo 'pid none'; exit 0; }
 printf 'pid %s\n' "$pid"
-env=$(master_env "$pid" "$2" "$3")
-printf '%s\n' "$env"
-found= want= runs= gunicorn= alive=
-while IFS= read -r l; do
-  case $l in 'found '*) found=${l#found };; 'want '*) want=${l#want };; 'runs '*) runs=${l#runs };;
-    gunicorn) gunicorn=1;; alive) alive=1;; esac
-done <<HOIST_ENV
-$env
-HOIST_ENV
+master_env "$pid" "$2" "$3"
 [ -n "$gunicorn" ] && [ -n "$alive" ] || exit 0
 if [ -n "$found" ] && [ -n "$want" ] && [ "$runs" != "$want" ]; then exit 0; fi
 listing=$(list "$pid" "$3" "$4")

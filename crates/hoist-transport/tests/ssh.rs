@@ -841,20 +841,8 @@ fn a_host_without_a_writable_dev_shm_keeps_them_in_its_temporary_directory() {
     )
     .unwrap();
     // bash reads ~/.bashrc when sshd starts it, as the login shell of `exec sh`.
-    fs::write(
-        home.join(".bashrc"),
-        "PATH=\"$HOME/bin:$PATH\"; export PATH\n",
-    )
-    .unwrap();
-    let shell = std::process::Command::new("usermod")
-        .args(["-s", "/bin/bash", USER])
-        .status()
-        .unwrap();
-    assert!(shell.success(), "usermod -s /bin/bash {USER}");
-    hoist_testkit::open_to_other_users(&server);
-    let mut target = target(&server, "web1");
-    target.user = Some(USER.into());
-    let ssh = Ssh::connect(&target).unwrap_or_else(|e| panic!("connect: {e}\n{}", server.log()));
+    let (_, _, ssh) =
+        bashrc_counting_login(USER, "PATH=\"$HOME/bin:$PATH\"; export PATH\n", &server);
     let (_, text) = file_systems_of_a_commands_streams(&ssh);
     assert!(
         text.lines().count() == 3 && !text.contains("/dev/shm"),
