@@ -7,7 +7,9 @@
 //! finds, symlinks followed): a new binary, even at the same path, is probed again. A command
 //! that is not a binary of its own (a pyenv or asdf shim, a `#!` script whose answer depends on
 //! where it runs and which binary it runs) is probed every time; then the interpreter and uv
-//! are asked side by side.
+//! are asked side by side. Except a pyenv shim whose version hoist can read as pyenv does
+//! ([`PYENV_PICK`]): its answers are remembered with that version's binaries and the version's
+//! name, once the shim has been seen to run that binary.
 
 use std::path::Path;
 
@@ -18,29 +20,95 @@ use crate::error::PyenvError;
 use crate::installer::{probe_installer, probe_pip, uv_from, Installer, InstallerChoice};
 use crate::interpreter::{interpreter_from, probe_interpreter, Interpreter, PROBE};
 
+/// Sets `b` to the binary that pyenv shim `$p` runs for `$1`, `v` to its version, without
+/// starting pyenv (a bash start and ~40 processes): as pyenv picks it, from `$PYENV_VERSION`,
+/// else the first `.python-version` from the working directory up, else
+/// `$PYENV_ROOT/version`, each read as pyenv reads it. `b` stays empty where the answer is not
+/// that simple (not pyenv's shim, `$PYENV_DIR` set, no version or more than one, `system`, a
+/// version that is not a directory of its own, no such command in it): the shim is then
+/// started, as every time before. What the shim did run is compared with `b` before the
+/// answer is remembered ([`probe_python`]).
+macro_rules! PYENV_PICK {
+    () => {
+        concat!(
+            r#"  b= r= x=
+  while IFS= read -r l; do
+    case $l in
+      'export PYENV_ROOT="'*'"') r=${l#*\"}; r=${r%\"} ;;
+      'exec "'*'/libexec/pyenv" exec "$program" "$@"') x=1 ;;
+    esac
+  done < "$p"
+  if [ -n "$r" ] && [ -n "$x" ] && [ "${p%/*}" = "$r/shims" ] && [ -z "${PYENV_DIR-}" ]; then
+    v=${PYENV_VERSION-}
+    if [ -z "$v" ]; then
+      d=$PWD f=
+      while :; do
+        if [ -f "$d/.python-version" ]; then f=$d/.python-version; break; fi
+        [ -n "$d" ] || break
+        d=${d%/*}
+      done
+      [ -n "$f" ] || f=$r/version
+      n=0 ws=" "#,
+            // pyenv splits a version file's lines at spaces, tabs and carriage returns.
+            "\t\r",
+            r#""
+      if [ -f "$f" ]; then
+        while IFS="$ws" read -r w _ || [ -n "$w" ]; do
+          case $w in ''|'#'*|..|*/*) continue ;; esac
+          v=$w n=$((n + 1))
+        done < "$f"
+      fi
+      [ "$n" = 1 ] || v=
+    fi
+    case $v in ''|system|*:*|*/*|.|..) ;; *)
+      c=$r/versions/$v/bin/${p##*/}
+      [ -d "$r/versions/$v" ] && [ -f "$c" ] && [ -x "$c" ] && b=$c ;;
+    esac
+  fi"#
+        )
+    };
+}
+
 /// Prints `key <identity>` for interpreter command `$1` and the `uv` on PATH (unless `$3` is
 /// `pip`, which does not ask uv), then the cache file `$2`, or nothing when the answers cannot
 /// be cached (a missing interpreter, not a path, a script, a `stat` that cannot say it all).
 /// An interpreter that is a script with a uv that is a script in the same directory (shims of
-/// one version manager) is `shims`.
-const KEY: &str = r#"p=$(command -v "$1" 2>/dev/null) || exit 0
+/// one version manager) is `shims`, unless it is a pyenv shim whose version can be told
+/// without starting it ([`PYENV_PICK`]): then the key is the version's binaries', after a
+/// line `runs <the interpreter binary>`, and the cache file.
+const KEY: &str = concat!(
+    r#"p=$(command -v "$1" 2>/dev/null) || exit 0
 case $p in /*) ;; *) exit 0 ;; esac
+k=
 if [ "$(head -c 2 "$p" 2>/dev/null)" = '#!' ]; then
-  [ "$3" = pip ] && exit 0
-  u=$(command -v uv 2>/dev/null) || exit 0
-  [ "${u%/*}" = "${p%/*}" ] && [ "$(head -c 2 "$u" 2>/dev/null)" = '#!' ] && echo shims
-  exit 0
+"#,
+    PYENV_PICK!(),
+    r#"
+  if [ -z "$b" ]; then
+    [ "$3" = pip ] && exit 0
+    u=$(command -v uv 2>/dev/null) || exit 0
+    [ "${u%/*}" = "${p%/*}" ] && [ "$(head -c 2 "$u" 2>/dev/null)" = '#!' ] && echo shims
+    exit 0
+  fi
+  printf 'runs %s\n' "$b"
+  k="pyenv $v "
+  p=$b
+  [ "$(head -c 2 "$p" 2>/dev/null)" = '#!' ] && exit 0
 fi
 pi=$(stat -L -c '%d:%i:%.9Y:%.9Z:%s' "$p" 2>/dev/null) && [ -n "$pi" ] || exit 0
 u=
-[ "$3" = pip ] || u=$(command -v uv 2>/dev/null)
+if [ "$3" != pip ]; then
+  if [ -n "$k" ]; then u=${p%/*}/uv; [ -f "$u" ] && [ -x "$u" ] || exit 0
+  else u=$(command -v uv 2>/dev/null); fi
+fi
 case $u in /*) ;; *) u= ;; esac
 [ -n "$u" ] && [ "$(head -c 2 "$u" 2>/dev/null)" = '#!' ] && exit 0
 ui=
 [ -z "$u" ] || ui=$(stat -L -c '%d:%i:%.9Y:%.9Z:%s' "$u" 2>/dev/null) || exit 0
-printf 'key %s %s uv %s %s\n' "$p" "$pi" "$u" "$ui"
+printf 'key %s%s %s uv %s %s\n' "$k" "$p" "$pi" "$u" "$ui"
 cat -- "$2" 2>/dev/null
-exit 0"#;
+exit 0"#
+);
 
 #[derive(Serialize, Deserialize)]
 struct Cached {
@@ -75,7 +143,11 @@ pub fn probe_python(
             }),
     )?;
     let text = out.stdout_text();
-    let mut lines = text.splitn(2, '\n');
+    let mut lines = text.splitn(3, '\n').peekable();
+    // A pyenv shim whose binary [`PYENV_PICK`] found: remembered only if the shim runs it.
+    let runs = lines
+        .next_if(|l| l.starts_with("runs "))
+        .map(|l| l["runs ".len()..].to_string());
     let key = lines
         .next()
         .and_then(|l| l.strip_prefix("key "))
@@ -88,8 +160,9 @@ pub fn probe_python(
             return Ok((hit.interpreter, hit.installer));
         }
     }
+    let shims = runs.is_some() || text.starts_with("shims\n");
     let (interpreter, installer) = match choice {
-        InstallerChoice::Auto | InstallerChoice::Uv if text.starts_with("shims\n") => {
+        InstallerChoice::Auto | InstallerChoice::Uv if shims => {
             probe_beside(transport, python, choice)?
         }
         InstallerChoice::Pip => {
@@ -99,6 +172,7 @@ pub fn probe_python(
         }
         InstallerChoice::Auto | InstallerChoice::Uv => probe_with_uv(transport, python, choice)?,
     };
+    let key = key.filter(|_| runs.is_none_or(|binary| binary == interpreter.executable));
     if let Some(key) = key.filter(|_| remember) {
         let record = Cached {
             key,

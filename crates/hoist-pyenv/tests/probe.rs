@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::HostWithEnv;
@@ -187,7 +188,7 @@ fn a_uv_that_is_a_script_is_asked_every_time() {
     let write_uv = |version: &str| std::fs::write(&behind, format!("uv {version}\n")).unwrap();
     write_uv("0.0.1");
     let path: &'static str = Box::leak(format!("{}:/usr/bin:/bin", bin.display()).into_boxed_str());
-    let host = HostWithEnv(Local::default(), vec![("PATH", path)]);
+    let host = HostWithEnv::new(vec![("PATH", path)]);
     let cache = dir.path().join("probe.json");
     let command = python.display().to_string();
     let probe = || hoist_pyenv::probe_python(&host, &command, InstallerChoice::Uv, &cache, true);
@@ -233,7 +234,7 @@ fn an_interpreter_and_uv_that_are_shims_in_one_directory_start_one_shim() {
     }
     let path: &'static str =
         Box::leak(format!("{}:/usr/bin:/bin", shims.display()).into_boxed_str());
-    let host = HostWithEnv(Local::default(), vec![("PATH", path)]);
+    let host = HostWithEnv::new(vec![("PATH", path)]);
     let cache = dir.path().join("probe.json");
     for choice in [InstallerChoice::Uv, InstallerChoice::Auto] {
         let _ = std::fs::remove_file(&log);
@@ -260,4 +261,173 @@ fn an_interpreter_and_uv_that_are_shims_in_one_directory_start_one_shim() {
         std::fs::read_to_string(&log).unwrap(),
         "shim python3\nshim uv\n"
     );
+}
+
+/// A host where `python3` and `uv` are pyenv's shims: the root of a pyenv of its own whose
+/// `libexec/pyenv` logs each start and runs the version named by `$PYENV_VERSION`, else by
+/// `.python-version` in the working directory, else by `<root>/version` (or, to play a pyenv
+/// that picks otherwise, by `<root>/runs-instead`), as pyenv does for these simple cases.
+/// Versions `a` and `b` hold links to the real interpreter and uv.
+struct Pyenv {
+    dir: tempfile::TempDir,
+}
+
+impl Pyenv {
+    fn new() -> Pyenv {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let pyenv = Pyenv { dir };
+        let root = pyenv.root();
+        let python = stdout("python3", &["-c", "import sys; print(sys.executable)"]);
+        common::uv(&common::python());
+        let uv = Command::new("python3")
+            .args(["-c", "import uv; print(uv.find_uv_bin())"])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .unwrap_or_else(|| stdout("sh", &["-c", "command -v uv"]));
+        for version in ["a", "b"] {
+            let bin = root.join("versions").join(version).join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            symlink(&python, bin.join("python3")).unwrap();
+            symlink(&uv, bin.join("uv")).unwrap();
+        }
+        let script = |path: PathBuf, text: String| {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        let root_text = root.display().to_string();
+        script(
+            root.join("libexec/pyenv"),
+            format!(
+                "#!/bin/sh\necho \"pyenv $1 $2\" >> '{root_text}/started'\n\
+                 v=$PYENV_VERSION\n\
+                 [ -n \"$v\" ] || {{ [ -f .python-version ] && v=$(cat .python-version); }}\n\
+                 [ -n \"$v\" ] || v=$(awk '!/^#/ && NF {{ print $1; exit }}' \"$PYENV_ROOT/version\")\n\
+                 [ -f \"$PYENV_ROOT/runs-instead\" ] && v=$(cat \"$PYENV_ROOT/runs-instead\")\n\
+                 p=$2; shift 2\nexec \"$PYENV_ROOT/versions/$v/bin/$p\" \"$@\"\n"
+            ),
+        );
+        // pyenv's own shim, as `pyenv rehash` writes it.
+        for name in ["python3", "uv"] {
+            script(
+                root.join("shims").join(name),
+                format!(
+                    "#!/usr/bin/env bash\nset -e\n[ -n \"$PYENV_DEBUG\" ] && set -x\n\n\
+                     program=\"${{0##*/}}\"\n\nexport PYENV_ROOT=\"{root_text}\"\n\
+                     SHIM_PATH=${{0%/*}}\nif [[ $SHIM_PATH != \"{root_text}/shims\" ]]; then\n  \
+                     export _PYENV_SHIM_PATH=\"$SHIM_PATH\"\nfi\n\
+                     exec \"{root_text}/libexec/pyenv\" exec \"$program\" \"$@\"\n"
+                ),
+            );
+        }
+        pyenv.write("version", "a\n");
+        pyenv
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("pyenv")
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.root().join(name), text).unwrap();
+    }
+
+    /// What the probe answered (the interpreter's version directory, uv's version) and which
+    /// shims it started, run in `cwd` with `env` besides the shims' PATH.
+    fn probe(
+        &self,
+        choice: InstallerChoice,
+        cwd: &Path,
+        env: &[(&'static str, &'static str)],
+    ) -> (String, String, String) {
+        let path: &'static str = Box::leak(
+            format!("{}:/usr/bin:/bin", self.root().join("shims").display()).into_boxed_str(),
+        );
+        let mut vars = vec![("PATH", path)];
+        vars.extend_from_slice(env);
+        let host = HostWithEnv::new(vars).in_dir(cwd);
+        let started = self.root().join("started");
+        let _ = std::fs::remove_file(&started);
+        let cache = self.dir.path().join("probe.json");
+        let (interpreter, installer) =
+            hoist_pyenv::probe_python(&host, "python3", choice, &cache, true).unwrap();
+        let version = Path::new(&interpreter.executable)
+            .strip_prefix(self.root().join("versions"))
+            .unwrap_or_else(|_| panic!("{}", interpreter.executable))
+            .to_string_lossy()
+            .into_owned();
+        (
+            version,
+            installer.name().to_string(),
+            std::fs::read_to_string(&started).unwrap_or_default(),
+        )
+    }
+}
+
+/// pyenv's shims start bash and pyenv's own scripts (~40 processes, 70-90 ms on this machine,
+/// at every deploy): where the version they run can be told as pyenv tells it (from
+/// `$PYENV_VERSION`, a `.python-version` from the working directory up, `<root>/version`), the
+/// probe's answers are remembered with that version's binaries, and asked again when another
+/// version is picked. Where pyenv picks otherwise than that reading, nothing is remembered.
+#[test]
+fn a_pyenv_shims_answers_are_remembered_while_it_picks_the_same_version() {
+    let pyenv = Pyenv::new();
+    let home = tempfile::tempdir().unwrap();
+    let here = home.path();
+    let uv = InstallerChoice::Uv;
+    let shim = "pyenv exec python3\n";
+    let a = (
+        "a/bin/python3".to_string(),
+        "uv".to_string(),
+        shim.to_string(),
+    );
+    let a_again = ("a/bin/python3".to_string(), "uv".to_string(), String::new());
+    assert_eq!(pyenv.probe(uv, here, &[]), a);
+    assert_eq!(pyenv.probe(uv, here, &[]), a_again);
+    assert_eq!(pyenv.probe(InstallerChoice::Auto, here, &[]), a);
+    assert_eq!(pyenv.probe(InstallerChoice::Auto, here, &[]), a_again);
+
+    // `pyenv global b`.
+    pyenv.write("version", "# picked by hand\n\n  b  \n");
+    let b = (
+        "b/bin/python3".to_string(),
+        "uv".to_string(),
+        shim.to_string(),
+    );
+    let b_again = ("b/bin/python3".to_string(), "uv".to_string(), String::new());
+    assert_eq!(pyenv.probe(uv, here, &[]), b);
+    assert_eq!(pyenv.probe(uv, here, &[]), b_again);
+
+    // `pyenv shell a`, then `pyenv local a` in the directory the commands run in.
+    assert_eq!(pyenv.probe(uv, here, &[("PYENV_VERSION", "a")]), a);
+    assert_eq!(pyenv.probe(uv, here, &[("PYENV_VERSION", "a")]), a_again);
+    assert_eq!(pyenv.probe(uv, here, &[]), b);
+    std::fs::write(here.join(".python-version"), "a\n").unwrap();
+    assert_eq!(pyenv.probe(uv, here, &[]), a);
+    assert_eq!(pyenv.probe(uv, here, &[]), a_again);
+    std::fs::remove_file(here.join(".python-version")).unwrap();
+
+    // pip asks no uv: the interpreter's binary is the key.
+    let pip = |started: &str| {
+        (
+            "b/bin/python3".to_string(),
+            "pip".to_string(),
+            started.to_string(),
+        )
+    };
+    assert_eq!(pyenv.probe(InstallerChoice::Pip, here, &[]), pip(shim));
+    assert_eq!(pyenv.probe(InstallerChoice::Pip, here, &[]), pip(""));
+
+    // Two versions at once (`pyenv global b a`), and a pyenv that runs another version than
+    // its files name: the shim is started every time.
+    pyenv.write("version", "b\na\n");
+    assert_eq!(pyenv.probe(uv, here, &[]), b);
+    assert_eq!(pyenv.probe(uv, here, &[]), b);
+    pyenv.write("version", "a\n");
+    pyenv.write("runs-instead", "b");
+    assert_eq!(pyenv.probe(uv, here, &[("PYENV_VERSION", "a")]), b);
+    assert_eq!(pyenv.probe(uv, here, &[("PYENV_VERSION", "a")]), b);
 }

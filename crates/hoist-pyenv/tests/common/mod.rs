@@ -162,80 +162,101 @@ pub fn run_in_env(env: &Path, code: &str) -> String {
 
 /// The local machine with extra environment variables for every command, standing in for a
 /// host set up differently. Every call is the real local one.
-pub struct HostWithEnv(pub Local, pub Vec<(&'static str, &'static str)>);
+pub struct HostWithEnv {
+    local: Local,
+    env: Vec<(&'static str, &'static str)>,
+    cwd: Option<PathBuf>,
+}
 
 impl HostWithEnv {
+    /// A host whose commands run with `env` besides the test's own environment.
+    pub fn new(env: Vec<(&'static str, &'static str)>) -> HostWithEnv {
+        HostWithEnv {
+            local: Local::default(),
+            env,
+            cwd: None,
+        }
+    }
+
+    /// This host, running each command in `dir`.
+    pub fn in_dir(self, dir: &Path) -> HostWithEnv {
+        HostWithEnv {
+            cwd: Some(dir.to_path_buf()),
+            ..self
+        }
+    }
+
     /// A host whose `PATH` is only `/usr/bin:/bin`, like a server where uv was never installed.
     pub fn without_uv() -> HostWithEnv {
-        HostWithEnv(Local::default(), vec![("PATH", "/usr/bin:/bin")])
+        HostWithEnv::new(vec![("PATH", "/usr/bin:/bin")])
     }
 
     /// A host whose package index refuses connections (nothing listens on 127.0.0.1:9).
     pub fn index_down() -> HostWithEnv {
-        HostWithEnv(
-            Local::default(),
-            vec![
-                ("PIP_INDEX_URL", "http://127.0.0.1:9/simple"),
-                ("PIP_RETRIES", "0"),
-                ("UV_INDEX_URL", "http://127.0.0.1:9/simple"),
-            ],
-        )
+        HostWithEnv::new(vec![
+            ("PIP_INDEX_URL", "http://127.0.0.1:9/simple"),
+            ("PIP_RETRIES", "0"),
+            ("UV_INDEX_URL", "http://127.0.0.1:9/simple"),
+        ])
     }
 }
 
 impl Transport for HostWithEnv {
     fn host(&self) -> &str {
-        self.0.host()
+        self.local.host()
     }
     fn exec(&self, cmd: &Cmd) -> Result<Output, TransportError> {
         let mut cmd = cmd.clone();
-        for (k, v) in &self.1 {
+        for (k, v) in &self.env {
             cmd = cmd.env(*k, *v);
         }
-        self.0.exec(&cmd)
+        if let Some(dir) = &self.cwd {
+            cmd = cmd.cwd(dir);
+        }
+        self.local.exec(&cmd)
     }
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
-        self.0.read_file(path)
+        self.local.read_file(path)
     }
     fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
-        self.0.write_file_atomic(path, contents)
+        self.local.write_file_atomic(path, contents)
     }
     fn write_private_file_atomic(
         &self,
         path: &Path,
         contents: &[u8],
     ) -> Result<(), TransportError> {
-        self.0.write_private_file_atomic(path, contents)
+        self.local.write_private_file_atomic(path, contents)
     }
     fn append_line(&self, path: &Path, line: &str) -> Result<(), TransportError> {
-        self.0.append_line(path, line)
+        self.local.append_line(path, line)
     }
     fn create_dir_all(&self, path: &Path) -> Result<(), TransportError> {
-        self.0.create_dir_all(path)
+        self.local.create_dir_all(path)
     }
     fn create_dir(&self, path: &Path) -> Result<(), TransportError> {
-        self.0.create_dir(path)
+        self.local.create_dir(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> Result<(), TransportError> {
-        self.0.rename(from, to)
+        self.local.rename(from, to)
     }
     fn remove_all(&self, path: &Path) -> Result<(), TransportError> {
-        self.0.remove_all(path)
+        self.local.remove_all(path)
     }
     fn kind(&self, path: &Path) -> Result<FileKind, TransportError> {
-        self.0.kind(path)
+        self.local.kind(path)
     }
     fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, TransportError> {
-        self.0.read_link(path)
+        self.local.read_link(path)
     }
     fn list_dir(&self, path: &Path) -> Result<Vec<String>, TransportError> {
-        self.0.list_dir(path)
+        self.local.list_dir(path)
     }
     fn switch_symlink(&self, link: &Path, target: &Path) -> Result<(), TransportError> {
-        self.0.switch_symlink(link, target)
+        self.local.switch_symlink(link, target)
     }
     fn symlink(&self, target: &Path, link: &Path) -> Result<(), TransportError> {
-        self.0.symlink(target, link)
+        self.local.symlink(target, link)
     }
     fn upload_tree(
         &self,
@@ -244,9 +265,9 @@ impl Transport for HostWithEnv {
         dest: &Path,
         link_dest: Option<&Path>,
     ) -> Result<UploadStats, TransportError> {
-        self.0.upload_tree(src, files, dest, link_dest)
+        self.local.upload_tree(src, files, dest, link_dest)
     }
     fn free_bytes(&self, path: &Path) -> Result<u64, TransportError> {
-        self.0.free_bytes(path)
+        self.local.free_bytes(path)
     }
 }
