@@ -13,7 +13,7 @@ use crate::error::{EntryImportFailure, PyenvError};
 /// send)` — a factory named without its parentheses fails here, not on every request. Any
 /// exception exits non-zero with its traceback on stderr. Values travel as arguments, never
 /// spliced into the code.
-const IMPORT_CHECK: &str = r#"import importlib, inspect, sys
+const IMPORT_CHECK: &str = r#"import importlib, sys, types
 module, attribute = sys.argv[1], sys.argv[2]
 entry = f"{module}:{attribute}"
 factory = attribute.endswith("()")
@@ -23,21 +23,36 @@ if factory:
 if not callable(app):
     made = "returned" if factory else "is"
     raise TypeError(f"{entry} {made} {app!r}, not a WSGI/ASGI application")
-if inspect.isroutine(app):
-    try:
-        signature = inspect.signature(app)
-    except (TypeError, ValueError):
-        signature = None
-    def accepts(n):
+def plain_serves(f):
+    # A plain function (not wrapped, no signature of its own) that takes 2 or 3 positional
+    # arguments, as inspect.signature(f).bind would say, without importing inspect (~30 ms).
+    if type(f) is not types.FunctionType or hasattr(f, "__wrapped__") or hasattr(f, "__signature__"):
+        return False
+    code = f.__code__
+    positional, kwonly = code.co_argcount, code.co_kwonlyargcount
+    names = code.co_varnames[positional:positional + kwonly]
+    if any(name not in (f.__kwdefaults__ or {}) for name in names):
+        return False
+    required = positional - len(f.__defaults__ or ())
+    many = code.co_flags & 0x04
+    return any(required <= n and (n <= positional or many) for n in (2, 3))
+if not plain_serves(app):
+    import inspect
+    if inspect.isroutine(app):
         try:
-            signature.bind(*[None] * n)
-            return True
-        except TypeError:
-            return False
-    if signature is not None and not (accepts(2) or accepts(3)):
-        fix = "" if factory else f'; if it builds the app, write entry = "{entry}()"'
-        raise TypeError(f"{entry} is a function {app.__name__}{signature}, which cannot serve "
-                        f"requests (a WSGI app takes environ, start_response){fix}")
+            signature = inspect.signature(app)
+        except (TypeError, ValueError):
+            signature = None
+        def accepts(n):
+            try:
+                signature.bind(*[None] * n)
+                return True
+            except TypeError:
+                return False
+        if signature is not None and not (accepts(2) or accepts(3)):
+            fix = "" if factory else f'; if it builds the app, write entry = "{entry}()"'
+            raise TypeError(f"{entry} is a function {app.__name__}{signature}, which cannot serve "
+                            f"requests (a WSGI app takes environ, start_response){fix}")
 "#;
 
 /// Lines of traceback kept in the error: enough for the frame and the exception.

@@ -512,6 +512,69 @@ fn a_factory_entry_is_called_by_the_import_check() {
     );
 }
 
+/// Which entry points can serve: a plain function is read from its code (the check then
+/// imports no `inspect`, ~30 ms of an interpreter's start), anything else as
+/// `inspect.signature` sees it. Both say the same of the same shapes.
+#[test]
+fn a_function_entry_serves_when_it_takes_two_or_three_arguments() {
+    let interp = common::python();
+    let uv = common::uv(&interp);
+    let p = project();
+    p.write(
+        "shapes.py",
+        concat!(
+            "import functools\n",
+            "def two(environ, start_response): return []\n",
+            "def three(scope, receive, send): pass\n",
+            "def one(environ): return []\n",
+            "def four(a, b, c, d): return []\n",
+            "def defaults(a, b=1, c=2, d=3): return []\n",
+            "def star(*args): return []\n",
+            "def one_and_star(a, *rest): return []\n",
+            "def keyword_needed(a, b, *, c): return []\n",
+            "def keyword_optional(a, b, *, c=1): return []\n",
+            "def positional_only(a, b, /): return []\n",
+            "@functools.wraps(one)\n",
+            "def wraps_one(*args): return []\n",
+            "lam = lambda environ, start_response: []\n",
+            "class App:\n",
+            "    def __call__(self, environ, start_response): return []\n",
+            "    def method(self, environ, start_response): return []\n",
+            "    def lone(self, environ): return []\n",
+            "instance = App()\n",
+            "bound = instance.method\n",
+            "bound_lone = instance.lone\n",
+        ),
+    );
+    let (outcome, _) = p.ensure("1", &interp, &uv);
+    let env = outcome.unwrap_or_else(|e| panic!("{e}")).path;
+    let release = p.root.join("releases/1");
+    let local = Local::default();
+    let serves = |attribute: &str| {
+        check_entry_imports(&local, &env, &release, &[], "shapes", attribute).map_err(|e| {
+            let message = e.to_string();
+            assert!(message.contains("which cannot serve requests"), "{message}");
+        })
+    };
+    for attribute in [
+        "two",
+        "three",
+        "defaults",
+        "star",
+        "one_and_star",
+        "keyword_optional",
+        "positional_only",
+        "lam",
+        "instance",
+        "bound",
+    ] {
+        assert!(serves(attribute).is_ok(), "{attribute} serves");
+    }
+    for attribute in ["one", "four", "keyword_needed", "wraps_one", "bound_lone"] {
+        assert!(serves(attribute).is_err(), "{attribute} cannot serve");
+    }
+}
+
 #[test]
 fn the_entry_point_must_import_from_the_release() {
     let interp = common::python();
