@@ -429,6 +429,14 @@ impl Ssh {
         self.run(&cmd)
     }
 
+    /// The random part of a temporary file's name on the host.
+    fn random(&self) -> Result<String, TransportError> {
+        crate::ssh_shell::random_secret().map_err(|e| TransportError::Other {
+            host: self.host_name(),
+            message: format!("reading /dev/urandom: {e}"),
+        })
+    }
+
     fn failed(&self, action: &'static str, path: &Path, out: &Output) -> TransportError {
         let tail = out.tail(3);
         TransportError::Remote {
@@ -832,29 +840,38 @@ const READ_FILES: &str = r#"for f; do
 if [ -e "$f" ]; then printf +; base64 -w 0 -- "$f" || exit 1; echo; else echo -; fi
 done"#;
 
-/// [`WRITE_FILE_ATOMIC`] of each argument in order, its contents the next line of input
-/// (base64).
-const WRITE_FILES_ATOMIC: &str = r#"for f; do
+/// [`WRITE_FILE_ATOMIC`] of each argument after the first (the random part of the temporary
+/// names) in order, its contents the next line of input (base64).
+const WRITE_FILES_ATOMIC: &str = r#"umask 022; set -C; r=$1; shift
+for f; do
 IFS= read -r b || exit 1
-d=${f%/*}; tmp=$(mktemp -- "$d/.${f##*/}.hoist-tmp-XXXXXXXXXX") || exit 1
-if printf '%s' "$b" | base64 -d > "$tmp" && chmod 644 -- "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$f"; then continue; fi
+tmp="${f%/*}/.${f##*/}.hoist-tmp-$r"
+exec 4>"$tmp" || exit 1
+if base64 -d >&4 <<HOIST-B64 && exec 4>&- && sync -- "$tmp" && mv -f -- "$tmp" "$f"; then continue; fi
+$b
+HOIST-B64
 rm -f -- "$tmp"; exit 1
 done"#;
 
-/// The temporary file is made by `mktemp` (a random name, `O_CREAT|O_EXCL`): a symlink planted
-/// under a predictable name can never redirect the write.
-const WRITE_FILE_ATOMIC: &str = r#"d=${1%/*}; tmp=$(mktemp -- "$d/.${1##*/}.hoist-tmp-XXXXXXXXXX") || exit 1
-if cat > "$tmp" && chmod 644 -- "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
+/// The temporary file is `.<name>.hoist-tmp-<$2>`, `$2` random from hoist, and made with
+/// `O_CREAT|O_EXCL` (the shell's noclobber, `set -C`): a symlink planted under any name can
+/// never redirect the write, as with `mktemp`, without its process (nor a `chmod`: the mode is
+/// the `umask`'s, 0644).
+const WRITE_FILE_ATOMIC: &str = r#"umask 022; set -C; tmp="${1%/*}/.${1##*/}.hoist-tmp-$2"
+exec 4>"$tmp" || exit 1
+if cat >&4 && exec 4>&- && sync -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
 rm -f -- "$tmp"; exit 1"#;
 
-/// As [`WRITE_FILE_ATOMIC`], keeping the mode 0600 that `mktemp` gives the file from the start.
-const WRITE_PRIVATE_FILE_ATOMIC: &str = r#"d=${1%/*}; tmp=$(mktemp -- "$d/.${1##*/}.hoist-tmp-XXXXXXXXXX") || exit 1
-if chmod 600 -- "$tmp" && cat > "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
+/// As [`WRITE_FILE_ATOMIC`], the file 0600 from the start.
+const WRITE_PRIVATE_FILE_ATOMIC: &str = r#"umask 077; set -C; tmp="${1%/*}/.${1##*/}.hoist-tmp-$2"
+exec 4>"$tmp" || exit 1
+if cat >&4 && exec 4>&- && sync -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
 rm -f -- "$tmp"; exit 1"#;
 
 /// As [`WRITE_FILE_ATOMIC`], without the sync.
-const WRITE_MANIFEST: &str = r#"d=${1%/*}; tmp=$(mktemp -- "$d/.${1##*/}.hoist-tmp-XXXXXXXXXX") || exit 1
-if cat > "$tmp" && chmod 644 -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
+const WRITE_MANIFEST: &str = r#"umask 022; set -C; tmp="${1%/*}/.${1##*/}.hoist-tmp-$2"
+exec 4>"$tmp" || exit 1
+if cat >&4 && exec 4>&- && mv -f -- "$tmp" "$1"; then exit 0; fi
 rm -f -- "$tmp"; exit 1"#;
 
 const APPEND_LINE: &str = r#"cat >> "$1" && sync -- "$1""#;
@@ -988,7 +1005,12 @@ impl Transport for Ssh {
     }
 
     fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
-        let out = self.script(WRITE_FILE_ATOMIC, &[path], Some(contents))?;
+        let random = self.random()?;
+        let out = self.script(
+            WRITE_FILE_ATOMIC,
+            &[path, Path::new(&random)],
+            Some(contents),
+        )?;
         self.expect_success("write", path, &out)
     }
 
@@ -1039,8 +1061,10 @@ impl Transport for Ssh {
             );
             input.push(b'\n');
         }
-        let paths: Vec<&Path> = files.iter().map(|(path, _)| *path).collect();
-        let out = self.script(WRITE_FILES_ATOMIC, &paths, Some(&input))?;
+        let random = self.random()?;
+        let mut args = vec![Path::new(&random)];
+        args.extend(files.iter().map(|(path, _)| *path));
+        let out = self.script(WRITE_FILES_ATOMIC, &args, Some(&input))?;
         self.expect_success("write", first, &out)
     }
 
@@ -1049,7 +1073,12 @@ impl Transport for Ssh {
         path: &Path,
         contents: &[u8],
     ) -> Result<(), TransportError> {
-        let out = self.script(WRITE_PRIVATE_FILE_ATOMIC, &[path], Some(contents))?;
+        let random = self.random()?;
+        let out = self.script(
+            WRITE_PRIVATE_FILE_ATOMIC,
+            &[path, Path::new(&random)],
+            Some(contents),
+        )?;
         self.expect_success("write", path, &out)
     }
 
@@ -1308,7 +1337,12 @@ impl Transport for Ssh {
         stats.bytes = copied.bytes;
         // No sync: a manifest lost or cut short in a crash vouches for nothing.
         let manifest = dest.join(MANIFEST_FILE);
-        let out = self.script(WRITE_MANIFEST, &[&manifest], Some(&manifest_text))?;
+        let random = self.random()?;
+        let out = self.script(
+            WRITE_MANIFEST,
+            &[&manifest, Path::new(&random)],
+            Some(&manifest_text),
+        )?;
         self.expect_success("write", &manifest, &out)?;
         Ok(stats)
     }

@@ -383,8 +383,9 @@ fn read_until(from: &mut impl BufRead, boundary: &[u8]) -> std::io::Result<Vec<u
     }
 }
 
-/// A random string for the boundaries of one shell's answers (each adds a count).
-fn random_secret() -> std::io::Result<String> {
+/// A random string (32 hex digits): for the boundaries of one shell's answers (each adds a
+/// count), and the names of temporary files on the host.
+pub(crate) fn random_secret() -> std::io::Result<String> {
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(hex::encode(bytes))

@@ -1,6 +1,7 @@
 //! `write_file_atomic` writes only the file it names, whatever a release's tree planted beside
-//! it: a symlink under the temporary name hoist used to pick (`.<name>.hoist-tmp-<pid>`) must
-//! not redirect the write to a file elsewhere. Locally and over a real sshd on 127.0.0.1.
+//! it: a symlink under the temporary name hoist used to pick (`.<name>.hoist-tmp-<pid>`; over
+//! SSH it is now random, chosen by the controller) must not redirect the write to a file
+//! elsewhere. Locally and over a real sshd on 127.0.0.1.
 
 use std::fs;
 use std::path::{Path, PathBuf};
