@@ -96,8 +96,7 @@ exec 3<&0\n",
     count_shell_level!(),
     "\n",
     kill_watched!(),
-    "\n__hoist_awk=awk\n\
-if awk -W interactive 'BEGIN { exit 0 }' </dev/null >/dev/null 2>&1; then __hoist_awk='awk -W interactive'; fi\n\
+    "\n\
 if tail --pid=1 -n 0 /dev/null >/dev/null 2>&1; then printf '%s\\n' 'HOIST-READY streams'; \
 else printf '%s\\n' HOIST-READY; fi\n"
 );
@@ -131,17 +130,18 @@ const RUN_BRIEF_END: &str = r#"<"$__hoist_i" 2>"$__hoist_e"; __hoist_rc=$?"#;
 const BRIEF_SEND: &str = r#"printf '%s' "$__hoist_b"; printf '%s %s\n' HOIST-DONE "$__hoist_rc"
 if [ -s "$__hoist_e" ]; then cat "$__hoist_e"; : >"$__hoist_e"; fi; printf '%s' "$__hoist_b""#;
 
-/// Passes the output files on while the command runs, as lines `O <line>` and `E <line>` (a
-/// line longer than 1,000 bytes in pieces; each piece one string, which awk writes at once even
-/// unbuffered, so that the two streams do not cut into each other), until the command has
-/// ended and its last lines are read (GNU tail's `--pid`, checked every 10 ms). mawk reads a pipe in blocks unless told
-/// `-W interactive` (`$__hoist_awk`, chosen once by [`PRELUDE`]).
-const STREAM: &str = r#"tail -n +1 -s 0.01 --pid="$__hoist_p" -f "$__hoist_o" 2>/dev/null | $__hoist_awk '{ while (length($0) > 1000) { printf "%s", "O " substr($0, 1, 1000) "\n"; $0 = substr($0, 1001) } printf "%s", "O " $0 "\n"; fflush() }' & __hoist_so=$!
-tail -n +1 -s 0.01 --pid="$__hoist_p" -f "$__hoist_e" 2>/dev/null | $__hoist_awk '{ while (length($0) > 1000) { printf "%s", "E " substr($0, 1, 1000) "\n"; $0 = substr($0, 1001) } printf "%s", "E " $0 "\n"; fflush() }' & __hoist_se=$!"#;
+/// Passes the output files on while the command runs: one GNU tail of both (`o<n>` and `e<n>`,
+/// named from the scratch directory), which marks each stretch of one file with a header
+/// `==> o<n> <==` ([`TailLines`] sorts them back), until the command has ended and its last
+/// lines are read (`--pid`, checked every 10 ms). One process, where a tail and an awk to tag
+/// the lines for each file were four.
+const STREAM: &str = r#"( cd "$__hoist_d" && exec tail -n +1 -s 0.01 --pid="$__hoist_p" -f "o$__hoist_n" "e$__hoist_n" ) 2>/dev/null & __hoist_so=$!"#;
 
 const RUN_WAIT: &str = r#"wait "$__hoist_p"; __hoist_rc=$?"#;
 
-const STREAM_WAIT: &str = r#"wait "$__hoist_so" "$__hoist_se""#;
+/// The stream ends with a line of its own, the boundary, after a newline (a last line without
+/// one is then ended by it, as tail ends a stretch before its next header).
+const STREAM_WAIT: &str = r#"wait "$__hoist_so"; printf '\n%s\n' "$__hoist_b""#;
 
 /// How often the output files of earlier requests are removed ([`RUN_START`]).
 const CLEAN_EVERY: u64 = 64;
@@ -282,7 +282,7 @@ impl RemoteShell {
             request.extend_from_slice(b"rm -f \"$__hoist_d\"/o* \"$__hoist_d\"/e*\n");
         }
         let files = format!(
-            "__hoist_i={input}; __hoist_b={boundary}; __hoist_o=\"$__hoist_d/o{n}\"; __hoist_e=\"$__hoist_d/e{n}\""
+            "__hoist_i={input}; __hoist_b={boundary}; __hoist_n={n}; __hoist_o=\"$__hoist_d/o{n}\"; __hoist_e=\"$__hoist_d/e{n}\""
         );
         let brief = cmd.brief_script().filter(|_| live.is_none());
         let text = match brief {
@@ -310,22 +310,19 @@ impl RemoteShell {
             Some(_) => Some(read_until(&mut self.stdout, boundary.as_bytes())?),
             None => None,
         };
-        let header = loop {
-            let line = self.read_line()?;
-            let Some(on_line) = live else {
-                break line;
-            };
-            if line.starts_with(DONE) {
-                break line;
+        if let Some(on_line) = live {
+            // Shown only: the output returned is the files', sent after the header.
+            let mut lines = TailLines::new(n);
+            loop {
+                let line = self.read_line()?;
+                if line == boundary {
+                    lines.end(on_line);
+                    break;
+                }
+                lines.line(line, on_line);
             }
-            // Shown only: the output returned is the files', sent after the header. A line
-            // without its tag (two writes that met) is shown as it came.
-            match line.split_at_checked(2) {
-                Some(("E ", text)) => on_line(crate::Stream::Stderr, text.trim_end_matches('\r')),
-                Some(("O ", text)) => on_line(crate::Stream::Stdout, text.trim_end_matches('\r')),
-                _ => on_line(crate::Stream::Stdout, line.trim_end_matches('\r')),
-            }
-        };
+        }
+        let header = self.read_line()?;
         let fields: Vec<&str> = header.split_whitespace().collect();
         let parsed = match fields.as_slice() {
             [DONE, rc] => rc.parse::<i32>().ok(),
@@ -351,6 +348,65 @@ impl RemoteShell {
             crate::replay_lines(&out, on_line);
         }
         Ok(out)
+    }
+}
+
+/// Sorts the lines of [`STREAM`]'s tail back into the two files they came from. Before each
+/// stretch of one file tail writes a header `==> o<n> <==` (or `e<n>`), and before every header
+/// but the first an empty line of its own: where a stretch ended without a newline, the text
+/// before that empty line's newline is the start of a line its file goes on with later. So a
+/// line is passed on only once the next one shows that it was not that. A command that prints
+/// a header's exact text only moves what is shown to the other stream; what is returned is the
+/// files'.
+struct TailLines {
+    headers: [String; 2],
+    current: usize,
+    held: Option<String>,
+    partial: [String; 2],
+}
+
+impl TailLines {
+    const STREAMS: [crate::Stream; 2] = [crate::Stream::Stdout, crate::Stream::Stderr];
+
+    fn new(request: u64) -> TailLines {
+        TailLines {
+            headers: [format!("==> o{request} <=="), format!("==> e{request} <==")],
+            current: 0,
+            held: None,
+            partial: [String::new(), String::new()],
+        }
+    }
+
+    fn line(&mut self, line: String, on_line: crate::LineSink<'_>) {
+        if let Some(file) = self.headers.iter().position(|h| *h == line) {
+            // The held line ended with tail's newline, not the file's.
+            if let Some(text) = self.held.take() {
+                self.partial[self.current].push_str(&text);
+            }
+            self.current = file;
+            return;
+        }
+        if let Some(text) = self.held.replace(line) {
+            self.pass(self.current, text, on_line);
+        }
+    }
+
+    /// At the boundary, which [`STREAM_WAIT`] writes after a newline of its own.
+    fn end(&mut self, on_line: crate::LineSink<'_>) {
+        if let Some(text) = self.held.take() {
+            self.partial[self.current].push_str(&text);
+        }
+        for file in 0..2 {
+            if !self.partial[file].is_empty() {
+                self.pass(file, String::new(), on_line);
+            }
+        }
+    }
+
+    fn pass(&mut self, file: usize, text: String, on_line: crate::LineSink<'_>) {
+        let mut line = std::mem::take(&mut self.partial[file]);
+        line.push_str(&text);
+        on_line(Self::STREAMS[file], line.trim_end_matches('\r'));
     }
 }
 
@@ -413,8 +469,49 @@ fn base64_lines(bytes: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use std::io::BufReader;
+    use std::sync::Mutex;
 
-    use super::read_until;
+    use super::{read_until, TailLines};
+    use crate::Stream;
+
+    /// What [`TailLines`] shows of `tail`'s output `text` (request 7), ended as [`STREAM_WAIT`]
+    /// ends it.
+    fn shown(text: &str) -> Vec<(Stream, String)> {
+        let seen = Mutex::new(Vec::new());
+        let on_line =
+            |stream: Stream, line: &str| seen.lock().unwrap().push((stream, line.to_string()));
+        let mut lines = TailLines::new(7);
+        let ended = format!("{text}\n");
+        let mut parts: Vec<&str> = ended.split('\n').collect();
+        parts.pop();
+        for line in parts {
+            lines.line(line.to_string(), &on_line);
+        }
+        lines.end(&on_line);
+        seen.into_inner().unwrap()
+    }
+
+    #[test]
+    fn tails_stretches_are_sorted_back_into_the_two_streams() {
+        let (o, e) = (Stream::Stdout, Stream::Stderr);
+        let s = |stream: Stream, text: &str| (stream, text.to_string());
+        // Both files empty at first, then whole lines of each in turn.
+        assert_eq!(
+            shown("==> o7 <==\n\n==> e7 <==\n\n==> o7 <==\none\n\n==> e7 <==\nwarming up\n\n==> o7 <==\ntwo\n"),
+            [s(o, "one"), s(e, "warming up"), s(o, "two")]
+        );
+        // A line cut where the command paused goes on after the other file's stretch; empty
+        // lines of the command's own are kept, a carriage return dropped.
+        assert_eq!(
+            shown("==> o7 <==\nab\n==> e7 <==\nerr\r\n\n\n==> o7 <==\ncd\n\nlast"),
+            [s(e, "err"), s(e, ""), s(o, "abcd"), s(o, ""), s(o, "last")]
+        );
+        // A header's text from another request, and no header at all, are lines like others.
+        assert_eq!(
+            shown("plain\n==> o8 <==\n==> e7 <==\nx"),
+            [s(o, "plain"), s(o, "==> o8 <=="), s(e, "x")]
+        );
+    }
 
     #[test]
     fn a_boundary_is_found_across_reads_and_what_follows_it_is_left() {
