@@ -133,11 +133,12 @@ echo $(( $(date +%s) - h ))"#;
 /// the lock appears whole or not at all; a failure leaves no temporary behind. A rename that
 /// failed on a lock that is gone when looked at again met a release: it is tried again. Exit
 /// [`TAKE_HELD`] when the lock is held, [`TAKE_NO_STATE_DIR`] when the state directory cannot
-/// be made.
-const TAKE: &str = r#"mkdir -p -- "$1" || exit 47
+/// be made. The directories are made under the login's `umask`, the files under 022 (0644);
+/// a state directory that is there costs no `mkdir`.
+const TAKE: &str = r#"[ -d "$1" ] || mkdir -p -- "$1" || exit 47
 mkdir -- "$2" || exit 1
+umask 022
 if ! { cat > "$2/owner.json" && printf '%s' "$4" > "$2/token" && : > "$2/heartbeat" &&
-  chmod 644 -- "$2/owner.json" "$2/token" "$2/heartbeat" &&
   sync -- "$2/owner.json" "$2/token" "$2/heartbeat" "$2"; }; then
   rm -rf -- "$2"; exit 1
 fi

@@ -371,7 +371,7 @@ fn rollback_rows(
 /// (no mark) or `F` and the mark's contents. One command: three round trips before.
 const CHECK_ENV: &str = r#"r=$1 v="$1/.venv"
 if [ -L "$v" ]; then
-  t=$(readlink -- "$v" && echo .) || exit 1; t=${t%.}; printf 'L%s\0' "${t%?}"
+  printf L; readlink -z -- "$v" || exit 1
   [ -e "$v/$2" ] || { printf N; exit 0; }
   py="$v/bin/python"
 elif [ -d "$v" ]; then printf 'D\0'; py="$v/bin/python"

@@ -892,7 +892,7 @@ if [ -e "$1" ]; then echo "not a symlink" >&2; exit 1; fi; exit 44"#;
 /// [`READ_FILE`] of `$1` in one: `L<target>`, `N` (missing) or `K<kind>`, a NUL; each name and a
 /// NUL, then an empty name (a NUL); then `F` and the file, or `N`. The file comes last, so no
 /// length is needed for it; exit 44 when it vanished while being read.
-const READ_STATE: &str = r#"if [ -L "$2" ]; then t=$(readlink -- "$2" && echo .) || exit 1; t=${t%.}; printf 'L%s\0' "${t%?}"
+const READ_STATE: &str = r#"if [ -L "$2" ]; then printf L; readlink -z -- "$2" || exit 1
 elif [ -d "$2" ]; then printf 'Kdir\0'; elif [ -f "$2" ]; then printf 'Kfile\0'
 elif [ -e "$2" ]; then printf 'Kother\0'; else printf 'N\0'; fi
 if [ -e "$3" ] || [ -L "$3" ]; then cd -- "$3" && find . -mindepth 1 -maxdepth 1 -printf '%f\0' || exit 1; fi
@@ -937,18 +937,20 @@ fn parse_state(stdout: &[u8], file_missing: bool) -> Option<StateRead> {
 const LIST_DIR: &str = r#"[ -e "$1" ] || [ -L "$1" ] || exit 0
 cd -- "$1" && exec find . -mindepth 1 -maxdepth 1 -printf '%f\0'"#;
 
-/// symlink(tmp) + rename(2) in the same directory, fsync of the directory, then readlink.
+/// symlink(tmp) + rename(2) in the same directory, fsync of the directory, then readlink. The
+/// temporary name ends in `$3`, random from hoist: nothing is there to remove first.
 const SWITCH_SYMLINK: &str = r#"if [ -d "$1" ] && [ ! -L "$1" ]; then exit 46; fi
-d=${1%/*}; tmp="$d/.${1##*/}.hoist-tmp-$$"
-rm -f -- "$tmp"
+d=${1%/*}; tmp="$d/.${1##*/}.hoist-tmp-$3"
 ln -s -- "$2" "$tmp" || exit 1
 mv -T -- "$tmp" "$1" || { rm -f -- "$tmp"; exit 1; }
 sync -- "${d:-/}" 2>/dev/null
 exec readlink -- "$1""#;
 
+/// Nothing to remove where nothing is (a new release's link): no `rm`.
 const SYMLINK: &str = r#"if [ -L "$2" ]; then t=$(readlink -- "$2"; echo .); t=${t%.}; t=${t%?}
 [ "$t" = "$1" ] && exit 0; fi
-rm -rf -- "$2" && ln -s -- "$1" "$2""#;
+if [ -e "$2" ] || [ -L "$2" ]; then rm -rf -- "$2" || exit 1; fi
+ln -s -- "$1" "$2""#;
 
 /// [`KIND`] of each argument: one word a line, whatever the paths hold.
 const KINDS: &str = r#"for p; do if [ -L "$p" ]; then echo symlink; elif [ -d "$p" ]; then echo dir
@@ -957,20 +959,21 @@ elif [ -f "$p" ]; then echo file; elif [ -e "$p" ]; then echo other; else echo m
 /// [`READ_LINK`] of each argument: `L<target>` or `N` (missing), each ended by a NUL; at one
 /// that exists and is no symlink, "not a symlink" on stderr and exit 1.
 const READ_LINKS: &str = r#"for p; do
-if [ -L "$p" ]; then t=$(readlink -- "$p" && echo .) || exit 1; t=${t%.}; printf 'L%s\0' "${t%?}"
+if [ -L "$p" ]; then printf L; readlink -z -- "$p" || exit 1
 elif [ -e "$p" ]; then echo "not a symlink" >&2; exit 1
 else printf 'N\0'; fi
 done"#;
 
 /// `mkdir -p` of the `$1` paths after it, then [`SYMLINK`] of each (target, link) pair after
 /// those; at the first failure, `C<dir>` or `S<link>` on stdout (the tool's word on stderr)
-/// and exit 1.
+/// and exit 1. A directory that is there already costs no `mkdir`, as nothing where a link
+/// goes costs no `rm` (on a redeploy: one `ln` a link).
 const CREATE_DIRS_AND_SYMLINKS: &str = r#"n=$1; shift
-while [ "$n" -gt 0 ]; do mkdir -p -- "$1" || { printf 'C%s' "$1"; exit 1; }; n=$((n - 1)); shift; done
+while [ "$n" -gt 0 ]; do [ -d "$1" ] || mkdir -p -- "$1" || { printf 'C%s' "$1"; exit 1; }; n=$((n - 1)); shift; done
 while [ "$#" -gt 1 ]; do
 if [ -L "$2" ]; then t=$(readlink -- "$2"; echo .); t=${t%.}; t=${t%?}
 if [ "$t" = "$1" ]; then shift 2; continue; fi; fi
-{ rm -rf -- "$2" && ln -s -- "$1" "$2"; } || { printf 'S%s' "$2"; exit 1; }
+{ { ! [ -e "$2" ] && ! [ -L "$2" ]; } || rm -rf -- "$2"; } && ln -s -- "$1" "$2" || { printf 'S%s' "$2"; exit 1; }
 shift 2
 done"#;
 
@@ -1267,7 +1270,8 @@ impl Transport for Ssh {
     }
 
     fn switch_symlink(&self, link: &Path, target: &Path) -> Result<(), TransportError> {
-        let out = self.script(SWITCH_SYMLINK, &[link, target], None)?;
+        let random = self.random()?;
+        let out = self.script(SWITCH_SYMLINK, &[link, target, Path::new(&random)], None)?;
         match out.status {
             0 => {}
             IS_DIR => {
