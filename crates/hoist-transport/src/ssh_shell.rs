@@ -8,7 +8,8 @@
 //! variable), so no output can end a file early. An empty file is not read at all: a command
 //! costs the shell a `cat` for each file it wrote to, not a `wc` and a `cat` for both (about
 //! 2 ms of forks per command on a small host, and a deploy runs dozens). Standard input for the
-//! command arrives base64-encoded in a here-document, which the shell reads itself. Values
+//! command arrives in a here-document, which the shell reads itself: as it is when it is text
+//! (the command's own input, no process to decode it), else base64-encoded into a file. Values
 //! reach the shell only inside [`Cmd::render`]'s quoting.
 //!
 //! hoist's own short scripts ([`Cmd::brief`]) run in a subshell of the shell instead, with no
@@ -254,7 +255,16 @@ impl RemoteShell {
         on_line: Option<crate::LineSink<'_>>,
     ) -> std::io::Result<Output> {
         let mut request = Vec::new();
+        let n = self.requests + 1;
+        // Text input (no NUL, a newline at its end, no line that ends it early) is the command's
+        // own here-document, which the shell reads itself; anything else goes through base64.
+        let in_place = format!("HOIST-IN-{}-{n}", self.secret);
+        let heredoc = cmd
+            .stdin
+            .as_deref()
+            .filter(|bytes| is_heredoc_text(bytes, &in_place));
         let input: &str = match &cmd.stdin {
+            Some(_) if heredoc.is_some() => "/dev/null",
             Some(bytes) => {
                 // A here-document is read by the shell itself, so no byte of it can be taken
                 // for the next command; base64 keeps the terminator line unambiguous.
@@ -274,8 +284,7 @@ impl RemoteShell {
         } else {
             (":", ":")
         };
-        self.requests += 1;
-        let n = self.requests;
+        self.requests = n;
         let boundary = format!("HOIST-END-{}-{n}", self.secret);
         if n.is_multiple_of(CLEAN_EVERY) {
             // Every earlier request has ended: the shell runs one at a time.
@@ -302,7 +311,10 @@ impl RemoteShell {
                 crate::shell_quote(&cmd.render())
             ),
         };
-        request.extend_from_slice(text.as_bytes());
+        match heredoc {
+            Some(body) => request.extend(with_heredoc(&text, &in_place, body)),
+            None => request.extend_from_slice(text.as_bytes()),
+        }
         self.stdin.write_all(&request)?;
         self.stdin.flush()?;
         // A brief script's output comes first, up to the boundary.
@@ -349,6 +361,36 @@ impl RemoteShell {
         }
         Ok(out)
     }
+}
+
+/// Whether `bytes` can be a quoted here-document ended by the line `end`: no NUL (the shell
+/// would drop it), a newline at the end (the shell adds one), no line that is `end`.
+fn is_heredoc_text(bytes: &[u8], end: &str) -> bool {
+    bytes.last() == Some(&b'\n')
+        && !bytes.contains(&0)
+        && !bytes[..bytes.len() - 1]
+            .split(|b| *b == b'\n')
+            .any(|line| line == end.as_bytes())
+}
+
+/// `text` with its input redirection (`<"$__hoist_i"`: the last, since a command's own text,
+/// which may hold anything, comes before it) made the here-document `body`, ended by the line
+/// `end`, which follows the line of the redirection.
+fn with_heredoc(text: &str, end: &str, body: &[u8]) -> Vec<u8> {
+    const REDIRECT: &str = "<\"$__hoist_i\"";
+    let at = text
+        .rfind(REDIRECT)
+        .expect("every command reads $__hoist_i");
+    let line_end = at + text[at..].find('\n').expect("a line after the redirection") + 1;
+    let mut out = Vec::with_capacity(text.len() + body.len() + 2 * end.len() + 8);
+    out.extend_from_slice(&text.as_bytes()[..at]);
+    out.extend_from_slice(format!("<<'{end}'").as_bytes());
+    out.extend_from_slice(&text.as_bytes()[at + REDIRECT.len()..line_end]);
+    out.extend_from_slice(body);
+    out.extend_from_slice(end.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(&text.as_bytes()[line_end..]);
+    out
 }
 
 /// Sorts the lines of [`STREAM`]'s tail back into the two files they came from. Before each

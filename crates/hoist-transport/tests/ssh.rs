@@ -1338,3 +1338,38 @@ fn links_are_read_at_once_as_one_by_one() {
         "{err}"
     );
 }
+
+/// Text input (a journal line, a record, base64 of files) reaches the command as the host's
+/// shell reads it from the request, with no `base64` process to decode it: byte for byte,
+/// whatever it holds — quotes, `$`, backquotes, backslashes, a carriage return, lines that look
+/// like the protocol's own, more than a pipe holds at once — for a brief script and a command
+/// alike, and the shell goes on answering after it.
+#[test]
+fn a_commands_text_input_arrives_byte_for_byte() {
+    let server = SshServer::start();
+    let ssh = ssh(&server);
+    let tricky = "plain\n  \tindented $HOME `id` $(id) \\ \\n 'q' \"dq\"\r\nHOIST-EOF\nHOIST-IN-\n\
+                  HOIST-DONE 0\n<<'X'\nX\n\n"
+        .to_string();
+    let big: String = (0..20_000).map(|i| format!("line {i} of text\n")).collect();
+    for input in [tricky, big, "\n".to_string()] {
+        let brief = ssh
+            .exec(
+                &Cmd::new("sh")
+                    .brief()
+                    .arg("-c")
+                    .arg("cat; echo end")
+                    .stdin(input.clone().into_bytes()),
+            )
+            .unwrap();
+        assert!(brief.success(), "{brief:?}");
+        assert_eq!(brief.stdout_text(), format!("{input}end\n"));
+        let plain = ssh
+            .exec(&Cmd::new("cat").stdin(input.clone().into_bytes()))
+            .unwrap();
+        assert!(plain.success(), "{plain:?}");
+        assert_eq!(plain.stdout_text(), input);
+    }
+    let again = ssh.exec(&Cmd::new("echo").arg("still there")).unwrap();
+    assert_eq!(again.stdout_text(), "still there\n");
+}
