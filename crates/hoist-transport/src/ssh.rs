@@ -876,6 +876,9 @@ rm -f -- "$tmp"; exit 1"#;
 
 const APPEND_LINE: &str = r#"cat >> "$1" && sync -- "$1""#;
 
+/// `mkdir -p`, started only when the directory is not there (as on every redeploy).
+const CREATE_DIR_ALL: &str = r#"[ -d "$1" ] || exec mkdir -p -- "$1""#;
+
 const CREATE_DIR: &str = r#"mkdir -- "$1" && exit 0
 if [ -e "$1" ] || [ -L "$1" ]; then exit 45; fi; exit 1"#;
 
@@ -1093,7 +1096,7 @@ impl Transport for Ssh {
     }
 
     fn create_dir_all(&self, path: &Path) -> Result<(), TransportError> {
-        let out = self.run(&Cmd::new("mkdir").args(["-p", "--"]).path_arg(path))?;
+        let out = self.script(CREATE_DIR_ALL, &[path], None)?;
         self.expect_success("create", path, &out)
     }
 
@@ -1371,7 +1374,7 @@ const MANIFEST_UPLOADED: &str = ".hoist-manifest.uploading";
 /// `$1` the release, `$2` the manifest as unpacked, `$3` its name: unpacks the archive on stdin
 /// into the release (modes and times as archived, owned by whoever unpacks), then moves the
 /// manifest into place; on failure no unpacked manifest is left.
-const UNPACK_SMALL: &str = r#"mkdir -p -- "$1" || exit 1
+const UNPACK_SMALL: &str = r#"[ -d "$1" ] || mkdir -p -- "$1" || exit 1
 if tar -x -p --no-same-owner -f - -C "$1" && mv -f -- "$1/$2" "$1/$3"; then exit 0; fi
 rm -f -- "$1/$2"; exit 1"#;
 
