@@ -876,6 +876,10 @@ rm -f -- "$tmp"; exit 1"#;
 
 const APPEND_LINE: &str = r#"cat >> "$1" && sync -- "$1""#;
 
+/// `rm -rf`, brief (no watcher): it ends by itself, and a removal that goes on after hoist is
+/// gone leaves nothing another would not.
+const REMOVE_ALL: &str = r#"exec rm -rf -- "$1""#;
+
 /// `mkdir -p`, started only when the directory is not there (as on every redeploy).
 const CREATE_DIR_ALL: &str = r#"[ -d "$1" ] || exec mkdir -p -- "$1""#;
 
@@ -1125,7 +1129,7 @@ impl Transport for Ssh {
     }
 
     fn remove_all(&self, path: &Path) -> Result<(), TransportError> {
-        let out = self.run(&Cmd::new("rm").args(["-rf", "--"]).path_arg(path))?;
+        let out = self.script(REMOVE_ALL, &[path], None)?;
         self.expect_success("remove", path, &out)
     }
 
