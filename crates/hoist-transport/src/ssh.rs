@@ -429,6 +429,26 @@ impl Ssh {
         self.run(&cmd)
     }
 
+    /// [`WRITE_ATOMIC`] of `contents` to `path`, the file's mode from `umask`, synced when
+    /// `sync`.
+    fn write_atomic(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        umask: &str,
+        sync: bool,
+    ) -> Result<(), TransportError> {
+        let random = self.random()?;
+        let args = [
+            path,
+            Path::new(&random),
+            Path::new(umask),
+            Path::new(if sync { "sync" } else { "" }),
+        ];
+        let out = self.script(WRITE_ATOMIC, &args, Some(contents))?;
+        self.expect_success("write", path, &out)
+    }
+
     /// The random part of a temporary file's name on the host.
     fn random(&self) -> Result<String, TransportError> {
         crate::ssh_shell::random_secret().map_err(|e| TransportError::Other {
@@ -840,7 +860,7 @@ const READ_FILES: &str = r#"for f; do
 if [ -e "$f" ]; then printf +; base64 -w 0 -- "$f" || exit 1; echo; else echo -; fi
 done"#;
 
-/// [`WRITE_FILE_ATOMIC`] of each argument after the first (the random part of the temporary
+/// [`WRITE_ATOMIC`] of each argument after the first (the random part of the temporary
 /// names) in order, its contents the next line of input (base64).
 const WRITE_FILES_ATOMIC: &str = r#"umask 022; set -C; r=$1; shift
 for f; do
@@ -853,25 +873,14 @@ HOIST-B64
 rm -f -- "$tmp"; exit 1
 done"#;
 
-/// The temporary file is `.<name>.hoist-tmp-<$2>`, `$2` random from hoist, and made with
-/// `O_CREAT|O_EXCL` (the shell's noclobber, `set -C`): a symlink planted under any name can
-/// never redirect the write, as with `mktemp`, without its process (nor a `chmod`: the mode is
-/// the `umask`'s, 0644).
-const WRITE_FILE_ATOMIC: &str = r#"umask 022; set -C; tmp="${1%/*}/.${1##*/}.hoist-tmp-$2"
+/// Writes its input to `$1` atomically: to a temporary file `.<name>.hoist-tmp-<$2>` (`$2`
+/// random from hoist) made with `O_CREAT|O_EXCL` (the shell's noclobber, `set -C`), so that a
+/// symlink planted under any name can never redirect the write, as with `mktemp` but without
+/// its process; the mode from `umask $3` (no `chmod`); synced unless `$4` is empty; then
+/// renamed onto `$1`.
+const WRITE_ATOMIC: &str = r#"umask "$3"; set -C; tmp="${1%/*}/.${1##*/}.hoist-tmp-$2"
 exec 4>"$tmp" || exit 1
-if cat >&4 && exec 4>&- && sync -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
-rm -f -- "$tmp"; exit 1"#;
-
-/// As [`WRITE_FILE_ATOMIC`], the file 0600 from the start.
-const WRITE_PRIVATE_FILE_ATOMIC: &str = r#"umask 077; set -C; tmp="${1%/*}/.${1##*/}.hoist-tmp-$2"
-exec 4>"$tmp" || exit 1
-if cat >&4 && exec 4>&- && sync -- "$tmp" && mv -f -- "$tmp" "$1"; then exit 0; fi
-rm -f -- "$tmp"; exit 1"#;
-
-/// As [`WRITE_FILE_ATOMIC`], without the sync.
-const WRITE_MANIFEST: &str = r#"umask 022; set -C; tmp="${1%/*}/.${1##*/}.hoist-tmp-$2"
-exec 4>"$tmp" || exit 1
-if cat >&4 && exec 4>&- && mv -f -- "$tmp" "$1"; then exit 0; fi
+if cat >&4 && exec 4>&- && { [ -z "$4" ] || sync -- "$tmp"; } && mv -f -- "$tmp" "$1"; then exit 0; fi
 rm -f -- "$tmp"; exit 1"#;
 
 const APPEND_LINE: &str = r#"cat >> "$1" && sync -- "$1""#;
@@ -1015,13 +1024,7 @@ impl Transport for Ssh {
     }
 
     fn write_file_atomic(&self, path: &Path, contents: &[u8]) -> Result<(), TransportError> {
-        let random = self.random()?;
-        let out = self.script(
-            WRITE_FILE_ATOMIC,
-            &[path, Path::new(&random)],
-            Some(contents),
-        )?;
-        self.expect_success("write", path, &out)
+        self.write_atomic(path, contents, "022", true)
     }
 
     fn read_files(&self, paths: &[&Path]) -> Result<Vec<Option<Vec<u8>>>, TransportError> {
@@ -1083,13 +1086,7 @@ impl Transport for Ssh {
         path: &Path,
         contents: &[u8],
     ) -> Result<(), TransportError> {
-        let random = self.random()?;
-        let out = self.script(
-            WRITE_PRIVATE_FILE_ATOMIC,
-            &[path, Path::new(&random)],
-            Some(contents),
-        )?;
-        self.expect_success("write", path, &out)
+        self.write_atomic(path, contents, "077", true)
     }
 
     fn append_line(&self, path: &Path, line: &str) -> Result<(), TransportError> {
@@ -1348,13 +1345,7 @@ impl Transport for Ssh {
         stats.bytes = copied.bytes;
         // No sync: a manifest lost or cut short in a crash vouches for nothing.
         let manifest = dest.join(MANIFEST_FILE);
-        let random = self.random()?;
-        let out = self.script(
-            WRITE_MANIFEST,
-            &[&manifest, Path::new(&random)],
-            Some(&manifest_text),
-        )?;
-        self.expect_success("write", &manifest, &out)?;
+        self.write_atomic(&manifest, &manifest_text, "022", false)?;
         Ok(stats)
     }
 
