@@ -7,7 +7,7 @@
 //!    (or a `Pipfile` with `Pipfile.lock`) exported to one pinned requirements list. The project itself is never installed into the environment,
 //!    which releases share: it is imported from the release directory.
 //! 2. [`probe_interpreter`] and [`probe_installer`] on the host.
-//! 3. [`dep_key`]: the hash of all of that; the environment's name under `<root>/envs/`.
+//! 3. [`dep_key()`]: the hash of all of that; the environment's name under `<root>/envs/`.
 //! 4. [`ensure_env`] after the release is uploaded: reuse `<root>/envs/<key>` when it is marked
 //!    complete, else build it at that final path (uv, or venv + pip through the wheel cache
 //!    `<root>/wheels/`), check it, and mark it complete last.

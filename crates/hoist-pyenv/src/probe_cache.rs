@@ -8,7 +8,7 @@
 //! that is not a binary of its own (a pyenv or asdf shim, a `#!` script whose answer depends on
 //! where it runs and which binary it runs) is probed every time; then the interpreter and uv
 //! are asked side by side. Except a pyenv shim whose version hoist can read as pyenv does
-//! ([`PYENV_PICK`]): its answers are remembered with that version's binaries and the version's
+//! (`PYENV_PICK!`): its answers are remembered with that version's binaries and the version's
 //! name, once the shim has been seen to run that binary.
 
 use std::path::Path;
@@ -74,7 +74,7 @@ macro_rules! PYENV_PICK {
 /// be cached (a missing interpreter, not a path, a script, a `stat` that cannot say it all).
 /// An interpreter that is a script with a uv that is a script in the same directory (shims of
 /// one version manager) is `shims`, unless it is a pyenv shim whose version can be told
-/// without starting it ([`PYENV_PICK`]): then the key is the version's binaries', after a
+/// without starting it (`PYENV_PICK!`): then the key is the version's binaries', after a
 /// line `runs <the interpreter binary>`, and the cache file.
 const KEY: &str = concat!(
     r#"p=$(command -v "$1" 2>/dev/null) || exit 0
@@ -144,7 +144,7 @@ pub fn probe_python(
     )?;
     let text = out.stdout_text();
     let mut lines = text.splitn(3, '\n').peekable();
-    // A pyenv shim whose binary [`PYENV_PICK`] found: remembered only if the shim runs it.
+    // A pyenv shim whose binary `PYENV_PICK!` found: remembered only if the shim runs it.
     let runs = lines
         .next_if(|l| l.starts_with("runs "))
         .map(|l| l["runs ".len()..].to_string());
